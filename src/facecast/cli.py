@@ -1,0 +1,152 @@
+"""The ``facecast`` command line: demo, render, check-face.
+
+Thin by design: it parses options, calls the pipeline with a progress bar and
+prints results; errors come out as one clear line (and exit code 2 for bad
+input) rather than a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from facecast import __version__
+from facecast.errors import FacecastError
+
+DEMO_TEXT = (
+    "Hello! I am Eileen Collins, and I flew the space shuttle. "
+    "This video was made on your own computer, from one photo and a sentence."
+)
+
+
+def _quiet_native_logs() -> None:
+    # MediaPipe and TensorFlow Lite print banner lines on stderr; users do not need them.
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Callable[[float, str], None]]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, unit="%", disable=not enabled, dynamic_ncols=True, mininterval=0.5,
+               bar_format="{desc:<20} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+
+    def update(fraction: float, stage: str) -> None:
+        bar.set_description_str(stage)
+        bar.n = round(100 * min(max(fraction, 0.0), 1.0))
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def _fail(exc: FacecastError) -> None:
+    click.echo(f"error: {exc.message} [{exc.code}]", err=True)
+    sys.exit(2)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="facecast")
+def main() -> None:
+    """facecast: talking-avatar videos from a photo and speech, on your own machine."""
+    _quiet_native_logs()
+
+
+def _render(progress: bool, **kwargs) -> None:
+    from facecast.pipeline.talking_photo import TalkingPhotoSpec, render_talking_photo
+
+    spec = TalkingPhotoSpec(**kwargs)
+    try:
+        with _progress_bar(progress) as update:
+            result = render_talking_photo(spec, update)
+    except FacecastError as exc:
+        _fail(exc)
+        return
+    click.echo(
+        f"wrote {result.output} ({result.width}x{result.height}, {result.duration:.1f} s, "
+        f"{result.frames} frames, rendered in {result.timings['total']:.1f} s, "
+        f"mouth from {result.track.source})"
+    )
+
+
+size_option = click.option("--size", default="source", show_default=True,
+                           help="Output size: source, 720p, 1080p, 4k or WxH.")
+aspect_option = click.option("--aspect", type=click.Choice(["16:9", "9:16", "1:1", "4:3", "3:4"]),
+                             help="Canvas shape; the portrait is fitted whole.")
+progress_option = click.option("--progress/--no-progress", default=True,
+                               help="Show a progress bar.")
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("facecast-demo.mp4"), show_default=True)
+@size_option
+@aspect_option
+@progress_option
+def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
+    """Render the bundled astronaut portrait speaking a sentence (built-in voice)."""
+    from facecast.assets import asset_path
+
+    _render(progress, photo=asset_path("astronaut.png"), text=DEMO_TEXT, output=output,
+            size=size, aspect=aspect)
+
+
+@main.command()
+@click.option("--photo", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Portrait: JPEG, PNG, WebP, BMP or TIFF.")
+@click.option("--audio", type=click.Path(exists=True, dir_okay=False),
+              help="Speech: wav, mp3, m4a, aac, ogg/opus, flac (1 to 600 s).")
+@click.option("--text", help="Text to speak with the built-in voice instead of --audio.")
+@click.option("--voice", help="Voice id or path to a piper .onnx voice (with --text).")
+@click.option("--transcript", help="The words of --audio (English), for exact lip shapes.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@size_option
+@aspect_option
+@click.option("--fps", default=25, show_default=True, type=click.IntRange(10, 60))
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed for blinks and head motion (same seed, same video).")
+@click.option("--head-motion", default=1.0, show_default=True, type=click.FloatRange(0, 2),
+              help="Head motion amount; 0 keeps the head still.")
+@click.option("--no-blinks", is_flag=True, help="Keep the eyes open.")
+@click.option("--export-visemes", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the mouth track: .json (facecast) or .tsv (Rhubarb A-H, X).")
+@progress_option
+def render(photo: str, audio: str | None, text: str | None, voice: str | None,
+           transcript: str | None, output: Path, size: str, aspect: str | None, fps: int,
+           seed: int, head_motion: float, no_blinks: bool, export_visemes: Path | None,
+           progress: bool) -> None:
+    """Make PHOTO speak AUDIO (or TEXT) and write an MP4."""
+    if (audio is None) == (text is None):
+        raise click.UsageError("give exactly one of --audio or --text")
+    if transcript and not audio:
+        raise click.UsageError("--transcript goes with --audio")
+    _render(progress, photo=photo, audio=audio, text=text, voice=voice, transcript=transcript,
+            output=output, size=size, aspect=aspect, fps=fps, seed=seed,
+            head_motion=head_motion, blinks=not no_blinks, export_visemes=export_visemes)
+
+
+@main.command("check-face")
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("--profile", type=click.Choice(["default", "kreado", "kling"]), default="default",
+              show_default=True, help="Which limits to apply (the vendors' own differ).")
+def check_face_cmd(image: str, profile: str) -> None:
+    """Print the face-check verdict for IMAGE as JSON (exit 1 when refused)."""
+    from facecast.face import DEFAULT_LIMITS, KLING_LIMITS, KREADO_LIMITS, check_face
+
+    limits = {"default": DEFAULT_LIMITS, "kreado": KREADO_LIMITS, "kling": KLING_LIMITS}[profile]
+    result = check_face(Path(image), limits)
+    click.echo(json.dumps(result.to_dict(), indent=2))
+    sys.exit(0 if result.accepted else 1)
+
+
+if __name__ == "__main__":
+    main()

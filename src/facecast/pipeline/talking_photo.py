@@ -1,0 +1,214 @@
+"""Talking photo: one portrait + speech (audio or text) -> a lip-synced MP4.
+
+The use case composes the engine parts: the face check and mesh
+(:mod:`facecast.face`), speech (an audio file, or piper TTS for text), a mouth
+track from phoneme timings when the words are known or from the sound alone
+otherwise (:mod:`facecast.motion`), blinks and head motion, the animator
+(:mod:`facecast.render`) and the streaming MP4 writer (:mod:`facecast.media`).
+It knows nothing of HTTP; progress is reported through a callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from facecast.errors import FaceCheckError, InputError
+from facecast.face import DEFAULT_LIMITS, FaceCheckLimits, check_face
+from facecast.media import Audio, Mp4Writer, load_audio, load_image
+from facecast.motion.life import life_track
+from facecast.motion.track import MouthTrack
+from facecast.render.animator import PortraitAnimator
+from facecast.render.canvas import canvas_size, fit_photo
+from facecast.timing import PhonemeTiming
+
+PathLike = str | os.PathLike[str]
+Progress = Callable[[float, str], None]
+
+MIN_AUDIO_S = 1.0
+MAX_AUDIO_S = 600.0
+
+
+@dataclass
+class TalkingPhotoSpec:
+    """What to render. Give ``audio`` or ``text`` (with an optional ``voice``)."""
+
+    photo: PathLike | np.ndarray
+    output: PathLike
+    audio: PathLike | None = None
+    text: str | None = None
+    voice: str | None = None
+    transcript: str | None = None  # words of ``audio``, for phoneme-accurate lips (English)
+    size: str = "source"  # "source", "720p", "1080p", "4k" or "WxH"
+    aspect: str | None = None  # "16:9", "9:16", ... (canvas shape; the portrait is fitted)
+    fps: int = 25
+    seed: int = 0
+    head_motion: float = 1.0  # 0 keeps the head still
+    blinks: bool = True
+    export_visemes: PathLike | None = None  # .json (facecast track) or .tsv (Rhubarb)
+    face_limits: FaceCheckLimits = DEFAULT_LIMITS
+    preset: str = "veryfast"  # x264 speed/size trade-off
+    crf: int = 20
+
+
+@dataclass
+class TalkingPhotoResult:
+    output: Path
+    duration: float
+    frames: int
+    width: int
+    height: int
+    track: MouthTrack
+    phonemes: list[PhonemeTiming] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _speech(spec: TalkingPhotoSpec) -> tuple[Audio, list[PhonemeTiming]]:
+    """The audio to speak and, when the words are known, its phoneme timings."""
+    if (spec.audio is None) == (spec.text is None):
+        raise InputError("give either audio or text, not both or neither", code="bad_request")
+    if spec.text is not None:
+        from facecast.speech import synthesize
+
+        speech = synthesize(spec.text, spec.voice)
+        if speech.audio.duration > MAX_AUDIO_S:
+            raise InputError(f"the text speaks for {speech.audio.duration:.0f} s, over the "
+                             f"{MAX_AUDIO_S:.0f} s limit", code="audio_too_long")
+        return speech.audio, speech.phonemes
+    audio = load_audio(spec.audio, min_duration=MIN_AUDIO_S, max_duration=MAX_AUDIO_S)
+    if spec.transcript:
+        from facecast.motion.align import align_transcript
+
+        _, phonemes = align_transcript(audio, spec.transcript)
+        return audio, phonemes
+    return audio, []
+
+
+def mouth_track(audio: Audio, phonemes: list[PhonemeTiming], fps: float) -> MouthTrack:
+    """Mouth shapes at ``fps``: from phoneme timings when known, else from the sound."""
+    if phonemes:
+        from facecast.motion.from_phonemes import track_from_phonemes
+
+        track = track_from_phonemes(phonemes, audio.duration, fps=100.0)
+    else:
+        from facecast.motion.from_audio import track_from_audio
+
+        track = track_from_audio(audio, fps=100.0)
+    return track.resampled(fps)
+
+
+def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = None
+                         ) -> TalkingPhotoResult:
+    """Render ``spec`` to ``spec.output``; raises InputError / FaceCheckError on bad input.
+
+    Nothing is left at ``spec.output`` unless the whole render succeeded.
+    """
+    report = progress or (lambda _f, _s: None)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    report(0.0, "analysing face")
+    photo = spec.photo if isinstance(spec.photo, np.ndarray) else load_image(
+        spec.photo, max_bytes=spec.face_limits.max_bytes)
+    verdict = check_face(photo, spec.face_limits)
+    if not verdict.accepted or verdict.analysis is None:
+        raise FaceCheckError(verdict.message, code=verdict.reason or "no_face",
+                             **verdict.to_dict())
+    ph, pw = photo.shape[:2]
+    width, height = canvas_size(pw, ph, spec.size, spec.aspect)
+    timings["face"] = time.perf_counter() - t0
+
+    report(0.02, "preparing speech")
+    t = time.perf_counter()
+    audio, phonemes = _speech(spec)
+    track = mouth_track(audio, phonemes, spec.fps)
+    n_frames = max(1, round(audio.duration * spec.fps))
+    track = MouthTrack(spec.fps, _fit_length(track.values, n_frames), track.source, track.meta)
+    if spec.export_visemes:
+        from facecast.motion.export import save_track
+
+        save_track(track, spec.export_visemes)
+    timings["speech"] = time.perf_counter() - t
+
+    report(0.05, "preparing portrait")
+    t = time.perf_counter()
+    fit = fit_photo(photo, width, height)
+    landmarks = fit.map_points(verdict.analysis.landmarks)
+    animator = PortraitAnimator(fit.image, landmarks, head_motion=spec.head_motion > 0)
+    life = life_track(n_frames, spec.fps, seed=spec.seed, activity=track.channel("jaw"),
+                      head_motion=spec.head_motion, blinks=spec.blinks)
+    timings["setup"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    frames_done = _encode(spec, animator, track, life, audio.padded_to(n_frames / spec.fps),
+                          width, height, report)
+    timings["render"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    report(1.0, "done")
+    return TalkingPhotoResult(Path(spec.output), n_frames / spec.fps, frames_done, width, height,
+                              track, phonemes, timings)
+
+
+def _fit_length(values: np.ndarray, n: int) -> np.ndarray:
+    if len(values) >= n:
+        return values[:n]
+    tail = np.zeros((n - len(values), values.shape[1]), values.dtype)
+    return np.concatenate([values, tail])
+
+
+_DONE = object()
+
+
+def _encode(spec: TalkingPhotoSpec, animator: PortraitAnimator, track: MouthTrack, life, audio,
+            width: int, height: int, report: Progress) -> int:
+    """Render frames in a worker thread while this thread encodes them (two cores busy)."""
+    frames: queue.Queue = queue.Queue(maxsize=6)
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            for frame in animator.frames(track, life):
+                while not stop.is_set():
+                    try:
+                        frames.put(frame, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # re-raised in the encoding thread
+            failure.append(exc)
+        finally:
+            # If the encoder already gave up, nobody reads the queue: do not block on it.
+            with contextlib.suppress(queue.Full):
+                frames.put(_DONE, timeout=1.0)
+
+    worker = threading.Thread(target=produce, name="facecast-render", daemon=True)
+    worker.start()
+    n = len(track)
+    step = max(1, n // 100)
+    try:
+        with Mp4Writer(spec.output, width, height, spec.fps, audio,
+                       crf=spec.crf, preset=spec.preset) as writer:
+            while True:
+                item = frames.get()
+                if item is _DONE:
+                    break
+                writer.write(item)
+                if writer.frames_written % step == 0:
+                    report(0.05 + 0.95 * writer.frames_written / n, "rendering")
+            if failure:
+                raise failure[0]
+            return writer.frames_written
+    finally:
+        stop.set()
+        worker.join(timeout=5)

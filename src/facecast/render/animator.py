@@ -1,0 +1,83 @@
+"""The portrait animator: a still face + mouth and life tracks -> a stream of frames.
+
+Set-up (once per portrait) builds the face rig, the warp mesh over the face
+region, the mouth painter and, where the person can be separated from the
+background, the head mover. Each frame then costs a landmark pose, a
+piecewise-affine warp of the face region, the mouth interior and the head
+transform; frames are yielded one at a time, so memory does not grow with the
+length of the video.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from facecast.motion.life import LifeTrack
+from facecast.motion.track import CHANNELS, MouthTrack
+from facecast.render.head import HeadMover
+from facecast.render.mouth import MouthPainter
+from facecast.render.rig import MESH_POINTS, RIG_CHANNELS, FaceRig
+from facecast.render.warp import MeshWarper, Region
+
+_BLINK = (RIG_CHANNELS.index("blink_left"), RIG_CHANNELS.index("blink_right"))
+_MOUTH = [RIG_CHANNELS.index(c) for c in CHANNELS]
+_TEETH = RIG_CHANNELS.index("teeth")
+
+
+def face_region(landmarks: np.ndarray, width: int, height: int) -> Region:
+    """The landmarks' box, widened for the cheeks and lengthened below for the jaw drop."""
+    pts = landmarks[:MESH_POINTS, :2]
+    x0, y0 = pts.min(axis=0)
+    x1, y1 = pts.max(axis=0)
+    fw, fh = x1 - x0, y1 - y0
+    return Region(
+        int(max(0, x0 - 0.12 * fw)),
+        int(max(0, y0 - 0.04 * fh)),
+        int(min(width, x1 + 0.12 * fw + 1)),
+        int(min(height, y1 + 0.3 * fh + 1)),
+    )
+
+
+class PortraitAnimator:
+    """Animates one portrait (an RGB canvas and its face landmarks in canvas pixels)."""
+
+    def __init__(self, canvas: np.ndarray, landmarks: np.ndarray, *, head_motion: bool = True
+                 ) -> None:
+        self.canvas = np.ascontiguousarray(canvas)
+        h, w = canvas.shape[:2]
+        self.rig = FaceRig(landmarks)
+        self.region = face_region(landmarks, w, h)
+        self.warper = MeshWarper(landmarks[:MESH_POINTS, :2], self.region)
+        self.painter = MouthPainter(self.canvas, landmarks, self.rig.frame)
+        pts = landmarks[:MESH_POINTS, :2]
+        face_box = Region(*(int(v) for v in pts.min(axis=0)), *(int(v) for v in pts.max(axis=0)))
+        chin = landmarks[152, :2]
+        pivot = (float(chin[0]), float(chin[1] + 0.25 * face_box.height))
+        self.head: HeadMover | None = (
+            HeadMover.create(self.canvas, face_box, self.rig.frame.iod, pivot)
+            if head_motion else None
+        )
+
+    def render(self, mouth: np.ndarray, blink: float, head: np.ndarray | None) -> np.ndarray:
+        """One frame for mouth channel values (``CHANNELS`` order), a blink and a head pose."""
+        values = np.zeros(len(RIG_CHANNELS), np.float32)
+        values[_MOUTH] = mouth
+        values[list(_BLINK)] = blink
+        posed = self.rig.pose(values)
+        frame = self.canvas.copy()
+        r = self.region
+        patch = self.warper.warp(self.canvas, self.warper.vertices(posed[:MESH_POINTS]))
+        if patch is not None:
+            self.painter.paint(patch, (r.x0, r.y0), posed, float(values[_TEETH]))
+            frame[r.slices] = patch
+        if self.head is not None and head is not None:
+            self.head.apply(frame, *(float(v) for v in head))
+        return frame
+
+    def frames(self, mouth: MouthTrack, life: LifeTrack) -> Iterator[np.ndarray]:
+        """Frames at ``mouth.fps`` (the life track must have the same rate and length)."""
+        for i in range(len(mouth)):
+            j = min(i, len(life) - 1)
+            yield self.render(mouth.values[i], float(life.blink[j]), life.head[j])

@@ -1,0 +1,122 @@
+"""The inside of an opened mouth: dark cavity, upper and lower teeth, a tongue hint.
+
+It is painted into the gap between the posed inner lips, in face-aligned
+coordinates so it follows head roll, with colours taken from the portrait
+itself (lip colour for the cavity and tongue, skin brightness for the teeth),
+and an anti-aliased, slightly shaded edge so no seam shows against the lips.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from facecast.render.rig import LOWER_INNER, LOWER_OUTER, UPPER_INNER, UPPER_OUTER, FaceFrame
+
+# Incisor and canine boundaries across the visible arch (fractions of the half width).
+TOOTH_EDGES = (0.0, 0.2, 0.38, 0.54, 0.68, 0.8)
+
+
+class MouthPainter:
+    """Paints the mouth interior for one portrait; colours are measured once."""
+
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray, frame: FaceFrame) -> None:
+        self.frame = frame
+        lip_mask = np.zeros(image.shape[:2], np.uint8)
+        outer = np.concatenate([landmarks[list(UPPER_OUTER), :2],
+                                landmarks[list(LOWER_OUTER[::-1]), :2]])
+        inner = np.concatenate([landmarks[list(UPPER_INNER), :2],
+                                landmarks[list(LOWER_INNER[::-1]), :2]])
+        cv2.fillPoly(lip_mask, [np.round(outer).astype(np.int32)], 255)
+        cv2.fillPoly(lip_mask, [np.round(inner).astype(np.int32)], 0)
+        lips = image[lip_mask > 0].astype(np.float32)
+        lip = np.median(lips, axis=0) if len(lips) else np.array([150.0, 80.0, 80.0])
+        # Skin just below the eyes and beside the nose tells the scene's light level.
+        ys, xs = frame.origin[1] - 0.55 * frame.iod, frame.origin[0]
+        r = max(2, int(0.12 * frame.iod))
+        y0, x0 = int(max(ys - r, 0)), int(max(xs - 3 * r, 0))
+        skin_patch = image[y0 : int(ys + r), x0 : int(xs + 3 * r)].reshape(-1, 3).astype(np.float32)
+        skin = np.median(skin_patch, axis=0) if len(skin_patch) else np.array([180.0] * 3)
+        light = float(np.clip(skin.mean() / 165.0, 0.45, 1.1))
+        cast = np.clip(skin / max(skin.mean(), 1.0), 0.85, 1.15) ** 0.35
+        self.cavity = lip * np.array([0.42, 0.3, 0.3])
+        self.tongue = np.clip(lip * np.array([1.1, 0.78, 0.8]), 0, 255)
+        self.teeth = np.clip(np.array([242.0, 238.0, 226.0]) * light * cast, 0, 255)
+
+    def paint(
+        self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray, teeth: float
+    ) -> None:
+        """Paint in place into ``patch`` (whose top-left is ``origin`` in the image)."""
+        up = posed[list(UPPER_INNER)] - origin
+        lo = posed[list(LOWER_INNER)] - origin
+        poly = np.concatenate([up, lo[::-1]])
+        x0, y0 = np.floor(poly.min(axis=0)).astype(int) - 2
+        x1, y1 = np.ceil(poly.max(axis=0)).astype(int) + 3
+        x0, y0 = max(x0, 0), max(y0, 0)
+        x1, y1 = min(x1, patch.shape[1]), min(y1, patch.shape[0])
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return
+        fr = self.frame
+        o = fr.origin - np.asarray(origin, np.float64)
+        # Face coordinates of the inner lip contours (pixels).
+        def local(p: np.ndarray) -> np.ndarray:
+            rel = p - o
+            return np.stack([rel @ fr.right, rel @ fr.down], axis=1)
+
+        up_l, lo_l = local(up), local(lo)
+        gap = float(np.max(lo_l[:, 1] - up_l[:, 1]))
+        if gap < 0.6:
+            return
+        # Anti-aliased polygon mask, supersampled 4x through fillPoly's shift bits.
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 16).astype(np.int32)], 255,
+                     lineType=cv2.LINE_AA, shift=4)
+        if not mask.any():
+            return
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        rel_x, rel_y = xx - o[0], yy - o[1]
+        a = rel_x * fr.right[0] + rel_y * fr.right[1]
+        b = rel_x * fr.down[0] + rel_y * fr.down[1]
+        half = max(float(up_l[:, 0].max() - up_l[:, 0].min()) / 2.0, 1.0)
+        centre_a = float(up_l[:, 0].mean())
+        s = (a - centre_a) / half  # -1..1 across the opening
+        ou = np.argsort(up_l[:, 0])
+        ol = np.argsort(lo_l[:, 0])
+        top = np.interp(a, up_l[ou, 0], up_l[ou, 1])
+        bottom = np.interp(a, lo_l[ol, 0], lo_l[ol, 1])
+        depth_top = b - top  # pixels below the upper lip edge
+        depth_bottom = bottom - b  # pixels above the lower lip edge
+        local_gap = np.maximum(bottom - top, 1e-3)
+
+        arch = np.sqrt(np.clip(1.0 - (s / 0.9) ** 2, 0.0, 1.0))
+        # Cavity: darker towards the middle and the back.
+        shade = 0.8 + 0.35 * np.abs(s) ** 2
+        out = self.cavity[None, None, :] * shade[..., None]
+        # Tongue: a soft mound resting on the floor of the mouth.
+        tongue_h = 0.45 * local_gap * np.sqrt(np.clip(1.0 - (s / 0.75) ** 2, 0, 1))
+        t_alpha = np.clip((tongue_h - depth_bottom) / 1.5, 0, 1)
+        t_alpha *= np.clip(gap / (0.08 * fr.iod), 0, 1)
+        t_light = 0.7 + 0.3 * np.clip(1 - depth_bottom / (tongue_h + 1e-3), 0, 1)
+        tongue_col = self.tongue * t_light[..., None]
+        out = out * (1 - t_alpha[..., None]) + tongue_col * t_alpha[..., None]
+        # Teeth: upper row hangs from the upper lip, lower row rises from the lower lip.
+        vis = 0.55 + 0.45 * teeth
+        up_h = (0.11 * fr.iod) * arch * vis
+        lo_h = (0.06 * fr.iod) * arch * np.clip((gap / fr.iod - 0.08) / 0.12, 0, 1) * vis
+        gaps = np.ones_like(s)
+        for edge in TOOTH_EDGES:
+            for e in (edge, -edge) if edge else (edge,):
+                gaps *= 1.0 - 0.09 * np.exp(-(((s - e) * half) ** 2) / 0.6)
+        tooth_shade = (0.72 + 0.28 * arch) * gaps
+        up_alpha = np.clip((up_h - depth_top) / 1.2, 0, 1) * np.clip(up_h, 0, 1)
+        up_col = self.teeth * (tooth_shade * (1.0 - 0.12 * depth_top / (up_h + 1e-3)))[..., None]
+        lo_alpha = np.clip((lo_h - depth_bottom) / 1.2, 0, 1) * np.clip(lo_h, 0, 1)
+        lo_col = self.teeth * (0.82 * tooth_shade)[..., None]
+        out = out * (1 - lo_alpha[..., None]) + lo_col * lo_alpha[..., None]
+        out = out * (1 - up_alpha[..., None]) + up_col * up_alpha[..., None]
+        # The lips cast a thin shadow onto what is just inside them.
+        edge_dist = np.minimum(depth_top, depth_bottom)
+        out *= (0.7 + 0.3 * np.clip(edge_dist / max(1.5, 0.04 * fr.iod), 0, 1))[..., None]
+        alpha = (mask.astype(np.float32) / 255.0)[..., None]
+        region = patch[y0:y1, x0:x1]
+        region[:] = np.clip(region * (1 - alpha) + out * alpha, 0, 255).astype(np.uint8)

@@ -1,0 +1,196 @@
+"""The face rig: how each animation channel moves the 478 face-mesh landmarks.
+
+Every channel (the mouth channels of :mod:`facecast.motion.track` plus the two
+eyelids) is a fixed displacement per landmark at value 1. A frame's landmark
+positions are the source positions plus the channel values times those
+displacements, so a whole frame costs one small matrix product. Amplitudes are
+in units of the inter-ocular distance (IOD), so the rig fits any face size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from facecast.motion.track import CHANNELS
+
+# MediaPipe face-mesh indices (canonical topology), ordered left to right in the
+# image for lips, and corner-to-corner for eyelids.
+UPPER_OUTER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
+LOWER_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
+UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+# Eyes: the subject's right eye is on the image's left.
+EYES = {
+    "right": {
+        "upper": (33, 246, 161, 160, 159, 158, 157, 173, 133),
+        "lower": (33, 7, 163, 144, 145, 153, 154, 155, 133),
+        "crease": (247, 30, 29, 27, 28, 56, 190),
+    },
+    "left": {
+        "upper": (362, 398, 384, 385, 386, 387, 388, 466, 263),
+        "lower": (362, 382, 381, 380, 374, 373, 390, 249, 263),
+        "crease": (414, 286, 258, 257, 259, 260, 467),
+    },
+}
+MESH_POINTS = 468  # 468..477 are iris points: left out of the warp mesh
+RIG_CHANNELS: tuple[str, ...] = (*CHANNELS, "blink_left", "blink_right")
+
+# Channel amplitudes at value 1, in IOD units.
+JAW_DROP = 0.24
+UPPER_LIP_LIFT = 0.05
+SPREAD = 0.13
+ROUND = 0.28
+
+
+@dataclass(frozen=True)
+class FaceFrame:
+    """A face-aligned frame: origin at the mouth centre, ``right``/``down`` unit axes."""
+
+    origin: np.ndarray
+    right: np.ndarray
+    down: np.ndarray
+    iod: float
+    mouth_half_width: float
+
+    def local(self, pts: np.ndarray) -> np.ndarray:
+        """Image points -> (a, b) face coordinates in pixels."""
+        rel = pts[..., :2] - self.origin
+        return np.stack([rel @ self.right, rel @ self.down], axis=-1)
+
+    def to_image(self, vec: np.ndarray) -> np.ndarray:
+        """Face-frame vectors -> image vectors (pixels)."""
+        return vec[..., :1] * self.right + vec[..., 1:2] * self.down
+
+
+def face_frame(landmarks: np.ndarray) -> FaceFrame:
+    """The frame of a face from its landmarks (pixels, full image)."""
+    pts = landmarks[:, :2].astype(np.float64)
+    eye_r = pts[list(EYES["right"]["upper"] + EYES["right"]["lower"])].mean(axis=0)
+    eye_l = pts[list(EYES["left"]["upper"] + EYES["left"]["lower"])].mean(axis=0)
+    right = eye_l - eye_r
+    iod = float(np.linalg.norm(right))
+    right = right / iod
+    down = np.array([-right[1], right[0]])
+    origin = (pts[13] + pts[14]) / 2.0
+    half_width = float(np.linalg.norm(pts[291] - pts[61])) / 2.0
+    return FaceFrame(origin, right, down, iod, max(half_width, 1e-3))
+
+
+def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+class FaceRig:
+    """Displacement basis for one face: ``pose(values) -> landmark positions``."""
+
+    def __init__(self, landmarks: np.ndarray) -> None:
+        self.source = landmarks[:, :2].astype(np.float32)
+        self.rest = np.zeros_like(self.source)
+        self.frame = face_frame(landmarks)
+        n = len(self.source)
+        self.basis = np.zeros((len(RIG_CHANNELS), n, 2), np.float32)
+        fr = self.frame
+        ab = fr.local(self.source)  # pixels in face frame
+        a = ab[:, 0] / fr.mouth_half_width  # -1..1 across the mouth
+        b = ab[:, 1] / fr.iod  # IOD units, + below the mouth line
+        upper = np.array(UPPER_OUTER + UPPER_INNER)
+        lower = np.array(LOWER_OUTER + LOWER_INNER)
+        corners = np.array([61, 291, 78, 308])
+        lips = np.unique(np.concatenate([upper, lower]))
+        # Nearness to the mouth for non-lip points (1 on the lips, fading over ~0.35 IOD).
+        dx_out = np.maximum(np.abs(a) - 1.0, 0.0) * fr.mouth_half_width / fr.iod
+        near = np.exp(-(dx_out**2 + b**2) / (2 * 0.35**2))
+        near[lips] = 1.0
+
+        def put(channel: str, face_vec: np.ndarray) -> None:
+            self.basis[RIG_CHANNELS.index(channel)] = fr.to_image(face_vec) * fr.iod
+
+        # jaw: the lower lip, chin and jaw drop; lateral jaw points less (it hinges at the ears).
+        w = _smoothstep(0.0, 0.15, b) * (1.0 - 0.55 * _smoothstep(0.8, 2.4, np.abs(a)))
+        w[b > 2.0] = 0.0
+        w[lower] = 1.0
+        w[corners] = 0.45
+        w[upper] = 0.0
+        jaw = np.zeros((n, 2))
+        jaw[:, 1] = JAW_DROP * w
+        jaw[upper, 1] = -UPPER_LIP_LIFT * 0.6
+        jaw[corners, 1] = JAW_DROP * 0.42
+        lipmask = np.zeros(n, bool)
+        lipmask[lips] = True
+        jaw[lipmask, 0] = -0.10 * a[lipmask] * fr.mouth_half_width / fr.iod
+        put("jaw", jaw)
+
+        # spread: corners out and slightly up, lips thinner.
+        spread = np.zeros((n, 2))
+        spread[:, 0] = SPREAD * np.clip(a, -1.2, 1.2) * near
+        spread[:, 1] = (-0.03 * np.clip(a, -1, 1) ** 2 - 0.12 * b) * near
+        put("spread", spread)
+
+        # round: lips pulled in towards the centre and pushed out (a little fuller).
+        rnd = np.zeros((n, 2))
+        rnd[:, 0] = -ROUND * a * fr.mouth_half_width / fr.iod * near
+        rnd[:, 1] = 0.12 * b * near
+        put("round", rnd)
+
+        # Rest pose: the inner lips meet on their shared midline. A portrait that
+        # smiles with open lips is closed first, so that every opening is painted
+        # by the same mouth interior rather than half real teeth, half painted.
+        up_in, lo_in = np.array(UPPER_INNER), np.array(LOWER_INNER)
+        mid = (ab[up_in, 1] + ab[lo_in, 1]) / 2.0
+        rest = np.zeros((n, 2))
+        rest[up_in, 1] = (mid - ab[up_in, 1]) / fr.iod
+        rest[lo_in, 1] = (mid - ab[lo_in, 1]) / fr.iod
+        rest[np.array(UPPER_OUTER), 1] = rest[up_in, 1] * 0.5
+        rest[np.array(LOWER_OUTER), 1] = rest[lo_in, 1] * 0.5
+        rest[corners] = 0.0
+        self.rest = (fr.to_image(rest) * fr.iod).astype(np.float32)
+        # closure (p, b, m) has no shape of its own beyond the rest pose: it cancels
+        # the jaw's opening of the lips (see pose()).
+
+        # labiodental (f, v): upper lip lifts to show the teeth, lower lip tucks up to them.
+        lab = np.zeros((n, 2))
+        lab[np.array(UPPER_INNER + UPPER_OUTER), 1] = -0.06
+        lab[lo_in, 1] = -0.01
+        lab[np.array(LOWER_OUTER), 1] = -0.01
+        lab[corners] = 0.0
+        put("labiodental", lab)
+
+        # teeth: the upper lip lifts slightly so the teeth show.
+        teeth = np.zeros((n, 2))
+        teeth[np.array(UPPER_INNER), 1] = -0.025
+        teeth[np.array(UPPER_OUTER), 1] = -0.015
+        teeth[corners] = 0.0
+        put("teeth", teeth)
+
+        for side in ("left", "right"):
+            self.basis[RIG_CHANNELS.index(f"blink_{side}")] = self._blink(side)
+
+    def _blink(self, side: str) -> np.ndarray:
+        """Upper lid down onto the lower lid (90 %), lower lid up the rest, crease follows."""
+        eye = EYES[side]
+        fr = self.frame
+        ab = fr.local(self.source)
+        up, lo = np.array(eye["upper"]), np.array(eye["lower"])
+        # The lower lid's height under each upper-lid point (interpolated across the eye).
+        order = np.argsort(ab[lo, 0])
+        lo_at_up = np.interp(ab[up, 0], ab[lo[order], 0], ab[lo[order], 1])
+        gap = lo_at_up - ab[up, 1]  # pixels, >= 0 for an open eye
+        disp = np.zeros((len(self.source), 2), np.float32)
+        disp[up, 1] = gap * 0.9
+        up_at_lo = np.interp(ab[lo, 0], ab[up[np.argsort(ab[up, 0])], 0],
+                             ab[up[np.argsort(ab[up, 0])], 1])
+        disp[lo, 1] = -(ab[lo, 1] - up_at_lo) * 0.1
+        disp[list(eye["crease"]), 1] = float(np.mean(gap)) * 0.45
+        disp[[up[0], up[-1]]] = 0.0  # the eye corners stay put
+        return fr.to_image(disp)
+
+    def pose(self, values: np.ndarray) -> np.ndarray:
+        """Landmark positions (n, 2) for channel ``values`` ordered as ``RIG_CHANNELS``."""
+        v = np.asarray(values, np.float32).copy()
+        jaw, closure, lab = (RIG_CHANNELS.index(c) for c in ("jaw", "closure", "labiodental"))
+        # Closed or tucked lips override the jaw for the lips' shape.
+        v[jaw] *= (1.0 - v[closure]) * (1.0 - 0.8 * v[lab])
+        return self.source + self.rest + np.tensordot(v, self.basis, axes=1)
