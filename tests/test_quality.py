@@ -159,7 +159,7 @@ def synthetic_talk(
 def test_synthetic_mouth_follows_envelope_with_known_lag(
     synthetic_talk: tuple[Path, Path, np.ndarray, np.ndarray],
 ) -> None:
-    video, wav, t, env = synthetic_talk
+    video, wav, _, _ = synthetic_talk
     score = measure_lipsync(video, wav)
     assert isinstance(score, LipSyncScore)
     assert score.frames == score.faces_found == round(SYNTH_SECONDS * FPS)
@@ -255,9 +255,7 @@ def test_real_video_lag_follows_a_known_audio_shift(obama: tuple) -> None:
         assert moved.peak_correlation == pytest.approx(score.peak_correlation, abs=0.05)
 
 
-def test_real_video_true_audio_beats_shifted_and_foreign(
-    obama: tuple, shared_media: Path
-) -> None:
+def test_real_video_true_audio_beats_shifted_and_foreign(obama: tuple, shared_media: Path) -> None:
     _, times, opening, audio, score = obama
     # +400 ms puts the true pairing at ~+650 ms, outside the +-600 ms search: what
     # is left is chance correlation, as for someone else's voice.

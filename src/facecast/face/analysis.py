@@ -79,7 +79,8 @@ _FOREHEAD, _CHIN = 10, 152
 # within a degree, but the mesh's predicted depth leans it: faces that look at the
 # camera read as looking down by about 7 degrees on average (measured on six
 # portraits and two talking-head videos, spread about 7 degrees from person to
-# person). Adding the mean back makes 0 mean "level with the camera".
+# person). head_pose turns the face axes back by this much, so that pitch 0 means
+# "level with the camera".
 _PITCH_OFFSET = 7.0
 
 # Crop around the detector box for the mesh: the mesh's internal detector wants the
@@ -254,7 +255,11 @@ class FaceAnalyzer:
             self._mesh.close()
 
     def detect(self, image_rgb: np.ndarray) -> list[FaceBox]:
-        """Every face in the image, largest first, in full-image pixels."""
+        """Every face in the image, largest first, in full-image pixels.
+
+        When nothing is found, detection runs once more on the image framed by a
+        grey border, which finds faces that the image edge cuts through.
+        """
         img = _as_rgb(image_rgb)
         faces = self._detect(img, pad=0)
         if not faces:

@@ -439,7 +439,10 @@ def measure_lipsync(
     """Score how well the lips in ``video_path`` follow the speech.
 
     The audio is the MP4's own track unless ``audio_path`` is given. See the
-    module docstring for the method and the lag sign convention.
+    module docstring for the method and the lag sign convention. Without a face
+    in any frame the correlations are NaN. Raises :class:`InputError`
+    (``unreadable_video``, ``no_video_stream``, ``no_audio_stream``, ...) for
+    files that cannot be read.
     """
     if audio_path is not None:
         audio = load_audio(audio_path)

@@ -69,9 +69,10 @@ class PortraitAnimator:
         frame = self.canvas.copy()
         r = self.region
         patch = self.warper.warp(self.canvas, self.warper.vertices(posed[:MESH_POINTS]))
-        if patch is not None:
-            self.painter.paint(patch, (r.x0, r.y0), posed, float(values[_TEETH]))
-            frame[r.slices] = patch
+        if patch is None:  # nothing moved
+            patch = self.canvas[r.slices].copy()
+        self.painter.paint(patch, (r.x0, r.y0), posed, float(values[_TEETH]))
+        frame[r.slices] = patch
         if self.head is not None and head is not None:
             self.head.apply(frame, *(float(v) for v in head))
         return frame

@@ -41,7 +41,7 @@ class MouthPainter:
         cast = np.clip(skin / max(skin.mean(), 1.0), 0.85, 1.15) ** 0.35
         self.cavity = lip * np.array([0.42, 0.3, 0.3])
         self.tongue = np.clip(lip * np.array([1.1, 0.78, 0.8]), 0, 255)
-        self.teeth = np.clip(np.array([242.0, 238.0, 226.0]) * light * cast, 0, 255)
+        self.teeth = np.clip(np.array([240.0, 226.0, 198.0]) * light * cast, 0, 255)
 
     def paint(
         self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray, teeth: float

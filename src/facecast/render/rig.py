@@ -37,6 +37,8 @@ EYES = {
 MESH_POINTS = 468  # 468..477 are iris points: left out of the warp mesh
 RIG_CHANNELS: tuple[str, ...] = (*CHANNELS, "blink_left", "blink_right")
 
+_JAW, _CLOSURE, _LABIODENTAL = (RIG_CHANNELS.index(c) for c in ("jaw", "closure", "labiodental"))
+
 # Channel amplitudes at value 1, in IOD units.
 JAW_DROP = 0.24
 UPPER_LIP_LIFT = 0.05
@@ -167,6 +169,9 @@ class FaceRig:
 
         for side in ("left", "right"):
             self.basis[RIG_CHANNELS.index(f"blink_{side}")] = self._blink(side)
+        # Motion under a quarter pixel is invisible; dropping it keeps far-away triangles
+        # still, and still triangles cost nothing to warp.
+        self.basis[np.linalg.norm(self.basis, axis=2) < 0.25] = 0.0
 
     def _blink(self, side: str) -> np.ndarray:
         """Upper lid down onto the lower lid (90 %), lower lid up the rest, crease follows."""
@@ -183,14 +188,17 @@ class FaceRig:
         up_at_lo = np.interp(ab[lo, 0], ab[up[np.argsort(ab[up, 0])], 0],
                              ab[up[np.argsort(ab[up, 0])], 1])
         disp[lo, 1] = -(ab[lo, 1] - up_at_lo) * 0.1
-        disp[list(eye["crease"]), 1] = float(np.mean(gap)) * 0.45
+        disp[list(eye["crease"]), 1] = float(np.mean(gap)) * 0.3
         disp[[up[0], up[-1]]] = 0.0  # the eye corners stay put
         return fr.to_image(disp)
 
+    @staticmethod
+    def weights(values: np.ndarray) -> np.ndarray:
+        """Basis weights for channel ``values``: closed or tucked lips cancel the jaw."""
+        v = np.asarray(values, np.float32).copy()
+        v[_JAW] *= (1.0 - v[_CLOSURE]) * (1.0 - 0.8 * v[_LABIODENTAL])
+        return v
+
     def pose(self, values: np.ndarray) -> np.ndarray:
         """Landmark positions (n, 2) for channel ``values`` ordered as ``RIG_CHANNELS``."""
-        v = np.asarray(values, np.float32).copy()
-        jaw, closure, lab = (RIG_CHANNELS.index(c) for c in ("jaw", "closure", "labiodental"))
-        # Closed or tucked lips override the jaw for the lips' shape.
-        v[jaw] *= (1.0 - v[closure]) * (1.0 - 0.8 * v[lab])
-        return self.source + self.rest + np.tensordot(v, self.basis, axes=1)
+        return self.source + self.rest + np.tensordot(self.weights(values), self.basis, axes=1)

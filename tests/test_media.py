@@ -1,0 +1,87 @@
+"""Media layer: audio decode/encode, image decode guards, the streaming MP4 writer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from facecast.errors import InputError
+from facecast.media import Audio, Mp4Writer, load_audio, load_image, write_audio
+
+
+def tone(seconds: float, rate: int = 22050, freq: float = 440.0) -> Audio:
+    t = np.arange(int(seconds * rate)) / rate
+    return Audio((0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), rate)
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".mp3"])
+def test_audio_round_trip(tmp_path: Path, suffix: str) -> None:
+    path = write_audio(tmp_path / f"a{suffix}", tone(2.0))
+    back = load_audio(path, 16000)
+    assert back.sample_rate == 16000
+    assert back.duration == pytest.approx(2.0, abs=0.06)  # mp3 adds encoder padding
+    spectrum = np.abs(np.fft.rfft(back.samples))
+    assert np.fft.rfftfreq(len(back.samples), 1 / 16000)[spectrum.argmax()] == pytest.approx(
+        440, abs=2)
+
+
+def test_audio_limits_and_garbage(tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "short.wav", tone(0.5))
+    with pytest.raises(InputError) as err:
+        load_audio(path, min_duration=1.0)
+    assert err.value.code == "audio_too_short" and "0.50 s" in err.value.message
+    long = write_audio(tmp_path / "long.wav", tone(5.0))
+    with pytest.raises(InputError) as err:
+        load_audio(long, max_duration=3.0)
+    assert err.value.code == "audio_too_long"
+    junk = tmp_path / "junk.m4a"
+    junk.write_bytes(b"\x00not audio" * 100)
+    with pytest.raises(InputError) as err:
+        load_audio(junk)
+    assert err.value.code == "unreadable_audio" and "junk.m4a" in err.value.message
+
+
+def test_image_guards(tmp_path: Path, astronaut: np.ndarray) -> None:
+    with pytest.raises(InputError) as err:
+        load_image(b"definitely not an image")
+    assert err.value.code == "unreadable_image"
+    big = tmp_path / "big.png"
+    cv2.imwrite(str(big), astronaut[:, :, ::-1])
+    with pytest.raises(InputError) as err:
+        load_image(big, max_bytes=1000)
+    assert err.value.code == "file_too_large"
+    # Transparent pixels composite on white, as a viewer shows them.
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[:4, :, 3] = 255
+    ok, buf = cv2.imencode(".png", rgba)
+    img = load_image(buf.tobytes())
+    assert img.shape == (8, 8, 3) and img[0, 0].tolist() == [0, 0, 0]
+    assert img[7, 7].tolist() == [255, 255, 255]
+
+
+def test_mp4_writer_streams_h264_aac_faststart(tmp_path: Path) -> None:
+    out = tmp_path / "v.mp4"
+    audio = tone(1.0)
+    with Mp4Writer(out, 64, 48, 25, audio) as writer:
+        for i in range(25):
+            writer.write(np.full((48, 64, 3), i * 10, np.uint8))
+    with av.open(str(out)) as c:
+        v, a = c.streams.video[0], c.streams.audio[0]
+        assert v.codec_context.name == "h264" and v.codec_context.pix_fmt == "yuv420p"
+        assert a.codec_context.name == "aac"
+        assert sum(1 for _ in c.decode(video=0)) == 25
+    data = out.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat"), "index must precede the media (faststart)"
+
+
+def test_mp4_writer_leaves_nothing_on_failure(tmp_path: Path) -> None:
+    out = tmp_path / "v.mp4"
+    with pytest.raises(ValueError), Mp4Writer(out, 64, 48) as writer:
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+        writer.write(np.zeros((10, 10, 3), np.uint8))  # wrong size
+    assert not out.exists()
+    assert not list(tmp_path.iterdir())
