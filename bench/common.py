@@ -40,7 +40,7 @@ SPEECH_RATE = 16_000
 GAP_S = 0.35  # a breath between clips, so the joins do not sound like one word
 
 # Public-domain prose (Austen, "Sense and Sensibility", ch. 1), rich in both
-# p/b/m closures and open vowels. About 2.6 words per second with the joe voice.
+# p/b/m closures and open vowels. About 3.1 words per second with the joe voice.
 TTS_TEXT = (
     "The family of Dashwood had long been settled in Sussex. Their estate was large, "
     "and their residence was at Norland Park, in the centre of their property, where, "
@@ -50,7 +50,7 @@ TTS_TEXT = (
     "of his life had a constant companion and housekeeper in his sister. But her death, "
     "which happened ten years before his own, produced a great alteration in his home."
 )
-TTS_WORDS_PER_S = 2.6
+TTS_WORDS_PER_S = 3.3
 
 
 def portrait_path() -> Path:

@@ -57,7 +57,7 @@ def test_image_guards(tmp_path: Path, astronaut: np.ndarray) -> None:
     # Transparent pixels composite on white, as a viewer shows them.
     rgba = np.zeros((8, 8, 4), np.uint8)
     rgba[:4, :, 3] = 255
-    ok, buf = cv2.imencode(".png", rgba)
+    _, buf = cv2.imencode(".png", rgba)
     img = load_image(buf.tobytes())
     assert img.shape == (8, 8, 3) and img[0, 0].tolist() == [0, 0, 0]
     assert img[7, 7].tolist() == [255, 255, 255]

@@ -121,7 +121,7 @@ def _base_word(name: str) -> str:
 def align_transcript(
     audio: Audio, text: str, *, offset: float = ALIGN_OFFSET_S
 ) -> tuple[list[WordTiming], list[PhonemeTiming]]:
-    """Word and phone timings (seconds, ARPAbet phones, ``SIL`` for pauses) of ``text`` in ``audio``.
+    """Word and phone timings of ``text`` in ``audio`` (seconds; ARPAbet phones, ``SIL`` pauses).
 
     ``offset`` is added to pocketsphinx's times (see the module docstring).
     Raises :class:`InputError` with ``code="transcript_alignment_failed"`` when
@@ -140,9 +140,10 @@ def align_transcript(
     try:
         decoder.set_align_text(" ".join(t.key for t in tokens))
         _run(decoder, pcm)
+        # No hypothesis at all (silence, noise, far too short) comes back as None.
         first_pass = [
             (_base_word(s.word), s.start_frame, s.end_frame + 1)
-            for s in decoder.seg()
+            for s in (decoder.seg() or [])
         ]
     except RuntimeError as exc:
         raise InputError(

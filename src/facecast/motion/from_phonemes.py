@@ -38,7 +38,7 @@ MIN_PAUSE_S = 0.08
 # Lips lead the sound they make (anticipatory articulation, ~40-80 ms in real
 # speech; the project's lip-sync measure wants 0..+120 ms). Timings from piper or
 # the aligner mark acoustic segments, so the track is drawn this much earlier.
-DEFAULT_LEAD_S = 0.04
+DEFAULT_LEAD_S = 0.06
 # Anticipatory influence lasts this much longer than carry-over.
 ANTICIPATION = 1.5
 DECAY_POWER = 1.5
@@ -86,7 +86,10 @@ def merge_markers(
     Boundaries are only moved, never created or lost, so durations sum exactly
     as before (gaps in the input stay gaps).
     """
-    items = [p for p in phonemes if p.end > p.start or not is_marker(p.phoneme)]
+    items = [
+        p for p in phonemes
+        if p.end > p.start or not is_marker(p.phoneme) or p.phoneme in TIE_BARS
+    ]
     # Pass 1: tie bars and joined tokens.
     joined: list[PhonemeTiming] = []
     i = 0

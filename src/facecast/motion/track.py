@@ -23,6 +23,8 @@ import numpy as np
 
 CHANNELS: tuple[str, ...] = ("jaw", "spread", "round", "closure", "labiodental", "teeth")
 CHANNEL_INDEX: dict[str, int] = {name: i for i, name in enumerate(CHANNELS)}
+# Brief lip contacts that must survive a drop in frame rate.
+PEAK_CHANNELS = [CHANNEL_INDEX["closure"], CHANNEL_INDEX["labiodental"]]
 
 
 @dataclass
@@ -55,14 +57,30 @@ class MouthTrack:
         return {name: float(v) for name, v in zip(CHANNELS, row, strict=True)}
 
     def resampled(self, fps: float) -> MouthTrack:
-        """The same track sampled at another frame rate (linear interpolation)."""
+        """The same track at another frame rate.
+
+        Going down in rate, each output frame averages the input over its own
+        time window (no aliasing), except lip contacts (``closure``,
+        ``labiodental``), which keep their peak: a 30 ms /m/ must still show
+        as closed lips in one 40 ms video frame.
+        """
         if fps == self.fps:
             return self
         n = max(1, round(self.duration * fps))
         t_new = np.arange(n) / fps
         t_old = np.arange(len(self.values)) / self.fps
-        cols = [np.interp(t_new, t_old, self.values[:, c]) for c in range(len(CHANNELS))]
-        return MouthTrack(fps, np.stack(cols, axis=1), self.source, dict(self.meta))
+        if fps >= self.fps:
+            cols = [np.interp(t_new, t_old, self.values[:, c]) for c in range(len(CHANNELS))]
+            return MouthTrack(fps, np.stack(cols, axis=1), self.source, dict(self.meta))
+        # Input frames belonging to each output frame's window [t - T/2, t + T/2).
+        edges = np.searchsorted(t_old, np.append(t_new - 0.5 / fps, t_new[-1] + 0.5 / fps))
+        out = np.empty((n, len(CHANNELS)), np.float32)
+        for i in range(n):
+            lo, hi = edges[i], max(edges[i + 1], edges[i] + 1)
+            window = self.values[min(lo, len(self.values) - 1) : hi]
+            out[i] = window.mean(axis=0)
+            out[i, PEAK_CHANNELS] = window[:, PEAK_CHANNELS].max(axis=0)
+        return MouthTrack(fps, out, self.source, dict(self.meta))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -35,6 +35,7 @@ Progress = Callable[[float, str], None]
 
 MIN_AUDIO_S = 1.0
 MAX_AUDIO_S = 600.0
+PHONEME_LEAD_S = 0.02
 
 
 @dataclass
@@ -97,7 +98,9 @@ def mouth_track(audio: Audio, phonemes: list[PhonemeTiming], fps: float) -> Mout
     if phonemes:
         from facecast.motion.from_phonemes import track_from_phonemes
 
-        track = track_from_phonemes(phonemes, audio.duration, fps=100.0)
+        # Phoneme timings are exact, so only a short anticipation (lips close just
+        # before a /b/ is heard); the sound-only track leads more (see from_audio).
+        track = track_from_phonemes(phonemes, audio.duration, fps=100.0, lead=PHONEME_LEAD_S)
     else:
         from facecast.motion.from_audio import track_from_audio
 
@@ -121,7 +124,7 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
     verdict = check_face(photo, spec.face_limits)
     if not verdict.accepted or verdict.analysis is None:
         raise FaceCheckError(verdict.message, code=verdict.reason or "no_face",
-                             **verdict.to_dict())
+                             verdict=verdict.to_dict())
     ph, pw = photo.shape[:2]
     width, height = canvas_size(pw, ph, spec.size, spec.aspect)
     timings["face"] = time.perf_counter() - t0

@@ -40,6 +40,7 @@ class MouthPainter:
         light = float(np.clip(skin.mean() / 165.0, 0.45, 1.1))
         cast = np.clip(skin / max(skin.mean(), 1.0), 0.85, 1.15) ** 0.35
         self.cavity = lip * np.array([0.42, 0.3, 0.3])
+        self.seam = lip * 0.55
         self.tongue = np.clip(lip * np.array([1.1, 0.78, 0.8]), 0, 255)
         self.teeth = np.clip(np.array([240.0, 226.0, 198.0]) * light * cast, 0, 255)
 
@@ -65,6 +66,12 @@ class MouthPainter:
 
         up_l, lo_l = local(up), local(lo)
         gap = float(np.max(lo_l[:, 1] - up_l[:, 1]))
+        # Where the lips meet (or nearly), draw the seam between them: a soft dark
+        # line of lip colour that hides whatever the collapsed gap left behind.
+        corners = posed[[61, 291]] - origin
+        seam = np.concatenate([corners[:1], (up + lo) / 2.0, corners[1:]])
+        self._stroke(patch, seam, self.seam, max(1.3, 0.03 * fr.iod),
+                     float(np.clip(1.0 - gap / (0.08 * fr.iod), 0.0, 1.0)) * 0.9)
         if gap < 0.6:
             return
         # Anti-aliased polygon mask, supersampled 4x through fillPoly's shift bits.
@@ -120,3 +127,23 @@ class MouthPainter:
         alpha = (mask.astype(np.float32) / 255.0)[..., None]
         region = patch[y0:y1, x0:x1]
         region[:] = np.clip(region * (1 - alpha) + out * alpha, 0, 255).astype(np.uint8)
+
+    @staticmethod
+    def _stroke(patch: np.ndarray, pts: np.ndarray, color: np.ndarray, width: float,
+                alpha: float) -> None:
+        """Blend an anti-aliased polyline of ``width`` pixels into ``patch``."""
+        if alpha <= 0.01:
+            return
+        x0, y0 = np.floor(pts.min(axis=0) - width - 2).astype(int)
+        x1, y1 = np.ceil(pts.max(axis=0) + width + 3).astype(int)
+        x0, y0 = max(x0, 0), max(y0, 0)
+        x1, y1 = min(x1, patch.shape[1]), min(y1, patch.shape[0])
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        line = np.round((pts - [x0, y0]) * 16).astype(np.int32)
+        cv2.polylines(mask, [line], False, 255, thickness=max(1, round(width)),
+                      lineType=cv2.LINE_AA, shift=4)
+        a = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32)[..., None] * (alpha / 255.0)
+        region = patch[y0:y1, x0:x1]
+        region[:] = np.clip(region * (1 - a) + color * a, 0, 255).astype(np.uint8)
