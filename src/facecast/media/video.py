@@ -20,7 +20,8 @@ from facecast.media.audio import Audio, _encode_samples
 
 PathLike = str | os.PathLike[str]
 
-AUDIO_RATE = 48_000
+# AAC's standard rates: audio at one of these is encoded as it is, anything else resampled.
+AAC_RATES = (16_000, 22_050, 24_000, 32_000, 44_100, 48_000)
 
 
 class Mp4Writer:
@@ -62,9 +63,13 @@ class Mp4Writer:
         self._audio_samples: np.ndarray | None = None
         self._audio_pos = 0
         if audio is not None:
-            self._audio_samples = audio.resampled(AUDIO_RATE).samples
-            self._astream = self._container.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+            if audio.sample_rate not in AAC_RATES:
+                audio = audio.resampled(48_000)
+            self._rate = audio.sample_rate
+            self._audio_samples = audio.samples
+            self._astream = self._container.add_stream("aac", rate=self._rate, layout="mono")
             self._astream.bit_rate = 128_000
+            self._astream.time_base = Fraction(1, self._rate)
 
     def write(self, frame_rgb: np.ndarray) -> None:
         """Encode one HxWx3 RGB uint8 frame, and the audio that plays during it."""
@@ -85,11 +90,14 @@ class Mp4Writer:
     def _write_audio_until(self, seconds: float | None) -> None:
         if self._audio_samples is None:
             return
-        end = len(self._audio_samples) if seconds is None else round(seconds * AUDIO_RATE)
+        end = len(self._audio_samples) if seconds is None else round(seconds * self._rate)
         end = min(end, len(self._audio_samples))
         if end > self._audio_pos:
             chunk = self._audio_samples[self._audio_pos : end]
-            _encode_samples(self._container, self._astream, chunk, AUDIO_RATE, "fltp", 1024)
+            # Timestamps from sample 0 let the encoder mark its priming samples, and the
+            # muxer then writes an edit list: without it AAC plays ~21 ms late.
+            _encode_samples(self._container, self._astream, chunk, self._rate, "fltp", 1024,
+                            first_pts=self._audio_pos)
             self._audio_pos = end
 
     def close(self) -> Path:

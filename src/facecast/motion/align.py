@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +57,7 @@ def _tokens(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _espeak():  # type: ignore[no-untyped-def]
+def _espeak() -> Any:
     from piper.phonemize_espeak import EspeakPhonemizer
 
     return EspeakPhonemizer()
@@ -87,13 +89,13 @@ def _pronounce(word: str) -> list[str]:
     return ipa_to_arpabet([c for s in sentences for c in s])
 
 
-def _decoder():  # type: ignore[no-untyped-def]
+def _decoder() -> Any:
     from pocketsphinx import Decoder
 
     return Decoder(lm=None, loglevel="FATAL", bestpath=False, **_BEAMS)
 
 
-def _prepare(decoder, text: str) -> list[_Token]:  # type: ignore[no-untyped-def]
+def _prepare(decoder: Any, text: str) -> list[_Token]:
     """Transcript words as dictionary words, adding espeak pronunciations for unknown ones."""
     tokens: list[_Token] = []
     for raw in _tokens(text):
@@ -108,7 +110,7 @@ def _prepare(decoder, text: str) -> list[_Token]:  # type: ignore[no-untyped-def
     return tokens
 
 
-def _run(decoder, pcm: bytes) -> None:  # type: ignore[no-untyped-def]
+def _run(decoder: Any, pcm: bytes) -> None:
     decoder.start_utt()
     decoder.process_raw(pcm, full_utt=True)
     decoder.end_utt()
@@ -169,7 +171,12 @@ def align_transcript(
     return words, phones
 
 
-def _phone_pass(decoder, pcm: bytes, first_pass, sec) -> list[PhonemeTiming]:  # type: ignore[no-untyped-def]
+def _phone_pass(
+    decoder: Any,
+    pcm: bytes,
+    first_pass: list[tuple[str, int, int]],
+    sec: Callable[[float], float],
+) -> list[PhonemeTiming]:
     """Phone timings from the second pass; if it fails, phones spread evenly over each word."""
     try:
         decoder.set_alignment()
@@ -190,7 +197,7 @@ def _phone_pass(decoder, pcm: bytes, first_pass, sec) -> list[PhonemeTiming]:  #
             edges = np.linspace(b, e, len(pron) + 1)
             phones.extend((p, edges[i], edges[i + 1]) for i, p in enumerate(pron))
     out: list[PhonemeTiming] = []
-    for name, b, e in phones:
+    for name, b, e in phones:  # frames
         label = "SIL" if name.upper() in ("SIL", "<SIL>") or name.startswith("+") else name
         start, end = sec(b), sec(e)
         if end > start:

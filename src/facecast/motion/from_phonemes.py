@@ -39,9 +39,13 @@ MIN_PAUSE_S = 0.08
 # speech; the project's lip-sync measure wants 0..+120 ms). Timings from piper or
 # the aligner mark acoustic segments, so the track is drawn this much earlier.
 DEFAULT_LEAD_S = 0.06
-# Anticipatory influence lasts this much longer than carry-over.
-ANTICIPATION = 1.5
+# Anticipatory influence lasts this much longer than carry-over, per channel
+# (jaw, spread, round, closure, labiodental, teeth): jaw and lip shape are
+# prepared early (rounding most of all), lip contact is made just in time.
+ANTICIPATION = np.array([1.5, 1.5, 2.0, 1.0, 1.0, 1.5])
 DECAY_POWER = 1.5
+# Lip contact is held this long past the middle of a p/b/m/f/v as heard.
+CONTACT_HOLD_S = 0.01
 # Shortest lip contact (p b m f v) shown, seconds: one 25 fps video frame.
 MIN_CONTACT_S = 0.04
 _STOPS = frozenset("pbtdkɡgqcɟʔ") | frozenset({"P", "B", "T", "D", "K", "G", "CH", "JH"})
@@ -233,16 +237,37 @@ def track_from_phonemes(
         tt = t[lo:hi]
         dist = np.maximum(np.abs(tt - centre) - plateau, 0.0)
         # Anticipation reaches further than carry-over (lips prepare the next sound).
-        stretch = np.where(tt < centre, ANTICIPATION, 1.0)
+        stretch = np.where((tt < centre)[:, None], ANTICIPATION[None, :], 1.0)
         dom = vis.dominance_array() * np.exp(
-            -((dist / stretch)[:, None] / reach[None, :]) ** DECAY_POWER
+            -((dist[:, None] / stretch / reach[None, :]) ** DECAY_POWER)
         )
         num[lo:hi] += dom * vis.target_array()
         den[lo:hi] += dom
     values = np.clip(num / den, 0.0, 1.0)
+    _hold_lip_contacts(values, phones, t, lead)
     values = _smooth(values, fps)
     return MouthTrack(fps, values, source="phonemes",
                       meta={"phonemes": len(phones), "lead_s": lead})
+
+
+def _hold_lip_contacts(values: np.ndarray, phones: list[PhonemeTiming], t: np.ndarray,
+                       lead: float) -> None:
+    """Keep the lips shut from the anticipated contact until the sound is heard.
+
+    Lips close ahead of a /p b m/ (or meet the teeth ahead of /f v/) and stay so
+    into the burst or friction. Drawing the whole track ``lead`` early would
+    otherwise release them before the phoneme is heard, when piper's bilabials
+    last only 25-45 ms; holding past the phoneme's middle would eat into a short
+    vowel after it. ``t`` is the phoneme time of each sample.
+    """
+    for p in phones:
+        kind = viseme_for(p.phoneme).kind
+        if kind not in ("bilabial", "labiodental"):
+            continue
+        channel = CHANNELS.index("closure" if kind == "bilabial" else "labiodental")
+        hold_until = 0.5 * (p.start + p.end) + lead + CONTACT_HOLD_S
+        sel = (t >= p.start) & (t <= min(hold_until, p.end + lead))
+        values[sel, channel] = np.maximum(values[sel, channel], 1.0)
 
 
 def _fill_gaps(phones: list[PhonemeTiming], duration: float) -> list[PhonemeTiming]:
@@ -253,13 +278,21 @@ def _fill_gaps(phones: list[PhonemeTiming], duration: float) -> list[PhonemeTimi
     """
     out: list[PhonemeTiming] = []
     t = 0.0
+
+    def add(p: PhonemeTiming) -> None:
+        # One long pause, not several short ones: its flat top then spans it all.
+        if out and p.phoneme == SILENCE == out[-1].phoneme and p.start <= out[-1].end + 1e-6:
+            out[-1] = PhonemeTiming(SILENCE, out[-1].start, max(out[-1].end, p.end))
+        else:
+            out.append(p)
+
     for p in sorted(phones, key=lambda q: q.start):
         if p.start > t + 1e-6:
-            out.append(PhonemeTiming(SILENCE, t, p.start))
-        out.append(p)
+            add(PhonemeTiming(SILENCE, t, p.start))
+        add(p)
         t = max(t, p.end)
     if duration > t + 1e-6:
-        out.append(PhonemeTiming(SILENCE, t, duration))
+        add(PhonemeTiming(SILENCE, t, duration))
     return out
 
 

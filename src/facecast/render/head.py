@@ -22,6 +22,7 @@ from facecast.render.warp import Region
 # Largest expected motion in IOD units (roll of 2.5 degrees at the face's far edge plus shifts).
 MARGIN_IOD = 0.35
 PLATE_MAX_SIDE = 256
+MAP_STEP = 8  # pixels per coarse motion-field cell
 
 
 def person_mask(image: np.ndarray) -> np.ndarray:
@@ -58,11 +59,19 @@ class HeadMover:
         self.mask = m
         yy, xx = np.mgrid[0 : r.height, 0 : r.width].astype(np.float32)
         self._xx, self._yy = xx, yy
+        # The motion field is smooth: compute it on a coarse grid and upsample it.
+        self._coarse = (max(2, r.width // MAP_STEP), max(2, r.height // MAP_STEP))
+        cw, ch = self._coarse
+        cy, cx = np.mgrid[0:ch, 0:cw].astype(np.float32)
+        self._cx = (cx + 0.5) * r.width / cw - 0.5
+        self._cy = (cy + 0.5) * r.height / ch - 0.5
         # Rigid above the chin, fading out over the neck to still shoulders.
         chin = face.y1 - r.y0
         fade = max(0.5 * fh, 4.0)
         t = np.clip((yy - chin) / fade, 0.0, 1.0)
         self.weight = (1.0 - t * t * (3 - 2 * t)).astype(np.float32)
+        tc = np.clip((self._cy - chin) / fade, 0.0, 1.0)
+        self._coarse_weight = (1.0 - tc * tc * (3 - 2 * tc)).astype(np.float32)
         self.plate = self._background_plate(image[r.slices], m, margin)
 
     @classmethod
@@ -104,13 +113,15 @@ class HeadMover:
         theta = math.radians(roll_deg)
         c, s = math.cos(theta) / (1 + scale), math.sin(theta) / (1 + scale)
         px, py = self.pivot
-        ux = self._xx - px - dx * self.iod
-        uy = self._yy - py - dy * self.iod
-        src_x = c * ux + s * uy + px
-        src_y = -s * ux + c * uy + py
+        ux = self._cx - px - dx * self.iod
+        uy = self._cy - py - dy * self.iod
+        wc = self._coarse_weight
+        shift_x = wc * (c * ux + s * uy + px - self._cx)
+        shift_y = wc * (-s * ux + c * uy + py - self._cy)
+        size = (r.width, r.height)
+        map_x = self._xx + cv2.resize(shift_x, size, interpolation=cv2.INTER_LINEAR)
+        map_y = self._yy + cv2.resize(shift_y, size, interpolation=cv2.INTER_LINEAR)
         wgt = self.weight
-        map_x = self._xx + wgt * (src_x - self._xx)
-        map_y = self._yy + wgt * (src_y - self._yy)
         patch = frame[r.slices]
         moved = cv2.remap(patch, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         alpha = cv2.remap(self.mask, map_x, map_y, cv2.INTER_LINEAR,
