@@ -29,6 +29,32 @@ def test_audio_round_trip(tmp_path: Path, suffix: str) -> None:
         440, abs=2)
 
 
+@pytest.mark.parametrize(("suffix", "codec", "fmt"), [(".m4a", "aac", "fltp"),
+                                                     (".ogg", "libopus", "s16"),
+                                                     (".aac", "aac", "fltp")])
+def test_audio_decodes_compressed_containers(tmp_path: Path, suffix: str, codec: str,
+                                            fmt: str) -> None:
+    """m4a, raw AAC (ADTS) and ogg/opus, as phones and browsers record them."""
+    path = tmp_path / f"speech{suffix}"
+    rate = 48000
+    samples = tone(1.5, rate, 700.0).samples
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=rate, layout="mono")
+        data = (samples * 32767).astype(np.int16) if fmt == "s16" else samples
+        for start in range(0, len(data), 960):
+            frame = av.AudioFrame.from_ndarray(data[None, start : start + 960].copy(),
+                                               format=fmt, layout="mono")
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    back = load_audio(path, 16000)
+    assert back.duration == pytest.approx(1.5, abs=0.08)
+    freqs = np.fft.rfftfreq(len(back.samples), 1 / 16000)
+    assert freqs[np.abs(np.fft.rfft(back.samples)).argmax()] == pytest.approx(700, abs=3)
+
+
 def test_audio_limits_and_garbage(tmp_path: Path) -> None:
     path = write_audio(tmp_path / "short.wav", tone(0.5))
     with pytest.raises(InputError) as err:

@@ -105,6 +105,22 @@ def test_audio_render_drives_the_mouth_from_sound(tmp_path: Path, astronaut_path
     assert saved["channels"][0] == "jaw" and len(saved["frames"]) == result.frames
 
 
+def test_transcript_gives_phoneme_accurate_lips(tmp_path: Path, astronaut_path: Path,
+                                                shared_media: Path) -> None:
+    result = render_talking_photo(TalkingPhotoSpec(
+        photo=astronaut_path, audio=shared_media / "speech" / "pocketsphinx_goforward.wav",
+        transcript="go forward ten meters", output=tmp_path / "t.mp4", size="256x256"))
+    assert result.track.source == "phonemes"
+    labels = [p.phoneme for p in result.phonemes]
+    assert {"F", "M"} <= set(labels), labels
+    # /f/ in "forward" brings the lower lip to the teeth; /m/ in "meters" closes the lips.
+    f = next(p for p in result.phonemes if p.phoneme == "F")
+    m = next(p for p in result.phonemes if p.phoneme == "M")
+    frame = lambda p: round((p.start + p.end) / 2 * 25)  # noqa: E731
+    assert result.track.channel("labiodental")[frame(f)] > 0.6
+    assert result.track.channel("closure")[frame(m)] > 0.6
+
+
 def test_refused_face_writes_nothing(tmp_path: Path) -> None:
     grey = np.full((400, 400, 3), 128, np.uint8)
     out = tmp_path / "x.mp4"
