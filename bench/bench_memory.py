@@ -85,10 +85,10 @@ def main(argv: list[str] | None = None) -> int:
             f"\nlong / short peak = {ratio:.2f} for {long_min / short_min:.0f}x the length; "
             f"{per_min:+.0f} MiB per extra minute"
         )
-        # The whole soundtrack is decoded and resampled to 48 kHz up front; on its own
-        # (load_audio + padded_to + resampled, measured) that peaks ~29 MiB higher per
-        # minute of speech. Growth beyond that means frames or per-frame state pile up.
-        print("  (whole-track audio preparation alone costs up to ~29 MiB per minute)")
+        # The whole soundtrack is held once at its own rate (plus a 16 kHz copy for the
+        # mouth analysis): a few MiB per minute of speech. Growth well beyond that
+        # means frames or per-frame state pile up.
+        print("  (the soundtrack itself is held in memory: a few MiB per minute)")
     return 0
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -17,6 +18,7 @@ from facecast.pipeline.talking_photo import (
     render_talking_photo,
 )
 from facecast.quality.lipsync import lip_gap_at
+from facecast.render.head import person_mask
 from facecast.timing import PhonemeTiming
 
 SENTENCE = "Bob bought a big map. Pam, papa and mama paid a part of the price of a farm."
@@ -140,3 +142,29 @@ def test_bad_audio_is_refused_with_its_reason(tmp_path: Path, astronaut_path: Pa
         render_talking_photo(TalkingPhotoSpec(photo=astronaut_path, output=out))
     assert err.value.code == "bad_request"
     assert not list(tmp_path.glob("*.mp4"))
+
+
+FACES = ["anime_style_girl.png", "astronaut_eileen_collins.png", "grace_hopper.jpg",
+         "obama_official_portrait.jpg", "painting_mona_lisa.jpg", "photo_woman_happy_256.png"]
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_every_shared_face_talks(tmp_path: Path, shared_media: Path, face: str) -> None:
+    """Photos, a painting and an illustration: each renders and its mouth visibly moves."""
+    out = tmp_path / "f.mp4"
+    result = render_talking_photo(TalkingPhotoSpec(
+        photo=shared_media / "faces" / face,
+        audio=shared_media / "speech" / "pocketsphinx_goforward.wav", output=out))
+    with av.open(str(out)) as c:
+        frames = [f.to_ndarray(format="rgb24").astype(np.int16) for f in c.decode(video=0)]
+    assert len(frames) == result.frames
+    jaw = result.track.channel("jaw")
+    still, moving = int(np.argmin(jaw)), int(np.argmax(jaw))
+    # The widest-open frame differs from the quietest one around the mouth...
+    diff = np.abs(frames[moving] - frames[still]).mean(axis=2)
+    assert diff.max() > 60
+    # ...and the background (not the person, who may fill a tight crop) stays still.
+    background = person_mask(frames[still].astype(np.uint8)) < 0.05
+    background = cv2.erode(background.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    if background.sum() > 500:
+        assert diff[background].mean() < 2.5

@@ -42,14 +42,6 @@ class Audio:
         out = resample_poly(self.samples, sample_rate // g, self.sample_rate // g)
         return Audio(out.astype(np.float32), sample_rate)
 
-    def padded_to(self, duration: float) -> Audio:
-        """Silence appended (or samples cut) so the audio lasts exactly ``duration`` s."""
-        n = round(duration * self.sample_rate)
-        if n <= len(self.samples):
-            return Audio(self.samples[:n], self.sample_rate)
-        pad = np.zeros(n - len(self.samples), dtype=np.float32)
-        return Audio(np.concatenate([self.samples, pad]), self.sample_rate)
-
 
 def load_audio(
     path: PathLike,
@@ -98,8 +90,12 @@ def load_audio(
             raise InputError(
                 f"cannot decode audio in {name!r}: {exc}", code="unreadable_audio", file=name
             ) from exc
-    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    audio = Audio(np.clip(samples, -1.0, 1.0), int(rate))
+    # One concatenated copy, clipped in place: long tracks are held once, not four times.
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    del chunks
+    samples = samples.astype(np.float32, copy=False)
+    np.clip(samples, -1.0, 1.0, out=samples)
+    audio = Audio(samples, int(rate))
     if not len(samples):
         raise InputError(f"{name!r} contains no audio samples", code="unreadable_audio")
     if max_duration is not None and audio.duration > max_duration:

@@ -90,8 +90,10 @@ class Mp4Writer:
     def _write_audio_until(self, seconds: float | None) -> None:
         if self._audio_samples is None:
             return
-        end = len(self._audio_samples) if seconds is None else round(seconds * self._rate)
-        end = min(end, len(self._audio_samples))
+        # Audio never runs past the video: at close, up to the last frame's end.
+        limit = round(self.frames_written / self.fps * self._rate)
+        end = limit if seconds is None else round(seconds * self._rate)
+        end = min(end, len(self._audio_samples), limit)
         if end > self._audio_pos:
             chunk = self._audio_samples[self._audio_pos : end]
             # Timestamps from sample 0 let the encoder mark its priming samples, and the

@@ -152,8 +152,8 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
     timings["setup"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    frames_done = _encode(spec, animator, track, life, audio.padded_to(n_frames / spec.fps),
-                          width, height, report)
+    # The writer stops the audio at the last frame; a shorter track simply ends early.
+    frames_done = _encode(spec, animator, track, life, audio, width, height, report)
     timings["render"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     report(1.0, "done")
