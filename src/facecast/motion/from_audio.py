@@ -44,14 +44,12 @@ SPEECH_MARGIN_DB = 6.0
 # Levels this far below the loud speech level map to a closed jaw.
 JAW_RANGE_DB = 30.0
 _DIGITAL_SILENCE_DB = -95.0
+BLOCK_FRAMES = 2000  # 20 s of 10 ms frames per spectrum block
 
 
-def _frames(x: np.ndarray) -> np.ndarray:
-    """Windowed frames centred on multiples of the hop (frame k at k * 10 ms)."""
-    pad = WIN // 2
-    n = int(np.ceil(len(x) / HOP))
-    padded = np.concatenate([np.zeros(pad), x, np.zeros(pad + WIN + HOP)])
-    idx = np.arange(WIN)[None, :] + HOP * np.arange(n)[:, None]
+def _frames(padded: np.ndarray, first: int, count: int) -> np.ndarray:
+    """Windowed frames ``first .. first + count`` (frame k centred at k * 10 ms)."""
+    idx = np.arange(WIN)[None, :] + HOP * (first + np.arange(count))[:, None]
     return padded[idx] * np.hanning(WIN)[None, :]
 
 
@@ -125,20 +123,25 @@ def _dip_closures(
 def analyse(audio: Audio) -> dict[str, np.ndarray]:
     """Per-frame (10 ms hop) features: band levels in dB, hiss, activity."""
     x = audio.resampled(SAMPLE_RATE).samples.astype(np.float64)
-    frames = _frames(x)
-    power = np.abs(np.fft.rfft(frames, NFFT, axis=1)) ** 2
+    pad = WIN // 2
+    n = int(np.ceil(len(x) / HOP))
+    padded = np.concatenate([np.zeros(pad), x, np.zeros(pad + WIN + HOP)])
     freqs = np.fft.rfftfreq(NFFT, 1.0 / SAMPLE_RATE)
-    feats = {
-        "speech": _band_db(power, freqs, 300.0, 3000.0),
-        "low": _band_db(power, freqs, 200.0, 1000.0),
-        "f2": _band_db(power, freqs, 1500.0, 3500.0),
-        "high": _band_db(power, freqs, 4000.0, 8000.0),
-        "voice": _band_db(power, freqs, 80.0, 1000.0),
-    }
-    # Where the 150-1200 Hz energy sits: a crude F1 (low for i u, high for a).
+    bands = {"speech": (300.0, 3000.0), "low": (200.0, 1000.0), "f2": (1500.0, 3500.0),
+             "high": (4000.0, 8000.0), "voice": (80.0, 1000.0)}
+    feats = {name: np.empty(n) for name in (*bands, "f1")}
     sel = (freqs >= 150.0) & (freqs < 1200.0)
-    p = power[:, sel]
-    feats["f1"] = (p * freqs[sel]).sum(axis=1) / (p.sum(axis=1) + 1e-20)
+    # Spectra in blocks: whole-track frame and spectrum matrices would cost ~60 MB
+    # per minute of speech, and peak memory must not grow with the audio's length.
+    for first in range(0, n, BLOCK_FRAMES):
+        count = min(BLOCK_FRAMES, n - first)
+        power = np.abs(np.fft.rfft(_frames(padded, first, count), NFFT, axis=1)) ** 2
+        block = slice(first, first + count)
+        for name, (lo, hi) in bands.items():
+            feats[name][block] = _band_db(power, freqs, lo, hi)
+        # Where the 150-1200 Hz energy sits: a crude F1 (low for i u, high for a).
+        p = power[:, sel]
+        feats["f1"][block] = (p * freqs[sel]).sum(axis=1) / (p.sum(axis=1) + 1e-20)
     return feats
 
 
