@@ -24,7 +24,7 @@ import numpy as np
 from facecast.errors import FaceCheckError, InputError
 from facecast.face import DEFAULT_LIMITS, FaceCheckLimits, check_face
 from facecast.media import Audio, Mp4Writer, load_audio, load_image
-from facecast.motion.life import life_track
+from facecast.motion.life import LifeTrack, life_track
 from facecast.motion.track import MouthTrack
 from facecast.render.animator import PortraitAnimator
 from facecast.render.canvas import canvas_size, fit_photo
@@ -171,8 +171,8 @@ def _fit_length(values: np.ndarray, n: int) -> np.ndarray:
 _DONE = object()
 
 
-def _encode(spec: TalkingPhotoSpec, animator: PortraitAnimator, track: MouthTrack, life, audio,
-            width: int, height: int, report: Progress) -> int:
+def _encode(spec: TalkingPhotoSpec, animator: PortraitAnimator, track: MouthTrack,
+            life: LifeTrack, audio: Audio, width: int, height: int, report: Progress) -> int:
     """Render frames in a worker thread while this thread encodes them (two cores busy)."""
     frames: queue.Queue = queue.Queue(maxsize=6)
     stop = threading.Event()

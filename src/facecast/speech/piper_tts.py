@@ -96,7 +96,7 @@ def synthesize(text: str, voice: str | None = None) -> Speech:
         offset += len(samples)
     if not chunks:
         raise InputError("the text produced no speech", code="empty_text")
-    spoken = [w for w in _split_words(text)]
+    spoken = _split_words(text)
     if len(spoken) == len(words):
         words = [WordTiming(s, w.start, w.end) for s, w in zip(spoken, words, strict=True)]
     name = DEFAULT_VOICE if model.endswith(f"{DEFAULT_VOICE}.onnx") else Path(model).stem
