@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from pathlib import Path
 
 import numpy as np
@@ -61,8 +62,12 @@ def voice_files(voice: str | None) -> tuple[str, str]:
     )
 
 
-def synthesize(text: str, voice: str | None = None) -> Speech:
-    """Speak ``text``; raises :class:`InputError` for empty or over-long text."""
+def synthesize(text: str, voice: str | None = None, *, length_scale: float = 1.0) -> Speech:
+    """Speak ``text``; raises :class:`InputError` for empty or over-long text.
+
+    ``length_scale`` > 1 speaks slower, < 1 faster (piper's own duration scale,
+    so the phoneme timings stay exact).
+    """
     text = (text or "").strip()
     if not text:
         raise InputError("text is empty", code="empty_text")
@@ -73,34 +78,74 @@ def synthesize(text: str, voice: str | None = None) -> Speech:
     piper_voice = _load_voice(model, config)
     chunks: list[np.ndarray] = []
     phonemes: list[PhonemeTiming] = []
-    words: list[WordTiming] = []
     rate = int(piper_voice.config.sample_rate)
     offset = 0  # samples
-    for chunk in piper_voice.synthesize(text, include_alignments=True):
+    from piper import SynthesisConfig
+
+    config_ = SynthesisConfig(length_scale=piper_voice.config.length_scale * length_scale)
+    for chunk in piper_voice.synthesize(text, syn_config=config_, include_alignments=True):
         samples = chunk.audio_int16_array.astype(np.float32) / 32768.0
         pos = offset
-        word_start: float | None = None
         for al in chunk.phoneme_alignments or []:
-            start, end = pos / rate, (pos + al.num_samples) / rate
-            phonemes.append(PhonemeTiming(al.phoneme, start, end))
-            if al.phoneme in _SILENT:
-                if word_start is not None:
-                    words.append(WordTiming("", word_start, start))
-                    word_start = None
-            elif word_start is None and al.phoneme.isalpha():
-                word_start = start
+            phonemes.append(PhonemeTiming(al.phoneme, pos / rate, (pos + al.num_samples) / rate))
             pos += al.num_samples
-        if word_start is not None:
-            words.append(WordTiming("", word_start, pos / rate))
         chunks.append(samples)
         offset += len(samples)
     if not chunks:
         raise InputError("the text produced no speech", code="empty_text")
-    spoken = _split_words(text)
-    if len(spoken) == len(words):
-        words = [WordTiming(s, w.start, w.end) for s, w in zip(spoken, words, strict=True)]
+    words = _word_timings(piper_voice, text, phonemes)
     name = DEFAULT_VOICE if model.endswith(f"{DEFAULT_VOICE}.onnx") else Path(model).stem
     return Speech(Audio(np.concatenate(chunks), rate), phonemes, words, name, text)
+
+
+def _is_sound(phoneme: str) -> bool:
+    return phoneme not in _SILENT and any(c.isalpha() for c in phoneme)
+
+
+def _word_timings(piper_voice, text: str, phonemes: list[PhonemeTiming]
+                  ) -> list[WordTiming]:
+    """Word start/end times: each written word's own phonemes matched to the spoken stream.
+
+    espeak runs short words together ("of the" as one group), so word gaps in the
+    spoken phonemes cannot be counted; phonemising each word alone and aligning
+    that sequence to the spoken one assigns every timed phoneme to its word.
+    """
+    written = _split_words(text)
+    spoken = [i for i, p in enumerate(phonemes) if _is_sound(p.phoneme)]
+    if not written or not spoken:
+        return []
+    per_word: list[str] = []
+    owner: list[int] = []
+    for w_index, word in enumerate(written):
+        for sentence in piper_voice.phonemize(word):
+            for ph in sentence:
+                if _is_sound(ph):
+                    per_word.append(ph)
+                    owner.append(w_index)
+    matcher = SequenceMatcher(None, [phonemes[i].phoneme for i in spoken], per_word,
+                              autojunk=False)
+    word_of: dict[int, int] = {}
+    for a, b, size in matcher.get_matching_blocks():
+        for k in range(size):
+            word_of[spoken[a + k]] = owner[b + k]
+    # The word of the next matched phoneme after each spoken one (None past the last).
+    next_word: list[int | None] = [None] * len(spoken)
+    upcoming: int | None = None
+    for k in range(len(spoken) - 1, -1, -1):
+        next_word[k] = upcoming
+        upcoming = word_of.get(spoken[k], upcoming)
+    spans: dict[int, list[float]] = {}
+    last = 0
+    for k, i in enumerate(spoken):
+        if i in word_of:
+            last = word_of[i]
+        elif (nxt := next_word[k]) is not None and last + 1 < nxt and last in spans:
+            # A word said differently in context than alone ("a" as /ɐ/, not /eɪ/)
+            # matched nothing: the unmatched sounds before the next word are its own.
+            last += 1
+        span = spans.setdefault(last, [phonemes[i].start, phonemes[i].end])
+        span[1] = phonemes[i].end
+    return [WordTiming(written[w], s0, s1) for w, (s0, s1) in sorted(spans.items())]
 
 
 def _split_words(text: str) -> list[str]:
