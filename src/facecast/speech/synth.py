@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,7 @@ VOLUME_RANGE = (0.0, 2.0)
 TARGET_RMS_DB = -20.0
 # The first streamed piece is cut at a clause near this length: first audio sooner.
 FIRST_CHUNK_CHARS = 60
+TTS_WORKERS = 2
 
 
 def _check(name: str, value: float, lo: float, hi: float, unit: str = "") -> None:
@@ -141,9 +143,22 @@ def stream(text: str, voice: str | None = None, *, rate: float = 1.0, pitch: flo
     v = get_voice(voice)
     if v.base_language == "en":
         text = normalize_english(text)
+    sentences = split_sentences(text, first_max_chars=FIRST_CHUNK_CHARS)
+    # Two sentences at a time (one engine thread each): the next is being made while
+    # this one is handed out, in order.
+    pool = ThreadPoolExecutor(max_workers=TTS_WORKERS, thread_name_prefix="facecast-tts")
+    try:
+        parts = pool.map(lambda s: _engine_speak(s, v, rate, pitch), sentences)
+        yield from _offset_parts(parts, sentences, v, volume)
+    finally:
+        # A caller that stops listening early does not wait for the rest of the text.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _offset_parts(parts: Iterator[Speech], sentences: list[str], v: Voice, volume: float
+                  ) -> Iterator[Speech]:
     offset = 0.0
-    for sentence in split_sentences(text, first_max_chars=FIRST_CHUNK_CHARS):
-        part = _engine_speak(sentence, v, rate, pitch)
+    for sentence, part in zip(sentences, parts, strict=True):
         part.audio = Audio(_normalise_loudness(part.audio.samples, volume),
                            part.audio.sample_rate)
         yield Speech(
