@@ -33,17 +33,14 @@ import re
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SPEECH_DIR, TTS_TEXT, shared_media_present  # noqa: E402
-
-from facecast.errors import InputError  # noqa: E402
-from facecast.media.audio import Audio, load_audio  # noqa: E402
-from facecast.speech import clone  # noqa: E402
-from facecast.speech.piper_tts import synthesize  # noqa: E402
+from common import SPEECH_DIR, TTS_TEXT, shared_media_present
+from facecast.errors import InputError
+from facecast.media.audio import Audio, load_audio
+from facecast.speech import clone
+from facecast.speech.piper_tts import synthesize
 
 # ~50 common words, for the recogniser (pocketsphinx's language model knows them all).
 WER_TEXTS = (
@@ -177,7 +174,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer references and WER takes")
     args = ap.parse_args()
-    takes = 1 if args.quick else 3
+    takes = 1 if args.quick else 4
 
     print("synthesising the base voice (piper en_US-joe-medium) ...", flush=True)
     paragraph = synthesize(TTS_TEXT).audio
