@@ -28,6 +28,17 @@ MAX_TEXT_CHARS = 10_000
 _SILENT = {"^", "$", " ", "_"}
 
 
+def checked_text(text: str | None) -> str:
+    """``text`` stripped; refused when empty (``empty_text``) or over the length limit."""
+    text = (text or "").strip()
+    if not text:
+        raise InputError("text is empty", code="empty_text")
+    if len(text) > MAX_TEXT_CHARS:
+        raise InputError(f"text has {len(text)} characters, over the {MAX_TEXT_CHARS} limit",
+                         code="text_too_long")
+    return text
+
+
 @dataclass
 class Speech:
     """Synthesised speech: the audio and its phoneme/word timings in seconds."""
@@ -104,12 +115,7 @@ def synthesize(text: str, voice: str | None = None, *, length_scale: float = 1.0
     ``length_scale`` > 1 speaks slower, < 1 faster (piper's own duration scale,
     so the phoneme timings stay exact).
     """
-    text = (text or "").strip()
-    if not text:
-        raise InputError("text is empty", code="empty_text")
-    if len(text) > MAX_TEXT_CHARS:
-        raise InputError(f"text has {len(text)} characters, over the {MAX_TEXT_CHARS} limit",
-                         code="text_too_long")
+    text = checked_text(text)
     model, config = voice_files(voice)
     piper_voice = _load_voice(model, config)
     chunks: list[np.ndarray] = []

@@ -25,7 +25,7 @@ import numpy as np
 
 from facecast.errors import InputError
 from facecast.media.audio import Audio, write_audio
-from facecast.speech.piper_tts import MAX_TEXT_CHARS, Speech
+from facecast.speech.piper_tts import Speech, checked_text
 from facecast.speech.text import normalize_english, split_sentences
 from facecast.speech.voices import Voice, get_voice
 from facecast.timing import PhonemeTiming, WordTiming
@@ -131,12 +131,7 @@ def _base_profile(voice_id: str) -> VoiceProfile:
 def stream(text: str, voice: str | None = None, *, rate: float = 1.0, pitch: float = 0.0,
            volume: float = 1.0) -> Iterator[Speech]:
     """Speech one sentence at a time; timings are relative to the start of the whole text."""
-    text = (text or "").strip()
-    if not text:
-        raise InputError("text is empty", code="empty_text")
-    if len(text) > MAX_TEXT_CHARS:
-        raise InputError(f"text has {len(text)} characters, over the {MAX_TEXT_CHARS} limit",
-                         code="text_too_long")
+    text = checked_text(text)
     _check("rate", rate, *RATE_RANGE)
     _check("pitch", pitch, *PITCH_RANGE, " semitones")
     _check("volume", volume, *VOLUME_RANGE)
