@@ -1,5 +1,5 @@
 """The ``facecast`` command line: demo, render, check-face, voices, languages, tts,
-clone-voice and voice management.
+clone-voice, voice management, and the service (serve, worker).
 
 Thin by design: it parses options, calls the pipeline with a progress bar and
 prints results; errors come out as one clear line (and exit code 2 for bad
@@ -275,6 +275,32 @@ def voice_delete(voice_id: str) -> None:
         _fail(exc)
         return
     click.echo(f"deleted {voice_id}")
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (FACECAST_HOST, default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (FACECAST_PORT, default 8000).")
+@click.option("--workers", type=click.IntRange(0, 64),
+              help="Worker processes to start (FACECAST_WORKERS, default 1; 0: none here).")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the HTTP API, its workers, database and storage on this machine."""
+    from facecast.server import serve as run_server
+    from facecast.service.settings import Settings
+
+    overrides = {k: v for k, v in (("host", host), ("port", port), ("workers", workers))
+                 if v is not None}
+    for name, value in overrides.items():
+        os.environ[f"FACECAST_{name.upper()}"] = str(value)  # the worker child reads these too
+    run_server(Settings())
+
+
+@main.command()
+@click.option("--workers", type=click.IntRange(1, 64), help="Worker processes (default 1).")
+def worker(workers: int | None) -> None:
+    """Run jobs from the shared queue (FACECAST_DATABASE_URL, _QUEUE_URL, _STORAGE_URL)."""
+    from facecast.service.consumer import run_consumer
+
+    run_consumer(workers)
 
 
 if __name__ == "__main__":

@@ -39,3 +39,26 @@ class FaceCheckError(InputError):
     """The portrait failed the face check; ``code`` is the reason (e.g. ``no_face``)."""
 
     code = "face_check_failed"
+
+
+class NotFoundError(FacecastError):
+    """The thing named does not exist (or belongs to another account)."""
+
+    code = "not_found"
+
+
+class ConflictError(FacecastError):
+    """The request clashes with the current state (e.g. canceling a finished job)."""
+
+    code = "conflict"
+
+
+class LimitError(FacecastError):
+    """A configured limit refuses the request (queue cap, rate, credits)."""
+
+    code = "limit_exceeded"
+
+    def __init__(self, message: str, *, code: str | None = None,
+                 retry_after: float | None = None, **details: Any) -> None:
+        super().__init__(message, code=code, **details)
+        self.retry_after = retry_after

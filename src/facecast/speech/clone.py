@@ -423,7 +423,7 @@ def envelope_distance(a: np.ndarray, b: np.ndarray) -> float:
 # --------------------------------------------------------------------------- profiles
 
 
-def _check_name(name: str) -> str:
+def check_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
         raise InputError("a voice needs a name", code="bad_name")
@@ -439,7 +439,7 @@ def build_profile(sample: Audio, name: str, *, language: str | None = None) -> V
     Raises :class:`InputError` with code ``sample_too_short``, ``sample_too_long``,
     ``sample_silent`` or ``sample_not_speech`` (and ``bad_name``).
     """
-    name = _check_name(name)
+    name = check_name(name)
     seconds = sample.duration
     if seconds < MIN_SAMPLE_S:
         raise InputError(f"voice sample lasts {seconds:.2f} s; at least {MIN_SAMPLE_S:g} s "
@@ -678,7 +678,7 @@ class ProfileStore:
 
     def rename(self, id: str, name: str) -> VoiceProfile:
         profile = self.get(id)
-        profile.name = _check_name(name)
+        profile.name = check_name(name)
         self.save(profile)
         return profile
 

@@ -48,6 +48,13 @@ def _check(name: str, value: float, lo: float, hi: float, unit: str = "") -> Non
                          code=f"bad_{name}", **{name: value, "min": lo, "max": hi})
 
 
+def check_ranges(rate: float, pitch: float, volume: float) -> None:
+    """Refuse rate / pitch / volume outside their documented ranges."""
+    _check("rate", rate, *RATE_RANGE)
+    _check("pitch", pitch, *PITCH_RANGE, " semitones")
+    _check("volume", volume, *VOLUME_RANGE)
+
+
 def _normalise_loudness(samples: np.ndarray, volume: float) -> np.ndarray:
     """Scale to the target RMS over the louder (speech) frames, apply volume, avoid clipping."""
     if not len(samples):
@@ -132,9 +139,7 @@ def stream(text: str, voice: str | None = None, *, rate: float = 1.0, pitch: flo
            volume: float = 1.0) -> Iterator[Speech]:
     """Speech one sentence at a time; timings are relative to the start of the whole text."""
     text = checked_text(text)
-    _check("rate", rate, *RATE_RANGE)
-    _check("pitch", pitch, *PITCH_RANGE, " semitones")
-    _check("volume", volume, *VOLUME_RANGE)
+    check_ranges(rate, pitch, volume)
     v = get_voice(voice)
     if v.base_language == "en":
         text = normalize_english(text)

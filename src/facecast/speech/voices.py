@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from facecast.errors import InputError
+from facecast.home import facecast_home
 from facecast.speech.piper_tts import DEFAULT_VOICE
 
 DEFAULT_VOICE_ID = f"piper:{DEFAULT_VOICE}"
@@ -68,10 +69,6 @@ class Language:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def facecast_home() -> Path:
-    return Path(os.environ.get("FACECAST_HOME", Path.home() / ".local" / "share" / "facecast"))
 
 
 def voices_folder() -> Path:

@@ -1,0 +1,155 @@
+"""The native API's error objects and the exception handlers that produce them.
+
+Every error answer is ``{"error": {"code", "message", "details"?}}`` with the
+HTTP status that fits it; the codes are the same ``FacecastError.code`` values
+the engine and service raise, so a client can branch on them. No request, how
+ever malformed, gets a bare 500 or FastAPI's default shapes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
+
+from facecast.errors import (
+    ConflictError,
+    FacecastError,
+    FaceCheckError,
+    InputError,
+    LimitError,
+    NotFoundError,
+)
+from facecast.service.accounts import AuthError
+
+log = logging.getLogger("facecast.api")
+
+STATUS_BY_CODE = {
+    "forbidden": 403,
+    "rate_limited": 429,
+    "too_many_queued_jobs": 429,
+    "insufficient_credits": 402,
+    "file_too_large": 413,
+    "payload_too_large": 413,
+}
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text} for status, text in (
+        (400, "Bad input"), (401, "Missing or invalid API key"), (402, "Not enough credits"),
+        (403, "Not allowed"), (404, "Not found"), (409, "Conflicts with the current state"),
+        (413, "Too large"), (422, "Invalid request or failed face check"),
+        (429, "Rate limit or queue cap reached"))
+}
+
+
+def status_for(exc: FacecastError) -> int:
+    if exc.code in STATUS_BY_CODE:
+        return STATUS_BY_CODE[exc.code]
+    if isinstance(exc, AuthError):
+        return 401
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, ConflictError):
+        return 409
+    if isinstance(exc, FaceCheckError):
+        return 422
+    if isinstance(exc, LimitError):
+        return 429
+    if isinstance(exc, InputError):
+        return 400
+    return 500
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(details, custom_encoder={bytes: lambda b: f"<{len(b)} bytes>"})
+
+
+async def _facecast_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FacecastError)
+    status = status_for(exc)
+    if status >= 500:
+        log.error("unexpected service error %s: %s", exc.code, exc.message)
+    headers = None
+    if isinstance(exc, LimitError) and exc.retry_after is not None:
+        headers = {"Retry-After": str(int(exc.retry_after))}
+    return error_response(status, exc.code, exc.message, _jsonable(exc.details) or None,
+                          headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response(400, "malformed_json", "the request body is not valid JSON")
+    problems = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
+                 "problem": e.get("msg", "invalid")} for e in errors]
+    first = problems[0] if problems else {"field": "", "problem": "invalid"}
+    message = f"{first['field'] or 'request'}: {first['problem']}"
+    if len(problems) > 1:
+        message += f" (and {len(problems) - 1} more)"
+    return error_response(422, "invalid_request", message, {"errors": problems})
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method the request's path has, for ``Allow``: Starlette names only those of the
+    first route that matched the path (GET of GET + DELETE /jobs/{job_id})."""
+    router = request.scope.get("router")
+    methods: set[str] = set()
+    for route in getattr(router, "routes", ()):
+        if isinstance(route, BaseRoute) and getattr(route, "methods", None):
+            match, _ = route.matches(request.scope)
+            if match != Match.NONE:
+                methods |= set(route.methods)  # type: ignore[attr-defined]
+    return ", ".join(sorted(methods)) or None
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+        exc.status_code, "http_error")
+    message = {404: "no such endpoint: see /docs",
+               405: "this method is not allowed on this endpoint"}.get(
+        exc.status_code, str(exc.detail))
+    headers = exc.headers
+    if exc.status_code == 405 and (allow := _allowed_methods(request)):
+        headers = {**(headers or {}), "Allow": allow}
+    return error_response(exc.status_code, code, message, headers=headers)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal_error", "an unexpected error happened; it is logged")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(FacecastError, _facecast_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

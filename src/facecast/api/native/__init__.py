@@ -1,0 +1,1 @@
+"""The native REST API, ``/api/v1``."""

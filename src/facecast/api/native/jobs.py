@@ -1,0 +1,129 @@
+"""Native routes for work: talking photos, speech, voice clones, and jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from facecast.api.deps import Caller, ServiceDep, parse_id
+from facecast.api.errors import ERROR_RESPONSES
+from facecast.api.native import schemas as s
+from facecast.api.native import views
+from facecast.service.assets import MediaSource
+from facecast.service.core import JobOptions, RenderOptions
+from facecast.service.models import Job
+
+router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+
+CREATED = {200: {"model": s.JobOut, "description": "An existing job with this external_id"}}
+
+
+def naive_utc(t: datetime | None) -> datetime | None:
+    """The database keeps naive UTC times."""
+    return t.astimezone(timezone.utc).replace(tzinfo=None) if t and t.tzinfo else t
+
+
+def media(m: s.MediaInput | None) -> MediaSource | None:
+    if m is None:
+        return None
+    return MediaSource(url=m.url, base64=m.base64, filename=m.filename,
+                       asset_id=parse_id("ast", m.asset_id, "asset") if m.asset_id else None)
+
+
+def _opts(body: s.JobCommon) -> JobOptions:
+    return JobOptions(external_id=body.external_id, callback_url=body.callback_url)
+
+
+def _created(service: ServiceDep, response: Response, job: Job, created: bool) -> s.JobOut:
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    response.headers["Location"] = f"/api/v1/jobs/job_{job.id}"
+    return views.job(service, job)
+
+
+@router.post("/talking-photos", status_code=201, response_model=s.JobOut, responses=CREATED,
+             tags=["jobs"], summary="Make a talking-photo video (photo or avatar + speech)")
+def create_talking_photo(body: s.TalkingPhotoCreate, service: ServiceDep, caller: Caller,
+                         response: Response) -> s.JobOut:
+    job, created = service.create_talking_photo(
+        caller, photo=media(body.photo),
+        avatar_id=parse_id("av", body.avatar_id, "avatar") if body.avatar_id else None,
+        audio=media(body.audio), text=body.text, voice=body.voice, transcript=body.transcript,
+        options=RenderOptions(size=body.size, aspect=body.aspect, fps=body.fps, seed=body.seed,
+                              head_motion=body.head_motion, blinks=body.blinks),
+        opts=_opts(body))
+    return _created(service, response, job, created)
+
+
+@router.post("/speech", status_code=201, response_model=s.JobOut, responses=CREATED,
+             tags=["jobs"], summary="Text to speech (audio + word and phoneme timings)")
+def create_speech(body: s.SpeechCreate, service: ServiceDep, caller: Caller,
+                  response: Response) -> s.JobOut:
+    job, created = service.create_tts(caller, body.text, body.voice, rate=body.rate,
+                                      pitch=body.pitch, volume=body.volume, format=body.format,
+                                      opts=_opts(body))
+    return _created(service, response, job, created)
+
+
+@router.post("/voices/clones", status_code=201, response_model=s.JobOut, responses=CREATED,
+             tags=["jobs"], summary="Clone a voice from 2 to 300 s of speech")
+def create_voice_clone(body: s.VoiceCloneCreate, service: ServiceDep, caller: Caller,
+                       response: Response) -> s.JobOut:
+    sample = media(body.sample)
+    assert sample is not None
+    job, created = service.create_voice_clone(caller, sample, body.name,
+                                              language=body.language, opts=_opts(body))
+    return _created(service, response, job, created)
+
+
+@router.get("/jobs", response_model=s.JobList, tags=["jobs"], summary="List jobs, newest first")
+def list_jobs(service: ServiceDep, caller: Caller,
+              kind: Annotated[s.JobKind | None, Query()] = None,
+              status: Annotated[s.JobStatus | None, Query()] = None,
+              created_after: datetime | None = None, created_before: datetime | None = None,
+              page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+              page_size: Annotated[int, Query(ge=1, le=100)] = 20) -> s.JobList:
+    rows, total = service.list_jobs(caller, kinds=[kind] if kind else None, status=status,
+                                    created_after=naive_utc(created_after),
+                                    created_before=naive_utc(created_before),
+                                    offset=(page - 1) * page_size, limit=page_size)
+    return s.JobList(items=[views.job(service, r) for r in rows], total=total, page=page,
+                     page_size=page_size)
+
+
+@router.get("/jobs/{job_id}", response_model=s.JobOut, tags=["jobs"], summary="One job")
+def get_job(job_id: str, service: ServiceDep, caller: Caller) -> s.JobOut:
+    return views.job(service, service.job(caller, parse_id("job", job_id, "job")))
+
+
+@router.get("/jobs/external/{external_id}", response_model=s.JobOut, tags=["jobs"],
+            summary="One job by your external_id")
+def get_job_by_external_id(external_id: str, service: ServiceDep, caller: Caller) -> s.JobOut:
+    return views.job(service, service.job_by_external_id(caller, external_id))
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=s.JobOut, tags=["jobs"],
+             summary="Cancel a queued or running job (costs nothing)")
+def cancel_job(job_id: str, service: ServiceDep, caller: Caller) -> s.JobOut:
+    return views.job(service, service.cancel_job(caller, parse_id("job", job_id, "job")))
+
+
+@router.delete("/jobs/{job_id}", status_code=204, tags=["jobs"],
+               summary="Delete a finished job and its files")
+def delete_job(job_id: str, service: ServiceDep, caller: Caller) -> Response:
+    service.delete_job(caller, parse_id("job", job_id, "job"))
+    return Response(status_code=204)
+
+
+@router.get("/jobs/{job_id}/deliveries", response_model=s.DeliveryList, tags=["webhooks"],
+            summary="Webhook deliveries about one job")
+def job_deliveries(job_id: str, service: ServiceDep, caller: Caller,
+                   page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+                   page_size: Annotated[int, Query(ge=1, le=100)] = 20) -> s.DeliveryList:
+    jid = parse_id("job", job_id, "job")
+    service.job(caller, jid)
+    rows, total = service.deliveries(caller, job_id=jid, offset=(page - 1) * page_size,
+                                     limit=page_size)
+    return s.DeliveryList(items=[views.delivery(r) for r in rows], total=total, page=page,
+                          page_size=page_size)

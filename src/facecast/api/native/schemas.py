@@ -1,0 +1,351 @@
+"""Wire models of the native REST API (``/api/v1``): requests refuse unknown
+fields, responses say exactly what they hold (the OpenAPI document is made
+from these, and the fuzz test holds the server to it)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+# the database keeps naive UTC; the wire says so
+Timestamp = Annotated[datetime, AfterValidator(
+    lambda t: t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t)]
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled", "expired"]
+JobKind = Literal["talking_photo", "tts", "voice_clone"]
+
+Url = Annotated[str, Field(min_length=8, max_length=4096, pattern=r"^https?://")]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MediaInput(Request):
+    """One media file: exactly one of ``url``, ``base64`` or ``asset_id``."""
+
+    url: Url | None = None
+    base64: Annotated[str, Field(min_length=1)] | None = None
+    asset_id: Annotated[str, Field(pattern=r"^ast_[0-9]{1,18}$")] | None = None
+    filename: Annotated[str, Field(max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> MediaInput:
+        if sum(x is not None for x in (self.url, self.base64, self.asset_id)) != 1:
+            raise ValueError("give exactly one of url, base64 or asset_id")
+        return self
+
+
+class JobCommon(Request):
+    external_id: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        None, description="Your own id, unique per account: repeating a create with it "
+                          "returns the existing job.")
+    callback_url: Url | None = Field(
+        None, description="Receives a signed webhook (Standard Webhooks) on every status "
+                          "change; signed with the account's webhook secret.")
+
+
+class TalkingPhotoCreate(JobCommon):
+    photo: MediaInput | None = Field(None, description="The portrait; or give avatar_id.")
+    avatar_id: Annotated[str, Field(pattern=r"^av_[0-9]{1,18}$")] | None = None
+    audio: MediaInput | None = Field(None, description="Speech (1 to 600 s); or give text.")
+    text: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
+    voice: Annotated[str, Field(max_length=200)] | None = Field(
+        None, description="Voice id for text (see /voices); default the built-in voice.")
+    transcript: Annotated[str, Field(max_length=10_000)] | None = Field(
+        None, description="The words of an English audio, for exact lip shapes.")
+    size: Annotated[str, Field(max_length=20)] = Field(
+        "source", description="source, 720p, 1080p, 4k or WxH")
+    aspect: Literal["16:9", "9:16", "1:1", "4:3", "3:4", "4:5"] | None = None
+    fps: Annotated[int, Field(ge=10, le=60)] = 25
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    head_motion: Annotated[float, Field(ge=0, le=2)] = 1.0
+    blinks: bool = True
+
+
+class SpeechCreate(JobCommon):
+    text: Annotated[str, Field(min_length=1, max_length=10_000)]
+    voice: Annotated[str, Field(max_length=200)] | None = None
+    rate: Annotated[float, Field(ge=0.5, le=2.0)] = 1.0
+    pitch: Annotated[float, Field(ge=-12, le=12)] = 0.0
+    volume: Annotated[float, Field(ge=0, le=2)] = 1.0
+    format: Literal["mp3", "wav"] = "mp3"
+
+
+class VoiceCloneCreate(JobCommon):
+    sample: MediaInput
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    language: Annotated[str, Field(max_length=20)] | None = None
+
+
+class FileOut(BaseModel):
+    url: str
+    content_type: str
+    size: int
+    url_expires_at: Timestamp
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class JobResult(BaseModel):
+    files: dict[str, FileOut]
+    info: dict[str, Any]
+
+
+class JobOut(BaseModel):
+    id: str
+    object: Literal["job"] = "job"
+    kind: str
+    status: JobStatus
+    progress: int = Field(description="0 to 100")
+    stage: str
+    input: dict[str, Any]
+    result: JobResult | None
+    error: JobError | None
+    cost_estimate: int
+    cost: int | None
+    external_id: str | None
+    callback_url: str | None
+    attempts: int
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+    expires_at: Timestamp | None
+
+
+class Page(BaseModel):
+    total: int
+    page: int
+    page_size: int
+
+
+class JobList(Page):
+    items: list[JobOut]
+
+
+class AssetOut(BaseModel):
+    id: str
+    object: Literal["asset"] = "asset"
+    kind: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    info: dict[str, Any]
+    url: str
+    created_at: Timestamp
+    expires_at: Timestamp | None
+
+
+class AssetList(Page):
+    items: list[AssetOut]
+
+
+class AssetImport(Request):
+    url: Url | None = None
+    base64: Annotated[str, Field(min_length=1)] | None = None
+    filename: Annotated[str, Field(max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> AssetImport:
+        if (self.url is None) == (self.base64 is None):
+            raise ValueError("give exactly one of url or base64")
+        return self
+
+
+class VoiceOut(BaseModel):
+    id: str
+    name: str
+    language: str
+    region: str | None
+    gender: str | None
+    age_group: str | None
+    engine: str
+    sample_rate: int
+    custom: bool
+    preview_url: str
+
+
+class VoiceList(Page):
+    items: list[VoiceOut]
+
+
+class VoiceUpdate(Request):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class RegionOut(BaseModel):
+    code: str
+    name: str
+    voices: int
+
+
+class LanguageOut(BaseModel):
+    code: str
+    name: str
+    regions: list[RegionOut]
+
+
+class AvatarCreate(Request):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    photo: MediaInput
+    gender: Literal["female", "male"] | None = None
+    tags: Annotated[list[Annotated[str, Field(max_length=50)]], Field(max_length=20)] = []
+
+
+class AvatarOut(BaseModel):
+    id: str
+    object: Literal["avatar"] = "avatar"
+    name: str
+    kind: str
+    status: str
+    custom: bool
+    gender: str | None
+    tags: list[str]
+    photo_url: str | None
+    face: dict[str, Any] | None
+    created_at: Timestamp
+
+
+class AvatarList(Page):
+    items: list[AvatarOut]
+
+
+WebhookEvent = Literal["job.queued", "job.running", "job.succeeded", "job.failed",
+                       "job.canceled", "job.expired", "webhook.test"]
+
+
+class WebhookCreate(Request):
+    url: Url
+    events: Annotated[list[WebhookEvent], Field(max_length=10)] = Field(
+        [], description="Event types to receive; empty: all.")
+    description: Annotated[str, Field(max_length=500)] = ""
+
+
+class WebhookUpdate(Request):
+    url: Url | None = None
+    events: Annotated[list[WebhookEvent], Field(max_length=10)] | None = None
+    description: Annotated[str, Field(max_length=500)] | None = None
+    enabled: bool | None = None
+
+
+class WebhookOut(BaseModel):
+    id: str
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
+    url: str
+    events: list[str]
+    description: str
+    enabled: bool
+    secret: str
+    created_at: Timestamp
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    object: Literal["webhook_delivery"] = "webhook_delivery"
+    endpoint_id: str | None
+    job_id: str | None
+    url: str
+    event_type: str
+    msg_id: str
+    status: str
+    attempts: int
+    attempts_log: list[dict[str, Any]]
+    payload: dict[str, Any]
+    next_attempt_at: Timestamp | None
+    created_at: Timestamp
+    finished_at: Timestamp | None
+
+
+class DeliveryList(Page):
+    items: list[DeliveryOut]
+
+
+class AccountOut(BaseModel):
+    id: str
+    object: Literal["account"] = "account"
+    name: str
+    is_admin: bool
+    balance: int
+    held: int = Field(description="Credits held by unfinished jobs")
+    available: int
+    credits_spent: int
+    webhook_secret: str
+    jobs_by_status: dict[str, int]
+    limits: dict[str, Any]
+    prices: dict[str, int]
+    created_at: Timestamp
+
+
+class LedgerOut(BaseModel):
+    id: int
+    amount: int
+    kind: str
+    job_id: str | None
+    balance_after: int
+    note: str
+    created_at: Timestamp
+
+
+class LedgerList(Page):
+    items: list[LedgerOut]
+
+
+class KeyCreate(Request):
+    name: Annotated[str, Field(max_length=200)] = ""
+
+
+class KeyOut(BaseModel):
+    id: str
+    object: Literal["api_key"] = "api_key"
+    name: str
+    prefix: str
+    created_at: Timestamp
+    last_used_at: Timestamp | None
+    revoked_at: Timestamp | None
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="The key itself: shown only now.")
+
+
+class AccountCreate(Request):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    credits: Annotated[int, Field(ge=0, le=10**12)] | None = None
+    is_admin: bool = False
+    rate_limit: Annotated[str, Field(max_length=100, pattern=r"^[0-9]+ *(/|per) *[0-9a-z ;/]+$")] \
+        | None = Field(None, description="Per-key rate limit, e.g. '10/second;600/minute'")
+    max_queued_jobs: Annotated[int, Field(ge=1, le=10_000)] | None = None
+
+
+class AccountCreated(BaseModel):
+    id: str
+    name: str
+    is_admin: bool
+    balance: int
+    api_key: str
+
+
+class AccountBrief(BaseModel):
+    id: str
+    name: str
+    is_admin: bool
+    balance: int
+    created_at: Timestamp
+
+
+class CreditGrant(Request):
+    amount: Annotated[int, Field(ge=-(10**12), le=10**12)]
+    note: Annotated[str, Field(max_length=500)] = ""
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    queued: int
+    running: int

@@ -1,0 +1,109 @@
+"""ORM rows -> native wire models (ids get their ``job_`` / ``ast_`` ... prefixes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from facecast.api.native import schemas as s
+from facecast.service.core import Service
+from facecast.service.models import (
+    Account,
+    ApiKey,
+    Asset,
+    Avatar,
+    Job,
+    LedgerEntry,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+
+# internal bookkeeping in params that callers did not send
+_HIDDEN_PARAMS = ("inputs",)
+
+
+def _job_input(job: Job) -> dict[str, Any]:
+    params = {k: v for k, v in job.params.items() if k not in _HIDDEN_PARAMS}
+    for name, asset_id in (job.params.get("inputs") or {}).items():
+        params[f"{name}_asset_id"] = f"ast_{asset_id}"
+    if "avatar_id" in params:
+        params["avatar_id"] = f"av_{params['avatar_id']}"
+    return params
+
+
+def job(service: Service, row: Job) -> s.JobOut:
+    result = None
+    if row.status == "succeeded" and row.result:
+        files = {name: s.FileOut(**f) for name, f in service.job_files(row).items()}
+        result = s.JobResult(files=files, info=row.result.get("info", {}))
+    error = s.JobError(code=row.error_code, message=row.error_message or "") \
+        if row.error_code and row.status in ("failed", "canceled") else None
+    if row.status == "expired":
+        error = s.JobError(code="result_expired",
+                           message="the result was deleted when its retention time ended")
+    return s.JobOut(
+        id=f"job_{row.id}", kind=row.kind, status=row.status,  # type: ignore[arg-type]
+        progress=round(row.progress * 100), stage=row.stage, input=_job_input(row),
+        result=result, error=error, cost_estimate=row.cost_estimate, cost=row.cost,
+        external_id=row.external_id, callback_url=row.callback_url, attempts=row.attempt,
+        created_at=row.created_at, started_at=row.started_at, finished_at=row.finished_at,
+        expires_at=row.expires_at)
+
+
+def asset(service: Service, row: Asset) -> s.AssetOut:
+    return s.AssetOut(
+        id=f"ast_{row.id}", kind=row.kind, filename=row.filename,
+        content_type=row.content_type, size=row.size, sha256=row.sha256, info=row.info,
+        url=service.storage.url(row.storage_key, service.settings.url_ttl_s, row.filename),
+        created_at=row.created_at, expires_at=row.expires_at)
+
+
+def avatar(service: Service, row: Avatar) -> s.AvatarOut:
+    url = None
+    if row.asset_id is not None:
+        key = service.avatars.photo_key(row)
+        url = service.storage.url(key, service.settings.url_ttl_s) if key else None
+    return s.AvatarOut(
+        id=f"av_{row.id}", name=row.name, kind=row.kind, status=row.status,
+        custom=row.account_id is not None, gender=row.gender, tags=list(row.tags or []),
+        photo_url=url, face=row.face, created_at=row.created_at)
+
+
+def voice(base_url: str, v: Any) -> s.VoiceOut:
+    return s.VoiceOut(
+        id=v.id, name=v.name, language=v.language, region=v.region, gender=v.gender,
+        age_group=v.age_group, engine=v.engine, sample_rate=v.sample_rate, custom=v.custom,
+        preview_url=f"{base_url}/api/v1/voices/{v.id}/preview")
+
+
+def endpoint(row: WebhookEndpoint) -> s.WebhookOut:
+    return s.WebhookOut(id=f"whe_{row.id}", url=row.url, events=list(row.events or []),
+                        description=row.description, enabled=row.enabled, secret=row.secret,
+                        created_at=row.created_at)
+
+
+def delivery(row: WebhookDelivery) -> s.DeliveryOut:
+    return s.DeliveryOut(
+        id=f"whd_{row.id}", endpoint_id=f"whe_{row.endpoint_id}" if row.endpoint_id else None,
+        job_id=f"job_{row.job_id}" if row.job_id else None, url=row.url,
+        event_type=row.event_type, msg_id=row.msg_id, status=row.status, attempts=row.attempts,
+        attempts_log=list(row.attempts_log or []), payload=row.payload,
+        next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
+        created_at=row.created_at, finished_at=row.finished_at)
+
+
+def key(row: ApiKey) -> s.KeyOut:
+    return s.KeyOut(id=f"key_{row.id}", name=row.name, prefix=row.prefix,
+                    created_at=row.created_at, last_used_at=row.last_used_at,
+                    revoked_at=row.revoked_at)
+
+
+def ledger(row: LedgerEntry) -> s.LedgerOut:
+    return s.LedgerOut(id=row.id, amount=row.amount, kind=row.kind,
+                       job_id=f"job_{row.job_id}" if row.job_id else None,
+                       balance_after=row.balance_after, note=row.note,
+                       created_at=row.created_at)
+
+
+def account_brief(row: Account) -> s.AccountBrief:
+    return s.AccountBrief(id=f"acc_{row.id}", name=row.name, is_admin=row.is_admin,
+                          balance=row.balance, created_at=row.created_at)

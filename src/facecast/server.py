@@ -1,0 +1,55 @@
+"""``facecast serve``: the whole service on one machine.
+
+Migrates the database, creates the first admin key on first start, starts
+the worker consumer as a child process (unless ``workers`` is 0, for
+machines where ``facecast worker`` runs elsewhere), then serves HTTP with
+uvicorn until Ctrl-C / SIGTERM, and stops the workers. Jobs that were
+running when it stopped are requeued when it (or another server) runs again.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+from facecast.service.settings import Settings
+
+
+def start_workers(settings: Settings) -> subprocess.Popen[bytes] | None:
+    if settings.workers <= 0:
+        return None
+    return subprocess.Popen([sys.executable, "-m", "facecast.service.consumer",
+                             "--die-with-parent"], env=os.environ.copy())
+
+
+def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
+    import uvicorn
+
+    from facecast.api.app import create_app
+    from facecast.service.core import Service
+
+    service = Service(settings)
+    first_key = service.bootstrap()
+    workers = start_workers(settings)
+    try:
+        app = create_app(service)
+        announce(f"facecast {settings.base_url} (API docs at {settings.base_url}/docs; "
+                 f"data in {settings.service_dir}; {settings.workers} worker process(es))")
+        if first_key:
+            announce(f"first start: admin API key (shown once, keep it): {first_key}")
+        config = uvicorn.Config(app, host=settings.host, port=settings.port,
+                                log_level="warning", access_log=False)
+        try:
+            uvicorn.Server(config).run()
+        except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its clean shutdown
+            pass
+    finally:
+        if workers is not None:
+            workers.terminate()
+            try:
+                workers.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                workers.kill()
+        service.db.dispose()

@@ -1,0 +1,149 @@
+"""Assets: media files callers hand the service, checked and kept in storage.
+
+Every input (an upload, a base64 string, a URL the server downloads) goes the
+same way: into a scratch file under the limits of :mod:`ingest`, decoded to
+prove it is the kind of media it must be, then stored under
+``assets/<id>/<name>`` with an expiry. A refused input leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import func, select
+
+from facecast.errors import InputError, NotFoundError
+from facecast.service import ingest
+from facecast.service.db import Database
+from facecast.service.models import Asset, utcnow
+from facecast.service.settings import Settings
+from facecast.service.storage import Storage
+
+SUFFIX = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp",
+          "image/bmp": ".bmp", "audio/wav": ".wav", "audio/x-wav": ".wav", "audio/mpeg": ".mp3",
+          "audio/mp4": ".m4a", "audio/aac": ".aac", "audio/ogg": ".ogg", "audio/flac": ".flac",
+          "video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm"}
+
+
+@dataclass(frozen=True)
+class MediaSource:
+    """Exactly one of ``url``, ``base64``, ``asset_id`` (an earlier upload)."""
+
+    url: str | None = None
+    base64: str | None = None
+    asset_id: int | None = None
+    filename: str | None = None
+
+    def __post_init__(self) -> None:
+        given = [x is not None for x in (self.url, self.base64, self.asset_id)]
+        if sum(given) != 1:
+            raise InputError("give exactly one of url, base64 or asset_id", code="bad_request")
+
+
+def _safe_name(name: str | None, fallback: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name or "").name)[:100].strip("._")
+    return stem or fallback
+
+
+class AssetService:
+    def __init__(self, db: Database, storage: Storage, settings: Settings) -> None:
+        self.db, self.storage, self.settings = db, storage, settings
+        self.policy = ingest.UrlPolicy.from_settings(settings)
+
+    def _scratch(self) -> tempfile.TemporaryDirectory[str]:
+        return tempfile.TemporaryDirectory(prefix="facecast-ingest-")
+
+    def _keep(self, account_id: int, path: Path, accept: Collection[str], filename: str | None,
+              source_url: str | None) -> Asset:
+        media = ingest.verify_media(path, accept)
+        name = _safe_name(filename, media.kind)
+        if not Path(name).suffix:
+            name += SUFFIX.get(media.content_type, "")
+        with self.db.session() as session:
+            asset = Asset(account_id=account_id, kind=media.kind, filename=name,
+                          content_type=media.content_type, size=media.size, sha256=media.sha256,
+                          storage_key="", source_url=source_url, info=media.info,
+                          expires_at=utcnow() + timedelta(seconds=self.settings.upload_ttl_s))
+            session.add(asset)
+            session.flush()
+            asset.storage_key = f"assets/{asset.id}/{name}"
+            # stored inside the transaction: if storing fails, the row is rolled back too
+            self.storage.put_file(asset.storage_key, path, media.content_type)
+        return asset
+
+    def from_source(self, account_id: int, source: MediaSource, accept: Collection[str],
+                    what: str) -> Asset:
+        """The asset for one input of a request (``what`` names it in errors)."""
+        if source.asset_id is not None:
+            asset = self.get(account_id, source.asset_id)
+            if asset.kind not in accept:
+                raise InputError(f"{what}: asset ast_{asset.id} is {asset.kind}, expected "
+                                 f"{' or '.join(sorted(accept))}", code="unsupported_media")
+            return asset
+        with self._scratch() as tmp:
+            path = Path(tmp) / "input"
+            try:
+                if source.url is not None:
+                    ingest.download(source.url, path, self.policy)
+                else:
+                    assert source.base64 is not None
+                    ingest.decode_base64(source.base64, path,
+                                         max_bytes=self.settings.max_upload_bytes)
+                name = source.filename or (Path(source.url).name if source.url else None)
+                return self._keep(account_id, path, accept, name, source.url)
+            except InputError as exc:
+                exc.message = f"{what}: {exc.message}"
+                exc.details.setdefault("field", what)
+                raise
+
+    def from_upload(self, account_id: int, stream: BinaryIO, filename: str | None,
+                    accept: Collection[str]) -> Asset:
+        with self._scratch() as tmp:
+            path = Path(tmp) / "upload"
+            ingest.save_upload(stream, path, max_bytes=self.settings.max_upload_bytes)
+            return self._keep(account_id, path, accept, filename, None)
+
+    def local_copy(self, asset: Asset) -> Path:
+        """A temporary local copy of the asset's file; the caller deletes it."""
+        fd, name = tempfile.mkstemp(prefix="facecast-asset-", suffix=Path(asset.filename).suffix)
+        os.close(fd)
+        try:
+            self.storage.get_to_path(asset.storage_key, Path(name))
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+        return Path(name)
+
+    def get(self, account_id: int, asset_id: int) -> Asset:
+        with self.db.session() as session:
+            asset = session.get(Asset, asset_id)
+        if asset is None or asset.account_id != account_id or asset.deleted_at is not None:
+            raise NotFoundError(f"no asset with id ast_{asset_id}", code="asset_not_found")
+        return asset
+
+    def list(self, account_id: int, *, kind: str | None = None, offset: int = 0,
+             limit: int = 20) -> tuple[list[Asset], int]:
+        where = [Asset.account_id == account_id, Asset.deleted_at.is_(None)]
+        if kind:
+            where.append(Asset.kind == kind)
+        with self.db.session() as session:
+            total = session.scalar(select(func.count()).select_from(Asset).where(*where)) or 0
+            rows = session.scalars(select(Asset).where(*where).order_by(Asset.id.desc())
+                                   .offset(offset).limit(limit)).all()
+        return list(rows), total
+
+    def delete(self, account_id: int, asset_id: int) -> None:
+        with self.db.session() as session:
+            asset = session.get(Asset, asset_id)
+            if asset is None or asset.account_id != account_id or asset.deleted_at is not None:
+                raise NotFoundError(f"no asset with id ast_{asset_id}", code="asset_not_found")
+            asset.deleted_at = utcnow()
+            key = asset.storage_key
+        self.storage.delete(key)

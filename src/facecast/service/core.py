@@ -1,0 +1,512 @@
+"""The service facade: every operation the HTTP APIs offer, with no HTTP in it.
+
+The native API and each vendor-compatible API call these methods with plain
+values and render what comes back in their own wire shapes. This is where the
+rules live: inputs are ingested and checked before a job exists, prices are
+estimated, queue caps and credits are enforced (in :mod:`jobs`), results are
+handed out as signed expiring URLs, and each account sees only its own things.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+
+from facecast.errors import ConflictError, InputError, LimitError, NotFoundError
+from facecast.service import jobs, webhooks
+from facecast.service.accounts import (
+    KeyResolver,
+    Principal,
+    create_account,
+    create_key,
+    grant_credits,
+    revoke_key,
+)
+from facecast.service.assets import AssetService, MediaSource
+from facecast.service.avatars import AvatarService
+from facecast.service.db import Database
+from facecast.service.models import (
+    Account,
+    ApiKey,
+    CustomVoice,
+    Job,
+    LedgerEntry,
+    WebhookDelivery,
+    WebhookEndpoint,
+    utcnow,
+)
+from facecast.service.ratelimit import RateLimiter
+from facecast.service.runners import KINDS, tts_cost, video_cost
+from facecast.service.settings import Settings
+from facecast.service.storage import Storage, open_storage
+
+# speech runs at about 14 characters a second: enough to price a text job up front
+CHARS_PER_SECOND = 14.0
+MIN_AUDIO_S = 1.0
+MAX_AUDIO_S = 600.0
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    size: str = "source"
+    aspect: str | None = None
+    fps: int = 25
+    seed: int = 0
+    head_motion: float = 1.0
+    blinks: bool = True
+
+    def check(self) -> None:
+        from facecast.render.canvas import canvas_size
+
+        canvas_size(512, 512, self.size, self.aspect)  # raises InputError for bad values
+        if not 10 <= self.fps <= 60:
+            raise InputError("fps must be 10 to 60", code="bad_fps")
+        if not 0 <= self.head_motion <= 2:
+            raise InputError("head_motion must be 0 to 2", code="bad_head_motion")
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """What every create call may carry besides its inputs."""
+
+    external_id: str | None = None
+    callback_url: str | None = None
+    origin: str = "native"
+    extra: dict[str, Any] | None = None
+
+
+class Service:
+    def __init__(self, settings: Settings, enqueue: Callable[[int], None] | None = None) -> None:
+        self.settings = settings
+        self.db = Database(settings.db_url)
+        self.storage: Storage = open_storage(settings.storage, signing_key=settings.signing_key,
+                                             base_url=settings.base_url)
+        self.assets = AssetService(self.db, self.storage, settings)
+        self.avatars = AvatarService(self.db, self.assets, settings)
+        self.keys = KeyResolver(self.db)
+        self.limiter = RateLimiter(settings)
+        self._enqueue = enqueue
+
+    def enqueue(self, job_id: int) -> None:
+        if self._enqueue is None:
+            from facecast.service.tasks import enqueue
+
+            self._enqueue = enqueue
+        self._enqueue(job_id)
+
+    # ---- start-up --------------------------------------------------------------------------
+
+    def bootstrap(self) -> str | None:
+        """Schema up to date, built-in avatars present; on first start, an admin account
+        and its key (returned once, to be printed; None on later starts)."""
+        self.db.migrate()
+        self.avatars.ensure_builtins()
+        with self.db.session() as session:
+            if session.scalar(select(func.count()).select_from(Account)):
+                return None
+            account = create_account(session, "admin", is_admin=True,
+                                     credits=self.settings.admin_initial_credits)
+            _, key = create_key(session, account.id, "first admin key")
+        return key
+
+    # ---- auth and limits -------------------------------------------------------------------
+
+    def authenticate(self, key: str | None) -> Principal:
+        principal = self.keys.resolve(key)
+        self.limiter.hit(principal)
+        return principal
+
+    # ---- jobs ------------------------------------------------------------------------------
+
+    def _create(self, principal: Principal, kind: str, params: dict[str, Any], estimate: int,
+                opts: JobOptions) -> tuple[Job, bool]:
+        if opts.callback_url:
+            from facecast.service.ingest import UrlPolicy, check_url
+
+            check_url(opts.callback_url, UrlPolicy.from_settings(self.settings))
+        new = jobs.NewJob(kind=kind, params=params, cost_estimate=estimate,
+                          queue_group=KINDS[kind].queue_group, external_id=opts.external_id,
+                          callback_url=opts.callback_url, origin=opts.origin, extra=opts.extra)
+        return jobs.create_job(self.db, self.settings, principal, new, self.enqueue)
+
+    def _existing(self, principal: Principal, opts: JobOptions) -> Job | None:
+        # an idempotent repeat must not download or decode its inputs again
+        if opts.external_id is None:
+            return None
+        try:
+            return jobs.get_by_external_id(self.db, principal.account_id, opts.external_id)
+        except NotFoundError:
+            return None
+
+    def _check_text(self, text: str) -> str:
+        text = (text or "").strip()
+        if not text:
+            raise InputError("text is empty", code="empty_text")
+        if len(text) > self.settings.max_text_chars:
+            raise InputError(f"text has {len(text)} characters; the limit is "
+                             f"{self.settings.max_text_chars}", code="text_too_long")
+        return text
+
+    def _check_voice(self, principal: Principal, voice: str | None) -> None:
+        from facecast.speech.voices import get_voice
+
+        v = get_voice(voice)
+        if v.custom and v.engine == "clone" and not self._owns_voice(principal, v.id):
+            raise InputError(f"unknown voice {voice!r}", code="unknown_voice")
+
+    def create_talking_photo(self, principal: Principal, *, photo: MediaSource | None = None,
+                             avatar_id: int | None = None, audio: MediaSource | None = None,
+                             text: str | None = None, voice: str | None = None,
+                             transcript: str | None = None,
+                             options: RenderOptions = RenderOptions(),
+                             opts: JobOptions = JobOptions()) -> tuple[Job, bool]:
+        existing = self._existing(principal, opts)
+        if existing is not None:
+            return existing, False
+        if (photo is None) == (avatar_id is None):
+            raise InputError("give either a photo or an avatar_id", code="bad_request")
+        if (audio is None) == (text is None):
+            raise InputError("give either audio or text (with a voice)", code="bad_request")
+        options.check()
+        params: dict[str, Any] = {**options.__dict__, "inputs": {}}
+        if text is not None:
+            params["text"] = self._check_text(text)
+            self._check_voice(principal, voice)
+            params["voice"] = voice
+            seconds = len(params["text"]) / CHARS_PER_SECOND
+        if avatar_id is not None:
+            params["inputs"]["photo"] = self.avatars.photo_asset(principal.account_id, avatar_id)
+            params["avatar_id"] = avatar_id
+        else:
+            assert photo is not None
+            params["inputs"]["photo"] = self.assets.from_source(
+                principal.account_id, photo, {"image"}, "photo").id
+        if audio is not None:
+            asset = self.assets.from_source(principal.account_id, audio, {"audio", "video"},
+                                            "audio")
+            seconds = float(asset.info.get("duration") or 0.0)
+            if seconds < MIN_AUDIO_S or seconds > MAX_AUDIO_S:
+                raise InputError(f"audio: {seconds:.1f} s long; it must be {MIN_AUDIO_S:.0f} to "
+                                 f"{MAX_AUDIO_S:.0f} s", code="bad_audio_duration",
+                                 duration=seconds)
+            params["inputs"]["audio"] = asset.id
+            if transcript:
+                params["transcript"] = transcript
+        return self._create(principal, "talking_photo", params,
+                            video_cost(self.settings, seconds), opts)
+
+    def create_tts(self, principal: Principal, text: str, voice: str | None = None, *,
+                   rate: float = 1.0, pitch: float = 0.0, volume: float = 1.0,
+                   format: str = "mp3", opts: JobOptions = JobOptions()) -> tuple[Job, bool]:
+        existing = self._existing(principal, opts)
+        if existing is not None:
+            return existing, False
+        from facecast.speech.synth import check_ranges
+
+        text = self._check_text(text)
+        self._check_voice(principal, voice)
+        check_ranges(rate, pitch, volume)
+        if format not in ("mp3", "wav"):
+            raise InputError("format must be mp3 or wav", code="bad_format")
+        params = {"text": text, "voice": voice, "rate": rate, "pitch": pitch,
+                  "volume": volume, "format": format}
+        return self._create(principal, "tts", params, tts_cost(self.settings, text), opts)
+
+    def create_voice_clone(self, principal: Principal, sample: MediaSource, name: str, *,
+                           language: str | None = None,
+                           opts: JobOptions = JobOptions()) -> tuple[Job, bool]:
+        existing = self._existing(principal, opts)
+        if existing is not None:
+            return existing, False
+        from facecast.speech.clone import check_name
+
+        name = check_name(name)
+        asset = self.assets.from_source(principal.account_id, sample, {"audio", "video"},
+                                        "sample")
+        params = {"name": name, "language": language, "inputs": {"sample": asset.id}}
+        return self._create(principal, "voice_clone", params, self.settings.price_voice_clone,
+                            opts)
+
+    def job(self, principal: Principal, job_id: int) -> Job:
+        return jobs.get_job(self.db, principal.account_id, job_id)
+
+    def job_by_external_id(self, principal: Principal, external_id: str) -> Job:
+        return jobs.get_by_external_id(self.db, principal.account_id, external_id)
+
+    def list_jobs(self, principal: Principal, **filters: Any) -> tuple[list[Job], int]:
+        return jobs.list_jobs(self.db, principal.account_id, **filters)
+
+    def cancel_job(self, principal: Principal, job_id: int) -> Job:
+        return jobs.cancel_job(self.db, principal.account_id, job_id)
+
+    def delete_job(self, principal: Principal, job_id: int) -> None:
+        jobs.delete_job(self.db, principal.account_id, job_id)
+        self.storage.delete_prefix(f"jobs/{job_id}/")
+
+    def job_files(self, job: Job) -> dict[str, dict[str, Any]]:
+        """Signed, expiring URLs of a succeeded job's files (empty otherwise)."""
+        if job.status != "succeeded" or not job.result:
+            return {}
+        expires = utcnow() + timedelta(seconds=self.settings.url_ttl_s)
+        if job.expires_at is not None:
+            expires = min(expires, job.expires_at)
+        ttl = max(1.0, (expires - utcnow()).total_seconds())
+        return {name: {"url": self.storage.url(f["key"], ttl, filename=f.get("filename")),
+                       "content_type": f["content_type"], "size": f["size"],
+                       "url_expires_at": expires}
+                for name, f in job.result.get("files", {}).items()}
+
+    def job_file_path(self, job: Job, name: str, dest: Any) -> None:
+        """Copy one result file to ``dest`` (used by compat layers that return bytes)."""
+        files = (job.result or {}).get("files", {})
+        if name not in files:
+            raise NotFoundError(f"job_{job.id} has no {name} file", code="file_not_found")
+        self.storage.get_to_path(files[name]["key"], dest)
+
+    # ---- voices ----------------------------------------------------------------------------
+
+    def _owned_clones(self, principal: Principal) -> set[str]:
+        with self.db.session() as session:
+            rows = session.scalars(select(CustomVoice.voice_id).where(
+                CustomVoice.account_id == principal.account_id,
+                CustomVoice.deleted_at.is_(None))).all()
+        return set(rows)
+
+    def _owns_voice(self, principal: Principal, voice_id: str) -> bool:
+        return voice_id in self._owned_clones(principal)
+
+    def voices(self, principal: Principal, *, page: int = 1, page_size: int = 50,
+               **filters: Any) -> tuple[list[Any], int]:
+        from facecast.speech.voices import search_voices
+
+        owned = self._owned_clones(principal)
+        everything = search_voices(page=1, page_size=500, **filters)
+        rows = list(everything.items)
+        extra_page = 2
+        while len(rows) < everything.total:  # the catalog pages at 500
+            rows += search_voices(page=extra_page, page_size=500, **filters).items
+            extra_page += 1
+        visible = [v for v in rows if v.engine != "clone" or v.id in owned]
+        start = (page - 1) * page_size
+        return visible[start:start + page_size], len(visible)
+
+    def voice(self, principal: Principal, voice_id: str) -> Any:
+        from facecast.speech.voices import get_voice
+
+        v = get_voice(voice_id)
+        if v.engine == "clone" and v.id not in self._owned_clones(principal):
+            raise NotFoundError(f"no voice {voice_id!r}", code="voice_not_found")
+        return v
+
+    def _custom_voice(self, session: Any, principal: Principal, voice_id: str) -> CustomVoice:
+        row = session.scalar(select(CustomVoice).where(
+            CustomVoice.voice_id == voice_id, CustomVoice.account_id == principal.account_id,
+            CustomVoice.deleted_at.is_(None)))
+        if row is None:
+            raise NotFoundError(f"no custom voice {voice_id!r}", code="voice_not_found")
+        return row
+
+    def rename_voice(self, principal: Principal, voice_id: str, name: str) -> None:
+        from facecast.speech.clone import default_store
+
+        with self.db.session() as session:
+            row = self._custom_voice(session, principal, voice_id)
+            default_store().rename(voice_id.removeprefix("clone:"), name)
+            row.name = name
+
+    def delete_voice(self, principal: Principal, voice_id: str) -> None:
+        from facecast.speech.clone import default_store
+
+        with self.db.session() as session:
+            row = self._custom_voice(session, principal, voice_id)
+            row.deleted_at = utcnow()
+            default_store().delete(voice_id.removeprefix("clone:"))
+
+    # ---- webhooks --------------------------------------------------------------------------
+
+    def create_endpoint(self, principal: Principal, url: str, events: list[str],
+                        description: str = "") -> WebhookEndpoint:
+        from facecast.service.ingest import UrlPolicy, check_url
+
+        check_url(url, UrlPolicy.from_settings(self.settings))
+        with self.db.session() as session:
+            row = WebhookEndpoint(account_id=principal.account_id, url=url, events=events,
+                                  description=description, secret=webhooks.new_secret())
+            session.add(row)
+        return row
+
+    def endpoints(self, principal: Principal) -> list[WebhookEndpoint]:
+        with self.db.session() as session:
+            return list(session.scalars(select(WebhookEndpoint).where(
+                WebhookEndpoint.account_id == principal.account_id)
+                .order_by(WebhookEndpoint.id)).all())
+
+    def endpoint(self, principal: Principal, endpoint_id: int) -> WebhookEndpoint:
+        with self.db.session() as session:
+            row = session.get(WebhookEndpoint, endpoint_id)
+        if row is None or row.account_id != principal.account_id:
+            raise NotFoundError(f"no webhook endpoint whe_{endpoint_id}",
+                                code="webhook_not_found")
+        return row
+
+    def update_endpoint(self, principal: Principal, endpoint_id: int, **changes: Any
+                        ) -> WebhookEndpoint:
+        self.endpoint(principal, endpoint_id)
+        if changes.get("url"):
+            from facecast.service.ingest import UrlPolicy, check_url
+
+            check_url(changes["url"], UrlPolicy.from_settings(self.settings))
+        with self.db.session() as session:
+            row = session.get(WebhookEndpoint, endpoint_id)
+            assert row is not None
+            for name, value in changes.items():
+                if value is not None:
+                    setattr(row, name, value)
+        return row
+
+    def delete_endpoint(self, principal: Principal, endpoint_id: int) -> None:
+        """Gone for good; its deliveries stay inspectable, and those still pending stop."""
+        self.endpoint(principal, endpoint_id)
+        with self.db.session() as session:
+            session.execute(update(WebhookDelivery).where(
+                WebhookDelivery.endpoint_id == endpoint_id,
+                WebhookDelivery.status == "pending").values(
+                status="failed", finished_at=utcnow()))
+            session.execute(update(WebhookDelivery).where(
+                WebhookDelivery.endpoint_id == endpoint_id).values(endpoint_id=None))
+            session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id))
+
+    def send_test_event(self, principal: Principal, endpoint_id: int) -> list[WebhookDelivery]:
+        endpoint = self.endpoint(principal, endpoint_id)
+        with self.db.session() as session:
+            return webhooks.queue_event(session, principal.account_id, "webhook.test",
+                                        {"endpoint_id": f"whe_{endpoint.id}",
+                                         "message": "a test event from facecast"},
+                                        endpoint_id=endpoint.id)
+
+    def deliveries(self, principal: Principal, *, endpoint_id: int | None = None,
+                   job_id: int | None = None, status: str | None = None, offset: int = 0,
+                   limit: int = 20) -> tuple[list[WebhookDelivery], int]:
+        where = [WebhookDelivery.account_id == principal.account_id]
+        if endpoint_id is not None:
+            where.append(WebhookDelivery.endpoint_id == endpoint_id)
+        if job_id is not None:
+            where.append(WebhookDelivery.job_id == job_id)
+        if status:
+            where.append(WebhookDelivery.status == status)
+        with self.db.session() as session:
+            total = session.scalar(select(func.count()).select_from(WebhookDelivery)
+                                   .where(*where)) or 0
+            rows = session.scalars(select(WebhookDelivery).where(*where)
+                                   .order_by(WebhookDelivery.id.desc())
+                                   .offset(offset).limit(limit)).all()
+        return list(rows), total
+
+    def delivery(self, principal: Principal, delivery_id: int) -> WebhookDelivery:
+        with self.db.session() as session:
+            row = session.get(WebhookDelivery, delivery_id)
+        if row is None or row.account_id != principal.account_id:
+            raise NotFoundError(f"no webhook delivery whd_{delivery_id}",
+                                code="delivery_not_found")
+        return row
+
+    def redeliver(self, principal: Principal, delivery_id: int) -> WebhookDelivery:
+        self.delivery(principal, delivery_id)
+        with self.db.session() as session:
+            return webhooks.redeliver(session, delivery_id)
+
+    # ---- account, keys, admin --------------------------------------------------------------
+
+    def account(self, principal: Principal) -> dict[str, Any]:
+        with self.db.session() as session:
+            account = session.get(Account, principal.account_id)
+            assert account is not None
+            held = session.scalar(select(func.coalesce(func.sum(Job.cost_estimate), 0)).where(
+                Job.account_id == account.id, Job.status.in_(jobs.ACTIVE))) or 0
+            by_status = dict(session.execute(select(Job.status, func.count()).where(
+                Job.account_id == account.id).group_by(Job.status)).all())
+            spent = -(session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+                                     .where(LedgerEntry.account_id == account.id,
+                                            LedgerEntry.kind == "charge")) or 0)
+        s = self.settings
+        return {
+            "account": account, "held": int(held), "jobs_by_status": by_status,
+            "credits_spent": int(spent),
+            "limits": {"rate_limit": account.rate_limit or s.rate_limit,
+                       "max_queued_jobs": account.max_queued_jobs or s.max_queued_jobs,
+                       "max_queued_text_removal": s.max_queued_text_removal,
+                       "max_upload_bytes": s.max_upload_bytes,
+                       "max_text_chars": s.max_text_chars,
+                       "result_ttl_s": s.result_ttl_s, "upload_ttl_s": s.upload_ttl_s},
+            "prices": {"video_per_second": s.price_per_video_second,
+                       "tts_per_100_chars": s.price_per_100_tts_chars,
+                       "voice_clone": s.price_voice_clone},
+        }
+
+    def ledger(self, principal: Principal, offset: int = 0, limit: int = 50
+               ) -> tuple[list[LedgerEntry], int]:
+        where = [LedgerEntry.account_id == principal.account_id]
+        with self.db.session() as session:
+            total = session.scalar(select(func.count()).select_from(LedgerEntry)
+                                   .where(*where)) or 0
+            rows = session.scalars(select(LedgerEntry).where(*where)
+                                   .order_by(LedgerEntry.id.desc())
+                                   .offset(offset).limit(limit)).all()
+        return list(rows), total
+
+    def create_key(self, principal: Principal, name: str) -> tuple[ApiKey, str]:
+        with self.db.session() as session:
+            return create_key(session, principal.account_id, name)
+
+    def api_keys(self, principal: Principal) -> list[ApiKey]:
+        with self.db.session() as session:
+            return list(session.scalars(select(ApiKey).where(
+                ApiKey.account_id == principal.account_id).order_by(ApiKey.id)).all())
+
+    def revoke_key(self, principal: Principal, key_id: int) -> ApiKey:
+        with self.db.session() as session:
+            row = revoke_key(session, principal.account_id, key_id)
+        if row is None:
+            raise NotFoundError(f"no API key key_{key_id}", code="key_not_found")
+        self.keys.forget()
+        return row
+
+    def _admin(self, principal: Principal) -> None:
+        if not principal.is_admin:
+            raise LimitError("this needs an admin API key", code="forbidden")
+
+    def create_account(self, principal: Principal, name: str, credits: int | None = None,
+                       is_admin: bool = False, *, rate_limit: str | None = None,
+                       max_queued_jobs: int | None = None) -> tuple[Account, str]:
+        self._admin(principal)
+        if rate_limit is not None:
+            self.limiter.check_spec(rate_limit)
+        with self.db.session() as session:
+            account = create_account(session, name, is_admin=is_admin,
+                                     credits=self.settings.new_account_credits
+                                     if credits is None else credits)
+            account.rate_limit = rate_limit
+            account.max_queued_jobs = max_queued_jobs
+            _, key = create_key(session, account.id, "first key")
+            session.refresh(account)  # the opening balance was booked in SQL
+        return account, key
+
+    def accounts(self, principal: Principal) -> list[Account]:
+        self._admin(principal)
+        with self.db.session() as session:
+            return list(session.scalars(select(Account).order_by(Account.id)).all())
+
+    def grant(self, principal: Principal, account_id: int, amount: int, note: str
+              ) -> LedgerEntry:
+        self._admin(principal)
+        with self.db.session() as session:
+            if session.get(Account, account_id) is None:
+                raise NotFoundError(f"no account acc_{account_id}", code="account_not_found")
+            if amount == 0:
+                raise ConflictError("amount must not be 0", code="bad_amount")
+            return grant_credits(session, account_id, amount, note)
+

@@ -1,0 +1,135 @@
+"""Job kinds: how the service prices a job and which pipeline function runs it.
+
+A runner gets a :class:`RunContext` (its parameters, local copies of its input
+assets, a scratch folder and a progress callback) and returns the files it
+made plus a few facts about them; the worker stores the files and finishes the
+job. Runners call the pipeline and speech functions the CLI uses, with the
+same checks, so the API can do whatever the command line can.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from facecast.service.models import CustomVoice, Job
+from facecast.service.settings import Settings
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class RunContext:
+    job_id: int
+    account_id: int
+    params: dict[str, Any]
+    inputs: dict[str, Path]  # parameter name -> local copy of the asset
+    workdir: Path
+    progress: Progress
+    settings: Settings
+
+
+@dataclass
+class Output:
+    """What a runner made: files to store (name -> (path, content type)) and facts."""
+
+    files: dict[str, tuple[Path, str]] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    duration: float = 0.0  # seconds of output media, for the price
+
+
+def video_cost(settings: Settings, seconds: float) -> int:
+    return max(1, math.ceil(seconds)) * settings.price_per_video_second
+
+
+def tts_cost(settings: Settings, text: str) -> int:
+    return max(1, math.ceil(len(text) / 100)) * settings.price_per_100_tts_chars
+
+
+def run_talking_photo(ctx: RunContext) -> Output:
+    from facecast.pipeline.talking_photo import TalkingPhotoSpec, render_talking_photo
+
+    p = ctx.params
+    out = ctx.workdir / "video.mp4"
+    spec = TalkingPhotoSpec(
+        photo=ctx.inputs["photo"], output=out, audio=ctx.inputs.get("audio"),
+        text=p.get("text"), voice=p.get("voice"), transcript=p.get("transcript"),
+        size=p.get("size", "source"), aspect=p.get("aspect"), fps=p.get("fps", 25),
+        seed=p.get("seed", 0), head_motion=p.get("head_motion", 1.0),
+        blinks=p.get("blinks", True), export_visemes=ctx.workdir / "visemes.json")
+    result = render_talking_photo(spec, ctx.progress)
+    return Output(
+        files={"video": (out, "video/mp4"),
+               "visemes": (ctx.workdir / "visemes.json", "application/json")},
+        info={"duration": round(result.duration, 3), "width": result.width,
+              "height": result.height, "frames": result.frames, "fps": spec.fps,
+              "mouth_source": result.track.source},
+        duration=result.duration)
+
+
+def run_tts(ctx: RunContext) -> Output:
+    from facecast.speech import save_speech, synthesize
+
+    p = ctx.params
+    ctx.progress(0.05, "synthesising speech")
+    speech = synthesize(p["text"], p.get("voice"), rate=p.get("rate", 1.0),
+                        pitch=p.get("pitch", 0.0), volume=p.get("volume", 1.0))
+    fmt = p.get("format", "mp3")
+    audio_path, timing_path = save_speech(speech, ctx.workdir / f"speech.{fmt}")
+    ctx.progress(0.95, "saving")
+    return Output(
+        files={"audio": (audio_path, "audio/mpeg" if fmt == "mp3" else "audio/wav"),
+               "timings": (timing_path, "application/json")},
+        info={"duration": round(speech.audio.duration, 3), "voice": speech.voice,
+              "characters": len(p["text"]), "sample_rate": speech.audio.sample_rate},
+        duration=speech.audio.duration)
+
+
+def run_voice_clone(ctx: RunContext) -> Output:
+    from facecast.media import load_audio
+    from facecast.speech.clone import build_profile, default_store
+
+    p = ctx.params
+    ctx.progress(0.05, "analysing the sample")
+    profile = build_profile(load_audio(ctx.inputs["sample"]), p["name"])
+    profile.language = p.get("language")
+    default_store().save(profile)
+    return Output(info={"voice_id": f"clone:{profile.id}", "name": profile.name,
+                        "f0_median": round(profile.f0_median, 1),
+                        "speaking_rate": round(profile.speaking_rate, 2)})
+
+
+def record_clone(session: Session, job: Job) -> None:
+    """The cloned voice belongs to the job's account (listed, renamed, deleted by it)."""
+    info = (job.result or {}).get("info", {})
+    session.add(CustomVoice(account_id=job.account_id, voice_id=info["voice_id"],
+                            name=info["name"], job_id=job.id))
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    run: Callable[[RunContext], Output]
+    price: Callable[[Settings, dict[str, Any], Output], int]
+    queue_group: str = "video"
+    # runs in the transaction that marks the job succeeded
+    on_success: Callable[[Session, Job], None] | None = None
+
+
+KINDS: dict[str, JobKind] = {
+    "talking_photo": JobKind("talking_photo", run_talking_photo,
+                             lambda s, _p, out: video_cost(s, out.duration)),
+    "tts": JobKind("tts", run_tts, lambda s, p, _out: tts_cost(s, p["text"]), "speech"),
+    "voice_clone": JobKind("voice_clone", run_voice_clone,
+                           lambda s, _p, _out: s.price_voice_clone, "speech", record_clone),
+}
+
+
+def register_kind(kind: JobKind) -> None:
+    """Other use cases (video dubbing, text removal, ...) add their kinds here."""
+    KINDS[kind.name] = kind

@@ -1,0 +1,145 @@
+"""Service settings, read from ``FACECAST_*`` environment variables.
+
+Every part has an embedded default that needs no other server (SQLite
+database, Huey on SQLite, a local storage folder, in-memory rate limits, all
+under ``$FACECAST_HOME``) and one URL that switches it to the distributed form
+(``FACECAST_DATABASE_URL=postgresql://...``, ``FACECAST_QUEUE_URL=redis://...``,
+``FACECAST_STORAGE_URL=s3://bucket/prefix?endpoint_url=...``). Each rule the
+vendors state (queue caps, retention, prices, limits) is a setting here.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from facecast.home import facecast_home
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACECAST_", extra="ignore")
+
+    home: Path = Field(default_factory=facecast_home)
+    database_url: str | None = None  # default sqlite:///$home/service/facecast.db
+    queue_url: str | None = None  # default Huey on sqlite:///$home/service/queue.db
+    storage_url: str | None = None  # default file://$home/service/storage
+    ratelimit_url: str | None = None  # default memory://, or the queue's Redis
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None  # base of signed file URLs; default http://host:port
+    workers: int = Field(1, ge=0, le=64)  # worker processes started by `facecast serve`
+    secret_key: str | None = None  # signs file URLs; default a random key kept in $home
+
+    # retention (vendors keep results 7 to 30 days)
+    result_ttl_s: float = 7 * 86400
+    upload_ttl_s: float = 7 * 86400
+    url_ttl_s: float = 3600  # lifetime of one signed result URL
+
+    # limits per API key / account
+    rate_limit: str = "50/second;2000/minute"  # `limits` notation, per API key
+    max_queued_jobs: int = 8  # queued + running video jobs per account (KreadoAI: 8)
+    max_queued_text_removal: int = 4  # subtitle/watermark removal jobs (KreadoAI: 4)
+    max_body_bytes: int = 80 * 1024 * 1024  # JSON with base64 media, or a multipart upload
+    max_upload_bytes: int = 50 * 1024 * 1024  # one decoded media file
+    max_text_chars: int = 10_000
+
+    # untrusted URLs the server downloads (inputs) or posts to (webhooks)
+    allow_private_urls: bool = False
+    url_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)  # hosts or CIDRs allowed anyway
+    download_timeout_s: float = 30.0
+    download_max_redirects: int = 5
+
+    # credits: what jobs cost, what accounts start with
+    price_per_video_second: int = 1
+    price_per_100_tts_chars: int = 1
+    price_voice_clone: int = 10
+    admin_initial_credits: int = 1_000_000
+    new_account_credits: int = 0
+
+    # job execution
+    heartbeat_s: float = 5.0  # a running job's worker touches it this often
+    lease_s: float = 30.0  # no heartbeat for this long: the worker is gone
+    max_attempts: int = 3  # a job whose worker died is retried up to this many runs
+    requeue_after_s: float = 600.0  # a queued job nobody claimed is enqueued again
+    maintenance_interval_s: float = 1.0
+    retention_interval_s: float = 30.0  # how often expired results and uploads are swept
+    progress_interval_s: float = 0.5  # at most this often a progress write per job
+    worker_nice: int = 10  # workers yield the CPU to the API
+
+    # webhooks (Standard Webhooks signatures)
+    webhook_timeout_s: float = 10.0
+    webhook_retry_delays: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5, 30, 120, 600, 1800, 7200, 18000])
+
+    @field_validator("url_allowlist", "webhook_retry_delays", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        # environment variables give "a,b,c" (or "[a, b, c]") rather than lists
+        if isinstance(value, str):
+            return [part.strip() for part in value.strip().strip("[]").split(",")
+                    if part.strip()]
+        return value
+
+    @property
+    def service_dir(self) -> Path:
+        return self.home / "service"
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # one driver for PostgreSQL: psycopg 3
+            for prefix in ("postgres://", "postgresql://"):
+                if url.startswith(prefix):
+                    return "postgresql+psycopg://" + url[len(prefix):]
+            return url
+        return f"sqlite:///{self.service_dir / 'facecast.db'}"
+
+    @property
+    def queue(self) -> str:
+        return self.queue_url or f"sqlite:///{self.service_dir / 'queue.db'}"
+
+    @property
+    def storage(self) -> str:
+        return self.storage_url or f"file://{self.service_dir / 'storage'}"
+
+    @property
+    def ratelimit_storage(self) -> str:
+        if self.ratelimit_url:
+            return self.ratelimit_url
+        if self.queue.startswith(("redis://", "rediss://")):
+            return self.queue
+        return "memory://"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        """The key for signed URLs: the setting, or one made once and kept in $home."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.service_dir / "secret.key"
+        if not path.exists():
+            self.service_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".secret.{os.getpid()}.tmp")
+            tmp.write_text(secrets.token_hex(32), encoding="ascii")
+            try:
+                os.link(tmp, path)  # of two processes starting at once, the first key wins
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text(encoding="ascii").strip().encode()
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

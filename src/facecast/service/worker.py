@@ -1,0 +1,169 @@
+"""Running one job inside a worker process.
+
+:meth:`JobRunner.run` claims the job, copies its input assets from storage to
+a scratch folder, runs the kind's runner with a progress callback, stores the
+output files and finishes the job. A heartbeat thread keeps the claim alive
+while the runner works; when the job is canceled (or was requeued because
+this worker looked dead) the next progress report raises :class:`Abandoned`
+and the run stops without writing anything.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from facecast.errors import FacecastError
+from facecast.service import jobs
+from facecast.service.db import Database
+from facecast.service.models import Asset, Job
+from facecast.service.runners import KINDS, Output, RunContext
+from facecast.service.settings import Settings
+from facecast.service.storage import Storage, open_storage
+
+log = logging.getLogger("facecast.worker")
+
+
+class Abandoned(Exception):
+    """This run no longer owns its job (canceled, or requeued after a lost heartbeat)."""
+
+
+class Heartbeat:
+    """Keeps a claimed job alive and carries progress to the database."""
+
+    def __init__(self, db: Database, settings: Settings, job: Job) -> None:
+        self.db, self.settings, self.job_id, self.attempt = db, settings, job.id, job.attempt
+        self.lost = False
+        self._progress: float | None = None
+        self._stage: str | None = None
+        self._last_write = 0.0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{job.id}",
+                                        daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _write(self) -> None:
+        with self._lock:
+            progress, stage = self._progress, self._stage
+            self._last_write = time.monotonic()
+        if not jobs.heartbeat(self.db, self.job_id, self.attempt, progress=progress,
+                              stage=stage):
+            self.lost = True
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.settings.heartbeat_s):
+            try:
+                self._write()
+            except Exception:  # a busy database must not kill the render; retry next beat
+                log.exception("heartbeat of job %s failed", self.job_id)
+
+    def progress(self, fraction: float, stage: str) -> None:
+        if self.lost:
+            raise Abandoned
+        with self._lock:
+            self._progress = 0.99 * min(max(fraction, 0.0), 1.0)  # 100 % means stored
+            self._stage = stage
+            due = time.monotonic() - self._last_write >= self.settings.progress_interval_s
+        if due:
+            self._write()
+            if self.lost:
+                raise Abandoned
+
+
+class JobRunner:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.db_url)
+        self.storage: Storage = open_storage(settings.storage, signing_key=settings.signing_key,
+                                             base_url=settings.base_url)
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        if settings.worker_nice and os.nice(0) == 0:
+            os.nice(settings.worker_nice)  # renders yield the CPU to the API's requests
+
+    def _inputs(self, job: Job, workdir: Path) -> dict[str, Path]:
+        out: dict[str, Path] = {}
+        with self.db.session() as session:
+            for name, asset_id in (job.params.get("inputs") or {}).items():
+                asset = session.get(Asset, asset_id)
+                if asset is None or asset.deleted_at is not None:
+                    raise FacecastError(f"input {name!r} (asset ast_{asset_id}) no longer exists",
+                                        code="input_expired")
+                suffix = Path(asset.filename).suffix if asset.filename else ""
+                local = workdir / f"in_{name}{suffix}"
+                self.storage.get_to_path(asset.storage_key, local)
+                out[name] = local
+        return out
+
+    def _store(self, job: Job, output: Output) -> dict[str, Any]:
+        files = {}
+        for name, (path, content_type) in output.files.items():
+            if not path.exists():
+                continue
+            key = f"jobs/{job.id}/{job.attempt}/{name}{path.suffix}"
+            self.storage.put_file(key, path, content_type)
+            files[name] = {"key": key, "content_type": content_type,
+                           "size": path.stat().st_size, "filename": f"job_{job.id}_{name}"
+                           f"{path.suffix}"}
+        return {"files": files, "info": output.info}
+
+    def run(self, job_id: int) -> None:
+        job = jobs.claim(self.db, job_id, self.name)
+        if job is None:
+            return  # a duplicate wake-up, or the job was canceled meanwhile
+        kind = KINDS.get(job.kind)
+        if kind is None:
+            jobs.finish_failure(self.db, job.id, job.attempt, "unknown_job_kind",
+                                f"this worker cannot run {job.kind!r} jobs")
+            return
+        log.info("job %s (%s) attempt %s started on %s", job.id, job.kind, job.attempt,
+                 self.name)
+        with tempfile.TemporaryDirectory(prefix=f"facecast-job{job.id}-") as tmp, \
+                Heartbeat(self.db, self.settings, job) as beat:
+            try:
+                ctx = RunContext(job.id, job.account_id, job.params, {}, Path(tmp),
+                                 beat.progress, self.settings)
+                ctx.inputs = self._inputs(job, ctx.workdir)
+                output = kind.run(ctx)
+                if beat.lost:
+                    raise Abandoned
+                result = self._store(job, output)
+            except Abandoned:
+                log.info("job %s attempt %s abandoned (canceled or requeued)", job.id,
+                         job.attempt)
+                return
+            except FacecastError as exc:
+                jobs.finish_failure(self.db, job.id, job.attempt, exc.code, exc.message)
+                return
+            except Exception as exc:
+                log.exception("job %s failed", job.id)
+                jobs.finish_failure(self.db, job.id, job.attempt, "internal_error",
+                                    f"the job failed unexpectedly: {type(exc).__name__}: {exc}")
+                return
+        cost = kind.price(self.settings, job.params, output)
+        if not jobs.finish_success(self.db, self.settings, job.id, job.attempt, result, cost,
+                                   after=kind.on_success):
+            # canceled or taken over while storing: its files are nobody's
+            self.storage.delete_prefix(f"jobs/{job.id}/{job.attempt}/")
+        else:
+            log.info("job %s succeeded (cost %s)", job.id, cost)
+
+
+@functools.cache
+def job_runner() -> JobRunner:
+    """One runner per worker process (database pool, storage client, niceness)."""
+    return JobRunner(Settings())
