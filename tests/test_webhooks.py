@@ -51,6 +51,12 @@ class Hit:
     at: float  # time.monotonic() on arrival
 
 
+class _Server(ThreadingHTTPServer):
+    # several dispatchers x 8 sender threads connect at once; the default backlog
+    # of 5 would drop connections and turn them into connect timeouts
+    request_queue_size = 128
+
+
 class Receiver:
     """A scripted webhook receiver on 127.0.0.1 that records and verifies every request."""
 
@@ -58,7 +64,7 @@ class Receiver:
         self.secrets: dict[str, str] = {}
         self.script: dict[str, list[Answer]] = {}
         self.hits: list[Hit] = []
-        self.changed = threading.Condition()
+        self.lock = threading.Lock()
         self.release = threading.Event()  # ends every "hang"
         receiver = self
 
@@ -70,7 +76,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         # a short poll interval keeps shutdown() quick at teardown
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,),
@@ -89,12 +95,11 @@ class Receiver:
                 verified = True
             except WebhookVerificationError:
                 verified = False
-        with self.changed:
+        with self.lock:
             answers = self.script.get(path, [200])
             seen = sum(1 for h in self.hits if h.path == path)
             answer = answers[min(seen, len(answers) - 1)]
             self.hits.append(Hit(path, headers, body, verified, time.monotonic()))
-            self.changed.notify_all()
         if answer == "hang":
             self.release.wait(10)
             answer = 200
@@ -110,11 +115,11 @@ class Receiver:
             pass  # the sender gave up (timeout) and closed the connection
 
     def paths(self) -> list[str]:
-        with self.changed:
+        with self.lock:
             return [h.path for h in self.hits]
 
     def to(self, path: str) -> list[Hit]:
-        with self.changed:
+        with self.lock:
             return [h for h in self.hits if h.path == path]
 
 

@@ -9,6 +9,7 @@ running when it stopped are requeued when it (or another server) runs again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -41,10 +42,8 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
             announce(f"first start: admin API key (shown once, keep it): {first_key}")
         config = uvicorn.Config(app, host=settings.host, port=settings.port,
                                 log_level="warning", access_log=False)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C after stopping
             uvicorn.Server(config).run()
-        except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its clean shutdown
-            pass
     finally:
         if workers is not None:
             workers.terminate()

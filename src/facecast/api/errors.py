@@ -8,7 +8,9 @@ ever malformed, gets a bare 500 or FastAPI's default shapes.
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, get_route_path
 
 from facecast.errors import (
     ConflictError,
@@ -117,17 +119,33 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_request", message, {"errors": problems})
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+@functools.lru_cache(maxsize=256)
+def _template(path: str) -> re.Pattern[str]:
+    return re.compile("".join(r"[^/]+" if part.startswith("{") else re.escape(part)
+                              for part in re.split(r"(\{[^}]+\})", path)))
+
+
 def _allowed_methods(request: Request) -> str | None:
-    """Every method the request's path has, for ``Allow``: Starlette names only those of the
-    first route that matched the path (GET of GET + DELETE /jobs/{job_id})."""
+    """The methods of the request's path, for ``Allow`` (Starlette names only those of the
+    first route that matched: GET for GET + DELETE /jobs/{job_id}). A documented path gives
+    its documented methods, a concrete one before a templated one (``/assets/import`` before
+    ``/assets/{asset_id}``), as OpenAPI matches; any other path, the methods routed there."""
+    path = get_route_path(request.scope)
+    openapi = getattr(request.app, "openapi", None)
+    paths: dict[str, dict[str, Any]] = openapi().get("paths", {}) if openapi else {}
+    documented = [t for t in paths if _template(t).fullmatch(path)]
+    if documented:
+        best = min(documented, key=lambda t: t.count("{"))
+        return ", ".join(sorted(m.upper() for m in paths[best] if m.upper() in _METHODS))
     router = request.scope.get("router")
-    methods: set[str] = set()
-    for route in getattr(router, "routes", ()):
-        if isinstance(route, BaseRoute) and getattr(route, "methods", None):
-            match, _ = route.matches(request.scope)
-            if match != Match.NONE:
-                methods |= set(route.methods)  # type: ignore[attr-defined]
-    return ", ".join(sorted(methods)) or None
+    routes = [r for r in getattr(router, "routes", ()) if isinstance(r, BaseRoute)]
+    allowed = [method for method in _METHODS
+               if any(r.matches({**request.scope, "method": method})[0] == Match.FULL
+                      for r in routes)]
+    return ", ".join(allowed) or None
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

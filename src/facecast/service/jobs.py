@@ -90,10 +90,11 @@ def create_job(db: Database, settings: Settings, principal: Principal, new: NewJ
             existing = _by_external_id(session, principal.account_id, new.external_id)
             if existing is not None:
                 return existing, False
+        group = Job.extra["queue_group"].as_string()  # one expression: PostgreSQL matches it
         active = session.execute(
-            select(Job.extra["queue_group"].as_string(), func.count(), func.sum(Job.cost_estimate))
+            select(group, func.count(), func.sum(Job.cost_estimate))
             .where(Job.account_id == principal.account_id, Job.status.in_(ACTIVE))
-            .group_by(Job.extra["queue_group"].as_string())).all()
+            .group_by(group)).all()
         in_group = sum(n for group, n, _ in active if (group or "video") == new.queue_group)
         cap = queue_cap(settings, principal, new.queue_group)
         if in_group >= cap:

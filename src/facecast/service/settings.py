@@ -52,7 +52,8 @@ class Settings(BaseSettings):
 
     # untrusted URLs the server downloads (inputs) or posts to (webhooks)
     allow_private_urls: bool = False
-    url_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)  # hosts or CIDRs allowed anyway
+    # hosts or CIDRs allowed even when private ("127.0.0.1,10.0.0.0/8")
+    url_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
     download_timeout_s: float = 30.0
     download_max_redirects: int = 5
 

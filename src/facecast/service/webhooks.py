@@ -18,11 +18,9 @@ encoder with :func:`register_format`.
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import logging
 import secrets
-import ssl
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -302,12 +300,6 @@ def _claim(db: Database, settings: Settings, delivery_id: int,
     return _Claim(delivery, lease, secret, refusal)
 
 
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    # building one loads the CA bundle (~0.1 s of CPU); one context serves every connection
-    return httpx.create_ssl_context()
-
-
 @dataclass
 class _Response:
     status_code: int
@@ -323,11 +315,11 @@ def _post(url: str, addresses: list[IPAddress], body: bytes, headers: dict[str, 
     deadline bounds the whole exchange (a receiver trickling bytes included).
     No proxy from the environment is used, and redirects are not followed.
     """
-    from facecast.service.ingest import _PinnedBackend
+    from facecast.service.ingest import PinnedBackend, shared_ssl_context
 
     target = httpx.URL(url)
-    ssl_context = _ssl_context()  # before the clock starts: the first call is slow
-    backend = _PinnedBackend(deadline=time.monotonic() + timeout_s)
+    ssl_context = shared_ssl_context()  # before the clock starts: the first call is slow
+    backend = PinnedBackend(deadline=time.monotonic() + timeout_s)
     backend.pin(target.raw_host.decode("ascii"),
                 target.port or _DEFAULT_PORTS[target.scheme], addresses)
     core_url = httpcore.URL(scheme=target.raw_scheme, host=target.raw_host, port=target.port,
@@ -455,10 +447,10 @@ def dispatch_due(db: Database, settings: Settings, *, limit: int = 50) -> int:
             .limit(limit)).all()
     if not due:
         return 0
-    from facecast.service.ingest import UrlPolicy
+    from facecast.service.ingest import UrlPolicy, shared_ssl_context
 
     policy = UrlPolicy.from_settings(settings)
-    _ssl_context()  # built once here rather than by every sender thread at once
+    shared_ssl_context()  # built once here rather than by every sender thread at once
     attempted = 0
     with ThreadPoolExecutor(max_workers=min(MAX_SENDERS, len(due)),
                             thread_name_prefix="webhook") as pool:
