@@ -241,6 +241,14 @@ def test_custom_avatar_passes_or_fails_the_face_check(new_account: NewAccount,
     assert ids == [avatar["id"]]
     assert client.get("/api/v1/assets").json()["total"] == 1  # the refused photo was not kept
 
+    verdict = client.post("/api/v1/face-check", json={
+        "photo": {"base64": base64.b64encode(png.tobytes()).decode()}}).json()
+    assert verdict["accepted"] is False and verdict["reason"] == "no_face"
+    verdict = client.post("/api/v1/face-check", json={
+        "photo": {"base64": b64(media_dir / "face.png")}, "profile": "kreado"}).json()
+    assert verdict["accepted"] is True and verdict["faces"] == 1
+    assert client.get("/api/v1/assets").json()["total"] == 1  # checks keep nothing
+
 
 def test_queue_cap_credits_rate_limit_and_cancel(new_account: NewAccount) -> None:
     client = new_account(credits=1000, max_queued_jobs=2)

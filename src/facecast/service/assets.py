@@ -8,10 +8,11 @@ prove it is the kind of media it must be, then stored under
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -78,30 +79,59 @@ class AssetService:
             self.storage.put_file(asset.storage_key, path, media.content_type)
         return asset
 
+    @contextlib.contextmanager
+    def _about(self, what: str) -> Iterator[None]:
+        """Input errors name the request field they came from."""
+        try:
+            yield
+        except InputError as exc:
+            exc.message = f"{what}: {exc.message}"
+            exc.details.setdefault("field", what)
+            raise
+
+    def _fetch(self, source: MediaSource, path: Path) -> None:
+        if source.url is not None:
+            ingest.download(source.url, path, self.policy)
+        else:
+            assert source.base64 is not None
+            ingest.decode_base64(source.base64, path, max_bytes=self.settings.max_upload_bytes)
+
+    def _owned(self, account_id: int, asset_id: int, accept: Collection[str],
+               what: str) -> Asset:
+        asset = self.get(account_id, asset_id)
+        if asset.kind not in accept:
+            raise InputError(f"{what}: asset ast_{asset.id} is {asset.kind}, expected "
+                             f"{' or '.join(sorted(accept))}", code="unsupported_media")
+        return asset
+
     def from_source(self, account_id: int, source: MediaSource, accept: Collection[str],
                     what: str) -> Asset:
         """The asset for one input of a request (``what`` names it in errors)."""
         if source.asset_id is not None:
-            asset = self.get(account_id, source.asset_id)
-            if asset.kind not in accept:
-                raise InputError(f"{what}: asset ast_{asset.id} is {asset.kind}, expected "
-                                 f"{' or '.join(sorted(accept))}", code="unsupported_media")
-            return asset
+            return self._owned(account_id, source.asset_id, accept, what)
+        with self._scratch() as tmp, self._about(what):
+            path = Path(tmp) / "input"
+            self._fetch(source, path)
+            name = source.filename or (Path(source.url).name if source.url else None)
+            return self._keep(account_id, path, accept, name, source.url)
+
+    @contextlib.contextmanager
+    def temporary(self, account_id: int, source: MediaSource, accept: Collection[str],
+                  what: str) -> Iterator[Path]:
+        """A checked local file for one input that is not kept (e.g. a face check)."""
+        if source.asset_id is not None:
+            path = self.local_copy(self._owned(account_id, source.asset_id, accept, what))
+            try:
+                yield path
+            finally:
+                path.unlink(missing_ok=True)
+            return
         with self._scratch() as tmp:
             path = Path(tmp) / "input"
-            try:
-                if source.url is not None:
-                    ingest.download(source.url, path, self.policy)
-                else:
-                    assert source.base64 is not None
-                    ingest.decode_base64(source.base64, path,
-                                         max_bytes=self.settings.max_upload_bytes)
-                name = source.filename or (Path(source.url).name if source.url else None)
-                return self._keep(account_id, path, accept, name, source.url)
-            except InputError as exc:
-                exc.message = f"{what}: {exc.message}"
-                exc.details.setdefault("field", what)
-                raise
+            with self._about(what):
+                self._fetch(source, path)
+                ingest.verify_media(path, accept)
+            yield path
 
     def from_upload(self, account_id: int, stream: BinaryIO, filename: str | None,
                     accept: Collection[str]) -> Asset:

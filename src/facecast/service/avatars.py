@@ -107,6 +107,17 @@ class AvatarService:
             session.get(Asset, asset.id).expires_at = None  # type: ignore[union-attr]
         return avatar
 
+    def check(self, account_id: int, photo: MediaSource, profile: str = "default"
+              ) -> dict[str, Any]:
+        """The face check's verdict on a photo, which is not kept."""
+        from facecast.face import DEFAULT_LIMITS, KLING_LIMITS, KREADO_LIMITS, check_face
+
+        limits = {"default": DEFAULT_LIMITS, "kreado": KREADO_LIMITS,
+                  "kling": KLING_LIMITS}[profile]
+        with self.assets.temporary(account_id, photo, {"image"}, "photo") as path, \
+                self._check_lock:
+            return check_face(str(path), limits).to_dict()
+
     def get(self, account_id: int, avatar_id: int) -> Avatar:
         with self.db.session() as session:
             avatar = session.get(Avatar, avatar_id)

@@ -101,6 +101,15 @@ def create_avatar(body: s.AvatarCreate, service: ServiceDep, caller: Caller) -> 
     return views.avatar(service, row)
 
 
+@router.post("/face-check", response_model=s.FaceCheckOut, tags=["avatars"],
+             summary="Would this photo make a good avatar? (the verdict; nothing is kept)")
+def face_check(body: s.FaceCheckRequest, service: ServiceDep,
+               caller: Caller) -> s.FaceCheckOut:
+    photo = media(body.photo)
+    assert photo is not None
+    return s.FaceCheckOut(**service.avatars.check(caller.account_id, photo, body.profile))
+
+
 @router.get("/avatars/{avatar_id}", response_model=s.AvatarOut, tags=["avatars"])
 def get_avatar(avatar_id: str, service: ServiceDep, caller: Caller) -> s.AvatarOut:
     row = service.avatars.get(caller.account_id, parse_id("av", avatar_id, "avatar"))

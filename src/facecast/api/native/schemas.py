@@ -198,6 +198,22 @@ class AvatarCreate(Request):
     tags: Annotated[list[Annotated[str, Field(max_length=50)]], Field(max_length=20)] = []
 
 
+class FaceCheckRequest(Request):
+    photo: MediaInput
+    profile: Literal["default", "kreado", "kling"] = Field(
+        "default", description="Whose photo rules to apply (sizes, aspect, file size)")
+
+
+class FaceCheckOut(BaseModel):
+    accepted: bool
+    reason: str | None = Field(description="Why it was refused: no_face, multiple_faces, ...")
+    message: str
+    image: dict[str, int] | None
+    face: dict[str, Any] | None
+    pose: dict[str, Any] | None
+    faces: int
+
+
 class AvatarOut(BaseModel):
     id: str
     object: Literal["avatar"] = "avatar"
