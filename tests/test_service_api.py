@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -299,6 +300,19 @@ def test_keys_revocation_and_account_isolation(new_account: NewAccount,
     r = bob.post("/api/v1/accounts", json={"name": "sneaky"})
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
     wait_for_job(alice, job["id"])
+
+    made = alice.post("/api/v1/vendor-credentials", json={"vendor": "kling"})
+    assert made.status_code == 201, made.text
+    pair = made.json()
+    assert pair["client_id"].startswith("kl_") and len(pair["client_secret"]) >= 40
+    listed = alice.get("/api/v1/vendor-credentials").json()
+    assert [c["client_id"] for c in listed] == [pair["client_id"]]
+    assert all("client_secret" not in c for c in listed)
+    with sqlite3.connect(server.home / "service" / "facecast.db") as db:
+        stored = db.execute("SELECT secret_encrypted FROM vendor_credentials").fetchall()
+    assert stored and all(pair["client_secret"] not in row[0] for row in stored)
+    assert alice.delete(f"/api/v1/vendor-credentials/{pair['id']}").json()["revoked_at"]
+    assert bob.get("/api/v1/vendor-credentials").json() == []
 
 
 def test_voice_clone_from_a_tts_result_is_private(new_account: NewAccount) -> None:

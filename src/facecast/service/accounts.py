@@ -42,6 +42,7 @@ class Principal:
     is_admin: bool
     rate_limit: str | None
     max_queued_jobs: int | None
+    limit_key: str = ""  # what rate limits count against ("key:12", "kling:3")
 
 
 def create_account(session: Session, name: str, *, is_admin: bool = False,
@@ -115,7 +116,7 @@ class KeyResolver:
             key_row, account = row
             key_row.last_used_at = utcnow()
             principal = Principal(account.id, key_row.id, account.is_admin, account.rate_limit,
-                                  account.max_queued_jobs)
+                                  account.max_queued_jobs, f"key:{key_row.id}")
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()

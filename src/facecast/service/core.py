@@ -28,6 +28,11 @@ from facecast.service.accounts import (
 )
 from facecast.service.assets import AssetService, MediaSource
 from facecast.service.avatars import AvatarService
+from facecast.service.credentials import (
+    CredentialResolver,
+    create_credential,
+    revoke_credential,
+)
 from facecast.service.db import Database
 from facecast.service.models import (
     Account,
@@ -35,6 +40,7 @@ from facecast.service.models import (
     CustomVoice,
     Job,
     LedgerEntry,
+    VendorCredential,
     WebhookDelivery,
     WebhookEndpoint,
     utcnow,
@@ -88,6 +94,7 @@ class Service:
         self.assets = AssetService(self.db, self.storage, settings)
         self.avatars = AvatarService(self.db, self.assets, settings)
         self.keys = KeyResolver(self.db)
+        self.vendor_keys = CredentialResolver(self.db, settings.signing_key)
         self.limiter = RateLimiter(settings)
         self._enqueue = enqueue
 
@@ -119,6 +126,44 @@ class Service:
         principal = self.keys.resolve(key)
         self.limiter.hit(principal)
         return principal
+
+    def authenticate_vendor(self, vendor: str, client_id: str) -> tuple[Principal, str]:
+        """The caller behind a vendor client id, and its secret (to check a signature)."""
+        principal, secret = self.vendor_keys.resolve(vendor, client_id)
+        self.limiter.hit(principal)
+        return principal, secret
+
+    def vendor_secret(self, principal: Principal, vendor: str) -> str | None:
+        """The account's newest live secret for ``vendor`` (e.g. to encrypt its callbacks)."""
+        with self.db.session() as session:
+            row = session.scalars(select(VendorCredential).where(
+                VendorCredential.account_id == principal.account_id,
+                VendorCredential.vendor == vendor, VendorCredential.revoked_at.is_(None))
+                .order_by(VendorCredential.id.desc())).first()
+            client_id = row.client_id if row else None
+        return self.vendor_keys.resolve(vendor, client_id)[1] if client_id else None
+
+    def create_vendor_credential(self, principal: Principal, vendor: str, name: str = ""
+                                 ) -> tuple[VendorCredential, str]:
+        with self.db.session() as session:
+            return create_credential(session, principal.account_id, vendor,
+                                     self.settings.signing_key, name)
+
+    def vendor_credentials(self, principal: Principal) -> list[VendorCredential]:
+        with self.db.session() as session:
+            return list(session.scalars(select(VendorCredential).where(
+                VendorCredential.account_id == principal.account_id)
+                .order_by(VendorCredential.id)).all())
+
+    def revoke_vendor_credential(self, principal: Principal, credential_id: int
+                                 ) -> VendorCredential:
+        with self.db.session() as session:
+            row = revoke_credential(session, principal.account_id, credential_id)
+        if row is None:
+            raise NotFoundError(f"no vendor credential vc_{credential_id}",
+                                code="credential_not_found")
+        self.vendor_keys.forget()
+        return row
 
     # ---- jobs ------------------------------------------------------------------------------
 

@@ -208,3 +208,20 @@ class CustomVoice(Base):
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class VendorCredential(Base):
+    """A client id + secret pair for a vendor API that signs with a shared secret
+    (Kling's JWT, Akool's token and callback encryption). The secret is kept
+    encrypted with the service's key, as verifying an HMAC needs it in clear."""
+
+    __tablename__ = "vendor_credentials"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    vendor: Mapped[str] = mapped_column(String(16))  # akool | kling
+    client_id: Mapped[str] = mapped_column(String(100), unique=True)
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -39,8 +39,9 @@ class RateLimiter:
 
     def hit(self, principal: Principal) -> None:
         for item in _items(principal.rate_limit or self.default):
-            if not self.limiter.hit(item, "key", str(principal.key_id)):
-                reset = self.limiter.get_window_stats(item, "key", str(principal.key_id))
+            key = principal.limit_key or f"key:{principal.key_id}"
+            if not self.limiter.hit(item, key):
+                reset = self.limiter.get_window_stats(item, key)
                 wait = max(1, math.ceil(reset.reset_time - time.time()))
                 raise LimitError(f"rate limit of {item} exceeded for this API key; retry in "
                                  f"{wait} s", code="rate_limited", retry_after=wait,

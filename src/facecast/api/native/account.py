@@ -58,6 +58,29 @@ def revoke_key(key_id: str, service: ServiceDep, caller: Caller) -> s.KeyOut:
     return views.key(service.revoke_key(caller, parse_id("key", key_id, "API key")))
 
 
+@router.post("/vendor-credentials", status_code=201, response_model=s.VendorCredentialCreated,
+             tags=["account"], summary="A client id + secret for the Akool or Kling compatible "
+                                       "API (the secret is shown only now)")
+def create_vendor_credential(body: s.VendorCredentialCreate, service: ServiceDep,
+                             caller: Caller) -> s.VendorCredentialCreated:
+    row, secret = service.create_vendor_credential(caller, body.vendor, body.name)
+    return s.VendorCredentialCreated(**views.credential(row).model_dump(), client_secret=secret)
+
+
+@router.get("/vendor-credentials", response_model=list[s.VendorCredentialOut], tags=["account"])
+def list_vendor_credentials(service: ServiceDep, caller: Caller
+                            ) -> list[s.VendorCredentialOut]:
+    return [views.credential(r) for r in service.vendor_credentials(caller)]
+
+
+@router.delete("/vendor-credentials/{credential_id}", response_model=s.VendorCredentialOut,
+               tags=["account"], summary="Revoke a vendor credential")
+def revoke_vendor_credential(credential_id: str, service: ServiceDep,
+                             caller: Caller) -> s.VendorCredentialOut:
+    return views.credential(service.revoke_vendor_credential(
+        caller, parse_id("vc", credential_id, "vendor credential")))
+
+
 @router.post("/webhooks", status_code=201, response_model=s.WebhookOut, tags=["webhooks"],
              summary="Receive signed events (Standard Webhooks) at a URL")
 def create_webhook(body: s.WebhookCreate, service: ServiceDep, caller: Caller) -> s.WebhookOut:

@@ -330,6 +330,26 @@ class KeyCreated(KeyOut):
     key: str = Field(description="The key itself: shown only now.")
 
 
+class VendorCredentialCreate(Request):
+    vendor: Literal["akool", "kling"]
+    name: Annotated[str, Field(max_length=200)] = ""
+
+
+class VendorCredentialOut(BaseModel):
+    id: str
+    object: Literal["vendor_credential"] = "vendor_credential"
+    vendor: str
+    client_id: str = Field(description="Akool clientId / Kling access key")
+    name: str
+    created_at: Timestamp
+    revoked_at: Timestamp | None
+
+
+class VendorCredentialCreated(VendorCredentialOut):
+    client_secret: str = Field(description="Akool clientSecret / Kling secret key: shown "
+                                           "only now")
+
+
 class AccountCreate(Request):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     credits: Annotated[int, Field(ge=0, le=10**12)] | None = None

@@ -13,6 +13,7 @@ from facecast.service.models import (
     Avatar,
     Job,
     LedgerEntry,
+    VendorCredential,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -107,3 +108,9 @@ def ledger(row: LedgerEntry) -> s.LedgerOut:
 def account_brief(row: Account) -> s.AccountBrief:
     return s.AccountBrief(id=f"acc_{row.id}", name=row.name, is_admin=row.is_admin,
                           balance=row.balance, created_at=row.created_at)
+
+
+def credential(row: VendorCredential) -> s.VendorCredentialOut:
+    return s.VendorCredentialOut(id=f"vc_{row.id}", vendor=row.vendor, client_id=row.client_id,
+                                 name=row.name, created_at=row.created_at,
+                                 revoked_at=row.revoked_at)
