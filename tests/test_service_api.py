@@ -148,6 +148,27 @@ def test_talking_photo_from_upload_and_base64(new_account: NewAccount, media_dir
     assert [j["id"] for j in listed["items"]] == [job["id"]] and listed["total"] == 1
 
 
+def test_talking_photo_speaks_a_tts_result_with_a_watermarked_copy(
+        new_account: NewAccount) -> None:
+    client = new_account()
+    speech = wait_for_job(client, client.post("/api/v1/speech", json={
+        "text": "First the voice, then the face."}).json()["id"])
+    r = client.post("/api/v1/talking-photos", json={
+        "avatar_id": builtin_avatar(client), "audio": {"job_result": f"{speech['id']}/audio"},
+        "size": "256x256", "quality": "pro", "watermark": True})
+    assert r.status_code == 201, r.text
+    job = wait_for_job(client, r.json()["id"])
+    assert job["status"] == "succeeded", job
+    files = job["result"]["files"]
+    plain = httpx.get(files["video"]["url"]).content
+    marked = httpx.get(files["watermarked"]["url"]).content
+    assert marked[4:8] == b"ftyp" and marked != plain
+    assert abs(decode_duration(marked) - speech["result"]["info"]["duration"]) < 0.1
+    r = client.post("/api/v1/talking-photos", json={
+        "avatar_id": builtin_avatar(client), "audio": {"job_result": f"{job['id']}/nothing"}})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "result_not_ready"
+
+
 def test_talking_photo_by_url_with_avatar_text_and_callback(
         new_account: NewAccount, media_dir: Path) -> None:
     client = new_account()

@@ -9,6 +9,7 @@ prove it is the kind of media it must be, then stored under
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import tempfile
@@ -23,7 +24,7 @@ from sqlalchemy import func, select
 from facecast.errors import InputError, NotFoundError
 from facecast.service import ingest
 from facecast.service.db import Database
-from facecast.service.models import Asset, utcnow
+from facecast.service.models import Asset, Job, utcnow
 from facecast.service.settings import Settings
 from facecast.service.storage import Storage
 
@@ -35,17 +36,23 @@ SUFFIX = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp",
 
 @dataclass(frozen=True)
 class MediaSource:
-    """Exactly one of ``url``, ``base64``, ``asset_id`` (an earlier upload)."""
+    """Exactly one of ``url``, ``base64``, ``asset_id`` (an earlier upload) or
+    ``job_file`` (``(job id, file name)``: a result of one of the caller's jobs,
+    e.g. the audio of a TTS job)."""
 
     url: str | None = None
     base64: str | None = None
     asset_id: int | None = None
+    job_file: tuple[int, str] | None = None
     filename: str | None = None
+    allow_data_uri: bool = True  # Kling refuses "data:...;base64," prefixes
+    max_bytes: int | None = None  # a vendor's own, smaller limit for this input
 
     def __post_init__(self) -> None:
-        given = [x is not None for x in (self.url, self.base64, self.asset_id)]
+        given = [x is not None for x in (self.url, self.base64, self.asset_id, self.job_file)]
         if sum(given) != 1:
-            raise InputError("give exactly one of url, base64 or asset_id", code="bad_request")
+            raise InputError("give exactly one of url, base64, asset_id or a job's result",
+                             code="bad_request")
 
 
 def _safe_name(name: str | None, fallback: str) -> str:
@@ -89,12 +96,33 @@ class AssetService:
             exc.details.setdefault("field", what)
             raise
 
-    def _fetch(self, source: MediaSource, path: Path) -> None:
+    def _fetch(self, account_id: int, source: MediaSource, path: Path) -> None:
+        limit = min(source.max_bytes or self.settings.max_upload_bytes,
+                    self.settings.max_upload_bytes)
         if source.url is not None:
-            ingest.download(source.url, path, self.policy)
+            policy = self.policy
+            if limit != policy.max_bytes:
+                policy = dataclasses.replace(policy, max_bytes=limit)
+            ingest.download(source.url, path, policy)
+        elif source.job_file is not None:
+            self._job_file(account_id, *source.job_file, path)
         else:
             assert source.base64 is not None
-            ingest.decode_base64(source.base64, path, max_bytes=self.settings.max_upload_bytes)
+            ingest.decode_base64(source.base64, path, max_bytes=limit,
+                                 allow_data_uri=source.allow_data_uri)
+
+    def _job_file(self, account_id: int, job_id: int, name: str, path: Path) -> None:
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+        if job is None or job.account_id != account_id or job.deleted_at is not None:
+            raise NotFoundError(f"no job with id job_{job_id}", code="job_not_found")
+        files = (job.result or {}).get("files", {})
+        if job.status == "expired":
+            raise InputError(f"the result of job_{job_id} has expired", code="result_expired")
+        if job.status != "succeeded" or name not in files:
+            raise InputError(f"job_{job_id} has no {name} result (it is {job.status})",
+                             code="result_not_ready")
+        self.storage.get_to_path(files[name]["key"], path)
 
     def _owned(self, account_id: int, asset_id: int, accept: Collection[str],
                what: str) -> Asset:
@@ -111,7 +139,7 @@ class AssetService:
             return self._owned(account_id, source.asset_id, accept, what)
         with self._scratch() as tmp, self._about(what):
             path = Path(tmp) / "input"
-            self._fetch(source, path)
+            self._fetch(account_id, source, path)
             name = source.filename or (Path(source.url).name if source.url else None)
             return self._keep(account_id, path, accept, name, source.url)
 
@@ -129,7 +157,7 @@ class AssetService:
         with self._scratch() as tmp:
             path = Path(tmp) / "input"
             with self._about(what):
-                self._fetch(source, path)
+                self._fetch(account_id, source, path)
                 ingest.verify_media(path, accept)
             yield path
 

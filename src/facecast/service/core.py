@@ -46,7 +46,7 @@ from facecast.service.models import (
     utcnow,
 )
 from facecast.service.ratelimit import RateLimiter
-from facecast.service.runners import KINDS, tts_cost, video_cost
+from facecast.service.runners import KINDS, QUALITY, tts_cost, video_cost
 from facecast.service.settings import Settings
 from facecast.service.storage import Storage, open_storage
 
@@ -64,6 +64,9 @@ class RenderOptions:
     seed: int = 0
     head_motion: float = 1.0
     blinks: bool = True
+    quality: str = "std"  # "pro": slower, sharper encoding (Kling's mode)
+    watermark: bool = False  # also make a visibly watermarked copy
+    prompt: str | None = None  # free text steering expression and motion (kept for #5)
 
     def check(self) -> None:
         from facecast.render.canvas import canvas_size
@@ -73,6 +76,10 @@ class RenderOptions:
             raise InputError("fps must be 10 to 60", code="bad_fps")
         if not 0 <= self.head_motion <= 2:
             raise InputError("head_motion must be 0 to 2", code="bad_head_motion")
+        if self.quality not in QUALITY:
+            raise InputError(f"quality must be one of {', '.join(QUALITY)}", code="bad_quality")
+        if self.prompt is not None and len(self.prompt) > 2500:
+            raise InputError("prompt is over 2500 characters", code="prompt_too_long")
 
 
 @dataclass(frozen=True)

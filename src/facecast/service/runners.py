@@ -22,6 +22,9 @@ from facecast.service.settings import Settings
 
 Progress = Callable[[float, str], None]
 
+# x264 settings per quality: "pro" spends about twice the encoding time for sharper video
+QUALITY = {"std": {"preset": "veryfast", "crf": 20}, "pro": {"preset": "medium", "crf": 17}}
+
 
 @dataclass
 class RunContext:
@@ -61,11 +64,21 @@ def run_talking_photo(ctx: RunContext) -> Output:
         text=p.get("text"), voice=p.get("voice"), transcript=p.get("transcript"),
         size=p.get("size", "source"), aspect=p.get("aspect"), fps=p.get("fps", 25),
         seed=p.get("seed", 0), head_motion=p.get("head_motion", 1.0),
-        blinks=p.get("blinks", True), export_visemes=ctx.workdir / "visemes.json")
-    result = render_talking_photo(spec, ctx.progress)
+        blinks=p.get("blinks", True), export_visemes=ctx.workdir / "visemes.json",
+        **QUALITY[p.get("quality", "std")])
+    watermark = p.get("watermark", False)
+    result = render_talking_photo(
+        spec, lambda f, stage: ctx.progress(f * 0.9 if watermark else f, stage))
+    files = {"video": (out, "video/mp4"),
+             "visemes": (ctx.workdir / "visemes.json", "application/json")}
+    if watermark:
+        from facecast.media.watermark import add_watermark
+
+        ctx.progress(0.9, "watermarking a copy")
+        files["watermarked"] = (add_watermark(out, ctx.workdir / "watermarked.mp4"),
+                                "video/mp4")
     return Output(
-        files={"video": (out, "video/mp4"),
-               "visemes": (ctx.workdir / "visemes.json", "application/json")},
+        files=files,
         info={"duration": round(result.duration, 3), "width": result.width,
               "height": result.height, "frames": result.frames, "fps": spec.fps,
               "mouth_source": result.track.source},

@@ -28,7 +28,11 @@ def naive_utc(t: datetime | None) -> datetime | None:
 def media(m: s.MediaInput | None) -> MediaSource | None:
     if m is None:
         return None
-    return MediaSource(url=m.url, base64=m.base64, filename=m.filename,
+    job_file = None
+    if m.job_result:
+        job, _, name = m.job_result.partition("/")
+        job_file = (parse_id("job", job, "job"), name)
+    return MediaSource(url=m.url, base64=m.base64, filename=m.filename, job_file=job_file,
                        asset_id=parse_id("ast", m.asset_id, "asset") if m.asset_id else None)
 
 
@@ -51,7 +55,8 @@ def create_talking_photo(body: s.TalkingPhotoCreate, service: ServiceDep, caller
         avatar_id=parse_id("av", body.avatar_id, "avatar") if body.avatar_id else None,
         audio=media(body.audio), text=body.text, voice=body.voice, transcript=body.transcript,
         options=RenderOptions(size=body.size, aspect=body.aspect, fps=body.fps, seed=body.seed,
-                              head_motion=body.head_motion, blinks=body.blinks),
+                              head_motion=body.head_motion, blinks=body.blinks,
+                              quality=body.quality, watermark=body.watermark),
         opts=_opts(body))
     return _created(service, response, job, created)
 

@@ -24,17 +24,20 @@ class Request(BaseModel):
 
 
 class MediaInput(Request):
-    """One media file: exactly one of ``url``, ``base64`` or ``asset_id``."""
+    """One media file: exactly one of ``url``, ``base64``, ``asset_id`` or ``job_result``."""
 
     url: Url | None = None
     base64: Annotated[str, Field(min_length=1)] | None = None
     asset_id: Annotated[str, Field(pattern=r"^ast_[0-9]{1,18}$")] | None = None
+    job_result: Annotated[str, Field(pattern=r"^job_[0-9]{1,18}/[a-z_]{1,32}$")] | None = Field(
+        None, description="A file of one of your finished jobs, e.g. 'job_12/audio'")
     filename: Annotated[str, Field(max_length=200)] | None = None
 
     @model_validator(mode="after")
     def _one(self) -> MediaInput:
-        if sum(x is not None for x in (self.url, self.base64, self.asset_id)) != 1:
-            raise ValueError("give exactly one of url, base64 or asset_id")
+        given = (self.url, self.base64, self.asset_id, self.job_result)
+        if sum(x is not None for x in given) != 1:
+            raise ValueError("give exactly one of url, base64, asset_id or job_result")
         return self
 
 
@@ -63,6 +66,8 @@ class TalkingPhotoCreate(JobCommon):
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
     head_motion: Annotated[float, Field(ge=0, le=2)] = 1.0
     blinks: bool = True
+    quality: Literal["std", "pro"] = Field("std", description="pro: slower, sharper encoding")
+    watermark: bool = Field(False, description="Also make a watermarked copy ('watermarked')")
 
 
 class SpeechCreate(JobCommon):
