@@ -94,11 +94,13 @@ def create_app(service: Service, *, maintenance: bool = True) -> FastAPI:
         return Health(status="ok", version=__version__, queued=counts.get("queued", 0),
                       running=counts.get("running", 0))
 
+    from facecast.api.compat import mount_compat
     from facecast.service.storage import LocalStorage
 
     if isinstance(service.storage, LocalStorage):
         from facecast.api.files import files_router
 
         app.include_router(files_router(service.storage))
+    mount_compat(app, service)
     app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)  # type: ignore[arg-type]
     return app

@@ -1,0 +1,43 @@
+"""Vendor-compatible APIs, each a sub-application with its own error envelope and
+OpenAPI document, mounted at the vendor's own path prefix so that client code
+written for the vendor works by changing only the base URL.
+
+A vendor package holds three small parts: ``wire.py`` (pydantic models with
+the vendor's exact field names and types), ``routes.py`` (the endpoints) and
+``mapper.py`` (wire values <-> :class:`facecast.service.core.Service` calls;
+vendor status numbers, error codes and envelopes live only there). Its
+``create_app(service)`` returns the sub-application.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from fastapi import FastAPI
+
+from facecast.service.core import Service
+
+log = logging.getLogger("facecast.api.compat")
+
+# vendor package -> the path prefix its documents use
+VENDORS = {
+    "kreado": "/apis/open",  # https://api.kreadoai.com/apis/open/...
+    "akool": "/api/open/v3",  # https://openapi.akool.com/api/open/v3/...
+    "kling": "/v1",  # https://api-singapore.klingai.com/v1/...
+}
+
+
+def mount_compat(app: FastAPI, service: Service) -> list[str]:
+    """Mount every vendor API that is present; returns the prefixes mounted."""
+    mounted = []
+    for name, prefix in VENDORS.items():
+        try:
+            module = importlib.import_module(f"facecast.api.compat.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"facecast.api.compat.{name}":
+                raise
+            continue
+        app.mount(prefix, module.create_app(service))
+        mounted.append(prefix)
+    return mounted
