@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facecast import __version__
 from facecast.api.errors import ERROR_RESPONSES, error_response, install_error_handlers
+from facecast.api.limits import BodyLimit
 from facecast.api.native import account, jobs, library
 from facecast.api.native.schemas import Health
 from facecast.service.core import Service
@@ -22,50 +22,6 @@ DESCRIPTION = """Self-hosted talking-avatar videos. Every call but `/health` nee
 (`Authorization: Bearer <key>` or `X-API-Key`). Work is asynchronous: a create call answers
 with a job; poll `GET /api/v1/jobs/{id}` or give a `callback_url`. Errors are
 `{"error": {"code", "message", "details"}}`."""
-
-
-class BodyLimit:
-    """Refuses request bodies over ``limit`` bytes (413) before they are read whole."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        too_big = error_response(413, "payload_too_large",
-                                 f"the request body is over the {self.limit} byte limit")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await too_big(scope, receive, send)
-            return
-        seen = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
-
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, tracked_send)
-        except _TooLarge:
-            if not started:
-                await too_big(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def create_app(service: Service, *, maintenance: bool = True) -> FastAPI:
@@ -101,6 +57,10 @@ def create_app(service: Service, *, maintenance: bool = True) -> FastAPI:
         from facecast.api.files import files_router
 
         app.include_router(files_router(service.storage))
-    mount_compat(app, service)
-    app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)  # type: ignore[arg-type]
+    mounted = mount_compat(app, service)
+    # each vendor API answers an oversized body in its own envelope
+    app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes,  # type: ignore[arg-type]
+                       respond=lambda limit: error_response(
+                           413, "payload_too_large", f"the request body is over the {limit} "
+                           "byte limit"), skip_prefixes=tuple(mounted))
     return app

@@ -134,11 +134,16 @@ class Service:
         self.limiter.hit(principal)
         return principal
 
-    def authenticate_vendor(self, vendor: str, client_id: str) -> tuple[Principal, str]:
-        """The caller behind a vendor client id, and its secret (to check a signature)."""
-        principal, secret = self.vendor_keys.resolve(vendor, client_id)
+    def vendor_credential(self, vendor: str, client_id: str) -> tuple[Principal, str]:
+        """The caller behind a vendor client id, and its secret to check a signature with.
+
+        Not rate-limited: call :meth:`check_rate` once the signature is verified, so
+        forged requests naming someone's client id do not use up their limit.
+        """
+        return self.vendor_keys.resolve(vendor, client_id)
+
+    def check_rate(self, principal: Principal) -> None:
         self.limiter.hit(principal)
-        return principal, secret
 
     def vendor_secret(self, principal: Principal, vendor: str) -> str | None:
         """The account's newest live secret for ``vendor`` (e.g. to encrypt its callbacks)."""
