@@ -15,11 +15,13 @@ _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API k
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: <API key>")
 
 
-def get_service(request: Request) -> Service:
+# async: FastAPI runs sync dependencies in a thread pool, a hop that costs more than
+# the work (a cached key lookup and an in-memory rate count)
+async def get_service(request: Request) -> Service:
     return request.app.state.service
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     header: Annotated[str | None, Security(_header)],

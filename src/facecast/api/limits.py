@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """An HTTPException, so that when the framework's body parser meets it the
+    app's own 413 handler answers (it turns any other exception into a 400)."""
 
 
 class BodyLimit:
@@ -38,7 +40,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge
+                    raise _TooLarge(413, f"the request body is over the {self.limit} byte limit")
             return message
 
         async def tracked_send(message: Message) -> None:

@@ -9,6 +9,7 @@ handed out as signed expiring URLs, and each account sees only its own things.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -52,6 +53,7 @@ from facecast.service.storage import Storage, open_storage
 
 # speech runs at about 14 characters a second: enough to price a text job up front
 CHARS_PER_SECOND = 14.0
+JOB_CACHE_S = 0.25
 MIN_AUDIO_S = 1.0
 MAX_AUDIO_S = 600.0
 
@@ -104,6 +106,9 @@ class Service:
         self.vendor_keys = CredentialResolver(self.db, settings.signing_key)
         self.limiter = RateLimiter(settings)
         self._enqueue = enqueue
+        # job rows read by status polls, kept briefly: workers write progress at most
+        # every 0.5 s, so a poll answered from a 0.25 s old row loses nothing
+        self._recent_jobs: dict[int, tuple[float, Job]] = {}
 
     def enqueue(self, job_id: int) -> None:
         if self._enqueue is None:
@@ -289,7 +294,18 @@ class Service:
                             opts)
 
     def job(self, principal: Principal, job_id: int) -> Job:
-        return jobs.get_job(self.db, principal.account_id, job_id)
+        job = jobs.get_job(self.db, principal.account_id, job_id)
+        if len(self._recent_jobs) > 10_000:
+            self._recent_jobs.clear()
+        self._recent_jobs[job_id] = (time.monotonic() + JOB_CACHE_S, job)
+        return job
+
+    def recent_job(self, principal: Principal, job_id: int) -> Job | None:
+        """The job as read in the last 0.25 s, if it was (and is the caller's)."""
+        hit = self._recent_jobs.get(job_id)
+        if hit is None or hit[0] < time.monotonic() or hit[1].account_id != principal.account_id:
+            return None
+        return hit[1]
 
     def job_by_external_id(self, principal: Principal, external_id: str) -> Job:
         return jobs.get_by_external_id(self.db, principal.account_id, external_id)
@@ -298,9 +314,11 @@ class Service:
         return jobs.list_jobs(self.db, principal.account_id, **filters)
 
     def cancel_job(self, principal: Principal, job_id: int) -> Job:
+        self._recent_jobs.pop(job_id, None)
         return jobs.cancel_job(self.db, principal.account_id, job_id)
 
     def delete_job(self, principal: Principal, job_id: int) -> None:
+        self._recent_jobs.pop(job_id, None)
         jobs.delete_job(self.db, principal.account_id, job_id)
         self.storage.delete_prefix(f"jobs/{job_id}/")
 

@@ -218,6 +218,7 @@ def delete_job(db: Database, account_id: int, job_id: int) -> Job:
             raise ConflictError(f"job job_{job_id} is {job.status}: cancel it first",
                                 code="job_active", status=job.status)
         job.deleted_at = _now()
+        job.external_id = None  # free for a new job (the unique index counts deleted rows)
         return job
 
 
