@@ -20,6 +20,8 @@ way the synthesis front does. Printed per reference:
   converted; several takes summed (piper's sampling noise makes each take
   differ); bar: cloned <= 1.5 x base (+1 word of slack when base is 0);
 - ``speed``: audio seconds / convert wall seconds (2-core CPU); bar >= 5x.
+  ``cpu``: the same over the convert's CPU seconds (it runs on one thread),
+  what a quiet core would give when other work shares the machine.
 
 A second table checks that non-speech is refused by ``build_profile``.
 Without shared media only the synthetic speakers made from piper run.
@@ -190,16 +192,17 @@ def main() -> int:
           f"WER {base_wer:.3f} ({base_err}/{n_words} words, {len(wer_refs)} takes)")
 
     head = (f"{'reference':24s} {'ref F0':>7s} {'cl F0':>7s} {'ratio':>6s} {'env ref-cl':>10s} "
-            f"{'env ref-base':>12s} {'WER base':>8s} {'WER cl':>7s} {'speed':>7s} "
+            f"{'env ref-base':>12s} {'WER base':>8s} {'WER cl':>7s} {'speed':>7s} {'cpu':>6s} "
             f"{'rate x':>6s}  result")
     print()
     print(head)
     print("-" * len(head))
     for ref in references(paragraph, args.quick):
         profile = clone.build_profile(ref.audio, ref.name, language=ref.language)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = clone.convert(paragraph, profile, source=base)
         speed = paragraph.duration / (time.perf_counter() - t0)
+        cpu_speed = paragraph.duration / max(time.process_time() - c0, 1e-9)
         got = clone.measure(out)
         ratio = got.f0_median / profile.f0_median
         d_cl = clone.envelope_distance(profile.envelope, got.envelope)
@@ -217,7 +220,7 @@ def main() -> int:
             k for k, ok in checks.items() if not ok)
         print(f"{ref.name:24s} {profile.f0_median:7.1f} {got.f0_median:7.1f} {ratio:6.3f} "
               f"{d_cl:10.2f} {d_base:12.2f} {base_wer:8.3f} {wer:7.3f} {speed:6.1f}x "
-              f"{clone.rate_factor(profile, base):6.2f}  {verdict}", flush=True)
+              f"{cpu_speed:5.1f}x {clone.rate_factor(profile, base):6.2f}  {verdict}", flush=True)
     print("\nbars: F0 ratio 0.90..1.10; env ref-cloned < ref-base (RMS dB, mean-removed, "
           "100 Hz..5 kHz); WER cloned <= 1.5 x base; convert >= 5x real time.")
     print("rate x: the length scale rate_factor() would give piper to match the speaker's "

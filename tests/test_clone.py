@@ -179,6 +179,33 @@ def test_convert_to_a_low_synthetic_speaker(base_speech: Audio,
     _check_conversion(base_speech, base_stats, low, low.envelope)
 
 
+def test_convert_analyses_every_frame_as_asked(base_speech: Audio, base_stats: clone.VoiceStats,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # CheapTrick silently analyses frames at or under its FFT's F0 floor, and unvoiced
+    # ones, at 500 Hz (a 6 ms window): convert() must size the FFT for the lowest F0 of
+    # a deep clone and give unvoiced frames their own, longer window.
+    import pyworld
+
+    seen: dict[str, object] = {}
+    real = pyworld.cheaptrick
+
+    def spy(x, f0, times, fs, **kw):
+        seen.update(f0=np.array(f0), fs=fs, fft_size=kw.get("fft_size"))
+        return real(x, f0, times, fs, **kw)
+
+    monkeypatch.setattr(pyworld, "cheaptrick", spy)
+    low = clone.VoiceProfile(
+        id="clone-000000000000", name="t", created=0.0, f0_median=60.0,
+        f0_log_std=base_stats.f0_log_std, speaking_rate=base_stats.speaking_rate,
+        envelope=base_stats.envelope, formant_scale=base_stats.formant_scale)
+    clone.convert(base_speech, low, source=base_stats)
+    f0, fs, fft = seen["f0"], seen["fs"], seen["fft_size"]
+    assert fft is not None and fft >= pyworld.get_cheaptrick_fft_size(fs, 50.0)
+    voiced = f0 != clone.UNVOICED_ANALYSIS_F0
+    assert voiced.sum() > 0.3 * len(f0) and (~voiced).sum() > 0.05 * len(f0)
+    assert f0[voiced].min() > 3.0 * fs / (fft - 3)  # none swapped for 500 Hz
+
+
 def test_convert_to_real_speakers(shared_media: Path, base_speech: Audio,
                                   base_stats: clone.VoiceStats) -> None:
     speech = shared_media / "speech"
@@ -225,15 +252,19 @@ def _recognise(decoder, audio: Audio) -> str:
     return decoder.hyp().hypstr if decoder.hyp() is not None else ""
 
 
-def test_cloned_speech_stays_intelligible(base_stats: clone.VoiceStats) -> None:
+@pytest.mark.parametrize(("f0_median", "scale"), [
+    (200.0, 1.15),  # a woman's voice made from piper (F0 ~ 2.3x, vocal tract ~ 15 % shorter)
+    (70.0, 0.9),  # a very low one (F0 ~ 0.8x; the tract is never lengthened past 0.93)
+])
+def test_cloned_speech_stays_intelligible(base_stats: clone.VoiceStats, f0_median: float,
+                                          scale: float) -> None:
     from pocketsphinx import Decoder
 
     decoder = Decoder()
-    # A woman's voice made from piper (F0 ~ 2.3x, vocal tract ~ 15 % shorter).
     target = clone.VoiceProfile(
-        id="clone-000000000000", name="t", created=0.0, f0_median=200.0,
+        id="clone-000000000000", name="t", created=0.0, f0_median=f0_median,
         f0_log_std=base_stats.f0_log_std, speaking_rate=base_stats.speaking_rate,
-        envelope=base_stats.envelope, formant_scale=base_stats.formant_scale * 1.15)
+        envelope=base_stats.envelope, formant_scale=base_stats.formant_scale * scale)
     base_err = cloned_err = n = 0
     for text in SENTENCES:
         audio = synthesize(text).audio
