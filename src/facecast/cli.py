@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from facecast import __version__
+from facecast.cli_support import fail as _fail
+from facecast.cli_support import progress_bar as _progress_bar
+from facecast.cli_support import progress_option
 from facecast.errors import FacecastError
 
 DEMO_TEXT = (
@@ -30,29 +31,6 @@ def _quiet_native_logs() -> None:
     # MediaPipe and TensorFlow Lite print banner lines on stderr; users do not need them.
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-@contextmanager
-def _progress_bar(enabled: bool) -> Iterator[Callable[[float, str], None]]:
-    from tqdm import tqdm
-
-    bar = tqdm(total=100, unit="%", disable=not enabled, dynamic_ncols=True, mininterval=0.5,
-               bar_format="{desc:<20} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
-
-    def update(fraction: float, stage: str) -> None:
-        bar.set_description_str(stage)
-        bar.n = round(100 * min(max(fraction, 0.0), 1.0))
-        bar.refresh()
-
-    try:
-        yield update
-    finally:
-        bar.close()
-
-
-def _fail(exc: FacecastError) -> None:
-    click.echo(f"error: {exc.message} [{exc.code}]", err=True)
-    sys.exit(2)
 
 
 @click.group()
@@ -83,8 +61,6 @@ size_option = click.option("--size", default="source", show_default=True,
                            help="Output size: source, 720p, 1080p, 4k or WxH.")
 aspect_option = click.option("--aspect", type=click.Choice(["16:9", "9:16", "1:1", "4:3", "3:4"]),
                              help="Canvas shape; the portrait is fitted whole.")
-progress_option = click.option("--progress/--no-progress", default=True,
-                               help="Show a progress bar.")
 
 
 @main.command()
@@ -120,19 +96,74 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
 @click.option("--no-blinks", is_flag=True, help="Keep the eyes open.")
 @click.option("--export-visemes", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the mouth track: .json (facecast) or .tsv (Rhubarb A-H, X).")
+@click.option("--canvas", help="Canvas: WxH (up to 3840x2160) or a shape (16:9, 9:16, 1:1...) "
+              "sized by --size.")
+@click.option("--background", help="Canvas background: a colour (#00ff00, 'rgb(0,255,0)'), "
+              "an image, or a video (looped).")
+@click.option("--replace-background", is_flag=True,
+              help="Cut the person out of the photo and put them on --background.")
+@click.option("--mask", type=click.Choice(["none", "circle", "rect"]), default="none",
+              show_default=True, help="Shape of the avatar.")
+@click.option("--corner-radius", type=click.FloatRange(0, 0.5), default=0.0,
+              help="Rounded corners for --mask rect, as a fraction of the shorter side.")
+@click.option("--position", help="Where the avatar goes: X,Y in pixels, or percentages "
+              "(50%,60%) of the canvas; default its centre at the canvas centre.")
+@click.option("--anchor", type=click.Choice(["center", "top-left"]), default="center",
+              show_default=True, help="Which point of the avatar --position places.")
+@click.option("--scale", type=click.FloatRange(0.05, 10), default=1.0, show_default=True,
+              help="Avatar size, relative to the photo fitted whole (or to --avatar-size).")
+@click.option("--avatar-size", help="WxH box for the avatar in pixels; the photo covers it, "
+              "cropped around the face.")
+@click.option("--layer", "layers", multiple=True,
+              help="Image layer PATH@X,Y[,WxH][,below][,opacity=O] (PATH may be a #colour; "
+              "top-left X,Y in pixels; above the avatar unless 'below'). Repeatable.")
 @progress_option
 def render(photo: str, audio: str | None, text: str | None, voice: str | None,
            transcript: str | None, output: Path, size: str, aspect: str | None, fps: int,
            seed: int, head_motion: float, no_blinks: bool, export_visemes: Path | None,
-           progress: bool) -> None:
+           canvas: str | None, background: str | None, replace_background: bool, mask: str,
+           corner_radius: float, position: str | None, anchor: str, scale: float,
+           avatar_size: str | None, layers: tuple[str, ...], progress: bool) -> None:
     """Make PHOTO speak AUDIO (or TEXT) and write an MP4."""
     if (audio is None) == (text is None):
         raise click.UsageError("give exactly one of --audio or --text")
     if transcript and not audio:
         raise click.UsageError("--transcript goes with --audio")
+    if canvas is not None:
+        if ":" in canvas:
+            if aspect is not None:
+                raise click.UsageError("give either --canvas W:H or --aspect, not both")
+            aspect = canvas
+        elif size.strip().lower() != "source":
+            raise click.UsageError("give either --canvas WxH or --size, not both")
+        else:
+            size = canvas.strip().lower()
+    composition = None
+    if (background is not None or replace_background or mask != "none" or corner_radius
+            or position is not None or anchor != "center" or scale != 1.0
+            or avatar_size is not None or layers):
+        from facecast.render.compose import (
+            Composition,
+            parse_layer,
+            parse_position,
+            parse_wxh,
+        )
+
+        try:
+            pos, units = parse_position(position) if position else ((0.5, 0.5), "fraction")
+            composition = Composition(
+                background=background, replace_background=replace_background, position=pos,
+                units=units, anchor="top_left" if anchor == "top-left" else "center",
+                scale=scale, avatar_size=parse_wxh(avatar_size) if avatar_size else None,
+                mask=mask, corner_radius=corner_radius,  # type: ignore[arg-type]
+                layers=tuple(parse_layer(t) for t in layers))
+        except FacecastError as exc:
+            _fail(exc)
+            return
     _render(progress, photo=photo, audio=audio, text=text, voice=voice, transcript=transcript,
             output=output, size=size, aspect=aspect, fps=fps, seed=seed,
-            head_motion=head_motion, blinks=not no_blinks, export_visemes=export_visemes)
+            head_motion=head_motion, blinks=not no_blinks, export_visemes=export_visemes,
+            composition=composition)
 
 
 @main.command("check-face")
@@ -302,6 +333,12 @@ def worker(workers: int | None) -> None:
 
     run_consumer(workers)
 
+
+from facecast.cli_dub import dub  # noqa: E402, I001
+main.add_command(dub)
+
+from facecast.cli_clean import clean  # noqa: E402, I001
+main.add_command(clean)
 
 if __name__ == "__main__":
     main()

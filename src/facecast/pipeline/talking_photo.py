@@ -4,7 +4,9 @@ The use case composes the engine parts: the face check and mesh
 (:mod:`facecast.face`), speech (an audio file, or piper TTS for text), a mouth
 track from phoneme timings when the words are known or from the sound alone
 otherwise (:mod:`facecast.motion`), blinks and head motion, the animator
-(:mod:`facecast.render`) and the streaming MP4 writer (:mod:`facecast.media`).
+(:mod:`facecast.render`), the optional composition of the canvas (background,
+cut-out person, placement, mask, image layers) and the streaming MP4 writer
+(:mod:`facecast.media`).
 It knows nothing of HTTP; progress is reported through a callback.
 """
 
@@ -15,7 +17,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,10 +26,11 @@ import numpy as np
 from facecast.errors import FaceCheckError, InputError
 from facecast.face import DEFAULT_LIMITS, FaceCheckLimits, check_face
 from facecast.media import Audio, Mp4Writer, load_audio, load_image
-from facecast.motion.life import LifeTrack, life_track
+from facecast.motion.life import life_track
 from facecast.motion.track import MouthTrack
 from facecast.render.animator import PortraitAnimator
 from facecast.render.canvas import canvas_size, fit_photo
+from facecast.render.compose import Composition, Compositor, check_canvas
 from facecast.timing import PhonemeTiming
 
 PathLike = str | os.PathLike[str]
@@ -58,6 +61,9 @@ class TalkingPhotoSpec:
     face_limits: FaceCheckLimits = DEFAULT_LIMITS
     preset: str = "veryfast"  # x264 speed/size trade-off
     crf: int = 20
+    # Background, cut-out person, placement, mask and layers; None: the portrait fitted
+    # whole on its own blurred copy. Its canvas, when given, overrides size and aspect.
+    composition: Composition | None = None
 
 
 @dataclass
@@ -127,7 +133,13 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
         raise FaceCheckError(verdict.message, code=verdict.reason or "no_face",
                              verdict=verdict.to_dict())
     ph, pw = photo.shape[:2]
-    width, height = canvas_size(pw, ph, spec.size, spec.aspect)
+    comp = spec.composition
+    if comp is not None and comp.canvas is not None:
+        width, height = comp.canvas
+    else:
+        width, height = canvas_size(pw, ph, spec.size, spec.aspect)
+    if comp is not None:
+        check_canvas(width, height)
     timings["face"] = time.perf_counter() - t0
 
     report(0.02, "preparing speech")
@@ -144,16 +156,32 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
 
     report(0.05, "preparing portrait")
     t = time.perf_counter()
-    fit = fit_photo(photo, width, height)
-    landmarks = fit.map_points(verdict.analysis.landmarks)
-    animator = PortraitAnimator(fit.image, landmarks, head_motion=spec.head_motion > 0)
     life = life_track(n_frames, spec.fps, seed=spec.seed, activity=track.channel("jaw"),
                       head_motion=spec.head_motion, blinks=spec.blinks)
+    frames: Iterator[np.ndarray]
+    if comp is None:
+        fit = fit_photo(photo, width, height)
+        landmarks = fit.map_points(verdict.analysis.landmarks)
+        animator = PortraitAnimator(fit.image, landmarks, head_motion=spec.head_motion > 0)
+        frames = animator.frames(track, life)
+    else:
+        # The animator works on the avatar's own pixels only; the compositor puts each
+        # frame on the canvas (so a 4K canvas costs 4K only where the avatar is).
+        compositor = Compositor(comp, photo, verdict.analysis.landmarks, width, height,
+                                fps=spec.fps)
+        try:
+            animator = PortraitAnimator(compositor.avatar, compositor.landmarks,
+                                        head_motion=spec.head_motion > 0)
+        except BaseException:
+            compositor.close()
+            raise
+        compositor.follow(animator.head)
+        frames = compositor.frames(animator, track, life)
     timings["setup"] = time.perf_counter() - t
 
     t = time.perf_counter()
     # The writer stops the audio at the last frame; a shorter track simply ends early.
-    frames_done = _encode(spec, animator, track, life, audio, width, height, report)
+    frames_done = _encode(spec, frames, len(track), audio, width, height, report)
     timings["render"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     report(1.0, "done")
@@ -171,8 +199,8 @@ def _fit_length(values: np.ndarray, n: int) -> np.ndarray:
 _DONE = object()
 
 
-def _encode(spec: TalkingPhotoSpec, animator: PortraitAnimator, track: MouthTrack,
-            life: LifeTrack, audio: Audio, width: int, height: int, report: Progress) -> int:
+def _encode(spec: TalkingPhotoSpec, source: Iterator[np.ndarray], n: int, audio: Audio,
+            width: int, height: int, report: Progress) -> int:
     """Render frames in a worker thread while this thread encodes them (two cores busy)."""
     frames: queue.Queue = queue.Queue(maxsize=6)
     stop = threading.Event()
@@ -180,7 +208,7 @@ def _encode(spec: TalkingPhotoSpec, animator: PortraitAnimator, track: MouthTrac
 
     def produce() -> None:
         try:
-            for frame in animator.frames(track, life):
+            for frame in source:
                 while not stop.is_set():
                     try:
                         frames.put(frame, timeout=0.2)
@@ -192,13 +220,15 @@ def _encode(spec: TalkingPhotoSpec, animator: PortraitAnimator, track: MouthTrac
         except BaseException as exc:  # re-raised in the encoding thread
             failure.append(exc)
         finally:
+            # Close the source here, in its own thread (a background video's decoder).
+            with contextlib.suppress(Exception):
+                source.close()  # type: ignore[attr-defined]
             # If the encoder already gave up, nobody reads the queue: do not block on it.
             with contextlib.suppress(queue.Full):
                 frames.put(_DONE, timeout=1.0)
 
     worker = threading.Thread(target=produce, name="facecast-render", daemon=True)
     worker.start()
-    n = len(track)
     step = max(1, n // 100)
     try:
         with Mp4Writer(spec.output, width, height, spec.fps, audio,

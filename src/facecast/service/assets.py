@@ -87,7 +87,7 @@ class AssetService:
         return asset
 
     @contextlib.contextmanager
-    def _about(self, what: str) -> Iterator[None]:
+    def naming(self, what: str) -> Iterator[None]:
         """Input errors name the request field they came from."""
         try:
             yield
@@ -137,7 +137,7 @@ class AssetService:
         """The asset for one input of a request (``what`` names it in errors)."""
         if source.asset_id is not None:
             return self._owned(account_id, source.asset_id, accept, what)
-        with self._scratch() as tmp, self._about(what):
+        with self._scratch() as tmp, self.naming(what):
             path = Path(tmp) / "input"
             self._fetch(account_id, source, path)
             name = source.filename or (Path(source.url).name if source.url else None)
@@ -156,7 +156,7 @@ class AssetService:
             return
         with self._scratch() as tmp:
             path = Path(tmp) / "input"
-            with self._about(what):
+            with self.naming(what):
                 self._fetch(account_id, source, path)
                 ingest.verify_media(path, accept)
             yield path

@@ -55,6 +55,13 @@ BUILTINS = (
 )
 
 
+def _limits(profile: str) -> Any:
+    """A vendor's photo rules: "default", "kreado" or "kling"."""
+    from facecast.face import DEFAULT_LIMITS, KLING_LIMITS, KREADO_LIMITS
+
+    return {"default": DEFAULT_LIMITS, "kreado": KREADO_LIMITS, "kling": KLING_LIMITS}[profile]
+
+
 class AvatarService:
     def __init__(self, db: Database, assets: AssetService, settings: Settings) -> None:
         self.db, self.assets, self.settings = db, assets, settings
@@ -84,14 +91,16 @@ class AvatarService:
                                    tags=list(b.tags)))
 
     def create(self, account_id: int, photo: MediaSource, name: str,
-               gender: str | None = None, tags: list[str] | None = None) -> Avatar:
-        from facecast.face import DEFAULT_LIMITS, check_face
+               gender: str | None = None, tags: list[str] | None = None,
+               profile: str = "default") -> Avatar:
+        """A custom avatar, if the photo passes the face check under ``profile``'s rules."""
+        from facecast.face import check_face
 
         asset = self.assets.from_source(account_id, photo, {"image"}, "photo")
         local = self.assets.local_copy(asset)
         try:
             with self._check_lock:
-                verdict = check_face(str(local), DEFAULT_LIMITS)
+                verdict = check_face(str(local), _limits(profile))
         finally:
             local.unlink(missing_ok=True)
         if not verdict.accepted:
@@ -110,13 +119,11 @@ class AvatarService:
     def check(self, account_id: int, photo: MediaSource, profile: str = "default"
               ) -> dict[str, Any]:
         """The face check's verdict on a photo, which is not kept."""
-        from facecast.face import DEFAULT_LIMITS, KLING_LIMITS, KREADO_LIMITS, check_face
+        from facecast.face import check_face
 
-        limits = {"default": DEFAULT_LIMITS, "kreado": KREADO_LIMITS,
-                  "kling": KLING_LIMITS}[profile]
         with self.assets.temporary(account_id, photo, {"image"}, "photo") as path, \
                 self._check_lock:
-            return check_face(str(path), limits).to_dict()
+            return check_face(str(path), _limits(profile)).to_dict()
 
     def get(self, account_id: int, avatar_id: int) -> Avatar:
         with self.db.session() as session:

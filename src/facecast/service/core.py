@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 
 from facecast.errors import ConflictError, InputError, LimitError, NotFoundError
+from facecast.media.video_reader import CLEAN_LIMITS, DUB_LIMITS, VideoLimits
 from facecast.service import jobs, webhooks
 from facecast.service.accounts import (
     KeyResolver,
@@ -29,6 +30,8 @@ from facecast.service.accounts import (
 )
 from facecast.service.assets import AssetService, MediaSource
 from facecast.service.avatars import AvatarService
+from facecast.service.composition import CompositionSpec
+from facecast.service.composition import ingest as composition_ingest
 from facecast.service.credentials import (
     CredentialResolver,
     create_credential,
@@ -38,6 +41,7 @@ from facecast.service.db import Database
 from facecast.service.models import (
     Account,
     ApiKey,
+    Asset,
     CustomVoice,
     Job,
     LedgerEntry,
@@ -150,15 +154,18 @@ class Service:
     def check_rate(self, principal: Principal) -> None:
         self.limiter.hit(principal)
 
-    def vendor_secret(self, principal: Principal, vendor: str) -> str | None:
-        """The account's newest live secret for ``vendor`` (e.g. to encrypt its callbacks)."""
+    def vendor_secret(self, account_id: int, vendor: str) -> tuple[str, str] | None:
+        """The account's newest live ``(client id, secret)`` for ``vendor`` (e.g. to
+        encrypt its callbacks); None when it has none."""
         with self.db.session() as session:
             row = session.scalars(select(VendorCredential).where(
-                VendorCredential.account_id == principal.account_id,
+                VendorCredential.account_id == account_id,
                 VendorCredential.vendor == vendor, VendorCredential.revoked_at.is_(None))
                 .order_by(VendorCredential.id.desc())).first()
             client_id = row.client_id if row else None
-        return self.vendor_keys.resolve(vendor, client_id)[1] if client_id else None
+        if client_id is None:
+            return None
+        return client_id, self.vendor_keys.resolve(vendor, client_id)[1]
 
     def create_vendor_credential(self, principal: Principal, vendor: str, name: str = ""
                                  ) -> tuple[VendorCredential, str]:
@@ -225,6 +232,7 @@ class Service:
                              text: str | None = None, voice: str | None = None,
                              transcript: str | None = None,
                              options: RenderOptions = RenderOptions(),
+                             composition: CompositionSpec | None = None,
                              opts: JobOptions = JobOptions()) -> tuple[Job, bool]:
         existing = self._existing(principal, opts)
         if existing is not None:
@@ -235,6 +243,9 @@ class Service:
             raise InputError("give either audio or text (with a voice)", code="bad_request")
         options.check()
         params: dict[str, Any] = {**options.__dict__, "inputs": {}}
+        if composition is not None:
+            params["composition"], params["inputs"] = composition_ingest(
+                self.assets, principal.account_id, composition)
         if text is not None:
             params["text"] = self._check_text(text)
             self._check_voice(principal, voice)
@@ -248,18 +259,83 @@ class Service:
             params["inputs"]["photo"] = self.assets.from_source(
                 principal.account_id, photo, {"image"}, "photo").id
         if audio is not None:
-            asset = self.assets.from_source(principal.account_id, audio, {"audio", "video"},
-                                            "audio")
-            seconds = float(asset.info.get("duration") or 0.0)
-            if seconds < MIN_AUDIO_S or seconds > MAX_AUDIO_S:
-                raise InputError(f"audio: {seconds:.1f} s long; it must be {MIN_AUDIO_S:.0f} to "
-                                 f"{MAX_AUDIO_S:.0f} s", code="bad_audio_duration",
-                                 duration=seconds)
+            asset = self._audio(principal, audio)
+            seconds = float(asset.info["duration"])
             params["inputs"]["audio"] = asset.id
             if transcript:
                 params["transcript"] = transcript
         return self._create(principal, "talking_photo", params,
                             video_cost(self.settings, seconds), opts)
+
+    def create_dub(self, principal: Principal, video: MediaSource, *,
+                   audio: MediaSource | None = None, text: str | None = None,
+                   voice: str | None = None, transcript: str | None = None,
+                   face_index: int = 0, quality: str = "std",
+                   opts: JobOptions = JobOptions()) -> tuple[Job, bool]:
+        """Re-voice a video of a person: their lips speak the new audio (or text)."""
+        existing = self._existing(principal, opts)
+        if existing is not None:
+            return existing, False
+        if (audio is None) == (text is None):
+            raise InputError("give either audio or text (with a voice)", code="bad_request")
+        if quality not in QUALITY:
+            raise InputError(f"quality must be one of {', '.join(QUALITY)}", code="bad_quality")
+        params: dict[str, Any] = {"face_index": face_index, "quality": quality, "inputs": {}}
+        if text is not None:
+            params["text"] = self._check_text(text)
+            self._check_voice(principal, voice)
+            params["voice"] = voice
+            seconds = len(params["text"]) / CHARS_PER_SECOND
+        params["inputs"]["video"] = self._video(principal, video, DUB_LIMITS, "video").id
+        if audio is not None:
+            asset = self._audio(principal, audio)
+            seconds = float(asset.info["duration"])
+            params["inputs"]["audio"] = asset.id
+            if transcript:
+                params["transcript"] = transcript
+        return self._create(principal, "dub_video", params,
+                            video_cost(self.settings, seconds), opts)
+
+    def create_clean(self, principal: Principal, video: MediaSource, *,
+                     subtitle_areas: list[list[float]] | None = None,
+                     watermark_areas: list[list[float]] | None = None,
+                     opts: JobOptions = JobOptions()) -> tuple[Job, bool]:
+        """Remove burned-in subtitles and watermarks (in the given areas, or found)."""
+        existing = self._existing(principal, opts)
+        if existing is not None:
+            return existing, False
+        from facecast.cleanup.areas import check_areas
+
+        asset = self._video(principal, video, CLEAN_LIMITS, "video")
+        width, height = int(asset.info["width"]), int(asset.info["height"])
+        for kind, areas in (("subtitle", subtitle_areas), ("watermark", watermark_areas)):
+            check_areas(areas or [], kind, width, height)  # coordinates outside: refused
+        params = {"subtitle_areas": subtitle_areas or [], "watermark_areas": watermark_areas or [],
+                  "inputs": {"video": asset.id}}
+        return self._create(principal, "clean_video", params,
+                            video_cost(self.settings, float(asset.info["duration"])), opts)
+
+    def _video(self, principal: Principal, source: MediaSource, limits: VideoLimits,
+               what: str) -> Asset:
+        from facecast.media.video_reader import probe_video
+
+        asset = self.assets.from_source(principal.account_id, source, {"video"}, what)
+        local = self.assets.local_copy(asset)
+        try:
+            with self.assets.naming(what):
+                probe_video(local, limits)  # container, codec, duration, size: the vendor rules
+        finally:
+            local.unlink(missing_ok=True)
+        return asset
+
+    def _audio(self, principal: Principal, source: MediaSource) -> Asset:
+        asset = self.assets.from_source(principal.account_id, source, {"audio", "video"},
+                                        "audio")
+        seconds = float(asset.info.get("duration") or 0.0)
+        if seconds < MIN_AUDIO_S or seconds > MAX_AUDIO_S:
+            raise InputError(f"audio: {seconds:.1f} s long; it must be {MIN_AUDIO_S:.0f} to "
+                             f"{MAX_AUDIO_S:.0f} s", code="bad_audio_duration", duration=seconds)
+        return asset
 
     def create_tts(self, principal: Principal, text: str, voice: str | None = None, *,
                    rate: float = 1.0, pitch: float = 0.0, volume: float = 1.0,

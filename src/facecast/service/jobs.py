@@ -146,7 +146,12 @@ def _enqueue_safely(enqueue: Enqueue, job_id: int) -> None:
         log.exception("could not enqueue job %s; the reaper will retry", job_id)
 
 
+MAX_ID = 2**63 - 1  # ids past a signed BIGINT exist nowhere (and would overflow the query)
+
+
 def get_job(db: Database, account_id: int | None, job_id: int) -> Job:
+    if not 0 < job_id <= MAX_ID:
+        raise NotFoundError(f"no job with id job_{job_id}", code="job_not_found")
     with db.session() as session:
         job = session.get(Job, job_id)
         if job is None or job.deleted_at is not None or (

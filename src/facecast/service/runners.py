@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from facecast.service.composition import build as build_composition
 from facecast.service.models import CustomVoice, Job
 from facecast.service.settings import Settings
 
@@ -65,6 +66,8 @@ def run_talking_photo(ctx: RunContext) -> Output:
         size=p.get("size", "source"), aspect=p.get("aspect"), fps=p.get("fps", 25),
         seed=p.get("seed", 0), head_motion=p.get("head_motion", 1.0),
         blinks=p.get("blinks", True), export_visemes=ctx.workdir / "visemes.json",
+        composition=build_composition(p["composition"], ctx.inputs)
+        if p.get("composition") else None,
         **QUALITY[p.get("quality", "std")])
     watermark = p.get("watermark", False)
     result = render_talking_photo(
@@ -82,6 +85,47 @@ def run_talking_photo(ctx: RunContext) -> Output:
         info={"duration": round(result.duration, 3), "width": result.width,
               "height": result.height, "frames": result.frames, "fps": spec.fps,
               "mouth_source": result.track.source},
+        duration=result.duration)
+
+
+def run_dub(ctx: RunContext) -> Output:
+    from facecast.pipeline.dub_video import DubVideoSpec, dub_video
+
+    p = ctx.params
+    out = ctx.workdir / "video.mp4"
+    result = dub_video(DubVideoSpec(
+        video=ctx.inputs["video"], output=out, audio=ctx.inputs.get("audio"), text=p.get("text"),
+        voice=p.get("voice"), transcript=p.get("transcript"), face_index=p.get("face_index", 0),
+        export_visemes=ctx.workdir / "visemes.json"), ctx.progress)
+    return Output(
+        files={"video": (out, "video/mp4"),
+               "visemes": (ctx.workdir / "visemes.json", "application/json")},
+        info={"duration": round(result.duration, 3), "width": result.width,
+              "height": result.height, "frames": result.frames, "fps": result.fps,
+              "frames_with_face": result.frames_with_face,
+              "looped": result.loop is not None, "mouth_source": result.track.source},
+        duration=result.duration)
+
+
+def run_clean(ctx: RunContext) -> Output:
+    from facecast.pipeline.clean_video import CleanVideoSpec, clean_video
+
+    p = ctx.params
+    out = ctx.workdir / "video.mp4"
+    result = clean_video(CleanVideoSpec(
+        video=ctx.inputs["video"], output=out, subtitle_areas=p.get("subtitle_areas") or (),
+        watermark_areas=p.get("watermark_areas") or ()), ctx.progress)
+
+    def box(a: Any) -> list[int]:
+        return [a.x1, a.y1, a.x2, a.y2]
+
+    return Output(
+        files={"video": (out, "video/mp4")},
+        info={"duration": round(result.duration, 3), "width": result.width,
+              "height": result.height, "fps": result.fps, "detected": result.detected,
+              "subtitle_areas": [box(a) for a in result.subtitle_areas],
+              "watermark_areas": [box(a) for a in result.watermark_areas],
+              "text_frames": result.text_frames},
         duration=result.duration)
 
 
@@ -137,6 +181,9 @@ class JobKind:
 KINDS: dict[str, JobKind] = {
     "talking_photo": JobKind("talking_photo", run_talking_photo,
                              lambda s, _p, out: video_cost(s, out.duration)),
+    "dub_video": JobKind("dub_video", run_dub, lambda s, _p, out: video_cost(s, out.duration)),
+    "clean_video": JobKind("clean_video", run_clean,
+                           lambda s, _p, out: video_cost(s, out.duration), "text_removal"),
     "tts": JobKind("tts", run_tts, lambda s, p, _out: tts_cost(s, p["text"]), "speech"),
     "voice_clone": JobKind("voice_clone", run_voice_clone,
                            lambda s, _p, _out: s.price_voice_clone, "speech", record_clone),

@@ -46,8 +46,9 @@ class Settings(BaseSettings):
     rate_limit: str = "50/second;2000/minute"  # `limits` notation, per API key
     max_queued_jobs: int = 8  # queued + running video jobs per account (KreadoAI: 8)
     max_queued_text_removal: int = 4  # subtitle/watermark removal jobs (KreadoAI: 4)
-    max_body_bytes: int = 80 * 1024 * 1024  # JSON with base64 media, or a multipart upload
-    max_upload_bytes: int = 50 * 1024 * 1024  # one decoded media file
+    # a multipart upload of the largest video (KreadoAI: 300 MB), or JSON with base64 media
+    max_body_bytes: int = 310 * 1024 * 1024
+    max_upload_bytes: int = 300 * 1024 * 1024  # one media file (the kind's own limits apply too)
     max_text_chars: int = 10_000
 
     # untrusted URLs the server downloads (inputs) or posts to (webhooks)

@@ -13,6 +13,7 @@ from facecast.api.errors import ERROR_RESPONSES
 from facecast.api.native import schemas as s
 from facecast.api.native import views
 from facecast.service.assets import MediaSource
+from facecast.service.composition import CompositionSpec, LayerSpec
 from facecast.service.core import JobOptions, RenderOptions
 from facecast.service.models import Job
 
@@ -58,7 +59,51 @@ def create_talking_photo(body: s.TalkingPhotoCreate, service: ServiceDep, caller
         options=RenderOptions(size=body.size, aspect=body.aspect, fps=body.fps, seed=body.seed,
                               head_motion=body.head_motion, blinks=body.blinks,
                               quality=body.quality, watermark=body.watermark),
+        composition=composition(body.composition), opts=_opts(body))
+    return _created(service, response, job, created)
+
+
+def _size(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    w, h = value.split("x")
+    return int(w), int(h)
+
+
+def composition(c: s.CompositionIn | None) -> CompositionSpec | None:
+    if c is None:
+        return None
+    return CompositionSpec(
+        canvas=_size(c.canvas), background_color=c.background_color,
+        background=media(c.background), replace_background=c.replace_background,
+        position=c.position, units=c.units, anchor=c.anchor, scale=c.scale,
+        avatar_size=_size(c.avatar_size), mask=c.mask, corner_radius=c.corner_radius,
+        layers=tuple(LayerSpec(image=media(lay.image), color=lay.color, x=lay.x, y=lay.y,
+                               width=lay.width, height=lay.height, z=lay.z,
+                               opacity=lay.opacity) for lay in c.layers))
+
+
+@router.post("/dubs", status_code=201, response_model=s.JobOut, responses=CREATED,
+             tags=["jobs"], summary="Re-voice a video of a person with new audio or text")
+def create_dub(body: s.DubCreate, service: ServiceDep, caller: Caller,
+               response: Response) -> s.JobOut:
+    video = media(body.video)
+    assert video is not None
+    job, created = service.create_dub(
+        caller, video, audio=media(body.audio), text=body.text, voice=body.voice,
+        transcript=body.transcript, face_index=body.face_index, quality=body.quality,
         opts=_opts(body))
+    return _created(service, response, job, created)
+
+
+@router.post("/cleanups", status_code=201, response_model=s.JobOut, responses=CREATED,
+             tags=["jobs"], summary="Remove burned-in subtitles and watermarks from a video")
+def create_cleanup(body: s.CleanupCreate, service: ServiceDep, caller: Caller,
+                   response: Response) -> s.JobOut:
+    video = media(body.video)
+    assert video is not None
+    job, created = service.create_clean(caller, video, subtitle_areas=body.subtitle_areas,
+                                        watermark_areas=body.watermark_areas, opts=_opts(body))
     return _created(service, response, job, created)
 
 

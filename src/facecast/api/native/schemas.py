@@ -14,7 +14,7 @@ Timestamp = Annotated[datetime, AfterValidator(
     lambda t: t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t)]
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled", "expired"]
-JobKind = Literal["talking_photo", "tts", "voice_clone"]
+JobKind = Literal["talking_photo", "dub_video", "clean_video", "tts", "voice_clone"]
 
 Url = Annotated[str, Field(min_length=8, max_length=4096, pattern=r"^https?://")]
 
@@ -50,6 +50,48 @@ class JobCommon(Request):
                           "change; signed with the account's webhook secret.")
 
 
+Color = Annotated[str, Field(pattern=r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$",
+                             description="#rrggbb")]
+Size = Annotated[str, Field(pattern=r"^[0-9]{1,5}x[0-9]{1,5}$", description="WxH")]
+
+
+class LayerIn(Request):
+    """An image layer (``image``) or a colour rectangle (``color`` with a size)."""
+
+    image: MediaInput | None = None
+    color: Color | None = None
+    x: Annotated[int, Field(ge=-10_000, le=10_000)] = 0
+    y: Annotated[int, Field(ge=-10_000, le=10_000)] = 0
+    width: Annotated[int, Field(ge=1, le=7680)] | None = None
+    height: Annotated[int, Field(ge=1, le=7680)] | None = None
+    z: Annotated[int, Field(ge=-16, le=16)] = Field(1, description="avatar = 0; < 0 below it")
+    opacity: Annotated[float, Field(ge=0, le=1)] = 1.0
+
+    @model_validator(mode="after")
+    def _one(self) -> LayerIn:
+        if (self.image is None) == (self.color is None):
+            raise ValueError("a layer has an image or a color")
+        return self
+
+
+class CompositionIn(Request):
+    """Where and how the avatar sits on the canvas."""
+
+    canvas: Size | None = Field(None, description="Canvas WxH, up to 3840x2160")
+    background_color: Color | None = None
+    background: MediaInput | None = Field(None, description="An image, or a video (looped)")
+    replace_background: bool = Field(False, description="Cut the person out of the photo")
+    position: tuple[Annotated[float, Field(ge=-10_000, le=10_000)],
+                    Annotated[float, Field(ge=-10_000, le=10_000)]] = (0.5, 0.5)
+    units: Literal["fraction", "px"] = "fraction"
+    anchor: Literal["center", "top-left"] = "center"
+    scale: Annotated[float, Field(ge=0.05, le=10)] = 1.0
+    avatar_size: Size | None = None
+    mask: Literal["none", "circle", "rect"] = "none"
+    corner_radius: Annotated[float, Field(ge=0, le=0.5)] = 0.0
+    layers: Annotated[list[LayerIn], Field(max_length=16)] = []
+
+
 class TalkingPhotoCreate(JobCommon):
     photo: MediaInput | None = Field(None, description="The portrait; or give avatar_id.")
     avatar_id: Annotated[str, Field(pattern=r"^av_[0-9]{1,18}$")] | None = None
@@ -68,6 +110,29 @@ class TalkingPhotoCreate(JobCommon):
     blinks: bool = True
     quality: Literal["std", "pro"] = Field("std", description="pro: slower, sharper encoding")
     watermark: bool = Field(False, description="Also make a watermarked copy ('watermarked')")
+    composition: CompositionIn | None = None
+
+
+Box = Annotated[list[Annotated[float, Field(ge=0, le=10_000)]],
+                Field(min_length=4, max_length=4, description="[x1, y1, x2, y2] in pixels")]
+
+
+class DubCreate(JobCommon):
+    video: MediaInput = Field(description="MP4/MOV, H.264, longer than 5 s, up to 300 MB")
+    audio: MediaInput | None = None
+    text: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
+    voice: Annotated[str, Field(max_length=200)] | None = None
+    transcript: Annotated[str, Field(max_length=10_000)] | None = None
+    face_index: Annotated[int, Field(ge=0, le=9)] = Field(
+        0, description="With several faces: 0 is the largest")
+    quality: Literal["std", "pro"] = "std"
+
+
+class CleanupCreate(JobCommon):
+    video: MediaInput = Field(description="MP4/MOV, longer than 5 s, up to 200 MB")
+    subtitle_areas: Annotated[list[Box], Field(max_length=16)] = []
+    watermark_areas: Annotated[list[Box], Field(max_length=16)] = Field(
+        [], description="With no areas at all, subtitles and logos are found automatically")
 
 
 class SpeechCreate(JobCommon):

@@ -1,0 +1,300 @@
+"""A static watermark or logo as an overlay model, and taking it off each frame.
+
+A logo burned into a video is an overlay laid over every frame the same way:
+``I = (1 - a) * B + a * L`` per pixel, with opacity ``a`` and colour ``L``
+fixed while the background ``B`` changes. Where the logo is semi-transparent
+the true background can be computed back, ``B = (I - a * L) / (1 - a)``,
+which is exact up to codec noise, unlike painting a guess over it. Where it is
+opaque (or the fit fails) its pixels are left to the temporal fill.
+
+The model is estimated from frames sampled across the video:
+
+* the logo's pixels are those of the temporal median that stand out from a
+  median-filtered version of it (strokes and shapes thinner than the filter);
+* opacity and colour come from a robust linear fit of pixels just inside the
+  logo against pixels just outside it, over all samples: across the logo's
+  edge the background barely changes, so ``inside = (1 - a) * outside + a * L``;
+* anti-aliased edges get a per-pixel opacity from the same relation, against
+  a locally inpainted background.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from facecast.cleanup.textmask import grow_mask
+
+OverlayKind = Literal["semi-transparent", "opaque", "none"]
+MAX_INVERT_ALPHA = 0.85  # above this, noise times 1 / (1 - a) is worse than a fill
+MAX_ALPHA_SAMPLES = 16
+
+
+@dataclass
+class OverlayModel:
+    """Where the logo is and how it was laid over the picture.
+
+    ``x1, y1`` place the maps in the frame. ``alpha`` is the per-pixel opacity
+    used for inversion (0 outside the logo); ``fixed`` marks pixels to fill
+    instead (opaque ones).
+    """
+
+    x1: int
+    y1: int
+    alpha: np.ndarray
+    colour: np.ndarray
+    fixed: np.ndarray
+    kind: OverlayKind
+    opacity: float = 0.0
+    fit_r2: float = 0.0
+    info: dict[str, float] = field(default_factory=dict)
+    _plan: tuple | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.alpha.shape[0], self.alpha.shape[1]
+
+    @property
+    def pixels(self) -> int:
+        return int(((self.alpha > 0) | self.fixed).sum())
+
+    def remove(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``rgb`` (the model's rectangle) with the overlay taken off where it can be,
+        and the mask of pixels so recovered."""
+        if self._plan is None:
+            self._plan = self._prepare()
+        invert, box, gain, offset = self._plan
+        if box is None:
+            return rgb, invert
+        out = rgb.copy()
+        part = out[box]
+        recovered = np.clip(part.astype(np.float32) * gain + offset + 0.5, 0, 255)
+        cv2.copyTo(recovered.astype(np.uint8), invert[box].view(np.uint8), part)
+        return out, invert
+
+    def crop(self, rows: slice, cols: slice) -> OverlayModel:
+        """The part of this model at ``rows, cols`` of its maps."""
+        return OverlayModel(self.x1 + (cols.start or 0), self.y1 + (rows.start or 0),
+                            self.alpha[rows, cols], self.colour, self.fixed[rows, cols],
+                            self.kind, self.opacity, self.fit_r2, dict(self.info))
+
+    def _prepare(self) -> tuple[np.ndarray, tuple[slice, slice] | None, np.ndarray, np.ndarray]:
+        # B = (I - a L) / (1 - a) = I * gain + offset, worked out once for the logo's box.
+        invert = (self.alpha > 0) & ~self.fixed
+        rows, cols = np.nonzero(invert.any(axis=1))[0], np.nonzero(invert.any(axis=0))[0]
+        if rows.size == 0:
+            return invert, None, np.zeros(0), np.zeros(0)
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        a = np.where(invert[box], self.alpha[box], 0.0).astype(np.float32)
+        gain1 = 1.0 / (1.0 - a)
+        gain = cv2.merge([gain1, gain1, gain1])
+        offset = cv2.merge([-a * float(c) * gain1 for c in self.colour])
+        return invert, box, gain, offset
+
+
+def _logo_pixels(med: np.ndarray, inside: np.ndarray, scale: int, lighter: bool) -> np.ndarray:
+    """Pixels of the median image within ``inside`` that stand out from their surroundings
+    on one side (``lighter`` or darker): a logo is laid on one way, while texture of the
+    picture stands out both ways."""
+    med8 = np.clip(med + 0.5, 0, 255).astype(np.uint8)
+    k = max(5, scale) | 1
+    background = cv2.medianBlur(med8, min(k, 255))
+    signed = (med - background.astype(np.float32)).mean(axis=2)
+    if inside.sum() < 16:
+        return np.zeros_like(inside)
+    dev = signed if lighter else -signed
+    positive = np.clip(dev[inside], 0, 255).astype(np.uint8).reshape(-1, 1)
+    otsu, _ = cv2.threshold(positive, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    mask = (dev > max(float(otsu), 12.0)) & inside
+    return _drop_specks(mask)
+
+
+def _drop_specks(mask: np.ndarray, smallest: int = 6) -> np.ndarray:
+    """``mask`` without connected pieces under ``smallest`` pixels (noise, texture)."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < smallest)
+    small = small[small > 0]
+    if small.size:
+        mask = mask & ~np.isin(labels, small)
+    return mask
+
+
+def _backgrounds(stack: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Samples (at most MAX_ALPHA_SAMPLES) and each one's background inpainted over ``hole``."""
+    picks = np.unique(np.linspace(0, len(stack) - 1, min(len(stack), MAX_ALPHA_SAMPLES))
+                      .round().astype(int))
+    hole8 = hole.astype(np.uint8) * 255
+    frames, backgrounds = [], []
+    for i in picks:
+        frame = np.clip(stack[i] + 0.5, 0, 255).astype(np.uint8)
+        backgrounds.append(cv2.inpaint(frame, hole8, 3, cv2.INPAINT_TELEA).astype(np.float32))
+        frames.append(stack[i])
+    return np.stack(frames), np.stack(backgrounds)
+
+
+def _opacity(frames: np.ndarray, bgs: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Per-pixel opacity (median over samples) of an overlay of ``colour``; NaN where the
+    background is too close to that colour to tell."""
+    towards = colour - bgs
+    norm = (towards * towards).sum(axis=-1)
+    raw = ((frames - bgs) * towards).sum(axis=-1) / np.maximum(norm, 1.0)
+    raw[norm < 3 * 24.0**2] = np.nan
+    with warnings.catch_warnings():
+        # Pixels with no usable sample at all are NaN, on purpose.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(raw, axis=0)
+
+
+def _fit_line(inside: np.ndarray, background: np.ndarray
+              ) -> tuple[float, np.ndarray] | None:
+    """Robust fit of ``inside = slope * background + offset`` (one slope, an offset per
+    channel), or None when the background varies too little to tell slope from offset."""
+    if len(inside) > 60_000:
+        pick = np.random.default_rng(0).choice(len(inside), 60_000, replace=False)
+        inside, background = inside[pick], background[pick]
+    keep = np.ones(len(inside), bool)
+    slope, offset = 1.0, np.zeros(3, np.float32)
+    for _ in range(3):
+        x, y = background[keep], inside[keep]
+        if len(x) < 20:
+            return None
+        xc, yc = x - x.mean(axis=0), y - y.mean(axis=0)
+        denom = float((xc * xc).sum())
+        if denom / xc.size < 6.0**2:
+            return None
+        slope = float((xc * yc).sum() / denom)
+        offset = (y.mean(axis=0) - slope * x.mean(axis=0)).astype(np.float32)
+        resid = np.abs(inside - (slope * background + offset)).max(axis=1)
+        keep = resid < max(3.0 * float(np.median(resid[keep])), 4.0)
+    return slope, offset
+
+
+def _fit_overlay(stack: np.ndarray, mask: np.ndarray, inside: np.ndarray
+                 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
+    """Colour and opacity of the overlay on ``mask``; also the samples used, their
+    inpainted backgrounds and the hole those were inpainted over."""
+    hole = grow_mask(mask, 2) & inside
+    frames, bgs = _backgrounds(stack, hole)
+    # Start from white or black per channel, as the logo's pixels are brighter or darker
+    # than the background around them; then fit opacity and colour on the logo's core.
+    deviation = np.median((frames - bgs)[:, mask], axis=(0, 1))
+    colour = np.where(deviation >= 0, 255.0, 0.0).astype(np.float32)
+    for _ in range(3):
+        alpha = _opacity(frames, bgs, colour)
+        known = mask & ~np.isnan(alpha)
+        if known.sum() < 8:
+            break
+        level = _plateau(alpha[known])
+        core = known & (alpha >= 0.7 * level) & (alpha <= 1.3 * level)
+        fit = _fit_line(frames[:, core].reshape(-1, 3), bgs[:, core].reshape(-1, 3))
+        if fit is None:
+            break
+        slope, offset = fit
+        if not 0.05 < 1.0 - slope < 0.95:
+            break
+        colour = np.clip(offset / (1.0 - slope), 0, 255).astype(np.float32)
+    alpha = np.clip(np.nan_to_num(_opacity(frames, bgs, colour), nan=0.0), 0.0, 1.0)
+    return colour, _plateau(alpha[mask]), frames, bgs, hole
+
+
+def _plateau(alpha: np.ndarray) -> float:
+    """The logo's own opacity: the most common value of its pixels' opacities.
+
+    Anti-aliased edges sit below it and picture texture that slipped into the
+    mask scatters anywhere, but the logo's solid pixels all share one value.
+    """
+    values = alpha[(alpha > 0.05) & (alpha <= 1.0)]
+    if values.size < 8:
+        return float(np.percentile(alpha, 90)) if alpha.size else 0.0
+    hist, edges = np.histogram(values, bins=50, range=(0.0, 1.0))
+    smooth = np.convolve(hist.astype(np.float32), np.ones(3, np.float32) / 3, mode="same")
+    peak = int(np.argmax(smooth))
+    return float((edges[peak] + edges[peak + 1]) / 2)
+
+
+def _polarity_fit(stack: np.ndarray, med: np.ndarray, inside: np.ndarray, scale: int,
+                  lighter: bool) -> tuple | None:
+    """(colour, opacity, frames, backgrounds, hole, mask, explained) of an overlay lighter
+    (or darker) than the picture, or None when nothing stands out that way."""
+    mask = _logo_pixels(med, inside, scale, lighter)
+    if mask.sum() < 8:
+        return None
+    colour, opacity, frames, bgs, hole = _fit_overlay(stack, mask, inside)
+    # Keep the pixels the fitted overlay explains (their opacity near the logo's): texture
+    # of the picture that stood out too falls away here. Then fit once more on those.
+    alpha = _opacity(frames, bgs, colour)
+    consistent = mask & ((alpha >= 0.5 * opacity) & (alpha <= 1.6 * opacity) | np.isnan(alpha))
+    consistent = _drop_specks(consistent)
+    if 8 <= consistent.sum() < mask.sum():
+        mask = consistent
+        colour, opacity, frames, bgs, hole = _fit_overlay(stack, mask, inside)
+    alpha = np.clip(np.nan_to_num(_opacity(frames, bgs, colour), nan=0.0), 0.0, 1.0)
+    # How much of the logo's deviation from the inpainted background the model explains.
+    a = np.minimum(alpha, opacity)[None, :, :, None]
+    model = (1 - a) * bgs + a * colour
+    resid = float(((frames - model)[:, mask] ** 2).sum())
+    total = float(((frames - bgs)[:, mask] ** 2).sum()) + 1e-6
+    return colour, opacity, frames, bgs, hole, mask, 1.0 - resid / total
+
+
+def estimate_overlay(samples: Sequence[np.ndarray], box: tuple[int, int, int, int],
+                     origin: tuple[int, int] = (0, 0)) -> OverlayModel:
+    """The overlay inside ``box`` (in the samples' coordinates) from RGB crops across the video.
+
+    ``samples`` show the same rectangle in different frames, with some picture
+    around ``box`` for context; ``origin`` is where that rectangle sits in the frame.
+    """
+    if not samples:
+        raise ValueError("estimate_overlay needs at least one sample")
+    stack = np.stack(samples).astype(np.float32)
+    h, w = stack.shape[1:3]
+    bx1, by1, bx2, by2 = box
+    inside = np.zeros((h, w), bool)
+    inside[by1:by2, bx1:bx2] = True
+    med = np.median(stack, axis=0)
+    scale = round(0.4 * min(by2 - by1, bx2 - bx1))
+    ox, oy = origin
+    empty = np.zeros((h, w), np.float32)
+    none = np.zeros((h, w), bool)
+    # A logo lighter than the picture, or darker: try both. On a still shot dark windows
+    # explain as well as a black logo, so a semi-transparent fit is preferred, and a
+    # light one (far the most common watermark) unless a dark one fits clearly better.
+    fits = []
+    for lighter in (True, False):
+        fit = _polarity_fit(stack, med, inside, scale, lighter)
+        if fit is not None:
+            semi = 0.08 <= fit[1] <= 0.92 and fit[6] >= 0.6
+            score = fit[6] * float(np.sqrt(fit[5].sum())) * (1.3 if lighter else 1.0)
+            fits.append((semi, score, fit))
+    if not fits:
+        return OverlayModel(ox, oy, empty, np.zeros(3, np.float32), none, "none")
+    fits.sort(key=lambda f: (f[0], f[1]), reverse=True)
+    colour, opacity, frames, bgs, hole, mask, explained = fits[0][2]
+    alpha = np.clip(np.nan_to_num(_opacity(frames, bgs, colour), nan=0.0), 0.0, 1.0)
+    info = {"explained": explained, "pixels": float(mask.sum())}
+    if opacity > 0.92 or opacity < 0.08 or explained < 0.6:
+        # Opaque, or not an overlay the model explains: fill these pixels instead.
+        fixed = grow_mask(mask, 1) & inside
+        return OverlayModel(ox, oy, empty, np.zeros(3, np.float32), fixed, "opaque",
+                            opacity=min(max(opacity, 0.0), 1.0), fit_r2=explained, info=info)
+    alpha = np.minimum(alpha, opacity)
+    alpha[~hole] = 0.0
+    alpha[alpha < 0.1 * opacity] = 0.0
+    # Deep inside a large logo the inpainted background is a poor guess; the logo's
+    # own opacity is the better one there.
+    deep = mask & ~grow_mask(~mask, 2)
+    alpha[deep] = opacity
+    fixed = alpha > MAX_INVERT_ALPHA
+    # The logo's outline (its anti-aliased rim, a pixel either side of its edge) is where
+    # opacity is least certain and the codec rang hardest: a small error there reads as
+    # a ghost of the logo. Those pixels are filled from the recovered ones around them.
+    rim = (grow_mask(mask, 1) & ~mask) | (mask & grow_mask(~mask, 1))
+    fixed |= rim & (alpha > 0) & ~deep
+    alpha[fixed] = 0.0
+    return OverlayModel(ox, oy, alpha, colour, fixed, "semi-transparent", opacity=opacity,
+                        fit_r2=explained, info=info)

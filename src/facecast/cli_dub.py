@@ -1,0 +1,75 @@
+"""The ``facecast dub`` command: make the person in a video speak new audio (or text).
+
+Thin like the rest of the CLI: it parses options, runs
+:func:`facecast.pipeline.dub_video.dub_video` with a progress bar and prints the
+result; bad input comes out as one line with its code (exit status 2).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from facecast.errors import FacecastError
+
+
+def _point(value: str | None) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        x, y = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter("give the point as X,Y in pixels, e.g. 640,300") from None
+    return x, y
+
+
+@click.command()
+@click.option("--video", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Talking-head video: MP4 or MOV, H.264, longer than 5 s, up to 300 MB.")
+@click.option("--audio", type=click.Path(exists=True, dir_okay=False),
+              help="New speech: wav, mp3, m4a, aac, ogg/opus, flac (1 to 600 s).")
+@click.option("--text", help="Text to speak with the built-in voice instead of --audio.")
+@click.option("--voice", help="Voice id from `facecast voices`, or a piper .onnx (with --text).")
+@click.option("--transcript", help="The words of --audio (English), for exact lip shapes.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--face", "face_index", default=0, show_default=True, type=click.IntRange(0, 20),
+              help="With several faces: which one speaks (0 = the largest in the first "
+                   "frame with faces, 1 = the next, ...).")
+@click.option("--face-at", help="Or: the face nearest this pixel, as X,Y.")
+@click.option("--export-visemes", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the mouth track: .json (facecast) or .tsv (Rhubarb A-H, X).")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+def dub(video: str, audio: str | None, text: str | None, voice: str | None,
+        transcript: str | None, output: Path, face_index: int, face_at: str | None,
+        export_visemes: Path | None, progress: bool) -> None:
+    """Re-voice VIDEO: the person's lips speak AUDIO (or TEXT); the rest is the source.
+
+    Longer speech loops the video seamlessly, shorter speech cuts it; the source's
+    size and frame rate are kept, and frames without the face pass through.
+    """
+    from facecast.cli_support import fail as _fail
+    from facecast.cli_support import progress_bar as _progress_bar
+    from facecast.pipeline.dub_video import DubVideoSpec, dub_video
+
+    if (audio is None) == (text is None):
+        raise click.UsageError("give exactly one of --audio or --text")
+    if transcript and not audio:
+        raise click.UsageError("--transcript goes with --audio")
+    spec = DubVideoSpec(video=video, output=output, audio=audio, text=text, voice=voice,
+                        transcript=transcript, face_index=face_index,
+                        face_point=_point(face_at), export_visemes=export_visemes)
+    try:
+        with _progress_bar(progress) as update:
+            result = dub_video(spec, update)
+    except FacecastError as exc:
+        _fail(exc)
+        return
+    looped = (f", looped from frame {result.loop[0]} to {result.loop[1]}" if result.loop
+              else "")
+    click.echo(
+        f"wrote {result.output} ({result.width}x{result.height} at {result.fps:g} fps, "
+        f"{result.duration:.1f} s, {result.frames} frames, face dubbed in "
+        f"{result.frames_with_face} of {result.source_frames} source frames{looped}, "
+        f"in {result.timings['total']:.1f} s, mouth from {result.track.source})"
+    )

@@ -1,0 +1,243 @@
+"""Subtitle and watermark removal: a video in, the same video without them out.
+
+The use case composes the engine parts of :mod:`facecast.cleanup`: checks
+the video against KreadoAI's limits (MP4/MOV, longer than 5 s, up to 200 MB)
+and the areas against the frame; finds the areas itself when none are given
+(:mod:`facecast.cleanup.detect`); samples frames across the video to model
+each watermark as an overlay; then streams the video once more through the
+fill and into an H.264 file with the source's audio copied. It knows nothing
+of HTTP; progress is reported through a ``(fraction, stage)`` callback.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facecast.cleanup.areas import Area, check_areas, group_regions
+from facecast.cleanup.fill import RegionFiller, StreamCleaner, fill_params
+from facecast.cleanup.io import CleanWriter, SourcePacket, YuvFrame, read_source, sample_frames
+from facecast.cleanup.logo import OverlayModel, estimate_overlay
+from facecast.cleanup.textmask import choose_polarity, still_structures, stroke_params
+from facecast.errors import InputError
+from facecast.media.video_reader import CLEAN_LIMITS, VideoInfo, VideoLimits, probe_video
+
+PathLike = str | os.PathLike[str]
+Progress = Callable[[float, str], None]
+AreaSpec = str | Sequence[float] | Mapping[str, float]
+
+OVERLAY_SAMPLES = 40
+
+
+@dataclass
+class CleanVideoSpec:
+    """What to clean. With no areas at all, the areas are found automatically."""
+
+    video: PathLike
+    output: PathLike
+    subtitle_areas: Sequence[AreaSpec] = ()
+    watermark_areas: Sequence[AreaSpec] = ()
+    detect: bool | None = None  # None: detect only when no area is given
+    crf: int = 18
+    preset: str = "veryfast"
+    limits: VideoLimits = CLEAN_LIMITS
+
+
+@dataclass
+class CleanVideoResult:
+    output: Path
+    width: int
+    height: int
+    fps: float
+    duration: float
+    frames: int
+    has_audio: bool
+    subtitle_areas: list[Area]
+    watermark_areas: list[Area]
+    detected: bool  # the areas were found automatically
+    detection: Any | None = None  # facecast.cleanup.detect.Detection when detected
+    overlays: list[dict[str, Any]] = field(default_factory=list)
+    text_frames: int = 0  # frames in which subtitle pixels were replaced
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "output": str(self.output), "width": self.width, "height": self.height,
+            "fps": self.fps, "duration": self.duration, "frames": self.frames,
+            "has_audio": self.has_audio, "detected": self.detected,
+            "subtitle_areas": [a.to_dict() for a in self.subtitle_areas],
+            "watermark_areas": [a.to_dict() for a in self.watermark_areas],
+            "overlays": self.overlays, "text_frames": self.text_frames,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+        if self.detection is not None:
+            out["detection"] = self.detection.to_dict()
+        return out
+
+
+def _margin(height: int) -> int:
+    """Picture kept around each area: context for the fill and the change measure."""
+    return max(8, round(0.025 * height))
+
+
+def _grown(area: Area, margin: int, width: int, height: int) -> tuple[int, int, int, int]:
+    return (max(0, area.x1 - margin), max(0, area.y1 - margin),
+            min(width, area.x2 + margin), min(height, area.y2 + margin))
+
+
+def _sample_pass(video: PathLike, info: VideoInfo, watermarks: Sequence[Area],
+                 subtitles: Sequence[Area], margin: int, report: Progress, start: float,
+                 span: float) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]]]:
+    """Crops of each watermark area (RGB, with margin) and, per sampled frame, the luma of
+    each subtitle area, from frames spread across the video."""
+    total = max(1, info.frames)
+    crops: list[list[np.ndarray]] = [[] for _ in watermarks]
+    lumas: list[list[np.ndarray]] = []
+    boxes = [_grown(a, margin, info.width, info.height) for a in watermarks]
+    want = OVERLAY_SAMPLES
+    for frame in sample_frames(video, want, total, info.fps):
+        for store, (x1, y1, x2, y2) in zip(crops, boxes, strict=True):
+            store.append(_crop_rgb(frame, x1, y1, x2, y2))
+        if subtitles:
+            lumas.append([frame.y[a.y1:a.y2, a.x1:a.x2].copy() for a in subtitles])
+        report(start + span * min(1.0, frame.index / total), "sampling frames")
+    return crops, lumas
+
+
+def _crop_rgb(frame: YuvFrame, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
+    # crop_rgb needs even corners for 4:2:0; take the even box around and cut it down.
+    s = frame.sub
+    ex1, ey1 = x1 // s * s, y1 // s * s
+    ex2 = min(frame.shape[1], -(-x2 // s) * s)
+    ey2 = min(frame.shape[0], -(-y2 // s) * s)
+    rgb = frame.crop_rgb(ex1, ey1, ex2, ey2)
+    return rgb[y1 - ey1:y2 - ey1, x1 - ex1:x2 - ex1].copy()
+
+
+def _describe(area: Area, model: OverlayModel) -> dict[str, Any]:
+    return {"area": area.to_dict(), "kind": model.kind, "opacity": round(model.opacity, 3),
+            "fit_r2": round(model.fit_r2, 3), "pixels": model.pixels}
+
+
+def clean_video(spec: CleanVideoSpec, progress: Progress | None = None) -> CleanVideoResult:
+    """Clean ``spec.video`` into ``spec.output``; raises InputError on bad input.
+
+    Nothing is left at ``spec.output`` unless the whole video was written.
+    """
+    report = progress or (lambda _f, _s: None)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    report(0.0, "checking video")
+    info = probe_video(spec.video, spec.limits)
+    if Path(spec.output).resolve() == Path(spec.video).resolve():
+        raise InputError("the output must not overwrite the input video", code="bad_request")
+    subtitles = check_areas(spec.subtitle_areas, "subtitle", info.width, info.height)
+    watermarks = check_areas(spec.watermark_areas, "watermark", info.width, info.height)
+    detect = spec.detect if spec.detect is not None else not (subtitles or watermarks)
+    detection = None
+    position = 0.02
+    if detect:
+        from facecast.cleanup.detect import detect_areas
+
+        t = time.perf_counter()
+
+        def detect_progress(fraction: float, stage: str) -> None:
+            report(0.02 + 0.43 * fraction, stage)
+
+        detection = detect_areas(spec.video, info, detect_progress)
+        subtitles = subtitles + detection.subtitle_areas
+        watermarks = watermarks + detection.watermark_areas
+        timings["detect"] = time.perf_counter() - t
+        position = 0.45
+
+    margin = _margin(info.height)
+    overlays: list[OverlayModel] = []
+    still: list[tuple[Area, np.ndarray]] = []
+    polarity = "light"
+    t = time.perf_counter()
+    if watermarks or subtitles:
+        crops, lumas = _sample_pass(spec.video, info, watermarks, subtitles, margin, report,
+                                    position, 0.1)
+        kept: list[Area] = []
+        for area, samples in zip(watermarks, crops, strict=True):
+            x1, y1, _, _ = _grown(area, margin, info.width, info.height)
+            box = (area.x1 - x1, area.y1 - y1, area.x2 - x1, area.y2 - y1)
+            model = estimate_overlay(samples, box, origin=(x1, y1))
+            if detection is not None and area in detection.watermark_areas:
+                # A found area is only a guess at where the logo is: keep it to the logo's
+                # own pixels, and drop it when no overlay is there after all.
+                footprint = _footprint(model, info.width, info.height)
+                detection.replace(area, footprint)
+                if footprint is None:
+                    continue
+                area = footprint
+            kept.append(area)
+            overlays.append(model)
+        watermarks = kept
+        if lumas:
+            polarity = choose_polarity([c for row in lumas[::3] for c in row], info.height)
+            for k, area in enumerate(subtitles):
+                found = still_structures([row[k] for row in lumas],
+                                         stroke_params(info.height, polarity))
+                if found is not None:
+                    still.append((area, found))
+    timings["analyse"] = time.perf_counter() - t
+    position += 0.1
+
+    t = time.perf_counter()
+    params = fill_params(info.height, info.fps, info.width)
+    stroke = stroke_params(info.height, polarity)
+    regions = group_regions([*subtitles, *watermarks], info.width, info.height, margin)
+    fillers = [RegionFiller(r, [m for m in overlays if _overlaps(m, r.x1, r.y1, r.x2, r.y2)],
+                            stroke, params, [(a, m) for a, m in still if a in r.areas])
+               for r in regions]
+    cleaner = StreamCleaner(fillers, params)
+    total = max(1, info.frames)
+    written = 0
+    with CleanWriter(spec.output, spec.video, crf=spec.crf, preset=spec.preset) as writer:
+        for item in read_source(spec.video):
+            if isinstance(item, SourcePacket):
+                writer.copy(item)
+                continue
+            for frame in cleaner.push(item) if fillers else [item]:
+                writer.write(frame)
+                written += 1
+                if written % 10 == 0:
+                    report(position + (0.99 - position) * min(1.0, written / total), "cleaning")
+        for frame in cleaner.flush() if fillers else []:
+            writer.write(frame)
+            written += 1
+        has_audio = writer.has_audio
+    timings["clean"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    report(1.0, "done")
+    return CleanVideoResult(
+        output=Path(spec.output), width=info.width, height=info.height, fps=info.fps,
+        duration=info.duration, frames=written, has_audio=has_audio,
+        subtitle_areas=list(subtitles), watermark_areas=list(watermarks),
+        detected=detect, detection=detection,
+        overlays=[_describe(a, m) for a, m in zip(watermarks, overlays, strict=False)],
+        text_frames=cleaner.text_frames, timings=timings)
+
+
+def _footprint(model: OverlayModel, width: int, height: int) -> Area | None:
+    """The box around the pixels ``model`` changes (padded a little), or None."""
+    touched = (model.alpha > 0) | model.fixed
+    if model.kind == "none" or not touched.any():
+        return None
+    rows, cols = np.nonzero(touched.any(axis=1))[0], np.nonzero(touched.any(axis=0))[0]
+    return Area(max(0, model.x1 + int(cols[0]) - 1), max(0, model.y1 + int(rows[0]) - 1),
+                min(width, model.x1 + int(cols[-1]) + 2),
+                min(height, model.y1 + int(rows[-1]) + 2), "watermark")
+
+
+def _overlaps(model: OverlayModel, x1: int, y1: int, x2: int, y2: int) -> bool:
+    # Regions never overlap, so a model cut to each region it touches acts on a pixel once.
+    h, w = model.shape
+    return model.x1 < x2 and x1 < model.x1 + w and model.y1 < y2 and y1 < model.y1 + h

@@ -1,0 +1,400 @@
+"""Subtitle and watermark removal: areas, masks, the overlay model, the fill, detection,
+the pipeline's promises (audio, size, rate, duration kept; limits) and the CLI.
+
+The core tests run on a synthetic clip with known ground truth: a pan across
+the packaged astronaut photo with subtitles and a semi-transparent logo burned
+in by :mod:`facecast.cleanup.burn`. A test on a real talking-head clip runs
+when ``../shared/media`` is present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from facecast.cleanup.areas import Area, check_area, check_areas, group_regions, parse_area
+from facecast.cleanup.burn import Burner, BurnSpec, Cue, burn_video, default_cues, moving_scene
+from facecast.cleanup.fill import FillParams, RegionFiller, StreamCleaner, fill_holes
+from facecast.cleanup.io import iter_frames
+from facecast.cleanup.logo import estimate_overlay
+from facecast.cleanup.textmask import stroke_candidates, stroke_params, text_mask
+from facecast.errors import InputError
+from facecast.media.video_reader import CLEAN_LIMITS, VideoLimits, probe_video
+from facecast.pipeline.clean_video import CleanVideoSpec, clean_video
+
+W, H, SECONDS = 320, 240, 6.0
+PAD = 5
+
+
+@dataclass
+class Burned:
+    original: Path
+    path: Path
+    burner: Burner
+    subtitle_box: tuple[int, int, int, int]
+    logo_box: tuple[int, int, int, int]
+
+    @property
+    def areas(self) -> tuple[str, str]:
+        return ",".join(map(str, self.subtitle_box)), ",".join(map(str, self.logo_box))
+
+
+def _padded(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = box
+    return max(0, x1 - PAD), max(0, y1 - PAD), min(W, x2 + PAD), min(H, y2 + PAD)
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("clean")
+
+
+@pytest.fixture(scope="session")
+def burned(media_dir: Path) -> Burned:
+    """A 6 s pan with subtitles (several languages) and a 50% logo burned in."""
+    original = moving_scene(media_dir / "pan.mp4", width=W, height=H, seconds=SECONDS,
+                            speed=12.0)
+    path = media_dir / "pan_burned.mp4"
+    burner = burn_video(original, path, BurnSpec(cues=default_cues(SECONDS)))
+    assert burner.logo is not None
+    return Burned(original, path, burner, _padded(burner.subtitle_band()),
+                  _padded(burner.logo.box))
+
+
+@pytest.fixture(scope="session")
+def cleaned(burned: Burned, media_dir: Path):
+    sub, logo = burned.areas
+    return clean_video(CleanVideoSpec(burned.path, media_dir / "pan_clean.mp4",
+                                      subtitle_areas=[sub], watermark_areas=[logo]))
+
+
+def _rgb_frames(path: Path) -> Iterator[np.ndarray]:
+    for frame in iter_frames(path):
+        h, w = frame.shape
+        yield frame.crop_rgb(0, 0, w, h)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    d = a.astype(np.float64)[mask] - b.astype(np.float64)[mask]
+    return float(10 * np.log10(255.0**2 / max(float((d * d).mean()), 1e-9)))
+
+
+def _box_mask(*boxes: tuple[int, int, int, int]) -> np.ndarray:
+    m = np.zeros((H, W), bool)
+    for x1, y1, x2, y2 in boxes:
+        m[y1:y2, x1:x2] = True
+    return m
+
+
+# --- areas -------------------------------------------------------------------------------
+
+
+def test_area_parsing_accepts_text_sequences_and_kreado_dicts() -> None:
+    assert parse_area("10, 20,30,40") == (10, 20, 30, 40)
+    assert parse_area([1, 2, 3, 4]) == (1, 2, 3, 4)
+    assert parse_area({"lt_x": 0, "lt_y": 941.212, "rb_x": 1068.84, "rb_y": 1346.41}) == (
+        0, 941.212, 1068.84, 1346.41)
+    # Fractions round outwards, so the whole named rectangle is covered.
+    area = check_area((0, 941.212, 1068.84, 1346.41), 1080, 1920)
+    assert area.box == (0, 941, 1069, 1347)
+
+
+@pytest.mark.parametrize("spec, code", [
+    ("1,2,3", "invalid_area"),
+    ("a,b,c,d", "invalid_area"),
+    ("30,20,10,40", "invalid_area"),
+    ("0,0,1,1", "invalid_area"),
+    ("-5,0,10,10", "area_outside_frame"),
+    ("0,0,321,10", "area_outside_frame"),
+    ("0,200,10,241", "area_outside_frame"),
+])
+def test_bad_areas_are_refused_with_the_reason(spec: str, code: str) -> None:
+    with pytest.raises(InputError) as err:
+        check_areas([spec], "subtitle", W, H)
+    assert err.value.code == code
+    if code == "area_outside_frame":
+        assert "320x240" in err.value.message
+
+
+def test_touching_areas_share_a_region_with_even_corners() -> None:
+    areas = [Area(10, 10, 50, 30, "subtitle"), Area(55, 12, 90, 28, "watermark"),
+             Area(200, 200, 250, 230, "subtitle")]
+    regions = group_regions(areas, W, H, margin=8)
+    assert len(regions) == 2
+    first = next(r for r in regions if len(r.areas) == 2)
+    assert all(v % 2 == 0 for v in (first.x1, first.y1, first.x2, first.y2))
+    assert first.x1 <= 2 and first.x2 >= 98
+
+
+# --- engine parts ------------------------------------------------------------------------
+
+
+def test_text_mask_covers_burned_strokes_and_skips_moving_highlights(burned: Burned) -> None:
+    x1, y1, x2, y2 = burned.subtitle_box
+    params = stroke_params(H)
+    frames = [(f.time, f.y[y1:y2, x1:x2].copy()) for f in iter_frames(burned.path)]
+    clean = [f.y[y1:y2, x1:x2].copy() for f in iter_frames(burned.original)]
+    k = 8
+
+    def masks(lumas: list[np.ndarray]) -> list[np.ndarray]:
+        cands = [stroke_candidates(y, params) for y in lumas]
+        out = []
+        for i, c in enumerate(cands):
+            before = [cands[j] if j >= 0 else None for j in range(i - k, i)]
+            after = [cands[j] if j < len(cands) else None for j in range(i + 1, i + k + 1)]
+            out.append(text_mask(c, before, after, params))
+        return out
+
+    recalls = []
+    for (t, _), m in zip(frames, masks([y for _, y in frames]), strict=True):
+        sub = burned.burner.subtitle(t)
+        if sub is None:
+            continue
+        strong = sub.mask(W, H, 0.3)[y1:y2, x1:x2]
+        recalls.append((m & strong).sum() / strong.sum())
+    assert min(recalls) >= 0.98
+    # The same area of the untouched pan: highlights drift, so almost nothing is text.
+    false = np.mean([m.mean() for m in masks(clean)])
+    assert false < 0.01
+
+
+def test_overlay_model_recovers_the_logo_opacity_and_colour(burned: Burned) -> None:
+    x1, y1, x2, y2 = burned.logo_box
+    m = 8
+    gx1, gy1, gx2, gy2 = max(0, x1 - m), max(0, y1 - m), min(W, x2 + m), min(H, y2 + m)
+    samples = [f.crop_rgb(gx1 // 2 * 2, gy1 // 2 * 2, gx2 // 2 * 2, gy2 // 2 * 2)
+               for f in list(iter_frames(burned.path))[::5]]
+    box = (x1 - gx1 // 2 * 2, y1 - gy1 // 2 * 2, x2 - gx1 // 2 * 2, y2 - gy1 // 2 * 2)
+    model = estimate_overlay(samples, box)
+    assert model.kind == "semi-transparent"
+    assert model.opacity == pytest.approx(burned.burner.spec.logo_opacity, abs=0.08)
+    assert np.all(model.colour > 220)  # a white logo
+
+
+def test_overlay_model_reports_nothing_in_an_empty_box() -> None:
+    rng = np.random.default_rng(1)
+    base = cv2.GaussianBlur(rng.integers(0, 255, (60, 90, 3), dtype=np.uint8), (0, 0), 6)
+    samples = [np.roll(base, shift, axis=1) for shift in range(0, 24, 2)]
+    model = estimate_overlay(samples, (20, 15, 70, 45))
+    assert model.kind == "none"
+    assert model.pixels == 0
+
+
+def test_hole_fill_continues_smooth_surroundings() -> None:
+    yy, xx = np.mgrid[0:80, 0:160]
+    image = np.dstack([xx, yy * 2, 255 - xx]).clip(0, 255).astype(np.uint8)
+    hole = np.zeros((80, 160), bool)
+    hole[30:50, 40:120] = True
+    damaged = image.copy()
+    damaged[hole] = 255
+    fill_holes(damaged, hole)
+    assert _psnr(damaged, image, hole) > 30
+    assert np.array_equal(damaged[~hole], image[~hole])
+
+
+def test_stream_cleaner_holds_a_bounded_number_of_frames(burned: Burned) -> None:
+    area = Area(*burned.subtitle_box, "subtitle")
+    region = group_regions([area], W, H, margin=8)[0]
+    params = FillParams(chunk=8, persist=4, kernel=15)
+    cleaner = StreamCleaner([RegionFiller(region, [], stroke_params(H), params)], params)
+    held, out = 0, 0
+    for frame in iter_frames(burned.path):
+        out += len(cleaner.push(frame))
+        held = max(held, len(cleaner.frames))
+    out += len(cleaner.flush())
+    assert out == 150
+    assert held <= 2 * params.chunk + params.persist + 1
+
+
+# --- the pipeline ------------------------------------------------------------------------
+
+
+def test_cleaning_given_areas_restores_the_picture(burned: Burned, cleaned) -> None:
+    boxes = _box_mask(burned.subtitle_box, burned.logo_box)
+    sse = {"burned": 0.0, "clean": 0.0, "inpaint": 0.0, "outside": 0.0}
+    n_box = 0
+    outside = ~cv2.dilate(boxes.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
+    streams = zip(_rgb_frames(burned.original), _rgb_frames(burned.path),
+                  _rgb_frames(cleaned.output), strict=True)
+    for orig, dirty, clean in streams:
+        baseline = cv2.inpaint(dirty, boxes.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+        o = orig.astype(np.float64)
+        for key, img in (("burned", dirty), ("clean", clean), ("inpaint", baseline)):
+            sse[key] += float(((img.astype(np.float64) - o)[boxes] ** 2).sum())
+        sse["outside"] += float(((clean.astype(np.float64) - dirty.astype(np.float64))[outside]
+                                 ** 2).sum())
+        n_box += int(boxes.sum()) * 3
+
+    def psnr(key: str, n: int) -> float:
+        return 10 * np.log10(255.0**2 / max(sse[key] / n, 1e-9))
+
+    assert psnr("clean", n_box) >= psnr("burned", n_box) + 6
+    assert psnr("clean", n_box) >= psnr("inpaint", n_box) + 3
+    # Away from the areas only the re-encoding touches the picture.
+    assert psnr("outside", int(outside.sum()) * 3 * 150) > 38
+    assert cleaned.overlays[0]["kind"] == "semi-transparent"
+    assert cleaned.text_frames >= 120
+
+
+def test_cleaned_regions_do_not_flicker(burned: Burned, cleaned) -> None:
+    boxes = _box_mask(burned.subtitle_box, burned.logo_box)
+
+    def mean_change(path: Path) -> float:
+        previous, total, n = None, 0.0, 0
+        for rgb in _rgb_frames(path):
+            y = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+            if previous is not None:
+                total += float(np.abs(y - previous)[boxes].mean())
+                n += 1
+            previous = y
+        return total / n
+
+    assert mean_change(cleaned.output) <= mean_change(burned.original)
+
+
+def test_audio_size_rate_and_duration_are_kept(burned: Burned, cleaned) -> None:
+    src, out = probe_video(burned.path), probe_video(cleaned.output)
+    assert (out.width, out.height, out.frames) == (src.width, src.height, src.frames)
+    assert out.fps == pytest.approx(src.fps)
+    assert out.duration == pytest.approx(src.duration, abs=0.02)
+    assert out.has_audio and cleaned.has_audio
+
+    def audio_packets(path: Path) -> list[bytes]:
+        with av.open(str(path)) as c:
+            return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
+
+    assert audio_packets(cleaned.output) == audio_packets(burned.path)  # copied, not re-encoded
+
+
+def test_odd_sized_video_keeps_its_size(media_dir: Path) -> None:
+    src = media_dir / "odd.mp4"
+    from facecast.assets import asset_path
+    from facecast.media import load_image
+
+    photo = cv2.resize(load_image(asset_path("astronaut.png")), (240, 180))
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        s.width, s.height, s.pix_fmt = 161, 121, "yuv444p"
+        for i in range(130):
+            img = np.ascontiguousarray(photo[20:141, i // 2:i // 2 + 161])
+            cv2.putText(img, "Hello", (20, 110), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
+            f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv444p")
+            f.pts = i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    out = clean_video(CleanVideoSpec(src, media_dir / "odd_clean.mp4",
+                                     subtitle_areas=["10,90,120,118"]))
+    info = probe_video(out.output)
+    assert (info.width, info.height, info.frames) == (161, 121, 130)
+
+
+def test_limits_refuse_short_large_and_foreign_videos(media_dir: Path, burned: Burned) -> None:
+    short = moving_scene(media_dir / "short.mp4", width=64, height=48, seconds=3.0,
+                         audio=False)
+    with pytest.raises(InputError) as err:
+        clean_video(CleanVideoSpec(short, media_dir / "x.mp4", subtitle_areas=["0,0,10,10"]))
+    assert err.value.code == "video_too_short"
+    tiny = VideoLimits(max_bytes=10_000, codecs=CLEAN_LIMITS.codecs)
+    with pytest.raises(InputError) as err:
+        clean_video(CleanVideoSpec(burned.path, media_dir / "x.mp4", limits=tiny))
+    assert err.value.code == "file_too_large"
+    mkv = media_dir / "clip.mkv"
+    with av.open(str(mkv), "w", format="matroska") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(150):
+            f = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
+            f.pts = i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    with pytest.raises(InputError) as err:
+        clean_video(CleanVideoSpec(mkv, media_dir / "x.mp4"))
+    assert err.value.code == "unsupported_container"
+    with pytest.raises(InputError) as err:
+        clean_video(CleanVideoSpec(burned.path, media_dir / "x.mp4",
+                                   subtitle_areas=["0,0,400,20"]))
+    assert err.value.code == "area_outside_frame"
+    junk = media_dir / "junk.mp4"
+    junk.write_bytes(b"not a video" * 100)
+    with pytest.raises(InputError) as err:
+        clean_video(CleanVideoSpec(junk, media_dir / "x.mp4"))
+    assert err.value.code == "unreadable_video"
+    assert not (media_dir / "x.mp4").exists()
+
+
+def test_detection_finds_the_subtitles_and_the_logo(burned: Burned, media_dir: Path) -> None:
+    result = clean_video(CleanVideoSpec(burned.path, media_dir / "pan_auto.mp4"))
+    assert result.detected and result.detection is not None
+    burner = burned.burner
+    assert burner.logo is not None
+    text = np.zeros((H, W), bool)
+    for cue in burner.spec.cues:
+        text |= burner.subtitle(cue.start).mask(W, H, 0.3)  # type: ignore[union-attr]
+    logo = burner.logo.mask(W, H, 0.3)
+    subs = _box_mask(*(a.box for a in result.subtitle_areas))
+    marks = _box_mask(*(a.box for a in result.watermark_areas))
+    assert (subs & text).sum() >= 0.95 * text.sum()
+    assert (marks & logo).sum() >= 0.9 * logo.sum()
+    found = subs | marks
+    truth = _box_mask(burner.subtitle_band(), burner.logo.box)
+    near_truth = cv2.dilate(truth.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    assert (found & ~near_truth).sum() <= 0.05 * found.sum()
+    assert "subtitle" in result.detection.summary()
+
+
+def test_cli_cleans_and_reports(burned: Burned, media_dir: Path) -> None:
+    from facecast.cli import main
+
+    sub, logo = burned.areas
+    out = media_dir / "cli.mp4"
+    runner = CliRunner()
+    result = runner.invoke(main, ["clean", "--video", str(burned.path), "--subtitle-area", sub,
+                                  "--watermark-area", logo, "-o", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and "semi-transparent" in result.output and "audio kept" in result.output
+    bad = runner.invoke(main, ["clean", "--video", str(burned.path), "--subtitle-area",
+                               "0,0,999,10", "-o", str(media_dir / "bad.mp4"), "--no-progress"])
+    assert bad.exit_code == 2
+    assert "area_outside_frame" in bad.output and "320 px" in bad.output
+
+
+def test_real_talking_head_clip(shared_media: Path, media_dir: Path) -> None:
+    """Klobuchar (256x256, 10 s): subtitles over a moving speaker, logo over a still wall."""
+    video = shared_media / "videos" / "klobuchar_10s_noaudio.mp4"
+    info = probe_video(video)
+    spec = BurnSpec(cues=[Cue(0.3, 2.8, "Thank you all for watching today"),
+                          Cue(2.8, 5.5, "Die Ergebnisse sind überraschend gut"),
+                          Cue(6.0, 9.5, "Спасибо за внимание")])
+    path = media_dir / "klobuchar_burned.mp4"
+    burner = burn_video(video, path, spec)
+    assert burner.logo is not None
+    w, h = info.width, info.height
+    x1, y1, x2, y2 = burner.subtitle_band()
+    sub = (max(0, x1 - PAD), max(0, y1 - PAD), min(w, x2 + PAD), min(h, y2 + PAD))
+    lx1, ly1, lx2, ly2 = burner.logo.box
+    logo = (max(0, lx1 - PAD), max(0, ly1 - PAD), min(w, lx2 + PAD), min(h, ly2 + PAD))
+    out = clean_video(CleanVideoSpec(path, media_dir / "klobuchar_clean.mp4",
+                                     subtitle_areas=[",".join(map(str, sub))],
+                                     watermark_areas=[",".join(map(str, logo))]))
+    boxes = np.zeros((h, w), bool)
+    for bx1, by1, bx2, by2 in (sub, logo):
+        boxes[by1:by2, bx1:bx2] = True
+    gains = []
+    frames = zip(_rgb_frames(video), _rgb_frames(path), _rgb_frames(out.output), strict=True)
+    for i, (orig, dirty, clean) in enumerate(frames):
+        if i % 10:
+            continue
+        baseline = cv2.inpaint(dirty, boxes.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+        gains.append(_psnr(clean, orig, boxes) - _psnr(baseline, orig, boxes))
+    assert np.mean(gains) >= 3.0
