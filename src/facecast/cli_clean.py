@@ -41,7 +41,7 @@ AREA_HELP = "x1,y1,x2,y2 in pixels (left-top, right-bottom); repeat for more are
 def clean(video: str, subtitle_areas: tuple[str, ...], watermark_areas: tuple[str, ...],
           detect: bool | None, output: Path, crf: int, preset: str, as_json: bool,
           progress: bool) -> None:
-    """Remove burned-in subtitles and watermarks from VIDEO and write an MP4.
+    """Remove burned-in subtitles and watermarks from a video and write an MP4.
 
     Only the text and logo pixels are replaced: with the background from other
     frames where it was visible, filled in where it never was. Audio, size,

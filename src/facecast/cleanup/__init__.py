@@ -5,8 +5,9 @@
 :mod:`~facecast.cleanup.logo` models a static logo as an overlay and takes it
 off, :mod:`~facecast.cleanup.fill` replaces masked pixels consistently over
 time, :mod:`~facecast.cleanup.detect` finds subtitles and logos without
-areas, :mod:`~facecast.cleanup.io` streams YUV frames in and H.264 out with
-the audio copied, and :mod:`~facecast.cleanup.burn` makes test media with
+areas (with OCR from :mod:`~facecast.cleanup.ocr`),
+:mod:`~facecast.cleanup.io` streams YUV frames in and H.264 out with the audio
+copied, and :mod:`~facecast.cleanup.burn` makes test media with
 known ground truth. :func:`facecast.pipeline.clean_video.clean_video` puts
 them together.
 """

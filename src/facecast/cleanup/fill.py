@@ -10,7 +10,9 @@ Each region (an area plus context around it) is processed as a strip:
    memory holds each pixel's last visible value with the change accumulated
    since, and a backward memory over a lookahead of one to two chunks holds
    the next visible value. "Change" is the mean frame difference of the
-   visible pixels around it, above the codec's noise floor.
+   visible pixels around it, above the codec's noise floor. When the picture
+   pans (corners tracked off the text agree on one motion), the memories move
+   with it, so what scrolls under a line of text is still found.
 4. Pixels no frame showed on a still enough picture are filled from around
    them (a push-pull pyramid at half resolution, see :func:`fill_holes`).
 5. Synthesised pixels on a still picture are blended with the previous
@@ -30,7 +32,7 @@ import numpy as np
 
 from facecast.cleanup.areas import Area, Region
 from facecast.cleanup.io import YuvFrame
-from facecast.cleanup.logo import OverlayModel
+from facecast.cleanup.logo import OverlayModel, PlaneInversion
 from facecast.cleanup.textmask import (
     StrokeParams,
     persistence_frames,
@@ -142,6 +144,30 @@ def fill_holes(rgb: np.ndarray, hole: np.ndarray) -> None:
     cv2.copyTo(filled, mask.view(np.uint8), part)
 
 
+def _level_with_surroundings(rgb: np.ndarray, recovered: np.ndarray, hidden: np.ndarray) -> None:
+    """Shift pixels recovered from an overlay, per channel, by their median difference from
+    a fill of the picture around them, in place.
+
+    Codec noise and 4:2:0 chroma leave recovered pixels a few levels off as a
+    whole on saturated dark colours; a few levels in the shape of letters still
+    reads. The median over the whole logo ignores the picture's own detail.
+    """
+    rows, cols = np.nonzero(recovered.any(axis=1))[0], np.nonzero(recovered.any(axis=0))[0]
+    pad = 16
+    y1, y2 = max(0, rows[0] - pad), min(rgb.shape[0], rows[-1] + pad + 1)
+    x1, x2 = max(0, cols[0] - pad), min(rgb.shape[1], cols[-1] + pad + 1)
+    part = rgb[y1:y2, x1:x2]
+    inside = recovered[y1:y2, x1:x2]
+    reference = part.copy()
+    fill_holes(reference, inside | hidden[y1:y2, x1:x2])
+    diff = part[inside].astype(np.float32) - reference[inside].astype(np.float32)
+    offset = np.clip(np.median(diff, axis=0), -12.0, 12.0)
+    if np.abs(offset).max() < 1.0:
+        return
+    levelled = np.clip(part.astype(np.float32) - offset + 0.5, 0, 255).astype(np.uint8)
+    cv2.copyTo(levelled, inside.view(np.uint8), part)
+
+
 class RegionFiller:
     """The per-region state of the fill: analysis of new frames, memories, the fill itself."""
 
@@ -178,6 +204,18 @@ class RegionFiller:
             part = model.crop(slice(ry1 - oy, ry2 - oy), slice(rx1 - ox, rx2 - ox))
             self.overlays.append((dst, part))
             self.fixed[dst] |= part.fixed
+        # Semi-transparent overlays come off the YUV planes (see PlaneInversion).
+        self.inversions: list[PlaneInversion] = []
+        self.inverted = np.zeros((h, w), bool)
+        for dst, part in self.overlays:
+            alpha = np.zeros((h, w), np.float32)
+            alpha[dst] = np.where(part.fixed, 0.0, part.alpha)
+            for s in (1, 2):  # 4:4:4 and 4:2:0; the frames say which applies
+                inv = PlaneInversion.build(alpha, part.colour, s)
+                if inv is not None:
+                    self.inversions.append(inv)
+                    if s == 1:
+                        self.inverted |= inv.inverted((h, w))
         self.memory = np.zeros((h, w, 3), np.uint8)
         self.staleness = np.full((h, w), NEVER, np.float32)
         self.previous: np.ndarray | None = None
@@ -187,13 +225,15 @@ class RegionFiller:
 
     def analyse(self, frame: YuvFrame) -> _Strip:
         r = self.region
+        s = frame.sub
+        for inv in self.inversions:
+            if inv.sub == s:
+                inv.apply(frame.y[r.y1:r.y2, r.x1:r.x2],
+                          frame.u[r.y1 // s:r.y2 // s, r.x1 // s:r.x2 // s],
+                          frame.v[r.y1 // s:r.y2 // s, r.x1 // s:r.x2 // s])
         rgb = frame.crop_rgb(r.x1, r.y1, r.x2, r.y2)
         y = frame.y[r.y1:r.y2, r.x1:r.x2].copy()
-        inverted = np.zeros(y.shape, bool)
-        for dst, model in self.overlays:
-            cleaned, done = model.remove(rgb[dst])
-            rgb[dst] = cleaned
-            inverted[dst] |= done
+        inverted = self.inverted
         candidates = None
         if self.has_text:
             candidates = stroke_candidates(y, self.stroke) & self.subtitle_area
@@ -343,6 +383,8 @@ class RegionFiller:
                 self.previous_synth = shifted(self.previous_synth, dx, dy, False)
         self.staleness += strip.change
         synth = strip.inverted
+        if synth.any():
+            _level_with_surroundings(rgb, synth, mask)
         if mask.any():
             stale = self.params.stale
             from_past = mask & (self.staleness < stale)

@@ -16,6 +16,10 @@ The model is estimated from frames sampled across the video:
   edge the background barely changes, so ``inside = (1 - a) * outside + a * L``;
 * anti-aliased edges get a per-pixel opacity from the same relation, against
   a locally inpainted background.
+
+The overlay is taken off the YUV planes (:class:`PlaneInversion`), since 4:2:0
+chroma mixes logo and picture at the logo's edges; its thin anti-aliased rim is
+left to the fill.
 """
 
 from __future__ import annotations
@@ -95,6 +99,75 @@ class OverlayModel:
         gain = cv2.merge([gain1, gain1, gain1])
         offset = cv2.merge([-a * float(c) * gain1 for c in self.colour])
         return invert, box, gain, offset
+
+
+def _yuv(colour: np.ndarray, sub: int) -> tuple[float, float, float]:
+    """``colour`` (RGB) in the YUV that :mod:`facecast.cleanup.io` converts with."""
+    rgb = np.full((2, 2, 3), np.clip(colour + 0.5, 0, 255).astype(np.uint8), np.uint8)
+    if sub == 2:
+        flat = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).ravel()
+        return float(flat[0]), float(flat[4]), float(flat[5])
+    yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV)[0, 0]
+    return float(yuv[0]), float(yuv[1]), float(yuv[2])
+
+
+@dataclass
+class PlaneInversion:
+    """An overlay taken off the YUV planes of a region directly.
+
+    Chroma of 4:2:0 video holds one sample per 2x2 pixels, so at a logo's edge
+    it mixes logo and picture; inverting there with the block's mean opacity is
+    right, while inverting RGB pixel by pixel leaves a coloured ghost.
+    """
+
+    rows: slice
+    cols: slice
+    sub: int
+    where_y: np.ndarray
+    gain_y: np.ndarray
+    offset_y: np.ndarray
+    where_c: np.ndarray
+    gain_c: np.ndarray
+    offset_u: np.ndarray
+    offset_v: np.ndarray
+
+    @classmethod
+    def build(cls, alpha: np.ndarray, colour: np.ndarray, sub: int) -> PlaneInversion | None:
+        """From a region-sized opacity map (0 where nothing is inverted)."""
+        rows, cols = np.nonzero((alpha > 0).any(axis=1))[0], np.nonzero((alpha > 0).any(axis=0))[0]
+        if rows.size == 0:
+            return None
+        h, w = alpha.shape
+        y1, x1 = rows[0] // sub * sub, cols[0] // sub * sub
+        y2 = min(h, -(-(rows[-1] + 1) // sub) * sub)
+        x2 = min(w, -(-(cols[-1] + 1) // sub) * sub)
+        a = alpha[y1:y2, x1:x2].astype(np.float32)
+        yl, ul, vl = _yuv(colour, sub)
+        gain = 1.0 / (1.0 - a)
+        ac = a if sub == 1 else cv2.resize(a, ((x2 - x1) // 2, (y2 - y1) // 2),
+                                           interpolation=cv2.INTER_AREA)
+        gain_c = 1.0 / (1.0 - ac)
+        return cls(slice(y1, y2), slice(x1, x2), sub, a > 0, gain, -a * yl * gain, ac > 0,
+                   gain_c, -ac * ul * gain_c, -ac * vl * gain_c)
+
+    def apply(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
+        """Take the overlay off the region's planes (views into the frame), in place."""
+        part = y[self.rows, self.cols]
+        out = np.clip(part * self.gain_y + self.offset_y + 0.5, 0, 255).astype(np.uint8)
+        np.copyto(part, out, where=self.where_y)
+        s = self.sub
+        crows = slice(self.rows.start // s, self.rows.stop // s)
+        ccols = slice(self.cols.start // s, self.cols.stop // s)
+        for plane, offset in ((u, self.offset_u), (v, self.offset_v)):
+            cpart = plane[crows, ccols]
+            out = np.clip(cpart * self.gain_c + offset + 0.5, 0, 255).astype(np.uint8)
+            np.copyto(cpart, out, where=self.where_c)
+
+    def inverted(self, shape: tuple[int, int]) -> np.ndarray:
+        """The pixels this inversion recovers, as a region-sized mask."""
+        out = np.zeros(shape, bool)
+        out[self.rows, self.cols] = self.where_y
+        return out
 
 
 def _logo_pixels(med: np.ndarray, inside: np.ndarray, scale: int, lighter: bool) -> np.ndarray:
@@ -290,11 +363,11 @@ def estimate_overlay(samples: Sequence[np.ndarray], box: tuple[int, int, int, in
     deep = mask & ~grow_mask(~mask, 2)
     alpha[deep] = opacity
     fixed = alpha > MAX_INVERT_ALPHA
-    # The logo's outline (its anti-aliased rim, a pixel either side of its edge) is where
-    # opacity is least certain and the codec rang hardest: a small error there reads as
-    # a ghost of the logo. Those pixels are filled from the recovered ones around them.
-    rim = (grow_mask(mask, 1) & ~mask) | (mask & grow_mask(~mask, 1))
-    fixed |= rim & (alpha > 0) & ~deep
+    # The logo's anti-aliased rim just outside its edge is where opacity is least certain
+    # and the codec rang hardest: a small error there reads as an outline of the logo.
+    # Those pixels are filled from the recovered ones around them.
+    rim = grow_mask(mask, 1) & ~mask
+    fixed |= rim & (alpha > 0)
     alpha[fixed] = 0.0
     return OverlayModel(ox, oy, alpha, colour, fixed, "semi-transparent", opacity=opacity,
                         fit_r2=explained, info=info)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from facecast.cleanup.areas import Area, check_areas, group_regions
@@ -231,6 +232,16 @@ def _footprint(model: OverlayModel, width: int, height: int) -> Area | None:
     touched = (model.alpha > 0) | model.fixed
     if model.kind == "none" or not touched.any():
         return None
+    # The logo is one cluster (its letters a few pixels apart); stray stripes of the
+    # picture that slipped into the model lie apart from it and do not widen the box.
+    h = touched.shape[0]
+    side = max(3, h // 6) | 1
+    joined = cv2.dilate(touched.view(np.uint8), np.ones((side, side), np.uint8))
+    n, labels = cv2.connectedComponents(joined, connectivity=8)
+    if n > 2:
+        sizes = np.bincount(labels[touched], minlength=n)
+        big = np.flatnonzero(sizes >= 0.2 * sizes.max())
+        touched = touched & np.isin(labels, big[big > 0])
     rows, cols = np.nonzero(touched.any(axis=1))[0], np.nonzero(touched.any(axis=0))[0]
     return Area(max(0, model.x1 + int(cols[0]) - 1), max(0, model.y1 + int(rows[0]) - 1),
                 min(width, model.x1 + int(cols[-1]) + 2),

@@ -7,18 +7,23 @@ other pixel outside the lower face is the source video's. The flow:
    up to 300 MB, by default) before anything else is read;
 2. speech: an audio file (optionally with its transcript for phoneme-exact
    lips), or text through TTS; then the mouth track at the video's frame rate;
-3. a tracking pass decodes the video once and follows the chosen face with the
-   face mesh (:mod:`facecast.render.video_face`); landmarks are smoothed over
-   time and a presence weight fades the dubbing where the face comes and goes;
-4. when the speech outlasts the video, a loop point is chosen where the whole
-   picture (and the face's pose) best matches an early frame, and the loop
-   cross-fades there, so the video continues without a visible jump; when it
-   is shorter, the video is cut at the end of the speech;
-5. a render pass decodes the video again, re-voices each frame
-   (:class:`facecast.render.dub.MouthDubber`) in a worker thread, and encodes
-   in this one, at the source's size and frame rate (variable-rate input is
-   put on a constant grid first). Memory holds a few frames, the landmark
-   series (a few kilobytes a frame) and the soundtrack, whatever the length.
+3. a tracking pass, in a thread of its own, decodes the video and follows the
+   chosen face with the face mesh (:mod:`facecast.render.video_face`);
+   landmarks are smoothed over time a chunk at a time and a presence weight
+   fades the dubbing where the face comes and goes. The person's profile (the
+   usual shut mouth, mouth width and opening, teeth and cavity colours, and
+   how much jaw goes with a lip gap) comes from the first seconds;
+4. when the speech outlasts the video, tracking runs to the end first and a
+   loop point is chosen where the picture and the head pose best match an
+   early frame; the loop cross-fades there with both heads moved to the pose
+   between them, so the video continues without a visible jump. When the
+   speech is shorter, the video is cut at its end;
+5. the render pass follows the tracking closely: it decodes the video again,
+   re-voices each frame (:class:`facecast.render.dub.MouthDubber`) in a worker
+   thread, and encodes in this one, at the source's size and frame rate
+   (variable-rate input is put on a constant grid first). Memory holds a few
+   frames, the landmark series (a few kilobytes a frame) and the soundtrack,
+   whatever the length.
 
 It knows nothing of HTTP; progress goes to a ``(fraction, stage)`` callback
 and bad input raises :class:`facecast.errors.InputError` with a stable code.
@@ -37,6 +42,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -75,10 +81,20 @@ LOOP_END_S = 6.0  # ... from anywhere in the last this many
 POSE_WEIGHT = 1.0  # head-pose distance (IOD) against picture difference (0..1) in the match
 # Calibration samples: every SAMPLE_EVERY-th frame may be kept, up to SAMPLES_PER_BAND
 # per band of lip gap (IOD), as crops of at most SAMPLE_PX a side.
-SAMPLE_EVERY = 5
+SAMPLE_EVERY = 2
 SAMPLE_BANDS = (0.02, 0.05, 0.08, 0.12, 0.16)
-SAMPLES_PER_BAND = 6
+SAMPLES_PER_BAND = 10
 SAMPLE_PX = 320
+# Tracking runs ahead of rendering: landmarks are smoothed a chunk at a time, from a pad
+# before it to a look-ahead after it (longer than the smoothing window, the longest gap
+# filled and the fades together).
+CHUNK_S = 1.0
+PAD_S = 1.0
+LOOKAHEAD_S = 1.0
+# The person's profile (usual mouth, colours, calibration) comes from the first seconds.
+PROFILE_S = 8.0
+PROFILE_MIN_FACES = 25
+REFERENCE_ORIGIN = 3.0  # IODs from the image corner: where the reference shape is put
 MAX_COLOUR_SAMPLES = 40  # open-mouth frames whose teeth and cavity colours are averaged
 THUMB_W = 64  # width of the grey thumbnails that loop points are matched on
 # Stable landmarks (eye corners, nose, brows, face outline) for matching head poses.
@@ -252,53 +268,184 @@ class FaceSeries:
         return len(self.points)
 
 
-def track_video(info: VideoInfo, fps: Fraction, choice: FaceChoice, stop_after: int | None,
-                report: Callable[[int], None] | None = None) -> FaceSeries:
-    """Follow the chosen face through the video (or its first ``stop_after`` frames).
+class FaceTracking:
+    """The tracking pass, in a thread of its own, so that rendering can follow it closely.
 
-    Thumbnails for choosing a loop point are kept only when the whole video is
-    tracked (``stop_after`` None), for its first and last seconds.
+    The thread decodes the source and follows the chosen face; the renderer asks
+    for frame ``i`` with :meth:`frame`, which waits until tracking is far enough
+    ahead for the smoothing, gap filling and fades around ``i`` to be final, and
+    smooths the landmarks a chunk at a time. Landmarks are held for the whole
+    video (a few kilobytes a frame); frames are not.
     """
-    capacity = max(16, info.frames + 16)
-    points = np.zeros((capacity, MESH_POINTS, 2), np.float32)
-    valid = np.zeros(capacity, bool)
-    rate = float(fps)
-    start_n = max(2, round(LOOP_START_S * rate)) if stop_after is None else 0
-    end_n = max(2, round(LOOP_END_S * rate))
-    starts: list[np.ndarray] = []
-    ends: deque[tuple[int, np.ndarray]] = deque(maxlen=end_n)
-    colours: list[np.ndarray] = []
-    samples: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
-    n = 0
-    with FaceTracker(choice) as tracker:
-        for i, rgb in prefetched(source_frames(info, fps)):
-            if stop_after is not None and i >= stop_after:
-                break
-            if i >= len(points):  # the metadata undercounted: grow
-                points = np.concatenate([points, np.zeros_like(points)])
-                valid = np.concatenate([valid, np.zeros_like(valid)])
-            pts = tracker.track(rgb)
-            if pts is not None:
-                points[i], valid[i] = pts, True
-                if len(colours) < MAX_COLOUR_SAMPLES and i % 3 == 0:
-                    seen = mouth_colours(rgb, pts)
-                    if seen is not None:
-                        colours.append(seen)
-                if i % SAMPLE_EVERY == 0:
-                    _keep_sample(samples, rgb, pts)
-            if i < start_n:
-                starts.append(_thumb(rgb))
-            if stop_after is None:
-                # Where the video ends is only known when it has ended: keep the latest.
-                ends.append((i, _thumb(rgb)))
-            n = i + 1
-            if report is not None:
-                report(n)
-    points, valid = points[:n], valid[:n]
-    smoothed, presence = smooth_landmarks(points, valid, float(fps))
-    seen = np.median(np.stack(colours), axis=0) if len(colours) >= 3 else None
-    kept = [s for per_bin in samples.values() for s in per_bin]
-    return FaceSeries(smoothed, presence, int(valid.sum()), starts, list(ends), seen, kept)
+
+    def __init__(self, info: VideoInfo, fps: Fraction, choice: FaceChoice,
+                 stop_after: int | None) -> None:
+        self.info, self.fps, self.choice, self.stop_after = info, fps, choice, stop_after
+        rate = float(fps)
+        capacity = max(16, info.frames + 16)
+        self._points = np.zeros((capacity, MESH_POINTS, 2), np.float32)
+        self._valid = np.zeros(capacity, bool)
+        self._smooth = np.zeros((capacity, MESH_POINTS, 2), np.float32)
+        self._presence = np.zeros(capacity, np.float32)
+        self._final = 0  # frames [0, _final) have their final smoothed landmarks
+        self.count = 0  # frames tracked so far
+        self.faces = 0  # of those, frames where the mesh found the face
+        self.done = False
+        self._failure: BaseException | None = None
+        self._cond = threading.Condition()
+        self._finalizing = threading.Lock()
+        self._stop = threading.Event()
+        # Thumbnails for choosing a loop point: only when the whole video is tracked.
+        self._start_n = max(2, round(LOOP_START_S * rate)) if stop_after is None else 0
+        self.start_thumbs: list[np.ndarray] = []
+        self.end_thumbs: deque[tuple[int, np.ndarray]] = deque(
+            maxlen=max(2, round(LOOP_END_S * rate)))
+        self._colours: list[np.ndarray] = []
+        self._samples: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self._ahead = max(1, round(LOOKAHEAD_S * rate))
+        self._pad = max(1, round(PAD_S * rate))
+        self._chunk = max(1, round(CHUNK_S * rate))
+        self._thread = threading.Thread(target=self._run, name="facecast-track", daemon=True)
+
+    def start(self) -> FaceTracking:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        try:
+            with FaceTracker(self.choice) as tracker:
+                for i, rgb in prefetched(source_frames(self.info, self.fps)):
+                    if self._stop.is_set() or (self.stop_after is not None
+                                               and i >= self.stop_after):
+                        break
+                    self._grow(i)
+                    pts = tracker.track(rgb)
+                    extras = self._extras(i, rgb, pts)
+                    with self._cond:
+                        if pts is not None:
+                            self._points[i], self._valid[i] = pts, True
+                            self.faces += 1
+                        self._store(i, *extras)
+                        self.count = i + 1
+                        self._cond.notify_all()
+        except BaseException as exc:  # re-raised in the threads that wait on tracking
+            self._failure = exc
+        finally:
+            with self._cond:
+                self.done = True
+                self._cond.notify_all()
+
+    def _grow(self, i: int) -> None:
+        if i < len(self._points):
+            return
+        with self._cond:  # the metadata undercounted the frames
+            self._points = np.concatenate([self._points, np.zeros_like(self._points)])
+            self._valid = np.concatenate([self._valid, np.zeros_like(self._valid)])
+            self._smooth = np.concatenate([self._smooth, np.zeros_like(self._smooth)])
+            self._presence = np.concatenate([self._presence, np.zeros_like(self._presence)])
+
+    def _extras(self, i: int, rgb: np.ndarray, pts: np.ndarray | None
+                ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """What else this frame gives: mouth colours, loop thumbnail (and a calibration
+        sample, kept directly)."""
+        seen = None
+        if pts is not None:
+            if len(self._colours) < MAX_COLOUR_SAMPLES and i % 3 == 0:
+                seen = mouth_colours(rgb, pts)
+            if i % SAMPLE_EVERY == 0:
+                _keep_sample(self._samples, rgb, pts)
+        thumb = _thumb(rgb) if self.stop_after is None else None
+        return seen, thumb
+
+    def _store(self, i: int, seen: np.ndarray | None, thumb: np.ndarray | None) -> None:
+        if seen is not None:
+            self._colours.append(seen)
+        if thumb is not None:
+            if i < self._start_n:
+                self.start_thumbs.append(thumb)
+            # Where the video ends is only known when it has ended: keep the latest.
+            self.end_thumbs.append((i, thumb))
+
+    def _wait(self, ready: Callable[[], bool], timeout: float | None = None) -> bool:
+        with self._cond:
+            self._cond.wait_for(lambda: ready() or self.done, timeout)
+            if self._failure is not None:
+                raise self._failure
+            return ready() or self.done
+
+    def wait_until(self, frames: int, faces: int = 0, timeout: float | None = None) -> bool:
+        """Wait until ``frames`` are tracked with ``faces`` among them, or tracking ended
+        (True), or ``timeout`` passed (False). Re-raises a failure of the tracking."""
+        return self._wait(lambda: self.count >= frames and self.faces >= faces, timeout)
+
+    def wait_done(self, timeout: float | None = None) -> bool:
+        return self._wait(lambda: self.done, timeout)
+
+    def _finalize(self) -> bool:
+        """Smooth the next chunk once tracking is far enough past it; False at the end."""
+        self.wait_until(self._final + self._chunk + self._ahead)
+        with self._cond:
+            n, done = self.count, self.done
+            lo = max(0, self._final - self._pad)
+            pts, valid = self._points[lo:n].copy(), self._valid[lo:n].copy()
+        # Frames near the ends of this block may still change as tracking goes on (or
+        # come from the block's edge): only those a pad and a look-ahead inside are final.
+        end = n if done else n - self._ahead
+        if end <= self._final:
+            return False
+        smooth, presence = smooth_landmarks(pts, valid, float(self.fps))
+        with self._cond:  # the tracking thread may be growing the arrays
+            self._smooth[self._final: end] = smooth[self._final - lo: end - lo]
+            self._presence[self._final: end] = presence[self._final - lo: end - lo]
+            self._final = end
+        return True
+
+    def frame(self, i: int) -> tuple[np.ndarray, float] | None:
+        """Smoothed landmarks and presence of frame ``i`` (waits for them); None past the
+        frames tracked."""
+        with self._finalizing:
+            while i >= self._final:
+                if not self._finalize():
+                    return None
+            return self._smooth[i], float(self._presence[i])
+
+    def finalized(self) -> tuple[np.ndarray, np.ndarray]:
+        """Smoothed landmarks and presence of every frame final so far."""
+        with self._finalizing:
+            return self._smooth[: self._final], self._presence[: self._final]
+
+    def colours(self) -> np.ndarray | None:
+        with self._cond:
+            seen = list(self._colours)
+        return np.median(np.stack(seen), axis=0) if len(seen) >= 3 else None
+
+    def samples(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        with self._cond:
+            return [s for per_band in list(self._samples.values()) for s in per_band]
+
+    def series(self) -> FaceSeries:
+        """Everything, once tracking is done."""
+        self.wait_done()
+        if self.count:
+            self.frame(self.count - 1)
+        points, presence = self.finalized()
+        return FaceSeries(points, presence, int(self._valid[: self.count].sum()),
+                          list(self.start_thumbs), list(self.end_thumbs), self.colours(),
+                          self.samples())
+
+
+def track_video(info: VideoInfo, fps: Fraction, choice: FaceChoice, stop_after: int | None
+                ) -> FaceSeries:
+    """Follow the chosen face through the video (or its first ``stop_after`` frames)."""
+    tracking = FaceTracking(info, fps, choice, stop_after).start()
+    try:
+        return tracking.series()
+    finally:
+        tracking.stop()
 
 
 def _keep_sample(samples: dict[int, list[tuple[np.ndarray, np.ndarray]]], rgb: np.ndarray,
@@ -329,28 +476,33 @@ def _keep_sample(samples: dict[int, list[tuple[np.ndarray, np.ndarray]]], rgb: n
 class FaceProfile:
     """How this person's mouth usually looks, from a sample of the tracked frames."""
 
-    reference: np.ndarray  # landmarks of a typical shut-mouth frame
+    reference: np.ndarray  # landmarks (pixels, at the usual size) of the usual shut mouth
     width: float  # usual mouth width (IOD)
     open_gap: float  # how far the mouth opens in speech (95th percentile of the gap, IOD)
 
 
-def face_profile(series: FaceSeries) -> FaceProfile:
-    good = np.flatnonzero(series.presence >= 1.0)
+def face_profile(points: np.ndarray, presence: np.ndarray) -> FaceProfile | None:
+    """The profile from smoothed landmarks and presence; None without a face."""
+    good = np.flatnonzero(presence >= 1.0)
     if not len(good):
-        good = np.flatnonzero(series.presence > 0)
+        good = np.flatnonzero(presence > 0)
+    if not len(good):
+        return None
     # Every few frames is plenty for percentiles, and keeps this cheap for long videos.
     sample = good[:: max(1, len(good) // 400)]
-    gaps = np.array([mouth_gap(series.points[i]) for i in sample])
-    widths = []
-    for i in sample:
-        fr = eye_frame(series.points[i])
-        loc = fr.local(series.points[i].astype(np.float64))
-        widths.append(float(np.linalg.norm(loc[291] - loc[61])))
-    # Not the very smallest gap (pressed lips, a blink of the mesh): a low, common one.
-    target = np.percentile(gaps, 10)
-    ref = int(sample[int(np.argmin(np.abs(gaps - target)))])
-    return FaceProfile(series.points[ref], float(np.median(widths)),
-                       float(np.percentile(gaps, 95)))
+    frames = [eye_frame(points[i]) for i in sample]
+    locs = np.stack([fr.local(points[i].astype(np.float64)) for fr, i in zip(frames, sample,
+                                                                             strict=True)])
+    gaps = np.array([mouth_gap(points[i]) for i in sample])
+    widths = np.linalg.norm(locs[:, 291] - locs[:, 61], axis=1)
+    # The reference is the median shape of the face with the mouth (nearly) shut, in its
+    # own frame: one frame would bring its own pose and mesh noise, and which one it is
+    # would change with the stretch of video looked at.
+    shut = gaps <= np.percentile(gaps, 25)
+    shape = np.median(locs[shut], axis=0)
+    iod = float(np.median([fr.iod for fr in frames]))
+    reference = (shape * iod + REFERENCE_ORIGIN * iod).astype(np.float32)
+    return FaceProfile(reference, float(np.median(widths)), float(np.percentile(gaps, 95)))
 
 
 def jaw_gain(profile: FaceProfile, track: MouthTrack) -> float:
@@ -483,29 +635,80 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
 
     # Tracking covers what will be shown: all of it when the video may have to loop,
     # else up to the end of the speech (plus the smoothing filter's reach).
-    t = time.perf_counter()
     est_src = max(1, round(info.duration * float(fps)))
     stop_after = n_out + round(float(fps)) if n_out + round(float(fps)) < est_src else None
     to_track = min(est_src, stop_after or est_src)
     total_work = _TRACK_COST * to_track + _RENDER_COST * n_out
     base = 0.03
+    written = [0]
 
-    def tracked(n: int) -> None:
-        if n % 10 == 0:
-            report(base + (1 - base) * _TRACK_COST * min(n, to_track) / total_work,
-                   "tracking face")
+    def update() -> None:
+        done = _TRACK_COST * min(tracking.count, to_track) + _RENDER_COST * written[0]
+        report(base + (1 - base) * min(done / total_work, 1.0),
+               "rendering" if written[0] else "tracking face")
 
-    choice = FaceChoice(spec.face_index, spec.face_point)
-    series = track_video(info, fps, choice, stop_after, tracked)
-    if series.tracked == 0 or not (series.presence > 0).any():
+    tracking = FaceTracking(info, fps, FaceChoice(spec.face_index, spec.face_point),
+                            stop_after).start()
+    try:
+        t = time.perf_counter()
+        profile = _profile(tracking, fps, spec, update)
+        dubber = MouthDubber(profile.reference, profile.width,
+                             jaw_gain=jaw_gain(profile, track), colours=tracking.colours())
+        dubber.rig.jaw_cancel = _calibrate(dubber, tracking.samples())
+        loop = None
+        if stop_after is None:
+            # The speech may outlast the video: the loop point needs its last seconds.
+            while not tracking.wait_done(timeout=0.5):
+                update()
+            if n_out > tracking.count:
+                loop = choose_loop(tracking.series(), float(fps))
+        timings["setup"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+
+        def rendered(k: int) -> None:
+            written[0] = k
+            update()
+
+        n_src = tracking.count if tracking.done else est_src + round(float(fps))
+        frames = _render(spec, info, fps, tracking.frame, n_src, dubber, track, loop, audio,
+                         width, height, rendered)
+        timings["render"] = time.perf_counter() - t
+    finally:
+        tracking.stop()
+    timings["total"] = time.perf_counter() - t0
+    report(1.0, "done")
+    presence = tracking.finalized()[1]
+    used = min(len(presence), n_out)
+    dubbed = int(np.count_nonzero(presence[:used] > 0))
+    return DubVideoResult(Path(spec.output), frames / float(fps), frames, width, height,
+                          float(fps), used, dubbed,
+                          (loop.end, loop.start) if loop else None, dubber.rig.jaw_cancel,
+                          track, phonemes, timings)
+
+
+def _profile(tracking: FaceTracking, fps: Fraction, spec: DubVideoSpec,
+             update: Callable[[], None]) -> FaceProfile:
+    """The person's profile from the first seconds with the face (waits for them)."""
+    frames = round(PROFILE_S * float(fps))
+    while not tracking.wait_until(frames, PROFILE_MIN_FACES, timeout=0.5):
+        update()
+    # Smooth what has been tracked so far (all of it, once tracking has ended).
+    tracking.frame(max(0, tracking.count - 2 * round(LOOKAHEAD_S * float(fps))))
+    points, presence = tracking.finalized()
+    profile = face_profile(points, presence)
+    if profile is None:
+        tracking.wait_done()
+        if tracking.count:
+            tracking.frame(tracking.count - 1)
+        profile = face_profile(*tracking.finalized())
+    if profile is None:
         raise InputError(f"no face could be followed in video {Path(spec.video).name!r}",
                          code="no_face")
-    timings["tracking"] = time.perf_counter() - t
+    return profile
 
-    t = time.perf_counter()
-    profile = face_profile(series)
-    dubber = MouthDubber(profile.reference, profile.width,
-                         jaw_gain=jaw_gain(profile, track), colours=series.colours)
+
+def _calibrate(dubber: MouthDubber, samples: list[tuple[np.ndarray, np.ndarray]]) -> float:
     with FaceAnalyzer() as analyzer:
         def mesh(image: np.ndarray, hint: np.ndarray) -> np.ndarray | None:
             lo, hi = hint.min(axis=0), hint.max(axis=0)
@@ -514,37 +717,33 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
             found = analyzer.landmarks(image, box)
             return None if found is None else found[:MESH_POINTS, :2]
 
-        dubber.rig.jaw_cancel = calibrate_jaw_cancel(dubber, series.samples, mesh)
-    loop = choose_loop(series, float(fps)) if n_out > len(series) else None
-    timings["setup"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    done_before = base + (1 - base) * _TRACK_COST * to_track / total_work
-
-    def rendered(k: int) -> None:
-        report(done_before + (1 - done_before) * k / n_out, "rendering")
-
-    frames = _render(spec, info, fps, series, dubber, track, loop, audio, width, height,
-                     rendered)
-    timings["render"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - t0
-    report(1.0, "done")
-    used = min(len(series), n_out)
-    dubbed = int(np.count_nonzero(series.presence[:used] > 0))
-    return DubVideoResult(Path(spec.output), frames / float(fps), frames, width, height,
-                          float(fps), used, dubbed,
-                          (loop.end, loop.start) if loop else None, dubber.rig.jaw_cancel,
-                          track, phonemes, timings)
+        return calibrate_jaw_cancel(dubber, samples, mesh)
 
 
-def dubbed_frames(info: VideoInfo, fps: Fraction, series: FaceSeries, dubber: MouthDubber,
-                  track: MouthTrack, loop: Loop | None) -> Iterator[np.ndarray]:
-    """The output frames, in order: source frames (looped or cut) with the new mouth."""
-    plan = schedule(len(track), len(series), loop)
+FrameData = Callable[[int], "tuple[np.ndarray, float] | None"]
+
+
+def dubbed_frames(info: VideoInfo, fps: Fraction, frame_data: FrameData, n_src: int,
+                  dubber: MouthDubber, track: MouthTrack, loop: Loop | None
+                  ) -> Iterator[np.ndarray]:
+    """The output frames, in order: source frames (looped or cut) with the new mouth.
+
+    ``frame_data(i)`` gives frame ``i``'s smoothed landmarks and presence (None: no
+    tracking there, the frame passes through).
+    """
+    plan = schedule(len(track), n_src, loop)
     cache: dict[int, np.ndarray] = {}  # the source frames the loop cross-fades into
     keep = set(range(loop.start - loop.fade + 1, loop.start + 1)) if loop and loop.fade else set()
     k = 0
     step = next(plan, None)
+
+    def dub(image: np.ndarray, i: int, mouth: np.ndarray) -> tuple[np.ndarray, float, Any]:
+        data = frame_data(i)
+        if data is None:
+            return image.copy(), 0.0, None
+        pts, presence = data
+        return dubber.render(image, pts, mouth, presence), presence, pts
+
     while step is not None:
         # One decoding pass over the source per round of the loop.
         produced = 0
@@ -553,14 +752,13 @@ def dubbed_frames(info: VideoInfo, fps: Fraction, series: FaceSeries, dubber: Mo
                 cache[i] = frame
             if i < step[0]:
                 continue
-            src, blend, w = step
+            _, blend, w = step
             mouth = track.values[k]
-            out = dubber.render(frame, series.points[src], mouth, float(series.presence[src]))
+            out, here, pts = dub(frame, i, mouth)
             if blend is not None and blend in cache:
-                other = dubber.render(cache[blend], series.points[blend], mouth,
-                                      float(series.presence[blend]))
-                if series.presence[src] > 0 and series.presence[blend] > 0:
-                    out = morph_blend(out, series.points[src], other, series.points[blend], w)
+                other, there, other_pts = dub(cache[blend], blend, mouth)
+                if here > 0 and there > 0:
+                    out = morph_blend(out, pts, other, other_pts, w)
                 else:
                     out = cv2.addWeighted(other, w, out, 1.0 - w, 0.0)
             yield out
@@ -573,9 +771,9 @@ def dubbed_frames(info: VideoInfo, fps: Fraction, series: FaceSeries, dubber: Mo
             return  # the source has fewer frames than planned: end here
 
 
-def _render(spec: DubVideoSpec, info: VideoInfo, fps: Fraction, series: FaceSeries,
-            dubber: MouthDubber, track: MouthTrack, loop: Loop | None, audio: Audio,
-            width: int, height: int, progress: Callable[[int], None]) -> int:
+def _render(spec: DubVideoSpec, info: VideoInfo, fps: Fraction, frame_data: FrameData,
+            n_src: int, dubber: MouthDubber, track: MouthTrack, loop: Loop | None,
+            audio: Audio, width: int, height: int, progress: Callable[[int], None]) -> int:
     """Render in a worker thread while this thread encodes (both cores busy)."""
     frames: queue.Queue = queue.Queue(maxsize=6)
     stop = threading.Event()
@@ -583,7 +781,7 @@ def _render(spec: DubVideoSpec, info: VideoInfo, fps: Fraction, series: FaceSeri
 
     def produce() -> None:
         try:
-            for frame in dubbed_frames(info, fps, series, dubber, track, loop):
+            for frame in dubbed_frames(info, fps, frame_data, n_src, dubber, track, loop):
                 while not stop.is_set():
                     try:
                         frames.put(frame, timeout=0.2)

@@ -4,21 +4,28 @@ Per frame, from that frame's (smoothed) landmarks:
 
 1. the original mouth is neutralised: its jaw opening is estimated from the
    inner-lip gap and taken back with the rig's own jaw displacement (so the
-   chin comes up with the lower lip), a change in mouth width from the
-   person's usual width is taken back with the spread or round displacement,
-   and whatever gap is left is closed by moving the inner lips onto their
-   midline, as :class:`facecast.render.rig.FaceRig` does for open-lipped
-   portraits;
+   chin comes up with the lower lip; how much jaw goes with how much lip gap
+   is calibrated per person, :func:`calibrate_jaw_cancel`), a change in mouth
+   width from the person's usual width is taken back with the spread or round
+   displacement, and whatever gap is left is closed by moving the inner lips
+   onto their midline, as :class:`facecast.render.rig.FaceRig` does for
+   open-lipped portraits. The points inside each lip follow its contour rows
+   (:class:`LipBand`), so a lip moves as one piece;
 2. the new mouth channels are added with the rig's displacement basis, built
    once for this face in its own frame (eye line, inter-ocular units) and
    turned and scaled with the face every frame;
 3. only the lower face is warped: a fixed-topology mesh of the landmarks below
    the nose plus a still ring around the mouth, jaw and chin, so everything
-   above the nose and outside the ring is the source pixel for pixel;
+   above the nose and outside the ring is the source pixel for pixel. Where
+   the original mouth was open and the new one is shut, the triangles across
+   the old opening collapse and the lips close over the old teeth; around the
+   lips the map is exact per pixel, elsewhere it is upsampled from a grid;
 4. the interior of the new opening is painted (:class:`MouthPainter`) in the
-   colours of this person's lips and skin. Where the original mouth was open
-   and the new one is shut, the lips are drawn over the old teeth by the warp
-   itself: the triangles across the old opening collapse to nothing.
+   colours of this person's teeth, mouth, lips and skin, then softened to the
+   face's own sharpness, as is the line where the lips meet.
+
+:func:`morph_blend` cross-fades two frames of the same person with both heads
+moved to the pose between them, for seamless loops.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
+from facecast.face.analysis import FACE_OVAL
 from facecast.motion.track import CHANNELS
 from facecast.render.mouth import MouthPainter
 from facecast.render.rig import (
@@ -113,6 +121,7 @@ class EyeFrame:
 
 
 def eye_frame(landmarks: np.ndarray) -> EyeFrame:
+    """The frame of a face from its eye contours (pixels, full image)."""
     pts = landmarks[:, :2].astype(np.float64)
     eye_r, eye_l = pts[_EYE_R].mean(axis=0), pts[_EYE_L].mean(axis=0)
     right = eye_l - eye_r
@@ -492,8 +501,6 @@ def _grown(box: Region, within: Region, by: int) -> tuple[slice, slice] | None:
 def _head_weight(landmarks: np.ndarray, shape: tuple[int, int], step: int) -> np.ndarray:
     """A soft weight (1 on the head, fading out over about an IOD) on a grid of ``step``
     pixels: how much of the head's motion each place follows."""
-    from facecast.face.analysis import FACE_OVAL
-
     fr = eye_frame(landmarks)
     gh, gw = -(-shape[0] // step), -(-shape[1] // step)
     mask = np.zeros((gh, gw), np.float32)
