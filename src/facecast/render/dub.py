@@ -649,8 +649,13 @@ class MouthDubber:
         box = _grown(fine, region, int(3 * sigma) + 1)
         if box is not None:
             before = patch[box].astype(np.float32)
-            change = cv2.GaussianBlur(painted[box].astype(np.float32) - before, (0, 0), sigma)
-            merged = before + change
+            drawn = painted[box].astype(np.float32)
+            # Not a blur of the change alone: that would keep the fine detail of whatever
+            # the warp left underneath (streaks of stretched lip inside the opening).
+            changed = (np.abs(drawn - before).max(axis=2) > 0.5).astype(np.float32)
+            weight = np.clip(cv2.GaussianBlur(changed, (0, 0), sigma) * 2.0, 0.0, 1.0)
+            soft = cv2.GaussianBlur(drawn, (0, 0), sigma)
+            merged = before + (soft - before) * weight[..., None]
             # Where the lips meet, the warp joins two stretched edges along a one-pixel
             # line; soften a band along the inner lips so it reads as a lip seam.
             origin = np.array([box[1].start + region.x0, box[0].start + region.y0])
