@@ -83,7 +83,7 @@ POSE_WEIGHT = 1.0  # head-pose distance (IOD) against picture difference (0..1) 
 # per band of lip gap (IOD), as crops of at most SAMPLE_PX a side.
 SAMPLE_EVERY = 2
 SAMPLE_BANDS = (0.02, 0.05, 0.08, 0.12, 0.16)
-SAMPLES_PER_BAND = 10
+SAMPLES_PER_BAND = 6
 SAMPLE_PX = 320
 # Tracking runs ahead of rendering: landmarks are smoothed a chunk at a time, from a pad
 # before it to a look-ahead after it (longer than the smoothing window, the longest gap
@@ -92,7 +92,7 @@ CHUNK_S = 1.0
 PAD_S = 1.0
 LOOKAHEAD_S = 1.0
 # The person's profile (usual mouth, colours, calibration) comes from the first seconds.
-PROFILE_S = 8.0
+PROFILE_S = 5.0
 PROFILE_MIN_FACES = 25
 REFERENCE_ORIGIN = 3.0  # IODs from the image corner: where the reference shape is put
 MAX_COLOUR_SAMPLES = 40  # open-mouth frames whose teeth and cavity colours are averaged
