@@ -566,6 +566,47 @@ def _gain_on_bins(gain_grid_db: np.ndarray, n_bins: int, fs: int) -> np.ndarray:
     return np.interp(logf, np.log(ENVELOPE_GRID), gain_grid_db)  # edges held
 
 
+def world_f0(x: np.ndarray, fs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame times and F0 (0 = unvoiced) every FRAME_PERIOD_MS: Praat's pitch, which
+    does not jump octaves on the piper voice as WORLD's DIO does, refined by StoneMask."""
+    import pyworld
+
+    period = FRAME_PERIOD_MS / 1000.0
+    times = np.arange(int(len(x) / fs / period) + 1) * period
+    p_times, p_f0 = _pitch(x, fs, period)
+    f0 = _f0_at(times, p_times, p_f0)
+    if np.any(f0 > 0):
+        f0 = pyworld.stonemask(x, f0, times, fs)  # refine Praat's estimates per frame
+    return times, f0
+
+
+def world_envelopes(x: np.ndarray, fs: int, times: np.ndarray, f0: np.ndarray,
+                    new_f0: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """WORLD spectral envelopes and aperiodicity of ``x``, for re-synthesis at ``new_f0``
+    (through a frequency warp of ``alpha``)."""
+    import pyworld
+
+    voiced = f0 > 0
+    # Envelopes are analysed at the pitch they will be re-sampled at, when that is higher:
+    # a CheapTrick envelope taken at 87 Hz keeps ripple finer than the harmonics of a
+    # 245 Hz voice, which then sample it at random (aliasing). Analysing at the new F0
+    # (seen through the warp) smooths exactly that much; measured, it cut pocketsphinx's
+    # errors on a 2.8x higher clone by a third to a half. Lower or equal F0: unchanged.
+    # Unvoiced frames get a 15 ms window, not WORLD's 6 ms (see UNVOICED_ANALYSIS_F0).
+    analysis_f0 = np.where(voiced, np.maximum(f0, new_f0 / alpha), UNVOICED_ANALYSIS_F0)
+    # An FFT long enough for the lowest F0 analysed or played, never shorter than WORLD's
+    # default (see MIN_WORLD_F0); no voiced frame left at or under CheapTrick's floor.
+    f0_low = min(analysis_f0[voiced].min(), new_f0[voiced].min()) if voiced.any() else 500.0
+    fft_size = pyworld.get_cheaptrick_fft_size(
+        fs, float(np.clip(f0_low, MIN_WORLD_F0, WORLD_DEFAULT_F0_FLOOR)))
+    ct_floor = 3.0 * fs / (fft_size - 3)  # WORLD's GetF0FloorForCheapTrick
+    analysis_f0[voiced] = np.maximum(analysis_f0[voiced], 1.01 * ct_floor)
+    sp = pyworld.cheaptrick(x, np.ascontiguousarray(analysis_f0), times, fs,
+                            fft_size=fft_size)
+    ap = pyworld.d4c(x, f0, times, fs, fft_size=fft_size)
+    return sp, ap
+
+
 def convert(audio: Audio, target: VoiceLike, *, source: VoiceLike | None = None) -> Audio:
     """``audio`` (synthesised speech) re-voiced as ``target``: same length, rate, loudness.
 
@@ -581,12 +622,7 @@ def convert(audio: Audio, target: VoiceLike, *, source: VoiceLike | None = None)
     in_rms = float(np.sqrt(np.mean(x**2))) if len(x) else 0.0
     if len(x) < int(0.1 * fs) or in_rms < 1e-6:
         return Audio(audio.samples.copy(), fs)  # nothing to re-voice
-    period = FRAME_PERIOD_MS / 1000.0
-    times = np.arange(int(len(x) / fs / period) + 1) * period
-    p_times, p_f0 = _pitch(x, fs, period)
-    f0 = _f0_at(times, p_times, p_f0)
-    if np.any(f0 > 0):
-        f0 = pyworld.stonemask(x, f0, times, fs)  # refine Praat's estimates per frame
+    times, f0 = world_f0(x, fs)
     voiced = f0 > 0
 
     if source is None:
@@ -610,23 +646,7 @@ def convert(audio: Audio, target: VoiceLike, *, source: VoiceLike | None = None)
         lowest = max(WARP_RANGE[0], min(1.0, MIN_WARPED_SCALE / src_scale))
         alpha = float(np.clip(target.formant_scale / src_scale, lowest, WARP_RANGE[1]))
 
-    # Envelopes are analysed at the pitch they will be re-sampled at, when that is higher:
-    # a CheapTrick envelope taken at 87 Hz keeps ripple finer than the harmonics of a
-    # 245 Hz voice, which then sample it at random (aliasing). Analysing at the new F0
-    # (seen through the warp) smooths exactly that much; measured, it cut pocketsphinx's
-    # errors on a 2.8x higher clone by a third to a half. Lower or equal F0: unchanged.
-    # Unvoiced frames get a 15 ms window, not WORLD's 6 ms (see UNVOICED_ANALYSIS_F0).
-    analysis_f0 = np.where(voiced, np.maximum(f0, new_f0 / alpha), UNVOICED_ANALYSIS_F0)
-    # An FFT long enough for the lowest F0 analysed or played, never shorter than WORLD's
-    # default (see MIN_WORLD_F0); no voiced frame left at or under CheapTrick's floor.
-    f0_low = min(analysis_f0[voiced].min(), new_f0[voiced].min()) if voiced.any() else 500.0
-    fft_size = pyworld.get_cheaptrick_fft_size(
-        fs, float(np.clip(f0_low, MIN_WORLD_F0, WORLD_DEFAULT_F0_FLOOR)))
-    ct_floor = 3.0 * fs / (fft_size - 3)  # WORLD's GetF0FloorForCheapTrick
-    analysis_f0[voiced] = np.maximum(analysis_f0[voiced], 1.01 * ct_floor)
-    sp = pyworld.cheaptrick(x, np.ascontiguousarray(analysis_f0), times, fs,
-                            fft_size=fft_size)
-    ap = pyworld.d4c(x, f0, times, fs, fft_size=fft_size)
+    sp, ap = world_envelopes(x, fs, times, f0, new_f0, alpha)
 
     # Timbre 1: vocal-tract length, as a frequency warp of every envelope.
     if abs(alpha - 1.0) > 1e-3:

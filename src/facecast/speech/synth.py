@@ -76,17 +76,24 @@ def _normalise_loudness(samples: np.ndarray, volume: float) -> np.ndarray:
 
 
 def _shift_pitch(audio: Audio, semitones: float) -> Audio:
-    """The same speech ``semitones`` higher or lower, same length (WORLD vocoder)."""
+    """The same speech ``semitones`` higher or lower, same length (WORLD vocoder).
+
+    Analysed as voice cloning does (:func:`facecast.speech.clone.world_envelopes`):
+    Praat's F0 rather than DIO's, which reads the piper voice an octave high, and
+    unvoiced frames with a 15 ms window, which keeps fricatives and bursts crisp.
+    """
     import pyworld
 
+    from facecast.speech.clone import FRAME_PERIOD_MS, world_envelopes, world_f0
+
+    fs = audio.sample_rate
     x = audio.samples.astype(np.float64)
-    f0, t = pyworld.dio(x, audio.sample_rate, frame_period=5.0)
-    f0 = pyworld.stonemask(x, f0, t, audio.sample_rate)
-    sp = pyworld.cheaptrick(x, f0, t, audio.sample_rate)
-    ap = pyworld.d4c(x, f0, t, audio.sample_rate)
-    y = pyworld.synthesize(f0 * 2 ** (semitones / 12), sp, ap, audio.sample_rate, 5.0)
+    times, f0 = world_f0(x, fs)
+    new_f0 = f0 * 2 ** (semitones / 12)
+    sp, ap = world_envelopes(x, fs, times, f0, new_f0)
+    y = pyworld.synthesize(np.ascontiguousarray(new_f0), sp, ap, fs, FRAME_PERIOD_MS)
     y = np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)]
-    return Audio(y.astype(np.float32), audio.sample_rate)
+    return Audio(y.astype(np.float32), fs)
 
 
 def _engine_speak(text: str, voice: Voice, rate: float, pitch: float) -> Speech:
