@@ -33,7 +33,10 @@ def service_env(home: Path, **settings: object) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACECAST_")}
     env.update({"FACECAST_HOME": str(home), "FACECAST_HOST": "127.0.0.1",
                 "FACECAST_URL_ALLOWLIST": "127.0.0.1", "GLOG_minloglevel": "2",
-                "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"})
+                "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1",
+                # background preview renders would take CPU from every test server: on
+                # only where a test asks for them
+                "FACECAST_AVATAR_PREVIEWS": "false", "FACECAST_EXPRESSION_PREVIEWS": "off"})
     for name, value in settings.items():
         env[f"FACECAST_{name.upper()}"] = str(value)
     return env

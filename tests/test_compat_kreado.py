@@ -178,8 +178,9 @@ def media(tmp_path_factory: pytest.TempPathFactory, astronaut_path: Path) -> Pat
     # named as in the seed's example URLs, which the replay points here
     cv2.imwrite(str(folder / "78732-567321517_medium.jpg"), photo)
     write_audio(folder / "2b150387595c4efba35db553740cb47a.mp3", voiced(1.6))
-    for name in ("ea634216760c4d87a0709a7d00eddc9e.mp4", "a3389d0323cb4f948a9d68f71062efeb.mp4"):
-        write_video(folder / name, face, 5.5)
+    write_video(folder / "ea634216760c4d87a0709a7d00eddc9e.mp4", face, 5.5)
+    # the instant clone's example video: KreadoAI's clone needs 360p or more
+    write_video(folder / "a3389d0323cb4f948a9d68f71062efeb.mp4", face, 5.5, size=(360, 360))
     # the removal example's subtitle area reaches (1068.84, 1346.41): a frame that holds it
     write_video(folder / "sy.mp4", face, 5.5, size=(1088, 1360), fps=5)
     write_video(folder / "short.mp4", face, 2.0)
@@ -255,7 +256,6 @@ def test_seed_examples_replayed_conform(server: ServerProcess, media: Path,
                 "/video/v3/submitSystemLipTask": "10020",
                 "/video/v3/getLipVideoResult": "10009", "/video/v3/detail": "10009",
                 "/subtitle_removal/v3/detail": "10009",
-                "/video/v3/uploadCloneVideo": "400",
                 "/video/v3/getUploadCloneVideoStatus": "10009"}
     edits: dict[str, Callable[[dict[str, Any]], None]] = {
         "/avatar/v3/getUploadCustomAvatar": lambda b: b.update(jobId=str(ids["avatar"])),
@@ -264,6 +264,7 @@ def test_seed_examples_replayed_conform(server: ServerProcess, media: Path,
         "/video/v3/getLipVideoResult": lambda b: b.update(jobId=ids["dub"]),
         "/video/v3/detail": lambda b: b.update(taskId=ids["dub"]),
         "/subtitle_removal/v3/detail": lambda b: b.update(jobId=str(ids["clean"])),
+        "/video/v3/getUploadCloneVideoStatus": lambda b: b.update(jobId=ids["clone"]),
     }
     checked = []
     with file_server(media) as files:
@@ -291,13 +292,17 @@ def test_seed_examples_replayed_conform(server: ServerProcess, media: Path,
                 ids["clean"] = data["jobId"]
             elif example.section == "/video/v3/submitSystemLipTask":
                 ids["video"] = data["jobId"]
+            elif example.section == "/video/v3/uploadCloneVideo":
+                ids["clone"] = data["jobId"]
+            elif example.section == "/video/v3/getUploadCloneVideoStatus":
+                assert data["digitalHuman"]["digitalHumanId"] > 0
             elif example.section == "/voice/v3/textToSpeech":
                 assert data["textToSpeech"]["duration"] >= 1
                 audio = httpx.get(data["textToSpeech"]["audioUrl"], timeout=30)
                 assert audio.status_code == 200 and len(audio.content) > 1000
             checked.append(example.section)
     # the long jobs are not needed further: stop them so the other tests get the CPU
-    for name in ("dub", "clean", "video"):
+    for name in ("dub", "clean", "video", "clone"):
         native.post(f"/api/v1/jobs/{ids[name]}/cancel")
     native.close()
     assert len(checked) == len(seed_examples())

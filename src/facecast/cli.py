@@ -1,5 +1,5 @@
 """The ``facecast`` command line: demo, render, check-face, voices, languages, tts,
-clone-voice, voice management, and the service (serve, worker).
+clone-voice, voice management, expressions, and the service (serve, worker).
 
 Thin by design: it parses options, calls the pipeline with a progress bar and
 prints results; errors come out as one clear line (and exit code 2 for bad
@@ -55,6 +55,13 @@ def _render(progress: bool, **kwargs) -> None:
         f"{result.frames} frames, rendered in {result.timings['total']:.1f} s, "
         f"mouth from {result.track.source})"
     )
+    if spec.expression is not None or spec.prompt:
+        did = "; ".join(result.prompt_actions) or "nothing"
+        click.echo(f"expression {result.expression}" + (f"; prompt: {did}" if spec.prompt else ""))
+    if result.prompt_unused:
+        # Said, not dropped: the user should know which wishes the video does not follow.
+        click.echo("warning: prompt parts not used: "
+                   + "; ".join(repr(part) for part in result.prompt_unused), err=True)
 
 
 size_option = click.option("--size", default="source", show_default=True,
@@ -78,8 +85,11 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
 
 
 @main.command()
-@click.option("--photo", required=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--photo", type=click.Path(exists=True, dir_okay=False),
               help="Portrait: JPEG, PNG, WebP, BMP or TIFF.")
+@click.option("--avatar", "avatar_ref", metavar="NAME|ID",
+              help="Or an avatar of the library (`facecast avatar list`): a photo avatar "
+                   "renders from its photo, a video avatar from its recording.")
 @click.option("--audio", type=click.Path(exists=True, dir_okay=False),
               help="Speech: wav, mp3, m4a, aac, ogg/opus, flac (1 to 600 s).")
 @click.option("--text", help="Text to speak with the built-in voice instead of --audio.")
@@ -117,14 +127,23 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
 @click.option("--layer", "layers", multiple=True,
               help="Image layer PATH@X,Y[,WxH][,below][,opacity=O] (PATH may be a #colour; "
               "top-left X,Y in pixels; above the avatar unless 'below'). Repeatable.")
+@click.option("--expression", metavar="KEY",
+              help="Expression template: key or id from `facecast expressions` "
+              "(happy, amazed, serious, thinking, nodding, ...).")
+@click.option("--prompt", help="Free text steering expression, head and camera, e.g. "
+              "'while talking, nodding, then smiling; slow zoom in' (up to 2500 characters).")
 @progress_option
-def render(photo: str, audio: str | None, text: str | None, voice: str | None,
-           transcript: str | None, output: Path, size: str, aspect: str | None, fps: int,
-           seed: int, head_motion: float, no_blinks: bool, export_visemes: Path | None,
+def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: str | None,
+           voice: str | None, transcript: str | None, output: Path, size: str,
+           aspect: str | None, fps: int, seed: int, head_motion: float, no_blinks: bool,
+           export_visemes: Path | None,
            canvas: str | None, background: str | None, replace_background: bool, mask: str,
            corner_radius: float, position: str | None, anchor: str, scale: float,
-           avatar_size: str | None, layers: tuple[str, ...], progress: bool) -> None:
-    """Make PHOTO speak AUDIO (or TEXT) and write an MP4."""
+           avatar_size: str | None, layers: tuple[str, ...], expression: str | None,
+           prompt: str | None, progress: bool) -> None:
+    """Make PHOTO (or an --avatar) speak AUDIO (or TEXT) and write an MP4."""
+    if (photo is None) == (avatar_ref is None):
+        raise click.UsageError("give exactly one of --photo or --avatar")
     if (audio is None) == (text is None):
         raise click.UsageError("give exactly one of --audio or --text")
     if transcript and not audio:
@@ -160,10 +179,20 @@ def render(photo: str, audio: str | None, text: str | None, voice: str | None,
         except FacecastError as exc:
             _fail(exc)
             return
+    if avatar_ref is not None:
+        from facecast.cli_avatar import photo_for_render
+
+        photo = photo_for_render(
+            avatar_ref, output=output, audio=audio, text=text, voice=voice,
+            transcript=transcript, progress=progress,
+            canvas_options=composition is not None or aspect is not None
+            or size.strip().lower() != "source")
+        if photo is None:
+            return  # a video avatar: its video is written already
     _render(progress, photo=photo, audio=audio, text=text, voice=voice, transcript=transcript,
             output=output, size=size, aspect=aspect, fps=fps, seed=seed,
             head_motion=head_motion, blinks=not no_blinks, export_visemes=export_visemes,
-            composition=composition)
+            composition=composition, expression=expression, prompt=prompt)
 
 
 @main.command("check-face")
@@ -339,6 +368,12 @@ main.add_command(dub)
 
 from facecast.cli_clean import clean  # noqa: E402, I001
 main.add_command(clean)
+
+from facecast.cli_avatar import avatar  # noqa: E402, I001
+main.add_command(avatar)
+
+from facecast.cli_expressions import expressions  # noqa: E402, I001
+main.add_command(expressions)
 
 if __name__ == "__main__":
     main()

@@ -1,9 +1,16 @@
-"""Life in a still face: eye blinks, small head motion and breathing.
+"""Life in a still face: eye blinks, small head motion and breathing, and the head
+gestures and camera moves an expression asks for.
 
 All of it is deterministic for a given seed. Head motion is smoothed noise
 (never jerky) plus small nods that follow the speech's activity; blinks come at
 natural, irregular intervals (about every 2 to 6 s), close fast and open a
 little slower, and prefer pauses in the speech.
+
+On top of that, :func:`nod_track`, :func:`shake_track` and :func:`tilt_track`
+make deliberate gestures (rhythmic nods, head shakes, a held tilt) under an
+envelope (e.g. "while speaking"), :func:`with_gestures` adds them to a life
+track within bounds the head mover can show, and :func:`zoom_track` is a slow
+camera zoom for the whole picture.
 """
 
 from __future__ import annotations
@@ -14,6 +21,11 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 HEAD_CHANNELS: tuple[str, ...] = ("roll", "dx", "dy", "scale")
+# Bounds of the head pose with gestures: the head mover fills in background for about
+# 0.35 IOD of motion at the head's edge (render/head.py MARGIN_IOD); 4 degrees of roll
+# at a head top ~2.5 IOD above the pivot is 0.17 IOD, plus up to 0.14 IOD of shift.
+GESTURE_LIMITS = np.array([4.0, 0.12, 0.14, 0.02], np.float32)
+MAX_ZOOM = 1.5
 
 
 @dataclass
@@ -21,12 +33,15 @@ class LifeTrack:
     """Per frame: ``blink`` 0..1 (both eyes) and ``head`` (n, 4) = HEAD_CHANNELS.
 
     ``roll`` is in degrees; ``dx``/``dy`` are in inter-ocular distances;
-    ``scale`` is a relative size change (0.003 = 0.3 % larger).
+    ``scale`` is a relative size change (0.003 = 0.3 % larger). ``face``, when
+    given, holds the expression channels per frame (n, len(FACE_CHANNELS) of
+    :mod:`facecast.render.rig`); None is the portrait's own expression.
     """
 
     fps: float
     blink: np.ndarray
     head: np.ndarray
+    face: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.blink)
@@ -96,3 +111,82 @@ def life_track(
         limits = np.array([2.5, 0.08, 0.07, 0.01], np.float32) * max(head_motion, 1e-6)
         head = np.clip(head, -limits, limits)
     return LifeTrack(fps, blink, head)
+
+
+def _phase(rng: np.random.Generator, n: int, fps: float, rate: float, jitter: float
+           ) -> np.ndarray:
+    """Oscillator phase (radians) at ``rate`` Hz whose speed wanders by about ``jitter``."""
+    speed = rate * (1.0 + jitter * _smooth_noise(rng, n, fps, 1.5)) if n > 1 else np.full(n, rate)
+    return rng.uniform(0, 2 * np.pi) + 2 * np.pi * np.cumsum(np.maximum(speed, 0.2 * rate)) / fps
+
+
+def nod_track(n_frames: int, fps: float, amplitude: float, rate: float,
+              envelope: np.ndarray | None = None, *, seed: int = 0) -> np.ndarray:
+    """Nods as head ``dy`` per frame (IOD units, + = down): the head dips by up to
+    ``amplitude`` and comes back, ``rate`` times a second, scaled by ``envelope`` (0..1)."""
+    if n_frames == 0 or amplitude == 0 or rate <= 0:
+        return np.zeros(n_frames, np.float32)
+    rng = np.random.default_rng([seed, 1])
+    env = np.ones(n_frames) if envelope is None else np.asarray(envelope, float)[:n_frames]
+    # A nod goes down from the rest pose and back up, never above it.
+    dip = 0.5 - 0.5 * np.cos(_phase(rng, n_frames, fps, rate, 0.12))
+    return (amplitude * dip * env).astype(np.float32)
+
+
+def shake_track(n_frames: int, fps: float, amplitude: float, rate: float,
+                envelope: np.ndarray | None = None, *, roll_per_iod: float = 10.0,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Head shakes as (``dx`` in IOD, ``roll`` in degrees) per frame.
+
+    A 2D head cannot turn (yaw); side to side motion with a little roll that
+    follows it reads as a shake ("no") at these small amplitudes. The roll leans
+    the top of the head the way it moves (the pivot is under the chin), so the
+    face swings further than the neck, as in a turn.
+    """
+    if n_frames == 0 or amplitude == 0 or rate <= 0:
+        zero = np.zeros(n_frames, np.float32)
+        return zero, zero.copy()
+    rng = np.random.default_rng([seed, 2])
+    env = np.ones(n_frames) if envelope is None else np.asarray(envelope, float)[:n_frames]
+    swing = np.sin(_phase(rng, n_frames, fps, rate, 0.10)) * env
+    return ((amplitude * swing).astype(np.float32),
+            (roll_per_iod * amplitude * swing).astype(np.float32))
+
+
+def tilt_track(n_frames: int, fps: float, degrees: float, envelope: np.ndarray | None = None
+               ) -> np.ndarray:
+    """A held head tilt (roll, degrees; + clockwise in the image), eased in and out."""
+    if n_frames == 0 or degrees == 0:
+        return np.zeros(n_frames, np.float32)
+    env = np.ones(n_frames) if envelope is None else np.asarray(envelope, float)[:n_frames]
+    # The tilt leans in over about half a second rather than jumping at the first frame.
+    ramp = np.clip(np.arange(n_frames) / max(0.5 * fps, 1.0), 0.0, 1.0)
+    ramp = ramp * ramp * (3 - 2 * ramp)
+    return (degrees * env * ramp).astype(np.float32)
+
+
+def zoom_track(n_frames: int, fps: float, start_zoom: float, end_zoom: float,
+               start: float = 0.0, end: float = 1.0) -> np.ndarray:
+    """Camera zoom per frame (1 = the whole picture, 1.2 = 20 % closer), easing from
+    ``start_zoom`` to ``end_zoom`` between the fractions ``start`` and ``end`` of the video."""
+    if n_frames == 0:
+        return np.ones(0, np.float32)
+    lo, hi = sorted((float(start), float(end)))
+    t = (np.arange(n_frames) + 0.5) / n_frames
+    u = np.clip((t - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
+    u = u * u * (3 - 2 * u)  # eased: a camera starts and stops moving gently
+    zoom = start_zoom + (end_zoom - start_zoom) * u
+    return np.clip(zoom, 1.0, MAX_ZOOM).astype(np.float32)
+
+
+def with_gestures(life: LifeTrack, gestures: np.ndarray, *, gain: np.ndarray | None = None,
+                  face: np.ndarray | None = None) -> LifeTrack:
+    """``life`` with its natural head motion scaled by ``gain`` (per frame), ``gestures``
+    (n, 4) added, the sum kept within :data:`GESTURE_LIMITS`, and expression channels."""
+    head = life.head.astype(np.float32).copy()
+    n = len(head)
+    if gain is not None:
+        head *= np.asarray(gain, np.float32)[:n, None]
+    head += np.asarray(gestures, np.float32)[:n]
+    head = np.clip(head, -GESTURE_LIMITS, GESTURE_LIMITS)
+    return LifeTrack(life.fps, life.blink, head, face if face is not None else life.face)

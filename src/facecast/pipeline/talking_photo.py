@@ -3,7 +3,9 @@
 The use case composes the engine parts: the face check and mesh
 (:mod:`facecast.face`), speech (an audio file, or piper TTS for text), a mouth
 track from phoneme timings when the words are known or from the sound alone
-otherwise (:mod:`facecast.motion`), blinks and head motion, the animator
+otherwise (:mod:`facecast.motion`), blinks and head motion, an expression
+template and/or a free-text prompt (brows, eyes, smile, head gestures, a camera
+zoom; :mod:`facecast.motion.expressions`, :mod:`facecast.motion.prompt`), the animator
 (:mod:`facecast.render`), the optional composition of the canvas (background,
 cut-out person, placement, mask, image layers) and the streaming MP4 writer
 (:mod:`facecast.media`).
@@ -21,12 +23,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from facecast.errors import FaceCheckError, InputError
 from facecast.face import DEFAULT_LIMITS, FaceCheckLimits, check_face
 from facecast.media import Audio, Mp4Writer, load_audio, load_image
-from facecast.motion.life import life_track
+from facecast.motion.expressions import ExpressionPlan, expression_track, get_template
+from facecast.motion.life import life_track, with_gestures
+from facecast.motion.prompt import PromptPlan, parse_prompt
 from facecast.motion.track import MouthTrack
 from facecast.render.animator import PortraitAnimator
 from facecast.render.canvas import canvas_size, fit_photo
@@ -64,6 +69,11 @@ class TalkingPhotoSpec:
     # Background, cut-out person, placement, mask and layers; None: the portrait fitted
     # whole on its own blurred copy. Its canvas, when given, overrides size and aspect.
     composition: Composition | None = None
+    # An expression template (key such as "happy", or its id); None: natural.
+    expression: str | int | None = None
+    # Free text steering expression, head gestures and camera (up to 2500 characters);
+    # it changes and adds to the template. What it cannot use is in the result.
+    prompt: str | None = None
 
 
 @dataclass
@@ -76,6 +86,9 @@ class TalkingPhotoResult:
     track: MouthTrack
     phonemes: list[PhonemeTiming] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    expression: str = "natural"  # the template used
+    prompt_unused: list[str] = field(default_factory=list)  # parts of the prompt not used
+    prompt_actions: list[str] = field(default_factory=list)  # what the prompt did, in words
 
 
 def _speech(spec: TalkingPhotoSpec) -> tuple[Audio, list[PhonemeTiming]]:
@@ -124,6 +137,11 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
     report = progress or (lambda _f, _s: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    # Cheap checks first: an unknown template or an overlong prompt costs no face check.
+    template = get_template(spec.expression)
+    prompt = parse_prompt(spec.prompt) if spec.prompt else PromptPlan("")
+    plan = prompt.plan(template.controls) if not prompt.is_empty() \
+        else ExpressionPlan(template.controls)
 
     report(0.0, "analysing face")
     photo = spec.photo if isinstance(spec.photo, np.ndarray) else load_image(
@@ -158,12 +176,19 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
     t = time.perf_counter()
     life = life_track(n_frames, spec.fps, seed=spec.seed, activity=track.channel("jaw"),
                       head_motion=spec.head_motion, blinks=spec.blinks)
+    zoom: np.ndarray | None = None
+    if not plan.is_neutral():  # natural without a prompt renders exactly as before
+        expr = expression_track(plan, spec.fps, n_frames, track.channel("jaw"), seed=spec.seed)
+        life = with_gestures(life, expr.head * spec.head_motion, gain=expr.gain, face=expr.face)
+        if plan.camera is not None:
+            zoom = expr.zoom
     frames: Iterator[np.ndarray]
     if comp is None:
         fit = fit_photo(photo, width, height)
         landmarks = fit.map_points(verdict.analysis.landmarks)
         animator = PortraitAnimator(fit.image, landmarks, head_motion=spec.head_motion > 0)
         frames = animator.frames(track, life)
+        face_centre = _centre(landmarks)
     else:
         # The animator works on the avatar's own pixels only; the compositor puts each
         # frame on the canvas (so a 4K canvas costs 4K only where the avatar is).
@@ -177,6 +202,11 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
             raise
         compositor.follow(animator.head)
         frames = compositor.frames(animator, track, life)
+        # the avatar's pixels start at the composed region's corner on the canvas
+        face_centre = _centre(compositor.landmarks) + np.array(
+            [compositor.cols.start, compositor.rows.start], np.float64)
+    if zoom is not None:
+        frames = camera_zoom(frames, zoom, face_centre)
     timings["setup"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -186,7 +216,42 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
     timings["total"] = time.perf_counter() - t0
     report(1.0, "done")
     return TalkingPhotoResult(Path(spec.output), n_frames / spec.fps, frames_done, width, height,
-                              track, phonemes, timings)
+                              track, phonemes, timings, expression=template.key,
+                              prompt_unused=list(prompt.unused),
+                              prompt_actions=list(prompt.actions))
+
+
+def _centre(landmarks: np.ndarray) -> np.ndarray:
+    """The middle of the face mesh's box (pixels)."""
+    pts = np.asarray(landmarks)[:468, :2].astype(np.float64)
+    return (pts.min(axis=0) + pts.max(axis=0)) / 2.0
+
+
+def zoom_frame(frame: np.ndarray, zoom: float, centre: np.ndarray) -> np.ndarray:
+    """``frame`` seen by a camera ``zoom`` times closer, aimed at ``centre`` as far as the
+    picture allows (the view never leaves the frame, so no border shows)."""
+    if zoom <= 1.0 + 1e-4:
+        return frame
+    h, w = frame.shape[:2]
+    # The view's centre: the face, kept far enough inside for the view to fit; at zoom 1
+    # that is the frame's centre, so the move starts without a jump.
+    cx = float(np.clip(centre[0], w / (2 * zoom), w - w / (2 * zoom)))
+    cy = float(np.clip(centre[1], h / (2 * zoom), h - h / (2 * zoom)))
+    m = np.array([[zoom, 0.0, w / 2.0 - zoom * cx], [0.0, zoom, h / 2.0 - zoom * cy]])
+    return cv2.warpAffine(frame, m, (w, h), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def camera_zoom(frames: Iterator[np.ndarray], zoom: np.ndarray, centre: np.ndarray
+                ) -> Iterator[np.ndarray]:
+    """The whole output picture zoomed per frame (a camera move, not a bigger head)."""
+    try:
+        for i, frame in enumerate(frames):
+            yield zoom_frame(frame, float(zoom[min(i, len(zoom) - 1)]), centre)
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()  # a composed background video stops reading here
 
 
 def _fit_length(values: np.ndarray, n: int) -> np.ndarray:

@@ -18,12 +18,13 @@ from facecast.motion.life import LifeTrack
 from facecast.motion.track import CHANNELS, MouthTrack
 from facecast.render.head import HeadMover
 from facecast.render.mouth import MouthPainter
-from facecast.render.rig import MESH_POINTS, RIG_CHANNELS, FaceRig
+from facecast.render.rig import FACE_CHANNELS, MESH_POINTS, RIG_CHANNELS, FaceRig
 from facecast.render.warp import MeshWarper, Region
 
 _BLINK = (RIG_CHANNELS.index("blink_left"), RIG_CHANNELS.index("blink_right"))
 _MOUTH = [RIG_CHANNELS.index(c) for c in CHANNELS]
 _TEETH = RIG_CHANNELS.index("teeth")
+_FACE = [RIG_CHANNELS.index(c) for c in FACE_CHANNELS]
 
 
 def face_region(landmarks: np.ndarray, width: int, height: int) -> Region:
@@ -60,11 +61,15 @@ class PortraitAnimator:
             if head_motion else None
         )
 
-    def render(self, mouth: np.ndarray, blink: float, head: np.ndarray | None) -> np.ndarray:
-        """One frame for mouth channel values (``CHANNELS`` order), a blink and a head pose."""
+    def render(self, mouth: np.ndarray, blink: float, head: np.ndarray | None,
+               face: np.ndarray | None = None) -> np.ndarray:
+        """One frame for mouth channel values (``CHANNELS`` order), a blink, a head pose
+        and, optionally, expression channel values (``FACE_CHANNELS`` order)."""
         values = np.zeros(len(RIG_CHANNELS), np.float32)
         values[_MOUTH] = mouth
         values[list(_BLINK)] = blink
+        if face is not None:
+            values[_FACE] = face
         posed = self.rig.pose(values)
         frame = self.canvas.copy()
         r = self.region
@@ -81,4 +86,5 @@ class PortraitAnimator:
         """Frames at ``mouth.fps`` (the life track must have the same rate and length)."""
         for i in range(len(mouth)):
             j = min(i, len(life) - 1)
-            yield self.render(mouth.values[i], float(life.blink[j]), life.head[j])
+            yield self.render(mouth.values[i], float(life.blink[j]), life.head[j],
+                              None if life.face is None else life.face[j])

@@ -902,7 +902,8 @@ class Compositor:
             for i in range(len(mouth)):
                 j = min(i, len(life) - 1)
                 head = life.head[j]
-                frame = animator.render(mouth.values[i], float(life.blink[j]), head)
+                frame = animator.render(mouth.values[i], float(life.blink[j]), head,
+                                        None if life.face is None else life.face[j])
                 yield self.compose(frame, head)
         finally:
             self.close()

@@ -1,7 +1,8 @@
 """The face rig: how each animation channel moves the 478 face-mesh landmarks.
 
-Every channel (the mouth channels of :mod:`facecast.motion.track` plus the two
-eyelids) is a fixed displacement per landmark at value 1. A frame's landmark
+Every channel (the mouth channels of :mod:`facecast.motion.track`, the two
+eyelids and the expression channels: brows raised or furrowed, smile, eyes wide,
+squint) is a fixed displacement per landmark at value 1. A frame's landmark
 positions are the source positions plus the channel values times those
 displacements, so a whole frame costs one small matrix product. Amplitudes are
 in units of the inter-ocular distance (IOD), so the rig fits any face size.
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facecast.motion.expressions import FACE_CHANNELS
 from facecast.motion.track import CHANNELS
 
 # MediaPipe face-mesh indices (canonical topology), ordered left to right in the
@@ -34,16 +36,39 @@ EYES = {
         "crease": (414, 286, 258, 257, 259, 260, 467),
     },
 }
+# Eyebrows, each side's upper then lower row from its outer to its inner end.
+BROWS = {
+    "right": (70, 63, 105, 66, 107, 46, 53, 52, 65, 55),
+    "left": (300, 293, 334, 296, 336, 276, 283, 282, 295, 285),
+}
 MESH_POINTS = 468  # 468..477 are iris points: left out of the warp mesh
-RIG_CHANNELS: tuple[str, ...] = (*CHANNELS, "blink_left", "blink_right")
+# Expression channels (FACE_CHANNELS: 0 = the portrait's own face; smile may go
+# negative: corners down).
+# New channels go last, so the mouth and blink indices every caller uses stay put.
+RIG_CHANNELS: tuple[str, ...] = (*CHANNELS, "blink_left", "blink_right", *FACE_CHANNELS)
 
 _JAW, _CLOSURE, _LABIODENTAL = (RIG_CHANNELS.index(c) for c in ("jaw", "closure", "labiodental"))
+_BLINKS = (RIG_CHANNELS.index("blink_left"), RIG_CHANNELS.index("blink_right"))
+_SMILE, _EYES_WIDE, _SQUINT = (RIG_CHANNELS.index(c) for c in ("smile", "eyes_wide", "squint"))
+_FIRST_FACE = RIG_CHANNELS.index(FACE_CHANNELS[0])
 
 # Channel amplitudes at value 1, in IOD units.
 JAW_DROP = 0.24
 UPPER_LIP_LIFT = 0.05
 SPREAD = 0.13
 ROUND = 0.28
+# Expression amplitudes at value 1, in IOD units (an eyebrow flash lifts the brows by
+# roughly 5-8 mm on a 63 mm inter-ocular distance; an eye opening is about 0.14 IOD).
+BROW_RAISE = 0.10  # brows up; the forehead above follows less, up to its top
+FURROW_DOWN = 0.05  # inner brows down (the outer ends 30 % of it)
+FURROW_IN = 0.04  # inner brows towards the nose
+SMILE_UP = 0.06  # lip corners up
+SMILE_OUT = 0.04  # lip corners out
+CHEEK_UP = 0.03  # cheeks up
+SMILE_LIDS = 0.015  # lower eyelids up (the cheeks push them)
+EYES_WIDE = 0.04  # upper eyelids up (at the lid's middle)
+SQUINT_LOWER = 0.035  # lower eyelids up
+SQUINT_UPPER = 0.012  # upper eyelids down
 
 
 @dataclass(frozen=True)
@@ -169,9 +194,106 @@ class FaceRig:
 
         for side in ("left", "right"):
             self.basis[RIG_CHANNELS.index(f"blink_{side}")] = self._blink(side)
+        self._expressions(ab / fr.iod, lips, b, near)
         # Motion under a quarter pixel is invisible; dropping it keeps far-away triangles
         # still, and still triangles cost nothing to warp.
         self.basis[np.linalg.norm(self.basis, axis=2) < 0.25] = 0.0
+        self._smile_lids[~self.basis[_SMILE].any(axis=1)] = 0.0
+
+    def _expressions(self, xy: np.ndarray, lips: np.ndarray, b: np.ndarray,
+                     near: np.ndarray) -> None:
+        """Brows, smile, eyes wide and squint, from positions ``xy`` in IOD units."""
+        fr = self.frame
+        n = len(xy)
+        x, y = xy[:, 0], xy[:, 1]
+        lid_pts = np.array([i for eye in EYES.values() for i in eye["upper"] + eye["lower"]])
+        brow_pts = np.array([i for side in BROWS.values() for i in side])
+        eye_y = float(np.mean(y[lid_pts]))  # the face frame's x axis runs through both eyes
+        brow_y = float(np.mean(y[brow_pts]))
+        mid = float(np.mean(x[lid_pts]))  # the face's midline
+        dx_mid = x - mid
+        span = max(eye_y - brow_y, 1e-3)
+        # t: 0 on the eye line, 1 on the brow line; h: IOD above the brow line.
+        t = (eye_y - y) / span
+        h = brow_y - y
+        above_eyes = t > 0
+        lateral = 1.0 - _smoothstep(1.0, 1.3, np.abs(dx_mid))  # temples fade out
+        eye_inside = np.zeros(n, bool)
+        eye_inside[lid_pts] = True
+        eye_inside[MESH_POINTS:] = True  # iris points follow nothing
+
+        def put(channel: str, face_vec: np.ndarray) -> None:
+            self.basis[RIG_CHANNELS.index(channel)] = fr.to_image(face_vec) * fr.iod
+
+        # brow_raise: brows up by the full amount, the skin between brow and lid stretches
+        # (lid margins stay), the forehead above moves less towards its top, so the
+        # warp's still border above the head is never crowded.
+        w = np.where(t <= 1.0, _smoothstep(0.25, 1.0, t),
+                     1.0 - 0.65 * _smoothstep(0.0, 0.5, h)) * lateral
+        w[~above_eyes | eye_inside] = 0.0
+        w[brow_pts] = 1.0
+        raise_vec = np.zeros((n, 2))
+        raise_vec[:, 1] = -BROW_RAISE * w
+        put("brow_raise", raise_vec)
+
+        # brow_furrow: the inner brows come down and together (corrugator); the outer
+        # ends follow a little; the forehead above stays.
+        v = np.where(t <= 1.0, 0.8 * _smoothstep(0.25, 1.0, t),
+                     1.0 - _smoothstep(0.0, 0.35, h)) * lateral
+        v[~above_eyes | eye_inside] = 0.0
+        v[brow_pts] = 1.0
+        inner = 1.0 - _smoothstep(0.2, 0.8, np.abs(dx_mid))
+        furrow = np.zeros((n, 2))
+        furrow[:, 1] = FURROW_DOWN * (0.3 + 0.7 * inner) * v
+        # Towards the midline, fading to nothing at it (points there have nowhere to go).
+        furrow[:, 0] = -FURROW_IN * np.sign(dx_mid) * inner * _smoothstep(0.0, 0.2,
+                                                                      np.abs(dx_mid)) * v
+        put("brow_furrow", furrow)
+
+        # smile: lip corners up and out (not the lips' middle, so closed lips stay
+        # closed), nothing below the lower lip (the chin stays), cheeks up, lower lids up.
+        mouth_a = np.clip(x / (fr.mouth_half_width / fr.iod), -1.2, 1.2)
+        near_s = near * (1.0 - _smoothstep(0.15, 0.5, b))
+        smile = np.zeros((n, 2))
+        smile[:, 0] = SMILE_OUT * mouth_a * near_s
+        smile[:, 1] = -SMILE_UP * mouth_a**2 * near_s
+        cheek_y = eye_y / 2.0  # half way from the eyes to the mouth line
+        for side in (-1.0, 1.0):
+            g = np.exp(-((x - mid - side * 0.55) ** 2 + (y - cheek_y) ** 2) / (2 * 0.22**2))
+            g[lips] = 0.0
+            g[eye_inside] = 0.0
+            smile[:, 1] -= CHEEK_UP * g
+            smile[:, 0] += 0.3 * CHEEK_UP * side * g
+        lids = np.zeros((n, 2))
+        for eye in EYES.values():
+            lo = np.array(eye["lower"])
+            lids[lo, 1] = -SMILE_LIDS * self._lid_shape(xy, eye["lower"])
+        smile += lids
+        put("smile", smile)
+        # The lids' part, kept to take back while the eyes blink (see pose()).
+        self._smile_lids = (fr.to_image(lids) * fr.iod).astype(np.float32)
+
+        # eyes_wide: upper lids up (most at the middle), the crease follows half way.
+        wide = np.zeros((n, 2))
+        squint = np.zeros((n, 2))
+        for eye in EYES.values():
+            up, lo = np.array(eye["upper"]), np.array(eye["lower"])
+            shape_up = self._lid_shape(xy, eye["upper"])
+            wide[up, 1] = -EYES_WIDE * shape_up
+            wide[list(eye["crease"]), 1] = -0.5 * EYES_WIDE
+            # squint: lower lids up, upper lids a little down.
+            squint[lo, 1] = -SQUINT_LOWER * self._lid_shape(xy, eye["lower"])
+            squint[up, 1] = SQUINT_UPPER * shape_up
+            squint[list(eye["crease"]), 1] = 0.5 * SQUINT_UPPER
+        put("eyes_wide", wide)
+        put("squint", squint)
+
+    @staticmethod
+    def _lid_shape(xy: np.ndarray, lid: tuple[int, ...]) -> np.ndarray:
+        """0 at the eye corners, 1 in the middle of the lid (by position across the eye)."""
+        xs = xy[list(lid), 0]
+        u = (xs - xs[0]) / (xs[-1] - xs[0]) if xs[-1] != xs[0] else np.zeros_like(xs)
+        return np.sin(np.pi * np.clip(u, 0.0, 1.0)) ** 0.8
 
     def _blink(self, side: str) -> np.ndarray:
         """Upper lid down onto the lower lid (90 %), lower lid up the rest, crease follows."""
@@ -194,11 +316,28 @@ class FaceRig:
 
     @staticmethod
     def weights(values: np.ndarray) -> np.ndarray:
-        """Basis weights for channel ``values``: closed or tucked lips cancel the jaw."""
+        """Basis weights for channel ``values``: closed or tucked lips cancel the jaw; a
+        blink takes back eyes-wide and squint, so that a blinking eye still closes and
+        its lids never cross."""
         v = np.asarray(values, np.float32).copy()
         v[_JAW] *= (1.0 - v[_CLOSURE]) * (1.0 - 0.8 * v[_LABIODENTAL])
+        blink = float(max(v[_BLINKS[0]], v[_BLINKS[1]]))
+        if blink > 0.0:
+            v[_EYES_WIDE] *= 1.0 - blink
+            v[_SQUINT] *= 1.0 - blink
         return v
 
     def pose(self, values: np.ndarray) -> np.ndarray:
         """Landmark positions (n, 2) for channel ``values`` ordered as ``RIG_CHANNELS``."""
-        return self.source + self.rest + np.tensordot(self.weights(values), self.basis, axes=1)
+        w = self.weights(values)
+        # Without expression channels, the product over the original channels only: the
+        # same sums in the same order as before they existed, so natural renders are
+        # bit for bit what they were.
+        n = len(w) if w[_FIRST_FACE:].any() else _FIRST_FACE
+        posed = self.source + self.rest + np.tensordot(w[:n], self.basis[:n], axes=1)
+        blink = float(max(w[_BLINKS[0]], w[_BLINKS[1]]))
+        if blink > 0.0 and w[_SMILE] != 0.0:
+            # A smile lifts the lower lids; a closed eye's lids meet where the blink puts
+            # them, so that lift fades out as the eye closes.
+            posed -= (blink * float(w[_SMILE])) * self._smile_lids
+        return posed

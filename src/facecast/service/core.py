@@ -38,10 +38,12 @@ from facecast.service.credentials import (
     revoke_credential,
 )
 from facecast.service.db import Database
+from facecast.service.expressions import ExpressionPreviews
 from facecast.service.models import (
     Account,
     ApiKey,
     Asset,
+    Avatar,
     CustomVoice,
     Job,
     LedgerEntry,
@@ -72,7 +74,8 @@ class RenderOptions:
     blinks: bool = True
     quality: str = "std"  # "pro": slower, sharper encoding (Kling's mode)
     watermark: bool = False  # also make a visibly watermarked copy
-    prompt: str | None = None  # free text steering expression and motion (kept for #5)
+    prompt: str | None = None  # free text steering expression, head gestures and camera
+    expression: str | int | None = None  # an expression template's key or id (None: natural)
 
     def check(self) -> None:
         from facecast.render.canvas import canvas_size
@@ -86,6 +89,10 @@ class RenderOptions:
             raise InputError(f"quality must be one of {', '.join(QUALITY)}", code="bad_quality")
         if self.prompt is not None and len(self.prompt) > 2500:
             raise InputError("prompt is over 2500 characters", code="prompt_too_long")
+        if self.expression is not None:
+            from facecast.motion.expressions import get_template
+
+            get_template(self.expression)  # unknown: InputError unknown_expression
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,7 @@ class Service:
         self.keys = KeyResolver(self.db)
         self.vendor_keys = CredentialResolver(self.db, settings.signing_key)
         self.limiter = RateLimiter(settings)
+        self.expression_previews = ExpressionPreviews(self.storage, settings)
         self._enqueue = enqueue
         # job rows read by status polls, kept briefly: workers write progress at most
         # every 0.5 s, so a poll answered from a 0.25 s old row loses nothing
@@ -123,11 +131,14 @@ class Service:
 
     # ---- start-up --------------------------------------------------------------------------
 
-    def bootstrap(self) -> str | None:
-        """Schema up to date, built-in avatars present; on first start, an admin account
-        and its key (returned once, to be printed; None on later starts)."""
+    def bootstrap(self, previews: bool = True) -> str | None:
+        """Schema up to date, the avatar library present (with ``previews``, the missing
+        library previews start rendering in the background); on first start, an admin
+        account and its key (returned once, to be printed; None on later starts)."""
         self.db.migrate()
         self.avatars.ensure_builtins()
+        if previews:
+            self.avatars.start_previews()
         with self.db.session() as session:
             if session.scalar(select(func.count()).select_from(Account)):
                 return None
@@ -241,8 +252,20 @@ class Service:
             raise InputError("give either a photo or an avatar_id", code="bad_request")
         if (audio is None) == (text is None):
             raise InputError("give either audio or text (with a voice)", code="bad_request")
+        if avatar_id is not None and \
+                self.avatars.get(principal.account_id, avatar_id).kind == "video":
+            # a video avatar moves as its recording did: another renderer, another kind
+            return self._create_avatar_video(principal, avatar_id, audio=audio, text=text,
+                                             voice=voice, transcript=transcript,
+                                             options=options, composition=composition,
+                                             opts=opts)
         options.check()
         params: dict[str, Any] = {**options.__dict__, "inputs": {}}
+        if options.expression is not None:
+            from facecast.motion.expressions import get_template
+
+            # stored by key, whichever way it was named (id, title), for runs and views
+            params["expression"] = get_template(options.expression).key
         if composition is not None:
             params["composition"], params["inputs"] = composition_ingest(
                 self.assets, principal.account_id, composition)
@@ -266,6 +289,60 @@ class Service:
                 params["transcript"] = transcript
         return self._create(principal, "talking_photo", params,
                             video_cost(self.settings, seconds), opts)
+
+    def _create_avatar_video(self, principal: Principal, avatar_id: int, *,
+                             audio: MediaSource | None, text: str | None, voice: str | None,
+                             transcript: str | None, options: RenderOptions,
+                             composition: CompositionSpec | None,
+                             opts: JobOptions) -> tuple[Job, bool]:
+        """A video avatar speaking: the recording's own frame, size and motion are kept,
+        so canvas options do not apply and are refused rather than ignored."""
+        if composition is not None or options.aspect is not None or \
+                (options.size or "source").strip().lower() != "source":
+            raise InputError("a video avatar renders at its recording's own size: "
+                             "composition, size and aspect do not apply", code="bad_request")
+        package = self.avatars.video_package(principal.account_id, avatar_id)
+        params: dict[str, Any] = {"avatar_id": avatar_id, "avatar_package": package,
+                                  "watermark": options.watermark, "inputs": {}}
+        if text is not None:
+            params["text"] = self._check_text(text)
+            self._check_voice(principal, voice)
+            params["voice"] = voice
+            seconds = len(params["text"]) / CHARS_PER_SECOND
+        else:
+            assert audio is not None
+            asset = self._audio(principal, audio)
+            seconds = float(asset.info["duration"])
+            params["inputs"]["audio"] = asset.id
+            if transcript:
+                params["transcript"] = transcript
+        return self._create(principal, "avatar_video", params,
+                            video_cost(self.settings, seconds), opts)
+
+    def create_video_avatar(self, principal: Principal, video: MediaSource, name: str, *,
+                            gender: str | None = None, age: str | None = None,
+                            style: str | None = None, region: str | None = None,
+                            tags: list[str] | None = None, face_index: int = 0,
+                            external_id: str | None = None,
+                            opts: JobOptions = JobOptions()) -> tuple[Avatar, Job]:
+        """A video avatar from a 5 s to 10 min recording: the avatar (``processing``) and
+        its ``avatar_clone`` job. A refused job (credits, queue cap) leaves no avatar."""
+        from facecast.service.avatars import check_meta
+
+        meta = check_meta(gender, age, style, region, tags)
+        if not 0 <= face_index <= 20:
+            raise InputError("face_index must be 0 to 20", code="bad_request")
+        asset = self.avatars.clone_source(principal.account_id, video)
+        avatar = self.avatars.new_video(principal.account_id, name, meta, external_id)
+        params = {"avatar_id": avatar.id, "name": avatar.name, "face_index": face_index,
+                  "inputs": {"video": asset.id}}
+        try:
+            job, _ = self._create(principal, "avatar_clone", params,
+                                  self.settings.price_avatar_clone, opts)
+        except BaseException:
+            self.avatars.discard(avatar.id)
+            raise
+        return self.avatars.attach_job(avatar.id, job.id), job
 
     def create_dub(self, principal: Principal, video: MediaSource, *,
                    audio: MediaSource | None = None, text: str | None = None,
@@ -417,6 +494,13 @@ class Service:
         if name not in files:
             raise NotFoundError(f"job_{job.id} has no {name} file", code="file_not_found")
         self.storage.get_to_path(files[name]["key"], dest)
+
+    # ---- expression templates --------------------------------------------------------------
+
+    def expressions(self) -> list[dict[str, Any]]:
+        """The expression templates with their preview URLs ("" until rendered; the first
+        listing starts rendering the missing previews in the background)."""
+        return self.expression_previews.catalogue()
 
     # ---- voices ----------------------------------------------------------------------------
 
@@ -595,7 +679,8 @@ class Service:
                        "result_ttl_s": s.result_ttl_s, "upload_ttl_s": s.upload_ttl_s},
             "prices": {"video_per_second": s.price_per_video_second,
                        "tts_per_100_chars": s.price_per_100_tts_chars,
-                       "voice_clone": s.price_voice_clone},
+                       "voice_clone": s.price_voice_clone,
+                       "avatar_clone": s.price_avatar_clone},
         }
 
     def ledger(self, principal: Principal, offset: int = 0, limit: int = 50

@@ -176,20 +176,39 @@ class WebhookDelivery(Base):
 
 
 class Avatar(Base):
-    """A face to animate: built-in (no account) or an account's own, face-checked."""
+    """A face to animate: a photo (face-checked) or a video avatar (a package made from a
+    recording by the ``avatar_clone`` job). Library avatars (built in, or from the
+    operator's folders) have no account; custom ones belong to an account."""
 
     __tablename__ = "avatars"
+    __table_args__ = (Index("ix_avatars_kind_status", "kind", "status"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16), default="photo")  # photo | video
-    status: Mapped[str] = mapped_column(String(16), default="ready")  # checking|ready|failed
+    # ready | processing (a video avatar being made) | failed
+    status: Mapped[str] = mapped_column(String(16), default="ready")
+    source: Mapped[str] = mapped_column(String(16), default="custom",  # builtin|operator|custom
+                                        server_default="custom")
     asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"))
+    # library avatars: "eileen_collins", "dir:<folder>/<entry>"; unique so a start adds each once
     builtin_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    external_id: Mapped[str | None] = mapped_column(String(200))  # a vendor API's own id
     gender: Mapped[str | None] = mapped_column(String(16))
+    age: Mapped[str | None] = mapped_column(String(16))  # child | young | adult | senior
+    style: Mapped[str | None] = mapped_column(String(32))  # professional, casual, ...
+    region: Mapped[str | None] = mapped_column(String(32))  # western, asian, ... (Kreado's)
     tags: Mapped[list[Any]] = mapped_column(default=list)
     face: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # face check verdict
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))  # the avatar_clone job
+    package_key: Mapped[str | None] = mapped_column(String(500))  # video: storage prefix
+    thumbnail_key: Mapped[str | None] = mapped_column(String(500))  # square face crop, jpg
+    preview_key: Mapped[str | None] = mapped_column(String(500))  # short talking MP4
+    # library photos' preview render: pending | rendering | ready | failed (None: none wanted)
+    preview_state: Mapped[str | None] = mapped_column(String(16))
+    preview_at: Mapped[datetime | None] = mapped_column(DateTime)  # when it was claimed
+    info: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # video facts, files, fingerprint
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -68,6 +68,7 @@ def run_talking_photo(ctx: RunContext) -> Output:
         blinks=p.get("blinks", True), export_visemes=ctx.workdir / "visemes.json",
         composition=build_composition(p["composition"], ctx.inputs)
         if p.get("composition") else None,
+        expression=p.get("expression"), prompt=p.get("prompt"),
         **QUALITY[p.get("quality", "std")])
     watermark = p.get("watermark", False)
     result = render_talking_photo(
@@ -84,7 +85,9 @@ def run_talking_photo(ctx: RunContext) -> Output:
         files=files,
         info={"duration": round(result.duration, 3), "width": result.width,
               "height": result.height, "frames": result.frames, "fps": spec.fps,
-              "mouth_source": result.track.source},
+              "mouth_source": result.track.source, "expression": result.expression,
+              # what the prompt asked that the renderer could not do, said rather than dropped
+              "prompt_unused": result.prompt_unused, "prompt_actions": result.prompt_actions},
         duration=result.duration)
 
 
@@ -193,3 +196,89 @@ KINDS: dict[str, JobKind] = {
 def register_kind(kind: JobKind) -> None:
     """Other use cases (video dubbing, text removal, ...) add their kinds here."""
     KINDS[kind.name] = kind
+
+
+# ---- video avatars: made from a recording (avatar_clone), then rendered (avatar_video) -----
+
+
+def _storage(settings: Settings) -> Any:
+    from facecast.service.storage import open_storage
+
+    return open_storage(settings.storage, signing_key=settings.signing_key,
+                        base_url=settings.base_url)
+
+
+def run_avatar_clone(ctx: RunContext) -> Output:
+    """Analyse the recording once into a package and store it under the avatar's prefix
+    (not as a job result: the avatar outlives the job's retention)."""
+    from facecast.service.avatars import (
+        engine_name,
+        package_prefix,
+        package_record,
+        store_package,
+        video_engine,
+    )
+
+    engine = video_engine()
+    p = ctx.params
+    folder = ctx.workdir / "package"
+    info = engine.create_video_avatar(
+        engine.VideoAvatarSpec(video=ctx.inputs["video"], folder=folder,
+                               name=engine_name(p["name"]),
+                               face_index=p.get("face_index", 0)),
+        lambda f, stage: ctx.progress(f * 0.95, stage))
+    ctx.progress(0.95, "storing the avatar")
+    prefix = package_prefix(p["avatar_id"])
+    files = store_package(_storage(ctx.settings), prefix, folder)
+    package = package_record(p["avatar_id"], prefix, files, info)
+    return Output(info={"avatar_id": f"av_{p['avatar_id']}", "package": package,
+                        **{k: v for k, v in package.items()
+                           if k not in ("avatar_id", "prefix", "files")}})
+
+
+def record_avatar(session: Session, job: Job) -> None:
+    """The video avatar is ready, in the transaction that marks its job succeeded."""
+    from facecast.service.avatars import AvatarService
+    from facecast.service.models import Avatar
+
+    avatar = session.get(Avatar, job.params["avatar_id"])
+    if avatar is None or avatar.deleted_at is not None:
+        return  # deleted while it was being made
+    AvatarService.mark_ready(avatar, (job.result or {}).get("info", {})["package"])
+
+
+def run_avatar_video(ctx: RunContext) -> Output:
+    """A new video of a video avatar's person speaking the audio (or text)."""
+    from facecast.service.avatars import local_package, video_engine
+
+    engine = video_engine()
+    p = ctx.params
+    ctx.progress(0.0, "fetching the avatar")
+    folder = local_package(_storage(ctx.settings), p["avatar_package"],
+                           ctx.settings.service_dir / "cache" / "avatars")
+    out = ctx.workdir / "video.mp4"
+    watermark = p.get("watermark", False)
+    result = engine.render_video_avatar(
+        engine.AvatarRenderSpec(avatar=folder, output=out, audio=ctx.inputs.get("audio"),
+                                text=p.get("text"), voice=p.get("voice"),
+                                transcript=p.get("transcript")),
+        lambda f, stage: ctx.progress(f * 0.9 if watermark else f, stage))
+    files = {"video": (out, "video/mp4")}
+    if watermark:
+        from facecast.media.watermark import add_watermark
+
+        ctx.progress(0.9, "watermarking a copy")
+        files["watermarked"] = (add_watermark(out, ctx.workdir / "watermarked.mp4"),
+                                "video/mp4")
+    return Output(
+        files=files,
+        info={"duration": round(result.duration, 3), "width": result.width,
+              "height": result.height, "frames": result.frames, "fps": result.fps,
+              "avatar_id": f"av_{p['avatar_id']}"},
+        duration=result.duration)
+
+
+register_kind(JobKind("avatar_clone", run_avatar_clone,
+                      lambda s, _p, _out: s.price_avatar_clone, "video", record_avatar))
+register_kind(JobKind("avatar_video", run_avatar_video,
+                      lambda s, _p, out: video_cost(s, out.duration)))

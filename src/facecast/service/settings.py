@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     price_per_video_second: int = 1
     price_per_100_tts_chars: int = 1
     price_voice_clone: int = 10
+    price_avatar_clone: int = 10  # a video avatar: one flat price, charged when it is ready
     admin_initial_credits: int = 1_000_000
     new_account_credits: int = 0
 
@@ -75,12 +76,18 @@ class Settings(BaseSettings):
     progress_interval_s: float = 0.5  # at most this often a progress write per job
     worker_nice: int = 10  # workers yield the CPU to the API
 
+    # the avatar library: operator folders of portraits / video-avatar packages, previews
+    avatar_dirs: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    avatar_previews: bool = True  # render library avatars' preview videos in the background
+    # expression templates' previews: "all", "off", or a comma list of template keys
+    expression_previews: str = "all"
+
     # webhooks (Standard Webhooks signatures)
     webhook_timeout_s: float = 10.0
     webhook_retry_delays: Annotated[list[float], NoDecode] = Field(
         default_factory=lambda: [5, 30, 120, 600, 1800, 7200, 18000])
 
-    @field_validator("url_allowlist", "webhook_retry_delays", mode="before")
+    @field_validator("url_allowlist", "webhook_retry_delays", "avatar_dirs", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         # environment variables give "a,b,c" (or "[a, b, c]") rather than lists

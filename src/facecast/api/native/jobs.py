@@ -58,7 +58,8 @@ def create_talking_photo(body: s.TalkingPhotoCreate, service: ServiceDep, caller
         audio=media(body.audio), text=body.text, voice=body.voice, transcript=body.transcript,
         options=RenderOptions(size=body.size, aspect=body.aspect, fps=body.fps, seed=body.seed,
                               head_motion=body.head_motion, blinks=body.blinks,
-                              quality=body.quality, watermark=body.watermark),
+                              quality=body.quality, watermark=body.watermark,
+                              expression=body.expression, prompt=body.prompt),
         composition=composition(body.composition), opts=_opts(body))
     return _created(service, response, job, created)
 

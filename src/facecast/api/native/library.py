@@ -1,4 +1,5 @@
-"""Native routes for what jobs use: voices, languages, avatars and uploaded assets."""
+"""Native routes for what jobs use: voices, languages, expression templates, avatars and
+uploaded assets."""
 
 from __future__ import annotations
 
@@ -79,25 +80,50 @@ def list_languages(caller: Caller) -> list[s.LanguageOut]:
             for lang in languages()]
 
 
+@router.get("/expressions", response_model=s.ExpressionList, tags=["expressions"],
+            summary="Expression templates with preview videos (for talking photos' expression)")
+def list_expressions(service: ServiceDep, caller: Caller) -> s.ExpressionList:
+    items = [s.ExpressionOut(**row) for row in service.expressions()]
+    return s.ExpressionList(items=items, total=len(items))
+
+
 @router.get("/avatars", response_model=s.AvatarList, tags=["avatars"],
-            summary="Built-in and your own avatars")
-def list_avatars(service: ServiceDep, caller: Caller, custom: bool | None = None,
-                 gender: Literal["male", "female"] | None = None,
+            summary="The library and your own avatars, filtered and paged")
+def list_avatars(service: ServiceDep, caller: Caller,
+                 custom: Annotated[bool | None, Query(
+                     description="true: only yours; false: only the library")] = None,
                  kind: Literal["photo", "video"] | None = None,
+                 gender: s.AvatarGender | None = None, age: s.AvatarAge | None = None,
+                 style: Annotated[str | None, Query(max_length=32)] = None,
+                 region: s.AvatarRegion | None = None,
+                 tag: Annotated[str | None, Query(max_length=50)] = None,
+                 query: Annotated[str | None, Query(max_length=100,
+                                                    description="Text in the name")] = None,
                  page: PageNo = 1, page_size: PageSize = 20) -> s.AvatarList:
-    rows, total = service.avatars.list(caller.account_id, custom=custom, gender=gender,
-                                       kind=kind, offset=(page - 1) * page_size,
-                                       limit=page_size)
+    rows, total = service.avatars.list(
+        caller.account_id, custom=custom, kind=kind, gender=gender,
+        ages=[age] if age else None, styles=[style] if style else None,
+        regions=[region] if region else None, tag=tag, query=query,
+        offset=(page - 1) * page_size, limit=page_size)
     return s.AvatarList(items=[views.avatar(service, r) for r in rows], total=total,
                         page=page, page_size=page_size)
 
 
 @router.post("/avatars", status_code=201, response_model=s.AvatarOut, tags=["avatars"],
-             summary="A custom photo avatar (refused with the reason if the face check fails)")
+             summary="Your own avatar: a photo (refused with the reason if the face check "
+                     "fails) or a video (processing until its avatar_clone job ends)")
 def create_avatar(body: s.AvatarCreate, service: ServiceDep, caller: Caller) -> s.AvatarOut:
+    if body.video is not None:
+        video = media(body.video)
+        assert video is not None
+        row, _job = service.create_video_avatar(
+            caller, video, body.name, gender=body.gender, age=body.age, style=body.style,
+            region=body.region, tags=body.tags, face_index=body.face_index)
+        return views.avatar(service, row)
     photo = media(body.photo)
     assert photo is not None
-    row = service.avatars.create(caller.account_id, photo, body.name, body.gender, body.tags)
+    row = service.avatars.create(caller.account_id, photo, body.name, body.gender, body.tags,
+                                 age=body.age, style=body.style, region=body.region)
     return views.avatar(service, row)
 
 

@@ -14,7 +14,8 @@ Timestamp = Annotated[datetime, AfterValidator(
     lambda t: t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t)]
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled", "expired"]
-JobKind = Literal["talking_photo", "dub_video", "clean_video", "tts", "voice_clone"]
+JobKind = Literal["talking_photo", "dub_video", "clean_video", "tts", "voice_clone",
+                  "avatar_clone", "avatar_video"]
 
 Url = Annotated[str, Field(min_length=8, max_length=4096, pattern=r"^https?://")]
 
@@ -111,6 +112,14 @@ class TalkingPhotoCreate(JobCommon):
     quality: Literal["std", "pro"] = Field("std", description="pro: slower, sharper encoding")
     watermark: bool = Field(False, description="Also make a watermarked copy ('watermarked')")
     composition: CompositionIn | None = None
+    expression: Annotated[str, Field(min_length=1, max_length=40)] | Annotated[
+        int, Field(ge=1, le=10_000)] | None = Field(
+        None, description="An expression template: its key or id (see /expressions); "
+                          "default natural.")
+    prompt: Annotated[str, Field(max_length=2500)] | None = Field(
+        None, description="Free text steering expression, head gestures and camera, e.g. "
+                          "'while talking, nodding, then smiling; slow zoom in'. Parts it "
+                          "cannot use are listed in the result's info.prompt_unused.")
 
 
 Box = Annotated[list[Annotated[float, Field(ge=0, le=10_000)]],
@@ -255,17 +264,58 @@ class RegionOut(BaseModel):
     voices: int
 
 
+class ExpressionOut(BaseModel):
+    id: int
+    key: str
+    name: str
+    name_zh: str
+    description: str
+    controls: dict[str, Any] = Field(description="What the template sets: channel levels "
+                                     "while speaking and in pauses, head gestures")
+    preview_url: str = Field(description="A short preview video (MP4); empty until rendered")
+    thumbnail_url: str = Field(description="Its thumbnail (JPEG); empty until rendered")
+
+
+class ExpressionList(BaseModel):
+    items: list[ExpressionOut]
+    total: int
+
+
 class LanguageOut(BaseModel):
     code: str
     name: str
     regions: list[RegionOut]
 
 
+AvatarGender = Literal["female", "male"]
+AvatarAge = Literal["child", "young", "adult", "senior"]
+AvatarRegion = Literal["western", "asian", "japanese_korean", "southeast_asian", "indian",
+                       "middle_eastern", "african"]
+AvatarStyle = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$",
+                                   description="e.g. professional, casual, formal")]
+
+
 class AvatarCreate(Request):
+    """A photo avatar (face-checked at once) or a video avatar (made by an
+    ``avatar_clone`` job from a 5 s to 10 min recording: ``processing`` until it ends)."""
+
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    photo: MediaInput
-    gender: Literal["female", "male"] | None = None
+    photo: MediaInput | None = Field(None, description="A portrait; or give video.")
+    video: MediaInput | None = Field(None, description="A recording of the person speaking "
+                                                       "(MP4/MOV, 5 s to 10 min, <= 300 MB)")
+    face_index: Annotated[int, Field(ge=0, le=20)] = Field(
+        0, description="video: with several faces, which one (0 = the largest)")
+    gender: AvatarGender | None = None
+    age: AvatarAge | None = None
+    style: AvatarStyle | None = None
+    region: AvatarRegion | None = None
     tags: Annotated[list[Annotated[str, Field(max_length=50)]], Field(max_length=20)] = []
+
+    @model_validator(mode="after")
+    def _one(self) -> AvatarCreate:
+        if (self.photo is None) == (self.video is None):
+            raise ValueError("give exactly one of photo or video")
+        return self
 
 
 class FaceCheckRequest(Request):
@@ -284,17 +334,33 @@ class FaceCheckOut(BaseModel):
     faces: int
 
 
+class AvatarError(BaseModel):
+    code: str
+    message: str
+
+
 class AvatarOut(BaseModel):
     id: str
     object: Literal["avatar"] = "avatar"
     name: str
-    kind: str
-    status: str
+    kind: Literal["photo", "video"]
+    status: Literal["ready", "processing", "failed"]
     custom: bool
+    source: Literal["builtin", "operator", "custom"] = Field(
+        description="builtin: ships with facecast; operator: FACECAST_AVATAR_DIRS; custom: yours")
     gender: str | None
+    age: str | None
+    style: str | None
+    region: str | None
     tags: list[str]
-    photo_url: str | None
+    photo_url: str | None = Field(description="The portrait (photo avatars)")
+    thumbnail_url: str | None = Field(description="Square face crop, JPEG (null until made)")
+    preview_url: str | None = Field(description="A short talking MP4 (null until rendered)")
     face: dict[str, Any] | None
+    video: dict[str, Any] | None = Field(
+        description="Video avatars: width, height, fps, duration, source_duration, ...")
+    job_id: str | None = Field(description="The avatar_clone job that makes a video avatar")
+    error: AvatarError | None
     created_at: Timestamp
 
 

@@ -19,7 +19,7 @@ from facecast.service.models import (
 )
 
 # internal bookkeeping in params that callers did not send
-_HIDDEN_PARAMS = ("inputs",)
+_HIDDEN_PARAMS = ("inputs", "avatar_package")
 
 
 def _job_input(job: Job) -> dict[str, Any]:
@@ -59,14 +59,22 @@ def asset(service: Service, row: Asset) -> s.AssetOut:
 
 
 def avatar(service: Service, row: Avatar) -> s.AvatarOut:
-    url = None
-    if row.asset_id is not None:
-        key = service.avatars.photo_key(row)
-        url = service.storage.url(key, service.settings.url_ttl_s) if key else None
+    urls = service.avatars.urls(row)
+    package = (row.info or {}).get("package") or {}
+    video = {k: v for k, v in package.items() if k not in ("avatar_id", "prefix", "files",
+                                                           "thumbnail", "preview")}
     return s.AvatarOut(
-        id=f"av_{row.id}", name=row.name, kind=row.kind, status=row.status,
-        custom=row.account_id is not None, gender=row.gender, tags=list(row.tags or []),
-        photo_url=url, face=row.face, created_at=row.created_at)
+        id=f"av_{row.id}", name=row.name, kind=row.kind,  # type: ignore[arg-type]
+        status=row.status,  # type: ignore[arg-type]
+        custom=row.account_id is not None, source=row.source,  # type: ignore[arg-type]
+        gender=row.gender, age=row.age, style=row.style, region=row.region,
+        tags=list(row.tags or []), photo_url=urls["photo"], thumbnail_url=urls["thumbnail"],
+        preview_url=urls["preview"], face=row.face,
+        video=video if row.kind == "video" and video else None,
+        job_id=f"job_{row.job_id}" if row.job_id else None,
+        error=s.AvatarError(code=row.error_code, message=row.error_message or "")
+        if row.status == "failed" and row.error_code else None,
+        created_at=row.created_at)
 
 
 def voice(base_url: str, v: Any) -> s.VoiceOut:

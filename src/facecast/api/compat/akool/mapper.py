@@ -199,7 +199,8 @@ def find_video(service: Service, principal: Principal, video_model_id: str) -> J
         job = service.job(principal, job_id)
     except NotFoundError:
         job = None
-    if job is None or job.origin != ORIGIN or job.kind != "talking_photo":
+    if job is None or job.origin != ORIGIN or job.kind not in ("talking_photo",
+                                                                 "avatar_video"):
         raise AkoolError(404, 1008, f"The content you get does not exist: no video "
                                     f"{video_model_id}")
     return job
@@ -209,17 +210,26 @@ def find_video(service: Service, principal: Principal, video_model_id: str) -> J
 
 
 def _avatar_key(avatar: Avatar) -> str:
-    return avatar.builtin_key or f"av{avatar.id}"
+    return avatar.external_id or avatar.builtin_key or f"av{avatar.id}"
+
+
+def _avatar_status(service: Service, avatar: Avatar) -> int:
+    """1 queueing, 2 processing, 3 completed, 4 failed (a video avatar's job decides 1/2)."""
+    if avatar.status == "processing":
+        return 1 if service.avatars.job_status(avatar) == "queued" else 2
+    return {"ready": 3, "failed": 4}.get(avatar.status, 4)
 
 
 def avatar_item(service: Service, avatar: Avatar) -> dict[str, Any]:
-    key = service.avatars.photo_key(avatar)
-    url = service.storage.url(key, service.settings.url_ttl_s) if key else ""
-    status = {"checking": 2, "ready": 3, "failed": 4}.get(avatar.status, 4)
+    urls = service.avatars.urls(avatar)
+    # "url: you can preview the avatar via the link": the photo, or a video avatar's preview
+    url = urls["photo"] or urls["preview"] or ""
     return {"_id": oid(avatar.id), "uid": avatar.account_id or 0, "type": 1,
-            "from": 2 if avatar.account_id is None else 3, "status": status,
+            "from": 2 if avatar.account_id is None else 3,
+            "status": _avatar_status(service, avatar), "disabled": False, "sort": avatar.id,
             "name": avatar.name, "avatar_id": _avatar_key(avatar), "url": url,
-            "thumbnailUrl": url, "gender": avatar.gender or "",
+            "modify_url": url, "thumbnailUrl": urls["thumbnail"] or url,
+            "gender": avatar.gender or "", "crop_arr": [],
             "create_time": ms(avatar.created_at)}
 
 
@@ -242,7 +252,8 @@ def list_avatars(service: Service, principal: Principal, source: int | None,
 
 
 def find_avatar(service: Service, principal: Principal, value: str) -> Avatar:
-    """An avatar by its ``_id`` (24 hex), or by its ``avatar_id``."""
+    """An avatar by its ``_id`` (24 hex), or by its ``avatar_id`` (a built-in's key, or
+    the avatar_id given to avatar/create)."""
     text = (value or "").strip()
     avatar_id: int | None = None
     if re.fullmatch(r"[0-9a-fA-F]{24}", text) and int(text, 16) <= MAX_ID:
@@ -250,6 +261,9 @@ def find_avatar(service: Service, principal: Principal, value: str) -> Avatar:
     elif re.fullmatch(r"av\d{1,18}", text):
         avatar_id = int(text[2:])
     if avatar_id is None and text:
+        own = service.avatars.by_external_id(principal.account_id, text)
+        if own is not None:
+            return own
         rows, _ = service.avatars.list(principal.account_id, custom=False, limit=1000)
         avatar_id = next((r.id for r in rows if r.builtin_key == text), None)
     if avatar_id is not None:
@@ -260,9 +274,11 @@ def find_avatar(service: Service, principal: Principal, value: str) -> Avatar:
     raise AkoolError(404, 1008, f"The content you get does not exist: no avatar {value!r}")
 
 
-def upload_avatar(body: wire.AvatarCreate) -> None:
-    """Akool's rules for an avatar made from a video, then the refusal: facecast cannot
-    make a reusable avatar from a video yet."""
+def upload_avatar(service: Service, principal: Principal, body: wire.AvatarCreate
+                  ) -> list[dict[str, Any]]:
+    """A video avatar from ``url`` (Akool's "upload talking avatar"): made by an
+    avatar_clone job, status 1 queueing -> 2 processing -> 3 completed / 4 failed in
+    avatar/detail. The same ``avatar_id`` again answers the avatar it already names."""
     url = _given(body.url)
     if url is None:
         raise bad("url can not be empty")
@@ -272,9 +288,20 @@ def upload_avatar(body: wire.AvatarCreate) -> None:
         raise bad("avatar_id can only contain letters and digits")
     if body.type is not None and str(body.type).strip() not in ("1", ""):
         raise bad(f"type must be 1 (talking avatar), not {body.type!r}")
-    raise AkoolError(501, 1109, "create avatar video error: making an avatar from a video is "
-                                "not supported by facecast yet; use a photo avatar "
-                                "(POST /api/v1/avatars) or an avatar URL in talkingavatar/create")
+    if avatar_id is not None:
+        existing = service.avatars.by_external_id(principal.account_id, str(avatar_id))
+        if existing is not None:
+            return [avatar_item(service, existing)]
+    name = str(_given(body.name) or avatar_id or PurePosixPath(urlsplit(url).path).stem
+               or "avatar")[:200]
+    try:
+        avatar, _job = service.create_video_avatar(
+            principal, MediaSource(url=url), name,
+            external_id=str(avatar_id) if avatar_id is not None else None,
+            opts=JobOptions(origin=ORIGIN))
+    except FacecastError as exc:
+        raise from_facecast(exc, 1109) from None
+    return [avatar_item(service, avatar)]
 
 
 # ---- media rules ---------------------------------------------------------------------------
@@ -422,8 +449,10 @@ def create_talking_avatar(service: Service, principal: Principal,
     x, y, w, h = _box(avatar_el, avatar_index, need_size=False)
     photo: MediaSource | None = None
     avatar_id: int | None = None
+    video_avatar = False
     if avatar_key is not None and (body.avatar_from == 2 or avatar_url is None):
-        avatar_id = find_avatar(service, principal, str(avatar_key)).id
+        found = find_avatar(service, principal, str(avatar_key))
+        avatar_id, video_avatar = found.id, found.kind == "video"
     elif avatar_url is not None:
         if body.avatar_from != 3:
             raise bad("an avatar given by url needs avatar_from 3")
@@ -463,7 +492,9 @@ def create_talking_avatar(service: Service, principal: Principal,
         principal, photo=photo, avatar_id=avatar_id,
         audio=MediaSource(url=audio_url) if audio_url else None, text=text,
         voice=voice if text is not None else None,
-        options=RenderOptions(), composition=composition,
+        options=RenderOptions(),
+        # a video avatar (avatar/create) keeps its recording's own frame: no canvas
+        composition=None if video_avatar else composition,
         opts=_opts(webhook, "talking avatar", akool_type=TYPE_TALKING_AVATAR,
                    akool_photo=avatar_url or ""))
     return job

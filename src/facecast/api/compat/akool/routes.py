@@ -25,8 +25,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "1009 no permission, 1200 account banned"),
         (404, "1008 the content does not exist (or no such endpoint)"),
         (429, "1006 rate limit or too many unfinished tasks"),
-        (500, "1015 create video error, 1201 create audio error"),
-        (501, "1109 create avatar video error (not supported yet)"))
+        (500, "1015 create video error, 1109 create avatar video error, "
+              "1201 create audio error"))
 }
 ERRORS["default"] = {"model": wire.ErrorResponse, "description": "Any refusal, same envelope"}
 
@@ -67,10 +67,11 @@ def avatar_detail(request: Request, caller: Caller, id: str = "") -> wire.DataRe
 
 
 @router.post("/avatar/create", response_model=wire.DataResponse, tags=["avatar"],
-             summary="Make an avatar from a video: not supported yet (1109)")
-def avatar_create(body: wire.AvatarCreate, caller: Caller) -> wire.DataResponse:
-    mapper.upload_avatar(body)
-    raise AssertionError("unreachable")  # pragma: no cover
+             summary="Make a (video) avatar from a recording: status 1 -> 2 -> 3 or 4 in "
+                     "avatar/detail")
+def avatar_create(body: wire.AvatarCreate, request: Request,
+                  caller: Caller) -> wire.DataResponse:
+    return ok(mapper.upload_avatar(_service(request), caller, body))
 
 
 @router.post("/talkingavatar/create", response_model=wire.DataResponse, tags=["video"],

@@ -7,8 +7,10 @@ exists so that a refusal creates nothing and costs nothing.
 
 KreadoAI's ids are Longs: a video or removal task's ``jobId``/``taskId`` is
 the facecast job's integer id, a ``digitalHumanId`` is the avatar's id, an
-uploaded photo's ``jobId`` is the avatar it became, and a TTS ``fileId`` is
-the TTS job's id (usable as ``audioId`` in the video calls).
+uploaded photo's ``jobId`` is the avatar it became, an instant clone's ``jobId``
+is its ``avatar_clone`` job (the video avatar it makes is listed with
+``supportTypeId`` 101), and a TTS ``fileId`` is the TTS job's id (usable as
+``audioId`` in the video calls).
 """
 
 from __future__ import annotations
@@ -52,17 +54,21 @@ MASKS = {0: "none", 1: "circle", 2: "rect"}
 PHOTO, VIDEO = 100, 101
 GENDER_TAGS = {211: "female", 210: "male"}
 STYLE_REALISTIC, STYLE_FEATURED, STYLE_PREMIUM = 137, 138, 139
-REGION_WESTERN = 141
-# facecast has no expression templates: the one template is its own natural motion
-EMO_TEMPLATES = [{"id": 1, "emoVideoUrl": "", "emoVideoThumbnailUrl": "",
-                  "emoZhDescription": "自然", "emoEnDescription": "Natural"}]
+# KreadoAI's region tags -> the library's region metadata (the same vocabulary)
+REGION_TAGS = {141: "western", 140: "asian", 142: "japanese_korean", 143: "southeast_asian",
+               145: "indian", 144: "middle_eastern", 146: "african"}
+# instant avatar clone (5.1): KreadoAI's video rules
+CLONE_MIN_SIDE, CLONE_MAX_SIDE = 360, 3840
+CLONE_TYPES = {"video/mp4", "video/quicktime"}
+# emoList is facecast's expression catalogue (motion/expressions.py): the ids are the
+# templates' ids, so digitalHuman.templateId picks the template by the same number
 
 OK = "200"
 STATUS = {"queued": 1, "running": 2, "succeeded": 3, "failed": 4, "canceled": 4,
           "expired": 5}
 BY_STATUS = {1: ["queued"], 2: ["running"], 3: ["succeeded"], 4: ["failed", "canceled"],
              5: ["expired"]}
-VIDEO_KINDS = ("talking_photo", "dub_video")
+VIDEO_KINDS = ("talking_photo", "dub_video", "avatar_video")
 # KreadoAI's age groups -> facecast's
 AGE_GROUPS = {"children": "child", "young": "young", "middle-aged": "adult", "old": "senior"}
 
@@ -227,29 +233,15 @@ def _asset_url(service: Service, asset_id: int | None) -> str:
 
 
 def digital_human(service: Service, avatar: Avatar) -> dict[str, Any]:
-    key = service.avatars.photo_key(avatar)
-    url = service.storage.url(key, service.settings.url_ttl_s) if key else ""
-    # a photo avatar's preview is its photo, as in KreadoAI's own photo-avatar answers
-    return {"digitalHumanId": avatar.id, "supportTypeId": PHOTO,
-            "digitalHumanThumbnailUrl": url, "digitalHumanPhotoUrl": url,
-            "digitalHumanPreviewVideoUrl": url}
-
-
-def _matches(avatar: Avatar, tags: list[int], areas: list[int]) -> bool:
-    genders = {GENDER_TAGS[t] for t in tags if t in GENDER_TAGS}
-    if genders and avatar.gender not in genders:
-        return False
-    styles = {t for t in tags if t in (STYLE_REALISTIC, STYLE_FEATURED, STYLE_PREMIUM)}
-    if styles:
-        mine = {STYLE_REALISTIC} | ({STYLE_FEATURED} if avatar.account_id is None else set())
-        if not styles & mine:
-            return False
-    if areas:
-        # only the built-in library is tagged (both portraits are Western); uploads are not
-        region = {REGION_WESTERN} if avatar.account_id is None else set()
-        if not set(areas) & region:
-            return False
-    return True
+    urls = service.avatars.urls(avatar)
+    thumb = urls["thumbnail"] or urls["photo"] or ""
+    # a photo avatar without a rendered preview shows its photo there, as KreadoAI's own
+    # photo-avatar answers do; a video avatar's "full-body image" is its thumbnail
+    photo = urls["photo"] or thumb
+    return {"digitalHumanId": avatar.id,
+            "supportTypeId": VIDEO if avatar.kind == "video" else PHOTO,
+            "digitalHumanThumbnailUrl": thumb, "digitalHumanPhotoUrl": photo,
+            "digitalHumanPreviewVideoUrl": urls["preview"] or photo}
 
 
 def list_avatars(service: Service, principal: Principal, body: wire.AvatarList
@@ -259,17 +251,35 @@ def list_avatars(service: Service, principal: Principal, body: wire.AvatarList
         raise bad(f"supportTypeId must be 100 or 101, not {body.supportTypeId}")
     if body.cloneDigitalHuman not in (None, 0, 1):
         raise bad("cloneDigitalHuman must be 0 or 1")
-    if body.supportTypeId == VIDEO:
-        return page([], 0, index, size)  # facecast's avatars are all photo avatars
-    rows, _ = service.avatars.list(principal.account_id,
-                                   custom=True if body.cloneDigitalHuman == 1 else None,
-                                   limit=10_000)
-    wanted = long_id(body.digitalHumanId, "digitalHumanId") \
-        if body.digitalHumanId not in (None, "") else None
-    rows = [a for a in rows if (wanted is None or a.id == wanted)
-            and _matches(a, body.tagIds or [], body.areaTypeIds or [])]
-    chosen = rows[(index - 1) * size:index * size]
-    return page([digital_human(service, a) for a in chosen], len(rows), index, size)
+    tags, areas = body.tagIds or [], body.areaTypeIds or []
+    unknown = [t for t in tags if t not in GENDER_TAGS and
+               t not in (STYLE_REALISTIC, STYLE_FEATURED, STYLE_PREMIUM)]
+    unknown += [a for a in areas if a not in REGION_TAGS]
+    if unknown:
+        raise bad(f"unknown tag ids {unknown}: gender 210/211, style 137-139, region 140-146")
+    custom = True if body.cloneDigitalHuman == 1 else None
+    styles = {t for t in tags if t in (STYLE_REALISTIC, STYLE_FEATURED, STYLE_PREMIUM)}
+    style_filter = None
+    if styles and STYLE_REALISTIC not in styles:
+        # every facecast avatar is a real photo or recording (137); "featured" (138) is the
+        # curated library; "premium" (139) is the style metadata the operator gives
+        if STYLE_FEATURED in styles:
+            if custom:
+                return page([], 0, index, size)
+            custom = False
+        else:
+            style_filter = ["premium"]
+    ids = None
+    if body.digitalHumanId not in (None, ""):
+        ids = [long_id(body.digitalHumanId, "digitalHumanId")]
+    rows, total = service.avatars.list(
+        principal.account_id, custom=custom,
+        kind="video" if body.supportTypeId == VIDEO else "photo",
+        genders=[GENDER_TAGS[t] for t in tags if t in GENDER_TAGS] or None,
+        styles=style_filter,
+        regions=[REGION_TAGS[a] for a in areas] or None, ids=ids, ready=True,
+        offset=(index - 1) * size, limit=size)
+    return page([digital_human(service, a) for a in rows], total, index, size)
 
 
 def upload_avatar(service: Service, principal: Principal, body: wire.UploadAvatar) -> int:
@@ -303,6 +313,50 @@ def upload_result(service: Service, principal: Principal, body: wire.JobQuery
         raise KreadoError("10009", f"Data does not exist: no uploaded photo {avatar_id}")
     status = {"ready": 3, "checking": 2, "failed": 4}.get(avatar.status, 4)
     return {"status": status, "digitalHuman": digital_human(service, avatar)}
+
+
+# ---- instant avatar clone (5.1, 5.2): a video avatar made by an avatar_clone job ---------
+
+
+def upload_clone(service: Service, principal: Principal, body: wire.CloneVideo) -> int:
+    """A video avatar from ``videoUrl`` under KreadoAI's rules (MP4/MOV, 5 s to 10 min,
+    360p to 3840p, < 300 MB); the ``jobId`` is the avatar_clone job's id."""
+    from facecast.media.video_reader import probe_video
+    from facecast.service.avatars import CLONE_LIMITS
+
+    url = _url(body.videoUrl, "videoUrl")
+    asset = _fetch(service, principal, MediaSource(url=url, max_bytes=VIDEO_MAX_BYTES),
+                   {"video"}, "videoUrl", "10005")
+    if asset.content_type not in CLONE_TYPES:
+        raise bad(f"videoUrl: {asset.content_type} is not accepted; use mp4 or mov")
+    local = service.assets.local_copy(asset)
+    try:
+        info = probe_video(local, CLONE_LIMITS)  # MP4/MOV, H.264, 5 s to 10 min
+    except FacecastError as exc:
+        raise bad(f"videoUrl: {exc.message} [{exc.code}]") from None
+    finally:
+        local.unlink(missing_ok=True)
+    if min(info.width, info.height) < CLONE_MIN_SIDE or \
+            max(info.width, info.height) > CLONE_MAX_SIDE:
+        raise bad(f"videoUrl: the video is {info.width}x{info.height}; it must be 360p to "
+                  "3840p")
+    name = re.sub(r"\.\w+$", "", url.rsplit("/", 1)[-1])[:200] or "clone"
+    _avatar, job = service.create_video_avatar(principal, MediaSource(asset_id=asset.id),
+                                               name, opts=JobOptions(origin=ORIGIN))
+    return job.id
+
+
+def clone_status(service: Service, principal: Principal, body: wire.JobQuery
+                 ) -> dict[str, Any]:
+    job = find_job(service, principal, long_id(body.jobId, "jobId"), ("avatar_clone",))
+    avatar_id = int(job.params["avatar_id"])
+    try:
+        human = digital_human(service, service.avatars.get(principal.account_id, avatar_id))
+    except NotFoundError:  # deleted since: the id stays, the files are gone
+        human = {"digitalHumanId": avatar_id, "supportTypeId": VIDEO,
+                 "digitalHumanThumbnailUrl": "", "digitalHumanPhotoUrl": "",
+                 "digitalHumanPreviewVideoUrl": ""}
+    return {"status": status_of(job), "digitalHuman": human}
 
 
 # ---- videos --------------------------------------------------------------------------------
@@ -395,16 +449,25 @@ def submit_system_lip(service: Service, principal: Principal, body: wire.SystemL
     avatar_id = long_id(human.digitalHumanId, "digitalHuman.digitalHumanId")
     if human.mask not in (None, *MASKS):
         raise bad("digitalHuman.mask must be 0, 1 or 2")
-    if human.templateId not in (None, "") and \
-            long_id(human.templateId, "digitalHuman.templateId") not in \
-            {t["id"] for t in EMO_TEMPLATES}:
-        raise bad(f"digitalHuman.templateId {human.templateId} is not an emoList template")
+    expression = None
+    if human.templateId not in (None, ""):
+        from facecast.motion.expressions import get_template
+
+        try:
+            expression = get_template(long_id(human.templateId,
+                                              "digitalHuman.templateId")).key
+        except InputError:
+            raise bad(f"digitalHuman.templateId {human.templateId} is not an emoList "
+                      "template") from None
     scale = _scale(human.resize, "digitalHuman.resize")
     try:
-        service.avatars.photo_asset(principal.account_id, avatar_id)
+        avatar = service.avatars.get(principal.account_id, avatar_id)
     except NotFoundError:
         raise KreadoError("10020", "Digital human information does not exist: "
                           f"{avatar_id}") from None
+    if avatar.status != "ready":
+        raise KreadoError("10020", f"Digital human information does not exist: {avatar_id} "
+                          f"is not ready (it is {avatar.status})")
     if body.audio is None:
         raise bad("audio.audioUrl is required")
     audio = _audio(service, principal, body.audio.audioUrl, body.audio.audioId,
@@ -415,13 +478,18 @@ def submit_system_lip(service: Service, principal: Principal, body: wire.SystemL
         # KreadoAI places the avatar's top-left corner in canvas pixels
         placed = {"position": (float(human.x or 0), float(human.y or 0)), "units": "px",
                   "anchor": "top-left"}
-    composition = CompositionSpec(canvas=canvas, mask=MASKS[human.mask or 0], scale=scale,
-                                  **placed, **_background(service, principal, body.background))
+    composition = None
+    if avatar.kind != "video":
+        # a clone (video avatar) keeps its recording's own frame: no canvas to place it on
+        composition = CompositionSpec(
+            canvas=canvas, mask=MASKS[human.mask or 0], scale=scale, **placed,
+            **_background(service, principal, body.background))
     job, _ = service.create_talking_photo(
-        principal, avatar_id=avatar_id, audio=audio, options=RenderOptions(),
+        principal, avatar_id=avatar_id, audio=audio, options=RenderOptions(expression=expression),
         composition=composition,
         opts=JobOptions(origin=ORIGIN, extra={
-            "taskName": name, "supportTypeId": PHOTO, "videoRatio": body.videoRatio,
+            "taskName": name, "supportTypeId": VIDEO if avatar.kind == "video" else PHOTO,
+            "videoRatio": body.videoRatio,
             "templateId": human.templateId}))
     return job.id
 
@@ -495,9 +563,18 @@ def video_list(service: Service, principal: Principal, body: wire.VideoList) -> 
     return page([video(service, j) for j in rows], total, index, size)
 
 
-def emo_list(body: wire.EmoList) -> dict[str, Any]:
+def emo_templates(service: Service) -> list[dict[str, Any]]:
+    """The expression templates in emoList's shape; the preview video and thumbnail URLs
+    stay "" until facecast has rendered them (in the background, after the first list)."""
+    return [{"id": t["id"], "emoVideoUrl": t["preview_url"],
+             "emoVideoThumbnailUrl": t["thumbnail_url"], "emoZhDescription": t["name_zh"],
+             "emoEnDescription": t["name"]} for t in service.expressions()]
+
+
+def emo_list(body: wire.EmoList, service: Service) -> dict[str, Any]:
     index, size = _page(body.pageIndex, body.pageSize)
-    rows = [t for t in EMO_TEMPLATES if body.id is None or t["id"] == body.id]
+    # the table calls the request's id a "Language ID"; it filters by template id here
+    rows = [t for t in emo_templates(service) if body.id is None or t["id"] == body.id]
     return page(rows[(index - 1) * size:index * size], len(rows), index, size)
 
 

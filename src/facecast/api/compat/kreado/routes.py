@@ -24,7 +24,6 @@ from facecast.service.core import Service
 
 from . import mapper, wire
 from .auth import principal_of
-from .mapper import KreadoError
 
 router = APIRouter()
 
@@ -104,26 +103,15 @@ endpoint("/video/v3/getLipVideoResult", wire.JobQuery, mapper.lip_result,
 endpoint("/video/v3/list", wire.VideoList, mapper.video_list, "4.4 Video list", "videos")
 endpoint("/video/v3/detail", wire.TaskQuery, mapper.video_detail, "4.5 Video detail",
          "videos")
-endpoint("/video/v3/emoList", wire.EmoList, lambda s, p, b: mapper.emo_list(b),
-         "4.6 Expression templates (facecast has one: natural motion)", "videos")
+endpoint("/video/v3/emoList", wire.EmoList, lambda s, p, b: mapper.emo_list(b, s),
+         "4.6 Expression templates (facecast's catalogue, with previews)", "videos")
 
 
-def _clone_upload(_s: Service, _p: Principal, body: wire.CloneVideo) -> None:
-    mapper._url(body.videoUrl, "videoUrl")
-    raise KreadoError("400", "Failed: instant avatar clone from a video is not supported by "
-                             "this server; upload a photo with /avatar/v3/uploadAvatar")
-
-
-def _clone_status(_s: Service, _p: Principal, body: wire.JobQuery) -> None:
-    job_id = mapper.long_id(body.jobId, "jobId")
-    raise KreadoError("10009", f"Data does not exist: no clone upload {job_id} (instant "
-                               "avatar clone is not supported by this server)")
-
-
-endpoint("/video/v3/uploadCloneVideo", wire.CloneVideo, _clone_upload,
-         "5.1 Instant avatar clone upload (not supported)", "clone")
-endpoint("/video/v3/getUploadCloneVideoStatus", wire.JobQuery, _clone_status,
-         "5.2 Instant avatar clone status (not supported)", "clone")
+endpoint("/video/v3/uploadCloneVideo", wire.CloneVideo,
+         lambda s, p, b: {"jobId": mapper.upload_clone(s, p, b)},
+         "5.1 Instant avatar clone upload (a video avatar from a recording)", "clone")
+endpoint("/video/v3/getUploadCloneVideoStatus", wire.JobQuery, mapper.clone_status,
+         "5.2 Instant avatar clone status", "clone")
 endpoint("/user/v3/getInfo", None, lambda s, p, _b: mapper.user_info(s, p),
          "6.1 Balance and membership expiry", "account", ("GET", "POST"))
 endpoint("/voice/v3/getVoiceLanguage", None, lambda s, p, _b: mapper.languages(s, p),
