@@ -25,6 +25,11 @@ other pixel outside the lower face is the source video's. The flow:
    frames, the landmark series (a few kilobytes a frame) and the soundtrack,
    whatever the length.
 
+The render pass (:func:`encode_dub`) takes its landmarks from a callable, so a
+cloned video avatar (:mod:`facecast.pipeline.video_avatar`) runs the same pass
+from landmarks stored once, without tracking; :func:`prepare_speech` and
+:func:`frame_track` are shared the same way.
+
 It knows nothing of HTTP; progress goes to a ``(fraction, stage)`` callback
 and bad input raises :class:`facecast.errors.InputError` with a stable code.
 Nothing is left at the output path unless the whole dub succeeded.
@@ -42,7 +47,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -147,7 +152,18 @@ class DubVideoResult:
 # --------------------------------------------------------------------------- inputs
 
 
-def _speech(spec: DubVideoSpec) -> tuple[Audio, list[PhonemeTiming]]:
+class SpeechSource(Protocol):
+    """What a use case asks to be spoken: an audio file (optionally with its transcript)
+    or a text for a voice (:class:`DubVideoSpec` and the avatar render spec both are)."""
+
+    audio: PathLike | None
+    text: str | None
+    voice: str | None
+    transcript: str | None
+
+
+def prepare_speech(spec: SpeechSource) -> tuple[Audio, list[PhonemeTiming]]:
+    """The audio to speak and, when the words are known, its phoneme timings."""
     if (spec.audio is None) == (spec.text is None):
         raise InputError("give either audio or text, not both or neither", code="bad_request")
     if spec.text is not None:
@@ -165,6 +181,17 @@ def _speech(spec: DubVideoSpec) -> tuple[Audio, list[PhonemeTiming]]:
         _, phonemes = align_transcript(audio, spec.transcript)
         return audio, phonemes
     return audio, []
+
+
+def frame_track(audio: Audio, phonemes: list[PhonemeTiming], fps: Fraction) -> MouthTrack:
+    """The mouth track at the video's rate, one row per output frame (the audio's length)."""
+    n_out = max(1, round(audio.duration * float(fps)))
+    track = mouth_track(audio, phonemes, float(fps))
+    values = track.values[:n_out]
+    if len(values) < n_out:
+        values = np.concatenate([values, np.zeros((n_out - len(values), values.shape[1]),
+                                                  values.dtype)])
+    return MouthTrack(float(fps), values, track.source, track.meta)
 
 
 def output_rate(fps: float) -> Fraction:
@@ -279,8 +306,15 @@ class FaceTracking:
     """
 
     def __init__(self, info: VideoInfo, fps: Fraction, choice: FaceChoice,
-                 stop_after: int | None) -> None:
+                 stop_after: int | None, *,
+                 transform: Callable[[np.ndarray], np.ndarray] | None = None,
+                 on_frame: Callable[[int, np.ndarray, np.ndarray | None], None] | None = None
+                 ) -> None:
+        """``transform`` turns each decoded frame into the one tracked (e.g. scaled
+        down: landmarks are then in its pixels); ``on_frame(i, rgb, landmarks or None)``
+        sees every tracked frame in the tracking thread (raw landmarks, before smoothing)."""
         self.info, self.fps, self.choice, self.stop_after = info, fps, choice, stop_after
+        self._transform, self._on_frame = transform, on_frame
         rate = float(fps)
         capacity = max(16, info.frames + 16)
         self._points = np.zeros((capacity, MESH_POINTS, 2), np.float32)
@@ -323,8 +357,12 @@ class FaceTracking:
                                                and i >= self.stop_after):
                         break
                     self._grow(i)
+                    if self._transform is not None:
+                        rgb = self._transform(rgb)
                     pts = tracker.track(rgb)
                     extras = self._extras(i, rgb, pts)
+                    if self._on_frame is not None:
+                        self._on_frame(i, rgb, pts)
                     with self._cond:
                         if pts is not None:
                             self._points[i], self._valid[i] = pts, True
@@ -619,14 +657,9 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
 
     report(0.01, "preparing speech")
     t = time.perf_counter()
-    audio, phonemes = _speech(spec)
-    n_out = max(1, round(audio.duration * float(fps)))
-    track = mouth_track(audio, phonemes, float(fps))
-    values = track.values[:n_out]
-    if len(values) < n_out:
-        values = np.concatenate([values, np.zeros((n_out - len(values), values.shape[1]),
-                                                  values.dtype)])
-    track = MouthTrack(float(fps), values, track.source, track.meta)
+    audio, phonemes = prepare_speech(spec)
+    track = frame_track(audio, phonemes, fps)
+    n_out = len(track)
     if spec.export_visemes:
         from facecast.motion.export import save_track
 
@@ -671,8 +704,9 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
             update()
 
         n_src = tracking.count if tracking.done else est_src + round(float(fps))
-        frames = _render(spec, info, fps, tracking.frame, n_src, dubber, track, loop, audio,
-                         width, height, rendered)
+        crf = spec.crf if spec.crf is not None else default_crf(width, height)
+        frames = encode_dub(spec.output, info, fps, tracking.frame, n_src, dubber, track, loop,
+                            audio, width, height, rendered, crf=crf, preset=spec.preset)
         timings["render"] = time.perf_counter() - t
     finally:
         tracking.stop()
@@ -771,10 +805,23 @@ def dubbed_frames(info: VideoInfo, fps: Fraction, frame_data: FrameData, n_src: 
             return  # the source has fewer frames than planned: end here
 
 
-def _render(spec: DubVideoSpec, info: VideoInfo, fps: Fraction, frame_data: FrameData,
-            n_src: int, dubber: MouthDubber, track: MouthTrack, loop: Loop | None,
-            audio: Audio, width: int, height: int, progress: Callable[[int], None]) -> int:
-    """Render in a worker thread while this thread encodes (both cores busy)."""
+def default_crf(width: int, height: int) -> int:
+    """16, or 14 for small videos (short side under 480 px): see :class:`DubVideoSpec`."""
+    return 14 if min(width, height) < 480 else 16
+
+
+def encode_dub(output: PathLike, info: VideoInfo, fps: Fraction, frame_data: FrameData,
+               n_src: int, dubber: MouthDubber, track: MouthTrack, loop: Loop | None,
+               audio: Audio, width: int, height: int, progress: Callable[[int], None], *,
+               crf: int, preset: str) -> int:
+    """The render pass: the frames of ``info`` (looped by ``loop`` or cut) re-voiced with
+    ``track`` and encoded with ``audio`` into ``output``; returns the frames written.
+
+    ``frame_data(i)`` gives source frame ``i``'s landmarks and presence: from a live
+    :class:`FaceTracking` (dubbing) or stored ones (a cloned video avatar). Frames
+    are rendered in a worker thread while this thread encodes (both cores busy);
+    nothing is left at ``output`` unless it succeeds.
+    """
     frames: queue.Queue = queue.Queue(maxsize=6)
     stop = threading.Event()
     failure: list[BaseException] = []
@@ -804,9 +851,8 @@ def _render(spec: DubVideoSpec, info: VideoInfo, fps: Fraction, frame_data: Fram
     # 30000/1001 exact (its time base becomes 1001/30000).
     rate: int | Fraction = int(fps) if fps.denominator == 1 else fps
     try:
-        crf = spec.crf if spec.crf is not None else (14 if min(width, height) < 480 else 16)
-        with Mp4Writer(spec.output, width, height, rate, audio,  # type: ignore[arg-type]
-                       crf=crf, preset=spec.preset) as writer:
+        with Mp4Writer(output, width, height, rate, audio,  # type: ignore[arg-type]
+                       crf=crf, preset=preset) as writer:
             while True:
                 item = frames.get()
                 if item is _DONE:

@@ -22,7 +22,14 @@ Per frame, from that frame's (smoothed) landmarks:
    lips the map is exact per pixel, elsewhere it is upsampled from a grid;
 4. the interior of the new opening is painted (:class:`MouthPainter`) in the
    colours of this person's teeth, mouth, lips and skin, then softened to the
-   face's own sharpness, as is the line where the lips meet.
+   face's own sharpness, as is the line where the lips meet. With a mouth bank
+   (a cloned video avatar, :mod:`facecast.render.mouth_bank`) the interior is
+   the person's own, from the recording, wherever the bank has a sample near
+   the new opening.
+
+How much jaw is taken back depends on the new mouth too: a shut one needs only
+the share :data:`SHUT_CANCEL` of the calibrated gain, a speaking one all of it
+(see :func:`calibrate_jaw_cancel`).
 
 :func:`morph_blend` cross-fades two frames of the same person with both heads
 moved to the pose between them, for seamless loops.
@@ -40,6 +47,8 @@ from scipy.spatial import Delaunay
 from facecast.face.analysis import FACE_OVAL
 from facecast.motion.track import CHANNELS
 from facecast.render.mouth import MouthPainter
+from facecast.render.mouth_bank import MIN_GAP as MIN_OWN_GAP
+from facecast.render.mouth_bank import MouthBank, lip_colour
 from facecast.render.rig import (
     EYES,
     JAW_DROP,
@@ -81,6 +90,11 @@ FADE_TOP = (0.66, 0.92)
 # Gap in IOD units a closed mouth still shows to the mesh (lips pressed: slightly under 0).
 CLOSED_GAP = 0.005
 MAX_CANCEL_JAW = 2.5
+# The jaw taken back depends on the new mouth: with it shut, this share of the calibrated
+# gain (the shut-mouth calibration point, 1 / SPEECH_CANCEL); from a jaw channel of
+# SPEAKING_JAW up, all of it (see calibrate_jaw_cancel).
+SHUT_CANCEL = 1.0 / 1.45
+SPEAKING_JAW = 0.1
 WIDTH_CANCEL = 0.8  # fraction of the width change taken back (the rest reads as expression)
 # Where the mesh topology is built the inner lips are at least this far apart (IOD), so
 # that triangles span the opening rather than lying flat along it.
@@ -266,11 +280,17 @@ class DubRig:
         # Motion is allowed only below the nose (and fades in from it).
         self._fade = _smoothstep(*FADE_TOP, loc[:, 1])[:, None]
 
-    def neutral(self, loc: np.ndarray) -> np.ndarray:
-        """Face coordinates of ``loc`` with the mouth closed and at its usual width."""
+    def neutral(self, loc: np.ndarray, speaking: float = 1.0) -> np.ndarray:
+        """Face coordinates of ``loc`` with the mouth closed and at its usual width.
+
+        ``speaking`` (0..1) says how far the new mouth will open: a shut one needs
+        only the share :data:`SHUT_CANCEL` of the jaw taken back (see
+        :func:`calibrate_jaw_cancel`); more would lift the chin as the original opens.
+        """
         gap = float(np.mean(loc[_CENTRE_PAIRS[:, 1], 1] - loc[_CENTRE_PAIRS[:, 0], 1]))
         out = loc.copy()
-        jaw = np.clip((gap - CLOSED_GAP) / self._jaw_gap * self.jaw_cancel, 0.0, MAX_CANCEL_JAW)
+        cancel = self.jaw_cancel * (SHUT_CANCEL + (1.0 - SHUT_CANCEL) * speaking)
+        jaw = np.clip((gap - CLOSED_GAP) / self._jaw_gap * cancel, 0.0, MAX_CANCEL_JAW)
         out -= jaw * self.basis[_CH["jaw"]]
         d_width = (_mouth_width(out) - self.width) * WIDTH_CANCEL
         if d_width > 0:
@@ -293,7 +313,12 @@ class DubRig:
         """Face coordinates of the landmarks ``loc`` speaking ``mouth`` (``CHANNELS`` order)."""
         values = np.zeros(len(RIG_CHANNELS), np.float32)
         values[_MOUTH] = mouth
-        posed = self.neutral(loc) + np.tensordot(FaceRig.weights(values), self.basis, axes=1)
+        speaking = float(_smoothstep(0.0, SPEAKING_JAW, np.array(mouth[_JAW])))
+        # einsum, not tensordot: a (13 x 936) product goes to OpenBLAS's threaded gemv,
+        # whose worker then spins for a while after every frame (measured: +7 ms of CPU
+        # per 720p frame on 2 cores, taken from the encoder).
+        posed = self.neutral(loc, speaking) + np.einsum("c,cpk->pk", FaceRig.weights(values),
+                                                        self.basis)
         # Lips never pass through each other: a fold would turn the warp inside out.
         up, lo = _PAIRS[:, 0], _PAIRS[:, 1]
         cross = posed[lo, 1] < posed[up, 1]
@@ -462,6 +487,7 @@ def _rasterise(tri: np.ndarray, shape: tuple[int, int], coef: np.ndarray,
 PAINT_SOFTNESS = 0.012
 MAX_PAINT_BLUR = 2.0
 SEAM_BAND = 0.02  # width (IOD) of the softened band along the inner lips
+OWN_SOFTNESS = 0.6  # blur (pixels) at the edge of an interior from the person's own mouth
 OPEN_GAP = 0.06  # IOD: a mouth this open shows its teeth and cavity to sample
 
 
@@ -566,9 +592,47 @@ class _FramePainter(MouthPainter):
         self.seam = self.seam * 0.6 + self.tongue * 0.4 * 0.6
 
     def paint_in(self, frame: FaceFrame, patch: np.ndarray, origin: tuple[int, int],
-                 posed: np.ndarray, teeth: float) -> None:
+                 posed: np.ndarray, teeth: float) -> bool:
+        """Paint the opening; True when what was drawn is the person's own (a photograph
+        of their mouth, already as sharp as the video), False when synthesised."""
         self.frame = frame
         self.paint(patch, origin, posed, teeth)
+        return False
+
+
+class _BankPainter(_FramePainter):
+    """The painter that takes the interior from the person's own mouth bank where it has
+    a sample near the new opening, and synthesises it only where it has none."""
+
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray, frame: FaceFrame,
+                 bank: MouthBank) -> None:
+        super().__init__(image, landmarks, frame)
+        self.bank = bank
+        # The lips' colour in the video being dubbed: the bank's samples are brought to it.
+        self.lip = lip_colour(image, np.asarray(landmarks, np.float64)[:MESH_POINTS, :2])
+        self.own_frames = 0
+        self.painted_frames = 0
+
+    def paint_in(self, frame: FaceFrame, patch: np.ndarray, origin: tuple[int, int],
+                 posed: np.ndarray, teeth: float) -> bool:
+        self.frame = frame
+        if not self.bank.fits(posed):
+            if self.bank.opening(posed)[0] >= MIN_OWN_GAP:
+                self.painted_frames += 1
+            self.paint(patch, origin, posed, teeth)
+            return False
+        up = posed[list(UPPER_INNER)] - origin
+        lo = posed[list(LOWER_INNER)] - origin
+        gap_px = float(np.max((lo - up) @ frame.down))
+        # The line where the lips meet, as the painter draws it (it fades as they part).
+        corners = posed[[61, 291]] - origin
+        seam = np.concatenate([corners[:1], (up + lo) / 2.0, corners[1:]])
+        self._stroke(patch, seam, self.seam, max(1.3, 0.03 * frame.iod),
+                     float(np.clip(1.0 - gap_px / (0.08 * frame.iod), 0.0, 1.0)) * 0.9)
+        if self.bank.paint(patch, origin, posed, self.lip):
+            self.own_frames += 1
+            return True
+        return False
 
 
 def _face_frame(landmarks: np.ndarray) -> FaceFrame:
@@ -583,8 +647,11 @@ class MouthDubber:
 
     def __init__(self, reference: np.ndarray, usual_width: float | None = None, *,
                  jaw_gain: float = 1.0, jaw_cancel: float = 1.0,
-                 colours: np.ndarray | None = None) -> None:
+                 colours: np.ndarray | None = None, bank: MouthBank | None = None) -> None:
+        """``bank``: the person's own mouth interiors (a cloned video avatar); without it,
+        or where it has nothing near the new opening, the interior is painted."""
         ref = np.asarray(reference, np.float64)[:MESH_POINTS, :2]
+        self.bank = bank
         self.rig = DubRig(ref, usual_width)
         self.rig.jaw_cancel = float(jaw_cancel)
         self.jaw_gain = float(jaw_gain)
@@ -602,6 +669,14 @@ class MouthDubber:
     def reset(self) -> None:
         """Forget the colours measured so far (the next frame measures them again)."""
         self._painter = None
+
+    @property
+    def own_mouth_frames(self) -> tuple[int, int]:
+        """Open-mouth frames drawn from the person's own mouth bank, and those painted
+        because the bank had nothing near (both 0 without a bank)."""
+        if isinstance(self._painter, _BankPainter):
+            return self._painter.own_frames, self._painter.painted_frames
+        return 0, 0
 
     def render(self, image: np.ndarray, landmarks: np.ndarray, mouth: np.ndarray,
                presence: float = 1.0) -> np.ndarray:
@@ -638,14 +713,21 @@ class MouthDubber:
         if self._painter is None:
             # Colours are measured once, from the first dubbed frame: a re-measure
             # per frame would flicker with the original mouth's movement.
-            self._painter = _FramePainter(image, pts, _face_frame(pts))
+            if self.bank is not None and len(self.bank):
+                self._painter = _BankPainter(image, pts, _face_frame(pts), self.bank)
+            else:
+                self._painter = _FramePainter(image, pts, _face_frame(pts))
             self._painter.use_colours(self.colours)
         teeth = float(mouth[CHANNELS.index("teeth")])
         painted = patch.copy()
-        self._painter.paint_in(_face_frame(moved), painted, (region.x0, region.y0), moved, teeth)
+        own = self._painter.paint_in(_face_frame(moved), painted, (region.x0, region.y0), moved,
+                                     teeth)
         # The painter draws crisp edges; video of a face is softer the larger the face is
-        # drawn (optics, scaling, compression): soften what it changed to match.
+        # drawn (optics, scaling, compression): soften what it changed to match. The
+        # person's own mouth is already as sharp as the video: only its edge is eased.
         sigma = float(np.clip(PAINT_SOFTNESS * fr.iod, 0.5, MAX_PAINT_BLUR))
+        if own:
+            sigma = OWN_SOFTNESS
         box = _grown(fine, region, int(3 * sigma) + 1)
         if box is not None:
             before = patch[box].astype(np.float32)
@@ -674,10 +756,18 @@ class MouthDubber:
         return out
 
 
-# Jaw-cancel gains tried by calibrate_jaw_cancel, and the range its answer is kept in.
-CANCEL_TRIALS = (1.0, 1.6)
-CANCEL_RANGE = (0.8, 2.2)
-CANCEL_RESIDUAL = 0.25  # the share of the rig-gain residual the calibration aims for
+# Jaw-cancel gains tried by calibrate_jaw_cancel (the rig's gain while speaking; a shut
+# mouth gets SHUT_CANCEL of it: these bracket where a shut mouth stops showing the
+# original opening), and the range its answer is kept in.
+CANCEL_TRIALS = (0.9, 1.7)
+CANCEL_RANGE = (0.9, 2.2)
+# Speech needs more jaw taken back than a shut mouth shows: measured on the two real
+# talking heads of the shared media (lip gap of the dubbed video, less the part the new
+# track explains, correlated with the source's own lip gap), the original motion is gone
+# at a gain of 1.15 (Klobuchar) and 1.3 (Obama), where shut-mouth renders stop showing it
+# at 0.78 and 0.88: about 1.45 times as much (SHUT_CANCEL is its inverse).
+SPEECH_CANCEL = 1.0 / SHUT_CANCEL
+DEFAULT_CANCEL = 1.2  # without samples or a clear trend: what those two people needed
 
 
 def calibrate_jaw_cancel(dubber: MouthDubber,
@@ -689,16 +779,18 @@ def calibrate_jaw_cancel(dubber: MouthDubber,
     mostly with the lips, another with the jaw. ``samples`` are frames (usually
     face crops) with their landmarks, spread over the person's openings; each is
     rendered with the mouth shut at two gains and meshed again by ``mesh(image,
-    landmarks_hint)``. The gain where the meshed gap no longer rises with the
-    original gap is interpolated, within :data:`CANCEL_RANGE`. With too few
-    samples, or no clear trend, the rig's own 1.0 stays. (The slope aimed for is a
-    quarter of the one at gain 1, not zero: see below.)
+    landmarks_hint)``. The rig's gain where the meshed gap no longer rises with
+    the original gap is interpolated, within :data:`CANCEL_RANGE`. A shut mouth
+    gets :data:`SHUT_CANCEL` of the gain (:meth:`DubRig.neutral`), so the gain
+    found is :data:`SPEECH_CANCEL` times the shut-mouth point: a moving mouth
+    shows more of the original jaw than a shut one. With too few samples, or no clear trend,
+    :data:`DEFAULT_CANCEL` is used.
     """
     if len(samples) < 8:
-        return 1.0
+        return DEFAULT_CANCEL
     src_gaps = np.array([mouth_gap(pts) for _, pts in samples])
     if np.ptp(src_gaps) < 0.05:
-        return 1.0  # the mouth hardly opens: nothing to calibrate on
+        return DEFAULT_CANCEL  # the mouth hardly opens: nothing to calibrate on
     shut = np.zeros(len(CHANNELS), np.float32)
     slopes = []
     saved = dubber.rig.jaw_cancel
@@ -712,15 +804,12 @@ def calibrate_jaw_cancel(dubber: MouthDubber,
                     xs.append(g)
                     ys.append(mouth_gap(found))
             if len(xs) < 8:
-                return 1.0
+                return DEFAULT_CANCEL
             slopes.append(float(np.polyfit(xs, ys, 1)[0]))
     finally:
         dubber.rig.jaw_cancel = saved
         dubber.reset()
     (g0, g1), (s0, s1) = CANCEL_TRIALS, slopes
-    if s1 >= s0 or s0 <= 0:
-        return 1.0  # more cancelling did not help, or nothing is left: the trend is noise
-    # Aim a little short of none: taken too far, the chin rises as the original mouth
-    # opens, which reads worse than a trace of the original motion.
-    target = CANCEL_RESIDUAL * s0
-    return float(np.clip(g0 + (target - s0) * (g1 - g0) / (s1 - s0), *CANCEL_RANGE))
+    if s1 >= s0:
+        return DEFAULT_CANCEL  # more cancelling did not help: the trend is noise
+    return float(np.clip(g0 - s0 * (g1 - g0) / (s1 - s0), *CANCEL_RANGE))
