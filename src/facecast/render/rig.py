@@ -334,7 +334,9 @@ class FaceRig:
         # same sums in the same order as before they existed, so natural renders are
         # bit for bit what they were.
         n = len(w) if w[_FIRST_FACE:].any() else _FIRST_FACE
-        posed = self.source + self.rest + np.tensordot(w[:n], self.basis[:n], axes=1)
+        # einsum, not tensordot: tensordot's small product goes to OpenBLAS's threaded
+        # gemv, whose worker spins after every frame (see render/dub.py's DubRig.target).
+        posed = self.source + self.rest + np.einsum("c,cpk->pk", w[:n], self.basis[:n])
         blink = float(max(w[_BLINKS[0]], w[_BLINKS[1]]))
         if blink > 0.0 and w[_SMILE] != 0.0:
             # A smile lifts the lower lids; a closed eye's lids meet where the blink puts
