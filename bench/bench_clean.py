@@ -17,9 +17,16 @@ baseline; OCR (rapidocr, reading) finds none of the burned-in text in the
 output; detection finds >= 95% of subtitle frames and the logo with <= 5%
 false area; at 720p, wall time <= 1.0x the video's duration with areas and
 <= 2.0x with detection; the frame-to-frame change inside the cleaned boxes no
-larger than in the original. Run by hand from the project root:
+larger than in the original. A negative check runs detection on the untouched
+originals, where it must find no subtitle and no logo. Run by hand from the
+project root:
 
     python bench/bench_clean.py [--quick] [--videos DIR ...] [--seconds S]
+                                [--only quality,negative,speed] [--names obama,vtest]
+
+``--only`` runs some sections alone and ``--names`` some videos alone (the
+first word of a video's name: obama, klobuchar, megamind, box, vtest, pan; the
+speed runs are named after their source), as a whole run takes long.
 
 Exit code 0 whatever the bars say (the table says PASS/FAIL).
 """
@@ -39,6 +46,7 @@ import numpy as np
 
 from common import OUT_DIR, SHARED_MEDIA, print_table
 from facecast.cleanup.burn import Burner, BurnSpec, burn_video, default_cues, moving_scene
+from facecast.cleanup.detect import detect_areas
 from facecast.cleanup.io import CleanWriter, SourcePacket, iter_frames, read_source
 from facecast.cleanup.ocr import detect_text
 from facecast.cleanup.textmask import grow_mask, stroke_params
@@ -49,6 +57,7 @@ OPENCV_SAMPLES = Path("/usr/share/doc/opencv-doc/examples/data")
 EXTRA_NAMES = ("Megamind.avi", "box.mp4", "vtest.avi")
 OCR_EVERY_S = 0.5
 PAD = 6  # px a user's box leaves around the text
+SECTIONS = ("quality", "negative", "speed")
 
 
 @dataclass
@@ -195,17 +204,17 @@ def evaluate(name: str, original: Path, work: Path, *, speed_only: bool = False)
     scores.timing["load"] = load
     outputs["auto"] = auto.output
     scores.detected = auto.detection.summary() if auto.detection else ""
-    # What the machine takes just to decode and encode this video: context for the ratios.
-    t, cpu = time.perf_counter(), time.process_time()
-    with CleanWriter(work / f"{name}_copy.mp4", burned) as writer:
-        for item in read_source(burned):
-            if isinstance(item, SourcePacket):
-                writer.copy(item)
-            else:
-                writer.write(item)
-    scores.timing["copy"] = time.perf_counter() - t
-    scores.timing["copy_cpu"] = time.process_time() - cpu
     if speed_only:
+        # What the machine takes just to decode and encode this video: context for the ratios.
+        t, cpu = time.perf_counter(), time.process_time()
+        with CleanWriter(work / f"{name}_copy.mp4", burned) as writer:
+            for item in read_source(burned):
+                if isinstance(item, SourcePacket):
+                    writer.copy(item)
+                else:
+                    writer.write(item)
+        scores.timing["copy"] = time.perf_counter() - t
+        scores.timing["copy_cpu"] = time.process_time() - cpu
         return scores
     outputs["baseline"] = baseline(burned, work / f"{name}_baseline.mp4", [sub_box, logo_box])
     _quality(scores, original, burned, outputs, burner, [sub_box, logo_box],
@@ -301,9 +310,15 @@ def _psnr(sse: float, n: int) -> float:
     return 10 * np.log10(255.0**2 / max(mse, 1e-9))
 
 
+def _wanted(name: str, names: set[str] | None) -> bool:
+    """Whether ``--names`` asks for the video called ``name`` (its first word counts)."""
+    return names is None or name.split(" ")[0].split("_")[0].lower() in names
+
+
 def sources(args: argparse.Namespace, work: Path) -> list[tuple[str, Path]]:
     out: list[tuple[str, Path]] = []
     found: list[Source] = []
+    names: set[str] | None = args.names
     videos = SHARED_MEDIA / "videos"
     if videos.is_dir():
         found.append(Source("obama", videos / "obama_weekly_address_20s.mp4", 20.0))
@@ -319,10 +334,12 @@ def sources(args: argparse.Namespace, work: Path) -> list[tuple[str, Path]]:
                     found.append(Source(name.split(".")[0].lower(), d / name, args.seconds))
                     break
     for src in found:
-        out.append((src.name, prepare(src, work / f"{src.name}_original.mp4")))
-    scene = moving_scene(work / "pan_original.mp4", width=640, height=360,
-                         seconds=min(args.seconds, 10.0), speed=20.0)
-    out.append(("pan (synthetic)", scene))
+        if _wanted(src.name, names):
+            out.append((src.name, prepare(src, work / f"{src.name}_original.mp4")))
+    if _wanted("pan", names):
+        scene = moving_scene(work / "pan_original.mp4", width=640, height=360,
+                             seconds=min(args.seconds, 10.0), speed=20.0)
+        out.append(("pan (synthetic)", scene))
     return out
 
 
@@ -333,17 +350,57 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--videos", nargs="*", default=[], help="folders to look in for "
                     "OpenCV's sample clips (" + ", ".join(EXTRA_NAMES) + ")")
     ap.add_argument("--seconds", type=float, default=12.0, help="longest clip used per video")
+    ap.add_argument("--only", type=_comma_list, default=None, metavar="SECTIONS",
+                    help="comma list of sections to run: " + ", ".join(SECTIONS)
+                    + " (default: all)")
+    ap.add_argument("--names", type=_comma_list, default=None, metavar="VIDEOS",
+                    help="comma list of videos to run (obama, klobuchar, megamind, box, vtest, "
+                    "pan; default: all found)")
     args = ap.parse_args(argv)
+    sections = set(args.only or SECTIONS)
+    unknown = sections - set(SECTIONS)
+    if unknown:
+        ap.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from "
+                 + ", ".join(SECTIONS))
     work = OUT_DIR / "clean"
     work.mkdir(parents=True, exist_ok=True)
-    results = []
-    for name, path in sources(args, work):
-        print(f"... {name}", flush=True)
-        results.append(evaluate(name.split(" ")[0], path, work))
-        results[-1].name = name
-    speed = _speed_runs(args, work)
-    _report(results, speed)
+    results: list[Scores] = []
+    negatives: list[Negative] = []
+    if sections & {"quality", "negative"}:
+        for name, path in sources(args, work):
+            if "negative" in sections:
+                print(f"... {name} (detection on the untouched original)", flush=True)
+                negatives.append(negative(name, path))
+            if "quality" in sections:
+                print(f"... {name}", flush=True)
+                results.append(evaluate(name.split(" ")[0], path, work))
+                results[-1].name = name
+    speed = _speed_runs(args, work) if "speed" in sections else []
+    _report(results, negatives, speed)
     return 0
+
+
+def _comma_list(text: str) -> set[str]:
+    return {part.strip().lower() for part in text.split(",") if part.strip()}
+
+
+@dataclass
+class Negative:
+    """Detection on a video with nothing burned in: whatever it finds is false."""
+
+    name: str
+    subtitles: int
+    watermarks: int
+    summary: str
+    seconds: float
+
+
+def negative(name: str, original: Path) -> Negative:
+    """Run automatic detection on the untouched ``original``."""
+    t = time.perf_counter()
+    found = detect_areas(original, probe_video(original))
+    return Negative(name, len(found.subtitle_areas), len(found.watermark_areas), found.summary(),
+                    time.perf_counter() - t)
 
 
 def _speed_runs(args: argparse.Namespace, work: Path) -> list[Scores]:
@@ -357,13 +414,13 @@ def _speed_runs(args: argparse.Namespace, work: Path) -> list[Scores]:
             candidates.append(Source("megamind 720p", d / "Megamind.avi", seconds, (1280, 720)))
             break
     for src in candidates:
-        if not src.path.is_file():
+        if not src.path.is_file() or not _wanted(src.name, args.names):
             continue
         path = prepare(src, work / f"{src.name.replace(' ', '_')}_original.mp4")
         print(f"... {src.name} (speed)", flush=True)
         runs.append(evaluate(src.name.replace(" ", "_"), path, work, speed_only=True))
         runs[-1].name = src.name
-    if not runs:
+    if not runs and _wanted("pan", args.names):
         path = moving_scene(work / "pan720_original.mp4", width=1280, height=720,
                             seconds=seconds, speed=30.0)
         runs.append(evaluate("pan720", path, work, speed_only=True))
@@ -375,7 +432,21 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def _report(results: list[Scores], speed: list[Scores]) -> None:
+def _report(results: list[Scores], negatives: list[Negative], speed: list[Scores]) -> None:
+    if results:
+        _report_quality(results)
+    if negatives:
+        rows = [[n.name, n.subtitles, n.watermarks, n.seconds,
+                 _verdict(n.subtitles == 0 and n.watermarks == 0)] for n in negatives]
+        print_table(["video", "subtitle areas", "logos", "seconds", "bar: none"], rows,
+                    "Automatic detection on the untouched originals (nothing burned in)")
+        for n in negatives:
+            print(f"  {n.name}: {n.summary}")
+    if speed:
+        _report_speed(speed)
+
+
+def _report_quality(results: list[Scores]) -> None:
     rows = []
     for r in results:
         gain = r.psnr_box["given"] - r.psnr_box["baseline"]
@@ -413,6 +484,9 @@ def _report(results: list[Scores], speed: list[Scores]) -> None:
                      _verdict(ok)])
     print_table(["video", "original", "burned", "inpaint", "given", "auto", "bar <= original"],
                 rows, "Temporal stability: mean |frame - previous| (grey levels) inside the boxes")
+
+
+def _report_speed(speed: list[Scores]) -> None:
     rows = []
     cores = os.cpu_count() or 2
     for r in speed:

@@ -21,13 +21,14 @@ from click.testing import CliRunner
 
 from facecast.cleanup.areas import Area, check_area, check_areas, group_regions, parse_area
 from facecast.cleanup.burn import Burner, BurnSpec, Cue, burn_video, default_cues, moving_scene
+from facecast.cleanup.detect import detect_areas
 from facecast.cleanup.fill import FillParams, RegionFiller, StreamCleaner, fill_holes
 from facecast.cleanup.io import iter_frames
-from facecast.cleanup.logo import estimate_overlay
+from facecast.cleanup.logo import OverlayModel, estimate_overlay
 from facecast.cleanup.textmask import stroke_candidates, stroke_params, text_mask
 from facecast.errors import InputError
 from facecast.media.video_reader import CLEAN_LIMITS, VideoLimits, probe_video
-from facecast.pipeline.clean_video import CleanVideoSpec, clean_video
+from facecast.pipeline.clean_video import CleanVideoSpec, _footprint, clean_video
 
 W, H, SECONDS = 320, 240, 6.0
 PAD = 5
@@ -351,6 +352,68 @@ def test_detection_finds_the_subtitles_and_the_logo(burned: Burned, media_dir: P
     near_truth = cv2.dilate(truth.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
     assert (found & ~near_truth).sum() <= 0.05 * found.sum()
     assert "subtitle" in result.detection.summary()
+
+
+@pytest.fixture(scope="session")
+def still_shot(media_dir: Path) -> Path:
+    """6 s of a still camera on the astronaut photo: only sensor-like noise changes."""
+    return moving_scene(media_dir / "still.mp4", width=W, height=H, seconds=SECONDS,
+                        speed=0.0, audio=False)
+
+
+def test_detection_finds_a_logo_on_a_still_shot(still_shot: Path, media_dir: Path) -> None:
+    """Nothing moves, so motion cannot tell the logo from the picture; its text can."""
+    path = media_dir / "still_logo.mp4"
+    burner = burn_video(still_shot, path, BurnSpec(cues=[], logo_corner="top-left"))
+    assert burner.logo is not None
+    found = detect_areas(path, probe_video(path))
+    logo = burner.logo.mask(W, H, 0.3)
+    marks = _box_mask(*(a.box for a in found.watermark_areas))
+    assert (marks & logo).sum() >= 0.9 * logo.sum()
+    assert not found.subtitle_areas
+    # Only the logo: the flag's stars beside it hold just as still, but are no text.
+    near = cv2.dilate(_box_mask(burner.logo.box).astype(np.uint8), np.ones((25, 25), np.uint8))
+    assert (marks & ~near.astype(bool)).sum() == 0
+
+
+def test_detection_reads_a_faint_logo_in_the_median_of_a_still_shot(still_shot: Path,
+                                                                    media_dir: Path) -> None:
+    """A 30% logo the frames' own OCR misses: the temporal median of the frame's top quarter,
+    enlarged, reads it."""
+    path = media_dir / "still_faint_logo.mp4"
+    burner = burn_video(still_shot, path, BurnSpec(cues=[], logo_opacity=0.3))
+    assert burner.logo is not None
+    found = detect_areas(path, probe_video(path))
+    logo = burner.logo.mask(W, H, 0.2)
+    marks = _box_mask(*(a.box for a in found.watermark_areas))
+    assert (marks & logo).sum() >= 0.9 * logo.sum()
+    assert "median" in found.summary()
+
+
+def test_detection_finds_nothing_on_an_untouched_still_shot(still_shot: Path) -> None:
+    """On a still shot everything holds still; the flag's stars, which OCR boxes as text,
+    must not pass for a logo."""
+    found = detect_areas(still_shot, probe_video(still_shot))
+    assert not found.subtitle_areas and not found.watermark_areas, found.summary()
+
+
+def test_found_logo_box_leaves_out_structures_running_past_the_searched_area() -> None:
+    """A lamp post through a logo's frame and blind slats beside it fit an overlay model as
+    well as the logo on a still shot; they run on past the area searched, the logo not."""
+    h, w = 60, 120
+    touched = np.zeros((h, w), bool)
+    touched[15:17, 20:90] = touched[43:45, 20:90] = True  # the logo's frame
+    touched[15:45, 20:22] = touched[15:45, 88:90] = True
+    touched[25:35, 30:80:6] = True  # its letters
+    touched[8:h - 8, 100:103] = True  # a post from the top to the bottom of the area
+    touched[20:27, 80:w - 8] = True  # a slat from inside the frame to the right edge
+    model = OverlayModel(100, 50, np.where(touched, 0.5, 0.0).astype(np.float32),
+                         np.full(3, 255.0, np.float32), np.zeros((h, w), bool),
+                         "semi-transparent", opacity=0.5)
+    searched = Area(108, 58, 212, 102, "watermark")  # 8 px in from the model's maps
+    box = _footprint(model, 1000, 1000, searched)
+    assert box is not None
+    assert box.box == (119, 64, 191, 96)  # the frame, padded by a pixel or two
 
 
 def test_cli_cleans_and_reports(burned: Burned, media_dir: Path) -> None:

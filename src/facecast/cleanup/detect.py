@@ -15,6 +15,16 @@ One pass over the video, two kinds of evidence:
   still while the picture around them keeps moving; this finds logos without
   text. (On a still shot nothing moves, so only text logos can be told from
   the scene there.)
+* The temporal median of a few frames spread over the video, which takes out
+  the picture's noise and anything passing by while a burned-in logo stays
+  crisp. Static text must read as text there (three letters or digits or
+  more, read with confidence): on a still shot everything holds still, so
+  without this a flag's stars or a road sign would be a "logo". And OCR runs
+  once more on the median's top and bottom quarters (where logos sit),
+  enlarged, which finds a thin semi-transparent logo the detector misses at
+  the frame's own scale (a 50% white logo over a white van on a still
+  surveillance shot); text found there must also hold still across the OCR
+  samples, so the ghost of changing subtitles in the median does not count.
 """
 
 from __future__ import annotations
@@ -41,6 +51,13 @@ THUMB_WIDTH = 320  # px; OCR samples kept this small to compare text boxes acros
 MAX_OCR_SAMPLES = 600  # longer videos are sampled more sparsely: memory stays bounded
 STATIC_SIMILARITY = 0.2  # a low percentile of edge correlations between samples (see _similarity)
 STATIC_PRESENCE = 0.4  # share of OCR samples showing it
+MEDIAN_SAMPLES = 20  # frames the temporal median is taken over
+MEDIAN_WIDTH = 1280  # px; larger frames are kept downscaled for the median (memory)
+MEDIAN_STRIP_HEIGHT = 320  # px the median's top and bottom quarters are enlarged to (1-4x)
+MEDIAN_TEXT_HEIGHT = 48  # px a static text box is enlarged to for reading (1-4x)
+MIN_CHARS = 3  # letters or digits read in a static text for it to count as a logo
+MIN_READ_SCORE = 0.8  # recognition confidence of such a reading
+READ_SIDE = 2560  # px; the enlarged median crops stay under it (one OCR engine for them all)
 
 
 @dataclass
@@ -51,6 +68,9 @@ class Finding:
     area: Area
     support: float  # share of sampled frames that showed it
     evidence: str
+    # The area was drawn with room around what was found (text boxes grown for a frame or
+    # an icon), so structures reaching its edge are the picture's, not the logo's.
+    padded: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "area": self.area.to_dict(),
@@ -87,6 +107,10 @@ class Detection:
                     self.findings.remove(f)
                 else:
                     f.area = by
+
+    def padded(self, area: Area) -> bool:
+        """Whether the found ``area`` was drawn with room around what was found there."""
+        return any(f.area == area and f.padded for f in self.findings)
 
     def summary(self) -> str:
         if not self.findings:
@@ -204,6 +228,7 @@ def detect_areas(video: PathLike, info: VideoInfo, progress: Progress | None = N
     tscale = min(1.0, THUMB_WIDTH / width)
     tsize = (max(8, round(width * tscale)), max(8, round(height * tscale)))
     total = max(1, info.frames)
+    median = _Median(min(1.0, MEDIAN_WIDTH / width), width, height)
     for frame in iter_frames(video):
         i = frame.index
         if i % stats_stride == 0:
@@ -213,6 +238,7 @@ def detect_areas(video: PathLike, info: VideoInfo, progress: Progress | None = N
             sample = len(times)
             times.append(frame.time)
             thumbs.append(cv2.resize(frame.y, tsize, interpolation=cv2.INTER_AREA))
+            median.add(frame.y)
             boxes = detect_text(rgb)
             if boxes:
                 inside = np.zeros((height, width), bool)
@@ -237,16 +263,128 @@ def detect_areas(video: PathLike, info: VideoInfo, progress: Progress | None = N
     polarity = "dark" if strokes["dark"].sum() > 2 * strokes["light"].sum() else "light"
     _subtitle_bands(detection, moving, times, strokes[polarity], width, height)
     for c in static:
-        x1, y1, x2, y2 = c.box
-        h = y2 - y1
-        # Room for a frame or an icon beside the text; the overlay model keeps to the logo.
-        area = Area(max(0, x1 - round(0.6 * h)), max(0, y1 - round(0.35 * h)),
-                    min(width, x2 + round(0.6 * h)), min(height, y2 + round(0.35 * h)),
-                    "watermark")
-        _add_watermark(detection, area, len(c.samples) / len(times), "static text")
+        box = median.legible(c.box)
+        if box is None:
+            continue  # holds still, but is no text: on a still shot, the picture's own
+        area = _static_text_area(box, width, height)
+        _add_watermark(detection, area, len(c.samples) / len(times), "static text",
+                       padded=True)
     for area in _still_overlays(stats, scale, width, height):
         _add_watermark(detection, area, 1.0, "edges that hold still over a moving picture")
+    for area in _median_text(median, thumbs, tscale, detection):
+        _add_watermark(detection, area, 1.0,
+                       "still text in the median of the frame's top or bottom quarter",
+                       padded=True)
     return detection
+
+
+def _static_text_area(box: tuple[int, int, int, int], width: int, height: int) -> Area:
+    """The area to search for a logo around its text box ``box``."""
+    x1, y1, x2, y2 = box
+    h = y2 - y1
+    # Room for a frame or an icon beside the text; the overlay model keeps to the logo.
+    return Area(max(0, x1 - round(0.6 * h)), max(0, y1 - round(0.35 * h)),
+                min(width, x2 + round(0.6 * h)), min(height, y2 + round(0.35 * h)),
+                "watermark")
+
+
+class _Median:
+    """Luma frames sampled across the video (downscaled by ``scale``) and their temporal
+    median, worked out only where asked for."""
+
+    def __init__(self, scale: float, width: int, height: int) -> None:
+        self.scale, self.width, self.height = scale, width, height
+        self.size = (max(8, round(width * scale)), max(8, round(height * scale)))
+        self.frames: list[np.ndarray] = []
+        self.every = 1  # keep every so many frames offered
+        self.offered = 0
+
+    def add(self, y: np.ndarray) -> None:
+        """Offer a frame's luma: kept so that between MEDIAN_SAMPLES and twice as many
+        frames, evenly spread, are held however long the video turns out to be."""
+        keep = self.offered % self.every == 0
+        self.offered += 1
+        if not keep:
+            return
+        if self.scale < 1.0:
+            y = cv2.resize(y, self.size, interpolation=cv2.INTER_AREA)
+        self.frames.append(y.copy())
+        if len(self.frames) >= 2 * MEDIAN_SAMPLES:
+            self.frames = self.frames[::2]
+            self.every *= 2
+
+    def crop(self, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The median over ``box`` (frame pixels), at the median's scale."""
+        x1, y1, x2, y2 = (round(v * self.scale) for v in box)
+        w, h = self.size
+        x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, max(x1 + 1, x2)), min(h, max(y1 + 1, y2))
+        return np.median(np.stack([f[y1:y2, x1:x2] for f in self.frames]), axis=0
+                         ).astype(np.uint8)
+
+    def read(self, box: tuple[int, int, int, int], factor: float) -> list[TextBox]:
+        """Legible text in the median over ``box`` enlarged by ``factor``: boxes in frame
+        pixels, each with at least MIN_CHARS letters or digits read with confidence."""
+        crop = self.crop(box)
+        factor = float(np.clip(min(factor, READ_SIDE / max(crop.shape)), 1.0, 4.0))
+        big = cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+        rgb = cv2.cvtColor(big, cv2.COLOR_GRAY2RGB)
+        k = factor * self.scale
+        out = []
+        for b in detect_text(rgb, side=READ_SIDE, read=True, min_score=MIN_READ_SCORE):
+            if sum(ch.isalnum() for ch in b.text) < MIN_CHARS:
+                continue
+            out.append(TextBox(box[0] + int(b.x1 / k), box[1] + int(b.y1 / k),
+                               min(self.width, box[0] + int(np.ceil(b.x2 / k))),
+                               min(self.height, box[1] + int(np.ceil(b.y2 / k))),
+                               b.score, b.text))
+        return out
+
+    def legible(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+        """``box`` widened to the readable text the median shows over it (with a margin
+        around it), or None when it shows none there."""
+        if len(self.frames) < 3:
+            return box  # too few samples to tell: keep what the frames' own OCR found
+        x1, y1, x2, y2 = box
+        m = max(4, (y2 - y1) // 2)
+        grown = (max(0, x1 - m), max(0, y1 - m), min(self.width, x2 + m),
+                 min(self.height, y2 + m))
+        found = [b.box for b in self.read(grown, MEDIAN_TEXT_HEIGHT
+                                          / max(1.0, (y2 - y1) * self.scale))
+                 if _overlap(b.box, box) > 0.3]
+        if not found:
+            return None
+        # The median often reads more of a faint logo than a single frame showed.
+        return (min(x1, *(b[0] for b in found)), min(y1, *(b[1] for b in found)),
+                max(x2, *(b[2] for b in found)), max(y2, *(b[3] for b in found)))
+
+
+def _median_text(median: _Median, thumbs: list[np.ndarray], tscale: float,
+                 detection: Detection) -> list[Area]:
+    """Logo areas from text read in the temporal median of the top and bottom quarters of
+    the frame, where nothing else found one already."""
+    out: list[Area] = []
+    if len(thumbs) < 2 or len(median.frames) < 3:
+        return out
+    width, height = median.width, median.height
+    strip = max(2, height // 4)
+    every = list(range(len(thumbs)))
+    for top in (0, height - strip):
+        if any(a.y1 < top + strip and a.y2 > top for a in detection.watermark_areas):
+            continue  # a logo is known here already; a second one is rare, reading is not free
+        factor = MEDIAN_STRIP_HEIGHT / (strip * median.scale)
+        for b in median.read((0, top, width, top + strip), factor):
+            if b.width < 1.5 * b.height or b.height > 0.15 * height:
+                continue
+            area = _static_text_area(b.box, width, height)
+            if any(_iou(area.box, a.box) > 0 for a in detection.watermark_areas):
+                continue  # found by the frames' own OCR or by still edges
+            # Text of the median that is not there, the same, in the frames (the ghost of
+            # changing subtitles) is not a logo.
+            cluster = _Cluster([(s, b) for s in every], set(every))
+            if _similarity(cluster, thumbs, tscale) < STATIC_SIMILARITY:
+                continue
+            out.append(area)
+    return out
 
 
 def _similarity(cluster: _Cluster, thumbs: list[np.ndarray], scale: float) -> float:
@@ -327,7 +465,8 @@ def _subtitle_bands(detection: Detection, boxes: list[tuple[int, TextBox]], time
         detection.subtitle_times.extend(times[s] for s in sorted(samples))
 
 
-def _add_watermark(detection: Detection, area: Area, support: float, evidence: str) -> None:
+def _add_watermark(detection: Detection, area: Area, support: float, evidence: str, *,
+                   padded: bool = False) -> None:
     for i, other in enumerate(detection.watermark_areas):
         if _iou(other.box, area.box) > 0 or _contains(other, area) or _contains(area, other):
             ix1, iy1 = min(other.x1, area.x1), min(other.y1, area.y1)
@@ -337,6 +476,7 @@ def _add_watermark(detection: Detection, area: Area, support: float, evidence: s
             for f in detection.findings:
                 if f.area == other:
                     f.area = merged
+                    f.padded = f.padded and padded  # room on every side only if both had
             return
     for sub in detection.subtitle_areas:
         ix = max(0, min(sub.x2, area.x2) - max(sub.x1, area.x1))
@@ -344,7 +484,7 @@ def _add_watermark(detection: Detection, area: Area, support: float, evidence: s
         if ix * iy > 0.3 * area.width * area.height:
             return  # part of a subtitle area, already cleaned as text
     detection.watermark_areas.append(area)
-    detection.findings.append(Finding("watermark", area, support, evidence))
+    detection.findings.append(Finding("watermark", area, support, evidence, padded))
 
 
 def _contains(a: Area, b: Area) -> bool:

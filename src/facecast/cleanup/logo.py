@@ -271,8 +271,11 @@ def _fit_overlay(stack: np.ndarray, mask: np.ndarray, inside: np.ndarray
         if not 0.05 < 1.0 - slope < 0.95:
             break
         colour = np.clip(offset / (1.0 - slope), 0, 255).astype(np.float32)
-    alpha = np.clip(np.nan_to_num(_opacity(frames, bgs, colour), nan=0.0), 0.0, 1.0)
-    return colour, _plateau(alpha[mask]), frames, bgs, hole
+    # The plateau from the unclipped opacities: clipped ones would pile up at exactly 1
+    # and outvote a semi-transparent logo's plateau, spread by noise over a few bins, as
+    # soon as a bright part of a still picture (a white van) lies in the box.
+    raw = _opacity(frames, bgs, colour)[mask]
+    return colour, _plateau(raw[~np.isnan(raw)]), frames, bgs, hole
 
 
 def _plateau(alpha: np.ndarray) -> float:

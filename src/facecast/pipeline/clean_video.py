@@ -173,10 +173,12 @@ def clean_video(spec: CleanVideoSpec, progress: Progress | None = None) -> Clean
             if detection is not None and area in detection.watermark_areas:
                 # A found area is only a guess at where the logo is: keep it to the logo's
                 # own pixels, and drop it when no overlay is there after all.
-                footprint = _footprint(model, info.width, info.height)
+                searched = area if detection.padded(area) else None
+                footprint = _footprint(model, info.width, info.height, searched)
                 detection.replace(area, footprint)
                 if footprint is None:
                     continue
+                model = _within(model, footprint)
                 area = footprint
             kept.append(area)
             overlays.append(model)
@@ -227,11 +229,19 @@ def clean_video(spec: CleanVideoSpec, progress: Progress | None = None) -> Clean
         text_frames=cleaner.text_frames, timings=timings)
 
 
-def _footprint(model: OverlayModel, width: int, height: int) -> Area | None:
-    """The box around the pixels ``model`` changes (padded a little), or None."""
+def _footprint(model: OverlayModel, width: int, height: int,
+               searched: Area | None = None) -> Area | None:
+    """The box around the pixels ``model`` changes (padded a little), or None.
+
+    ``searched`` is the area the model was estimated in, when it was drawn with
+    room around the logo: the picture's own structures that run on past its
+    edge (a lamp post, window-blind slats) are left out of the box.
+    """
     touched = (model.alpha > 0) | model.fixed
     if model.kind == "none" or not touched.any():
         return None
+    if searched is not None:
+        touched = _without_border_runs(touched, searched, model)
     # The logo is one cluster (its letters a few pixels apart); stray stripes of the
     # picture that slipped into the model lie apart from it and do not widen the box.
     h = touched.shape[0]
@@ -246,6 +256,62 @@ def _footprint(model: OverlayModel, width: int, height: int) -> Area | None:
     return Area(max(0, model.x1 + int(cols[0]) - 1), max(0, model.y1 + int(rows[0]) - 1),
                 min(width, model.x1 + int(cols[-1]) + 2),
                 min(height, model.y1 + int(rows[-1]) + 2), "watermark")
+
+
+BORDER_REACH = 2  # px from a searched area's edge that count as reaching it
+
+
+def _without_border_runs(touched: np.ndarray, searched: Area, model: OverlayModel) -> np.ndarray:
+    """``touched`` less its straight runs that reach the edge of ``searched``: horizontal
+    runs reaching its left or right side, vertical ones its top or bottom.
+
+    A found area is drawn with room around the logo, so what reaches its edge is
+    the picture carrying on past it; on a still shot such structures are as
+    still as the logo and fit the overlay model as well. A logo's outline survives
+    this, since its sides run across the runs removed. When most of the pixels
+    would go (a solid logo in a tight area) nothing is removed.
+    """
+    x1, y1 = searched.x1 - model.x1, searched.y1 - model.y1
+    x2, y2 = searched.x2 - model.x1, searched.y2 - model.y1
+    h, w = touched.shape
+    x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+    if x2 - x1 <= 2 * BORDER_REACH or y2 - y1 <= 2 * BORDER_REACH:
+        return touched
+    part = touched[y1:y2, x1:x2]
+    runs = np.zeros_like(part)
+    for axis in (0, 1):
+        for flip in (False, True):
+            m = np.flip(part, axis) if flip else part
+            reach = m.copy()
+            edge = [slice(None), slice(None)]
+            edge[axis] = slice(0, BORDER_REACH)
+            reach[tuple(edge)] = True  # a run may start a pixel or two in from the edge
+            run = np.logical_and.accumulate(reach, axis=axis) & m
+            runs |= np.flip(run, axis) if flip else run
+    if runs.sum() > 0.5 * part.sum():
+        return touched
+    out = touched.copy()
+    out[y1:y2, x1:x2] &= ~runs
+    return out
+
+
+def _within(model: OverlayModel, area: Area) -> OverlayModel:
+    """``model`` acting only inside ``area``.
+
+    The fill applies a model over its whole region, the area and a margin
+    around it; the picture's own structures the model took in beside a found
+    logo (blind slats, a lamp post: on a still shot as still as the logo) must
+    not be "taken off" there. (Fitting the model again on the logo's box alone
+    does worse: the fit needs the picture around the logo.)
+    """
+    keep = np.zeros(model.shape, bool)
+    keep[max(0, area.y1 - model.y1):max(0, area.y2 - model.y1),
+         max(0, area.x1 - model.x1):max(0, area.x2 - model.x1)] = True
+    if keep.all():
+        return model
+    return OverlayModel(model.x1, model.y1, np.where(keep, model.alpha, 0.0).astype(np.float32),
+                        model.colour, model.fixed & keep, model.kind, model.opacity,
+                        model.fit_r2, dict(model.info))
 
 
 def _overlaps(model: OverlayModel, x1: int, y1: int, x2: int, y2: int) -> bool:
