@@ -103,7 +103,7 @@ REFERENCE_ORIGIN = 3.0  # IODs from the image corner: where the reference shape 
 MAX_COLOUR_SAMPLES = 40  # open-mouth frames whose teeth and cavity colours are averaged
 THUMB_W = 64  # width of the grey thumbnails that loop points are matched on
 # Stable landmarks (eye corners, nose, brows, face outline) for matching head poses.
-_POSE_POINTS = np.array([33, 133, 362, 263, 1, 4, 168, 10, 152, 234, 454, 70, 300])
+POSE_POINTS = np.array([33, 133, 362, 263, 1, 4, 168, 10, 152, 234, 454, 70, 300])
 _DONE = object()  # end of a queue of frames
 # Share of the progress bar for tracking vs rendering, per frame (rendering costs more).
 _TRACK_COST, _RENDER_COST = 0.35, 1.0
@@ -202,7 +202,7 @@ def output_rate(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
-def _rotate(rgb: np.ndarray, rotation: int) -> np.ndarray:
+def rotate_upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
     code = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180,
             270: cv2.ROTATE_90_COUNTERCLOCKWISE}.get(rotation)
     return rgb if code is None else cv2.rotate(rgb, code)
@@ -214,7 +214,7 @@ def source_frames(info: VideoInfo, fps: Fraction) -> Iterator[tuple[int, np.ndar
     from facecast.media.video_reader import constant_rate_frames
 
     for i, rgb in constant_rate_frames(info.path, float(fps)):
-        rgb = _rotate(rgb, info.rotation)
+        rgb = rotate_upright(rgb, info.rotation)
         h, w = rgb.shape[:2]
         if h % 2 or w % 2:
             rgb = rgb[: h - h % 2, : w - w % 2]
@@ -587,7 +587,7 @@ def choose_loop(series: FaceSeries, fps: float) -> Loop:
     # Picture difference (0..1) between every end candidate and every start candidate
     # (row by row: the whole cube would take a hundred megabytes).
     diff = np.stack([np.abs(row[None, :] - start).mean(axis=1) for row in end]) / 255.0
-    pose = series.points[:, _POSE_POINTS].astype(np.float64)
+    pose = series.points[:, POSE_POINTS].astype(np.float64)
     present = series.presence > 0
     ends_idx = np.arange(first_end, n)
     starts_idx = np.arange(len(start))
@@ -687,7 +687,7 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
         profile = _profile(tracking, fps, spec, update)
         dubber = MouthDubber(profile.reference, profile.width,
                              jaw_gain=jaw_gain(profile, track), colours=tracking.colours())
-        dubber.rig.jaw_cancel = _calibrate(dubber, tracking.samples())
+        dubber.rig.jaw_cancel = calibrate_jaw(dubber, tracking.samples())
         loop = None
         if stop_after is None:
             # The speech may outlast the video: the loop point needs its last seconds.
@@ -742,7 +742,7 @@ def _profile(tracking: FaceTracking, fps: Fraction, spec: DubVideoSpec,
     return profile
 
 
-def _calibrate(dubber: MouthDubber, samples: list[tuple[np.ndarray, np.ndarray]]) -> float:
+def calibrate_jaw(dubber: MouthDubber, samples: list[tuple[np.ndarray, np.ndarray]]) -> float:
     with FaceAnalyzer() as analyzer:
         def mesh(image: np.ndarray, hint: np.ndarray) -> np.ndarray | None:
             lo, hi = hint.min(axis=0), hint.max(axis=0)

@@ -57,16 +57,15 @@ from facecast.media import Mp4Writer
 from facecast.media.video_reader import DUB_LIMITS, VideoInfo, VideoLimits, probe_video
 from facecast.motion.track import MouthTrack
 from facecast.pipeline.dub_video import (
-    _POSE_POINTS,
     CROSSFADE_S,
+    POSE_POINTS,
     POSE_WEIGHT,
     FaceProfile,
     FaceTracking,
     Loop,
     PathLike,
     Progress,
-    _calibrate,
-    _rotate,
+    calibrate_jaw,
     default_crf,
     encode_dub,
     face_profile,
@@ -75,6 +74,7 @@ from facecast.pipeline.dub_video import (
     output_rate,
     prefetched,
     prepare_speech,
+    rotate_upright,
     source_frames,
 )
 from facecast.render.dub import MouthDubber, mouth_gap
@@ -403,7 +403,7 @@ def create_video_avatar(spec: VideoAvatarSpec, progress: Progress | None = None
             raise InputError(f"no face could be followed in video {name!r}", code="no_face")
         colours = series.colours
         dubber = MouthDubber(profile.reference, profile.width, colours=colours)
-        jaw_cancel = _calibrate(dubber, samples)
+        jaw_cancel = calibrate_jaw(dubber, samples)
         thumbs = np.stack(collect.thumbs[:n]) if collect.thumbs else np.zeros((0, 1, 1))
         first, last, loop = choose_idle(series.points, series.presence, thumbs, float(fps))
         bank = collect.bank.build()
@@ -519,7 +519,7 @@ def _frames_from(info: VideoInfo, fps: Fraction, first: int, check: np.ndarray,
                 continue
             if index != expected:
                 raise _SeekFailed(f"frame {index} came where {expected} was expected")
-            rgb = _rotate(frame.to_ndarray(format="rgb24"), info.rotation)
+            rgb = rotate_upright(frame.to_ndarray(format="rgb24"), info.rotation)
             h, w = rgb.shape[:2]
             if h % 2 or w % 2:
                 rgb = rgb[: h - h % 2, : w - w % 2]
@@ -649,7 +649,7 @@ def choose_idle(points: np.ndarray, presence: np.ndarray, thumbs: np.ndarray, fp
     eye_l = points[:, _EYE_L].mean(axis=1)
     iod_all = np.linalg.norm(eye_l - eye_r, axis=1)
     iod = float(np.median(iod_all[ok])) if ok.any() else 1.0
-    pose = points[:, _POSE_POINTS].astype(np.float64) / max(iod, 1e-3)
+    pose = points[:, POSE_POINTS].astype(np.float64) / max(iod, 1e-3)
     pic = thumbs.reshape(len(thumbs), -1).astype(np.float32) / 255.0
     if len(pic) < n:
         pic = np.concatenate([pic, np.repeat(pic[-1:], n - len(pic), axis=0)]) if len(pic) \
