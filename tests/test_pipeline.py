@@ -74,7 +74,9 @@ def test_lips_close_on_bilabials_and_open_on_vowels(tts_render: TalkingPhotoResu
     # is smaller here than on a closed-mouth portrait (next test, measured 0.04x).
     closed, opened = gaps(tts_render)
     assert np.nanmedian(closed) < 0.8 * np.nanmedian(opened)
-    assert np.mean(closed < np.nanmedian(opened)) >= 0.8
+    # With 12-16 bilabials the share is coarse: measured 0.75-1.00 over nine syntheses
+    # (lips not following the phonemes would give about 0.5).
+    assert np.mean(closed < np.nanmedian(opened)) >= 0.7
 
 
 def test_closed_mouth_portrait_closes_fully_on_bilabials(tmp_path: Path,
