@@ -219,6 +219,36 @@ def test_video_avatar_native_lifecycle(user: httpx.Client, media: Path) -> None:
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
 
 
+def wait_for_log(server: ServerProcess, text: str, timeout: float = 120.0) -> None:
+    """Wait until the server's log has a line with ``text`` (what its workers report)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in server.log.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no {text!r} in the server log after {timeout} s")
+
+
+@needs_engine
+def test_deleting_an_avatar_while_it_is_made_cancels_its_clone_and_keeps_nothing(
+        server: ServerProcess, user: httpx.Client, media: Path) -> None:
+    r = user.post("/api/v1/avatars", json={
+        "name": "Gone", "video": {"base64": b64(media / "me.mp4"), "filename": "me.mp4"}})
+    assert r.status_code == 201, r.text
+    made = r.json()
+    job_number = made["job_id"].removeprefix("job_")
+    wait_for_job(user, made["job_id"], until={"running"}, timeout=120)
+    assert user.delete(f"/api/v1/avatars/{made['id']}").status_code == 204
+    # (a job's status may be read from the API's quarter-second cache)
+    job = wait_for_job(user, made["job_id"], timeout=5)
+    assert job["status"] == "canceled" and job["cost"] in (0, None), job
+    assert user.get(f"/api/v1/avatars/{made['id']}").status_code == 404
+    # the worker lets go of it; then nothing of the avatar is left in storage
+    wait_for_log(server, f"job {job_number} attempt 1 abandoned")
+    folder = server.home / "service" / "storage" / made["id"].replace("av_", "avatars/")
+    assert not folder.exists() or not any(folder.rglob("*")), list(folder.rglob("*"))
+
+
 @needs_engine
 def test_video_without_a_face_fails_the_avatar_and_costs_nothing(
         server: ServerProcess, media: Path) -> None:

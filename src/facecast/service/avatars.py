@@ -48,6 +48,7 @@ from sqlalchemy import String, cast, delete, false, func, or_, select, update
 
 from facecast.errors import ConflictError, FaceCheckError, InputError, NotFoundError
 from facecast.media.video_reader import DUB_LIMITS
+from facecast.service import jobs
 from facecast.service.assets import AssetService, MediaSource
 from facecast.service.db import Database
 from facecast.service.models import Asset, Avatar, Job, utcnow
@@ -843,13 +844,17 @@ class AvatarService:
         if avatar.account_id is None:
             raise ConflictError(f"avatar av_{avatar_id} is built in and cannot be deleted",
                                 code="avatar_builtin")
+        if avatar.status == "processing" and avatar.job_id is not None:
+            # The clone is canceled first: a package it still stores is discarded by its
+            # worker (JobKind.discard) instead of outliving the avatar.
+            with contextlib.suppress(ConflictError, NotFoundError):  # it has just ended
+                jobs.cancel_job(self.db, account_id, avatar.job_id)
         with self.db.session() as session:
             row = session.get(Avatar, avatar_id)
             assert row is not None
             row.deleted_at = utcnow()
             row.external_id = None
-        if avatar.status != "processing":  # a job still running cleans up when it fails
-            self.storage.delete_prefix(f"avatars/{avatar_id}/")
+        self.storage.delete_prefix(f"avatars/{avatar_id}/")
 
     # ---- previews --------------------------------------------------------------------------
 

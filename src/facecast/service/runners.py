@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from facecast.service.composition import build as build_composition
 from facecast.service.models import CustomVoice, Job
 from facecast.service.settings import Settings
+from facecast.service.storage import Storage
 
 Progress = Callable[[float, str], None]
 
@@ -179,6 +180,9 @@ class JobKind:
     queue_group: str = "video"
     # runs in the transaction that marks the job succeeded
     on_success: Callable[[Session, Job], None] | None = None
+    # removes what ``run`` stored outside the job's own files, when the job's result is
+    # not kept after all (canceled or taken over while it ran)
+    discard: Callable[[Storage, dict[str, Any]], None] | None = None
 
 
 KINDS: dict[str, JobKind] = {
@@ -278,7 +282,15 @@ def run_avatar_video(ctx: RunContext) -> Output:
         duration=result.duration)
 
 
+def discard_avatar_package(storage: Storage, params: dict[str, Any]) -> None:
+    """A clone canceled (its avatar deleted) after its package was stored."""
+    from facecast.service.avatars import package_prefix
+
+    storage.delete_prefix(package_prefix(params["avatar_id"]))
+
+
 register_kind(JobKind("avatar_clone", run_avatar_clone,
-                      lambda s, _p, _out: s.price_avatar_clone, "video", record_avatar))
+                      lambda s, _p, _out: s.price_avatar_clone, "video", record_avatar,
+                      discard_avatar_package))
 register_kind(JobKind("avatar_video", run_avatar_video,
                       lambda s, _p, out: video_cost(s, out.duration)))

@@ -24,7 +24,7 @@ from facecast.errors import FacecastError
 from facecast.service import jobs
 from facecast.service.db import Database
 from facecast.service.models import Asset, Job
-from facecast.service.runners import KINDS, Output, RunContext
+from facecast.service.runners import KINDS, JobKind, Output, RunContext
 from facecast.service.settings import Settings
 from facecast.service.storage import Storage, open_storage
 
@@ -145,6 +145,7 @@ class JobRunner:
             except Abandoned:
                 log.info("job %s attempt %s abandoned (canceled or requeued)", job.id,
                          job.attempt)
+                self._discard(kind, job)
                 return
             except FacecastError as exc:
                 jobs.finish_failure(self.db, job.id, job.attempt, exc.code, exc.message)
@@ -159,8 +160,21 @@ class JobRunner:
                                    after=kind.on_success):
             # canceled or taken over while storing: its files are nobody's
             self.storage.delete_prefix(f"jobs/{job.id}/{job.attempt}/")
+            self._discard(kind, job)
         else:
             log.info("job %s succeeded (cost %s)", job.id, cost)
+
+
+    def _discard(self, kind: JobKind, job: Job) -> None:
+        """What the kind stored beyond the job's files goes, if the job was canceled; a
+        job taken over by another attempt keeps it (that attempt writes the same keys)."""
+        if kind.discard is None:
+            return
+        with self.db.session() as session:
+            row = session.get(Job, job.id)
+            canceled = row is None or row.status == "canceled"
+        if canceled:
+            kind.discard(self.storage, job.params)
 
 
 @functools.cache
