@@ -36,13 +36,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +57,7 @@ from bench_dub import (
     original_audio,
     outside_psnr,
 )
-from common import OUT_DIR, ROOT, SHARED_MEDIA, print_table
+from common import OUT_DIR, SHARED_MEDIA, ChildRun, print_table, run_child
 
 CREATE_BAR_S = 60.0
 SPEED_BAR = 0.5
@@ -138,59 +134,10 @@ print("@@RESULT@@" + json.dumps(out))
 """
 
 
-@dataclass
-class ChildRun:
-    ok: bool
-    process_wall_s: float
-    cpu_s: float
-    peak_rss_mb: float
-    peak_tree_mb: float
-    result: dict[str, Any] = field(default_factory=dict)
-    error: str = ""
-
-
 def in_child(job: str, spec: dict[str, Any]) -> ChildRun:
     """``create`` or ``render`` in a fresh Python: its own peak RSS (wait4) and CPU time."""
-    import psutil
+    return run_child(_CHILD, job, json.dumps(spec))
 
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, job, json.dumps(spec)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=str(ROOT), env={**os.environ, "GLOG_minloglevel": "2"})
-    peak = [0]
-    done = threading.Event()
-
-    def sample() -> None:
-        try:
-            p = psutil.Process(proc.pid)
-        except psutil.NoSuchProcess:
-            return
-        while not done.is_set():
-            with contextlib.suppress(psutil.Error):
-                peak[0] = max(peak[0], sum(q.memory_info().rss
-                                           for q in [p, *p.children(recursive=True)]))
-            done.wait(0.05)
-
-    buffers: dict[str, str] = {}
-    readers = [threading.Thread(target=lambda k=k, s=s: buffers.__setitem__(k, s.read()),
-                                daemon=True)
-               for k, s in (("out", proc.stdout), ("err", proc.stderr))]
-    sampler = threading.Thread(target=sample, daemon=True)
-    for t in (*readers, sampler):
-        t.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    done.set()
-    for t in (*readers, sampler):
-        t.join()
-    result: dict[str, Any] = {}
-    for line in buffers.get("out", "").splitlines():
-        if line.startswith("@@RESULT@@"):
-            result = json.loads(line[len("@@RESULT@@"):])
-    code = os.waitstatus_to_exitcode(status)
-    ok = code == 0 and bool(result)
-    err = "" if ok else (buffers.get("err", "").strip().splitlines() or [f"exit {code}"])[-1]
-    return ChildRun(ok, time.perf_counter() - t0, usage.ru_utime + usage.ru_stime,
-                    usage.ru_maxrss / 1024.0, peak[0] / 2**20, result, err)
 
 
 def stages(timings: dict[str, float]) -> str:

@@ -11,6 +11,7 @@ The benchmarks report; they never fail on a missed bar (exit code 0).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -139,6 +140,77 @@ print("@@RESULT@@" + json.dumps(out))
 
 
 @dataclass
+class ChildRun:
+    """One job run in a fresh Python, with its own resource figures."""
+
+    ok: bool
+    process_wall_s: float  # interpreter start + imports + the job
+    cpu_s: float  # the child's user + system CPU seconds (wait4)
+    peak_rss_mb: float  # the child's own high-water mark (wait4 ru_maxrss)
+    peak_tree_mb: float  # child + descendants, sampled every 50 ms
+    result: dict[str, Any] = field(default_factory=dict)  # what it printed after @@RESULT@@
+    error: str = ""
+
+
+def run_child(code: str, *args: str, timeout_s: float = 3600.0) -> ChildRun:
+    """Run ``python -c code *args`` and collect the JSON it prints after ``@@RESULT@@``.
+
+    A fresh process per run makes the peak RSS that run's alone: nothing is
+    shared with earlier runs or with this (measuring) process.
+    """
+    import psutil
+
+    env = {**os.environ, "GLOG_minloglevel": "2"}
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
+    tree_peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        try:
+            parent = psutil.Process(proc.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not done.is_set():
+            with contextlib.suppress(psutil.Error):
+                procs = [parent, *parent.children(recursive=True)]
+                tree_peak[0] = max(tree_peak[0], sum(p.memory_info().rss for p in procs))
+            done.wait(0.05)
+
+    # Read the pipes in threads so a chatty child never blocks on a full pipe
+    # while this thread sits in wait4.
+    buffers: dict[str, str] = {}
+    threads = [threading.Thread(target=lambda k=k, f=f: buffers.__setitem__(k, f.read()),
+                                daemon=True)
+               for k, f in (("out", proc.stdout), ("err", proc.stderr))]
+    threads.append(threading.Thread(target=sample, daemon=True))
+    for t in threads:
+        t.start()
+    timer = threading.Timer(timeout_s, proc.kill)
+    timer.start()
+    try:
+        # wait4 gives this child's own rusage; RUSAGE_CHILDREN would mix in earlier runs.
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+        done.set()
+    proc.returncode = code_ = os.waitstatus_to_exitcode(status)
+    for t in threads:
+        t.join()
+    result: dict[str, Any] = {}
+    for line in buffers.get("out", "").splitlines():
+        if line.startswith("@@RESULT@@"):
+            result = json.loads(line[len("@@RESULT@@") :])
+    ok = code_ == 0 and bool(result)
+    error = "" if ok else (buffers.get("err", "").strip().splitlines() or [f"exit {code_}"])[-1]
+    return ChildRun(ok, time.perf_counter() - t0, usage.ru_utime + usage.ru_stime,
+                    usage.ru_maxrss / 1024.0,  # KiB on Linux -> MiB
+                    tree_peak[0] / 1048576.0, result, error)
+
+
+@dataclass
 class ChildRender:
     """One render in a child process."""
 
@@ -152,82 +224,16 @@ class ChildRender:
 
 
 def render_in_child(spec: dict[str, Any], *, timeout_s: float = 3600.0) -> ChildRender:
-    """Render ``spec`` (TalkingPhotoSpec fields, paths as str) in a fresh Python.
-
-    A fresh process per render makes the peak RSS that render's alone: nothing
-    is shared with earlier renders or with this (measuring) process.
-    """
-    import psutil
-
-    env = dict(os.environ)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, json.dumps(spec)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=str(ROOT),
-    )
-    tree_peak = [0]
-    done = threading.Event()
-
-    def sample() -> None:
-        try:
-            parent = psutil.Process(proc.pid)
-        except psutil.NoSuchProcess:
-            return
-        while not done.is_set():
-            try:
-                procs = [parent, *parent.children(recursive=True)]
-                rss = sum(p.memory_info().rss for p in procs)
-                tree_peak[0] = max(tree_peak[0], rss)
-            except psutil.Error:
-                pass
-            done.wait(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    # Read the pipes in threads so a chatty child never blocks on a full pipe
-    # while this thread sits in wait4.
-    out_buf: list[str] = []
-    err_buf: list[str] = []
-    readers = [
-        threading.Thread(target=lambda: out_buf.append(proc.stdout.read()), daemon=True),
-        threading.Thread(target=lambda: err_buf.append(proc.stderr.read()), daemon=True),
-    ]
-    for r in readers:
-        r.start()
-    timer = threading.Timer(timeout_s, proc.kill)
-    timer.start()
-    try:
-        # wait4 gives this child's own rusage; RUSAGE_CHILDREN would mix in earlier renders.
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        timer.cancel()
-        done.set()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    for r in readers:
-        r.join()
-    sampler.join()
-    wall = time.perf_counter() - t0
-    stdout, stderr = "".join(out_buf), "".join(err_buf)
-    peak = usage.ru_maxrss / 1024.0  # KiB on Linux -> MiB
-    result: dict[str, Any] = {}
-    for line in stdout.splitlines():
-        if line.startswith("@@RESULT@@"):
-            result = json.loads(line[len("@@RESULT@@") :])
-    ok = proc.returncode == 0 and bool(result)
-    error = "" if ok else (stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+    """Render ``spec`` (TalkingPhotoSpec fields, paths as str) in a fresh Python."""
+    run = run_child(_CHILD, json.dumps(spec), timeout_s=timeout_s)
     return ChildRender(
-        ok=ok,
-        process_wall_s=wall,
-        render_wall_s=float(result.get("render_wall_s", float("nan"))),
-        peak_rss_mb=peak,
-        peak_tree_rss_mb=tree_peak[0] / 1048576.0,
-        result=result,
-        error=error,
+        ok=run.ok,
+        process_wall_s=run.process_wall_s,
+        render_wall_s=float(run.result.get("render_wall_s", float("nan"))),
+        peak_rss_mb=run.peak_rss_mb,
+        peak_tree_rss_mb=run.peak_tree_mb,
+        result=run.result,
+        error=run.error,
     )
 
 

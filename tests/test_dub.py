@@ -40,6 +40,7 @@ from facecast.pipeline.talking_photo import (
 from facecast.quality.lipsync import lip_opening_series
 from facecast.render.dub import JAW_GAP, MouthDubber, eye_frame, mouth_gap
 from facecast.render.video_face import SEARCH_EVERY, fill_gaps, smooth_landmarks
+from media_support import write_still_video
 
 SOURCE_TEXT = ("Good morning. Today I would like to talk about the weather on the coast, "
                "and about the boats that sail from the harbour every day, "
@@ -307,30 +308,14 @@ def test_variable_frame_rate_input_comes_out_constant(tmp_path: Path, source_vid
 # --------------------------------------------------------------------------- bad input
 
 
-def _write_video(path: Path, seconds: float, codec: str = "libx264", fmt: str | None = None,
-                 frame: np.ndarray | None = None) -> Path:
-    img = frame if frame is not None else np.full((128, 128, 3), 120, np.uint8)
-    with av.open(str(path), "w", format=fmt) as c:
-        s = c.add_stream(codec, rate=25)
-        s.width, s.height, s.pix_fmt = img.shape[1], img.shape[0], "yuv420p"
-        for i in range(round(seconds * 25)):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24")
-            f.pts = i
-            for p in s.encode(f):
-                c.mux(p)
-        for p in s.encode(None):
-            c.mux(p)
-    return path
-
-
 @pytest.mark.parametrize(
     ("name", "make", "code"),
     [
-        ("short.mp4", lambda p: _write_video(p, 3.0), "video_too_short"),
-        ("mpeg4.mp4", lambda p: _write_video(p, 6.0, codec="mpeg4"), "unsupported_codec"),
-        ("movie.mkv", lambda p: _write_video(p, 6.0, fmt="matroska"), "unsupported_container"),
+        ("short.mp4", lambda p: write_still_video(p, 3.0), "video_too_short"),
+        ("mpeg4.mp4", lambda p: write_still_video(p, 6.0, codec="mpeg4"), "unsupported_codec"),
+        ("movie.mkv", lambda p: write_still_video(p, 6.0, fmt="matroska"), "unsupported_container"),
         ("garbage.mp4", lambda p: p.write_bytes(b"not a video at all" * 100), "unreadable_video"),
-        ("empty_room.mp4", lambda p: _write_video(p, 5.2), "no_face"),
+        ("empty_room.mp4", lambda p: write_still_video(p, 5.2), "no_face"),
     ],
 )
 def test_bad_video_is_refused_with_its_reason(tmp_path: Path, new_speech: Path, name: str,
@@ -365,7 +350,7 @@ def test_size_limit_and_bad_speech_are_refused(tmp_path: Path, source_video: Pat
 def test_cli_prints_one_line_errors(tmp_path: Path, new_speech: Path) -> None:
     from facecast.cli import main
 
-    video = _write_video(tmp_path / "short.mp4", 2.0)
+    video = write_still_video(tmp_path / "short.mp4", 2.0)
     res = CliRunner().invoke(main, ["dub", "--video", str(video), "--audio", str(new_speech),
                                     "-o", str(tmp_path / "o.mp4"), "--no-progress"])
     assert res.exit_code == 2

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from facecast.media import write_audio
+from media_support import write_video
 from service_support import ServerProcess, file_server, wait_for_job
 
 CLIP_S, CLIP_SIDE, CLIP_FPS = 5.4, 360, 15
@@ -37,19 +38,6 @@ def engine_present() -> bool:
 
 needs_engine = pytest.mark.skipif(not engine_present(),
                                   reason="the video-avatar engine is not installed")
-
-
-def write_clip(path: Path, frames: Iterator[np.ndarray]) -> Path:
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=CLIP_FPS)
-        stream.width = stream.height = CLIP_SIDE
-        stream.pix_fmt = "yuv420p"
-        for rgb in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +61,8 @@ def media(tmp_path_factory: pytest.TempPathFactory, shared_media: Path) -> Path:
         for _ in range(int(CLIP_S * CLIP_FPS)):
             yield rng.integers(90, 160, (CLIP_SIDE, CLIP_SIDE, 3), dtype=np.uint8)
 
-    write_clip(folder / "me.mp4", talking())
-    write_clip(folder / "wall.mp4", faceless())
+    write_video(folder / "me.mp4", talking(), fps=CLIP_FPS)
+    write_video(folder / "wall.mp4", faceless(), fps=CLIP_FPS)
     from facecast.speech import synthesize
 
     write_audio(folder / "speech.wav", synthesize(SPEECH).audio)
@@ -318,16 +306,9 @@ def test_kreado_instant_clone_then_a_video_task(server: ServerProcess, media: Pa
         # KreadoAI's clone rules: a recording under 360p is refused with 10002
         small = media / "small.mp4"
         if not small.exists():
-            with av.open(str(media / "me.mp4")) as src, av.open(str(small), "w") as out:
-                stream = out.add_stream("libx264", rate=CLIP_FPS)
-                stream.width = stream.height = 200
-                stream.pix_fmt = "yuv420p"
-                for frame in src.decode(video=0):
-                    rgb = cv2.resize(frame.to_ndarray(format="rgb24"), (200, 200))
-                    for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, "rgb24")):
-                        out.mux(packet)
-                for packet in stream.encode(None):
-                    out.mux(packet)
+            with av.open(str(media / "me.mp4")) as src:
+                write_video(small, (cv2.resize(f.to_ndarray(format="rgb24"), (200, 200))
+                                    for f in src.decode(video=0)), fps=CLIP_FPS)
         r = kreado.post("/video/v3/uploadCloneVideo", json={"videoUrl": f"{files.url}/small.mp4"})
         assert r.json()["code"] == "10002", r.text
 

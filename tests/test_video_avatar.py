@@ -37,6 +37,7 @@ from facecast.quality.lipsync import lip_opening_series, measure_lipsync
 from facecast.render.dub import _face_frame, _FramePainter, mouth_colours, mouth_gap
 from facecast.render.mouth_bank import BankBuilder, interior_scores, lip_colour
 from facecast.render.video_face import FaceTracker
+from media_support import write_still_video
 
 STORED = 192  # the stored clip's height (the recording is 256x256)
 
@@ -59,21 +60,6 @@ def _streams(path: Path) -> tuple[int, int, float, float, float, int]:
         audio_s = float(a.duration * a.time_base) if a is not None and a.duration else 0.0
         return (v.codec_context.width, v.codec_context.height, float(v.average_rate),
                 frames / float(v.average_rate), audio_s, frames)
-
-
-def _video(path: Path, seconds: float, frame: np.ndarray | None = None) -> Path:
-    img = frame if frame is not None else np.full((128, 128, 3), 120, np.uint8)
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = img.shape[1], img.shape[0], "yuv420p"
-        for i in range(round(seconds * 25)):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24")
-            f.pts = i
-            for p in s.encode(f):
-                c.mux(p)
-        for p in s.encode(None):
-            c.mux(p)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -292,8 +278,8 @@ def test_own_mouth_is_closer_to_the_person_than_the_painted_one(recording: Path)
 
 
 def test_bad_recordings_are_refused_and_leave_nothing(tmp_path: Path) -> None:
-    cases = [(_video(tmp_path / "short.mp4", 3.0), "video_too_short"),
-             (_video(tmp_path / "empty_room.mp4", 5.2), "no_face")]
+    cases = [(write_still_video(tmp_path / "short.mp4", 3.0), "video_too_short"),
+             (write_still_video(tmp_path / "empty_room.mp4", 5.2), "no_face")]
     for video, code in cases:
         folder = tmp_path / "avatars" / video.stem
         with pytest.raises(InputError) as err:

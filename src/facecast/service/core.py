@@ -269,11 +269,7 @@ class Service:
         if composition is not None:
             params["composition"], params["inputs"] = composition_ingest(
                 self.assets, principal.account_id, composition)
-        if text is not None:
-            params["text"] = self._check_text(text)
-            self._check_voice(principal, voice)
-            params["voice"] = voice
-            seconds = len(params["text"]) / CHARS_PER_SECOND
+        seconds = self._speech(principal, params, audio, text, voice, transcript)
         if avatar_id is not None:
             params["inputs"]["photo"] = self.avatars.photo_asset(principal.account_id, avatar_id)
             params["avatar_id"] = avatar_id
@@ -281,12 +277,6 @@ class Service:
             assert photo is not None
             params["inputs"]["photo"] = self.assets.from_source(
                 principal.account_id, photo, {"image"}, "photo").id
-        if audio is not None:
-            asset = self._audio(principal, audio)
-            seconds = float(asset.info["duration"])
-            params["inputs"]["audio"] = asset.id
-            if transcript:
-                params["transcript"] = transcript
         return self._create(principal, "talking_photo", params,
                             video_cost(self.settings, seconds), opts)
 
@@ -304,20 +294,26 @@ class Service:
         package = self.avatars.video_package(principal.account_id, avatar_id)
         params: dict[str, Any] = {"avatar_id": avatar_id, "avatar_package": package,
                                   "watermark": options.watermark, "inputs": {}}
+        seconds = self._speech(principal, params, audio, text, voice, transcript)
+        return self._create(principal, "avatar_video", params,
+                            video_cost(self.settings, seconds), opts)
+
+    def _speech(self, principal: Principal, params: dict[str, Any],
+                audio: MediaSource | None, text: str | None, voice: str | None,
+                transcript: str | None) -> float:
+        """The speech of a render into ``params`` (text and voice checked, or the audio
+        stored); its length in seconds, estimated for text, for the price."""
         if text is not None:
             params["text"] = self._check_text(text)
             self._check_voice(principal, voice)
             params["voice"] = voice
-            seconds = len(params["text"]) / CHARS_PER_SECOND
-        else:
-            assert audio is not None
-            asset = self._audio(principal, audio)
-            seconds = float(asset.info["duration"])
-            params["inputs"]["audio"] = asset.id
-            if transcript:
-                params["transcript"] = transcript
-        return self._create(principal, "avatar_video", params,
-                            video_cost(self.settings, seconds), opts)
+            return len(params["text"]) / CHARS_PER_SECOND
+        assert audio is not None
+        asset = self._audio(principal, audio)
+        params["inputs"]["audio"] = asset.id
+        if transcript:
+            params["transcript"] = transcript
+        return float(asset.info["duration"])
 
     def create_video_avatar(self, principal: Principal, video: MediaSource, name: str, *,
                             gender: str | None = None, age: str | None = None,
@@ -358,18 +354,8 @@ class Service:
         if quality not in QUALITY:
             raise InputError(f"quality must be one of {', '.join(QUALITY)}", code="bad_quality")
         params: dict[str, Any] = {"face_index": face_index, "quality": quality, "inputs": {}}
-        if text is not None:
-            params["text"] = self._check_text(text)
-            self._check_voice(principal, voice)
-            params["voice"] = voice
-            seconds = len(params["text"]) / CHARS_PER_SECOND
+        seconds = self._speech(principal, params, audio, text, voice, transcript)
         params["inputs"]["video"] = self._video(principal, video, DUB_LIMITS, "video").id
-        if audio is not None:
-            asset = self._audio(principal, audio)
-            seconds = float(asset.info["duration"])
-            params["inputs"]["audio"] = asset.id
-            if transcript:
-                params["transcript"] = transcript
         return self._create(principal, "dub_video", params,
                             video_cost(self.settings, seconds), opts)
 

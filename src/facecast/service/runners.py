@@ -56,6 +56,14 @@ def tts_cost(settings: Settings, text: str) -> int:
     return max(1, math.ceil(len(text) / 100)) * settings.price_per_100_tts_chars
 
 
+def _watermarked_copy(ctx: RunContext, video: Path) -> tuple[Path, str]:
+    """A visibly watermarked copy of ``video``: the last 10 % of the job's progress."""
+    from facecast.media.watermark import add_watermark
+
+    ctx.progress(0.9, "watermarking a copy")
+    return add_watermark(video, ctx.workdir / "watermarked.mp4"), "video/mp4"
+
+
 def run_talking_photo(ctx: RunContext) -> Output:
     from facecast.pipeline.talking_photo import TalkingPhotoSpec, render_talking_photo
 
@@ -77,11 +85,7 @@ def run_talking_photo(ctx: RunContext) -> Output:
     files = {"video": (out, "video/mp4"),
              "visemes": (ctx.workdir / "visemes.json", "application/json")}
     if watermark:
-        from facecast.media.watermark import add_watermark
-
-        ctx.progress(0.9, "watermarking a copy")
-        files["watermarked"] = (add_watermark(out, ctx.workdir / "watermarked.mp4"),
-                                "video/mp4")
+        files["watermarked"] = _watermarked_copy(ctx, out)
     return Output(
         files=files,
         info={"duration": round(result.duration, 3), "width": result.width,
@@ -269,11 +273,7 @@ def run_avatar_video(ctx: RunContext) -> Output:
         lambda f, stage: ctx.progress(f * 0.9 if watermark else f, stage))
     files = {"video": (out, "video/mp4")}
     if watermark:
-        from facecast.media.watermark import add_watermark
-
-        ctx.progress(0.9, "watermarking a copy")
-        files["watermarked"] = (add_watermark(out, ctx.workdir / "watermarked.mp4"),
-                                "video/mp4")
+        files["watermarked"] = _watermarked_copy(ctx, out)
     return Output(
         files=files,
         info={"duration": round(result.duration, 3), "width": result.width,
