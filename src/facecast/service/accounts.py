@@ -62,6 +62,29 @@ def grant_credits(session: Session, account_id: int, amount: int, note: str = ""
     return book(session, account_id, amount, kind="grant" if amount >= 0 else "adjust", note=note)
 
 
+def lock_account(session: Session, account_id: int) -> None:
+    """Hold the account until the session's transaction ends, so that a check of its
+    credits or queue and the write that relies on it are one step.
+
+    Call it before reading what the check needs. PostgreSQL locks the account's row
+    (``SELECT ... FOR UPDATE``); under READ COMMITTED each later statement then sees
+    what the previous holder committed. SQLite has no row locks: ``BEGIN IMMEDIATE``
+    takes the database's write lock at once (pysqlite on its own would run the reads
+    outside any transaction and begin one only at the first write).
+    """
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.dbapi_connection
+        if raw is not None and not raw.in_transaction:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            # already writing: a no-op update keeps the write lock (or fails, never races)
+            session.execute(update(Account).where(Account.id == account_id)
+                            .values(balance=Account.balance))
+        return
+    session.execute(select(Account.id).where(Account.id == account_id).with_for_update())
+
+
 def book(session: Session, account_id: int, amount: int, *, kind: str,
          job_id: int | None = None, note: str = "") -> LedgerEntry:
     """One ledger row and the balance change, in the caller's transaction.

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from facecast.errors import ConflictError, LimitError, NotFoundError
 from facecast.service import webhooks
-from facecast.service.accounts import Principal, book
+from facecast.service.accounts import Principal, book, lock_account
 from facecast.service.db import Database
 from facecast.service.models import Account, Job, utcnow
 from facecast.service.settings import Settings
@@ -90,27 +90,22 @@ def create_job(db: Database, settings: Settings, principal: Principal, new: NewJ
             existing = _by_external_id(session, principal.account_id, new.external_id)
             if existing is not None:
                 return existing, False
+        # the account is held from here to the commit: concurrent creates take turns, so
+        # none can spend credits (or queue places) another has just counted as free
+        lock_account(session, principal.account_id)
         group = Job.extra["queue_group"].as_string()  # one expression: PostgreSQL matches it
         active = session.execute(
-            select(group, func.count(), func.sum(Job.cost_estimate))
+            select(group, func.count())
             .where(Job.account_id == principal.account_id, Job.status.in_(ACTIVE))
             .group_by(group)).all()
-        in_group = sum(n for group, n, _ in active if (group or "video") == new.queue_group)
+        in_group = sum(n for group, n in active if (group or "video") == new.queue_group)
         cap = queue_cap(settings, principal, new.queue_group)
         if in_group >= cap:
             raise LimitError(
                 f"this account already has {in_group} unfinished {new.queue_group} jobs "
                 f"(the limit is {cap}); wait for one to finish",
                 code="too_many_queued_jobs", limit=cap)
-        held = sum(int(total or 0) for _, _, total in active)
-        balance = session.scalar(select(Account.balance)
-                                 .where(Account.id == principal.account_id)) or 0
-        if new.cost_estimate > balance - held:
-            raise LimitError(
-                f"not enough credits: this job needs about {new.cost_estimate}, the balance is "
-                f"{balance} with {held} held by unfinished jobs",
-                code="insufficient_credits", needed=new.cost_estimate,
-                available=balance - held)
+        _check_credits(session, principal.account_id, new.cost_estimate)
         now = _now()
         job = Job(account_id=principal.account_id, kind=new.kind, origin=new.origin,
                   status="queued", params=new.params, cost_estimate=new.cost_estimate,
@@ -130,6 +125,23 @@ def create_job(db: Database, settings: Settings, principal: Principal, new: NewJ
             return existing, False
     _enqueue_safely(enqueue, job.id)
     return job, True
+
+
+def _check_credits(session: Session, account_id: int, needed: int,
+                   except_job: int | None = None) -> None:
+    """Refuse ``needed`` credits unless the balance less what unfinished jobs hold (but
+    ``except_job``) covers them. The caller holds the account (:func:`lock_account`)."""
+    where = [Job.account_id == account_id, Job.status.in_(ACTIVE)]
+    if except_job is not None:
+        where.append(Job.id != except_job)
+    held = int(session.scalar(select(func.coalesce(func.sum(Job.cost_estimate), 0))
+                              .where(*where)) or 0)
+    balance = int(session.scalar(select(Account.balance).where(Account.id == account_id)) or 0)
+    if needed > balance - held:
+        raise LimitError(
+            f"not enough credits: this job needs {needed}, the balance is {balance} with "
+            f"{held} held by unfinished jobs", code="insufficient_credits", needed=needed,
+            available=balance - held)
 
 
 def _by_external_id(session: Session, account_id: int, external_id: str) -> Job | None:
