@@ -9,9 +9,11 @@ be accepted than the account's credits (or its queue cap) allow.
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,10 +21,13 @@ from sqlalchemy import func, select
 
 from facecast.errors import LimitError
 from facecast.service import jobs
-from facecast.service.accounts import Principal, create_account
+from facecast.service.accounts import Principal, create_account, create_key
+from facecast.service.assets import MediaSource
+from facecast.service.core import Service
 from facecast.service.db import Database
 from facecast.service.models import Account, Job
 from facecast.service.settings import Settings
+from facecast.service.worker import JobRunner
 from scale_support import ServerMissing, postgres_cluster
 from service_support import ServerProcess
 
@@ -169,3 +174,79 @@ def test_concurrent_http_creates_hold_only_what_the_account_has(server: ServerPr
     with make_client() as client:
         account = client.get("/api/v1/account").json()
     assert account["held"] == 15 and account["available"] == 0, account
+
+
+def test_digits_are_priced_as_spoken_words(server: ServerProcess) -> None:
+    # "123456789012" is 12 characters typed and 121 spoken ("one hundred twenty-three
+    # billion, ..."): about 7 s of speech, which one credit does not pay for
+    make_client = _new_account(server, credits=1)
+    with make_client() as client:
+        r = client.post(
+            "/api/v1/talking-photos", json={"avatar_id": "av_1", "text": "123456789012"}
+        )
+        assert r.status_code == 402, r.text
+        assert r.json()["error"]["code"] == "insufficient_credits"
+        assert client.get("/api/v1/jobs").json()["total"] == 0
+
+
+# ---- the real price, held before rendering -------------------------------------------------
+
+# 23 characters, priced up front at 2 s (14 characters a second); the pauses between the
+# sentences make it speak for about 2.8 s, so its video costs 3 credits
+PAUSED_TEXT = "Hi. Hi. Hi. Hi. Hi. Hi."
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    settings = Settings(
+        home=tmp_path_factory.mktemp("credits-worker"),
+        worker_nice=0,
+        avatar_previews=False,
+        expression_previews="off",
+    )
+    svc = Service(settings, enqueue=lambda _job_id: None)  # the test runs each job itself
+    svc.bootstrap(previews=False)
+    yield svc
+    svc.db.dispose()
+
+
+def _priced_job(service: Service, astronaut_path: Path, credits: int) -> tuple[Principal, int]:
+    with service.db.session() as session:
+        account = create_account(session, "payer", credits=credits)
+        account_id = account.id
+        _, key = create_key(session, account_id)
+    principal = service.authenticate(key)
+    job, _ = service.create_talking_photo(
+        principal,
+        photo=MediaSource(base64=base64.b64encode(astronaut_path.read_bytes()).decode()),
+        text=PAUSED_TEXT,
+    )
+    assert job.cost_estimate == 2
+    return principal, job.id
+
+
+def _balance(service: Service, principal: Principal) -> int:
+    return int(service.account(principal)["account"].balance)
+
+
+def test_a_job_whose_speech_costs_more_than_the_account_has_fails_before_rendering(
+    service: Service, astronaut_path: Path
+) -> None:
+    principal, job_id = _priced_job(service, astronaut_path, credits=2)
+    JobRunner(service.settings).run(job_id)
+    job = service.job(principal, job_id)
+    assert (job.status, job.error_code) == ("failed", "insufficient_credits"), job.error_message
+    assert "needs 3" in (job.error_message or "")
+    assert job.cost is None and _balance(service, principal) == 2
+    assert service.account(principal)["held"] == 0
+
+
+def test_the_charge_is_the_real_price_held_and_the_balance_stays_at_zero_or_more(
+    service: Service, astronaut_path: Path
+) -> None:
+    principal, job_id = _priced_job(service, astronaut_path, credits=3)
+    JobRunner(service.settings).run(job_id)
+    job = service.job(principal, job_id)
+    assert job.status == "succeeded", (job.error_code, job.error_message)
+    assert job.cost == job.cost_estimate == 3
+    assert _balance(service, principal) == 0

@@ -57,7 +57,7 @@ from facecast.face.analysis import FaceAnalyzer, FaceBox
 from facecast.media import Audio, Mp4Writer, load_audio
 from facecast.media.video_reader import DUB_LIMITS, VideoInfo, VideoLimits, probe_video
 from facecast.motion.track import MouthTrack
-from facecast.pipeline.talking_photo import MAX_AUDIO_S, MIN_AUDIO_S, mouth_track
+from facecast.pipeline.talking_photo import MAX_AUDIO_S, MIN_AUDIO_S, SpeechReady, mouth_track
 from facecast.render.dub import (
     JAW_GAP,
     MouthDubber,
@@ -130,6 +130,7 @@ class DubVideoSpec:
     # render's 20: the untouched parts of the picture are re-encoded and should come out
     # as close to the source as the encoder allows; small frames cost little to keep.
     crf: int | None = None
+    on_speech: SpeechReady | None = None  # the output's length, before the dubbing starts
 
 
 @dataclass
@@ -665,6 +666,8 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
 
         save_track(track, spec.export_visemes)
     timings["speech"] = time.perf_counter() - t
+    if spec.on_speech is not None:
+        spec.on_speech(n_out / float(fps))
 
     # Tracking covers what will be shown: all of it when the video may have to loop,
     # else up to the end of the speech (plus the smoothing filter's reach).

@@ -40,6 +40,9 @@ from facecast.timing import PhonemeTiming
 
 PathLike = str | os.PathLike[str]
 Progress = Callable[[float, str], None]
+# Told the output's length in seconds once the speech is ready, before the costly part
+# (the service prices the job there; raising stops the render).
+SpeechReady = Callable[[float], None]
 
 MIN_AUDIO_S = 1.0
 MAX_AUDIO_S = 600.0
@@ -74,6 +77,7 @@ class TalkingPhotoSpec:
     # Free text steering expression, head gestures and camera (up to 2500 characters);
     # it changes and adds to the template. What it cannot use is in the result.
     prompt: str | None = None
+    on_speech: SpeechReady | None = None
 
 
 @dataclass
@@ -171,6 +175,8 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
 
         save_track(track, spec.export_visemes)
     timings["speech"] = time.perf_counter() - t
+    if spec.on_speech is not None:
+        spec.on_speech(n_frames / spec.fps)
 
     report(0.05, "preparing portrait")
     t = time.perf_counter()

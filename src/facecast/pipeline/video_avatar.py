@@ -65,6 +65,7 @@ from facecast.pipeline.dub_video import (
     Loop,
     PathLike,
     Progress,
+    SpeechReady,
     calibrate_jaw,
     default_crf,
     encode_dub,
@@ -730,6 +731,7 @@ class AvatarRenderSpec:
     preset: str = "ultrafast"
     crf: int | None = None  # None: as a dub of a video this size (16; 14 when small)
     export_visemes: PathLike | None = None  # .json (facecast track) or .tsv (Rhubarb)
+    on_speech: SpeechReady | None = None  # the output's length, before the render starts
 
 
 @dataclass
@@ -772,6 +774,8 @@ def _render(engine: _Engine, spec: AvatarRenderSpec, report: Progress) -> Avatar
 
         save_track(track, spec.export_visemes)
     timings["speech"] = time.perf_counter() - t0
+    if spec.on_speech is not None:
+        spec.on_speech(len(track) / float(engine.fps))
 
     t = time.perf_counter()
     dubber = MouthDubber(engine.profile.reference, engine.profile.width,

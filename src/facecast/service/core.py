@@ -307,7 +307,11 @@ class Service:
             params["text"] = self._check_text(text)
             self._check_voice(principal, voice)
             params["voice"] = voice
-            return len(params["text"]) / CHARS_PER_SECOND
+            from facecast.speech.synth import spoken_text
+
+            # priced as spoken ("$5" is "five dollars"); the worker prices the real speech
+            # again before it renders (runners.RunContext.hold)
+            return len(spoken_text(params["text"], voice)) / CHARS_PER_SECOND
         assert audio is not None
         asset = self._audio(principal, audio)
         params["inputs"]["audio"] = asset.id

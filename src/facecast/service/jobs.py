@@ -274,12 +274,45 @@ def heartbeat(db: Database, job_id: int, attempt: int, *, progress: float | None
         return done.rowcount == 1
 
 
+def hold(db: Database, job_id: int, attempt: int, cost: int) -> bool:
+    """Hold ``cost`` credits for a running job instead of its estimate, once its real
+    price is known (e.g. its speech was synthesised) and before the work that costs.
+
+    Raises ``insufficient_credits`` when the balance less what the account's other
+    unfinished jobs hold does not cover it; False when this run no longer owns the job.
+    A lower price frees the difference at once.
+    """
+    with db.session() as session:
+        account_id = session.scalar(select(Job.account_id).where(Job.id == job_id))
+        if account_id is None:
+            return False
+        lock_account(session, account_id)
+        job = session.scalar(select(Job).where(Job.id == job_id, Job.attempt == attempt,
+                                               Job.status == "running"))
+        if job is None:
+            return False
+        if cost > job.cost_estimate:
+            _check_credits(session, account_id, cost, except_job=job_id)
+        job.cost_estimate = cost
+    return True
+
+
 def finish_success(db: Database, settings: Settings, job_id: int, attempt: int,
                    result: dict[str, Any], cost: int,
                    after: Callable[[Session, Job], None] | None = None) -> bool:
-    """Succeeded + charge + events in one transaction; False if the run was superseded."""
+    """Succeeded + charge + events in one transaction; False if the run was superseded.
+
+    The charge is at most what the job holds: the holds of an account's unfinished jobs
+    never exceed its balance, so no charge can take the balance below zero.
+    """
     now = _now()
     with db.session() as session:
+        account_id = session.scalar(select(Job.account_id).where(Job.id == job_id))
+        if account_id is None:
+            return False
+        lock_account(session, account_id)
+        held = session.scalar(select(Job.cost_estimate).where(Job.id == job_id)) or 0
+        cost = min(cost, int(held))
         done = session.execute(
             update(Job).where(Job.id == job_id, Job.attempt == attempt, Job.status == "running")
             .values(status="succeeded", progress=1.0, stage="done", result=result, cost=cost,

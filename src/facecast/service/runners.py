@@ -23,6 +23,7 @@ from facecast.service.settings import Settings
 from facecast.service.storage import Storage
 
 Progress = Callable[[float, str], None]
+Hold = Callable[[int], None]
 
 # x264 settings per quality: "pro" spends about twice the encoding time for sharper video
 QUALITY = {"std": {"preset": "veryfast", "crf": 20}, "pro": {"preset": "medium", "crf": 17}}
@@ -37,6 +38,13 @@ class RunContext:
     workdir: Path
     progress: Progress
     settings: Settings
+    # holds the job's real price in place of its estimate, before the costly work
+    # (raises insufficient_credits when the account cannot cover it)
+    hold: Hold = field(default=lambda _cost: None)
+
+    def speech_ready(self, seconds: float) -> None:
+        """A video of ``seconds`` will be made: hold what it will cost."""
+        self.hold(video_cost(self.settings, seconds))
 
 
 @dataclass
@@ -77,7 +85,7 @@ def run_talking_photo(ctx: RunContext) -> Output:
         blinks=p.get("blinks", True), export_visemes=ctx.workdir / "visemes.json",
         composition=build_composition(p["composition"], ctx.inputs)
         if p.get("composition") else None,
-        expression=p.get("expression"), prompt=p.get("prompt"),
+        expression=p.get("expression"), prompt=p.get("prompt"), on_speech=ctx.speech_ready,
         **QUALITY[p.get("quality", "std")])
     watermark = p.get("watermark", False)
     result = render_talking_photo(
@@ -104,7 +112,8 @@ def run_dub(ctx: RunContext) -> Output:
     result = dub_video(DubVideoSpec(
         video=ctx.inputs["video"], output=out, audio=ctx.inputs.get("audio"), text=p.get("text"),
         voice=p.get("voice"), transcript=p.get("transcript"), face_index=p.get("face_index", 0),
-        export_visemes=ctx.workdir / "visemes.json"), ctx.progress)
+        export_visemes=ctx.workdir / "visemes.json", on_speech=ctx.speech_ready),
+        ctx.progress)
     return Output(
         files={"video": (out, "video/mp4"),
                "visemes": (ctx.workdir / "visemes.json", "application/json")},
@@ -269,7 +278,7 @@ def run_avatar_video(ctx: RunContext) -> Output:
     result = engine.render_video_avatar(
         engine.AvatarRenderSpec(avatar=folder, output=out, audio=ctx.inputs.get("audio"),
                                 text=p.get("text"), voice=p.get("voice"),
-                                transcript=p.get("transcript")),
+                                transcript=p.get("transcript"), on_speech=ctx.speech_ready),
         lambda f, stage: ctx.progress(f * 0.9 if watermark else f, stage))
     files = {"video": (out, "video/mp4")}
     if watermark:

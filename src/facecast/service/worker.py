@@ -136,7 +136,8 @@ class JobRunner:
                 Heartbeat(self.db, self.settings, job) as beat:
             try:
                 ctx = RunContext(job.id, job.account_id, job.params, {}, Path(tmp),
-                                 beat.progress, self.settings)
+                                 beat.progress, self.settings,
+                                 functools.partial(self._hold, job))
                 ctx.inputs = self._inputs(job, ctx.workdir)
                 output = kind.run(ctx)
                 if beat.lost:
@@ -164,6 +165,10 @@ class JobRunner:
         else:
             log.info("job %s succeeded (cost %s)", job.id, cost)
 
+
+    def _hold(self, job: Job, cost: int) -> None:
+        if not jobs.hold(self.db, job.id, job.attempt, cost):
+            raise Abandoned
 
     def _discard(self, kind: JobKind, job: Job) -> None:
         """What the kind stored beyond the job's files goes, if the job was canceled; a

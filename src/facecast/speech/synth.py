@@ -142,14 +142,24 @@ def _base_profile(voice_id: str) -> VoiceProfile:
     return _BASE_PROFILES[voice_id]
 
 
+def spoken_text(text: str, voice: str | None = None) -> str:
+    """``text`` as ``voice`` will say it: for English voices numbers, dates, money and
+    abbreviations written out ("123456789012" is over a hundred characters spoken).
+    What is priced before synthesis is this, not what was typed."""
+    return _spoken(text, get_voice(voice))
+
+
+def _spoken(text: str, voice: Voice) -> str:
+    return normalize_english(text) if voice.base_language == "en" else text
+
+
 def stream(text: str, voice: str | None = None, *, rate: float = 1.0, pitch: float = 0.0,
            volume: float = 1.0) -> Iterator[Speech]:
     """Speech one sentence at a time; timings are relative to the start of the whole text."""
     text = checked_text(text)
     check_ranges(rate, pitch, volume)
     v = get_voice(voice)
-    if v.base_language == "en":
-        text = normalize_english(text)
+    text = _spoken(text, v)
     sentences = split_sentences(text, first_max_chars=FIRST_CHUNK_CHARS)
     # Two sentences at a time (one engine thread each): the next is being made while
     # this one is handed out, in order.
