@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from facecast.service.ratelimit import SlidingWindows
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from facecast.errors import LimitError
+from facecast.service.ratelimit import RateLimiter, SlidingWindows
+from facecast.service.settings import Settings
+from scale_support import ServerMissing, redis_server
 
 
 def test_allows_up_to_the_limit_then_says_how_long_to_wait() -> None:
@@ -32,3 +40,37 @@ def test_refused_requests_are_not_counted() -> None:
     assert windows.hit("k", 1, 1, t0) is None
     assert all(windows.hit("k", 1, 1, t0 + 0.1 * i) is not None for i in range(1, 9))
     assert windows.hit("k", 1, 1, t0 + 2.0) is None
+
+
+def test_peek_answers_as_hit_would_without_counting() -> None:
+    windows = SlidingWindows()
+    t0 = 1_000_000.0
+    for i in range(2):
+        assert windows.peek("p", 2, 10, t0 + i) is None
+        assert windows.hit("p", 2, 10, t0 + i) is None
+    waits = [windows.peek("p", 2, 10, t0 + 3), windows.hit("p", 2, 10, t0 + 3)]
+    assert waits == [pytest.approx(7.0)] * 2
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_failed_authentications_block_an_address_until_the_window_has_room(
+        backend: str, tmp_path: Path) -> None:
+    with contextlib.ExitStack() as stack:
+        url = None
+        if backend == "redis":
+            try:
+                url = stack.enter_context(redis_server(tmp_path)).url
+            except ServerMissing as exc:
+                pytest.skip(str(exc))
+        limiter = RateLimiter(Settings(home=tmp_path, ratelimit_url=url,
+                                       auth_failure_limit="3/minute"))
+        for _ in range(3):
+            limiter.check_address("192.0.2.1")
+            limiter.auth_failed("192.0.2.1")
+        with pytest.raises(LimitError) as refused:
+            limiter.check_address("192.0.2.1")
+        assert refused.value.code == "rate_limited"
+        assert 1 <= refused.value.retry_after <= 60
+        limiter.check_address("192.0.2.2")  # another address is not affected
+        for _ in range(5):  # checks alone never use the budget up
+            limiter.check_address("192.0.2.3")

@@ -154,6 +154,17 @@ class Service:
         self.limiter.hit(principal)
         return principal
 
+    def check_address(self, address: str | None) -> None:
+        """Refuse (``rate_limited``) a client address with too many failed
+        authentications of late; call it before checking the credentials it sends."""
+        if address:
+            self.limiter.check_address(address)
+
+    def auth_failed(self, address: str | None) -> None:
+        """Count a failed authentication (any API's 401) against the client's address."""
+        if address:
+            self.limiter.auth_failed(address)
+
     def vendor_credential(self, vendor: str, client_id: str) -> tuple[Principal, str]:
         """The caller behind a vendor client id, and its secret to check a signature with.
 

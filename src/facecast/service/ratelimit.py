@@ -1,4 +1,5 @@
-"""Per-API-key rate limits: sliding-window counters, in this process on one
+"""Per-API-key rate limits, and per client address for failed authentications:
+sliding-window counters, in this process on one
 machine, in Redis (the `limits` package) when the queue is Redis, so several
 API servers share the count. A refusal carries how long to wait (HTTP 429 +
 Retry-After).
@@ -54,6 +55,19 @@ class SlidingWindows:
                 self._prune(now)
         return None
 
+    def peek(self, key: str, amount: int, seconds: int, now: float | None = None
+             ) -> float | None:
+        """As :meth:`hit` would answer, without counting: None if one more is allowed."""
+        now = time.time() if now is None else now
+        window = int(now // seconds)
+        elapsed = now / seconds - window
+        with self._lock:
+            current = self._counts.get((key, seconds, window), 0)
+            previous = self._counts.get((key, seconds, window - 1), 0)
+        if previous * (1 - elapsed) + current + 1 > amount:
+            return max(0.001, (1 - elapsed) * seconds)
+        return None
+
     def _prune(self, now: float) -> None:
         self._counts = {k: v for k, v in self._counts.items() if k[2] >= now // k[1] - 1}
         self._next_prune = now + 10.0
@@ -62,7 +76,9 @@ class SlidingWindows:
 class RateLimiter:
     def __init__(self, settings: Settings) -> None:
         self.default = settings.rate_limit
+        self.auth_failures = settings.auth_failure_limit
         _items(self.default)  # refuse a bad setting at start-up
+        _items(self.auth_failures)
         url = settings.ratelimit_storage
         self.local = SlidingWindows() if url.startswith("memory://") else None
         self.shared = None if self.local else SlidingWindowCounterRateLimiter(
@@ -83,6 +99,30 @@ class RateLimiter:
         if self.shared.hit(item, key):
             return None
         return self.shared.get_window_stats(item, key).reset_time - time.time()
+
+    def _peek(self, item: RateLimitItem, key: str) -> float | None:
+        if self.local is not None:
+            return self.local.peek(key, item.amount, item.get_expiry())
+        assert self.shared is not None
+        if self.shared.test(item, key):
+            return None
+        return self.shared.get_window_stats(item, key).reset_time - time.time()
+
+    def check_address(self, address: str) -> None:
+        """Refuse an address that failed to authenticate too often of late (keys are not
+        guessed at speed); it is let in again once the window has room."""
+        for item in _items(self.auth_failures):
+            wait = self._peek(item, f"authfail:{address}")
+            if wait is not None:
+                wait_s = max(1, math.ceil(wait))
+                raise LimitError(f"too many failed authentications from this address (the "
+                                 f"limit is {item}); retry in {wait_s} s", code="rate_limited",
+                                 retry_after=wait_s, limit=str(item))
+
+    def auth_failed(self, address: str) -> None:
+        """Count one failed authentication from ``address``."""
+        for item in _items(self.auth_failures):
+            self._wait(item, f"authfail:{address}")  # past the limit it stays full
 
     def hit(self, principal: Principal) -> None:
         key = principal.limit_key or f"key:{principal.key_id}"

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
 
     # limits per API key / account
     rate_limit: str = "50/second;2000/minute"  # `limits` notation, per API key
+    # failed authentications (HTTP 401) per client address, every API; past it the address
+    # is refused (429) until the window has room again, even with a good key
+    auth_failure_limit: str = "60/minute"
     max_queued_jobs: int = 8  # queued + running video jobs per account (KreadoAI: 8)
     max_queued_text_removal: int = 4  # subtitle/watermark removal jobs (KreadoAI: 4)
     # a multipart upload of the largest video (KreadoAI: 300 MB), or JSON with base64 media

@@ -19,6 +19,7 @@ import jwt
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPBearer
 
+from facecast.api.deps import guarded_auth
 from facecast.service.accounts import AuthError, Principal
 from facecast.service.core import Service
 
@@ -87,8 +88,8 @@ def get_principal(request: Request,
                   _doc_bearer: Annotated[object, Security(_bearer)],
                   _doc_key: Annotated[object, Security(_api_key)]) -> Principal:
     service: Service = request.app.state.service
-    return verify(service, request.headers.get("authorization"),
-                  request.headers.get("x-api-key"))
+    return guarded_auth(request, lambda: verify(service, request.headers.get("authorization"),
+                                                request.headers.get("x-api-key")))
 
 
 Caller = Annotated[Principal, Depends(get_principal)]

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from facecast.api.deps import guarded_auth
 from facecast.errors import FacecastError
 from facecast.service.core import Service
 
@@ -44,8 +45,9 @@ def ok(data: Any) -> wire.DataResponse:
 @router.post("/getToken", response_model=wire.TokenResponse, tags=["auth"],
              summary="A bearer token for a clientId/clientSecret pair")
 def get_token(body: wire.TokenRequest, request: Request) -> wire.TokenResponse:
-    return wire.TokenResponse(token=auth.issue_token(_service(request), body.clientId,
-                                                     body.clientSecret))
+    # a wrong clientSecret is a failed authentication like a wrong key
+    return wire.TokenResponse(token=guarded_auth(request, lambda: auth.issue_token(
+        _service(request), body.clientId, body.clientSecret)))
 
 
 @router.get("/avatar/list", response_model=wire.DataResponse, tags=["avatar"],

@@ -16,6 +16,7 @@ import jwt
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer
 
+from facecast.api.deps import guarded_auth
 from facecast.service.accounts import AuthError, Principal
 from facecast.service.core import Service
 
@@ -78,7 +79,7 @@ def verify(service: Service, header: str | None) -> Principal:
 
 def get_principal(request: Request, _doc: Annotated[object, Security(_scheme)]) -> Principal:
     service: Service = request.app.state.service
-    return verify(service, request.headers.get("authorization"))
+    return guarded_auth(request, lambda: verify(service, request.headers.get("authorization")))
 
 
 Caller = Annotated[Principal, Depends(get_principal)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from facecast.api.deps import guarded_auth
 from facecast.service.accounts import AuthError, Principal
 from facecast.service.core import Service
 
@@ -19,6 +20,10 @@ HEADER = "apiToken"
 
 
 def principal_of(request: Request) -> Principal:
+    return guarded_auth(request, lambda: _principal(request))
+
+
+def _principal(request: Request) -> Principal:
     service: Service = request.app.state.service
     token = (request.headers.get(HEADER) or "").strip()
     if not token:

@@ -1,0 +1,141 @@
+"""Failed authentications are throttled per client address, on every API.
+
+A real ``facecast serve`` on loopback with a small failure budget (5 per 10 s). Each test
+speaks from its own loopback source address (127.0.0.x), since the count is per address:
+past the budget, that address gets 429 with ``Retry-After`` in the API's own error shape,
+even with a good key, while other addresses are served; once the window has room again
+the good key works.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import jwt
+import pytest
+
+from service_support import ServerProcess
+
+BUDGET = 5
+LIMIT = f"{BUDGET}/10second"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("auth-throttle"), workers=0, auth_failure_limit=LIMIT
+    )
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def good_key(server: ServerProcess) -> str:
+    with server.client() as admin:
+        r = admin.post("/api/v1/accounts", json={"name": "honest", "credits": 0})
+        assert r.status_code == 201, r.text
+        return r.json()["api_key"]
+
+
+def from_address(server: ServerProcess, address: str) -> httpx.Client:
+    """A client whose connections come from ``address`` (any 127.x.y.z is loopback)."""
+    return httpx.Client(
+        base_url=server.url, timeout=30, transport=httpx.HTTPTransport(local_address=address)
+    )
+
+
+def wait_until_let_in(
+    ask: Callable[[], httpx.Response], deadline_s: float = 60.0
+) -> httpx.Response:
+    """Ask again after each Retry-After the server gives, until it answers otherwise."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        r = ask()
+        if r.status_code != 429:
+            return r
+        assert time.monotonic() < deadline, "still refused after the window passed"
+        time.sleep(int(r.headers["Retry-After"]))  # the server says when to come back
+
+
+def exhaust(ask_wrong: Callable[[], httpx.Response], expect_status: int = 401) -> httpx.Response:
+    """BUDGET failures answered as failures; the next is the refusal, returned."""
+    for _ in range(BUDGET):
+        r = ask_wrong()
+        assert r.status_code == expect_status, r.text
+    r = ask_wrong()
+    assert r.status_code == 429, r.text
+    assert 1 <= int(r.headers["Retry-After"]) <= 10
+    return r
+
+
+def test_native_api(server: ServerProcess, good_key: str) -> None:
+    good = {"Authorization": f"Bearer {good_key}"}
+    with from_address(server, "127.0.0.2") as client:
+        assert client.get("/api/v1/account", headers=good).status_code == 200
+        refused = exhaust(
+            lambda: client.get("/api/v1/account", headers={"Authorization": "Bearer fc_guess"})
+        )
+        assert refused.json()["error"]["code"] == "rate_limited"
+        assert "failed authentications" in refused.json()["error"]["message"]
+        # the address is refused whatever it sends, so guessing cannot go on
+        assert client.get("/api/v1/account", headers=good).status_code == 429
+        with from_address(server, "127.0.0.9") as elsewhere:  # other callers are served
+            assert elsewhere.get("/api/v1/account", headers=good).status_code == 200
+        # not for ever: once the window has room the good key is served again
+        r = wait_until_let_in(lambda: client.get("/api/v1/account", headers=good))
+        assert r.status_code == 200, r.text
+    assert server.proc is not None and server.proc.poll() is None
+
+
+def test_missing_keys_count_too(server: ServerProcess) -> None:
+    with from_address(server, "127.0.0.3") as client:
+        refused = exhaust(lambda: client.get("/api/v1/jobs"))
+        assert refused.json()["error"]["code"] == "rate_limited"
+
+
+def test_kreado_api(server: ServerProcess, good_key: str) -> None:
+    with from_address(server, "127.0.0.4") as client:
+
+        def ask(token: str) -> httpx.Response:
+            return client.post("/apis/open/avatar/v3/list", json={}, headers={"apiToken": token})
+
+        refused = exhaust(lambda: ask("fc_guess"))
+        assert refused.json()["code"] == "429", refused.text
+        r = wait_until_let_in(lambda: ask(good_key))
+        assert r.status_code == 200 and r.json()["code"] == "200", r.text
+
+
+def test_akool_api(server: ServerProcess, good_key: str) -> None:
+    with from_address(server, "127.0.0.5") as client:
+
+        def ask(headers: dict[str, str]) -> httpx.Response:
+            return client.get("/api/open/v3/avatar/list", headers=headers)
+
+        refused = exhaust(lambda: ask({"Authorization": "Bearer not-a-token"}))
+        assert refused.json()["code"] == 1006, refused.text
+        assert ask({"x-api-key": good_key}).status_code == 429
+        r = wait_until_let_in(lambda: ask({"x-api-key": good_key}))
+        assert r.status_code == 200 and r.json()["code"] == 1000, r.text
+        # a wrong clientSecret at getToken is a failed authentication too
+        refused = exhaust(
+            lambda: client.post(
+                "/api/open/v3/getToken", json={"clientId": "nobody", "clientSecret": "guess"}
+            )
+        )
+        assert refused.json()["code"] == 1006, refused.text
+
+
+def test_kling_api(server: ServerProcess) -> None:
+    forged = jwt.encode(
+        {"iss": "kl_nobody", "exp": int(time.time()) + 600}, "x" * 32, algorithm="HS256"
+    )
+    with from_address(server, "127.0.0.6") as client:
+        refused = exhaust(
+            lambda: client.get(
+                "/v1/videos/avatar/image2video", headers={"Authorization": f"Bearer {forged}"}
+            )
+        )
+        assert refused.json()["code"] == 1302, refused.text
