@@ -13,6 +13,7 @@ import dataclasses
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,7 +22,7 @@ from typing import BinaryIO
 
 from sqlalchemy import func, select
 
-from facecast.errors import InputError, NotFoundError
+from facecast.errors import InputError, LimitError, NotFoundError
 from facecast.service import ingest
 from facecast.service.db import Database
 from facecast.service.models import Asset, Job, utcnow
@@ -60,10 +61,54 @@ def _safe_name(name: str | None, fallback: str) -> str:
     return stem or fallback
 
 
+class DownloadSlots:
+    """How many URL downloads run at once in this process, in all and per account.
+
+    A download holds the request thread that asked for it until it ends (up to the
+    download time limit), so these caps keep most request threads free for everything
+    else however slow the servers asked are, and keep one account from taking every
+    download place. Past a cap the request is refused at once, without connecting.
+    """
+
+    def __init__(self, total: int, per_account: int) -> None:
+        self.total, self.per_account = total, per_account
+        self._lock = threading.Lock()
+        self._running = 0
+        self._by_account: dict[int, int] = {}
+
+    @contextlib.contextmanager
+    def slot(self, account_id: int) -> Iterator[None]:
+        with self._lock:
+            mine = self._by_account.get(account_id, 0)
+            if mine >= self.per_account:
+                raise LimitError(
+                    f"this account already has {mine} downloads running (the limit is "
+                    f"{self.per_account}); wait for one to finish, or upload the file",
+                    code="too_many_downloads", limit=self.per_account)
+            if self._running >= self.total:
+                raise LimitError(
+                    f"the server is already downloading {self._running} files (the limit is "
+                    f"{self.total}); try again shortly, or upload the file",
+                    code="too_many_downloads", limit=self.total)
+            self._running += 1
+            self._by_account[account_id] = mine + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                left = self._by_account[account_id] - 1
+                if left:
+                    self._by_account[account_id] = left
+                else:
+                    del self._by_account[account_id]
+
+
 class AssetService:
     def __init__(self, db: Database, storage: Storage, settings: Settings) -> None:
         self.db, self.storage, self.settings = db, storage, settings
         self.policy = ingest.UrlPolicy.from_settings(settings)
+        self.downloads = DownloadSlots(settings.max_downloads, settings.max_downloads_per_account)
 
     def _scratch(self) -> tempfile.TemporaryDirectory[str]:
         return tempfile.TemporaryDirectory(prefix="facecast-ingest-")
@@ -103,7 +148,8 @@ class AssetService:
             policy = self.policy
             if limit != policy.max_bytes:
                 policy = dataclasses.replace(policy, max_bytes=limit)
-            ingest.download(source.url, path, policy)
+            with self.downloads.slot(account_id):
+                ingest.download(source.url, path, policy)
         elif source.job_file is not None:
             self._job_file(account_id, *source.job_file, path)
         else:

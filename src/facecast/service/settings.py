@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     url_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
     download_timeout_s: float = 30.0
     download_max_redirects: int = 5
+    # URL downloads run in the API's request threads (40): caps on how many at once, so
+    # slow servers cannot take them all; past a cap a request is refused at once (429)
+    max_downloads: int = Field(16, ge=1)  # per API process
+    max_downloads_per_account: int = Field(4, ge=1)
 
     # credits: what jobs cost, what accounts start with
     price_per_video_second: int = 1

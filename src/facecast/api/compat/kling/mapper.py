@@ -68,6 +68,7 @@ class KlingError(Exception):
 # facecast error codes with a Kling code of their own: (HTTP status, Kling code)
 _BY_CODE = {
     "rate_limited": (429, 1302),
+    "too_many_downloads": (429, 1302),  # requests over a limit of the server's, as a rate
     "too_many_queued_jobs": (429, 1303),
     "insufficient_credits": (429, 1102),
     "forbidden": (403, 1103),
