@@ -28,7 +28,7 @@ from facecast.service.db import Database
 from facecast.service.models import Account, Job
 from facecast.service.settings import Settings
 from facecast.service.worker import JobRunner
-from scale_support import ServerMissing, postgres_cluster
+from scale_support import PostgresCluster, ServerMissing, postgres_cluster
 from service_support import ServerProcess
 
 THREADS = 50
@@ -46,15 +46,20 @@ def sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
 
 
 @pytest.fixture(scope="module")
-def postgresql_db() -> Iterator[Database]:
+def pg_cluster() -> Iterator[PostgresCluster]:
     try:
         with postgres_cluster() as cluster:
-            db = Database(Settings(database_url=cluster.url).db_url)
-            db.migrate()
-            yield db
-            db.dispose()
+            yield cluster
     except ServerMissing as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def postgresql_db(pg_cluster: PostgresCluster) -> Iterator[Database]:
+    db = Database(Settings(database_url=pg_cluster.url).db_url)
+    db.migrate()
+    yield db
+    db.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -196,16 +201,32 @@ def test_digits_are_priced_as_spoken_words(server: ServerProcess) -> None:
 PAUSED_TEXT = "Hi. Hi. Hi. Hi. Hi. Hi."
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def _service(home: Path, database_url: str | None = None) -> Service:
     settings = Settings(
-        home=tmp_path_factory.mktemp("credits-worker"),
+        home=home,
+        database_url=database_url,
         worker_nice=0,
         avatar_previews=False,
         expression_previews="off",
     )
     svc = Service(settings, enqueue=lambda _job_id: None)  # the test runs each job itself
     svc.bootstrap(previews=False)
+    return svc
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    svc = _service(tmp_path_factory.mktemp("credits-worker"))
+    yield svc
+    svc.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def postgresql_service(
+    tmp_path_factory: pytest.TempPathFactory, pg_cluster: PostgresCluster
+) -> Iterator[Service]:
+    # the same database as postgresql_db: the service's own accounts and jobs
+    svc = _service(tmp_path_factory.mktemp("credits-worker-pg"), pg_cluster.url)
     yield svc
     svc.db.dispose()
 
@@ -229,9 +250,13 @@ def _balance(service: Service, principal: Principal) -> int:
     return int(service.account(principal)["account"].balance)
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_a_job_whose_speech_costs_more_than_the_account_has_fails_before_rendering(
-    service: Service, astronaut_path: Path
+    database: str, request: pytest.FixtureRequest, astronaut_path: Path
 ) -> None:
+    service: Service = request.getfixturevalue(
+        "service" if database == "sqlite" else "postgresql_service"
+    )
     principal, job_id = _priced_job(service, astronaut_path, credits=2)
     JobRunner(service.settings).run(job_id)
     job = service.job(principal, job_id)
