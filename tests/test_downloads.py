@@ -41,7 +41,7 @@ class HeldServer(LoopbackServer):
                 with owner.changed:
                     owner.arrived += 1
                     owner.changed.notify_all()
-                owner.released.wait(60)
+                owner.released.wait(300)  # a test that fails never hangs it
                 self.send_response(200)
                 self.send_header("Content-Type", "image/png")
                 self.send_header("Content-Length", str(len(owner.body)))
@@ -66,6 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv = ServerProcess(
         tmp_path_factory.mktemp("downloads"),
         workers=0,
+        download_timeout_s=300,  # held downloads must outlast a slow test machine
         max_downloads=TOTAL,
         max_downloads_per_account=PER_ACCOUNT,
     )
@@ -125,3 +126,41 @@ def test_slow_servers_cannot_take_the_request_threads(
         # the places are free again
         r = import_now(first)
         assert r.status_code == 201, r.text
+
+
+MANY = 42  # more than the API's 40 request threads
+
+
+@pytest.fixture(scope="module")
+def roomy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("downloads-roomy"),
+        workers=0,
+        download_timeout_s=300,  # held downloads must outlast a slow test machine
+        max_downloads=MANY,
+        max_downloads_per_account=MANY,
+    )
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_downloads_do_not_hold_request_threads(
+    roomy_server: ServerProcess, astronaut_path: Path
+) -> None:
+    account = _account(roomy_server)
+    with HeldServer(astronaut_path.read_bytes()) as slow, ThreadPoolExecutor(MANY) as pool:
+
+        def run(i: int) -> httpx.Response:
+            with account() as client:
+                return client.post("/api/v1/assets/import", json={"url": f"{slow.url}/{i}.png"})
+
+        held = [pool.submit(run, i) for i in range(MANY)]
+        # every download reached the slow server at once: none waited for a request thread
+        slow.wait_arrived(MANY)
+        with account() as client:
+            assert client.get("/api/v1/account").status_code == 200
+            assert client.get("/api/v1/jobs").status_code == 200
+        assert not any(f.done() for f in held)
+        slow.release()
+        assert [f.result(timeout=120).status_code for f in held] == [201] * MANY

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, TypeVar
+import functools
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
+import anyio.to_thread
+from anyio import CapacityLimiter
+from anyio.lowlevel import RunVar
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
@@ -13,6 +19,13 @@ from facecast.service.accounts import AuthError, Principal
 from facecast.service.core import Service
 
 T = TypeVar("T")
+
+# Calls that may download URL inputs run in a thread pool of their own, apart from the
+# request threads (anyio's 40): a download from a slow server holds one of these until it
+# ends (service.assets.DownloadSlots caps how many at once: 16 by default), never a thread
+# the other requests need. Past the pool's size such calls wait, holding no thread.
+INGEST_THREADS = 64
+_ingest_limiter: RunVar[CapacityLimiter] = RunVar("facecast_ingest_limiter")
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: <API key>")
@@ -32,6 +45,35 @@ async def get_principal(
     service: Service = request.app.state.service
     key = bearer.credentials if bearer else header
     return guarded_auth(request, lambda: service.authenticate(key))
+
+
+async def in_ingest_threads(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` in an ingest thread (see INGEST_THREADS)."""
+    try:
+        limiter = _ingest_limiter.get()
+    except LookupError:  # one pool per event loop, made on first use
+        limiter = CapacityLimiter(INGEST_THREADS)
+        _ingest_limiter.set(limiter)
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs),
+                                          limiter=limiter)
+
+
+def ingesting(route: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """A synchronous route whose inputs may be URLs, run in an ingest thread rather than a
+    request thread. FastAPI reads the route's parameters from the signature given here,
+    with its annotations already resolved in the route's own module."""
+
+    @functools.wraps(route)
+    async def run(*args: Any, **kwargs: Any) -> T:
+        return await in_ingest_threads(route, *args, **kwargs)
+
+    hints = typing.get_type_hints(route, include_extras=True)
+    signature = inspect.signature(route)
+    run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[p.replace(annotation=hints.get(p.name, p.annotation))
+                    for p in signature.parameters.values()],
+        return_annotation=hints.get("return", signature.return_annotation))
+    return run
 
 
 def client_address(request: Request) -> str | None:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 
-from facecast.api.deps import Caller, ServiceDep, parse_id
+from facecast.api.deps import Caller, ServiceDep, ingesting, parse_id
 from facecast.api.errors import ERROR_RESPONSES
 from facecast.api.native import schemas as s
 from facecast.api.native import views
@@ -50,6 +50,7 @@ def _created(service: ServiceDep, response: Response, job: Job, created: bool) -
 
 @router.post("/talking-photos", status_code=201, response_model=s.JobOut, responses=CREATED,
              tags=["jobs"], summary="Make a talking-photo video (photo or avatar + speech)")
+@ingesting  # its inputs may be URLs to download
 def create_talking_photo(body: s.TalkingPhotoCreate, service: ServiceDep, caller: Caller,
                          response: Response) -> s.JobOut:
     job, created = service.create_talking_photo(
@@ -86,6 +87,7 @@ def composition(c: s.CompositionIn | None) -> CompositionSpec | None:
 
 @router.post("/dubs", status_code=201, response_model=s.JobOut, responses=CREATED,
              tags=["jobs"], summary="Re-voice a video of a person with new audio or text")
+@ingesting  # its inputs may be URLs to download
 def create_dub(body: s.DubCreate, service: ServiceDep, caller: Caller,
                response: Response) -> s.JobOut:
     video = media(body.video)
@@ -99,6 +101,7 @@ def create_dub(body: s.DubCreate, service: ServiceDep, caller: Caller,
 
 @router.post("/cleanups", status_code=201, response_model=s.JobOut, responses=CREATED,
              tags=["jobs"], summary="Remove burned-in subtitles and watermarks from a video")
+@ingesting  # its inputs may be URLs to download
 def create_cleanup(body: s.CleanupCreate, service: ServiceDep, caller: Caller,
                    response: Response) -> s.JobOut:
     video = media(body.video)
@@ -120,6 +123,7 @@ def create_speech(body: s.SpeechCreate, service: ServiceDep, caller: Caller,
 
 @router.post("/voices/clones", status_code=201, response_model=s.JobOut, responses=CREATED,
              tags=["jobs"], summary="Clone a voice from 2 to 300 s of speech")
+@ingesting  # its inputs may be URLs to download
 def create_voice_clone(body: s.VoiceCloneCreate, service: ServiceDep, caller: Caller,
                        response: Response) -> s.JobOut:
     sample = media(body.sample)

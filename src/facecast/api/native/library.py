@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 
-from facecast.api.deps import Caller, ServiceDep, parse_id
+from facecast.api.deps import Caller, ServiceDep, ingesting, parse_id
 from facecast.api.errors import ERROR_RESPONSES
 from facecast.api.native import schemas as s
 from facecast.api.native import views
@@ -112,6 +112,7 @@ def list_avatars(service: ServiceDep, caller: Caller,
 @router.post("/avatars", status_code=201, response_model=s.AvatarOut, tags=["avatars"],
              summary="Your own avatar: a photo (refused with the reason if the face check "
                      "fails) or a video (processing until its avatar_clone job ends)")
+@ingesting  # its inputs may be URLs to download
 def create_avatar(body: s.AvatarCreate, service: ServiceDep, caller: Caller) -> s.AvatarOut:
     if body.video is not None:
         video = media(body.video)
@@ -129,6 +130,7 @@ def create_avatar(body: s.AvatarCreate, service: ServiceDep, caller: Caller) -> 
 
 @router.post("/face-check", response_model=s.FaceCheckOut, tags=["avatars"],
              summary="Would this photo make a good avatar? (the verdict; nothing is kept)")
+@ingesting  # its inputs may be URLs to download
 def face_check(body: s.FaceCheckRequest, service: ServiceDep,
                caller: Caller) -> s.FaceCheckOut:
     photo = media(body.photo)
@@ -159,6 +161,7 @@ def upload_asset(file: Annotated[UploadFile, File()], service: ServiceDep,
 
 @router.post("/assets/import", status_code=201, response_model=s.AssetOut, tags=["assets"],
              summary="Add a file by URL (downloaded by the server) or base64")
+@ingesting  # its inputs may be URLs to download
 def import_asset(body: s.AssetImport, service: ServiceDep, caller: Caller) -> s.AssetOut:
     from facecast.service.assets import MediaSource
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from facecast.api.deps import guarded_auth
+from facecast.api.deps import guarded_auth, ingesting
 from facecast.errors import FacecastError
 from facecast.service.core import Service
 
@@ -71,6 +71,7 @@ def avatar_detail(request: Request, caller: Caller, id: str = "") -> wire.DataRe
 @router.post("/avatar/create", response_model=wire.DataResponse, tags=["avatar"],
              summary="Make a (video) avatar from a recording: status 1 -> 2 -> 3 or 4 in "
                      "avatar/detail")
+@ingesting  # its inputs may be URLs to download
 def avatar_create(body: wire.AvatarCreate, request: Request,
                   caller: Caller) -> wire.DataResponse:
     return ok(mapper.upload_avatar(_service(request), caller, body))
@@ -78,6 +79,7 @@ def avatar_create(body: wire.AvatarCreate, request: Request,
 
 @router.post("/talkingavatar/create", response_model=wire.DataResponse, tags=["video"],
              summary="Create a talking avatar video from elements")
+@ingesting  # its inputs may be URLs to download
 def talking_avatar_create(body: wire.TalkingAvatarCreate, request: Request,
                           caller: Caller) -> wire.DataResponse:
     service = _service(request)
@@ -90,6 +92,7 @@ def talking_avatar_create(body: wire.TalkingAvatarCreate, request: Request,
 
 @router.post("/content/video/createbytalkingphoto", response_model=wire.DataResponse,
              tags=["video"], summary="Create a talking photo video")
+@ingesting  # its inputs may be URLs to download
 def talking_photo_create(body: wire.TalkingPhotoCreate, request: Request,
                          caller: Caller) -> wire.DataResponse:
     service = _service(request)
@@ -125,6 +128,7 @@ def audio_create(body: wire.AudioCreate, request: Request, caller: Caller
 
 @router.post("/audio/clone", response_model=wire.DataResponse, tags=["audio"],
              summary="Speech in a voice cloned from voice_url (or a voice_id)")
+@ingesting  # its inputs may be URLs to download
 def audio_clone(body: wire.AudioClone, request: Request, caller: Caller
                 ) -> wire.DataResponse:
     service = _service(request)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from facecast.api.deps import ingesting
 from facecast.service.core import Service
 
 from . import mapper, wire
@@ -48,6 +49,7 @@ def request_id(request: Request) -> str:
 
 @router.post(PATH, response_model=wire.CreateResponse, tags=["avatar"],
              summary="Create an avatar (talking photo) task from an image and a sound")
+@ingesting  # its inputs may be URLs to download
 def create_task(body: wire.Image2VideoCreate, request: Request,
                 caller: Caller) -> wire.CreateResponse:
     job = mapper.create(_service(request), caller, body)

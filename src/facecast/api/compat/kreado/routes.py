@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from facecast.api.deps import in_ingest_threads
 from facecast.service.accounts import Principal
 from facecast.service.core import Service
 
@@ -69,11 +70,14 @@ Handler = Callable[[Service, Principal, Any], Any]
 
 
 def endpoint(path: str, model: type[BaseModel] | None, handler: Handler, summary: str,
-             tag: str, methods: tuple[str, ...] = ("POST",)) -> None:
+             tag: str, methods: tuple[str, ...] = ("POST",), ingest: bool = False) -> None:
+    """``ingest``: the handler may download URL inputs (it runs in an ingest thread)."""
+    run = in_ingest_threads if ingest else run_in_threadpool
+
     async def route(request: Request) -> JSONResponse:
         principal = await run_in_threadpool(principal_of, request)
         body = await parse(request, model) if model is not None else None
-        data = await run_in_threadpool(handler, request.app.state.service, principal, body)
+        data = await run(handler, request.app.state.service, principal, body)
         return envelope(request, data)
 
     extra = None
@@ -89,15 +93,15 @@ endpoint("/avatar/v3/list", wire.AvatarList, mapper.list_avatars,
          "3.1 Digital avatar list", "avatars")
 endpoint("/avatar/v3/uploadAvatar", wire.UploadAvatar,
          lambda s, p, b: {"jobId": mapper.upload_avatar(s, p, b)},
-         "3.2 Upload a custom photo (face-checked)", "avatars")
+         "3.2 Upload a custom photo (face-checked)", "avatars", ingest=True)
 endpoint("/avatar/v3/getUploadCustomAvatar", wire.JobQuery, mapper.upload_result,
          "3.3 Photo upload result", "avatars")
 endpoint("/video/v3/submitLipTask", wire.LipTask,
          lambda s, p, b: {"jobId": mapper.submit_lip(s, p, b)},
-         "4.1 Lip-sync a video to audio", "videos")
+         "4.1 Lip-sync a video to audio", "videos", ingest=True)
 endpoint("/video/v3/submitSystemLipTask", wire.SystemLipTask,
          lambda s, p, b: {"jobId": mapper.submit_system_lip(s, p, b)},
-         "4.2 A digital human speaks audio", "videos")
+         "4.2 A digital human speaks audio", "videos", ingest=True)
 endpoint("/video/v3/getLipVideoResult", wire.JobQuery, mapper.lip_result,
          "4.3 Video task result", "videos")
 endpoint("/video/v3/list", wire.VideoList, mapper.video_list, "4.4 Video list", "videos")
@@ -109,7 +113,7 @@ endpoint("/video/v3/emoList", wire.EmoList, lambda s, p, b: mapper.emo_list(b, s
 
 endpoint("/video/v3/uploadCloneVideo", wire.CloneVideo,
          lambda s, p, b: {"jobId": mapper.upload_clone(s, p, b)},
-         "5.1 Instant avatar clone upload (a video avatar from a recording)", "clone")
+         "5.1 Instant avatar clone upload (a video avatar from a recording)", "clone", ingest=True)
 endpoint("/video/v3/getUploadCloneVideoStatus", wire.JobQuery, mapper.clone_status,
          "5.2 Instant avatar clone status", "clone")
 endpoint("/user/v3/getInfo", None, lambda s, p, _b: mapper.user_info(s, p),
@@ -122,7 +126,7 @@ endpoint("/voice/v3/textToSpeech", wire.TextToSpeech, mapper.text_to_speech,
          "7.3 Text to speech (waits for the audio)", "voices")
 endpoint("/subtitle_removal/v3/submitTask", wire.SubtitleRemoval,
          lambda s, p, b: {"jobId": mapper.submit_removal(s, p, b)},
-         "8.1 Submit subtitle/watermark removal", "removal")
+         "8.1 Submit subtitle/watermark removal", "removal", ingest=True)
 for _path in ("/subtitle_removal/v3/taskResult", "/subtitle_removal/v3/detail"):
     # the document's table names taskResult, its example calls detail: both answer
     endpoint(_path, wire.JobQuery, mapper.removal_result,
