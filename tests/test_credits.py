@@ -1,19 +1,22 @@
 """Credits and queue places under concurrency, and balances that never go below zero.
 
-Many threads released together by a :class:`threading.Barrier` create jobs for one
-account against a real SQLite file and a real PostgreSQL (started here), through the
-service layer (``jobs.create_job``) so that a round takes milliseconds; one variant goes
-through a real ``facecast serve`` over HTTP. Whatever the interleaving, no more jobs may
-be accepted than the account's credits (or its queue cap) allow.
+Fifty creators (threads in five processes, as several API servers would be) released
+together by a barrier create jobs for one account against a real SQLite file and a real
+PostgreSQL (started here), through the service layer (``jobs.create_job``) so that a round
+takes milliseconds; one variant goes through a real ``facecast serve`` over HTTP. Whatever
+the interleaving, no more jobs may be accepted than the account's credits (or its queue
+cap) allow.
 """
 
 from __future__ import annotations
 
 import base64
+import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,6 +35,8 @@ from scale_support import PostgresCluster, ServerMissing, postgres_cluster
 from service_support import ServerProcess
 
 THREADS = 50
+PROCESSES = 5
+CREATORS_EACH = THREADS // PROCESSES
 ROUNDS = 20
 JOBS_AFFORDED = 5
 PRICE = 3  # credits per job: the account can pay for JOBS_AFFORDED of them
@@ -75,22 +80,56 @@ def _account(db: Database, credits: int, max_queued_jobs: int | None = None) -> 
     return Principal(account_id, 0, False, None, max_queued_jobs, f"acc:{account_id}")
 
 
-def _race(db: Database, settings: Settings, principal: Principal) -> tuple[int, list[str]]:
-    """THREADS creates released at once; the number accepted and the refusal codes."""
-    barrier = threading.Barrier(THREADS)
+def _creator(
+    url: str, settings: Settings, principals: list[Principal], barrier: Any, out: Any
+) -> None:
+    """One process of the race: CREATORS_EACH threads, each making one create a round."""
+    db = Database(url)
     new = jobs.NewJob(kind="tts", params={"text": "x"}, cost_estimate=PRICE, queue_group="video")
+    try:
+        for principal in principals:
 
-    def one(_: int) -> str:
-        barrier.wait()
-        try:
-            jobs.create_job(db, settings, principal, new, lambda _job_id: None)
-        except LimitError as exc:
-            return exc.code
-        return "created"
+            def one(_: int, principal: Principal = principal) -> str:
+                barrier.wait(120)
+                try:
+                    jobs.create_job(db, settings, principal, new, lambda _job_id: None)
+                except LimitError as exc:
+                    return exc.code
+                return "created"
 
-    with ThreadPoolExecutor(THREADS) as pool:
-        outcomes = list(pool.map(one, range(THREADS)))
-    return outcomes.count("created"), [o for o in outcomes if o != "created"]
+            with ThreadPoolExecutor(CREATORS_EACH) as pool:
+                out.put((principal.account_id, list(pool.map(one, range(CREATORS_EACH)))))
+    finally:
+        db.dispose()
+
+
+def _race(
+    db: Database, settings: Settings, principals: list[Principal]
+) -> list[tuple[int, list[str]]]:
+    """A round per principal: THREADS creates for its account released at once, from
+    PROCESSES processes (as several API servers would send them) of CREATORS_EACH threads.
+    Per round, the number accepted and the refusal codes."""
+    ctx = multiprocessing.get_context("fork")
+    barrier, out = ctx.Barrier(THREADS), ctx.Queue()
+    procs = [
+        ctx.Process(target=_creator, args=(db.url, settings, principals, barrier, out))
+        for _ in range(PROCESSES)
+    ]
+    for proc in procs:
+        proc.start()
+    outcomes: dict[int, list[str]] = {p.account_id: [] for p in principals}
+    try:
+        for _ in range(PROCESSES * len(principals)):
+            account_id, part = out.get(timeout=300)
+            outcomes[account_id] += part
+    finally:
+        for proc in procs:
+            proc.join(60)
+    assert [proc.exitcode for proc in procs] == [0] * PROCESSES
+    return [
+        (o.count("created"), [c for c in o if c != "created"])
+        for o in (outcomes[p.account_id] for p in principals)
+    ]
 
 
 def _active(db: Database, account_id: int) -> tuple[int, int, int]:
@@ -107,10 +146,11 @@ def _active(db: Database, account_id: int) -> tuple[int, int, int]:
 
 def test_concurrent_creates_never_hold_more_credits_than_the_balance(db: Database) -> None:
     settings = Settings(max_queued_jobs=THREADS * 2)  # only the credits limit the rounds
+    principals = [_account(db, JOBS_AFFORDED * PRICE) for _ in range(ROUNDS)]
     accepted = []
-    for _ in range(ROUNDS):
-        principal = _account(db, JOBS_AFFORDED * PRICE)
-        created, refused = _race(db, settings, principal)
+    for principal, (created, refused) in zip(
+        principals, _race(db, settings, principals), strict=True
+    ):
         accepted.append(created)
         n, held, balance = _active(db, principal.account_id)
         assert n == created and held <= balance, (n, held, balance)
@@ -123,10 +163,11 @@ def test_concurrent_creates_never_hold_more_credits_than_the_balance(db: Databas
 def test_concurrent_creates_never_pass_the_queue_cap(db: Database) -> None:
     settings = Settings()
     cap = 4
+    principals = [_account(db, 10 * THREADS * PRICE, max_queued_jobs=cap) for _ in range(ROUNDS)]
     accepted = []
-    for _ in range(ROUNDS):
-        principal = _account(db, 10 * THREADS * PRICE, max_queued_jobs=cap)
-        created, refused = _race(db, settings, principal)
+    for principal, (created, refused) in zip(
+        principals, _race(db, settings, principals), strict=True
+    ):
         accepted.append(created)
         assert _active(db, principal.account_id)[0] == created
         assert set(refused) <= {"too_many_queued_jobs"}, refused
