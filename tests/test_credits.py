@@ -316,3 +316,16 @@ def test_the_charge_is_the_real_price_held_and_the_balance_stays_at_zero_or_more
     assert job.status == "succeeded", (job.error_code, job.error_message)
     assert job.cost == job.cost_estimate == 3
     assert _balance(service, principal) == 0
+
+
+def test_a_charge_is_never_more_than_the_hold(sqlite_db: Database) -> None:
+    principal = _account(sqlite_db, 2)
+    new = jobs.NewJob(kind="tts", params={"text": "x"}, cost_estimate=2)
+    job, _ = jobs.create_job(sqlite_db, Settings(), principal, new, lambda _job_id: None)
+    claimed = jobs.claim(sqlite_db, job.id, "test")
+    assert claimed is not None
+    # a runner's price over what was held (e.g. a frame of rounding past a second)
+    assert jobs.finish_success(sqlite_db, Settings(), job.id, claimed.attempt, {}, cost=5)
+    with sqlite_db.session() as session:
+        assert session.get(Job, job.id).cost == 2  # type: ignore[union-attr]
+    assert _active(sqlite_db, principal.account_id) == (0, 0, 0)
