@@ -1,4 +1,6 @@
-"""Request dependencies shared by the routes: the service and the caller."""
+"""Request dependencies shared by the routes: the service, the caller (failed
+authentications throttled per client address), and the ingest threads that calls which
+may download URL inputs run in."""
 
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ T = TypeVar("T")
 
 # Calls that may download URL inputs run in a thread pool of their own, apart from the
 # request threads (anyio's 40): a download from a slow server holds one of these until it
-# ends (service.assets.DownloadSlots caps how many at once: 16 by default), never a thread
-# the other requests need. Past the pool's size such calls wait, holding no thread.
+# ends (service.assets.DownloadSlots caps how many at once, FACECAST_MAX_DOWNLOADS), never
+# a thread the other requests need. Past the pool's size such calls wait, holding no thread.
 INGEST_THREADS = 64
 _ingest_limiter: RunVar[CapacityLimiter] = RunVar("facecast_ingest_limiter")
 
