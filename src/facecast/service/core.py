@@ -56,6 +56,7 @@ from facecast.service.ratelimit import RateLimiter
 from facecast.service.runners import KINDS, QUALITY, tts_cost, video_cost
 from facecast.service.settings import Settings
 from facecast.service.storage import Storage, open_storage
+from facecast.speech.text import check_characters
 
 # speech runs at about 14 characters a second: enough to price a text job up front
 CHARS_PER_SECOND = 14.0
@@ -89,6 +90,8 @@ class RenderOptions:
             raise InputError(f"quality must be one of {', '.join(QUALITY)}", code="bad_quality")
         if self.prompt is not None and len(self.prompt) > 2500:
             raise InputError("prompt is over 2500 characters", code="prompt_too_long")
+        if self.prompt is not None:
+            check_characters(self.prompt, "prompt")
         if self.expression is not None:
             from facecast.motion.expressions import get_template
 
@@ -223,7 +226,7 @@ class Service:
             return None
 
     def _check_text(self, text: str) -> str:
-        text = (text or "").strip()
+        text = check_characters((text or "").strip())
         if not text:
             raise InputError("text is empty", code="empty_text")
         if len(text) > self.settings.max_text_chars:
@@ -312,7 +315,7 @@ class Service:
         asset = self._audio(principal, audio)
         params["inputs"]["audio"] = asset.id
         if transcript:
-            params["transcript"] = transcript
+            params["transcript"] = check_characters(transcript, "transcript")
         return float(asset.info["duration"])
 
     def create_video_avatar(self, principal: Principal, video: MediaSource, name: str, *,

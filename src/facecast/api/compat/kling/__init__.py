@@ -21,6 +21,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facecast import __version__
+from facecast.api.errors import body_failure
 from facecast.api.limits import BodyLimit
 from facecast.errors import FacecastError
 from facecast.service import webhooks
@@ -90,6 +91,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     elif exc.status_code == 405:
         error = KlingError(405, 1202, f"the requested method is invalid: {request.method} is "
                                       "not allowed here", {"Allow": _allowed(request)})
+    elif (failure := body_failure(request, exc)) is not None:
+        error = KlingError(400, 1200, f"{failure[1]} [{failure[0]}]")
     else:
         error = KlingError(exc.status_code, 1200 if exc.status_code < 500 else 5000,
                            str(exc.detail))
