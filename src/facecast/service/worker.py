@@ -110,6 +110,14 @@ class JobRunner:
         return out
 
     def _store(self, job: Job, output: Output) -> dict[str, Any]:
+        try:
+            return self._store_files(job, output)
+        except BaseException:
+            # a full disk (or any failure) part way: the files already stored are nobody's
+            self.storage.delete_prefix(f"jobs/{job.id}/{job.attempt}/")
+            raise
+
+    def _store_files(self, job: Job, output: Output) -> dict[str, Any]:
         files = {}
         for name, (path, content_type) in output.files.items():
             if not path.exists():
