@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+from facecast.service.scratch import sweep
 from facecast.service.settings import Settings
 
 
@@ -32,6 +33,7 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
     from facecast.service.core import Service
 
     service = Service(settings)
+    sweep(settings.scratch_root)  # what work killed before this start left behind
     first_key = service.bootstrap()
     workers = start_workers(settings)
     try:

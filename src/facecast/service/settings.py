@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     public_url: str | None = None  # base of signed file URLs; default http://host:port
     workers: int = Field(1, ge=0, le=64)  # worker processes started by `facecast serve`
     secret_key: str | None = None  # signs file URLs; default a random key kept in $home
+    # scratch folders of running jobs and uploads; default $home/service/scratch (a local disk)
+    scratch_dir: Path | None = None
 
     # retention (vendors keep results 7 to 30 days)
     result_ttl_s: float = 7 * 86400
@@ -99,6 +101,10 @@ class Settings(BaseSettings):
     @property
     def service_dir(self) -> Path:
         return self.home / "service"
+
+    @property
+    def scratch_root(self) -> Path:
+        return self.scratch_dir or self.service_dir / "scratch"
 
     @property
     def db_url(self) -> str:
