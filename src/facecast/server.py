@@ -42,8 +42,12 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
                  f"data in {settings.service_dir}; {settings.workers} worker process(es))")
         if first_key:
             announce(f"first start: admin API key (shown once, keep it): {first_key}")
+        # forwarded headers are believed from FACECAST_TRUSTED_PROXIES only (origin.py),
+        # not from uvicorn's default of any loopback peer
         config = uvicorn.Config(app, host=settings.host, port=settings.port,
-                                log_level="warning", access_log=False)
+                                log_level="warning", access_log=False, proxy_headers=False,
+                                ssl_certfile=settings.ssl_certfile,
+                                ssl_keyfile=settings.ssl_keyfile)
         with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C after stopping
             uvicorn.Server(config).run()
     finally:

@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select, update
 
 from facecast.errors import ConflictError, InputError, LimitError, NotFoundError
 from facecast.media.video_reader import CLEAN_LIMITS, DUB_LIMITS, VideoLimits
-from facecast.service import jobs, webhooks
+from facecast.service import jobs, origin, webhooks
 from facecast.service.accounts import (
     KeyResolver,
     Principal,
@@ -211,9 +211,13 @@ class Service:
             from facecast.service.ingest import UrlPolicy, check_url
 
             check_url(opts.callback_url, UrlPolicy.from_settings(self.settings))
+        extra = opts.extra
+        if origin.current() is not None:
+            # callbacks are sent later, from no request: their links use this request's base
+            extra = {**(extra or {}), "public_base": origin.current()}
         new = jobs.NewJob(kind=kind, params=params, cost_estimate=estimate,
                           queue_group=KINDS[kind].queue_group, external_id=opts.external_id,
-                          callback_url=opts.callback_url, origin=opts.origin, extra=opts.extra)
+                          callback_url=opts.callback_url, origin=opts.origin, extra=extra)
         return jobs.create_job(self.db, self.settings, principal, new, self.enqueue)
 
     def _existing(self, principal: Principal, opts: JobOptions) -> Job | None:
@@ -472,10 +476,11 @@ class Service:
         if job.expires_at is not None:
             expires = min(expires, job.expires_at)
         ttl = max(1.0, (expires - utcnow()).total_seconds())
-        return {name: {"url": self.storage.url(f["key"], ttl, filename=f.get("filename")),
-                       "content_type": f["content_type"], "size": f["size"],
-                       "url_expires_at": expires}
-                for name, f in job.result.get("files", {}).items()}
+        with origin.serving(origin.current() or (job.extra or {}).get("public_base")):
+            return {name: {"url": self.storage.url(f["key"], ttl, filename=f.get("filename")),
+                           "content_type": f["content_type"], "size": f["size"],
+                           "url_expires_at": expires}
+                    for name, f in job.result.get("files", {}).items()}
 
     def job_file_path(self, job: Job, name: str, dest: Any) -> None:
         """Copy one result file to ``dest`` (used by compat layers that return bytes)."""

@@ -32,6 +32,7 @@ from typing import Any, BinaryIO, Protocol, runtime_checkable
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from facecast.errors import FacecastError
+from facecast.service import origin
 
 __all__ = [
     "LocalStorage",
@@ -332,7 +333,8 @@ class LocalStorage:
         if filename is not None:
             query["filename"] = filename
         query["sig"] = self._signature(key, exp, filename)
-        return f"{self.base_url}/files/{key}?{urlencode(query, quote_via=quote)}"
+        base = origin.base(self.base_url)  # the request's scheme and host, if any
+        return f"{base}/files/{key}?{urlencode(query, quote_via=quote)}"
 
     def signature_valid(self, key: str, exp: int, sig: str, filename: str | None = None) -> bool:
         """True when ``sig`` was made by :meth:`url` for these values (expired or not)."""
