@@ -139,6 +139,33 @@ def test_control_characters_refused_at_every_door(doors: Doors, api: str, path: 
     assert_bad_parameter(api, r, "invalid_characters")
 
 
+# (door, method, path with query): control characters in query and path values
+URL_CASES: list[tuple[str, str, str]] = [
+    ("native", "GET", "/api/v1/voices?query=a%00b"),
+    ("native", "GET", "/api/v1/avatars?tag=x%1B"),
+    ("native", "GET", "/api/v1/jobs/external/ext%00id"),
+    ("akool", "GET", "/api/open/v3/content/video/infobymodelid?video_model_id=%00"),
+    ("akool", "GET", "/api/open/v3/avatar/detail?id=a%07"),
+    ("kling", "GET", "/v1/videos/avatar/image2video/abc%00"),
+    ("kreado", "GET", "/apis/open/user/v3/getInfo?x=%00"),
+]
+
+
+@pytest.mark.parametrize(("api", "method", "path"), URL_CASES)
+def test_control_characters_in_urls(doors: Doors, api: str, method: str, path: str) -> None:
+    r = httpx.request(method, f"{doors.url}{path}", headers=doors.headers(api), timeout=60)
+    assert_bad_parameter(api, r, "invalid_characters")
+
+
+def test_vendor_paths_with_line_breaks_stay_in_the_vendors_envelope(doors: Doors) -> None:
+    # Starlette's mount pattern stopped at a line break: the native 404 answered
+    r = httpx.get(f"{doors.url}/v1/videos/avatar/image2video/a%0Ab%0D",
+                  headers=doors.headers("kling"))
+    assert (r.status_code, r.json()["code"]) == (404, 1203), r.text
+    r = httpx.get(f"{doors.url}/api/open/v3/no%0Athing", headers=doors.headers("akool"))
+    assert (r.status_code, r.json()["code"]) == (404, 1008), r.text
+
+
 def test_refused_text_made_no_job_and_tabs_are_fine(doors: Doors) -> None:
     with httpx.Client(base_url=doors.url, headers=doors.headers("native"), timeout=60) as c:
         r = c.post("/api/v1/speech", json={"text": NUL})

@@ -15,6 +15,7 @@ from facecast.api.limits import BodyLimit
 from facecast.api.native import account, jobs, library
 from facecast.api.native.schemas import Health
 from facecast.api.public_base import PublicBase
+from facecast.api.wire import CHECKED_URL
 from facecast.service.core import Service
 from facecast.service.jobs import active_counts
 from facecast.service.maintenance import Maintenance
@@ -38,7 +39,8 @@ def create_app(service: Service, *, maintenance: bool = True) -> FastAPI:
                 upkeep.stop()
 
     app = FastAPI(title="facecast", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan, responses=ERROR_RESPONSES)
+                  lifespan=lifespan, responses=ERROR_RESPONSES,
+                  dependencies=CHECKED_URL)
     app.state.service = service
     install_error_handlers(app)
     for module in (jobs, library, account):

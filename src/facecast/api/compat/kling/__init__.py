@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from facecast import __version__
 from facecast.api.errors import body_failure
 from facecast.api.limits import BodyLimit
+from facecast.api.wire import CHECKED_URL
 from facecast.errors import FacecastError
 from facecast.service import webhooks
 from facecast.service.core import Service
@@ -143,7 +144,8 @@ def _callback_encoder(service: Service) -> webhooks.Encoder:
 def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="facecast: Kling-compatible avatar API", version=__version__,
                   description=DESCRIPTION, openapi_url="/openapi.json", docs_url="/docs",
-                  redoc_url=None)
+                  redoc_url=None,
+                  dependencies=CHECKED_URL)
     app.state.service = service
     app.add_exception_handler(KlingError, _kling_error)
     app.add_exception_handler(FacecastError, _facecast_error)

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facecast import __version__
 from facecast.api.limits import BodyLimit
+from facecast.api.wire import CHECKED_URL
 from facecast.errors import FacecastError
 from facecast.service.core import Service
 
@@ -108,7 +109,8 @@ class CatchAll:
 def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="facecast: KreadoAI-compatible API (v3)", version=__version__,
                   description=DESCRIPTION, openapi_url="/openapi.json", docs_url="/docs",
-                  redoc_url=None)
+                  redoc_url=None,
+                  dependencies=CHECKED_URL)
     app.state.service = service
     app.add_exception_handler(KreadoError, _kreado_error)
     app.add_exception_handler(FacecastError, _facecast_error)
