@@ -247,6 +247,32 @@ def test_akool_errors_come_with_http_200(doors: Doors, method: str, path: str,
     assert r.json()["code"] == code, r.text
 
 
+# KreadoAI's document defines envelope codes only: HTTP 200 with the code, as for Akool
+KREADO_ERRORS: list[tuple[str, dict[str, str] | None, bytes, str]] = [
+    ("/avatar/v3/list", {}, b"{}", "405"),  # no apiToken
+    ("/avatar/v3/list", {"apiToken": "fc_nobody"}, b"{}", "405"),
+    ("/video/v3/detail", None, b'{"taskId": 999999}', "10009"),
+    ("/voice/v3/textToSpeech", None, b'{"content": ', "10002"),
+]
+
+
+@pytest.mark.parametrize(("path", "headers", "body", "code"), KREADO_ERRORS)
+def test_kreado_errors_come_with_http_200(doors: Doors, path: str,
+                                          headers: dict[str, str] | None, body: bytes,
+                                          code: str) -> None:
+    sent = doors.headers("kreado") if headers is None else headers
+    r = httpx.post(f"{doors.url}/apis/open{path}", content=body, timeout=60,
+                   headers={**sent, "Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["code"] == code, r.text
+
+
+def test_unknown_vendor_paths_keep_http_404(doors: Doors) -> None:
+    for api, path in (("kreado", "/apis/open/nothing/here"), ("akool", "/api/open/v3/nothing")):
+        r = httpx.post(f"{doors.url}{path}", json={}, headers=doors.headers(api))
+        assert r.status_code == 404, r.text
+
+
 def test_kreado_get_info_expiry_is_a_date(doors: Doors) -> None:
     r = httpx.get(f"{doors.url}/apis/open/user/v3/getInfo", headers=doors.headers("kreado"))
     assert r.status_code == 200 and r.json()["code"] == "200", r.text
