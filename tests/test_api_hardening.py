@@ -37,10 +37,12 @@ class Doors:
     kling_token: str
 
     def headers(self, api: str) -> dict[str, str]:
-        return {"native": {"Authorization": f"Bearer {self.key}"},
-                "kreado": {"apiToken": self.key},
-                "akool": {"x-api-key": self.key},
-                "kling": {"Authorization": f"Bearer {self.kling_token}"}}[api]
+        return {
+            "native": {"Authorization": f"Bearer {self.key}"},
+            "kreado": {"apiToken": self.key},
+            "akool": {"x-api-key": self.key},
+            "kling": {"Authorization": f"Bearer {self.kling_token}"},
+        }[api]
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +56,11 @@ def doors(server: ServerProcess) -> Doors:
         assert r.status_code == 201, r.text
         pair = r.json()
     now = int(time.time())
-    token = jwt.encode({"iss": pair["client_id"], "exp": now + 3600, "nbf": now - 5},
-                       pair["client_secret"], algorithm="HS256")
+    token = jwt.encode(
+        {"iss": pair["client_id"], "exp": now + 3600, "nbf": now - 5},
+        pair["client_secret"],
+        algorithm="HS256",
+    )
     return Doors(server.url, key, token)
 
 
@@ -81,9 +86,21 @@ def assert_bad_parameter(api: str, r: httpx.Response, reason: str) -> None:
 # ---- control characters --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["Hello\x00world.", "a\x01b", "bell\x07", "esc\x1b[31m",
-                                  "del\x7f", "next line\x85", "c1\x9f", "lone \ud800 surrogate",
-                                  "form\x0cfeed", "vertical\x0btab"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hello\x00world.",
+        "a\x01b",
+        "bell\x07",
+        "esc\x1b[31m",
+        "del\x7f",
+        "next line\x85",
+        "c1\x9f",
+        "lone \ud800 surrogate",
+        "form\x0cfeed",
+        "vertical\x0btab",
+    ],
+)
 def test_control_characters_are_refused(text: str) -> None:
     with pytest.raises(InputError) as caught:
         check_characters(text, "text")
@@ -91,8 +108,18 @@ def test_control_characters_are_refused(text: str) -> None:
     assert "text" in caught.value.message and "U+" in caught.value.message
 
 
-@pytest.mark.parametrize("text", ["Hello world.", "tab\there", "two\nlines\r\n", "Grüße, 日本語",
-                                  "emoji 🙂", "nbsp\u00a0here", ""])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hello world.",
+        "tab\there",
+        "two\nlines\r\n",
+        "Grüße, 日本語",
+        "emoji 🙂",
+        "nbsp\u00a0here",
+        "",
+    ],
+)
 def test_ordinary_text_passes(text: str) -> None:
     assert check_characters(text, "text") == text
 
@@ -103,38 +130,87 @@ CONTROL_CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("native", "/api/v1/speech", {"text": NUL}),
     ("native", "/api/v1/speech", {"text": "Hi\u0085there."}),
     ("native", "/api/v1/speech", {"text": "Hello.", "external_id": "id\u0000"}),
-    ("native", "/api/v1/talking-photos",
-     {"photo": {"url": "http://127.0.0.1:9/a.png"}, "text": "Hi.", "prompt": "smile\u001b"}),
-    ("native", "/api/v1/talking-photos",
-     {"photo": {"url": "http://127.0.0.1:9/a.png"}, "audio": {"url": "http://127.0.0.1:9/a.mp3"},
-      "transcript": "hi\u0000"}),
-    ("native", "/api/v1/avatars", {"name": "Eve\u0000", "photo": {"url": "http://127.0.0.1:9/a.png"}}),
-    ("native", "/api/v1/voices/clones",
-     {"name": "me\u0007", "sample": {"url": "http://127.0.0.1:9/a.wav"}}),
+    (
+        "native",
+        "/api/v1/talking-photos",
+        {"photo": {"url": "http://127.0.0.1:9/a.png"}, "text": "Hi.", "prompt": "smile\u001b"},
+    ),
+    (
+        "native",
+        "/api/v1/talking-photos",
+        {
+            "photo": {"url": "http://127.0.0.1:9/a.png"},
+            "audio": {"url": "http://127.0.0.1:9/a.mp3"},
+            "transcript": "hi\u0000",
+        },
+    ),
+    (
+        "native",
+        "/api/v1/avatars",
+        {"name": "Eve\u0000", "photo": {"url": "http://127.0.0.1:9/a.png"}},
+    ),
+    (
+        "native",
+        "/api/v1/voices/clones",
+        {"name": "me\u0007", "sample": {"url": "http://127.0.0.1:9/a.wav"}},
+    ),
     ("native", "/api/v1/keys", {"name": "key\u0000"}),
-    ("kreado", "/apis/open/voice/v3/textToSpeech",
-     {"languageId": "en", "content": NUL, "voiceId": "piper:x"}),
-    ("kreado", "/apis/open/video/v3/submitSystemLipTask",
-     {"taskName": "t\u0000", "digitalHuman": {"digitalHumanId": 1,
-                                              "audioUrl": "http://127.0.0.1:9/a.mp3"}}),
+    (
+        "kreado",
+        "/apis/open/voice/v3/textToSpeech",
+        {"languageId": "en", "content": NUL, "voiceId": "piper:x"},
+    ),
+    (
+        "kreado",
+        "/apis/open/video/v3/submitSystemLipTask",
+        {
+            "taskName": "t\u0000",
+            "digitalHuman": {"digitalHumanId": 1, "audioUrl": "http://127.0.0.1:9/a.mp3"},
+        },
+    ),
     ("akool", "/api/open/v3/audio/create", {"input_text": NUL, "voice_id": "piper:x"}),
-    ("akool", "/api/open/v3/talkingavatar/create",
-     {"width": 3840, "height": 2160, "avatar_from": 2,
-      "elements": [{"type": "avatar", "avatar_id": "eileen_collins"},
-                   {"type": "audio", "input_text": NUL, "voice_id": "piper:x"}]}),
-    ("kling", "/v1/videos/avatar/image2video",
-     {"image": "http://127.0.0.1:9/a.png", "sound_file": "http://127.0.0.1:9/a.mp3",
-      "prompt": "nod\u0000"}),
-    ("kling", "/v1/videos/avatar/image2video",
-     {"image": "http://127.0.0.1:9/a.png", "sound_file": "http://127.0.0.1:9/a.mp3",
-      "external_task_id": "x\u009b"}),
+    (
+        "akool",
+        "/api/open/v3/talkingavatar/create",
+        {
+            "width": 3840,
+            "height": 2160,
+            "avatar_from": 2,
+            "elements": [
+                {"type": "avatar", "avatar_id": "eileen_collins"},
+                {"type": "audio", "input_text": NUL, "voice_id": "piper:x"},
+            ],
+        },
+    ),
+    (
+        "kling",
+        "/v1/videos/avatar/image2video",
+        {
+            "image": "http://127.0.0.1:9/a.png",
+            "sound_file": "http://127.0.0.1:9/a.mp3",
+            "prompt": "nod\u0000",
+        },
+    ),
+    (
+        "kling",
+        "/v1/videos/avatar/image2video",
+        {
+            "image": "http://127.0.0.1:9/a.png",
+            "sound_file": "http://127.0.0.1:9/a.mp3",
+            "external_task_id": "x\u009b",
+        },
+    ),
 ]
 
 
-@pytest.mark.parametrize(("api", "path", "body"), CONTROL_CASES,
-                         ids=[f"{c[0]}{c[1]}-{i}" for i, c in enumerate(CONTROL_CASES)])
-def test_control_characters_refused_at_every_door(doors: Doors, api: str, path: str,
-                                                  body: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("api", "path", "body"),
+    CONTROL_CASES,
+    ids=[f"{c[0]}{c[1]}-{i}" for i, c in enumerate(CONTROL_CASES)],
+)
+def test_control_characters_refused_at_every_door(
+    doors: Doors, api: str, path: str, body: dict[str, Any]
+) -> None:
     r = httpx.post(f"{doors.url}{path}", json=body, headers=doors.headers(api), timeout=60)
     assert_bad_parameter(api, r, "invalid_characters")
 
@@ -159,8 +235,9 @@ def test_control_characters_in_urls(doors: Doors, api: str, method: str, path: s
 
 def test_vendor_paths_with_line_breaks_stay_in_the_vendors_envelope(doors: Doors) -> None:
     # Starlette's mount pattern stopped at a line break: the native 404 answered
-    r = httpx.get(f"{doors.url}/v1/videos/avatar/image2video/a%0Ab%0D",
-                  headers=doors.headers("kling"))
+    r = httpx.get(
+        f"{doors.url}/v1/videos/avatar/image2video/a%0Ab%0D", headers=doors.headers("kling")
+    )
     assert (r.status_code, r.json()["code"]) == (404, 1203), r.text
     r = httpx.get(f"{doors.url}/api/open/v3/no%0Athing", headers=doors.headers("akool"))
     assert (r.status_code, r.json()["code"]) == (404, 1008), r.text
@@ -184,32 +261,48 @@ HUGE_INT = b'{"text": "hi", "rate": ' + b"1" * 5000 + b"}"
 NOT_UTF8 = b'{"text": "caf\xe9 \xff"}'
 BODIES = {"not utf-8": NOT_UTF8, "nested 10k deep": DEEP, "integer of 5000 digits": HUGE_INT}
 # a JSON-taking endpoint of each API
-JSON_PATHS = {"native": "/api/v1/speech", "kreado": "/apis/open/voice/v3/textToSpeech",
-              "akool": "/api/open/v3/audio/create", "kling": "/v1/videos/avatar/image2video"}
+JSON_PATHS = {
+    "native": "/api/v1/speech",
+    "kreado": "/apis/open/voice/v3/textToSpeech",
+    "akool": "/api/open/v3/audio/create",
+    "kling": "/v1/videos/avatar/image2video",
+}
 
 
 @pytest.mark.parametrize("api", list(JSON_PATHS))
 @pytest.mark.parametrize("name", list(BODIES))
 def test_unparsable_json_bodies(doors: Doors, api: str, name: str) -> None:
-    r = httpx.post(f"{doors.url}{JSON_PATHS[api]}", content=BODIES[name],
-                   headers={**doors.headers(api), "Content-Type": "application/json"},
-                   timeout=60)
+    r = httpx.post(
+        f"{doors.url}{JSON_PATHS[api]}",
+        content=BODIES[name],
+        headers={**doors.headers(api), "Content-Type": "application/json"},
+        timeout=60,
+    )
     assert_bad_parameter(api, r, "malformed_json")
     if api == "native":
         message = r.json()["error"]["message"]
-        assert {"not utf-8": "UTF-8", "nested 10k deep": "nested",
-                "integer of 5000 digits": "digits"}[name] in message, message
+        assert {
+            "not utf-8": "UTF-8",
+            "nested 10k deep": "nested",
+            "integer of 5000 digits": "digits",
+        }[name] in message, message
 
 
-@pytest.mark.parametrize("body", [
-    b"--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\nabc",
-    b"no boundary at all",
-    b"--xyz\r\nContent-Disposition: form-data\r\n\r\nx\r\n--xyz--\r\n",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nabc',
+        b"no boundary at all",
+        b"--xyz\r\nContent-Disposition: form-data\r\n\r\nx\r\n--xyz--\r\n",
+    ],
+)
 def test_broken_multipart_upload(doors: Doors, body: bytes) -> None:
-    r = httpx.post(f"{doors.url}/api/v1/assets", content=body, timeout=60,
-                   headers={**doors.headers("native"),
-                            "Content-Type": "multipart/form-data; boundary=xyz"})
+    r = httpx.post(
+        f"{doors.url}/api/v1/assets",
+        content=body,
+        timeout=60,
+        headers={**doors.headers("native"), "Content-Type": "multipart/form-data; boundary=xyz"},
+    )
     assert r.status_code in (400, 422), r.text
     assert r.json()["error"]["code"] == "invalid_request", r.text
     assert r.json()["error"]["code"] != "http_error"
@@ -229,20 +322,29 @@ AKOOL_ERRORS: list[tuple[str, str, dict[str, str] | None, dict[str, Any] | None,
     ("GET", "/avatar/list", {"x-api-key": "fc_nobody"}, None, 1101),
     ("POST", "/audio/create", None, {"input_text": ""}, 1003),
     ("GET", "/content/video/infobymodelid", None, {"video_model_id": "zz"}, 1008),
-    ("GET", "/content/video/infobymodelid", None,
-     {"video_model_id": "00000000000000000000ffff"}, 1008),
+    (
+        "GET",
+        "/content/video/infobymodelid",
+        None,
+        {"video_model_id": "00000000000000000000ffff"},
+        1008,
+    ),
     ("GET", "/avatar/detail", None, {"id": "nobody"}, 1008),
 ]
 
 
 @pytest.mark.parametrize(("method", "path", "headers", "payload", "code"), AKOOL_ERRORS)
-def test_akool_errors_come_with_http_200(doors: Doors, method: str, path: str,
-                                         headers: dict[str, str] | None,
-                                         payload: dict[str, Any] | None, code: int) -> None:
+def test_akool_errors_come_with_http_200(
+    doors: Doors,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None,
+    payload: dict[str, Any] | None,
+    code: int,
+) -> None:
     sent = doors.headers("akool") if headers is None else headers
-    kwargs: dict[str, Any] = ({"params": payload} if method == "GET" else {"json": payload})
-    r = httpx.request(method, f"{doors.url}/api/open/v3{path}", headers=sent, timeout=60,
-                      **kwargs)
+    kwargs: dict[str, Any] = {"params": payload} if method == "GET" else {"json": payload}
+    r = httpx.request(method, f"{doors.url}/api/open/v3{path}", headers=sent, timeout=60, **kwargs)
     assert r.status_code == 200, r.text
     assert r.json()["code"] == code, r.text
 
@@ -257,12 +359,16 @@ KREADO_ERRORS: list[tuple[str, dict[str, str] | None, bytes, str]] = [
 
 
 @pytest.mark.parametrize(("path", "headers", "body", "code"), KREADO_ERRORS)
-def test_kreado_errors_come_with_http_200(doors: Doors, path: str,
-                                          headers: dict[str, str] | None, body: bytes,
-                                          code: str) -> None:
+def test_kreado_errors_come_with_http_200(
+    doors: Doors, path: str, headers: dict[str, str] | None, body: bytes, code: str
+) -> None:
     sent = doors.headers("kreado") if headers is None else headers
-    r = httpx.post(f"{doors.url}/apis/open{path}", content=body, timeout=60,
-                   headers={**sent, "Content-Type": "application/json"})
+    r = httpx.post(
+        f"{doors.url}/apis/open{path}",
+        content=body,
+        timeout=60,
+        headers={**sent, "Content-Type": "application/json"},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["code"] == code, r.text
 

@@ -33,8 +33,12 @@ with scratch(Path(sys.argv[1]), "held-") as folder:
 def killed_holder(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     """(root, folder): a scratch folder whose process was killed with SIGKILL."""
     root = tmp_path / "scratch"
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(root)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     folder = Path(proc.stdout.readline().strip())
     assert (folder / "out.mp4.part").is_file()
@@ -74,8 +78,9 @@ def test_folders_without_a_lock(tmp_path: Path, name: str, swept: bool) -> None:
     assert (tmp_path / name).exists() is not swept
 
 
-def test_killed_workers_scratch_is_removed(tmp_path: Path,
-                                           killed_holder: tuple[Path, Path]) -> None:
+def test_killed_workers_scratch_is_removed(
+    tmp_path: Path, killed_holder: tuple[Path, Path]
+) -> None:
     home = tmp_path / "home"
     stale_root, stale = killed_holder
     root = home / "service" / "scratch"

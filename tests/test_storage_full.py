@@ -27,8 +27,11 @@ SIGNING_KEY = b"test-signing-key-0123456789abcdef"
 @contextlib.contextmanager
 def tmpfs(folder: Path, size: str = "1m") -> Iterator[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
     try:
@@ -55,8 +58,7 @@ def all_files(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
 
 
-def test_local_storage_full_disk_raises_storage_full_and_leaves_nothing(
-        small_disk: Path) -> None:
+def test_local_storage_full_disk_raises_storage_full_and_leaves_nothing(small_disk: Path) -> None:
     storage = LocalStorage(small_disk, SIGNING_KEY, "http://127.0.0.1")
     with pytest.raises(StorageFull) as caught:
         storage.put_bytes("jobs/1/1/video.mp4", os.urandom(2 * 1024 * 1024), "video/mp4")
@@ -81,16 +83,16 @@ def test_enospc_at_the_storage_boundary(tmp_path: Path, code: int) -> None:
         out.write(FullSource().read())
     assert all_files(tmp_path / "store") == set()
     # other OS errors are not a full disk
-    with pytest.raises(PermissionError), \
-            storage._atomic_target(storage.path_for("a/c.bin")) as out:
+    with pytest.raises(PermissionError), storage._atomic_target(storage.path_for("a/c.bin")) as out:
         raise PermissionError(errno.EACCES, "denied")
 
 
 @pytest.fixture
 def full_server(tmp_path: Path) -> Iterator[tuple[ServerProcess, Path]]:
     with tmpfs(tmp_path / "disk") as disk:
-        srv = ServerProcess(tmp_path / "home", storage_url=f"file://{disk}",
-                            maintenance_interval_s=0.2)
+        srv = ServerProcess(
+            tmp_path / "home", storage_url=f"file://{disk}", maintenance_interval_s=0.2
+        )
         srv.start()
         try:
             yield srv, disk
@@ -104,7 +106,8 @@ def png(size: int = 256) -> bytes:
 
 
 def test_server_answers_storage_full_and_keeps_going(
-        full_server: tuple[ServerProcess, Path]) -> None:
+    full_server: tuple[ServerProcess, Path],
+) -> None:
     server, disk = full_server
     filler = fill(disk, leave=16 * 1024)
     before = all_files(disk)  # the library's portraits, stored at start, and the filler
@@ -117,9 +120,13 @@ def test_server_answers_storage_full_and_keeps_going(
         assert all_files(disk) == before
 
         # a job whose result does not fit fails with the same code and stores nothing
-        job = client.post("/api/v1/speech", json={
-            "text": "This sentence makes an audio file that will not fit on the disk. " * 4,
-            "format": "wav"})
+        job = client.post(
+            "/api/v1/speech",
+            json={
+                "text": "This sentence makes an audio file that will not fit on the disk. " * 4,
+                "format": "wav",
+            },
+        )
         assert job.status_code == 201, job.text
         done = wait_for_job(client, job.json()["id"], timeout=180)
         assert done["status"] == "failed", done
@@ -128,10 +135,15 @@ def test_server_answers_storage_full_and_keeps_going(
 
         # vendors answer in their own envelopes
         key = client.post("/api/v1/accounts", json={"name": "v", "credits": 100}).json()
-        r = httpx.post(f"{server.url}/api/open/v3/audio/create", timeout=120,
-                       headers={"x-api-key": key["api_key"]},
-                       json={"input_text": "Hello there, this will not fit. " * 6,
-                             "voice_id": "6889b628662160e2caad5dbc"})
+        r = httpx.post(
+            f"{server.url}/api/open/v3/audio/create",
+            timeout=120,
+            headers={"x-api-key": key["api_key"]},
+            json={
+                "input_text": "Hello there, this will not fit. " * 6,
+                "voice_id": "6889b628662160e2caad5dbc",
+            },
+        )
         assert r.status_code == 200, r.text  # Akool: HTTP 200, the error in code
         body = r.json()
         if body["code"] == 1000:  # it waited its time; the audio failed after
