@@ -42,7 +42,7 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
                  f"data in {settings.service_dir}; {settings.workers} worker process(es))")
         if first_key:
             announce(f"first start: admin API key (shown once, keep it): {first_key}")
-        # forwarded headers are believed from FACECAST_TRUSTED_PROXIES only (origin.py),
+        # forwarded headers are believed from FACECAST_TRUSTED_PROXIES only (api/public_base.py),
         # not from uvicorn's default of any loopback peer
         config = uvicorn.Config(app, host=settings.host, port=settings.port,
                                 log_level="warning", access_log=False, proxy_headers=False,
