@@ -45,11 +45,16 @@ def service_env(home: Path, **settings: object) -> dict[str, str]:
 class ServerProcess:
     """``facecast serve`` as a child process in its own process group."""
 
-    def __init__(self, home: Path, port: int | None = None, **settings: object) -> None:
+    def __init__(self, home: Path, port: int | None = None, verify: Any = True,
+                 args: tuple[str, ...] = (), **settings: object) -> None:
         self.home = home
         self.port = port or free_port()
         self.settings = settings
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = args  # options of `facecast serve`
+        # with a certificate it serves HTTPS; ``verify`` is what trusts it (an SSLContext)
+        self.verify = verify
+        scheme = "https" if "--ssl-certfile" in args or settings.get("ssl_certfile") else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.log = home / f"serve-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.admin_key: str | None = None
@@ -59,14 +64,15 @@ class ServerProcess:
         env = service_env(self.home, port=self.port, **self.settings)
         with open(self.log, "ab") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "facecast.cli", "serve"], env=env,
+                [sys.executable, "-m", "facecast.cli", "serve", *self.args], env=env,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"facecast serve exited:\n{self.log.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health", timeout=1,
+                             verify=self.verify).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -81,7 +87,8 @@ class ServerProcess:
 
     def client(self, key: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key or self.admin_key}"}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60,
+                            **{"verify": self.verify, **kwargs})
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 30.0) -> int | None:
         if self.proc is None or self.proc.poll() is not None:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+from facecast.service.scratch import sweep
 from facecast.service.settings import Settings
 
 
@@ -32,6 +33,7 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
     from facecast.service.core import Service
 
     service = Service(settings)
+    sweep(settings.scratch_root)  # what work killed before this start left behind
     first_key = service.bootstrap()
     workers = start_workers(settings)
     try:
@@ -40,8 +42,12 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
                  f"data in {settings.service_dir}; {settings.workers} worker process(es))")
         if first_key:
             announce(f"first start: admin API key (shown once, keep it): {first_key}")
+        # forwarded headers are believed from FACECAST_TRUSTED_PROXIES only (api/public_base.py),
+        # not from uvicorn's default of any loopback peer
         config = uvicorn.Config(app, host=settings.host, port=settings.port,
-                                log_level="warning", access_log=False)
+                                log_level="warning", access_log=False, proxy_headers=False,
+                                ssl_certfile=settings.ssl_certfile,
+                                ssl_keyfile=settings.ssl_keyfile)
         with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C after stopping
             uvicorn.Server(config).run()
     finally:

@@ -14,6 +14,8 @@ from facecast.api.errors import ERROR_RESPONSES, error_response, install_error_h
 from facecast.api.limits import BodyLimit
 from facecast.api.native import account, jobs, library
 from facecast.api.native.schemas import Health
+from facecast.api.public_base import PublicBase
+from facecast.api.wire import CHECKED_URL
 from facecast.service.core import Service
 from facecast.service.jobs import active_counts
 from facecast.service.maintenance import Maintenance
@@ -37,7 +39,8 @@ def create_app(service: Service, *, maintenance: bool = True) -> FastAPI:
                 upkeep.stop()
 
     app = FastAPI(title="facecast", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan, responses=ERROR_RESPONSES)
+                  lifespan=lifespan, responses=ERROR_RESPONSES,
+                  dependencies=CHECKED_URL)
     app.state.service = service
     install_error_handlers(app)
     for module in (jobs, library, account):
@@ -58,6 +61,9 @@ def create_app(service: Service, *, maintenance: bool = True) -> FastAPI:
 
         app.include_router(files_router(service.storage))
     mounted = mount_compat(app, service)
+    if service.settings.public_url is None:  # links follow each request's scheme and host
+        app.add_middleware(PublicBase,  # type: ignore[arg-type]
+                           trusted=tuple(service.settings.trusted_proxies))
     # each vendor API answers an oversized body in its own envelope
     app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes,  # type: ignore[arg-type]
                        respond=lambda limit: error_response(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import sys
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -39,6 +40,7 @@ STATUS_BY_CODE = {
     "insufficient_credits": 402,
     "file_too_large": 413,
     "payload_too_large": 413,
+    "storage_full": 507,  # the service's disk is full: not the caller's fault, worth a retry
 }
 
 
@@ -57,7 +59,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (400, "Bad input"), (401, "Missing or invalid API key"), (402, "Not enough credits"),
         (403, "Not allowed"), (404, "Not found"), (409, "Conflicts with the current state"),
         (413, "Too large"), (422, "Invalid request or failed face check"),
-        (429, "Rate limit or queue cap reached"))
+        (429, "Rate limit or queue cap reached"), (507, "The service's storage is full"))
 }
 
 
@@ -148,8 +150,36 @@ def _allowed_methods(request: Request) -> str | None:
     return ", ".join(allowed) or None
 
 
+def why_unparsable(cause: BaseException | None) -> str:
+    """What was wrong with a request body the JSON parser gave up on, in words."""
+    if isinstance(cause, UnicodeDecodeError):
+        return f"it is not valid UTF-8 (byte 0x{cause.object[cause.start]:02x} at {cause.start})"
+    if isinstance(cause, RecursionError):
+        return "it is nested too deeply"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        # Python refuses to convert integers over sys.get_int_max_str_digits() digits
+        return f"a number has over {sys.get_int_max_str_digits()} digits"
+    return str(cause) if cause is not None else "it could not be parsed"
+
+
+def body_failure(request: Request, exc: StarletteHTTPException) -> tuple[str, str] | None:
+    """``(code, message)`` when ``exc`` is the framework's bare 400 for a body it could not
+    parse (JSON that is not UTF-8, nested too deeply or with a too long number; a broken
+    multipart or form body), else None. Every API answers these in its own envelope."""
+    if exc.status_code != 400:
+        return None
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        # Starlette names multipart limits in the detail; parser errors are the cause
+        reason = str(exc.__cause__) if exc.__cause__ is not None else str(exc.detail)
+        return "invalid_request", f"the {kind} body could not be read: {reason}"
+    return "malformed_json", f"the request body is not valid JSON: {why_unparsable(exc.__cause__)}"
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if (failure := body_failure(request, exc)) is not None:
+        return error_response(400, *failure)
     code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
         exc.status_code, "http_error")
     message = {404: "no such endpoint: see /docs",

@@ -26,6 +26,7 @@ from facecast.errors import InputError, LimitError, NotFoundError
 from facecast.service import ingest
 from facecast.service.db import Database
 from facecast.service.models import Asset, Job, utcnow
+from facecast.service.scratch import scratch
 from facecast.service.settings import Settings
 from facecast.service.storage import Storage
 
@@ -110,8 +111,8 @@ class AssetService:
         self.policy = ingest.UrlPolicy.from_settings(settings)
         self.downloads = DownloadSlots(settings.max_downloads, settings.max_downloads_per_account)
 
-    def _scratch(self) -> tempfile.TemporaryDirectory[str]:
-        return tempfile.TemporaryDirectory(prefix="facecast-ingest-")
+    def _scratch(self) -> contextlib.AbstractContextManager[Path]:
+        return scratch(self.settings.scratch_root, "ingest-")
 
     def _keep(self, account_id: int, path: Path, accept: Collection[str], filename: str | None,
               source_url: str | None) -> Asset:

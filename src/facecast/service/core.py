@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select, update
 
 from facecast.errors import ConflictError, InputError, LimitError, NotFoundError
 from facecast.media.video_reader import CLEAN_LIMITS, DUB_LIMITS, VideoLimits
-from facecast.service import jobs, webhooks
+from facecast.service import jobs, origin, webhooks
 from facecast.service.accounts import (
     KeyResolver,
     Principal,
@@ -56,6 +56,7 @@ from facecast.service.ratelimit import RateLimiter
 from facecast.service.runners import KINDS, QUALITY, tts_cost, video_cost
 from facecast.service.settings import Settings
 from facecast.service.storage import Storage, open_storage
+from facecast.speech.text import check_characters
 
 # speech runs at about 14 characters a second: enough to price a text job up front
 CHARS_PER_SECOND = 14.0
@@ -89,6 +90,8 @@ class RenderOptions:
             raise InputError(f"quality must be one of {', '.join(QUALITY)}", code="bad_quality")
         if self.prompt is not None and len(self.prompt) > 2500:
             raise InputError("prompt is over 2500 characters", code="prompt_too_long")
+        if self.prompt is not None:
+            check_characters(self.prompt, "prompt")
         if self.expression is not None:
             from facecast.motion.expressions import get_template
 
@@ -219,9 +222,13 @@ class Service:
             from facecast.service.ingest import UrlPolicy, check_url
 
             check_url(opts.callback_url, UrlPolicy.from_settings(self.settings))
+        extra = opts.extra
+        if origin.current() is not None:
+            # callbacks are sent later, from no request: their links use this request's base
+            extra = {**(extra or {}), "public_base": origin.current()}
         new = jobs.NewJob(kind=kind, params=params, cost_estimate=estimate,
                           queue_group=KINDS[kind].queue_group, external_id=opts.external_id,
-                          callback_url=opts.callback_url, origin=opts.origin, extra=opts.extra)
+                          callback_url=opts.callback_url, origin=opts.origin, extra=extra)
         return jobs.create_job(self.db, self.settings, principal, new, self.enqueue)
 
     def _existing(self, principal: Principal, opts: JobOptions) -> Job | None:
@@ -234,7 +241,7 @@ class Service:
             return None
 
     def _check_text(self, text: str) -> str:
-        text = (text or "").strip()
+        text = check_characters((text or "").strip())
         if not text:
             raise InputError("text is empty", code="empty_text")
         if len(text) > self.settings.max_text_chars:
@@ -327,7 +334,7 @@ class Service:
         asset = self._audio(principal, audio)
         params["inputs"]["audio"] = asset.id
         if transcript:
-            params["transcript"] = transcript
+            params["transcript"] = check_characters(transcript, "transcript")
         return float(asset.info["duration"])
 
     def create_video_avatar(self, principal: Principal, video: MediaSource, name: str, *,
@@ -484,10 +491,11 @@ class Service:
         if job.expires_at is not None:
             expires = min(expires, job.expires_at)
         ttl = max(1.0, (expires - utcnow()).total_seconds())
-        return {name: {"url": self.storage.url(f["key"], ttl, filename=f.get("filename")),
-                       "content_type": f["content_type"], "size": f["size"],
-                       "url_expires_at": expires}
-                for name, f in job.result.get("files", {}).items()}
+        with origin.serving(origin.current() or (job.extra or {}).get("public_base")):
+            return {name: {"url": self.storage.url(f["key"], ttl, filename=f.get("filename")),
+                           "content_type": f["content_type"], "size": f["size"],
+                           "url_expires_at": expires}
+                    for name, f in job.result.get("files", {}).items()}
 
     def job_file_path(self, job: Job, name: str, dest: Any) -> None:
         """Copy one result file to ``dest`` (used by compat layers that return bytes)."""

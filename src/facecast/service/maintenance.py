@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from facecast.service import jobs, webhooks
 from facecast.service.db import Database
 from facecast.service.models import Asset, Job, utcnow
+from facecast.service.scratch import sweep
 from facecast.service.settings import Settings
 from facecast.service.storage import Storage
 
@@ -68,6 +69,7 @@ class Maintenance:
         if time.monotonic() - self._last_retention >= self.settings.retention_interval_s:
             self._last_retention = time.monotonic()
             expire(self.db, self.storage)
+            sweep(self.settings.scratch_root)  # scratch of workers and requests that died
 
     def _loop(self) -> None:
         while not self._stop.wait(self.settings.maintenance_interval_s):

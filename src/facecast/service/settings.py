@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from facecast.home import facecast_home
@@ -33,9 +33,16 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    public_url: str | None = None  # base of signed file URLs; default http://host:port
+    # base of the links handed out; default the request's own scheme://host (see origin.py)
+    public_url: str | None = None
+    ssl_certfile: Path | None = None  # serve HTTPS with this certificate (PEM) ...
+    ssl_keyfile: Path | None = None  # ... and its private key
+    # proxies (addresses or CIDRs) whose X-Forwarded-Proto / X-Forwarded-Host are believed
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     workers: int = Field(1, ge=0, le=64)  # worker processes started by `facecast serve`
     secret_key: str | None = None  # signs file URLs; default a random key kept in $home
+    # scratch folders of running jobs and uploads; default $home/service/scratch (a local disk)
+    scratch_dir: Path | None = None
 
     # retention (vendors keep results 7 to 30 days)
     result_ttl_s: float = 7 * 86400
@@ -94,7 +101,8 @@ class Settings(BaseSettings):
     webhook_retry_delays: Annotated[list[float], NoDecode] = Field(
         default_factory=lambda: [5, 30, 120, 600, 1800, 7200, 18000])
 
-    @field_validator("url_allowlist", "webhook_retry_delays", "avatar_dirs", mode="before")
+    @field_validator("url_allowlist", "webhook_retry_delays", "avatar_dirs", "trusted_proxies",
+                     mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         # environment variables give "a,b,c" (or "[a, b, c]") rather than lists
@@ -103,9 +111,19 @@ class Settings(BaseSettings):
                     if part.strip()]
         return value
 
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ValueError("FACECAST_SSL_KEYFILE needs FACECAST_SSL_CERTFILE (the certificate)")
+        return self
+
     @property
     def service_dir(self) -> Path:
         return self.home / "service"
+
+    @property
+    def scratch_root(self) -> Path:
+        return self.scratch_dir or self.service_dir / "scratch"
 
     @property
     def db_url(self) -> str:
@@ -136,7 +154,8 @@ class Settings(BaseSettings):
 
     @property
     def base_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        scheme = "https" if self.ssl_certfile else "http"
+        return (self.public_url or f"{scheme}://{self.host}:{self.port}").rstrip("/")
 
     @cached_property
     def signing_key(self) -> bytes:

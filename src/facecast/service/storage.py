@@ -16,6 +16,7 @@ so that a key that works on a developer's laptop works on S3 and the other way r
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import hmac
 import json
@@ -30,10 +31,14 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
+from facecast.errors import FacecastError
+from facecast.service import origin
+
 __all__ = [
     "LocalStorage",
     "S3Storage",
     "Storage",
+    "StorageFull",
     "StorageMissing",
     "check_key",
     "check_prefix",
@@ -46,6 +51,17 @@ _SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 _TMP_PREFIX = ".facecast-tmp-"  # leading dot: no valid key can ever name a temp file
 # SigV4 presigned URLs are refused by S3 beyond one week
 _S3V4_MAX_EXPIRES_S = 7 * 86400
+
+
+# a write that ran out of room (the disk, or the user's quota on it)
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+class StorageFull(FacecastError):
+    """No room left to write a file; what was partly written is removed. The API answers
+    507 ``storage_full``, a job fails with that code."""
+
+    code = "storage_full"
 
 
 class StorageMissing(Exception):
@@ -174,7 +190,19 @@ class LocalStorage:
 
     @contextlib.contextmanager
     def _atomic_target(self, dest: Path) -> Iterator[BinaryIO]:
-        """Yield a temp file beside ``dest``; on success it replaces ``dest`` in one step."""
+        """Yield a temp file beside ``dest``; on success it replaces ``dest`` in one step.
+        A full disk raises :class:`StorageFull` (the temp file is gone by then)."""
+        try:
+            with self._replacing(dest) as out:
+                yield out
+        except OSError as exc:
+            if exc.errno not in _FULL_ERRNOS:
+                raise
+            raise StorageFull(f"no space left to store {dest.name!r}: {exc.strerror}; "
+                              "try again later") from exc
+
+    @contextlib.contextmanager
+    def _replacing(self, dest: Path) -> Iterator[BinaryIO]:
         for _attempt in range(5):
             dest.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -305,7 +333,8 @@ class LocalStorage:
         if filename is not None:
             query["filename"] = filename
         query["sig"] = self._signature(key, exp, filename)
-        return f"{self.base_url}/files/{key}?{urlencode(query, quote_via=quote)}"
+        base = origin.base(self.base_url)  # the request's scheme and host, if any
+        return f"{base}/files/{key}?{urlencode(query, quote_via=quote)}"
 
     def signature_valid(self, key: str, exp: int, sig: str, filename: str | None = None) -> bool:
         """True when ``sig`` was made by :meth:`url` for these values (expired or not)."""

@@ -14,7 +14,6 @@ import functools
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from facecast.service import jobs
 from facecast.service.db import Database
 from facecast.service.models import Asset, Job
 from facecast.service.runners import KINDS, JobKind, Output, RunContext
+from facecast.service.scratch import scratch, sweep
 from facecast.service.settings import Settings
 from facecast.service.storage import Storage, open_storage
 
@@ -94,6 +94,8 @@ class JobRunner:
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         if settings.worker_nice and os.nice(0) == 0:
             os.nice(settings.worker_nice)  # renders yield the CPU to the API's requests
+        # a new worker process (Huey restarts one that died): what dead attempts left goes
+        sweep(settings.scratch_root)
 
     def _inputs(self, job: Job, workdir: Path) -> dict[str, Path]:
         out: dict[str, Path] = {}
@@ -110,6 +112,14 @@ class JobRunner:
         return out
 
     def _store(self, job: Job, output: Output) -> dict[str, Any]:
+        try:
+            return self._store_files(job, output)
+        except BaseException:
+            # a full disk (or any failure) part way: the files already stored are nobody's
+            self.storage.delete_prefix(f"jobs/{job.id}/{job.attempt}/")
+            raise
+
+    def _store_files(self, job: Job, output: Output) -> dict[str, Any]:
         files = {}
         for name, (path, content_type) in output.files.items():
             if not path.exists():
@@ -132,7 +142,7 @@ class JobRunner:
             return
         log.info("job %s (%s) attempt %s started on %s", job.id, job.kind, job.attempt,
                  self.name)
-        with tempfile.TemporaryDirectory(prefix=f"facecast-job{job.id}-") as tmp, \
+        with scratch(self.settings.scratch_root, f"job{job.id}-{job.attempt}-") as tmp, \
                 Heartbeat(self.db, self.settings, job) as beat:
             try:
                 ctx = RunContext(job.id, job.account_id, job.params, {}, Path(tmp),

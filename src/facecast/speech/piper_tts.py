@@ -20,6 +20,7 @@ import numpy as np
 
 from facecast.errors import InputError
 from facecast.media.audio import Audio
+from facecast.speech.text import check_characters
 from facecast.timing import PhonemeTiming, WordTiming
 
 DEFAULT_VOICE = "en_US-joe-medium"
@@ -29,8 +30,9 @@ _SILENT = {"^", "$", " ", "_"}
 
 
 def checked_text(text: str | None) -> str:
-    """``text`` stripped; refused when empty (``empty_text``) or over the length limit."""
-    text = (text or "").strip()
+    """``text`` stripped; refused when empty (``empty_text``), over the length limit, or
+    holding control characters (``invalid_characters``)."""
+    text = check_characters((text or "").strip())
     if not text:
         raise InputError("text is empty", code="empty_text")
     if len(text) > MAX_TEXT_CHARS:

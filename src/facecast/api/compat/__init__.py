@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 
 from fastapi import FastAPI
 
@@ -39,5 +40,9 @@ def mount_compat(app: FastAPI, service: Service) -> list[str]:
                 raise
             continue
         app.mount(prefix, module.create_app(service))
+        mount = app.router.routes[-1]
+        # Starlette's "(?P<path>.*)" stops at a line break: a path with an encoded newline
+        # would fall through to the native API's envelope instead of the vendor's
+        mount.path_regex = re.compile(mount.path_regex.pattern, re.DOTALL)  # type: ignore[attr-defined]
         mounted.append(prefix)
     return mounted

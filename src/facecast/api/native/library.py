@@ -13,6 +13,7 @@ from facecast.api.errors import ERROR_RESPONSES
 from facecast.api.native import schemas as s
 from facecast.api.native import views
 from facecast.api.native.jobs import media
+from facecast.service import origin
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
@@ -34,14 +35,14 @@ def list_voices(service: ServiceDep, caller: Caller,
     rows, total = service.voices(caller, page=page, page_size=page_size, language=language,
                                  region=region, gender=gender, age_group=age_group,
                                  engine=engine, custom=custom, query=query)
-    base = service.settings.base_url
+    base = origin.base(service.settings.base_url)
     return s.VoiceList(items=[views.voice(base, v) for v in rows], total=total, page=page,
                        page_size=page_size)
 
 
 @router.get("/voices/{voice_id}", response_model=s.VoiceOut, tags=["voices"])
 def get_voice(voice_id: str, service: ServiceDep, caller: Caller) -> s.VoiceOut:
-    return views.voice(service.settings.base_url, service.voice(caller, voice_id))
+    return views.voice(origin.base(service.settings.base_url), service.voice(caller, voice_id))
 
 
 @router.get("/voices/{voice_id}/preview", tags=["voices"], response_class=FileResponse,
@@ -59,7 +60,7 @@ def voice_preview(voice_id: str, service: ServiceDep, caller: Caller) -> FileRes
 def rename_voice(voice_id: str, body: s.VoiceUpdate, service: ServiceDep,
                  caller: Caller) -> s.VoiceOut:
     service.rename_voice(caller, voice_id, body.name)
-    return views.voice(service.settings.base_url, service.voice(caller, voice_id))
+    return views.voice(origin.base(service.settings.base_url), service.voice(caller, voice_id))
 
 
 @router.delete("/voices/{voice_id}", status_code=204, tags=["voices"],

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from facecast.api.wire import CheckedText
+
 # the database keeps naive UTC; the wire says so
 Timestamp = Annotated[datetime, AfterValidator(
     lambda t: t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t)]
@@ -20,7 +22,7 @@ JobKind = Literal["talking_photo", "dub_video", "clean_video", "tts", "voice_clo
 Url = Annotated[str, Field(min_length=8, max_length=4096, pattern=r"^https?://")]
 
 
-class Request(BaseModel):
+class Request(CheckedText, BaseModel):  # BaseModel named for linters
     model_config = ConfigDict(extra="forbid")
 
 

@@ -20,7 +20,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facecast import __version__
+from facecast.api.errors import body_failure
 from facecast.api.limits import BodyLimit
+from facecast.api.wire import CHECKED_URL
 from facecast.errors import FacecastError
 from facecast.service import webhooks
 from facecast.service.core import Service
@@ -39,9 +41,18 @@ Authenticate with `x-api-key: <facecast API key>` or `Authorization: Bearer <tok
 `{code, msg, data}`; `code` 1000 is success."""
 
 
-def error_response(error: AkoolError) -> JSONResponse:
+# Akool answers every request it routes with HTTP 200 and the outcome in ``code`` ("if the
+# value of the response code is not equal to 1000, the request is failed or wrong"); clients
+# that throw on a 4xx/5xx status would never read it. Only a path or method that does not
+# exist keeps its HTTP 404/405. AkoolError.status says what kind of failure it was (logs).
+WIRE_STATUS = 200
+ROUTING_STATUSES = (404, 405)
+
+
+def error_response(error: AkoolError, routing: bool = False) -> JSONResponse:
     return JSONResponse({"code": error.code, "msg": error.message},
-                        status_code=error.status, headers=error.headers)
+                        status_code=error.status if routing else WIRE_STATUS,
+                        headers=error.headers)
 
 
 async def _akool_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -78,10 +89,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     elif exc.status_code == 405:
         error = AkoolError(405, 1003, f"Parameter error: {request.method} is not allowed here",
                            dict(exc.headers or {}))
+    elif (failure := body_failure(request, exc)) is not None:
+        error = mapper.bad(f"{failure[1]} [{failure[0]}]")
     else:
         error = AkoolError(exc.status_code, 1003 if exc.status_code < 500 else 1015,
                            str(exc.detail))
-    return error_response(error)
+    return error_response(error, routing=exc.status_code in ROUTING_STATUSES)
 
 
 class CatchAll:
@@ -109,7 +122,7 @@ class CatchAll:
             if started:
                 raise
             response = JSONResponse({"code": 1015, "msg": "server internal error, please try "
-                                     "again later; it is logged"}, status_code=500)
+                                     "again later; it is logged"}, status_code=WIRE_STATUS)
             await response(scope, receive, send)
 
 
@@ -152,7 +165,8 @@ def _callback_encoder(service: Service) -> webhooks.Encoder:
 def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="facecast: Akool-compatible v3 API", version=__version__,
                   description=DESCRIPTION, openapi_url="/openapi.json", docs_url="/docs",
-                  redoc_url=None)
+                  redoc_url=None,
+                  dependencies=CHECKED_URL)
     app.state.service = service
     app.add_exception_handler(AkoolError, _akool_error)
     app.add_exception_handler(FacecastError, _facecast_error)
@@ -164,6 +178,6 @@ def create_app(service: Service) -> FastAPI:
     app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes,  # type: ignore[arg-type]
                        respond=lambda limit: JSONResponse(
                            {"code": 1003, "msg": f"Parameter error: the request body is over "
-                                                 f"{limit} bytes"}, status_code=413))
+                                                 f"{limit} bytes"}, status_code=WIRE_STATUS))
     webhooks.register_format("akool", _callback_encoder(service))
     return app

@@ -21,7 +21,9 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facecast import __version__
+from facecast.api.errors import body_failure
 from facecast.api.limits import BodyLimit
+from facecast.api.wire import CHECKED_URL
 from facecast.errors import FacecastError
 from facecast.service import webhooks
 from facecast.service.core import Service
@@ -90,6 +92,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     elif exc.status_code == 405:
         error = KlingError(405, 1202, f"the requested method is invalid: {request.method} is "
                                       "not allowed here", {"Allow": _allowed(request)})
+    elif (failure := body_failure(request, exc)) is not None:
+        error = KlingError(400, 1200, f"{failure[1]} [{failure[0]}]")
     else:
         error = KlingError(exc.status_code, 1200 if exc.status_code < 500 else 5000,
                            str(exc.detail))
@@ -140,7 +144,8 @@ def _callback_encoder(service: Service) -> webhooks.Encoder:
 def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="facecast: Kling-compatible avatar API", version=__version__,
                   description=DESCRIPTION, openapi_url="/openapi.json", docs_url="/docs",
-                  redoc_url=None)
+                  redoc_url=None,
+                  dependencies=CHECKED_URL)
     app.state.service = service
     app.add_exception_handler(KlingError, _kling_error)
     app.add_exception_handler(FacecastError, _facecast_error)

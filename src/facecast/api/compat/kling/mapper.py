@@ -72,6 +72,7 @@ _BY_CODE = {
     "too_many_queued_jobs": (429, 1303),
     "insufficient_credits": (429, 1102),
     "forbidden": (403, 1103),
+    "storage_full": (503, 5001),  # Kling's "server temporarily unavailable"
 }
 
 

@@ -14,10 +14,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from facecast.api.wire import CheckedText
+
 TaskStatus = Literal["submitted", "processing", "succeed", "failed"]
 
 
-class _Lenient(BaseModel):
+class _Lenient(CheckedText):
     model_config = ConfigDict(extra="ignore")
 
 

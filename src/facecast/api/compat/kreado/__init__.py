@@ -19,7 +19,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facecast import __version__
+from facecast.api.errors import body_failure
 from facecast.api.limits import BodyLimit
+from facecast.api.wire import CHECKED_URL
 from facecast.errors import FacecastError
 from facecast.service.core import Service
 
@@ -39,9 +41,19 @@ def _body(code: str, message: str, rid: str) -> dict[str, object]:
     return {"code": code, "message": message, "data": None, "requestId": rid}
 
 
-def error_response(request: Request, error: KreadoError) -> JSONResponse:
+# KreadoAI's document defines only the envelope's code ("405" expired login, "429", "10001"
+# ...) and no HTTP statuses: like Akool, every answer to a routed request is HTTP 200 with
+# the outcome in code, so clients that throw on 4xx/5xx still read it. A path or method
+# that does not exist keeps its HTTP 404/405. KreadoError.status says what kind of failure
+# it was (logs).
+WIRE_STATUS = 200
+ROUTING_STATUSES = (404, 405)
+
+
+def error_response(request: Request, error: KreadoError, routing: bool = False) -> JSONResponse:
     return JSONResponse(_body(error.code, error.message, request_id(request)),
-                        status_code=error.status, headers=error.headers)
+                        status_code=error.status if routing else WIRE_STATUS,
+                        headers=error.headers)
 
 
 async def _kreado_error(request: Request, exc: Exception) -> JSONResponse:
@@ -69,10 +81,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     elif exc.status_code == 405:
         # KreadoAI's own 405 means an expired login; a wrong method is a plain failure
         error = KreadoError("400", f"Failed: {request.method} is not allowed here", 405)
+    elif (failure := body_failure(request, exc)) is not None:
+        error = mapper.bad(f"{failure[1]} [{failure[0]}]")
     else:
         error = KreadoError("400" if exc.status_code < 500 else "10001", str(exc.detail),
                             exc.status_code)
-    return error_response(request, error)
+    return error_response(request, error, routing=exc.status_code in ROUTING_STATUSES)
 
 
 class CatchAll:
@@ -101,14 +115,15 @@ class CatchAll:
             if started:
                 raise
             response = JSONResponse(_body("10001", "Internal system exception; it is logged",
-                                          mapper.new_request_id()), status_code=500)
+                                          mapper.new_request_id()), status_code=WIRE_STATUS)
             await response(scope, receive, send)
 
 
 def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="facecast: KreadoAI-compatible API (v3)", version=__version__,
                   description=DESCRIPTION, openapi_url="/openapi.json", docs_url="/docs",
-                  redoc_url=None)
+                  redoc_url=None,
+                  dependencies=CHECKED_URL)
     app.state.service = service
     app.add_exception_handler(KreadoError, _kreado_error)
     app.add_exception_handler(FacecastError, _facecast_error)
@@ -120,5 +135,5 @@ def create_app(service: Service) -> FastAPI:
                        respond=lambda limit: JSONResponse(
                            _body("10007", f"File size is too large: the request body is over "
                                           f"{limit} bytes", mapper.new_request_id()),
-                           status_code=413))
+                           status_code=WIRE_STATUS))
     return app

@@ -44,6 +44,8 @@ CLEAN_MAX_BYTES = 200 * MB
 TASK_NAME_MAX = 100
 PAGE_SIZE_MAX = 100
 TTS_DEADLINE_S = 120.0
+# getInfo's vipExpireTime for a membership that never ends, in the document's format
+NO_EXPIRY = "9999-12-31 23:59:59"
 ORIGIN = "kreado"
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp"}
 AUDIO_TYPES = {"audio/mpeg", "audio/wav", "audio/x-wav", "audio/mp4", "audio/x-m4a",
@@ -584,8 +586,8 @@ def emo_list(body: wire.EmoList, service: Service) -> dict[str, Any]:
 def user_info(service: Service, principal: Principal) -> dict[str, Any]:
     info = service.account(principal)
     balance = int(info["account"].balance) - int(info["held"])
-    # facecast has no membership that expires: vipExpireTime is empty
-    return {"balance": f"{balance:.2f}", "vipExpireTime": ""}
+    # facecast has no membership that expires; clients parse vipExpireTime as a date
+    return {"balance": f"{balance:.2f}", "vipExpireTime": NO_EXPIRY}
 
 
 # ---- voices and speech ---------------------------------------------------------------------

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from facecast.api.deps import in_ingest_threads
+from facecast.api.errors import why_unparsable
 from facecast.service.accounts import Principal
 from facecast.service.core import Service
 
@@ -50,12 +51,15 @@ async def parse(request: Request, model: type[BaseModel]) -> Any:
         value: Any = {}
     else:
         try:
-            value = json.loads(raw)
-        except ValueError:
-            try:  # KreadoAI's own examples carry trailing commas; its server accepts them
-                value = json.loads(_TRAILING_COMMA.sub(r"\1", raw.decode("utf-8", "replace")))
-            except ValueError:
-                raise mapper.bad("the body is not valid JSON") from None
+            text = raw.decode("utf-8")
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                # KreadoAI's own examples carry trailing commas; its server accepts them
+                value = json.loads(_TRAILING_COMMA.sub(r"\1", text))
+        except (ValueError, RecursionError) as exc:
+            reason = why_unparsable(exc) if not isinstance(exc, json.JSONDecodeError) else exc
+            raise mapper.bad(f"the body is not valid JSON: {reason} [malformed_json]") from None
     if not isinstance(value, dict):
         raise mapper.bad("the body must be a JSON object")
     try:

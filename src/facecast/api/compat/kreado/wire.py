@@ -14,8 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from facecast.api.wire import CheckedText
 
-class _Lenient(BaseModel):
+
+class _Lenient(CheckedText):
     model_config = ConfigDict(extra="ignore")
 
 
