@@ -76,6 +76,7 @@ from facecast.pipeline.dub_video import (
     prepare_speech,
     rotate_upright,
     source_frames,
+    source_output_rate,
 )
 from facecast.render.dub import MouthDubber, mouth_gap
 from facecast.render.mouth_bank import BankBuilder, MouthBank
@@ -89,7 +90,7 @@ MANIFEST = "avatar.json"
 IDLE_CLIP, IDLE_DATA, BANK_FILE = "idle.mp4", "idle.npz", "mouth_bank.npz"
 THUMBNAIL, PREVIEW = "thumbnail.jpg", "preview.mp4"
 
-AVATAR_LIMITS = DUB_LIMITS  # MP4/MOV, H.264, 5-600 s, <= 300 MB, sides <= 3840
+AVATAR_LIMITS = DUB_LIMITS  # any decodable video in MP4/MOV/MKV/WebM/AVI, 5-600 s, <= 300 MB
 MIN_FACE_SHARE = 0.5  # the face must be seen in at least this share of the recording
 IDLE_MIN_S = 4.0  # the idle loop needs at least this long a stretch with the face
 IDLE_MAX_S = 30.0  # and is at most this long (longer loops repeat less, cost disk)
@@ -353,7 +354,7 @@ def create_video_avatar(spec: VideoAvatarSpec, progress: Progress | None = None
     report(0.0, "checking video")
     folder = _check_spec(spec)
     info = probe_video(spec.video, spec.limits)
-    fps = output_rate(info.fps)
+    fps = source_output_rate(info)
     src_w, src_h = (info.height, info.width) if info.rotation in (90, 270) else (
         info.width, info.height)
     src_w, src_h = src_w - src_w % 2, src_h - src_h % 2

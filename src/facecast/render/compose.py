@@ -602,9 +602,8 @@ class _LoopedVideo:
     def __init__(self, path: Path, width: int, height: int, fps: float) -> None:
         from facecast.media.video_reader import VideoLimits, probe_video
 
-        limits = VideoLimits(min_seconds=0.0, max_seconds=3600.0, max_bytes=1024 * 2**20,
-                             containers=frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm",
-                                                   "avi"}), codecs=None)
+        # the containers and codecs any video input may have; longer and larger files
+        limits = VideoLimits(min_seconds=0.0, max_seconds=3600.0, max_bytes=1024 * 2**20)
         self.info = probe_video(path, limits)
         self.path, self.width, self.height, self.fps = path, width, height, fps
         self._frames = self._generate()
