@@ -362,7 +362,11 @@ def clone_status(service: Service, principal: Principal, body: wire.JobQuery
         human = {"digitalHumanId": avatar_id, "supportTypeId": VIDEO,
                  "digitalHumanThumbnailUrl": "", "digitalHumanPhotoUrl": "",
                  "digitalHumanPreviewVideoUrl": ""}
-    return {"status": status_of(job), "digitalHuman": human}
+    # failReason, an extra field: why the clone failed (status 4), facecast's code in brackets
+    reason = ""
+    if job.status in ("failed", "canceled"):
+        reason = f"{job.error_message or job.status} [{job.error_code or job.status}]"
+    return {"status": status_of(job), "digitalHuman": human, "failReason": reason}
 
 
 # ---- videos --------------------------------------------------------------------------------
