@@ -627,7 +627,7 @@ class AvatarService:
 
     def clone_source(self, account_id: int, video: MediaSource) -> Asset:
         """A recording for a video avatar, checked before any job exists by the engine's
-        own rules: MP4 or MOV, H.264, 5 s to 10 min, at most 300 MB."""
+        own rules: MP4, MOV, MKV, WebM or AVI, 5 s to 10 min, at most 300 MB."""
         from facecast.media.video_reader import probe_video
 
         asset = self.assets.from_source(account_id, video, {"video"}, "video")
