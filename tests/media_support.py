@@ -13,13 +13,18 @@ import numpy as np
 
 def write_video(path: Path, frames: Iterable[np.ndarray], fps: int = 25,
                 codec: str = "libx264", fmt: str | None = None,
-                pix_fmt: str = "yuv420p", options: dict[str, str] | None = None) -> Path:
-    """RGB frames (all of the first one's size) as a video at ``fps``; no sound."""
+                pix_fmt: str = "yuv420p", options: dict[str, str] | None = None,
+                rotation: int = 0) -> Path:
+    """RGB frames (all of the first one's size) as a video at ``fps``; no sound.
+    ``rotation``: the clockwise turn a player applies to show them (a phone's display
+    matrix on a portrait recording stored as landscape frames)."""
     it = iter(frames)
     first = next(it)
     with av.open(str(path), "w", format=fmt) as c:
         s = c.add_stream(codec, rate=fps, options=options or {})
         s.width, s.height, s.pix_fmt = first.shape[1], first.shape[0], pix_fmt
+        if rotation:
+            s.set_display_rotation(-rotation)  # FFmpeg's matrix angle is counterclockwise
         for i, img in enumerate(itertools.chain([first], it)):
             f = av.VideoFrame.from_ndarray(img, format="rgb24")
             f.pts = i

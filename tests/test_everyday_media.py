@@ -15,6 +15,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import av
+import cv2
 import httpx
 import numpy as np
 import pytest
@@ -243,6 +244,32 @@ def test_cli_dub_takes_phone_and_web_video(
     assert "256x256 at 25 fps" in res.output, res.output
     codec, rate, _steps = _stream_facts(out)
     assert codec == "h264" and rate == 25
+
+
+def test_a_portrait_phone_clip_is_dubbed_upright(
+    tmp_path: Path, face_frames: list[np.ndarray], speech: Path
+) -> None:
+    """Phones store a portrait recording as landscape frames and a display matrix."""
+    from facecast.cli import main
+
+    upright = [np.ascontiguousarray(f[:, 32:224]) for f in face_frames[:140]]  # 192 x 256
+    stored = (cv2.rotate(f, cv2.ROTATE_90_COUNTERCLOCKWISE) for f in upright)  # 256 x 192
+    clip = write_video(
+        tmp_path / "portrait.mov", stored, codec="libx265", options=X265, rotation=90
+    )
+    info = probe_video(clip, DUB_LIMITS)
+    assert (info.width, info.height, info.rotation) == (256, 192, 90)
+    out = tmp_path / "dubbed.mp4"
+    res = CliRunner().invoke(
+        main, ["dub", "--video", str(clip), "--audio", str(speech), "-o", str(out), "--no-progress"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "192x256 at 25 fps" in res.output, res.output
+    with av.open(str(out)) as c:
+        first = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    # the top half (eyes, forehead: no dubbing there) is the upright source's
+    err = float(np.abs(first[:100].astype(int) - upright[0][:100]).mean())
+    assert err < 8, f"the output is not the upright picture (mean error {err:.1f})"
 
 
 # ---- photos --------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def probe_video(path: PathLike, limits: VideoLimits | None = None) -> VideoInfo:
                          fps=float(rate), duration=duration, frames=frames,
                          codec=ctx.name, container=container.format.name,
                          has_audio=bool(container.streams.audio), variable_rate=variable,
-                         rotation=_rotation(stream),
+                         rotation=_rotation(stream) or _display_rotation(container, stream),
                          nominal_fps=float(stream.guessed_rate or 0.0))
     if limits is not None:
         _check(info, limits)
@@ -119,6 +119,20 @@ def _rotation(stream: av.video.VideoStream) -> int:
 
 
 _CODEC_NAMES = {"h264": "H.264", "hevc": "HEVC"}
+
+
+def _display_rotation(container: av.container.InputContainer,
+                      stream: av.video.VideoStream) -> int:
+    """The clockwise turn (0, 90, 180, 270) that shows the frames upright, from the
+    display matrix: phones store a portrait recording as landscape frames plus that
+    matrix, which FFmpeg hands over on each decoded frame (no "rotate" tag any more)."""
+    try:
+        for frame in container.decode(stream):
+            # PyAV gives the matrix's counterclockwise angle; the rotation here is clockwise
+            return round(-float(frame.rotation) / 90.0) * 90 % 360
+    except (av.error.FFmpegError, ValueError, AttributeError):
+        return 0
+    return 0
 
 
 def _check(info: VideoInfo, limits: VideoLimits) -> None:
