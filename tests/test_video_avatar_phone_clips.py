@@ -23,6 +23,7 @@ import httpx
 import numpy as np
 import pytest
 
+from facecast.errors import InputError
 from facecast.media import load_image
 from facecast.media.video_reader import probe_video
 from facecast.pipeline.video_avatar import (
@@ -136,6 +137,31 @@ def test_a_speaker_who_never_opens_the_mouth_makes_an_avatar(
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     diffs = [float(np.abs(a.astype(int) - b).mean()) for a, b in pairwise(frames)]
     assert max(diffs) > 0.5
+
+
+@pytest.mark.parametrize(
+    ("pattern", "share"),
+    [
+        ("FF" + "." * 4, 0.33),  # the person walks out after 2 s: seen in a third of it
+        ("F." * 3, 0.5),  # in and out every second: never 4 s on end
+    ],
+)
+def test_a_face_that_comes_and_goes_fails_with_face_lost(
+    shared_media: Path, tmp_path: Path, pattern: str, share: float
+) -> None:
+    with av.open(str(shared_media / "videos" / "klobuchar_10s_noaudio.mp4")) as c:
+        faces = [f.to_ndarray(format="rgb24") for f in itertools.islice(c.decode(video=0), 150)]
+    room = np.full_like(faces[0], 110)
+    # one character per second of the recording: F the person, . the empty room
+    frames = [faces[i] if pattern[i // 25] == "F" else room for i in range(25 * len(pattern))]
+    clip = write_video(tmp_path / "comes_and_goes.mp4", frames)
+    with pytest.raises(InputError) as err:
+        create_video_avatar(VideoAvatarSpec(video=clip, folder=tmp_path / "gone", name="x"))
+    assert err.value.code == "face_lost", err.value
+    if share < 0.5:  # refused on the share itself, which the details carry
+        assert err.value.details["face_share"] == pytest.approx(share, abs=0.05)
+    assert "comes_and_goes.mp4" in err.value.message or "4 s on end" in err.value.message
+    assert not (tmp_path / "gone").exists()
 
 
 # ---- the reason reaches the vendor APIs ----------------------------------------------------

@@ -110,7 +110,7 @@ _BY_CODE = {
     "file_too_large": "10007", "video_too_large": "10007", "bad_audio_duration": "10004",
     "avatar_not_found": "10020", "avatar_not_ready": "10020",
     "job_not_found": "10009", "asset_not_found": "10009", "face_check_failed": "10010",
-    "no_face": "10010", "multiple_faces": "10010", "face_cut_off": "10010",
+    "no_face": "10010", "face_lost": "10010", "multiple_faces": "10010", "face_cut_off": "10010",
     "face_too_small": "10010", "not_frontal": "10010", "unsupported_media": "10008",
     "download_timeout": "10006",
 }
