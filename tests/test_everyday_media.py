@@ -299,6 +299,17 @@ def test_heic_and_avif_photos_are_read(
     assert load_image(turned).shape == (400, 512, 3)
 
 
+@pytest.mark.parametrize("fmt", ["GIF", "PPM", "ICO"])
+def test_other_image_formats_are_refused_before_their_parsers_run(fmt: str) -> None:
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(buf, fmt)
+    with pytest.raises(InputError) as err:
+        load_image(buf.getvalue())
+    assert err.value.code == "unreadable_image" and "HEIC/HEIF" in err.value.message
+
+
 # ---- through a real server -----------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ by Pillow with ``pillow-heif`` (HEIC/HEIF, AVIF: the formats phones save).
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -59,17 +60,15 @@ class ImageHeader:
         return IMAGE_TYPES[self.format]
 
 
-_heif_registered = False
+@functools.cache
+def _pillow_formats() -> tuple[str, ...]:
+    """The Pillow format ids of :data:`IMAGE_TYPES` that it can open, after teaching it
+    HEIC/HEIF (pillow-heif); AVIF is built into Pillow >= 11.3."""
+    from pillow_heif import register_heif_opener
 
-
-def _register_heif() -> None:
-    """Teach Pillow HEIC/HEIF (pillow-heif); AVIF is built into Pillow >= 11.3."""
-    global _heif_registered
-    if not _heif_registered:
-        from pillow_heif import register_heif_opener
-
-        register_heif_opener()
-        _heif_registered = True
+    register_heif_opener()
+    Image.init()  # every plugin registered, so their ids can be named
+    return tuple(f for f in IMAGE_TYPES if f in Image.OPEN)
 
 
 def image_header(data: bytes, name: str = "image") -> ImageHeader:
@@ -78,12 +77,13 @@ def image_header(data: bytes, name: str = "image") -> ImageHeader:
     Raises :class:`InputError` ``unreadable_image`` (not an image facecast reads)
     or ``image_too_large`` (over :data:`MAX_DECODE_PIXELS`: it is never decoded).
     """
-    _register_heif()
+    formats = _pillow_formats()
     try:
         with warnings.catch_warnings():
             # Pillow warns from 89 MP on; the limit here is ours.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
+            # only these formats' parsers see untrusted bytes (Pillow knows dozens)
+            with Image.open(io.BytesIO(data), formats=list(formats)) as im:
                 fmt, (width, height) = str(im.format), im.size
     except Image.DecompressionBombError as exc:
         # Pillow's own guard (at twice its warning size) fired first; it names the pixels.
@@ -93,10 +93,6 @@ def image_header(data: bytes, name: str = "image") -> ImageHeader:
         raise InputError(
             f"{name!r} is not a readable image ({IMAGE_FORMATS_TEXT})", code="unreadable_image"
         ) from exc
-    if fmt not in IMAGE_TYPES:
-        raise InputError(
-            f"{name!r} is a {fmt} image; use {IMAGE_FORMATS_TEXT}", code="unreadable_image"
-        )
     if width * height > MAX_DECODE_PIXELS:
         raise _too_large(name, width, height)
     return ImageHeader(fmt, width, height)
@@ -185,7 +181,7 @@ def _decode_pillow(data: bytes, unreadable: InputError) -> tuple[np.ndarray, np.
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
+            with Image.open(io.BytesIO(data), formats=list(_pillow_formats())) as im:
                 im = ImageOps.exif_transpose(im)
                 if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
                     rgba = np.asarray(im.convert("RGBA"))
