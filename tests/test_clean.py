@@ -308,8 +308,9 @@ def test_limits_refuse_short_large_and_foreign_videos(media_dir: Path, burned: B
     with pytest.raises(InputError) as err:
         clean_video(CleanVideoSpec(burned.path, media_dir / "x.mp4", limits=tiny))
     assert err.value.code == "file_too_large"
-    mkv = media_dir / "clip.mkv"
-    with av.open(str(mkv), "w", format="matroska") as c:
+    # MPEG-TS (broadcast captures): not among the containers taken (MP4, MOV, MKV, WebM, AVI)
+    mkv = media_dir / "clip.ts"
+    with av.open(str(mkv), "w", format="mpegts") as c:
         s = c.add_stream("libx264", rate=25)
         s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
         for i in range(150):

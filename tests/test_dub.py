@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from facecast.errors import InputError
 from facecast.face import FaceAnalyzer
 from facecast.media import Audio, Mp4Writer, load_audio, write_audio
-from facecast.media.video_reader import VideoLimits, read_frames
+from facecast.media.video_reader import DUB_LIMITS, MP4_H264_LIMITS, VideoLimits, read_frames
 from facecast.motion.track import CHANNELS
 from facecast.pipeline.dub_video import (
     DubVideoResult,
@@ -309,22 +309,28 @@ def test_variable_frame_rate_input_comes_out_constant(tmp_path: Path, source_vid
 
 
 @pytest.mark.parametrize(
-    ("name", "make", "code"),
+    ("name", "make", "code", "limits"),
     [
-        ("short.mp4", lambda p: write_still_video(p, 3.0), "video_too_short"),
-        ("mpeg4.mp4", lambda p: write_still_video(p, 6.0, codec="mpeg4"), "unsupported_codec"),
-        ("movie.mkv", lambda p: write_still_video(p, 6.0, fmt="matroska"), "unsupported_container"),
-        ("garbage.mp4", lambda p: p.write_bytes(b"not a video at all" * 100), "unreadable_video"),
-        ("empty_room.mp4", lambda p: write_still_video(p, 5.2), "no_face"),
+        ("short.mp4", lambda p: write_still_video(p, 3.0), "video_too_short", DUB_LIMITS),
+        # KreadoAI's lip-sync rules (MP4/MOV, H.264); the native defaults take both
+        ("mpeg4.mp4", lambda p: write_still_video(p, 6.0, codec="mpeg4"), "unsupported_codec",
+         MP4_H264_LIMITS),
+        ("movie.mkv", lambda p: write_still_video(p, 6.0, fmt="matroska"),
+         "unsupported_container", MP4_H264_LIMITS),
+        ("movie.ts", lambda p: write_still_video(p, 6.0, fmt="mpegts"), "unsupported_container",
+         DUB_LIMITS),
+        ("garbage.mp4", lambda p: p.write_bytes(b"not a video at all" * 100), "unreadable_video",
+         DUB_LIMITS),
+        ("empty_room.mp4", lambda p: write_still_video(p, 5.2), "no_face", DUB_LIMITS),
     ],
 )
 def test_bad_video_is_refused_with_its_reason(tmp_path: Path, new_speech: Path, name: str,
-                                              make, code: str) -> None:
+                                              make, code: str, limits: VideoLimits) -> None:
     video = tmp_path / name
     make(video)
     out = tmp_path / "out.mp4"
     with pytest.raises(InputError) as err:
-        dub_video(DubVideoSpec(video=video, audio=new_speech, output=out))
+        dub_video(DubVideoSpec(video=video, audio=new_speech, output=out, limits=limits))
     assert err.value.code == code
     assert video.name in err.value.message or code == "no_face"
     assert not out.exists() and not list(tmp_path.glob(".out.mp4*"))

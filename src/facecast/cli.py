@@ -86,7 +86,7 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
 
 @main.command()
 @click.option("--photo", type=click.Path(exists=True, dir_okay=False),
-              help="Portrait: JPEG, PNG, WebP, BMP or TIFF.")
+              help="Portrait: JPEG, PNG, WebP, TIFF, BMP, HEIC/HEIF or AVIF.")
 @click.option("--avatar", "avatar_ref", metavar="NAME|ID",
               help="Or an avatar of the library (`facecast avatar list`): a photo avatar "
                    "renders from its photo, a video avatar from its recording.")

@@ -139,7 +139,8 @@ def list_cmd(kind: str | None, custom: bool | None, gender: str | None, age: str
 @click.option("--photo", type=click.Path(exists=True, dir_okay=False),
               help="A portrait (face-checked).")
 @click.option("--video", type=click.Path(exists=True, dir_okay=False),
-              help="A recording of the person: MP4 or MOV, 5 s to 10 min.")
+              help="A recording of the person: MP4, MOV, MKV, WebM or AVI "
+                   "(H.264, HEVC, VP9, AV1, ...), 5 s to 10 min.")
 @click.option("--name", required=True, help="The avatar's name (use it with --avatar).")
 @click.option("--gender", type=click.Choice(["female", "male"]))
 @click.option("--age", type=click.Choice(["child", "young", "adult", "senior"]))

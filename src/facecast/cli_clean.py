@@ -22,7 +22,7 @@ AREA_HELP = "x1,y1,x2,y2 in pixels (left-top, right-bottom); repeat for more are
 
 @click.command()
 @click.option("--video", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="MP4 or MOV, longer than 5 s, up to 200 MB.")
+              help="MP4, MOV, MKV, WebM or AVI, longer than 5 s, up to 200 MB.")
 @click.option("--subtitle-area", "subtitle_areas", multiple=True, metavar="X1,Y1,X2,Y2",
               help="Where burned-in subtitles are: " + AREA_HELP)
 @click.option("--watermark-area", "watermark_areas", multiple=True, metavar="X1,Y1,X2,Y2",

@@ -26,7 +26,8 @@ def _point(value: str | None) -> tuple[float, float] | None:
 
 @click.command()
 @click.option("--video", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Talking-head video: MP4 or MOV, H.264, longer than 5 s, up to 300 MB.")
+              help="Talking-head video: MP4, MOV, MKV, WebM or AVI (H.264, HEVC, VP9, "
+                   "AV1, ...), longer than 5 s, up to 300 MB.")
 @click.option("--audio", type=click.Path(exists=True, dir_okay=False),
               help="New speech: wav, mp3, m4a, aac, ogg/opus, flac (1 to 600 s).")
 @click.option("--text", help="Text to speak with the built-in voice instead of --audio.")

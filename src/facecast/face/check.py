@@ -293,7 +293,8 @@ def _decode(
             )
         return load_image(source, max_bytes=limits.max_bytes)
     except InputError as exc:
-        reason = exc.code if exc.code in ("file_too_large", "unreadable_image") else None
+        known = ("file_too_large", "unreadable_image", "image_too_large")
+        reason = exc.code if exc.code in known else None
         return _refuse(reason or "unreadable_image", exc.message)
     except (ValueError, TypeError, OSError, cv2.error) as exc:
         return _refuse("unreadable_image", f"the image cannot be decoded: {exc}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,23 +21,33 @@ from facecast.errors import InputError
 
 PathLike = str | os.PathLike[str]
 
-CONTAINERS = {"mov,mp4,m4a,3gp,3g2,mj2"}  # how FFmpeg names the MP4/MOV demuxer
+MP4_MOV = "mov,mp4,m4a,3gp,3g2,mj2"  # how FFmpeg names the MP4/MOV demuxer
+# What people have: phones' MP4/MOV, the web's WebM (FFmpeg's Matroska demuxer), MKV, AVI.
+CONTAINERS = frozenset({MP4_MOV, "matroska,webm", "avi"})
+CONTAINER_NAMES = {MP4_MOV: "MP4/MOV", "matroska,webm": "MKV/WebM", "avi": "AVI"}
 
 
 @dataclass(frozen=True)
 class VideoLimits:
-    """What a video input must be; the defaults are KreadoAI's lip-sync rules."""
+    """What a video input must be. The defaults are the native API's and the CLI's: any
+    codec PyAV decodes (H.264, HEVC, VP8/9, AV1, MPEG-4, ProRes, ...) in MP4, MOV, MKV,
+    WebM or AVI; limits on duration, size and resolution. Vendor APIs narrow them where
+    their documents do (:data:`MP4_H264_LIMITS`)."""
 
     min_seconds: float = 5.0
     max_seconds: float = 600.0
     max_bytes: int = 300 * 1024 * 1024
-    containers: frozenset[str] = field(default_factory=lambda: frozenset(CONTAINERS))
-    codecs: frozenset[str] | None = frozenset({"h264"})  # None: any decodable codec
+    containers: frozenset[str] = CONTAINERS
+    codecs: frozenset[str] | None = None  # None: any decodable codec
     max_side: int = 3840
 
 
 DUB_LIMITS = VideoLimits()
 CLEAN_LIMITS = VideoLimits(max_bytes=200 * 1024 * 1024)
+# KreadoAI's documents: lip-sync videos "MP4 or MOV format, encoded with H.264"; clone and
+# removal videos "mp4, mov" (no codec named).
+MP4_H264_LIMITS = VideoLimits(containers=frozenset({MP4_MOV}), codecs=frozenset({"h264"}))
+MP4_MOV_LIMITS = VideoLimits(containers=frozenset({MP4_MOV}))
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,7 @@ class VideoInfo:
     has_audio: bool
     variable_rate: bool  # the stream's timestamps are not evenly spaced
     rotation: int = 0
+    nominal_fps: float = 0.0  # the rate the stream declares (a VFR phone clip's 30), or 0
 
 
 def probe_video(path: PathLike, limits: VideoLimits | None = None) -> VideoInfo:
@@ -84,7 +95,8 @@ def probe_video(path: PathLike, limits: VideoLimits | None = None) -> VideoInfo:
                          fps=float(rate), duration=duration, frames=frames,
                          codec=ctx.name, container=container.format.name,
                          has_audio=bool(container.streams.audio), variable_rate=variable,
-                         rotation=_rotation(stream))
+                         rotation=_rotation(stream) or _display_rotation(container, stream),
+                         nominal_fps=float(stream.guessed_rate or 0.0))
     if limits is not None:
         _check(info, limits)
     return info
@@ -106,13 +118,32 @@ def _rotation(stream: av.video.VideoStream) -> int:
         return 0
 
 
+_CODEC_NAMES = {"h264": "H.264", "hevc": "HEVC"}
+
+
+def _display_rotation(container: av.container.InputContainer,
+                      stream: av.video.VideoStream) -> int:
+    """The clockwise turn (0, 90, 180, 270) that shows the frames upright, from the
+    display matrix: phones store a portrait recording as landscape frames plus that
+    matrix, which FFmpeg hands over on each decoded frame (no "rotate" tag any more)."""
+    try:
+        for frame in container.decode(stream):
+            # PyAV gives the matrix's counterclockwise angle; the rotation here is clockwise
+            return round(-float(frame.rotation) / 90.0) * 90 % 360
+    except (av.error.FFmpegError, ValueError, AttributeError):
+        return 0
+    return 0
+
+
 def _check(info: VideoInfo, limits: VideoLimits) -> None:
     name = info.path.name
     if info.container not in limits.containers:
-        raise InputError(f"{name!r} is a {info.container} file; use MP4 or MOV",
-                         code="unsupported_container")
+        allowed = " or ".join(sorted(CONTAINER_NAMES.get(c, c) for c in limits.containers))
+        raise InputError(f"{name!r} is a {info.container} file; use {allowed}",
+                         code="unsupported_container", container=info.container)
     if limits.codecs is not None and info.codec not in limits.codecs:
-        raise InputError(f"{name!r} is encoded as {info.codec}; use H.264",
+        allowed = " or ".join(sorted(_CODEC_NAMES.get(c, c) for c in limits.codecs))
+        raise InputError(f"{name!r} is encoded as {info.codec}; use {allowed}",
                          code="unsupported_codec", codec=info.codec)
     if info.duration < limits.min_seconds:
         raise InputError(f"video {name!r} lasts {info.duration:.1f} s; it must be longer than "

@@ -196,11 +196,31 @@ def frame_track(audio: Audio, phonemes: list[PhonemeTiming], fps: Fraction) -> M
 
 
 def output_rate(fps: float) -> Fraction:
-    """The frame rate to encode at: a standard rate when the source's average is one."""
-    for rate in STANDARD_RATES:
-        if abs(fps / float(rate) - 1.0) < 0.005:
-            return rate
+    """The frame rate to encode constant-rate input at: a standard rate when the
+    source's average is one, else the average itself."""
+    # the nearest one: 30 and 30000/1001 are both within the tolerance of 30.0
+    nearest = min(STANDARD_RATES, key=lambda rate: abs(fps / float(rate) - 1.0))
+    if abs(fps / float(nearest) - 1.0) < 0.005:
+        return nearest
     return Fraction(fps).limit_denominator(1001)
+
+
+def source_output_rate(info: VideoInfo) -> Fraction:
+    """The constant frame rate a source is re-encoded at.
+
+    Constant-rate input keeps its rate (:func:`output_rate`). Variable-rate input (phones
+    drop frames in low light: a "30 fps" clip averages 22.13) gets a standard constant
+    rate, never its average: the rate it declares when that is a standard one no higher
+    than twice the average, else the lowest whole standard rate at or above the average,
+    so each source frame is shown at least about once.
+    """
+    if not info.variable_rate:
+        return output_rate(info.fps)
+    whole = [r for r in STANDARD_RATES if r.denominator == 1]
+    nominal = output_rate(info.nominal_fps) if info.nominal_fps > 0 else None
+    if nominal in STANDARD_RATES and info.fps * 0.99 <= nominal <= 2 * info.fps:
+        return nominal
+    return next((r for r in whole if r >= info.fps * 0.99), whole[-1])
 
 
 def rotate_upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
@@ -648,7 +668,7 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
     t0 = time.perf_counter()
     report(0.0, "checking video")
     info = probe_video(spec.video, spec.limits)
-    fps = output_rate(info.fps)
+    fps = source_output_rate(info)
     width, height = info.width, info.height
     if info.rotation in (90, 270):
         width, height = height, width

@@ -77,6 +77,7 @@ from facecast.pipeline.dub_video import (
     prepare_speech,
     rotate_upright,
     source_frames,
+    source_output_rate,
 )
 from facecast.render.dub import MouthDubber, mouth_gap
 from facecast.render.mouth_bank import BankBuilder, MouthBank
@@ -90,7 +91,7 @@ MANIFEST = "avatar.json"
 IDLE_CLIP, IDLE_DATA, BANK_FILE = "idle.mp4", "idle.npz", "mouth_bank.npz"
 THUMBNAIL, PREVIEW = "thumbnail.jpg", "preview.mp4"
 
-AVATAR_LIMITS = DUB_LIMITS  # MP4/MOV, H.264, 5-600 s, <= 300 MB, sides <= 3840
+AVATAR_LIMITS = DUB_LIMITS  # any decodable video in MP4/MOV/MKV/WebM/AVI, 5-600 s, <= 300 MB
 MIN_FACE_SHARE = 0.5  # the face must be seen in at least this share of the recording
 IDLE_MIN_S = 4.0  # the idle loop needs at least this long a stretch with the face
 IDLE_MAX_S = 30.0  # and is at most this long (longer loops repeat less, cost disk)
@@ -343,8 +344,9 @@ def create_video_avatar(spec: VideoAvatarSpec, progress: Progress | None = None
 
     Raises :class:`InputError` on bad input: the video check's codes
     (``video_too_short``, ``video_too_long``, ``file_too_large``,
-    ``unsupported_codec``, ...), ``no_face`` (no face, or seen in too little of
-    the recording, or never for :data:`IDLE_MIN_S` on end), ``face_not_found``,
+    ``unsupported_codec``, ...), ``no_face`` (no face followed at all),
+    ``face_lost`` (the face seen in too little of the recording, or never for
+    :data:`IDLE_MIN_S` on end), ``face_not_found``,
     ``avatar_exists`` (the folder is not empty), ``bad_request``. Nothing is
     left behind unless it succeeds.
     """
@@ -354,7 +356,7 @@ def create_video_avatar(spec: VideoAvatarSpec, progress: Progress | None = None
     report(0.0, "checking video")
     folder = _check_spec(spec)
     info = probe_video(spec.video, spec.limits)
-    fps = output_rate(info.fps)
+    fps = source_output_rate(info)
     src_w, src_h = (info.height, info.width) if info.rotation in (90, 270) else (
         info.width, info.height)
     src_w, src_h = src_w - src_w % 2, src_h - src_h % 2
@@ -398,7 +400,7 @@ def create_video_avatar(spec: VideoAvatarSpec, progress: Progress | None = None
         if present < MIN_FACE_SHARE * n:
             raise InputError(f"the face is seen in only {100 * present / n:.0f} % of video "
                              f"{name!r}; an avatar needs it in most of the recording",
-                             code="no_face", face_share=round(present / n, 3))
+                             code="face_lost", face_share=round(present / n, 3))
         profile = face_profile(series.points, series.presence)
         if profile is None:
             raise InputError(f"no face could be followed in video {name!r}", code="no_face")
@@ -633,7 +635,7 @@ def choose_idle(points: np.ndarray, presence: np.ndarray, thumbs: np.ndarray, fp
     in units of the recording's usual frame-to-frame change; beyond
     :data:`JUMP_UNSEEN` in full, below it a little) plus a little for mouth
     activity and head motion inside the stretch, less a bonus for length.
-    Raises ``no_face`` when no stretch of ``min_s`` has the face throughout.
+    Raises ``face_lost`` when no stretch of ``min_s`` has the face throughout.
     """
     n = len(points)
     fade = max(2, round(CROSSFADE_S * fps))
@@ -643,7 +645,7 @@ def choose_idle(points: np.ndarray, presence: np.ndarray, thumbs: np.ndarray, fp
     if longest - fade + 1 < l_min:
         raise InputError(f"the face is never seen for {min_s:g} s on end (longest "
                          f"{longest / fps:.1f} s): an avatar needs a stretch that long",
-                         code="no_face")
+                         code="face_lost")
     l_max = max(l_min, min(round(max_s * fps), longest - fade + 1))
     # Features per frame: a small grey picture and the head's pose points (IOD units).
     eye_r = points[:, _EYE_R].mean(axis=1)

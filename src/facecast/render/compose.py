@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 from facecast.errors import InputError
+from facecast.media.image import MAX_IMAGE_BYTES
 from facecast.render.canvas import MAX_SIDE, blurred_fill, cover_resize
 
 if TYPE_CHECKING:
@@ -57,8 +58,8 @@ Units = Literal["fraction", "px"]
 
 MAX_PIXELS = 3840 * 2160  # the largest canvas: 4K UHD, either way round
 MAX_LAYERS = 16
-MAX_IMAGE_BYTES = 50 * 1024 * 1024
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif",
+                  ".avif"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm"}
 # Segmentation, matte refinement and colour estimation run at this size at most;
 # the matte is smooth and the colours at the edge are low-frequency, so nothing is lost.
@@ -359,26 +360,11 @@ def _place(image: np.ndarray, sx: float, sy: float, ox: float, oy: float, width:
 
 def _load_rgba(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """An image file as RGB uint8 plus its alpha (float32 0..1), None when it has none."""
-    from facecast.media import load_image
+    from facecast.media.image import load_image_alpha
 
-    try:
-        size = path.stat().st_size
-        if size > MAX_IMAGE_BYTES:
-            raise InputError(f"image {path.name!r} is {size / 1e6:.0f} MB, over the "
-                             f"{MAX_IMAGE_BYTES / 1e6:.0f} MB limit", code="file_too_large")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read image {path.name!r}: {exc}",
-                         code="unreadable_image") from exc
-    buf = np.frombuffer(data, np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if len(buf) else None
-    if img is not None and img.ndim == 3 and img.shape[2] == 4:
-        if img.dtype != np.uint8:
-            img = (img / 257.0).astype(np.uint8)
-        alpha = img[:, :, 3].astype(np.float32) / 255.0
-        return np.ascontiguousarray(img[:, :, 2::-1]), alpha
-    # Without alpha, load_image applies EXIF orientation and its decode guards.
-    return load_image(data, max_bytes=MAX_IMAGE_BYTES), None
+    # load_image_alpha checks the size from the header before decoding (bombs) and
+    # applies EXIF orientation to images without alpha.
+    return load_image_alpha(path, max_bytes=MAX_IMAGE_BYTES)
 
 
 def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
@@ -616,9 +602,8 @@ class _LoopedVideo:
     def __init__(self, path: Path, width: int, height: int, fps: float) -> None:
         from facecast.media.video_reader import VideoLimits, probe_video
 
-        limits = VideoLimits(min_seconds=0.0, max_seconds=3600.0, max_bytes=1024 * 2**20,
-                             containers=frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm",
-                                                   "avi"}), codecs=None)
+        # the containers and codecs any video input may have; longer and larger files
+        limits = VideoLimits(min_seconds=0.0, max_seconds=3600.0, max_bytes=1024 * 2**20)
         self.info = probe_video(path, limits)
         self.path, self.width, self.height, self.fps = path, width, height, fps
         self._frames = self._generate()

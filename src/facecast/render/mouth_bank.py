@@ -276,7 +276,7 @@ class MouthBank:
     def save(self, path: PathLike) -> Path:
         """Write the bank as one ``.npz`` (crops padded to the canonical window)."""
         path = Path(path)
-        n = len(self.samples)
+        n, points = len(self.samples), len(UPPER_INNER)
         h, w = _window_shape(self.scale)
         crops = np.zeros((n, h, w, 3), np.uint8)
         for k, s in enumerate(self.samples):
@@ -285,8 +285,10 @@ class MouthBank:
             np.savez_compressed(
                 fh, crops=crops, scale=np.float64(self.scale),
                 usual_width=np.float64(self.usual_width),
-                upper=np.array([s.upper for s in self.samples], np.float32).reshape(n, -1, 2),
-                lower=np.array([s.lower for s in self.samples], np.float32).reshape(n, -1, 2),
+                # The contour length is spelled out: an empty bank (a recording where the
+                # mouth never opens) has no sample to infer it from.
+                upper=np.array([s.upper for s in self.samples], np.float32).reshape(n, points, 2),
+                lower=np.array([s.lower for s in self.samples], np.float32).reshape(n, points, 2),
                 gap=np.array([s.gap for s in self.samples], np.float32),
                 width=np.array([s.width for s in self.samples], np.float32),
                 lip=np.array([s.lip for s in self.samples], np.float32).reshape(n, 3),

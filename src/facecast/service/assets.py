@@ -31,9 +31,11 @@ from facecast.service.settings import Settings
 from facecast.service.storage import Storage
 
 SUFFIX = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp",
-          "image/bmp": ".bmp", "audio/wav": ".wav", "audio/x-wav": ".wav", "audio/mpeg": ".mp3",
+          "image/bmp": ".bmp", "image/tiff": ".tif", "image/heic": ".heic", "image/avif": ".avif",
+          "audio/wav": ".wav", "audio/x-wav": ".wav", "audio/mpeg": ".mp3",
           "audio/mp4": ".m4a", "audio/aac": ".aac", "audio/ogg": ".ogg", "audio/flac": ".flac",
-          "video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm"}
+          "video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm",
+          "video/x-matroska": ".mkv", "video/x-msvideo": ".avi"}
 
 
 @dataclass(frozen=True)

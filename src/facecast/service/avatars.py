@@ -68,14 +68,16 @@ KINDS = ("photo", "video")
 SOURCES = ("builtin", "operator", "custom")
 IMAGE_SUFFIXES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
                   ".webp": "image/webp", ".bmp": "image/bmp", ".tif": "image/tiff",
-                  ".tiff": "image/tiff"}
+                  ".tiff": "image/tiff", ".heic": "image/heic", ".heif": "image/heic",
+                  ".avif": "image/avif"}
 META_FILE = "avatar.json"
 THUMB_SIDE = 256
 PREVIEW_LONG_SIDE = 320  # previews are small: a few seconds at about 320 px
 PREVIEW_TEXT = "Hello! I am {name}. Type any text, and I will say it for you."
 PREVIEW_STALE_S = 900.0  # a claimed preview not done by then is claimed again
-# what the video-avatar engine takes (its AVATAR_LIMITS): MP4/MOV, H.264, 5 s to 10 min,
-# <= 300 MB; checked before a job exists so that a refusal costs nothing
+# what the video-avatar engine takes (its AVATAR_LIMITS): any decodable video in MP4, MOV,
+# MKV, WebM or AVI, 5 s to 10 min, <= 300 MB; checked before a job exists so that a
+# refusal costs nothing
 CLONE_LIMITS = DUB_LIMITS
 VIDEO_FORMAT = "facecast-video-avatar"  # the engine's avatar.json "format"
 
@@ -625,7 +627,7 @@ class AvatarService:
 
     def clone_source(self, account_id: int, video: MediaSource) -> Asset:
         """A recording for a video avatar, checked before any job exists by the engine's
-        own rules: MP4 or MOV, H.264, 5 s to 10 min, at most 300 MB."""
+        own rules: MP4, MOV, MKV, WebM or AVI, 5 s to 10 min, at most 300 MB."""
         from facecast.media.video_reader import probe_video
 
         asset = self.assets.from_source(account_id, video, {"video"}, "video")

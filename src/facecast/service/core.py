@@ -366,8 +366,10 @@ class Service:
                    audio: MediaSource | None = None, text: str | None = None,
                    voice: str | None = None, transcript: str | None = None,
                    face_index: int = 0, quality: str = "std",
-                   opts: JobOptions = JobOptions()) -> tuple[Job, bool]:
-        """Re-voice a video of a person: their lips speak the new audio (or text)."""
+                   opts: JobOptions = JobOptions(),
+                   limits: VideoLimits = DUB_LIMITS) -> tuple[Job, bool]:
+        """Re-voice a video of a person: their lips speak the new audio (or text).
+        ``limits``: what the video must be (a vendor API passes its document's)."""
         existing = self._existing(principal, opts)
         if existing is not None:
             return existing, False
@@ -377,21 +379,22 @@ class Service:
             raise InputError(f"quality must be one of {', '.join(QUALITY)}", code="bad_quality")
         params: dict[str, Any] = {"face_index": face_index, "quality": quality, "inputs": {}}
         seconds = self._speech(principal, params, audio, text, voice, transcript)
-        params["inputs"]["video"] = self._video(principal, video, DUB_LIMITS, "video").id
+        params["inputs"]["video"] = self._video(principal, video, limits, "video").id
         return self._create(principal, "dub_video", params,
                             video_cost(self.settings, seconds), opts)
 
     def create_clean(self, principal: Principal, video: MediaSource, *,
                      subtitle_areas: list[list[float]] | None = None,
                      watermark_areas: list[list[float]] | None = None,
-                     opts: JobOptions = JobOptions()) -> tuple[Job, bool]:
+                     opts: JobOptions = JobOptions(),
+                     limits: VideoLimits = CLEAN_LIMITS) -> tuple[Job, bool]:
         """Remove burned-in subtitles and watermarks (in the given areas, or found)."""
         existing = self._existing(principal, opts)
         if existing is not None:
             return existing, False
         from facecast.cleanup.areas import check_areas
 
-        asset = self._video(principal, video, CLEAN_LIMITS, "video")
+        asset = self._video(principal, video, limits, "video")
         width, height = int(asset.info["width"]), int(asset.info["height"])
         for kind, areas in (("subtitle", subtitle_areas), ("watermark", watermark_areas)):
             check_areas(areas or [], kind, width, height)  # coordinates outside: refused

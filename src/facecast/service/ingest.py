@@ -50,7 +50,7 @@ import httpcore
 import httpx
 
 from facecast.errors import InputError
-from facecast.media.image import load_image
+from facecast.media.image import IMAGE_FORMATS_TEXT, load_image
 
 if TYPE_CHECKING:
     from facecast.service.settings import Settings
@@ -763,8 +763,15 @@ _IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"MM\x00*", "image/tiff"),
     (b"BM", "image/bmp"),
 )
+# ISO base-media files (HEIF, AVIF, and MP4 too) start with an ftyp box: its major
+# brand tells a photo from a video.
+_HEIF_BRANDS = {
+    b"heic": "image/heic", b"heix": "image/heic", b"heim": "image/heic", b"heis": "image/heic",
+    b"hevc": "image/heic", b"hevx": "image/heic", b"mif1": "image/heic", b"msf1": "image/heic",
+    b"avif": "image/avif", b"avis": "image/avif",
+}
 _EXPECTED = {
-    "image": "an image (JPEG, PNG, WebP, BMP or TIFF)",
+    "image": f"an image ({IMAGE_FORMATS_TEXT})",
     "audio": "audio",
     "video": "a video",
 }
@@ -784,6 +791,8 @@ _MAX_VIDEO_PIXELS = 100_000_000
 def _image_type(head: bytes) -> str | None:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return _HEIF_BRANDS[head[8:12]]
     for magic, content_type in _IMAGE_MAGIC:
         if head.startswith(magic):
             return content_type
@@ -805,7 +814,8 @@ def _unsupported(accept: Collection[str], reason: str, why: str, **details: Any)
 def verify_media(path: Path, accept: Collection[str]) -> MediaInfo:
     """Decode ``path`` and say what it is, refusing anything not of a kind in ``accept``.
 
-    Images must be JPEG, PNG, WebP, BMP or TIFF and decode with OpenCV; audio and
+    Images must be JPEG, PNG, WebP, BMP, TIFF, HEIC/HEIF or AVIF and decode (their
+    size is read from the header first: ``image_too_large`` beyond it); audio and
     video must be in a common container (WAV, MP3, FLAC, Ogg, AIFF, AAC, MP4/MOV/M4A,
     Matroska/WebM, AVI) and decode with PyAV. A video with sound is accepted as
     audio when only audio is. Files shorter than their headers say are refused as
@@ -834,6 +844,8 @@ def verify_media(path: Path, accept: Collection[str]) -> MediaInfo:
         try:
             pixels = load_image(path, max_bytes=None)
         except InputError as exc:
+            if exc.code == "image_too_large":  # a decompression bomb: refused on its header
+                raise
             raise _unsupported(
                 kinds, "undecodable", f"it looks like {image_type} but does not decode "
                 "(corrupt or truncated)",
@@ -843,7 +855,7 @@ def verify_media(path: Path, accept: Collection[str]) -> MediaInfo:
             "image", image_type, size, digest.hexdigest(), {"width": width, "height": height}
         )
     if not kinds & {"audio", "video"}:
-        raise _unsupported(kinds, "undecodable", "it is not a JPEG, PNG, WebP, BMP or TIFF file")
+        raise _unsupported(kinds, "undecodable", f"it is not a {IMAGE_FORMATS_TEXT} file")
     kind, content_type, info = _probe_av(path, kinds)
     return MediaInfo(kind, content_type, size, digest.hexdigest(), info)
 

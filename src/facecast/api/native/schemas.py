@@ -129,7 +129,8 @@ Box = Annotated[list[Annotated[float, Field(ge=0, le=10_000)]],
 
 
 class DubCreate(JobCommon):
-    video: MediaInput = Field(description="MP4/MOV, H.264, longer than 5 s, up to 300 MB")
+    video: MediaInput = Field(description="MP4, MOV, MKV, WebM or AVI in any codec facecast "
+                             "decodes, longer than 5 s, up to 300 MB")
     audio: MediaInput | None = None
     text: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
     voice: Annotated[str, Field(max_length=200)] | None = None
@@ -140,7 +141,8 @@ class DubCreate(JobCommon):
 
 
 class CleanupCreate(JobCommon):
-    video: MediaInput = Field(description="MP4/MOV, longer than 5 s, up to 200 MB")
+    video: MediaInput = Field(description="MP4, MOV, MKV, WebM or AVI, longer than 5 s, up "
+                             "to 200 MB")
     subtitle_areas: Annotated[list[Box], Field(max_length=16)] = []
     watermark_areas: Annotated[list[Box], Field(max_length=16)] = Field(
         [], description="With no areas at all, subtitles and logos are found automatically")
@@ -304,7 +306,8 @@ class AvatarCreate(Request):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     photo: MediaInput | None = Field(None, description="A portrait; or give video.")
     video: MediaInput | None = Field(None, description="A recording of the person speaking "
-                                                       "(MP4/MOV, 5 s to 10 min, <= 300 MB)")
+                                                       "(MP4, MOV, MKV, WebM or AVI, 5 s to "
+                                                       "10 min, <= 300 MB)")
     face_index: Annotated[int, Field(ge=0, le=20)] = Field(
         0, description="video: with several faces, which one (0 = the largest)")
     gender: AvatarGender | None = None

@@ -230,7 +230,15 @@ def avatar_item(service: Service, avatar: Avatar) -> dict[str, Any]:
             "name": avatar.name, "avatar_id": _avatar_key(avatar), "url": url,
             "modify_url": url, "thumbnailUrl": urls["thumbnail"] or url,
             "gender": avatar.gender or "", "crop_arr": [],
-            "create_time": ms(avatar.created_at)}
+            "create_time": ms(avatar.created_at),
+            # an extra field, as in video records: why a video avatar failed (status 4)
+            "error_msg": _avatar_failure(avatar) if avatar.status == "failed" else ""}
+
+
+def _avatar_failure(avatar: Avatar) -> str:
+    if avatar.error_code:
+        return f"{avatar.error_message or avatar.error_code} [{avatar.error_code}]"
+    return "the avatar could not be made"
 
 
 def list_avatars(service: Service, principal: Principal, source: int | None,

@@ -15,6 +15,7 @@ is its ``avatar_clone`` job (the video avatar it makes is listed with
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import re
@@ -29,6 +30,7 @@ from facecast.errors import (
     LimitError,
     NotFoundError,
 )
+from facecast.media.video_reader import CLEAN_LIMITS, MP4_H264_LIMITS, MP4_MOV_LIMITS
 from facecast.service.accounts import AuthError, Principal
 from facecast.service.assets import MediaSource
 from facecast.service.composition import CompositionSpec
@@ -62,6 +64,11 @@ REGION_TAGS = {141: "western", 140: "asian", 142: "japanese_korean", 143: "south
 # instant avatar clone (5.1): KreadoAI's video rules
 CLONE_MIN_SIDE, CLONE_MAX_SIDE = 360, 3840
 CLONE_TYPES = {"video/mp4", "video/quicktime"}
+# The video rules KreadoAI's documents state (the native API takes more): lip sync "MP4
+# or MOV format, encoded with H.264"; the clone and the removal "mp4, mov".
+LIP_LIMITS = MP4_H264_LIMITS
+CLONE_LIMITS = MP4_MOV_LIMITS
+REMOVAL_LIMITS = dataclasses.replace(CLEAN_LIMITS, containers=MP4_MOV_LIMITS.containers)
 # emoList is facecast's expression catalogue (motion/expressions.py): the ids are the
 # templates' ids, so digitalHuman.templateId picks the template by the same number
 
@@ -105,7 +112,7 @@ _BY_CODE = {
     "file_too_large": "10007", "video_too_large": "10007", "bad_audio_duration": "10004",
     "avatar_not_found": "10020", "avatar_not_ready": "10020",
     "job_not_found": "10009", "asset_not_found": "10009", "face_check_failed": "10010",
-    "no_face": "10010", "multiple_faces": "10010", "face_cut_off": "10010",
+    "no_face": "10010", "face_lost": "10010", "multiple_faces": "10010", "face_cut_off": "10010",
     "face_too_small": "10010", "not_frontal": "10010", "unsupported_media": "10008",
     "download_timeout": "10006",
 }
@@ -324,7 +331,6 @@ def upload_clone(service: Service, principal: Principal, body: wire.CloneVideo) 
     """A video avatar from ``videoUrl`` under KreadoAI's rules (MP4/MOV, 5 s to 10 min,
     360p to 3840p, < 300 MB); the ``jobId`` is the avatar_clone job's id."""
     from facecast.media.video_reader import probe_video
-    from facecast.service.avatars import CLONE_LIMITS
 
     url = _url(body.videoUrl, "videoUrl")
     asset = _fetch(service, principal, MediaSource(url=url, max_bytes=VIDEO_MAX_BYTES),
@@ -333,7 +339,7 @@ def upload_clone(service: Service, principal: Principal, body: wire.CloneVideo) 
         raise bad(f"videoUrl: {asset.content_type} is not accepted; use mp4 or mov")
     local = service.assets.local_copy(asset)
     try:
-        info = probe_video(local, CLONE_LIMITS)  # MP4/MOV, H.264, 5 s to 10 min
+        info = probe_video(local, CLONE_LIMITS)  # MP4/MOV, 5 s to 10 min, < 300 MB
     except FacecastError as exc:
         raise bad(f"videoUrl: {exc.message} [{exc.code}]") from None
     finally:
@@ -358,7 +364,11 @@ def clone_status(service: Service, principal: Principal, body: wire.JobQuery
         human = {"digitalHumanId": avatar_id, "supportTypeId": VIDEO,
                  "digitalHumanThumbnailUrl": "", "digitalHumanPhotoUrl": "",
                  "digitalHumanPreviewVideoUrl": ""}
-    return {"status": status_of(job), "digitalHuman": human}
+    # failReason, an extra field: why the clone failed (status 4), facecast's code in brackets
+    reason = ""
+    if job.status in ("failed", "canceled"):
+        reason = f"{job.error_message or job.status} [{job.error_code or job.status}]"
+    return {"status": status_of(job), "digitalHuman": human, "failReason": reason}
 
 
 # ---- videos --------------------------------------------------------------------------------
@@ -396,6 +406,7 @@ def submit_lip(service: Service, principal: Principal, body: wire.LipTask) -> in
     video = _fetch(service, principal, MediaSource(url=video_url, max_bytes=VIDEO_MAX_BYTES),
                    {"video"}, "videoUrl", "10005")
     job, _ = service.create_dub(principal, MediaSource(asset_id=video.id), audio=audio,
+                                limits=LIP_LIMITS,
                                 opts=JobOptions(origin=ORIGIN, extra={
                                     "taskName": name, "supportTypeId": VIDEO}))
     return job.id
@@ -741,6 +752,7 @@ def submit_removal(service: Service, principal: Principal, body: wire.SubtitleRe
                          {"video"}, "srcFileUrl", "10005")
     job, _ = service.create_clean(principal, MediaSource(asset_id=video_asset.id),
                                   subtitle_areas=subtitles, watermark_areas=watermarks,
+                                  limits=REMOVAL_LIMITS,
                                   opts=JobOptions(origin=ORIGIN, extra={"taskName": name}))
     return job.id
 
