@@ -29,13 +29,14 @@ import numpy as np
 from facecast.errors import FaceCheckError, InputError
 from facecast.face import DEFAULT_LIMITS, FaceCheckLimits, check_face
 from facecast.media import Audio, Mp4Writer, load_audio, load_image
+from facecast.media.colour import BT709, Colour, video_colour
 from facecast.motion.expressions import ExpressionPlan, expression_track, get_template
 from facecast.motion.life import life_track, with_gestures
 from facecast.motion.prompt import PromptPlan, parse_prompt
 from facecast.motion.track import MouthTrack
 from facecast.render.animator import PortraitAnimator
 from facecast.render.canvas import canvas_size, fit_photo
-from facecast.render.compose import Composition, Compositor, check_canvas
+from facecast.render.compose import Composition, Compositor, VideoFill, check_canvas
 from facecast.timing import PhonemeTiming
 
 PathLike = str | os.PathLike[str]
@@ -264,6 +265,15 @@ def _fit_length(values: np.ndarray, n: int) -> np.ndarray:
 _DONE = object()
 
 
+def output_colour(spec: TalkingPhotoSpec) -> Colour:
+    """BT.709 for a photo; on a background video, the video's tags (its frames fill most of
+    the picture and should look as they do in the video)."""
+    background = spec.composition.background if spec.composition is not None else None
+    if isinstance(background, VideoFill):
+        return video_colour(background.path)
+    return BT709
+
+
 def _encode(spec: TalkingPhotoSpec, source: Iterator[np.ndarray], n: int, audio: Audio,
             width: int, height: int, report: Progress) -> int:
     """Render frames in a worker thread while this thread encodes them (two cores busy)."""
@@ -297,7 +307,7 @@ def _encode(spec: TalkingPhotoSpec, source: Iterator[np.ndarray], n: int, audio:
     step = max(1, n // 100)
     try:
         with Mp4Writer(spec.output, width, height, spec.fps, audio,
-                       crf=spec.crf, preset=spec.preset) as writer:
+                       crf=spec.crf, preset=spec.preset, colour=output_colour(spec)) as writer:
             while True:
                 item = frames.get()
                 if item is _DONE:
