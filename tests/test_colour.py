@@ -20,6 +20,7 @@ import pytest
 
 from facecast.media import Audio, load_audio, write_audio
 from facecast.media.colour import BT709, Colour, video_colour
+from facecast.media.video import render_preset
 from facecast.media.video_reader import VideoLimits
 
 SIZE = (320, 568)  # a small portrait frame: width, height
@@ -210,7 +211,7 @@ def _composed(src: Path, out: Path, speech: Path) -> list[Step]:
     render_talking_photo(
         TalkingPhotoSpec(photo=photo, output=out, audio=speech, composition=comp), progress=None
     )
-    return [(src, out, TalkingPhotoSpec.crf, TalkingPhotoSpec.preset, 0)]
+    return [(src, out, TalkingPhotoSpec.crf, render_preset(*SIZE), 0)]
 
 
 PATHS: dict[str, Callable[[Path, Path, Path], list[Step]]] = {

@@ -25,6 +25,18 @@ PathLike = str | os.PathLike[str]
 # AAC's standard rates: audio at one of these is encoded as it is, anything else resampled.
 AAC_RATES = (16_000, 22_050, 24_000, 32_000, 44_100, 48_000)
 
+# x264 presets of fresh renders by frame size. Up to 1080p "veryfast"; above it the encoder
+# was the slowest stage of a render (4K: veryfast about 200 CPU ms a frame, ultrafast 47, at
+# a higher PSNR against the unencoded frames for about twice the bitrate; bench/README.md).
+RENDER_PRESET = "veryfast"
+LARGE_RENDER_PRESET = "ultrafast"
+LARGE_FRAME_PIXELS = 1920 * 1088
+
+
+def render_preset(width: int, height: int) -> str:
+    """The x264 preset for a render of ``width`` x ``height`` when none is asked for."""
+    return LARGE_RENDER_PRESET if width * height > LARGE_FRAME_PIXELS else RENDER_PRESET
+
 
 class Mp4Writer:
     """Write RGB frames and one mono audio track to an MP4 that plays everywhere.
