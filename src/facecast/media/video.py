@@ -54,7 +54,7 @@ class Mp4Writer:
         audio: Audio | None = None,
         *,
         crf: int = 20,
-        preset: str = "veryfast",
+        preset: str = RENDER_PRESET,
         colour: Colour = BT709,
     ) -> None:
         if width % 2 or height % 2:
