@@ -14,6 +14,7 @@ carry them (``colorspace``, ``color_primaries``, ``color_trc``, ``color_range``)
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,25 @@ _WEIGHTS: dict[int, tuple[float, float]] = {
 }
 # AVCOL matrix code -> swscale's colourspace (SWS_CS_*); the rest it converts as BT.601.
 _SWSCALE = {1: 1, 4: 4, 7: 7, 9: 9, 10: 9}
+
+
+@functools.cache
+def _matrices(weights: tuple[float, float], full_range: bool) -> tuple[np.ndarray, np.ndarray]:
+    kr, kb = weights
+    kg = 1.0 - kr - kb
+    m = np.array(
+        [
+            [kr, kg, kb],
+            [-kr / (2 - 2 * kb), -kg / (2 - 2 * kb), 0.5],
+            [0.5, -kg / (2 - 2 * kr), -kb / (2 - 2 * kr)],
+        ]
+    )
+    off = np.array([0.0 if full_range else 16.0, 128.0, 128.0])
+    if not full_range:
+        m = m * np.array([[219.0], [224.0], [224.0]]) / 255.0
+    inv = np.linalg.inv(m)
+    forward = np.hstack([m, off[:, None]]).astype(np.float32)
+    return forward, np.hstack([inv, (-inv @ off)[:, None]]).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -84,20 +104,9 @@ class Colour:
         obj.color_trc = self.transfer
         obj.color_range = self.range
 
-    def _matrix(self) -> tuple[np.ndarray, np.ndarray]:
-        """RGB (0-255) -> YUV code values: a 3x3 matrix and the offsets."""
-        kr, kb = _WEIGHTS.get(self.matrix, _BT601)
-        kg = 1.0 - kr - kb
-        m = np.array(
-            [
-                [kr, kg, kb],
-                [-kr / (2 - 2 * kb), -kg / (2 - 2 * kb), 0.5],
-                [0.5, -kg / (2 - 2 * kr), -kb / (2 - 2 * kr)],
-            ]
-        )
-        if self.full_range:
-            return m, np.array([0.0, 128.0, 128.0])
-        return m * np.array([[219.0], [224.0], [224.0]]) / 255.0, np.array([16.0, 128.0, 128.0])
+    def _matrices(self) -> tuple[np.ndarray, np.ndarray]:
+        """RGB -> YUV and YUV -> RGB as 3x4 float32 matrices (offsets in the last column)."""
+        return _matrices(_WEIGHTS.get(self.matrix, _BT601), self.full_range)
 
     @property
     def _opencv_i420(self) -> bool:
@@ -115,10 +124,9 @@ class Colour:
                 i420[h * w : h * w + q].reshape(h // 2, w // 2),
                 i420[h * w + q :].reshape(h // 2, w // 2),
             )
-        m, off = self._matrix()
         # cv2.transform has a fast path only for 3 channels out: convert all of it at full
         # size, then average the chroma 2x2 (INTER_AREA at exactly half size).
-        yuv = cv2.transform(rgb, np.hstack([m, off[:, None]]).astype(np.float32))
+        yuv = cv2.transform(rgb, self._matrices()[0])
         y = cv2.extractChannel(yuv, 0)
         if sub == 2:
             yuv = cv2.resize(yuv, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
@@ -142,11 +150,7 @@ class Colour:
             # rgb_to_yuv takes, so decoding and re-encoding keeps the chroma as it was.
             u = cv2.resize(u, (w, h), interpolation=cv2.INTER_NEAREST)
             v = cv2.resize(v, (w, h), interpolation=cv2.INTER_NEAREST)
-        m, off = self._matrix()
-        inv = np.linalg.inv(m)
-        return cv2.transform(
-            cv2.merge([y, u, v]), np.hstack([inv, (-inv @ off)[:, None]]).astype(np.float32)
-        )
+        return cv2.transform(cv2.merge([y, u, v]), self._matrices()[1])
 
     def frame_to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
         """A decoded frame as HxWx3 uint8 RGB, converted with this matrix and range.
@@ -158,7 +162,10 @@ class Colour:
         """
         fmt, h, w = frame.format.name, frame.height, frame.width
         if fmt in ("yuv420p", "yuvj420p") and h % 2 == 0 and w % 2 == 0:
-            flat = frame.to_ndarray().ravel()
+            planar = frame.to_ndarray()  # (h * 3 / 2) x w: the I420 layout OpenCV takes
+            if self._opencv_i420:
+                return cv2.cvtColor(planar, cv2.COLOR_YUV2RGB_I420)
+            flat = planar.ravel()
             q = (h // 2) * (w // 2)
             return self.yuv_to_rgb(
                 flat[: h * w].reshape(h, w),
