@@ -209,14 +209,19 @@ def grab_frames(video: Path, label: str, spec_comp: dict[str, Any]) -> list[Path
     return written
 
 
-def cpu_per_frame(comp: dict[str, Any], frames: int = 40) -> dict[str, float]:
-    """CPU milliseconds per 4K frame of each stage, run one after another in this process.
+def cpu_per_frame(comp: dict[str, Any], frames: int = 40, keep: list[np.ndarray] | None = None
+                  ) -> dict[str, float]:
+    """CPU milliseconds per 4K frame of animating and composing, in this process.
 
     CPU time (all threads of the process) rather than wall time, so a busy
-    machine inflates it far less than the wall-clock figures.
+    machine inflates it far less than the wall-clock figures. The encoder is
+    measured apart (:func:`compare_presets`): x264's threads work on earlier frames
+    while later ones are rendered, so timing it inside this loop would charge its
+    work to whatever stage ran meanwhile. ``keep`` receives composed frames spread
+    over the run, for that comparison.
     """
     from facecast.face import check_face
-    from facecast.media import Mp4Writer, load_image
+    from facecast.media import load_image
     from facecast.motion.life import life_track
     from facecast.motion.track import CHANNELS
     from facecast.render.animator import PortraitAnimator
@@ -234,24 +239,56 @@ def cpu_per_frame(comp: dict[str, Any], frames: int = 40) -> dict[str, float]:
     life = life_track(frames, 25, seed=0)
     mouth = np.zeros((frames, len(CHANNELS)), np.float32)
     mouth[:, 0] = 0.5 + 0.5 * np.sin(np.arange(frames) / 3.0)
-    cost = {"animate": 0.0, "compose": 0.0, "encode": 0.0}
-    with Mp4Writer(OUT_DIR / "compose_profile.mp4", WIDTH, HEIGHT, 25) as writer:
-        for i in range(frames):
-            t0 = time.process_time()
-            frame = animator.render(mouth[i], 0.0, life.head[i])
-            t1 = time.process_time()
-            canvas = compositor.compose(frame, life.head[i])
-            t2 = time.process_time()
-            writer.write(canvas)
-            t3 = time.process_time()
-            cost["animate"] += t1 - t0
-            cost["compose"] += t2 - t1
-            cost["encode"] += t3 - t2
+    cost = {"animate": 0.0, "compose": 0.0}
+    every = max(1, frames // PRESET_FRAMES)
+    for i in range(frames):
+        t0 = time.process_time()
+        frame = animator.render(mouth[i], 0.0, life.head[i])
+        t1 = time.process_time()
+        canvas = compositor.compose(frame, life.head[i])
+        t2 = time.process_time()
+        if keep is not None and i % every == 0 and len(keep) < PRESET_FRAMES:
+            keep.append(canvas)
+        cost["animate"] += t1 - t0
+        cost["compose"] += t2 - t1
     compositor.close()
-    # The encoder's last frames are flushed on close; leave that out (it is per file).
     out = {k: 1000.0 * v / frames for k, v in cost.items()}
     out["setup (once, ms)"] = 1000.0 * setup
     return out
+
+
+PRESET_FRAMES = 12  # composed 4K frames kept for the preset comparison (25 MiB each)
+PRESETS = ("veryfast", "superfast", "ultrafast")
+
+
+def compare_presets(frames: list[np.ndarray], crf: int = 20) -> list[list[object]]:
+    """x264 presets on the same composed 4K frames: encoder CPU ms a frame, PSNR of the
+    decoded video against the unencoded frames, bitrate. The frames are encoded twice
+    each (the first pass warms the encoder's threads and caches) and the second timed."""
+    import av
+
+    from facecast.media import Mp4Writer
+    from facecast.media.colour import BT709
+
+    rows: list[list[object]] = []
+    for preset in PRESETS:
+        path = OUT_DIR / f"compose_preset_{preset}.mp4"
+        cpu = 0.0
+        for _ in range(2):
+            t = time.process_time()
+            with Mp4Writer(path, WIDTH, HEIGHT, 25, crf=crf, preset=preset) as writer:
+                for frame in frames:
+                    writer.write(frame)
+            cpu = time.process_time() - t  # the flush at close included: every frame counts
+        errors = []
+        with av.open(str(path)) as c:
+            for frame, original in zip(c.decode(video=0), frames, strict=False):
+                d = BT709.frame_to_rgb(frame).astype(np.float32) - original
+                errors.append(float(np.mean(d * d)))
+        psnr = 10 * np.log10(255.0**2 / float(np.mean(errors)))
+        mbit = path.stat().st_size * 8 / (len(frames) / 25) / 1e6
+        rows.append([preset, crf, 1000 * cpu / len(frames), round(psnr, 2), round(mbit, 1)])
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,13 +309,29 @@ def main(argv: list[str] | None = None) -> int:
         print("facecast.pipeline.talking_photo is not importable yet: nothing to render.")
         return 0
     comp = composition(args.background)
-    cost = cpu_per_frame(comp)
-    print("CPU ms per 4K frame (all threads): " + ", ".join(
-        f"{k} {v:.0f}" for k, v in cost.items()))
-    per_frame = cost["animate"] + cost["compose"] + cost["encode"]
-    print(f"  = {per_frame:.0f} CPU ms a frame; on 2 idle cores (render and encode overlap) "
-          f"about {2000.0 / per_frame:.1f} frames/s, wall / audio about "
-          f"{25.0 * per_frame / 2000.0:.1f}")
+    kept: list[np.ndarray] = []
+    cost = cpu_per_frame(comp, keep=kept)
+    presets = compare_presets(kept)
+    print_table(["preset", "crf", "encode CPU ms/frame", "PSNR dB", "Mbit/s"], presets,
+                title=f"x264 presets on {len(kept)} composed 4K frames (PSNR vs the frames; "
+                      "encode includes the RGB->YUV conversion)")
+    encode = {row[0]: float(row[2]) for row in presets}  # type: ignore[arg-type]
+    from facecast.media.video import render_preset
+
+    preset = render_preset(WIDTH, HEIGHT)
+    print("CPU ms per 4K frame: " + ", ".join(f"{k} {v:.0f}" for k, v in cost.items())
+          + f", encode ({preset}) {encode[preset]:.0f}")
+    # On two idle cores a frame takes its slowest thread's time, or half the total CPU,
+    # whichever is more. Before: animate + compose in one thread, veryfast. Now: animate,
+    # compose and encode each in a thread of their own, with the preset for the size.
+    a, c = cost["animate"], cost["compose"]
+    before = max(a + c, encode["veryfast"], (a + c + encode["veryfast"]) / 2)
+    now = max(a, c, encode[preset], (a + c + encode[preset]) / 2)
+    for label, total, wall in (
+            ("before (1 render thread, veryfast)", a + c + encode["veryfast"], before),
+            (f"now (animate | compose | encode, {preset})", a + c + encode[preset], now)):
+        print(f"  {label}: {total:.0f} CPU ms a frame; on 2 idle cores about "
+              f"{1000.0 / wall:.1f} frames/s, wall / audio about {25.0 * wall / 1000.0:.1f}")
     if args.profile_only:
         return 0
     rows: list[list[object]] = []

@@ -441,7 +441,9 @@ def test_avatar_and_tts_video_end_to_end_with_encrypted_callbacks(
     assert frames >= int(spoken * 25) - 3
     with av.open(io.BytesIO(video)) as container:
         frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
-    assert frame.shape[:2] == (720, 1280)  # 3840x2160 scaled by 1/3
+    assert frame.shape[:2] == (2160, 3840)  # the size asked for (no operator cap here)
+    assert (info["data"]["width"], info["data"]["height"]) == (3840, 2160)
+    assert "size_note" not in info["data"]
     assert np.allclose(frame[5, 5], (0x99, 0x66, 0x33), atol=12)  # the colour background
 
     statuses = []
@@ -601,3 +603,36 @@ def test_server_logged_no_unhandled_error(server: ServerProcess) -> None:
     assert httpx.get(f"{server.url}/health").status_code == 200
     log = server.log.read_text(errors="replace")
     assert "unhandled error" not in log and "Traceback" not in log, log[-5000:]
+
+
+def test_operator_cap_renders_smaller_and_the_record_says_so(tmp_path: Path) -> None:
+    """FACECAST_AKOOL_MAX_SIDE scales the canvas and every element with it; the content
+    record gives the size it renders at and why it is not 3840x2160."""
+    from facecast.api.compat.akool import mapper, wire
+    from facecast.service.core import Service
+    from facecast.service.settings import Settings
+
+    body = wire.TalkingAvatarCreate(width=3840, height=2160, avatar_from=2, elements=[
+        {"type": "image", "url": "#336699"},
+        {"type": "image", "url": "#102040", "offset_x": 0, "offset_y": 1800, "width": 3840,
+         "height": 300},
+        {"type": "avatar", "avatar_id": "eileen_collins", "width": 960, "height": 960,
+         "offset_x": 1440, "offset_y": 600},
+        {"type": "audio", "input_text": "Hello.", "voice_id": "6889b628662160e2caad5dbc"}])
+    made = {}
+    for cap in (None, 1280):
+        settings = Settings(home=tmp_path / str(cap), avatar_previews=False,
+                            **({} if cap is None else {"akool_max_side": cap}))
+        service = Service(settings, enqueue=lambda _job: None)
+        principal = service.authenticate(service.bootstrap(previews=False))
+        job = mapper.create_talking_avatar(service, principal, body)
+        made[cap] = (job.params["composition"], mapper.video_record(service, job, principal))
+    comp, record = made[None]
+    assert comp["canvas"] == [3840, 2160] and comp["avatar_size"] == [960, 960]
+    assert (record["width"], record["height"]) == (3840, 2160) and "size_note" not in record
+    comp, record = made[1280]
+    assert comp["canvas"] == [1280, 720]
+    assert comp["position"] == [480, 200] and comp["avatar_size"] == [320, 320]
+    assert comp["layers"][0]["y"] == 600 and comp["layers"][0]["width"] == 1280
+    assert (record["width"], record["height"]) == (1280, 720)
+    assert "1280x720" in record["size_note"] and "1280 px" in record["size_note"]

@@ -5,7 +5,9 @@ planes directly (no full-frame RGB round trip) and only the regions it cleans
 are converted. Frames keep their source timestamps and the source's audio
 packets are copied bit for bit, so frame rate, duration and sound are kept
 exactly, variable frame rate included. Odd-sized frames cannot be 4:2:0
-H.264; they are written as 4:4:4 rather than resized.
+H.264; they are written as 4:4:4 rather than resized. The planes keep the
+source's colour tags (matrix, range, primaries, transfer), and cleaned regions
+are converted with that matrix and range.
 """
 
 from __future__ import annotations
@@ -13,16 +15,16 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 
 import av
-import cv2
 import numpy as np
 
 from facecast.errors import InputError
+from facecast.media.colour import Colour, video_colour
 
 PathLike = str | os.PathLike[str]
 
@@ -38,6 +40,8 @@ class YuvFrame:
     pts: int | None
     time: float
     index: int
+    # The source's matrix and range: regions are converted as a player shows them.
+    colour: Colour = field(default_factory=Colour)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -46,30 +50,17 @@ class YuvFrame:
     def crop_rgb(self, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
         """RGB uint8 of ``[y1:y2, x1:x2]`` (even corners when ``sub`` is 2)."""
         s = self.sub
-        y = self.y[y1:y2, x1:x2]
-        u = self.u[y1 // s:y2 // s, x1 // s:x2 // s]
-        v = self.v[y1 // s:y2 // s, x1 // s:x2 // s]
-        if s == 2:
-            i420 = np.concatenate([y.ravel(), u.ravel(), v.ravel()])
-            return cv2.cvtColor(i420.reshape(-1, x2 - x1), cv2.COLOR_YUV2RGB_I420)
-        return cv2.cvtColor(np.dstack([y, u, v]), cv2.COLOR_YUV2RGB)
+        return self.colour.yuv_to_rgb(self.y[y1:y2, x1:x2],
+                                      self.u[y1 // s:y2 // s, x1 // s:x2 // s],
+                                      self.v[y1 // s:y2 // s, x1 // s:x2 // s])
 
     def paste_rgb(self, x1: int, y1: int, rgb: np.ndarray, changed: np.ndarray) -> None:
         """Write ``rgb`` back at ``(x1, y1)``, touching only pixels where ``changed``."""
         h, w = rgb.shape[:2]
         s = self.sub
-        if s == 2:
-            i420 = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).ravel()
-            y = i420[:h * w].reshape(h, w)
-            q = (h // 2) * (w // 2)
-            u = i420[h * w:h * w + q].reshape(h // 2, w // 2)
-            v = i420[h * w + q:].reshape(h // 2, w // 2)
-            # A chroma sample is rewritten when any of its four luma pixels changed.
-            cmask = changed.reshape(h // 2, 2, w // 2, 2).any(axis=(1, 3))
-        else:
-            yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV)
-            y, u, v = yuv[..., 0], yuv[..., 1], yuv[..., 2]
-            cmask = changed
+        y, u, v = self.colour.rgb_to_yuv(rgb, s)
+        # A chroma sample is rewritten when any of its four luma pixels changed.
+        cmask = changed.reshape(h // 2, 2, w // 2, 2).any(axis=(1, 3)) if s == 2 else changed
         np.copyto(self.y[y1:y1 + h, x1:x1 + w], y, where=changed)
         cy, cx = y1 // s, x1 // s
         np.copyto(self.u[cy:cy + cmask.shape[0], cx:cx + cmask.shape[1]], u, where=cmask)
@@ -130,7 +121,8 @@ def read_source(path: PathLike, *, with_audio: bool = True
                     t = float((frame.pts - start) * vstream.time_base) \
                         if frame.pts is not None else index / float(vstream.average_rate or 25)
                     y, u, v = _planes(frame, fmt)
-                    yield YuvFrame(y, u, v, 2 if fmt == "yuv420p" else 1, frame.pts, t, index)
+                    yield YuvFrame(y, u, v, 2 if fmt == "yuv420p" else 1, frame.pts, t, index,
+                                   Colour.of(frame))
                     index += 1
         except (av.error.FFmpegError, ValueError) as exc:
             raise InputError(f"cannot decode video {name!r}: {exc}",
@@ -191,7 +183,8 @@ def sample_frames(path: PathLike, count: int, total_frames: int, fps: float,
                 t = float((frame.pts - start) * vstream.time_base) \
                     if frame.pts is not None else i / fps
                 y, u, v = _planes(frame, fmt)
-                yield YuvFrame(y, u, v, 2 if fmt == "yuv420p" else 1, frame.pts, t, i)
+                yield YuvFrame(y, u, v, 2 if fmt == "yuv420p" else 1, frame.pts, t, i,
+                               Colour.of(frame))
         except (av.error.FFmpegError, ValueError) as exc:
             raise InputError(f"cannot decode video {name!r}: {exc}",
                              code="unreadable_video") from exc
@@ -226,6 +219,9 @@ class CleanWriter:
                 self._video.width, self._video.height = width, height
                 self._video.pix_fmt = fmt
                 self._video.time_base = self._time_base
+                # The planes are the source's, unconverted: they mean what its tags say.
+                self._colour = video_colour(source)
+                self._colour.tag(self._video.codec_context)
                 self._audio = None
                 if src.streams.audio:
                     a = src.streams.audio[0]
@@ -252,6 +248,7 @@ class CleanWriter:
         else:
             arr = np.stack([frame.y, frame.u, frame.v])
         out = av.VideoFrame.from_ndarray(arr, format=self._fmt)
+        self._colour.tag(out)
         if frame.pts is not None:
             # Source timestamps as they are: the audio packets keep theirs, so the two stay
             # aligned however the source's streams start.

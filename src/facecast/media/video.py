@@ -1,5 +1,7 @@
 """Streaming MP4 encoding: H.264 yuv420p + AAC, faststart, frames written one at a time.
 
+Frames are converted with the matrix and range of their :class:`~facecast.media.colour.Colour`
+(BT.709 unless the caller passes a source video's), which is written into the stream.
 Frames are encoded as they arrive and the audio is muxed alongside them in
 step, so memory stays flat however long the video is.
 """
@@ -13,15 +15,27 @@ from pathlib import Path
 from types import TracebackType
 
 import av
-import cv2
 import numpy as np
 
 from facecast.media.audio import Audio, _encode_samples
+from facecast.media.colour import BT709, Colour
 
 PathLike = str | os.PathLike[str]
 
 # AAC's standard rates: audio at one of these is encoded as it is, anything else resampled.
 AAC_RATES = (16_000, 22_050, 24_000, 32_000, 44_100, 48_000)
+
+# x264 presets of fresh renders by frame size. Up to 1080p "veryfast"; above it the encoder
+# was the slowest stage of a render (4K: veryfast about 200 CPU ms a frame, ultrafast 47, at
+# a higher PSNR against the unencoded frames for about twice the bitrate; bench/README.md).
+RENDER_PRESET = "veryfast"
+LARGE_RENDER_PRESET = "ultrafast"
+LARGE_FRAME_PIXELS = 1920 * 1088
+
+
+def render_preset(width: int, height: int) -> str:
+    """The x264 preset for a render of ``width`` x ``height`` when none is asked for."""
+    return LARGE_RENDER_PRESET if width * height > LARGE_FRAME_PIXELS else RENDER_PRESET
 
 
 class Mp4Writer:
@@ -40,7 +54,8 @@ class Mp4Writer:
         audio: Audio | None = None,
         *,
         crf: int = 20,
-        preset: str = "veryfast",
+        preset: str = RENDER_PRESET,
+        colour: Colour = BT709,
     ) -> None:
         if width % 2 or height % 2:
             raise ValueError(f"H.264 yuv420p needs even dimensions, got {width}x{height}")
@@ -60,6 +75,10 @@ class Mp4Writer:
         self._video.width, self._video.height = width, height
         self._video.pix_fmt = "yuv420p"
         self._video.time_base = Fraction(1, fps)
+        # The tags go into the stream's VUI: players then decode with the matrix and range
+        # the frames were converted with (untagged, they guess, often wrongly).
+        self.colour = colour
+        colour.tag(self._video.codec_context)
         self._audio_samples: np.ndarray | None = None
         self._audio_pos = 0
         if audio is not None:
@@ -78,9 +97,9 @@ class Mp4Writer:
                 f"frame is {frame_rgb.shape[1]}x{frame_rgb.shape[0]}, "
                 f"writer expects {self.width}x{self.height}"
             )
-        # OpenCV's I420 conversion is several times faster than swscale's rgb24 path.
-        yuv = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2YUV_I420)
+        yuv = self.colour.rgb_to_i420(frame_rgb)
         frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        self.colour.tag(frame)
         frame.pts = self.frames_written
         for packet in self._video.encode(frame):
             self._container.mux(packet)

@@ -18,6 +18,7 @@ import av
 import numpy as np
 
 from facecast.errors import InputError
+from facecast.media.colour import Colour
 
 PathLike = str | os.PathLike[str]
 
@@ -171,7 +172,7 @@ def read_frames(path: PathLike) -> Iterator[tuple[float, np.ndarray]]:
             for frame in container.decode(stream):
                 t = float((frame.pts - start) * stream.time_base) if frame.pts is not None \
                     else float(frame.time or 0.0)
-                yield t, frame.to_ndarray(format="rgb24")
+                yield t, Colour.of(frame).frame_to_rgb(frame)
         except (av.error.FFmpegError, ValueError) as exc:
             raise InputError(f"cannot decode video {name!r}: {exc}",
                              code="unreadable_video") from exc

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from facecast.media.audio import load_audio
+from facecast.media.colour import video_colour
 from facecast.media.video import Mp4Writer
 from facecast.media.video_reader import probe_video, read_frames
 
@@ -43,7 +44,8 @@ def add_watermark(source: PathLike, output: PathLike, text: str = "facecast") ->
     rgb, alpha, (x, y) = _mark(info.width, info.height, text)
     h, w = alpha.shape[:2]
     h, w = min(h, info.height - y), min(w, info.width - x)
-    with Mp4Writer(output, info.width, info.height, fps=round(info.fps), audio=audio) as writer:
+    with Mp4Writer(output, info.width, info.height, fps=round(info.fps), audio=audio,
+                   colour=video_colour(source)) as writer:
         for _t, frame in read_frames(source):
             region = frame[y:y + h, x:x + w].astype(np.float32)
             frame[y:y + h, x:x + w] = (region * (1 - alpha[:h, :w])

@@ -55,6 +55,7 @@ import numpy as np
 from facecast.errors import InputError
 from facecast.face.analysis import FaceAnalyzer, FaceBox
 from facecast.media import Audio, Mp4Writer, load_audio
+from facecast.media.colour import video_colour
 from facecast.media.video_reader import DUB_LIMITS, VideoInfo, VideoLimits, probe_video
 from facecast.motion.track import MouthTrack
 from facecast.pipeline.talking_photo import MAX_AUDIO_S, MIN_AUDIO_S, SpeechReady, mouth_track
@@ -874,8 +875,9 @@ def encode_dub(output: PathLike, info: VideoInfo, fps: Fraction, frame_data: Fra
     # 30000/1001 exact (its time base becomes 1001/30000).
     rate: int | Fraction = int(fps) if fps.denominator == 1 else fps
     try:
+        # The source's colour tags and matrix: untouched parts of each frame look as they did.
         with Mp4Writer(output, width, height, rate, audio,  # type: ignore[arg-type]
-                       crf=crf, preset=preset) as writer:
+                       crf=crf, preset=preset, colour=video_colour(info.path)) as writer:
             while True:
                 item = frames.get()
                 if item is _DONE:

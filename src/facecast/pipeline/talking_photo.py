@@ -29,13 +29,15 @@ import numpy as np
 from facecast.errors import FaceCheckError, InputError
 from facecast.face import DEFAULT_LIMITS, FaceCheckLimits, check_face
 from facecast.media import Audio, Mp4Writer, load_audio, load_image
+from facecast.media.colour import BT709, Colour, video_colour
+from facecast.media.video import render_preset
 from facecast.motion.expressions import ExpressionPlan, expression_track, get_template
-from facecast.motion.life import life_track, with_gestures
+from facecast.motion.life import LifeTrack, life_track, with_gestures
 from facecast.motion.prompt import PromptPlan, parse_prompt
 from facecast.motion.track import MouthTrack
 from facecast.render.animator import PortraitAnimator
 from facecast.render.canvas import canvas_size, fit_photo
-from facecast.render.compose import Composition, Compositor, check_canvas
+from facecast.render.compose import Composition, Compositor, VideoFill, check_canvas
 from facecast.timing import PhonemeTiming
 
 PathLike = str | os.PathLike[str]
@@ -67,7 +69,7 @@ class TalkingPhotoSpec:
     blinks: bool = True
     export_visemes: PathLike | None = None  # .json (facecast track) or .tsv (Rhubarb)
     face_limits: FaceCheckLimits = DEFAULT_LIMITS
-    preset: str = "veryfast"  # x264 speed/size trade-off
+    preset: str | None = None  # x264 speed/size trade-off; None: by size (render_preset)
     crf: int = 20
     # Background, cut-out person, placement, mask and layers; None: the portrait fitted
     # whole on its own blurred copy. Its canvas, when given, overrides size and aspect.
@@ -207,7 +209,12 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
             compositor.close()
             raise
         compositor.follow(animator.head)
-        frames = compositor.frames(animator, track, life)
+        from facecast.pipeline.dub_video import prefetched  # it imports this module
+
+        # Animating and composing in threads of their own (encoding is a third): at 4K
+        # each takes longer than encoding a frame, and in one thread they left a core idle.
+        frames = _composed(compositor, prefetched(enumerate(animator.frames(track, life))),
+                           life)
         # the avatar's pixels start at the composed region's corner on the canvas
         face_centre = _centre(compositor.landmarks) + np.array(
             [compositor.cols.start, compositor.rows.start], np.float64)
@@ -225,6 +232,19 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
                               track, phonemes, timings, expression=template.key,
                               prompt_unused=list(prompt.unused),
                               prompt_actions=list(prompt.actions))
+
+
+def _composed(compositor: Compositor, animated: Iterator[tuple[int, np.ndarray]],
+              life: LifeTrack) -> Iterator[np.ndarray]:
+    """Animator frames (rendered ahead in another thread) composed onto the canvas."""
+    try:
+        for i, frame in animated:
+            yield compositor.compose(frame, life.head[min(i, len(life) - 1)])
+    finally:
+        close = getattr(animated, "close", None)
+        if close is not None:
+            close()  # stops the animating thread
+        compositor.close()
 
 
 def _centre(landmarks: np.ndarray) -> np.ndarray:
@@ -270,6 +290,15 @@ def _fit_length(values: np.ndarray, n: int) -> np.ndarray:
 _DONE = object()
 
 
+def output_colour(spec: TalkingPhotoSpec) -> Colour:
+    """BT.709 for a photo; on a background video, the video's tags (its frames fill most of
+    the picture and should look as they do in the video)."""
+    background = spec.composition.background if spec.composition is not None else None
+    if isinstance(background, VideoFill):
+        return video_colour(background.path)
+    return BT709
+
+
 def _encode(spec: TalkingPhotoSpec, source: Iterator[np.ndarray], n: int, audio: Audio,
             width: int, height: int, report: Progress) -> int:
     """Render frames in a worker thread while this thread encodes them (two cores busy)."""
@@ -303,7 +332,8 @@ def _encode(spec: TalkingPhotoSpec, source: Iterator[np.ndarray], n: int, audio:
     step = max(1, n // 100)
     try:
         with Mp4Writer(spec.output, width, height, spec.fps, audio,
-                       crf=spec.crf, preset=spec.preset) as writer:
+                       crf=spec.crf, preset=spec.preset or render_preset(width, height),
+                       colour=output_colour(spec)) as writer:
             while True:
                 item = frames.get()
                 if item is _DONE:

@@ -54,6 +54,7 @@ import numpy as np
 
 from facecast.errors import InputError
 from facecast.media import Mp4Writer
+from facecast.media.colour import Colour, video_colour
 from facecast.media.video_reader import DUB_LIMITS, VideoInfo, VideoLimits, probe_video
 from facecast.motion.track import MouthTrack
 from facecast.pipeline.dub_video import (
@@ -522,7 +523,7 @@ def _frames_from(info: VideoInfo, fps: Fraction, first: int, check: np.ndarray,
                 continue
             if index != expected:
                 raise _SeekFailed(f"frame {index} came where {expected} was expected")
-            rgb = rotate_upright(frame.to_ndarray(format="rgb24"), info.rotation)
+            rgb = rotate_upright(Colour.of(frame).frame_to_rgb(frame), info.rotation)
             h, w = rgb.shape[:2]
             if h % 2 or w % 2:
                 rgb = rgb[: h - h % 2, : w - w % 2]
@@ -548,21 +549,23 @@ def _write_idle(info: VideoInfo, fps: Fraction, transform: Any, first: int, last
         try:
             frames = prefetched(_frames_from(info, fps, first, check, _loop_thumb, transform))
             return _encode_idle(frames, first, last, path, width, height, fps, thumb_at,
-                                progress)
+                                progress, video_colour(info.path))
         except _SeekFailed:
             pass  # the partial clip was dropped by the writer; read from the start
     frames = prefetched((i, transform(rgb) if transform is not None and i >= first else rgb)
                         for i, rgb in source_frames(info, fps))
-    return _encode_idle(frames, first, last, path, width, height, fps, thumb_at, progress)
+    return _encode_idle(frames, first, last, path, width, height, fps, thumb_at, progress,
+                        video_colour(info.path))
 
 
 def _encode_idle(frames: Iterator[tuple[int, np.ndarray]], first: int, last: int, path: Path,
-                 width: int, height: int, fps: Fraction, thumb_at: int, progress: Any
-                 ) -> tuple[int, np.ndarray]:
+                 width: int, height: int, fps: Fraction, thumb_at: int, progress: Any,
+                 colour: Colour) -> tuple[int, np.ndarray]:
     rate: int | Fraction = int(fps) if fps.denominator == 1 else fps
     still: np.ndarray | None = None
+    # The recording's colour tags go with the idle clip, and from there into every render.
     with Mp4Writer(path, width, height, rate, None,  # type: ignore[arg-type]
-                   crf=STORE_CRF, preset=STORE_PRESET) as writer:
+                   crf=STORE_CRF, preset=STORE_PRESET, colour=colour) as writer:
         for i, frame in frames:
             if i < first:
                 if i % 25 == 0:

@@ -25,8 +25,9 @@ from facecast.service.storage import Storage
 Progress = Callable[[float, str], None]
 Hold = Callable[[int], None]
 
-# x264 settings per quality: "pro" spends about twice the encoding time for sharper video
-QUALITY = {"std": {"preset": "veryfast", "crf": 20}, "pro": {"preset": "medium", "crf": 17}}
+# x264 settings per quality: "pro" spends about twice the encoding time for sharper video;
+# "std" takes the render's preset for its size (render_preset: faster above 1080p)
+QUALITY = {"std": {"preset": None, "crf": 20}, "pro": {"preset": "medium", "crf": 17}}
 
 
 @dataclass

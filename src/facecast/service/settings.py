@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 310 * 1024 * 1024
     max_upload_bytes: int = 300 * 1024 * 1024  # one media file (the kind's own limits apply too)
     max_text_chars: int = 10_000
+    # Akool talking avatars are asked for at 3840x2160; a lower cap renders the same picture
+    # smaller (e.g. 1280: 1280x720, a ninth of the work) and the records say so
+    akool_max_side: int = Field(3840, ge=64, le=3840)
 
     # untrusted URLs the server downloads (inputs) or posts to (webhooks)
     allow_private_urls: bool = False

@@ -37,10 +37,9 @@ ORIGIN = "akool"
 OK_MSG = "OK"
 
 # Akool renders at 3840x2160 and documents it as the only size; elements are placed in
-# that space. facecast renders the same picture scaled by OUTPUT_SCALE (1280x720): a 4K
-# render costs 9 times as much and CPU renders are the norm here
+# that space. facecast renders that size too, unless the operator caps the longest side
+# (FACECAST_AKOOL_MAX_SIDE): then the same picture scaled down, and the records say so.
 CANVAS = (3840, 2160)
-OUTPUT_SCALE = 1 / 3
 INPUT_TEXT_MAX = 5000  # Akool's Pro plan, the smallest that has the API
 AVATAR_PAGE_SIZE_MAX = 100
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -170,6 +169,7 @@ def video_record(service: Service, job: Job, principal: Principal,
         "deduction_lock_duration": int(job.cost_estimate or 0),
         "create_time": ms(job.created_at), "__v": 0,
         "error_msg": _failure(job) if STATUS.get(status) == 4 else "",
+        **_size_fields(job, info),
     }
 
 
@@ -395,9 +395,35 @@ def _num(element: wire.Element, name: str, default: float | None = None) -> floa
     return default if value is None else float(value)
 
 
-def _box(element: wire.Element, index: int, need_size: bool
+def output_canvas(service: Service) -> tuple[tuple[int, int], float]:
+    """The size a talking avatar is rendered at and its scale from Akool's 3840x2160: the
+    size asked for, or less where the operator caps the longest side."""
+    scale = min(1.0, service.settings.akool_max_side / max(CANVAS))
+    # H.264 4:2:0 needs even sides; the scale follows the rounded width exactly
+    width = max(2, 2 * round(CANVAS[0] * scale / 2))
+    height = max(2, 2 * round(CANVAS[1] * scale / 2))
+    return (width, height), width / CANVAS[0]
+
+
+def _size_fields(job: Job, info: dict[str, Any]) -> dict[str, Any]:
+    """The video's size (facecast's addition to Akool's record), and a note when the
+    operator's cap made it smaller than the 3840x2160 asked for."""
+    extra = job.extra or {}
+    planned = extra.get("akool_size")
+    if not planned:
+        return {}
+    width, height = int(info.get("width") or planned[0]), int(info.get("height") or planned[1])
+    fields: dict[str, Any] = {"width": width, "height": height}
+    if extra.get("akool_capped"):
+        fields["size_note"] = (f"rendered at {width}x{height}, not {CANVAS[0]}x{CANVAS[1]}: "
+                               f"this server caps the longest side at "
+                               f"{extra['akool_capped']} px (elements scaled with it)")
+    return fields
+
+
+def _box(element: wire.Element, index: int, need_size: bool, s: float
          ) -> tuple[int, int, int | None, int | None]:
-    """x, y, width, height on facecast's canvas (scaled from Akool's 3840x2160)."""
+    """x, y, width, height on facecast's canvas (Akool's 3840x2160 scaled by ``s``)."""
     x, y = _num(element, "offset_x"), _num(element, "offset_y")
     sx, sy = _num(element, "scale_x", 1.0), _num(element, "scale_y", 1.0)
     if x is None or y is None:
@@ -410,7 +436,6 @@ def _box(element: wire.Element, index: int, need_size: bool
         raise bad(f"elements[{index}]: width and height are required")
     if (w is not None and w <= 0) or (h is not None and h <= 0):
         raise bad(f"elements[{index}]: width and height must be above 0")
-    s = OUTPUT_SCALE
     return (round(x * s), round(y * s),  # type: ignore[operator]
             None if w is None else max(2, round(w * sx * s)),  # type: ignore[operator]
             None if h is None else max(2, round(h * sy * s)))  # type: ignore[operator]
@@ -436,6 +461,7 @@ def create_talking_avatar(service: Service, principal: Principal,
     if len(audios) != 1:
         raise bad(f"exactly one audio element is required, not {len(audios)}")
     _check_webhook(service, principal, webhook)
+    canvas, scale = output_canvas(service)
 
     # audio: its url wins over input_text + voice_id (Akool's rule)
     _, audio_el = audios[0]
@@ -454,7 +480,7 @@ def create_talking_avatar(service: Service, principal: Principal,
     # the avatar: a listed one by avatar_id (from 2, or 3 for the account's own) or a URL
     avatar_index, avatar_el = avatars[0]
     avatar_url, avatar_key = _given(avatar_el.url), _given(avatar_el.avatar_id)
-    x, y, w, h = _box(avatar_el, avatar_index, need_size=False)
+    x, y, w, h = _box(avatar_el, avatar_index, need_size=False, s=scale)
     photo: MediaSource | None = None
     avatar_id: int | None = None
     video_avatar = False
@@ -481,15 +507,14 @@ def create_talking_avatar(service: Service, principal: Principal,
             if element.width is None and element.height is None:
                 background_color = value.strip()  # a colour without a size fills the canvas
                 continue
-            lx, ly, lw, lh = _box(element, i, need_size=True)
+            lx, ly, lw, lh = _box(element, i, need_size=True, s=scale)
             layers.append(LayerSpec(color=value.strip(), x=lx, y=ly, width=lw, height=lh, z=z))
             continue
         _check_suffix(f"elements[{i}].url", value, IMAGE_SUFFIXES)
-        lx, ly, lw, lh = _box(element, i, need_size=False)
+        lx, ly, lw, lh = _box(element, i, need_size=False, s=scale)
         layers.append(LayerSpec(image=MediaSource(url=value.strip()), x=lx, y=ly, width=lw,
                                 height=lh, z=z))
 
-    canvas = (round(CANVAS[0] * OUTPUT_SCALE), round(CANVAS[1] * OUTPUT_SCALE))
     composition = CompositionSpec(
         canvas=canvas, background_color=background_color, position=(x, y), units="px",
         anchor="top_left", avatar_size=(w, h) if w and h else None, layers=tuple(layers))
@@ -504,7 +529,11 @@ def create_talking_avatar(service: Service, principal: Principal,
         # a video avatar (avatar/create) keeps its recording's own frame: no canvas
         composition=None if video_avatar else composition,
         opts=_opts(webhook, "talking avatar", akool_type=TYPE_TALKING_AVATAR,
-                   akool_photo=avatar_url or ""))
+                   akool_photo=avatar_url or "",
+                   # a video avatar renders at its recording's size (the result tells)
+                   akool_size=None if video_avatar else list(canvas),
+                   akool_capped=service.settings.akool_max_side
+                   if canvas != CANVAS and not video_avatar else 0))
     return job
 
 
