@@ -342,13 +342,16 @@ def voice_delete(voice_id: str) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (FACECAST_PORT, default 8000).")
 @click.option("--workers", type=click.IntRange(0, 64),
               help="Worker processes to start (FACECAST_WORKERS, default 1; 0: none here).")
-def serve(host: str | None, port: int | None, workers: int | None) -> None:
+@click.option("--api-workers", type=click.IntRange(1, 64),
+              help="API processes sharing the port (FACECAST_API_WORKERS, default 1).")
+def serve(host: str | None, port: int | None, workers: int | None,
+          api_workers: int | None) -> None:
     """Run the HTTP API, its workers, database and storage on this machine."""
     from facecast.server import serve as run_server
     from facecast.service.settings import Settings
 
-    overrides = {k: v for k, v in (("host", host), ("port", port), ("workers", workers))
-                 if v is not None}
+    overrides = {k: v for k, v in (("host", host), ("port", port), ("workers", workers),
+                                   ("api_workers", api_workers)) if v is not None}
     for name, value in overrides.items():
         os.environ[f"FACECAST_{name.upper()}"] = str(value)  # the worker child reads these too
     run_server(Settings())

@@ -39,6 +39,7 @@ def create_app(service: Service, *, maintenance: bool = True) -> FastAPI:
     app = FastAPI(title="facecast", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan, responses=ERROR_RESPONSES)
     app.state.service = service
+    app.state.job_reads = {}  # status-poll reads in flight (api.native.jobs)
     install_error_handlers(app)
     for module in (jobs, library, account):
         app.include_router(module.router)

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     port: int = 8000
     public_url: str | None = None  # base of signed file URLs; default http://host:port
     workers: int = Field(1, ge=0, le=64)  # worker processes started by `facecast serve`
+    api_workers: int = Field(1, ge=1, le=64)  # API processes of `facecast serve`
     secret_key: str | None = None  # signs file URLs; default a random key kept in $home
 
     # retention (vendors keep results 7 to 30 days)
