@@ -45,9 +45,11 @@ def service_env(home: Path, **settings: object) -> dict[str, str]:
 class ServerProcess:
     """``facecast serve`` as a child process in its own process group."""
 
-    def __init__(self, home: Path, port: int | None = None, **settings: object) -> None:
+    def __init__(self, home: Path, port: int | None = None, serve_args: tuple[str, ...] = (),
+                 **settings: object) -> None:
         self.home = home
         self.port = port or free_port()
+        self.serve_args = serve_args  # command-line options of `facecast serve`
         self.settings = settings
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home / f"serve-{self.port}.log"
@@ -59,7 +61,7 @@ class ServerProcess:
         env = service_env(self.home, port=self.port, **self.settings)
         with open(self.log, "ab") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "facecast.cli", "serve"], env=env,
+                [sys.executable, "-m", "facecast.cli", "serve", *self.serve_args], env=env,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

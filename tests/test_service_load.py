@@ -99,7 +99,7 @@ def _server_side_holders(server: ServerProcess, client_port: int) -> set[int]:
 
 
 def test_api_workers_answer_from_two_processes(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "home", workers=0, api_workers=2).start()
+    server = ServerProcess(tmp_path / "home", serve_args=("--api-workers", "2"), workers=0).start()
     try:
         api = _api_processes(server)
         assert len(api) == 2
