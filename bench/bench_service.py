@@ -304,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
                          "frames, after its speech synthesis)")
     ap.add_argument("--workers", type=int, default=1, help="FACECAST_WORKERS")
     ap.add_argument("--api-workers", type=int, default=1, help="FACECAST_API_WORKERS")
+    ap.add_argument("--worker-nice", type=int, default=None,
+                    help="FACECAST_WORKER_NICE (default: the setting's own, 10)")
     ap.add_argument("--profile", action="store_true",
                     help="also profile the API process with py-spy during a poll run")
     ap.add_argument("--keep", action="store_true", help="keep the server's home folder")
@@ -313,8 +315,9 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed (Debian: apt-get install wrk); nothing measured.")
         return 0
     home = Path(tempfile.mkdtemp(prefix="facecast-bench-service-"))
+    nice = {} if args.worker_nice is None else {"worker_nice": args.worker_nice}
     server = ServerProcess(home, workers=args.workers, api_workers=args.api_workers,
-                           rate_limit="10000000/second", max_queued_jobs=10_000_000)
+                           rate_limit="10000000/second", max_queued_jobs=10_000_000, **nice)
     t = time.perf_counter()
     server.start()
     print(f"server {server.url} up in {time.perf_counter() - t:.1f} s "
