@@ -346,14 +346,17 @@ def voice_delete(voice_id: str) -> None:
               help="Serve HTTPS with this PEM certificate (chain) (FACECAST_SSL_CERTFILE).")
 @click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False),
               help="The certificate's PEM private key (FACECAST_SSL_KEYFILE).")
+@click.option("--api-workers", type=click.IntRange(1, 64),
+              help="API processes sharing the port (FACECAST_API_WORKERS, default 1).")
 def serve(host: str | None, port: int | None, workers: int | None, ssl_certfile: str | None,
-          ssl_keyfile: str | None) -> None:
+          ssl_keyfile: str | None, api_workers: int | None) -> None:
     """Run the HTTP API, its workers, database and storage on this machine."""
     from facecast.server import serve as run_server
     from facecast.service.settings import Settings
 
     overrides = {k: v for k, v in (("host", host), ("port", port), ("workers", workers),
-                                   ("ssl_certfile", ssl_certfile), ("ssl_keyfile", ssl_keyfile))
+                                   ("ssl_certfile", ssl_certfile), ("ssl_keyfile", ssl_keyfile),
+                                   ("api_workers", api_workers))
                  if v is not None}
     for name, value in overrides.items():
         os.environ[f"FACECAST_{name.upper()}"] = str(value)  # the worker child reads these too

@@ -5,6 +5,10 @@ the worker consumer as a child process (unless ``workers`` is 0, for
 machines where ``facecast worker`` runs elsewhere), then serves HTTP with
 uvicorn until Ctrl-C / SIGTERM, and stops the workers. Jobs that were
 running when it stopped are requeued when it (or another server) runs again.
+
+With ``api_workers`` above 1, several API processes (uvicorn's supervisor, one listening
+socket shared by all) answer requests, and this process only supervises them and runs
+the upkeep thread (reaper, webhooks, retention) once for all of them.
 """
 
 from __future__ import annotations
@@ -14,9 +18,15 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from facecast.service.scratch import sweep
 from facecast.service.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from facecast.service.core import Service
 
 
 def start_workers(settings: Settings) -> subprocess.Popen[bytes] | None:
@@ -24,6 +34,34 @@ def start_workers(settings: Settings) -> subprocess.Popen[bytes] | None:
         return None
     return subprocess.Popen([sys.executable, "-m", "facecast.service.consumer",
                              "--die-with-parent"], env=os.environ.copy())
+
+
+def api_process_app() -> FastAPI:
+    """The app of one of several API processes: uvicorn's factory, called in each child."""
+    from facecast.api.app import create_app
+    from facecast.service.consumer import die_with_parent
+    from facecast.service.core import Service
+
+    die_with_parent()  # the supervisor killed outright must not leave API processes serving
+    return create_app(Service(Settings()), maintenance=False)  # the supervisor runs it
+
+
+def _serve_api_processes(service: Service, settings: Settings) -> None:
+    import uvicorn
+
+    from facecast.service.maintenance import Maintenance
+
+    upkeep = Maintenance(service.db, service.storage, settings, service.enqueue)
+    upkeep.start()
+    try:
+        # uvicorn binds the socket here, spawns the processes (each builds its app with
+        # api_process_app), restarts one that dies and stops them all on Ctrl-C / SIGTERM
+        uvicorn.run("facecast.server:api_process_app", factory=True, host=settings.host,
+                    port=settings.port, workers=settings.api_workers, log_level="warning",
+                    access_log=False, proxy_headers=False, ssl_certfile=settings.ssl_certfile,
+                    ssl_keyfile=settings.ssl_keyfile)
+    finally:
+        upkeep.stop()
 
 
 def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
@@ -37,11 +75,15 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
     first_key = service.bootstrap()
     workers = start_workers(settings)
     try:
-        app = create_app(service)
         announce(f"facecast {settings.base_url} (API docs at {settings.base_url}/docs; "
-                 f"data in {settings.service_dir}; {settings.workers} worker process(es))")
+                 f"data in {settings.service_dir}; {settings.api_workers} API process(es), "
+                 f"{settings.workers} worker process(es))")
         if first_key:
             announce(f"first start: admin API key (shown once, keep it): {first_key}")
+        if settings.api_workers > 1:
+            _serve_api_processes(service, settings)
+            return
+        app = create_app(service)
         # forwarded headers are believed from FACECAST_TRUSTED_PROXIES only (api/public_base.py),
         # not from uvicorn's default of any loopback peer
         config = uvicorn.Config(app, host=settings.host, port=settings.port,

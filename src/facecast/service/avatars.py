@@ -942,13 +942,12 @@ class AvatarService:
 
 def _previews_main() -> None:
     """``python -m facecast.service.avatars previews``: the background preview renderer."""
-    from facecast.service.consumer import die_with_parent
+    from facecast.service.consumer import die_with_parent, lower_priority
     from facecast.service.core import Service
 
     die_with_parent()
     settings = Settings()
-    if settings.worker_nice and os.nice(0) == 0:
-        os.nice(settings.worker_nice)  # previews yield the CPU like the workers do
+    lower_priority(settings.worker_nice)  # previews yield the CPU like the workers do
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     service = Service(settings)
     try:

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     # proxies (addresses or CIDRs) whose X-Forwarded-Proto / X-Forwarded-Host are believed
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     workers: int = Field(1, ge=0, le=64)  # worker processes started by `facecast serve`
+    api_workers: int = Field(1, ge=1, le=64)  # API processes of `facecast serve`
     secret_key: str | None = None  # signs file URLs; default a random key kept in $home
     # scratch folders of running jobs and uploads; default $home/service/scratch (a local disk)
     scratch_dir: Path | None = None

@@ -21,6 +21,7 @@ from typing import Any
 
 from facecast.errors import FacecastError
 from facecast.service import jobs
+from facecast.service.consumer import lower_priority
 from facecast.service.db import Database
 from facecast.service.models import Asset, Job
 from facecast.service.runners import KINDS, JobKind, Output, RunContext
@@ -92,8 +93,7 @@ class JobRunner:
         self.storage: Storage = open_storage(settings.storage, signing_key=settings.signing_key,
                                              base_url=settings.base_url)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
-        if settings.worker_nice and os.nice(0) == 0:
-            os.nice(settings.worker_nice)  # renders yield the CPU to the API's requests
+        lower_priority(settings.worker_nice)  # renders yield the CPU to the API's requests
         # a new worker process (Huey restarts one that died): what dead attempts left goes
         sweep(settings.scratch_root)
 

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from facecast.api.deps import Caller, ServiceDep, ingesting, parse_id
 from facecast.api.errors import ERROR_RESPONSES
 from facecast.api.native import schemas as s
 from facecast.api.native import views
+from facecast.service.accounts import Principal
 from facecast.service.assets import MediaSource
 from facecast.service.composition import CompositionSpec, LayerSpec
-from facecast.service.core import JobOptions, RenderOptions
+from facecast.service.core import JobOptions, RenderOptions, Service
 from facecast.service.models import Job
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
@@ -149,11 +151,29 @@ def list_jobs(service: ServiceDep, caller: Caller,
 
 
 @router.get("/jobs/{job_id}", response_model=s.JobOut, tags=["jobs"], summary="One job")
-async def get_job(job_id: str, service: ServiceDep, caller: Caller) -> s.JobOut:
+async def get_job(job_id: str, request: Request, service: ServiceDep,
+                  caller: Caller) -> s.JobOut:
     # the status poll: answered on the event loop from a row read in the last 0.25 s
     jid = parse_id("job", job_id, "job")
-    job = service.recent_job(caller, jid) or await run_in_threadpool(service.job, caller, jid)
+    job = service.recent_job(caller, jid) or await _read_job(request, service, caller, jid)
     return views.job(service, job)
+
+
+async def _read_job(request: Request, service: Service, caller: Principal, jid: int) -> Job:
+    """One database read per job at a time, however many polls miss the cache at once.
+
+    When the cached row expires, every poll that arrives before the fresh row is back
+    would otherwise start its own read: with 200 pollers that is a burst of reads
+    queued on the thread pool, and the polls behind them wait seconds.
+    """
+    reads: dict[tuple[int, int], asyncio.Future[Job]] = request.app.state.job_reads
+    key = (caller.account_id, jid)  # the read checks ownership: one per account
+    read = reads.get(key)
+    if read is None:
+        read = asyncio.ensure_future(run_in_threadpool(service.job, caller, jid))
+        reads[key] = read
+        read.add_done_callback(lambda _done: reads.pop(key, None))
+    return await asyncio.shield(read)  # a poller that hangs up leaves the read to the rest
 
 
 @router.get("/jobs/external/{external_id}", response_model=s.JobOut, tags=["jobs"],
