@@ -11,8 +11,6 @@ rather than a traceback.
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from facecast import __version__
@@ -20,6 +18,7 @@ from facecast.cli.avatar import avatar
 from facecast.cli.clean import clean
 from facecast.cli.dub import dub
 from facecast.cli.expressions import expressions
+from facecast.cli.quiet import native_stderr_silenced, quiet_native_env, verbose_requested
 from facecast.cli.render import check_face_cmd, demo, render
 from facecast.cli.serve import serve, worker
 from facecast.cli.speech import clone_voice, languages, tts, voice, voices
@@ -27,17 +26,23 @@ from facecast.cli.speech import clone_voice, languages, tts, voice, voices
 __all__ = ["main"]
 
 
-def _quiet_native_logs() -> None:
-    # MediaPipe and TensorFlow Lite print banner lines on stderr; users do not need them.
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The service's processes keep their stderr: uvicorn and the workers log there.
+_KEEP_NATIVE_STDERR = frozenset({"serve", "worker"})
 
 
 @click.group()
 @click.version_option(__version__, prog_name="facecast")
-def main() -> None:
+@click.option("-v", "--verbose", is_flag=True,
+              help="Also show the native libraries' own messages (MediaPipe, TensorFlow Lite, "
+                   "libpng); same as FACECAST_LOG_LEVEL=debug.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """facecast: talking-avatar videos from a photo and speech, on your own machine."""
-    _quiet_native_logs()
+    if verbose_requested(verbose):
+        return
+    quiet_native_env()
+    if ctx.invoked_subcommand not in _KEEP_NATIVE_STDERR:
+        ctx.with_resource(native_stderr_silenced())
 
 
 for command in (demo, render, check_face_cmd, voices, languages, tts, clone_voice, voice, serve,

@@ -5,6 +5,7 @@ and the --progress option. Command modules import these from here (never from
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -15,9 +16,32 @@ from facecast.errors import FacecastError
 
 @contextmanager
 def progress_bar(enabled: bool) -> Iterator[Callable[[float, str], None]]:
+    """Report progress on stderr: a bar on a terminal, else one line per stage.
+
+    A bar redraws with carriage returns, which in a log file, CI output or a pipe piles
+    up as hundreds of fragments; there a stage's name, once, says as much.
+    """
+    if not enabled:
+        yield lambda _fraction, _stage: None
+    elif _is_terminal(sys.stderr):
+        with _bar() as update:
+            yield update
+    else:
+        yield _stage_lines()
+
+
+def _is_terminal(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):  # no such method, or closed
+        return False
+
+
+@contextmanager
+def _bar() -> Iterator[Callable[[float, str], None]]:
     from tqdm import tqdm
 
-    bar = tqdm(total=100, unit="%", disable=not enabled, dynamic_ncols=True, mininterval=0.5,
+    bar = tqdm(total=100, unit="%", dynamic_ncols=True, mininterval=0.5,
                bar_format="{desc:<20} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
 
     def update(fraction: float, stage: str) -> None:
@@ -29,6 +53,21 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[float, str], None]]:
         yield update
     finally:
         bar.close()
+
+
+def _stage_lines() -> Callable[[float, str], None]:
+    started = time.monotonic()
+    last = ""
+
+    def update(fraction: float, stage: str) -> None:
+        nonlocal last
+        if not stage or stage == last:
+            return
+        last = stage
+        done = round(100 * min(max(fraction, 0.0), 1.0))
+        click.echo(f"{stage} ({done}%, {time.monotonic() - started:.1f} s)", err=True)
+
+    return update
 
 
 def fail(exc: FacecastError) -> None:
