@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 LOG_LEVEL_ENV = "FACECAST_LOG_LEVEL"
 
@@ -38,9 +39,9 @@ def quiet_native_env() -> None:
         os.environ.setdefault(name, value)
 
 
-def _on_fd2(stream: object) -> bool:
+def _on_fd2(stream: TextIO) -> bool:
     try:
-        return stream.fileno() == 2  # type: ignore[attr-defined]
+        return stream.fileno() == 2
     except (AttributeError, OSError, ValueError):
         # click's CliRunner and pytest's capture give streams with no descriptor
         return False

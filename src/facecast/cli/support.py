@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 import click
 
@@ -30,9 +31,9 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[float, str], None]]:
         yield _stage_lines()
 
 
-def _is_terminal(stream: object) -> bool:
+def _is_terminal(stream: TextIO) -> bool:
     try:
-        return bool(stream.isatty())  # type: ignore[attr-defined]
+        return stream.isatty()
     except (AttributeError, ValueError):  # no such method, or closed
         return False
 
