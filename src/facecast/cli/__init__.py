@@ -4,6 +4,8 @@ script) and the registration of every command module in this package.
 One module per command group: ``render`` (demo, render, check-face), ``speech``
 (voices, languages, tts, clone-voice, voice), ``avatar``, ``dub``, ``clean``,
 ``expressions`` and ``serve`` (serve, worker); ``support`` holds what they share.
+Before any command but serve and worker, the group hides the native libraries'
+stderr chatter (``quiet``) unless ``--verbose`` or ``FACECAST_LOG_LEVEL=debug``.
 Thin by design: a command parses options, calls the pipeline with a progress bar and
 prints results; errors come out as one clear line (and exit code 2 for bad input)
 rather than a traceback.
