@@ -110,7 +110,7 @@ def list_cmd(kind: str | None, custom: bool | None, gender: str | None, age: str
              style: str | None, region: str | None, tag: str | None, query: str | None,
              page: int, page_size: int, as_json: bool) -> None:
     """List avatars (ids and names work with `render --avatar`)."""
-    from facecast.cli_support import fail
+    from facecast.cli.support import fail
 
     try:
         with open_library() as library:
@@ -156,7 +156,7 @@ def create_cmd(photo: str | None, video: str | None, name: str, gender: str | No
                age: str | None, style: str | None, region: str | None,
                tags: tuple[str, ...], face_index: int, progress: bool) -> None:
     """Add your own avatar from a photo or (analysed once, tens of seconds) a video."""
-    from facecast.cli_support import fail, progress_bar
+    from facecast.cli.support import fail, progress_bar
     from facecast.service.assets import MediaSource
     from facecast.service.avatars import check_meta
 
@@ -193,7 +193,7 @@ def create_cmd(photo: str | None, video: str | None, name: str, gender: str | No
 @click.argument("avatar_ref", metavar="NAME|ID")
 def show_cmd(avatar_ref: str) -> None:
     """Print one avatar as JSON (metadata, thumbnail and preview)."""
-    from facecast.cli_support import fail
+    from facecast.cli.support import fail
 
     try:
         with open_library() as library:
@@ -207,7 +207,7 @@ def show_cmd(avatar_ref: str) -> None:
 @click.argument("avatar_ref", metavar="NAME|ID")
 def delete_cmd(avatar_ref: str) -> None:
     """Delete one of your own avatars (library avatars cannot be deleted)."""
-    from facecast.cli_support import fail
+    from facecast.cli.support import fail
 
     try:
         with open_library() as library:
@@ -230,7 +230,7 @@ def photo_for_render(avatar_ref: str, *, output: Path, audio: str | None, text: 
     video avatar and its video is already written here."""
     import shutil
 
-    from facecast.cli_support import fail
+    from facecast.cli.support import fail
     from facecast.errors import NotFoundError
     from facecast.service.avatars import local_package
 
@@ -267,7 +267,7 @@ def photo_for_render(avatar_ref: str, *, output: Path, audio: str | None, text: 
 def render_video_avatar(folder: Path, output: Path, audio: str | None, text: str | None,
                         voice: str | None, transcript: str | None, progress: bool) -> None:
     """``render --avatar`` with a video avatar: its recording speaks the new audio."""
-    from facecast.cli_support import fail, progress_bar
+    from facecast.cli.support import fail, progress_bar
     from facecast.service.avatars import video_engine
 
     try:

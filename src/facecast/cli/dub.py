@@ -49,8 +49,8 @@ def dub(video: str, audio: str | None, text: str | None, voice: str | None,
     Longer speech loops the video seamlessly, shorter speech cuts it; the source's
     size and frame rate are kept, and frames without the face pass through.
     """
-    from facecast.cli_support import fail as _fail
-    from facecast.cli_support import progress_bar as _progress_bar
+    from facecast.cli.support import fail as _fail
+    from facecast.cli.support import progress_bar as _progress_bar
     from facecast.pipeline.dub_video import DubVideoSpec, dub_video
 
     if (audio is None) == (text is None):

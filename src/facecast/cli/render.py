@@ -1,24 +1,20 @@
-"""The ``facecast`` command line: demo, render, check-face, voices, languages, tts,
-clone-voice, voice management, expressions, and the service (serve, worker).
+"""The ``facecast`` rendering commands: demo, render and check-face.
 
-Thin by design: it parses options, calls the pipeline with a progress bar and
-prints results; errors come out as one clear line (and exit code 2 for bad
-input) rather than a traceback.
+Each parses its options, calls the talking-photo pipeline with a progress bar and
+prints the result; errors come out as one clear line (exit code 2 for bad input).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import click
 
-from facecast import __version__
-from facecast.cli_support import fail as _fail
-from facecast.cli_support import progress_bar as _progress_bar
-from facecast.cli_support import progress_option
+from facecast.cli.support import fail as _fail
+from facecast.cli.support import progress_bar as _progress_bar
+from facecast.cli.support import progress_option
 from facecast.errors import FacecastError
 
 DEMO_TEXT = (
@@ -26,18 +22,6 @@ DEMO_TEXT = (
     "This video was made on your own computer, from one photo and a sentence."
 )
 
-
-def _quiet_native_logs() -> None:
-    # MediaPipe and TensorFlow Lite print banner lines on stderr; users do not need them.
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-@click.group()
-@click.version_option(__version__, prog_name="facecast")
-def main() -> None:
-    """facecast: talking-avatar videos from a photo and speech, on your own machine."""
-    _quiet_native_logs()
 
 
 def _render(progress: bool, **kwargs) -> None:
@@ -70,7 +54,7 @@ aspect_option = click.option("--aspect", type=click.Choice(["16:9", "9:16", "1:1
                              help="Canvas shape; the portrait is fitted whole.")
 
 
-@main.command()
+@click.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("facecast-demo.mp4"), show_default=True)
 @size_option
@@ -84,7 +68,7 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
             size=size, aspect=aspect)
 
 
-@main.command()
+@click.command()
 @click.option("--photo", type=click.Path(exists=True, dir_okay=False),
               help="Portrait: JPEG, PNG, WebP, TIFF, BMP, HEIC/HEIF or AVIF.")
 @click.option("--avatar", "avatar_ref", metavar="NAME|ID",
@@ -180,7 +164,7 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
             _fail(exc)
             return
     if avatar_ref is not None:
-        from facecast.cli_avatar import photo_for_render
+        from facecast.cli.avatar import photo_for_render
 
         photo = photo_for_render(
             avatar_ref, output=output, audio=audio, text=text, voice=voice,
@@ -195,7 +179,7 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
             composition=composition, expression=expression, prompt=prompt)
 
 
-@main.command("check-face")
+@click.command("check-face")
 @click.argument("image", type=click.Path(dir_okay=False))
 @click.option("--profile", type=click.Choice(["default", "kreado", "kling"]), default="default",
               show_default=True, help="Which limits to apply (the vendors' own differ).")
@@ -207,182 +191,3 @@ def check_face_cmd(image: str, profile: str) -> None:
     result = check_face(Path(image), limits)
     click.echo(json.dumps(result.to_dict(), indent=2))
     sys.exit(0 if result.accepted else 1)
-
-
-@main.command()
-@click.option("--language", help="Base language (de) or with region (en-gb).")
-@click.option("--region", help="Region code, e.g. US, GB, BR.")
-@click.option("--gender", type=click.Choice(["male", "female"]))
-@click.option("--age-group", type=click.Choice(["child", "young", "adult", "senior"]))
-@click.option("--engine", type=click.Choice(["piper", "espeak", "clone"]))
-@click.option("--custom/--built-in", default=None, help="Only custom (or only built-in) voices.")
-@click.option("--query", help="Text to find in the id or name.")
-@click.option("--page", default=1, show_default=True, type=click.IntRange(1))
-@click.option("--page-size", default=50, show_default=True, type=click.IntRange(1, 500))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def voices(language: str | None, region: str | None, gender: str | None,
-           age_group: str | None, engine: str | None, custom: bool | None, query: str | None,
-           page: int, page_size: int, as_json: bool) -> None:
-    """List voices (ids work with tts, render --voice and everywhere else)."""
-    from facecast.speech import search_voices
-
-    try:
-        found = search_voices(language=language, region=region, gender=gender,
-                              age_group=age_group, engine=engine, custom=custom, query=query,
-                              page=page, page_size=page_size)
-    except FacecastError as exc:
-        _fail(exc)
-        return
-    if as_json:
-        click.echo(json.dumps(found.to_dict(), indent=2, ensure_ascii=False))
-        return
-    for v in found.items:
-        click.echo(f"{v.id:<32} {v.language:<8} {v.gender or '-':<7} {v.engine:<7} {v.name}")
-    shown = (page - 1) * page_size + len(found.items)
-    click.echo(f"-- {len(found.items)} shown ({shown} of {found.total})", err=True)
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def languages(as_json: bool) -> None:
-    """List languages with their regional variants."""
-    from facecast.speech import languages as all_languages
-
-    langs = all_languages()
-    if as_json:
-        click.echo(json.dumps([lang.to_dict() for lang in langs], indent=2, ensure_ascii=False))
-        return
-    for lang in langs:
-        regions = ", ".join(r["code"] for r in lang.regions if r["code"])
-        click.echo(f"{lang.code:<6} {lang.name}" + (f"  [{regions}]" if regions else ""))
-
-
-@main.command()
-@click.option("--text", required=True, help="What to say (up to 10,000 characters).")
-@click.option("--voice", help="Voice id (see `facecast voices`); default the neural voice.")
-@click.option("--rate", default=1.0, show_default=True, type=float, help="Speed, 0.5 to 2.0.")
-@click.option("--pitch", default=0.0, show_default=True, type=float,
-              help="Semitones, -12 to +12.")
-@click.option("--volume", default=1.0, show_default=True, type=float, help="0 to 2.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="speech.mp3 or speech.wav; timings go to speech.timings.json beside it.")
-def tts(text: str, voice: str | None, rate: float, pitch: float, volume: float,
-        output: Path) -> None:
-    """Speak TEXT to an audio file with word and phoneme timings beside it."""
-    from facecast.speech import save_speech, synthesize
-
-    try:
-        speech = synthesize(text, voice, rate=rate, pitch=pitch, volume=volume)
-        audio_path, timing_path = save_speech(speech, output)
-    except FacecastError as exc:
-        _fail(exc)
-        return
-    click.echo(f"wrote {audio_path} ({speech.audio.duration:.2f} s, voice {speech.voice}) "
-               f"and {timing_path}")
-
-
-@main.command("clone-voice")
-@click.option("--sample", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="2 to 300 s of the speaker's speech (wav, mp3, m4a, ogg...).")
-@click.option("--name", required=True, help="A name for the new voice.")
-@click.option("--language", help="The speaker's language code (default English).")
-def clone_voice(sample: str, name: str, language: str | None) -> None:
-    """Create a custom voice that sounds like the speaker in SAMPLE."""
-    from facecast.media import load_audio
-    from facecast.speech.clone import build_profile, default_store
-
-    try:
-        audio = load_audio(sample)
-        profile = build_profile(audio, name)
-        profile.language = language
-        default_store().save(profile)
-    except FacecastError as exc:
-        _fail(exc)
-        return
-    click.echo(f"created voice clone:{profile.id} ({name}): median pitch "
-               f"{profile.f0_median:.0f} Hz, {profile.speaking_rate:.1f} syllables/s")
-
-
-@main.group()
-def voice() -> None:
-    """Manage custom (cloned) voices."""
-
-
-@voice.command("rename")
-@click.argument("voice_id")
-@click.argument("name")
-def voice_rename(voice_id: str, name: str) -> None:
-    """Rename the cloned voice VOICE_ID to NAME."""
-    from facecast.speech.clone import default_store
-
-    try:
-        default_store().rename(voice_id.removeprefix("clone:"), name)
-    except FacecastError as exc:
-        _fail(exc)
-        return
-    click.echo(f"renamed {voice_id} to {name!r}")
-
-
-@voice.command("delete")
-@click.argument("voice_id")
-def voice_delete(voice_id: str) -> None:
-    """Delete the cloned voice VOICE_ID."""
-    from facecast.speech.clone import default_store
-
-    try:
-        default_store().delete(voice_id.removeprefix("clone:"))
-    except FacecastError as exc:
-        _fail(exc)
-        return
-    click.echo(f"deleted {voice_id}")
-
-
-@main.command()
-@click.option("--host", help="Address to listen on (FACECAST_HOST, default 127.0.0.1).")
-@click.option("--port", type=click.IntRange(1, 65535), help="Port (FACECAST_PORT, default 8000).")
-@click.option("--workers", type=click.IntRange(0, 64),
-              help="Worker processes to start (FACECAST_WORKERS, default 1; 0: none here).")
-@click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False),
-              help="Serve HTTPS with this PEM certificate (chain) (FACECAST_SSL_CERTFILE).")
-@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False),
-              help="The certificate's PEM private key (FACECAST_SSL_KEYFILE).")
-@click.option("--api-workers", type=click.IntRange(1, 64),
-              help="API processes sharing the port (FACECAST_API_WORKERS, default 1).")
-def serve(host: str | None, port: int | None, workers: int | None, ssl_certfile: str | None,
-          ssl_keyfile: str | None, api_workers: int | None) -> None:
-    """Run the HTTP API, its workers, database and storage on this machine."""
-    from facecast.server import serve as run_server
-    from facecast.service.settings import Settings
-
-    overrides = {k: v for k, v in (("host", host), ("port", port), ("workers", workers),
-                                   ("ssl_certfile", ssl_certfile), ("ssl_keyfile", ssl_keyfile),
-                                   ("api_workers", api_workers))
-                 if v is not None}
-    for name, value in overrides.items():
-        os.environ[f"FACECAST_{name.upper()}"] = str(value)  # the worker child reads these too
-    run_server(Settings())
-
-
-@main.command()
-@click.option("--workers", type=click.IntRange(1, 64), help="Worker processes (default 1).")
-def worker(workers: int | None) -> None:
-    """Run jobs from the shared queue (FACECAST_DATABASE_URL, _QUEUE_URL, _STORAGE_URL)."""
-    from facecast.service.consumer import run_consumer
-
-    run_consumer(workers)
-
-
-from facecast.cli_dub import dub  # noqa: E402, I001
-main.add_command(dub)
-
-from facecast.cli_clean import clean  # noqa: E402, I001
-main.add_command(clean)
-
-from facecast.cli_avatar import avatar  # noqa: E402, I001
-main.add_command(avatar)
-
-from facecast.cli_expressions import expressions  # noqa: E402, I001
-main.add_command(expressions)
-
-if __name__ == "__main__":
-    main()

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from facecast.cli_support import fail as _fail
-from facecast.cli_support import progress_bar as _progress_bar
-from facecast.cli_support import progress_option
+from facecast.cli.support import fail as _fail
+from facecast.cli.support import progress_bar as _progress_bar
+from facecast.cli.support import progress_option
 from facecast.errors import FacecastError
 
 AREA_HELP = "x1,y1,x2,y2 in pixels (left-top, right-bottom); repeat for more areas."

@@ -1,0 +1,52 @@
+"""The ``facecast`` command line: the click group ``main`` (the ``facecast`` console
+script) and the registration of every command module in this package.
+
+One module per command group: ``render`` (demo, render, check-face), ``speech``
+(voices, languages, tts, clone-voice, voice), ``avatar``, ``dub``, ``clean``,
+``expressions`` and ``serve`` (serve, worker); ``support`` holds what they share.
+Before any command but serve and worker, the group hides the native libraries'
+stderr chatter (``quiet``) unless ``--verbose`` or ``FACECAST_LOG_LEVEL=debug``.
+Thin by design: a command parses options, calls the pipeline with a progress bar and
+prints results; errors come out as one clear line (and exit code 2 for bad input)
+rather than a traceback.
+"""
+
+from __future__ import annotations
+
+import click
+
+from facecast import __version__
+from facecast.cli.avatar import avatar
+from facecast.cli.clean import clean
+from facecast.cli.dub import dub
+from facecast.cli.expressions import expressions
+from facecast.cli.quiet import native_stderr_silenced, quiet_native_env, verbose_requested
+from facecast.cli.render import check_face_cmd, demo, render
+from facecast.cli.serve import serve, worker
+from facecast.cli.speech import clone_voice, languages, tts, voice, voices
+
+__all__ = ["main"]
+
+
+# The service's processes keep their stderr: uvicorn and the workers log there.
+_KEEP_NATIVE_STDERR = frozenset({"serve", "worker"})
+
+
+@click.group()
+@click.version_option(__version__, prog_name="facecast")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Also show the native libraries' own messages (MediaPipe, TensorFlow Lite, "
+                   "libpng); same as FACECAST_LOG_LEVEL=debug.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """facecast: talking-avatar videos from a photo and speech, on your own machine."""
+    if verbose_requested(verbose):
+        return
+    quiet_native_env()
+    if ctx.invoked_subcommand not in _KEEP_NATIVE_STDERR:
+        ctx.with_resource(native_stderr_silenced())
+
+
+for command in (demo, render, check_face_cmd, voices, languages, tts, clone_voice, voice, serve,
+                worker, dub, clean, avatar, expressions):
+    main.add_command(command)

@@ -1,0 +1,80 @@
+"""Pieces every facecast command shares: the progress bar, the one-line error exit
+and the --progress option. Command modules import these from here (never from
+``facecast.cli``, which imports them back to register their commands)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+import click
+
+from facecast.errors import FacecastError
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[float, str], None]]:
+    """Report progress on stderr: a bar on a terminal, else one line per stage.
+
+    A bar redraws with carriage returns, which in a log file, CI output or a pipe piles
+    up as hundreds of fragments; there a stage's name, once, says as much.
+    """
+    if not enabled:
+        yield lambda _fraction, _stage: None
+    elif _is_terminal(sys.stderr):
+        with _bar() as update:
+            yield update
+    else:
+        yield _stage_lines()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no such method, or closed
+        return False
+
+
+@contextmanager
+def _bar() -> Iterator[Callable[[float, str], None]]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, unit="%", dynamic_ncols=True, mininterval=0.5,
+               bar_format="{desc:<20} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+
+    def update(fraction: float, stage: str) -> None:
+        bar.set_description_str(stage)
+        bar.n = round(100 * min(max(fraction, 0.0), 1.0))
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def _stage_lines() -> Callable[[float, str], None]:
+    started = time.monotonic()
+    last = ""
+
+    def update(fraction: float, stage: str) -> None:
+        nonlocal last
+        if not stage or stage == last:
+            return
+        last = stage
+        done = round(100 * min(max(fraction, 0.0), 1.0))
+        click.echo(f"{stage} ({done}%, {time.monotonic() - started:.1f} s)", err=True)
+
+    return update
+
+
+def fail(exc: FacecastError) -> None:
+    click.echo(f"error: {exc.message} [{exc.code}]", err=True)
+    sys.exit(2)
+
+
+progress_option = click.option("--progress/--no-progress", default=True,
+                               help="Show a progress bar.")
