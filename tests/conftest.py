@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from app_support import App, app_in
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MEDIA = ROOT.parent / "shared" / "media"
@@ -32,3 +35,11 @@ def astronaut(astronaut_path: Path) -> np.ndarray:
     from facecast.media import load_image
 
     return load_image(astronaut_path)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """The whole HTTP app in-process over a temp-dir service (see ``app_support``): one per
+    test module; tests make their own accounts."""
+    with app_in(tmp_path_factory.mktemp("app")) as made:
+        yield made

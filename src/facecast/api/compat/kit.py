@@ -45,6 +45,9 @@ class VendorError(Exception):
         super().__init__(message)
         self.code, self.message, self.headers = code, message, headers
         self.status = self.default_status if status is None else status
+        # the old argument orders put the vendor code here: refuse them loudly
+        if not 100 <= self.status <= 599:
+            raise ValueError(f"{self.status} is not an HTTP status")
 
 
 @dataclass(frozen=True)

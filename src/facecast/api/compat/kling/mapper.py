@@ -78,7 +78,7 @@ ERRORS = ErrorTable(
 def from_facecast(exc: FacecastError) -> KlingError:
     """The Kling refusal for a service error."""
     status, code, message, headers = ERRORS.translate(exc)
-    return KlingError(message, status, code, headers)
+    return KlingError(code, message, status, headers)
 
 
 def new_request_id() -> str:
