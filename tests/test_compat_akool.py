@@ -308,6 +308,7 @@ def cancel(user: AkoolUser, akool_id: str) -> None:
 # ---- tests ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_seed_request_example_replays_and_conforms(
         server: ServerProcess, media: Path, make_user: Callable[..., AkoolUser]) -> None:
     if not all((SEEDS / name).is_file() for name in SEED_FILES):
@@ -390,6 +391,7 @@ def urlpath(url: str) -> str:
     return httpx.URL(url).path
 
 
+@pytest.mark.slow
 def test_avatar_and_tts_video_end_to_end_with_encrypted_callbacks(
         server: ServerProcess, make_user: Callable[..., AkoolUser]) -> None:
     user = make_user()
@@ -465,6 +467,7 @@ def test_avatar_and_tts_video_end_to_end_with_encrypted_callbacks(
                            body["dataEncrypt"][:-4] + "AAA=") != body["signature"]
 
 
+@pytest.mark.slow
 def test_authentication(server: ServerProcess, make_user: Callable[..., AkoolUser]) -> None:
     user = make_user()
     url = f"{server.url}{PREFIX}/avatar/list"
@@ -496,6 +499,7 @@ def test_authentication(server: ServerProcess, make_user: Callable[..., AkoolUse
     assert code({"Authorization": f"Bearer {token}"}) == 1101
 
 
+@pytest.mark.slow
 def test_rules_codes_and_envelope(server: ServerProcess, media: Path,
                                   make_user: Callable[..., AkoolUser]) -> None:
     user, broke, no_pair = make_user(), make_user(credits=0), make_user(pair=False)
@@ -539,6 +543,7 @@ def test_rules_codes_and_envelope(server: ServerProcess, media: Path,
     assert "/talkingavatar/create" in own["paths"] and "/getToken" in own["paths"]
 
 
+@pytest.mark.slow
 def test_server_logged_no_unhandled_error(server: ServerProcess) -> None:
     assert httpx.get(f"{server.url}/health").status_code == 200
     log = server.log.read_text(errors="replace")

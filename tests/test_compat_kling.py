@@ -299,6 +299,7 @@ def test_embedded_examples_are_the_seed_documents() -> None:
     assert DOC_CREATE in bodies and DOC_QUERY in bodies
 
 
+@pytest.mark.slow
 def test_seed_examples_replayed_render_and_download(server: ServerProcess, media: Path,
                                                     make_user: Callable[..., KlingUser]
                                                     ) -> None:
@@ -349,6 +350,7 @@ def test_seed_examples_replayed_render_and_download(server: ServerProcess, media
         assert other.get("/videos/avatar/image2video").json()["data"] == []
 
 
+@pytest.mark.slow
 def test_callbacks_audio_id_pro_mode_watermark_and_external_id(
         media: Path, make_user: Callable[..., KlingUser]) -> None:
     user = make_user()
@@ -408,6 +410,7 @@ def test_callbacks_audio_id_pro_mode_watermark_and_external_id(
 # case each in-process: test_compat_kling_rules.py
 
 
+@pytest.mark.slow
 def test_a_task_canceled_natively_reads_as_failed(
         media: Path, make_user: Callable[..., KlingUser]) -> None:
     user = make_user()
@@ -442,6 +445,7 @@ def fuzz_token(make_user: Callable[..., KlingUser]) -> str:
 kling_schema_cases = schemathesis.pytest.from_fixture("kling_schema")
 
 
+@pytest.mark.slow
 @kling_schema_cases.parametrize()
 @settings(max_examples=12, deadline=None, database=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
@@ -451,6 +455,7 @@ def test_fuzz_finds_no_5xx_and_no_answer_outside_the_document(
                            checks=FUZZ_CHECKS, timeout=60)
 
 
+@pytest.mark.slow
 def test_server_logged_no_unhandled_error(server: ServerProcess) -> None:
     """Every answer above was handled: no traceback in the server's log."""
     assert httpx.get(f"{server.url}/health").status_code == 200

@@ -243,6 +243,7 @@ def test_seed_has_every_endpoint_example() -> None:
         "/subtitle_removal/v3/submitTask", "/subtitle_removal/v3/detail"}
 
 
+@pytest.mark.slow
 def test_seed_examples_replayed_conform(server: ServerProcess, media: Path,
                                         make_key: Callable[..., str]) -> None:
     if not SEED.is_file():
@@ -308,6 +309,7 @@ def test_seed_examples_replayed_conform(server: ServerProcess, media: Path,
     assert len(checked) == len(seed_examples())
 
 
+@pytest.mark.slow
 def test_photo_to_video_end_to_end(server: ServerProcess, media: Path,
                                    make_key: Callable[..., str]) -> None:
     api = kreado(server, make_key())
@@ -357,6 +359,7 @@ def test_photo_to_video_end_to_end(server: ServerProcess, media: Path,
     api.close()
 
 
+@pytest.mark.slow
 def test_removal_queue_cap_is_kreados_10019(server: ServerProcess, media: Path,
                                              make_key: Callable[..., str]) -> None:
     api = kreado(server, make_key())
