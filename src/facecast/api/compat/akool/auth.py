@@ -43,15 +43,15 @@ def _key(service: Service) -> bytes:
 def issue_token(service: Service, client_id: str | None, client_secret: str | None) -> str:
     if not client_id or not client_secret:
         raise AkoolError(1003, "Parameter error: clientId and clientSecret can not be "
-                                    "empty", 400)
+                               "empty", 400)
     try:
         _principal, secret = service.vendor_credential("akool", client_id)
     except AuthError:
         raise AkoolError(1101, "Invalid authorization: unknown clientId or wrong "
-                                    "clientSecret", 401) from None
+                               "clientSecret", 401) from None
     if not hmac.compare_digest(secret.encode(), client_secret.encode()):
         raise AkoolError(1101, "Invalid authorization: unknown clientId or wrong "
-                                    "clientSecret", 401)
+                               "clientSecret", 401)
     now = int(time.time())
     return jwt.encode({"iss": ISSUER, "sub": client_id, "iat": now, "exp": now + TOKEN_TTL_S},
                       _key(service), algorithm=ALGORITHM)
@@ -67,7 +67,7 @@ def verify(service: Service, authorization: str | None, api_key: str | None) -> 
                                 issuer=ISSUER, options={"require": ["exp", "sub", "iss"]})
         except jwt.ExpiredSignatureError:
             raise AkoolError(1101, "The request token has expired: get a new one from "
-                                        "getToken", 401) from None
+                                   "getToken", 401) from None
         except jwt.PyJWTError:
             raise AkoolError(1101, "Invalid authorization: not a token from getToken", 401) \
                 from None
@@ -81,7 +81,7 @@ def verify(service: Service, authorization: str | None, api_key: str | None) -> 
     if api_key and api_key.strip():
         return service.authenticate(api_key.strip())  # AuthError -> 1101 by the handler
     raise AkoolError(1102, "Authorization cannot be empty: send x-api-key or "
-                                "'Authorization: Bearer <token>'", 401)
+                           "'Authorization: Bearer <token>'", 401)
 
 
 def get_principal(request: Request,

@@ -112,7 +112,7 @@ def parse_oid(value: str, what: str) -> int:
     # facecast ids are database integers: a larger value (an id of Akool's) names nothing
     if not re.fullmatch(r"[0-9a-fA-F]{24}", text) or int(text, 16) > MAX_ID:
         raise AkoolError(1008, f"The content you get does not exist: no {what} "
-                                    f"{value!r}", 404)
+                               f"{value!r}", 404)
     return int(text, 16)
 
 
@@ -193,7 +193,7 @@ def find_video(service: Service, principal: Principal, video_model_id: str) -> J
     if job is None or job.origin != ORIGIN or job.kind not in ("talking_photo",
                                                                  "avatar_video"):
         raise AkoolError(1008, f"The content you get does not exist: no video "
-                                    f"{video_model_id}", 404)
+                               f"{video_model_id}", 404)
     return job
 
 
@@ -598,7 +598,7 @@ def clone_audio(service: Service, principal: Principal, body: wire.AudioClone) -
         clone = wait(service, principal, clone, AUDIO_WAIT_S)
         if clone.status != "succeeded":
             raise AkoolError(1201, "Create audio error, please try again later: the voice clone "
-                             f"is {clone.status} ({_failure(clone)})",
+                                   f"is {clone.status} ({_failure(clone)})",
                              500 if clone.status == "failed" else 503)
         voice = str((clone.result or {}).get("info", {}).get("voice_id"))
     job, _created = service.create_tts(

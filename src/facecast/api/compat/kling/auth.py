@@ -40,7 +40,7 @@ def verify(service: Service, header: str | None) -> Principal:
     """The caller behind an ``Authorization`` header, or a KlingError (1000-1004)."""
     if not header or not header.strip():
         raise KlingError(1001, "Authorization is empty: send 'Authorization: Bearer "
-                                    "<JWT>'", 401)
+                               "<JWT>'", 401)
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
@@ -65,7 +65,7 @@ def verify(service: Service, header: str | None) -> Principal:
                    options={"require": ["exp", "iss"]})
     except jwt.InvalidSignatureError:
         raise KlingError(1000, "Authentication failed: the signature does not match "
-                                    "the access key's secret key", 401) from None
+                               "the access key's secret key", 401) from None
     except jwt.ExpiredSignatureError:
         raise KlingError(1004, "Authorization has expired (exp is past)", 401) from None
     except jwt.ImmatureSignatureError:
