@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from app_support import App
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MEDIA = ROOT.parent / "shared" / "media"
@@ -32,3 +37,14 @@ def astronaut(astronaut_path: Path) -> np.ndarray:
     from facecast.media import load_image
 
     return load_image(astronaut_path)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """The whole HTTP app in-process over a temp-dir service (see ``app_support``): one per
+    test module; tests make their own accounts."""
+    # imported here: a session of engine tests never loads the web stack
+    from app_support import app_in
+
+    with app_in(tmp_path_factory.mktemp("app")) as made:
+        yield made

@@ -299,6 +299,7 @@ def test_embedded_examples_are_the_seed_documents() -> None:
     assert DOC_CREATE in bodies and DOC_QUERY in bodies
 
 
+@pytest.mark.slow
 def test_seed_examples_replayed_render_and_download(server: ServerProcess, media: Path,
                                                     make_user: Callable[..., KlingUser]
                                                     ) -> None:
@@ -349,6 +350,7 @@ def test_seed_examples_replayed_render_and_download(server: ServerProcess, media
         assert other.get("/videos/avatar/image2video").json()["data"] == []
 
 
+@pytest.mark.slow
 def test_callbacks_audio_id_pro_mode_watermark_and_external_id(
         media: Path, make_user: Callable[..., KlingUser]) -> None:
     user = make_user()
@@ -404,150 +406,17 @@ def test_callbacks_audio_id_pro_mode_watermark_and_external_id(
     assert job["input"]["quality"] == "pro" and job["input"]["watermark"] is True
 
 
-def test_jwt_authentication(server: ServerProcess, make_user: Callable[..., KlingUser]) -> None:
-    user = make_user()
-    url = f"{server.url}/v1/videos/avatar/image2video"
-    now = int(time.time())
-
-    def ask(authorization: str | None) -> tuple[int, dict[str, Any]]:
-        headers = {"Authorization": authorization} if authorization is not None else {}
-        r = httpx.get(url, headers=headers)
-        assert conformance_problems(r.json(), DOC_ERROR if r.status_code != 200 else
-                                    DOC_LIST) == [], r.text
-        return r.status_code, r.json()
-
-    status, body = ask(f"Bearer {user.token()}")
-    assert status == 200 and body["code"] == 0 and body["message"] == "SUCCEED"
-    refusals = {
-        "no header": (None, 1001),
-        "empty": ("", 1001),
-        "not bearer": (f"Basic {user.token()}", 1002),
-        "not a jwt": ("Bearer not.a.jwt", 1002),
-        "wrong secret": (f"Bearer {sign(user.access_key, 'not-the-secret-key' * 3)}", 1000),
-        "unknown access key": (f"Bearer {sign('kl_nobody', user.secret_key)}", 1000),
-        "expired": (f"Bearer {user.token(exp=now - 60, nbf=now - 120)}", 1004),
-        "not yet valid": (f"Bearer {user.token(nbf=now + 120)}", 1003),
-        "no exp": (f"Bearer {user.token(exp=None)}", 1002),
-        "no iss": (f"Bearer {sign(None, user.secret_key)}", 1002),  # type: ignore[arg-type]
-        "alg none": ("Bearer " + jwt.encode({"iss": user.access_key, "exp": now + 60}, None,
-                                            algorithm="none"), 1002),
-        "HS512": ("Bearer " + jwt.encode({"iss": user.access_key, "exp": now + 60},
-                                         user.secret_key * 2, algorithm="HS512"), 1002),
-    }
-    for name, (header, code) in refusals.items():
-        status, body = ask(header)
-        assert (status, body["code"]) == (401, code), (name, body)
-    # a revoked pair stops working at once
-    r = user.native.delete(f"/api/v1/vendor-credentials/{user.credential_id}")
-    assert r.status_code == 200, r.text
-    status, body = ask(f"Bearer {user.token()}")
-    assert (status, body["code"]) == (401, 1000)
+# Kling's refusals (JWTs, rules, pages, unknown tasks and paths, credits) are tested one
+# case each in-process: test_compat_kling_rules.py
 
 
-def test_unknown_endpoints_and_methods_answer_in_klings_envelope(server: ServerProcess) -> None:
-    for method, path, status in (("GET", "/v1/nothing/here", 404),
-                                 ("POST", "/v1/videos/text2video", 404),
-                                 ("DELETE", "/v1/videos/avatar/image2video", 405),
-                                 ("POST", "/v1/videos/avatar/image2video/12", 405)):
-        r = httpx.request(method, f"{server.url}{path}")
-        assert r.status_code == status, (method, path, r.text)
-        assert conformance_problems(r.json(), DOC_ERROR) == [] and r.json()["code"] == 1202
-        assert "error" not in r.json()
-    r = httpx.delete(f"{server.url}/v1/videos/avatar/image2video")
-    assert r.headers["Allow"] == "GET, POST"
-    own = httpx.get(f"{server.url}/v1/openapi.json").json()
-    assert set(own["paths"]) == {"/videos/avatar/image2video",
-                                 "/videos/avatar/image2video/{task_id}"}
-    assert "KlingJWT" in own["components"]["securitySchemes"]
-    assert "HTTPValidationError" not in json.dumps(own)  # refusals are 400 + 1200, not 422
-    assert "/v1/openapi.json" in httpx.get(f"{server.url}/v1/docs").text
-    native = httpx.get(f"{server.url}/openapi.json").json()
-    assert not any("image2video" in p for p in native["paths"])
-
-
-def test_klings_rules_are_enforced_and_refusals_create_nothing(
+@pytest.mark.slow
+def test_a_task_canceled_natively_reads_as_failed(
         media: Path, make_user: Callable[..., KlingUser]) -> None:
-    user, broke = make_user(), make_user(credits=0)
-    speech = wait_for_job(user.native, user.native.post(
-        "/api/v1/speech", json={"text": "Hi.", "format": "wav"}).json()["id"])
+    user = make_user()
     with file_server(media) as files, user.kling() as kling:
-        face, sound = f"{files.url}/pink_boy.png", f"{files.url}/go-to-world.mp3"
-        good = {"image": face, "sound_file": sound}
-        cases: list[tuple[str, dict[str, Any] | str, int, int, str]] = [
-            ("malformed JSON", '{"image": ', 400, 1200, "not valid JSON"),
-            ("no image", {"sound_file": sound}, 400, 1200, "image"),
-            ("image not a string", {**good, "image": 12}, 400, 1200, "image"),
-            ("empty image", {**good, "image": ""}, 400, 1201, "[missing_image]"),
-            ("no sound", {"image": face}, 400, 1201, "[bad_audio_choice]"),
-            ("both sounds", {**good, "audio_id": speech["id"]}, 400, 1201,
-             "[bad_audio_choice]"),
-            ("mode", {**good, "mode": "turbo"}, 400, 1201, "[bad_mode]"),
-            ("prompt", {**good, "prompt": "x" * 2501}, 400, 1201, "[prompt_too_long]"),
-            ("external id", {**good, "external_task_id": "x" * 201}, 400, 1201,
-             "[external_task_id_too_long]"),
-            ("private callback", {**good, "callback_url": "http://10.1.2.3/hook"}, 400, 1201,
-             "[url_not_allowed]"),
-            ("data: prefix", {**good, "image": "data:image/png;base64,"
-                              + b64(media / "small.png")}, 400, 1201, "[bad_base64]"),
-            ("bad base64", {**good, "image": "iVBOR$w0KG"}, 400, 1201, "[bad_base64]"),
-            ("image too small", {**good, "image": b64(media / "small.png")}, 400, 1201,
-             "[image_too_small]"),
-            ("aspect", {**good, "image": f"{files.url}/wide.png"}, 400, 1201,
-             "[bad_aspect_ratio]"),
-            ("image over 10 MB", {**good, "image": f"{files.url}/huge.png"}, 400, 1201,
-             "[file_too_large]"),
-            ("webp", {**good, "image": b64(media / "face.webp")}, 400, 1201,
-             "[unsupported_image_format]"),
-            ("not an image", {**good, "image": b64(media / "short.wav")}, 400, 1201,
-             "[unsupported_media]"),
-            ("no face", {**good, "image": f"{files.url}/blank.png"}, 400, 1201, "[no_face]"),
-            ("sound too short", {**good, "sound_file": f"{files.url}/short.wav"}, 400, 1201,
-             "[bad_audio_duration]"),
-            ("sound too long", {**good, "sound_file": f"{files.url}/long.wav"}, 400, 1201,
-             "[bad_audio_duration]"),
-            ("sound over 5 MB", {**good, "sound_file": f"{files.url}/big.wav"}, 400, 1201,
-             "[file_too_large]"),
-            ("flac", {**good, "sound_file": b64(media / "speech.flac")}, 400, 1201,
-             "[unsupported_audio_format]"),
-            ("sound data: prefix", {**good, "sound_file": "data:audio/wav;base64,"
-                                    + b64(media / "short.wav")}, 400, 1201, "[bad_base64]"),
-            ("audio_id not an id", {"image": face, "audio_id": "tts-abc"}, 400, 1201,
-             "[bad_audio_id]"),
-            ("audio_id not ASCII digits", {"image": face, "audio_id": "\u00b2"}, 400, 1201,
-             "[bad_audio_id]"),
-            ("audio_id unknown", {"image": face, "audio_id": "job_99999"}, 400, 1201,
-             "[audio_not_found]"),
-            # the TTS audio ("Hi.") is found and read, then refused for Kling's 2 s minimum
-            ("audio_id too short", {"image": face, "audio_id": speech["id"]}, 400, 1201,
-             "[bad_audio_duration]"),
-        ]
-        for name, body, status, code, text in cases:
-            if isinstance(body, str):
-                r = kling.post("/videos/avatar/image2video", content=body,
-                               headers={"Content-Type": "application/json"})
-            else:
-                r = kling.post("/videos/avatar/image2video", json=body)
-            assert conformance_problems(r.json(), DOC_ERROR) == [], (name, r.text)
-            assert (r.status_code, r.json()["code"]) == (status, code), (name, r.text)
-            assert text in r.json()["message"], (name, r.text)
-
-        for params, code in (({"pageSize": 0}, 1201), ({"pageSize": 501}, 1201),
-                             ({"pageNum": 0}, 1201), ({"pageNum": "one"}, 1200)):
-            r = kling.get("/videos/avatar/image2video", params=params)
-            assert (r.status_code, r.json()["code"]) == (400, code), (params, r.text)
-        for unknown in ("424242", "\u00b2", "no-such-external-id"):
-            r = kling.get(f"/videos/avatar/image2video/{unknown}")
-            assert (r.status_code, r.json()["code"]) == (404, 1203), r.text
-        assert kling.get("/videos/avatar/image2video").json()["data"] == []
-
-        with broke.kling() as poor:
-            r = poor.post("/videos/avatar/image2video", json=good)
-            assert (r.status_code, r.json()["code"]) == (429, 1102), r.text
-            assert "[insufficient_credits]" in r.json()["message"]
-        for who in (user, broke):
-            jobs = who.native.get("/api/v1/jobs", params={"kind": "talking_photo"}).json()
-            assert jobs["total"] == 0
-
+        good = {"image": f"{files.url}/pink_boy.png",
+                "sound_file": f"{files.url}/go-to-world.mp3"}
         # a task canceled through the native API reads as failed, with the reason
         r = kling.post("/videos/avatar/image2video", json=good)
         assert r.status_code == 200, r.text
@@ -576,6 +445,7 @@ def fuzz_token(make_user: Callable[..., KlingUser]) -> str:
 kling_schema_cases = schemathesis.pytest.from_fixture("kling_schema")
 
 
+@pytest.mark.slow
 @kling_schema_cases.parametrize()
 @settings(max_examples=12, deadline=None, database=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
@@ -585,6 +455,7 @@ def test_fuzz_finds_no_5xx_and_no_answer_outside_the_document(
                            checks=FUZZ_CHECKS, timeout=60)
 
 
+@pytest.mark.slow
 def test_server_logged_no_unhandled_error(server: ServerProcess) -> None:
     """Every answer above was handled: no traceback in the server's log."""
     assert httpx.get(f"{server.url}/health").status_code == 200

@@ -196,6 +196,7 @@ def _stream_facts(path: Path) -> tuple[str, Fraction, set[float]]:
         return s.codec_context.name, Fraction(s.average_rate), steps
 
 
+@pytest.mark.slow
 def test_cli_dub_of_a_vfr_phone_clip_is_at_a_standard_constant_rate(
     tmp_path: Path, face_frames: list[np.ndarray], speech: Path
 ) -> None:
@@ -214,6 +215,7 @@ def test_cli_dub_of_a_vfr_phone_clip_is_at_a_standard_constant_rate(
     assert codec == "h264" and rate == 30 and steps == {round(1 / 30, 4)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "encoder", "pix_fmt", "options"),
     [
@@ -246,6 +248,7 @@ def test_cli_dub_takes_phone_and_web_video(
     assert codec == "h264" and rate == 25
 
 
+@pytest.mark.slow
 def test_a_portrait_phone_clip_is_dubbed_upright(
     tmp_path: Path, face_frames: list[np.ndarray], speech: Path
 ) -> None:
@@ -323,6 +326,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv.stop()
 
 
+@pytest.mark.slow
 def test_native_api_takes_phone_media_and_vendors_keep_their_rules(
     server: ServerProcess,
     tmp_path: Path,

@@ -44,6 +44,7 @@ def photo_b64(astronaut_path: Path) -> str:
     return base64.b64encode(data.tobytes()).decode()
 
 
+@pytest.mark.slow
 def test_catalogue_lists_previews_once_rendered(server: ServerProcess, admin: httpx.Client,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from facecast.service.expressions import ExpressionPreviews
@@ -99,6 +100,7 @@ def voiced_wav(path: Path, seconds: float) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_talking_photo_follows_expression_and_prompt(admin: httpx.Client, photo_b64: str,
                                                      tmp_path: Path) -> None:
     audio = base64.b64encode(voiced_wav(tmp_path / "speech.wav", 1.5).read_bytes()).decode()
@@ -118,6 +120,7 @@ def test_talking_photo_follows_expression_and_prompt(admin: httpx.Client, photo_
     assert any(a.startswith("smile") for a in info["prompt_actions"])
 
 
+@pytest.mark.slow
 def test_unknown_expression_is_refused_before_a_job(admin: httpx.Client,
                                                     photo_b64: str) -> None:
     before = admin.get("/api/v1/jobs").json()["total"]
@@ -131,6 +134,7 @@ def test_unknown_expression_is_refused_before_a_job(admin: httpx.Client,
     assert admin.get("/api/v1/jobs").json()["total"] == before
 
 
+@pytest.mark.slow
 def test_kreado_template_id_picks_the_expression(server: ServerProcess, admin: httpx.Client,
                                                  tmp_path: Path) -> None:
     voiced_wav(tmp_path / "speech.wav", 2.0)

@@ -78,6 +78,7 @@ def test_folders_without_a_lock(tmp_path: Path, name: str, swept: bool) -> None:
     assert (tmp_path / name).exists() is not swept
 
 
+@pytest.mark.slow
 def test_killed_workers_scratch_is_removed(
     tmp_path: Path, killed_holder: tuple[Path, Path]
 ) -> None:

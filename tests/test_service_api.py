@@ -21,6 +21,9 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from facecast.media import Audio, write_audio
 from service_support import ServerProcess, WebhookReceiver, file_server, wait_for_job
 
+# end-to-end: a real server process rendering media
+pytestmark = pytest.mark.slow
+
 NewAccount = Callable[..., httpx.Client]
 
 

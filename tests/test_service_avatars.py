@@ -26,6 +26,9 @@ from facecast.media import write_audio
 from media_support import write_video
 from service_support import ServerProcess, file_server, wait_for_job
 
+# end-to-end: a real server process rendering media
+pytestmark = pytest.mark.slow
+
 CLIP_S, CLIP_SIDE, CLIP_FPS = 5.4, 360, 15
 SPEECH = "A video avatar says something new."
 

@@ -17,6 +17,9 @@ import pytest
 
 from service_support import ServerProcess, wait_for_job
 
+# end-to-end: a real server process rendering media
+pytestmark = pytest.mark.slow
+
 LONG_TEXT = ("A long sentence, spoken slowly, keeps the renderer busy for a while. "
              "Then another one follows it, so that there is time to pull the plug. ") * 2
 

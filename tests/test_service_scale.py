@@ -46,6 +46,9 @@ from scale_support import (
 )
 from service_support import ServerProcess, service_env, wait_for_job
 
+# end-to-end: a real server process rendering media
+pytestmark = pytest.mark.slow
+
 WORKERS = 2
 SPEECH_TEXTS = [
     "The first sentence for the scale test.",

@@ -16,6 +16,9 @@ import pytest
 from facecast.media import Audio, write_audio
 from service_support import ServerProcess, wait_for_job
 
+# end-to-end: a real server process rendering media
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:

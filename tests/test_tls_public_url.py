@@ -89,6 +89,7 @@ def server(
     srv.stop()
 
 
+@pytest.mark.slow
 def test_https_only(server: ServerProcess) -> None:
     assert server.url.startswith("https://")
     with server.client() as client:
@@ -106,6 +107,7 @@ def links(client: httpx.Client, **headers: str) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 def test_links_follow_the_request(
     server: ServerProcess, tls: tuple[Path, Path, ssl.SSLContext]
 ) -> None:
@@ -131,6 +133,7 @@ def test_links_follow_the_request(
         assert all(u.startswith(f"https://127.0.0.1:{port}/") for u in got), got
 
 
+@pytest.mark.slow
 def test_callback_urls_use_the_creating_requests_host(server: ServerProcess) -> None:
     port = server.port
     with server.client() as admin:

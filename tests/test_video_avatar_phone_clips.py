@@ -82,6 +82,7 @@ def phone_clip(shared_media: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return write_vfr_video(path, frames, audio=tone.astype(np.float32))
 
 
+@pytest.mark.slow
 def test_a_vfr_phone_clip_makes_a_working_avatar(phone_clip: Path, tmp_path: Path) -> None:
     info = probe_video(phone_clip)
     assert info.variable_rate and info.nominal_fps == 30 and 20 < info.fps < 24
@@ -120,6 +121,7 @@ def closed_mouth_clip(shared_media: Path, tmp_path_factory: pytest.TempPathFacto
     return write_video(path, frames(), codec="libx265", options={"x265-params": "log-level=error"})
 
 
+@pytest.mark.slow
 def test_a_speaker_who_never_opens_the_mouth_makes_an_avatar(
     closed_mouth_clip: Path, tmp_path: Path
 ) -> None:
@@ -139,6 +141,7 @@ def test_a_speaker_who_never_opens_the_mouth_makes_an_avatar(
     assert max(diffs) > 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("pattern", "share"),
     [
@@ -189,6 +192,7 @@ def _poll(fetch, done, timeout: float = 180.0):  # type: ignore[no-untyped-def]
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_a_recording_without_a_face_fails_with_its_reason_on_every_api(
     server: ServerProcess, tmp_path: Path
 ) -> None:

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from facecast import __version__
 from facecast.api.errors import ERROR_RESPONSES, error_response, install_error_handlers
 from facecast.api.limits import BodyLimit
-from facecast.api.native import account, jobs, library
-from facecast.api.native.schemas import Health
+from facecast.api.native.routes import account, jobs, library
+from facecast.api.native.wire import Health
 from facecast.api.public_base import PublicBase
 from facecast.api.wire import CHECKED_URL
 from facecast.service.core import Service
@@ -47,7 +47,7 @@ def create_app(service: Service, *, maintenance: bool = True) -> FastAPI:
                   lifespan=lifespan, responses=ERROR_RESPONSES,
                   dependencies=CHECKED_URL)
     app.state.service = service
-    app.state.job_reads = {}  # status-poll reads in flight (api.native.jobs)
+    app.state.job_reads = {}  # status-poll reads in flight (api.native.routes.jobs)
     install_error_handlers(app)
     for module in (jobs, library, account):
         app.include_router(module.router)

@@ -12,7 +12,8 @@ import functools
 import logging
 import re
 import sys
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +26,7 @@ from facecast.errors import (
     ConflictError,
     FacecastError,
     FaceCheckError,
+    ForbiddenError,
     InputError,
     LimitError,
     NotFoundError,
@@ -63,22 +65,26 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# the status of each kind of error, the first class an error is an instance of
+STATUS_BY_CLASS: tuple[tuple[type[Exception], int], ...] = (
+    (AuthError, 401), (NotFoundError, 404), (ConflictError, 409), (FaceCheckError, 422),
+    (LimitError, 429), (ForbiddenError, 403), (InputError, 400))
+
+_T = TypeVar("_T")
+
+
+def lookup(exc: FacecastError, by_code: Mapping[str, _T],
+           by_class: Iterable[tuple[type[Exception] | tuple[type[Exception], ...], _T]],
+           default: _T) -> _T:
+    """What a table says about ``exc``: its code's entry, else the first class entry it is
+    an instance of, else ``default``. The native API and every vendor door map errors so."""
+    if exc.code in by_code:
+        return by_code[exc.code]
+    return next((value for kind, value in by_class if isinstance(exc, kind)), default)
+
+
 def status_for(exc: FacecastError) -> int:
-    if exc.code in STATUS_BY_CODE:
-        return STATUS_BY_CODE[exc.code]
-    if isinstance(exc, AuthError):
-        return 401
-    if isinstance(exc, NotFoundError):
-        return 404
-    if isinstance(exc, ConflictError):
-        return 409
-    if isinstance(exc, FaceCheckError):
-        return 422
-    if isinstance(exc, LimitError):
-        return 429
-    if isinstance(exc, InputError):
-        return 400
-    return 500
+    return lookup(exc, STATUS_BY_CODE, STATUS_BY_CLASS, 500)
 
 
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,

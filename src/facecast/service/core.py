@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from facecast.errors import ConflictError, InputError, LimitError, NotFoundError
+from facecast.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from facecast.media.video_reader import CLEAN_LIMITS, DUB_LIMITS, VideoLimits
 from facecast.service import jobs, origin, webhooks
 from facecast.service.accounts import (
@@ -725,7 +725,7 @@ class Service:
 
     def _admin(self, principal: Principal) -> None:
         if not principal.is_admin:
-            raise LimitError("this needs an admin API key", code="forbidden")
+            raise ForbiddenError("this needs an admin API key")
 
     def create_account(self, principal: Principal, name: str, credits: int | None = None,
                        is_admin: bool = False, *, rate_limit: str | None = None,

@@ -2,11 +2,13 @@
 OpenAPI document, mounted at the vendor's own path prefix so that client code
 written for the vendor works by changing only the base URL.
 
-A vendor package holds three small parts: ``wire.py`` (pydantic models with
-the vendor's exact field names and types), ``routes.py`` (the endpoints) and
+A vendor package holds only its own parts: ``wire.py`` (pydantic models with
+the vendor's exact field names and types), ``routes.py`` (the endpoints),
 ``mapper.py`` (wire values <-> :class:`facecast.service.core.Service` calls;
-vendor status numbers, error codes and envelopes live only there). Its
-``create_app(service)`` returns the sub-application.
+vendor status numbers and the error table: facecast code or class -> vendor code),
+``auth.py``, and in ``__init__.py`` its envelope (a :class:`kit.Door`). What every
+door shares (the error base, handlers, catch-all, body limit) is in ``kit.py``.
+Its ``create_app(service)`` returns the sub-application.
 """
 
 from __future__ import annotations

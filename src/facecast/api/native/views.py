@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from facecast.api.native import schemas as s
+from facecast.api.native import wire as s
 from facecast.service.core import Service
 from facecast.service.models import (
     Account,

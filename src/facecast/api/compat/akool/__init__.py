@@ -12,18 +12,17 @@ encrypted with the account's Akool client secret. See ``docs/compat/AKOOL.md``.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from facecast import __version__
-from facecast.api.errors import body_failure
-from facecast.api.limits import BodyLimit
+from facecast.api.compat import kit
+from facecast.api.compat.kit import VendorError
 from facecast.api.wire import CHECKED_URL
-from facecast.errors import FacecastError
 from facecast.service import webhooks
 from facecast.service.core import Service
 from facecast.service.models import WebhookDelivery
@@ -46,84 +45,36 @@ Authenticate with `x-api-key: <facecast API key>` or `Authorization: Bearer <tok
 # that throw on a 4xx/5xx status would never read it. Only a path or method that does not
 # exist keeps its HTTP 404/405. AkoolError.status says what kind of failure it was (logs).
 WIRE_STATUS = 200
-ROUTING_STATUSES = (404, 405)
 
 
-def error_response(error: AkoolError, routing: bool = False) -> JSONResponse:
-    return JSONResponse({"code": error.code, "msg": error.message},
-                        status_code=error.status if routing else WIRE_STATUS,
-                        headers=error.headers)
+def _envelope(error: VendorError, _request: Request | None) -> dict[str, Any]:
+    return {"code": error.code, "msg": error.message}
 
 
-async def _akool_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AkoolError)
-    return error_response(exc)
-
-
-async def _facecast_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, FacecastError)
-    error = mapper.from_facecast(exc)
-    if error.status >= 500:
-        log.error("unexpected service error %s: %s", exc.code, exc.message)
-    return error_response(error)
-
-
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def _invalid(exc: RequestValidationError) -> AkoolError:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
-        return error_response(mapper.bad("the request body is not valid JSON"))
-    problems = [f"{'.'.join(str(p) for p in e.get('loc', ()) if p not in ('body', 'query'))}"
-                f": {e.get('msg', 'invalid')}" for e in errors]
-    message = problems[0] if problems else "invalid request"
-    if len(problems) > 1:
-        message += f" (and {len(problems) - 1} more)"
-    return error_response(mapper.bad(message))
+        return mapper.bad("the request body is not valid JSON")
+    return mapper.bad(kit.problems(errors))
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+def _routing(request: Request, exc: StarletteHTTPException) -> AkoolError:
     if exc.status_code == 404:
-        error = AkoolError(404, 1008, "The content you get does not exist: no such endpoint "
-                                      "(see /api/open/v3/docs)")
-    elif exc.status_code == 405:
-        error = AkoolError(405, 1003, f"Parameter error: {request.method} is not allowed here",
-                           dict(exc.headers or {}))
-    elif (failure := body_failure(request, exc)) is not None:
-        error = mapper.bad(f"{failure[1]} [{failure[0]}]")
-    else:
-        error = AkoolError(exc.status_code, 1003 if exc.status_code < 500 else 1015,
-                           str(exc.detail))
-    return error_response(error, routing=exc.status_code in ROUTING_STATUSES)
+        return AkoolError(1008, "The content you get does not exist: no such endpoint "
+                                "(see /api/open/v3/docs)", 404)
+    if exc.status_code == 405:
+        return AkoolError(1003, f"Parameter error: {request.method} is not allowed here",
+                          405, dict(exc.headers or {}))
+    return AkoolError(1003 if exc.status_code < 500 else 1015, str(exc.detail),
+                      exc.status_code)
 
 
-class CatchAll:
-    """Answers an unexpected exception with Akool's envelope (code 1015) instead of
-    letting it reach the parent app, which would log it a second time."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracked)
-        except Exception:
-            log.exception("unhandled error in the Akool API")
-            if started:
-                raise
-            response = JSONResponse({"code": 1015, "msg": "server internal error, please try "
-                                     "again later; it is logged"}, status_code=WIRE_STATUS)
-            await response(scope, receive, send)
+DOOR = kit.Door(
+    name="Akool", error=AkoolError, envelope=_envelope, from_facecast=mapper.from_facecast,
+    invalid=_invalid, bad_body=mapper.bad, routing=_routing,
+    too_large=lambda limit: mapper.bad(f"the request body is over {limit} bytes"),
+    crash=AkoolError(1015, "server internal error, please try again later; it is logged", 500),
+    wire_status=WIRE_STATUS, log=log)
 
 
 class JsonBody:
@@ -168,16 +119,8 @@ def create_app(service: Service) -> FastAPI:
                   redoc_url=None,
                   dependencies=CHECKED_URL)
     app.state.service = service
-    app.add_exception_handler(AkoolError, _akool_error)
-    app.add_exception_handler(FacecastError, _facecast_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(router)
     app.add_middleware(JsonBody)  # type: ignore[arg-type]
-    app.add_middleware(CatchAll)  # type: ignore[arg-type]
-    app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes,  # type: ignore[arg-type]
-                       respond=lambda limit: JSONResponse(
-                           {"code": 1003, "msg": f"Parameter error: the request body is over "
-                                                 f"{limit} bytes"}, status_code=WIRE_STATUS))
+    kit.install(app, DOOR, service.settings.max_body_bytes)
     webhooks.register_format("akool", _callback_encoder(service))
     return app

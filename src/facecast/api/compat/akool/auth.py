@@ -42,16 +42,16 @@ def _key(service: Service) -> bytes:
 
 def issue_token(service: Service, client_id: str | None, client_secret: str | None) -> str:
     if not client_id or not client_secret:
-        raise AkoolError(400, 1003, "Parameter error: clientId and clientSecret can not be "
-                                    "empty")
+        raise AkoolError(1003, "Parameter error: clientId and clientSecret can not be "
+                               "empty", 400)
     try:
         _principal, secret = service.vendor_credential("akool", client_id)
     except AuthError:
-        raise AkoolError(401, 1101, "Invalid authorization: unknown clientId or wrong "
-                                    "clientSecret") from None
+        raise AkoolError(1101, "Invalid authorization: unknown clientId or wrong "
+                               "clientSecret", 401) from None
     if not hmac.compare_digest(secret.encode(), client_secret.encode()):
-        raise AkoolError(401, 1101, "Invalid authorization: unknown clientId or wrong "
-                                    "clientSecret")
+        raise AkoolError(1101, "Invalid authorization: unknown clientId or wrong "
+                               "clientSecret", 401)
     now = int(time.time())
     return jwt.encode({"iss": ISSUER, "sub": client_id, "iat": now, "exp": now + TOKEN_TTL_S},
                       _key(service), algorithm=ALGORITHM)
@@ -61,27 +61,27 @@ def verify(service: Service, authorization: str | None, api_key: str | None) -> 
     if authorization and authorization.strip():
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise AkoolError(401, 1101, "Invalid authorization: expected 'Bearer <token>'")
+            raise AkoolError(1101, "Invalid authorization: expected 'Bearer <token>'", 401)
         try:
             claims = jwt.decode(token.strip(), _key(service), algorithms=[ALGORITHM],
                                 issuer=ISSUER, options={"require": ["exp", "sub", "iss"]})
         except jwt.ExpiredSignatureError:
-            raise AkoolError(401, 1101, "The request token has expired: get a new one from "
-                                        "getToken") from None
+            raise AkoolError(1101, "The request token has expired: get a new one from "
+                                   "getToken", 401) from None
         except jwt.PyJWTError:
-            raise AkoolError(401, 1101, "Invalid authorization: not a token from getToken") \
+            raise AkoolError(1101, "Invalid authorization: not a token from getToken", 401) \
                 from None
         try:
             principal, _secret = service.vendor_credential("akool", str(claims["sub"]))
         except AuthError:
-            raise AkoolError(401, 1101, "Invalid authorization: the clientId was revoked") \
+            raise AkoolError(1101, "Invalid authorization: the clientId was revoked", 401) \
                 from None
         service.check_rate(principal)
         return principal
     if api_key and api_key.strip():
         return service.authenticate(api_key.strip())  # AuthError -> 1101 by the handler
-    raise AkoolError(401, 1102, "Authorization cannot be empty: send x-api-key or "
-                                "'Authorization: Bearer <token>'")
+    raise AkoolError(1102, "Authorization cannot be empty: send x-api-key or "
+                           "'Authorization: Bearer <token>'", 401)
 
 
 def get_principal(request: Request,

@@ -15,7 +15,6 @@ video error, 1101 invalid or expired authorization, 1102 authorization empty,
 from __future__ import annotations
 
 import base64
-import math
 import re
 import time
 from collections.abc import Callable
@@ -24,7 +23,14 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from facecast.errors import FacecastError, InputError, LimitError, NotFoundError
+from facecast.api.compat.kit import ErrorTable, VendorError
+from facecast.errors import (
+    ConflictError,
+    FacecastError,
+    InputError,
+    LimitError,
+    NotFoundError,
+)
 from facecast.service.accounts import AuthError, Principal
 from facecast.service.assets import MediaSource
 from facecast.service.composition import CompositionSpec, LayerSpec
@@ -62,50 +68,35 @@ TYPE_TALKING_PHOTO, TYPE_TALKING_AVATAR = 5, 2
 DOC_VOICE_IDS = frozenset({"6889b628662160e2caad5dbc", "LcfcDJNUP1GQjkzn1xUU"})
 
 
-class AkoolError(Exception):
-    """A refusal in Akool's terms: HTTP status, Akool code, message."""
-
-    def __init__(self, status: int, code: int, message: str,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers
+class AkoolError(VendorError):
+    """A refusal in Akool's terms: Akool code, message, HTTP status (what kind of failure
+    it was: Akool answers HTTP 200 with the outcome in ``code``)."""
 
 
 def bad(message: str) -> AkoolError:
-    return AkoolError(400, 1003, f"Parameter error: {message}")
+    return AkoolError(1003, f"Parameter error: {message}", 400)
 
 
-_BY_CODE = {
-    "insufficient_credits": (402, 1006),
-    "rate_limited": (429, 1006),
-    "too_many_queued_jobs": (429, 1006),
-    "forbidden": (403, 1009),
-    "account_disabled": (403, 1200),
-}
+# facecast errors -> (HTTP status, Akool code)
+ERRORS = ErrorTable(
+    by_code={
+        "insufficient_credits": (402, 1006),
+        "rate_limited": (429, 1006),
+        "too_many_queued_jobs": (429, 1006),
+        "forbidden": (403, 1009),
+        "account_disabled": (403, 1200),
+    },
+    by_class=((AuthError, (401, 1101)), (NotFoundError, (404, 1008)),
+              (InputError, (400, 1003)), (LimitError, (429, 1006)),
+              (ConflictError, (400, 1003))),
+    failure=(500, 1015))
 
 
 def from_facecast(exc: FacecastError, failure: int = 1015) -> AkoolError:
     """The Akool refusal for a service error; ``failure`` is the code of the operation
     (1015 video, 1201 audio) for errors that are not the caller's."""
-    status, code = _BY_CODE.get(exc.code, (0, 0))
-    if not code:
-        if isinstance(exc, AuthError):
-            status, code = 401, 1101
-        elif isinstance(exc, NotFoundError):
-            status, code = 404, 1008
-        elif isinstance(exc, InputError):
-            status, code = 400, 1003
-        elif isinstance(exc, LimitError):
-            status, code = 429, 1006
-        elif exc.code == "conflict" or exc.__class__.__name__ == "ConflictError":
-            status, code = 400, 1003
-        else:
-            status, code = 500, failure
-    headers = None
-    if isinstance(exc, LimitError) and exc.retry_after is not None:
-        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
-    message = exc.message if status >= 500 else f"{exc.message} [{exc.code}]"
-    return AkoolError(status, code, message, headers)
+    status, code, message, headers = ERRORS.translate(exc, failure=failure)
+    return AkoolError(code, message, status, headers)
 
 
 # ---- ids and times -------------------------------------------------------------------------
@@ -120,8 +111,8 @@ def parse_oid(value: str, what: str) -> int:
     text = (value or "").strip()
     # facecast ids are database integers: a larger value (an id of Akool's) names nothing
     if not re.fullmatch(r"[0-9a-fA-F]{24}", text) or int(text, 16) > MAX_ID:
-        raise AkoolError(404, 1008, f"The content you get does not exist: no {what} "
-                                    f"{value!r}")
+        raise AkoolError(1008, f"The content you get does not exist: no {what} "
+                               f"{value!r}", 404)
     return int(text, 16)
 
 
@@ -201,8 +192,8 @@ def find_video(service: Service, principal: Principal, video_model_id: str) -> J
         job = None
     if job is None or job.origin != ORIGIN or job.kind not in ("talking_photo",
                                                                  "avatar_video"):
-        raise AkoolError(404, 1008, f"The content you get does not exist: no video "
-                                    f"{video_model_id}")
+        raise AkoolError(1008, f"The content you get does not exist: no video "
+                               f"{video_model_id}", 404)
     return job
 
 
@@ -279,7 +270,7 @@ def find_avatar(service: Service, principal: Principal, value: str) -> Avatar:
             return service.avatars.get(principal.account_id, avatar_id)
         except NotFoundError:
             pass
-    raise AkoolError(404, 1008, f"The content you get does not exist: no avatar {value!r}")
+    raise AkoolError(1008, f"The content you get does not exist: no avatar {value!r}", 404)
 
 
 def upload_avatar(service: Service, principal: Principal, body: wire.AvatarCreate
@@ -606,9 +597,9 @@ def clone_audio(service: Service, principal: Principal, body: wire.AudioClone) -
                                               opts=JobOptions(origin=ORIGIN))
         clone = wait(service, principal, clone, AUDIO_WAIT_S)
         if clone.status != "succeeded":
-            raise AkoolError(500 if clone.status == "failed" else 503, 1201,
-                             "Create audio error, please try again later: the voice clone "
-                             f"is {clone.status} ({_failure(clone)})")
+            raise AkoolError(1201, "Create audio error, please try again later: the voice clone "
+                                   f"is {clone.status} ({_failure(clone)})",
+                             500 if clone.status == "failed" else 503)
         voice = str((clone.result or {}).get("info", {}).get("voice_id"))
     job, _created = service.create_tts(
         principal, text, voice, rate=rate, format="mp3",

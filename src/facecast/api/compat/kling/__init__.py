@@ -11,20 +11,17 @@ See ``docs/compat/KLING.md`` for what is supported and what differs.
 from __future__ import annotations
 
 import logging
-import uuid
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facecast import __version__
-from facecast.api.errors import body_failure
-from facecast.api.limits import BodyLimit
+from facecast.api.compat import kit
+from facecast.api.compat.kit import VendorError
 from facecast.api.wire import CHECKED_URL
-from facecast.errors import FacecastError
 from facecast.service import webhooks
 from facecast.service.core import Service
 from facecast.service.models import WebhookDelivery
@@ -44,38 +41,16 @@ Authenticate with `Authorization: Bearer <JWT>` signed HS256 with your secret ke
 METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
-def error_response(request: Request, error: KlingError) -> JSONResponse:
-    return JSONResponse({"code": error.code, "message": error.message,
-                         "request_id": request_id(request)},
-                        status_code=error.status, headers=error.headers)
+def _envelope(error: VendorError, request: Request | None) -> dict[str, Any]:
+    rid = request_id(request) if request is not None else mapper.new_request_id()
+    return {"code": error.code, "message": error.message, "request_id": rid}
 
 
-async def _kling_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, KlingError)
-    return error_response(request, exc)
-
-
-async def _facecast_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, FacecastError)
-    error = mapper.from_facecast(exc)
-    if error.status >= 500:
-        log.error("unexpected service error %s: %s", exc.code, exc.message)
-    return error_response(request, error)
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def _invalid(exc: RequestValidationError) -> KlingError:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
-        return error_response(request, KlingError(400, 1200, "the request body is not valid "
-                                                             "JSON"))
-    problems = [f"{'.'.join(str(p) for p in e.get('loc', ()) if p not in ('body', 'query'))}"
-                f": {e.get('msg', 'invalid')}" for e in errors]
-    message = problems[0] if problems else "invalid request"
-    if len(problems) > 1:
-        message += f" (and {len(problems) - 1} more)"
-    return error_response(request, KlingError(400, 1200, f"invalid request parameters: "
-                                                         f"{message}"))
+        return KlingError(1200, "the request body is not valid JSON", 400)
+    return KlingError(1200, f"invalid request parameters: {kit.problems(errors)}", 400)
 
 
 def _allowed(request: Request) -> str:
@@ -84,51 +59,23 @@ def _allowed(request: Request) -> str:
         r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes))
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+def _routing(request: Request, exc: StarletteHTTPException) -> KlingError:
     if exc.status_code == 404:
-        error = KlingError(404, 1202, "the requested method is invalid: no such endpoint "
-                                      "(see /v1/docs)")
-    elif exc.status_code == 405:
-        error = KlingError(405, 1202, f"the requested method is invalid: {request.method} is "
-                                      "not allowed here", {"Allow": _allowed(request)})
-    elif (failure := body_failure(request, exc)) is not None:
-        error = KlingError(400, 1200, f"{failure[1]} [{failure[0]}]")
-    else:
-        error = KlingError(exc.status_code, 1200 if exc.status_code < 500 else 5000,
-                           str(exc.detail))
-    return error_response(request, error)
+        return KlingError(1202, "the requested method is invalid: no such endpoint "
+                                "(see /v1/docs)", 404)
+    if exc.status_code == 405:
+        return KlingError(1202, f"the requested method is invalid: {request.method} is "
+                                "not allowed here", 405, {"Allow": _allowed(request)})
+    return KlingError(1200 if exc.status_code < 500 else 5000, str(exc.detail),
+                      exc.status_code)
 
 
-class CatchAll:
-    """Answers an unexpected exception with Kling's 5000 envelope. Starlette's own
-    handler for ``Exception`` re-raises after answering, which in a mounted app would
-    reach the parent app and be logged a second time as an ASGI crash."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracked)
-        except Exception:
-            log.exception("unhandled error in the Kling API")
-            if started:
-                raise
-            response = JSONResponse({"code": 5000, "message": "server internal error; it is "
-                                     "logged", "request_id": mapper.new_request_id()},
-                                    status_code=500)
-            await response(scope, receive, send)
+DOOR = kit.Door(
+    name="Kling", error=KlingError, envelope=_envelope, from_facecast=mapper.from_facecast,
+    invalid=_invalid, bad_body=lambda message: KlingError(1200, message, 400),
+    routing=_routing,
+    too_large=lambda limit: KlingError(1201, f"the request body is over {limit} bytes", 413),
+    crash=KlingError(5000, "server internal error; it is logged", 500), log=log)
 
 
 def _callback_encoder(service: Service) -> webhooks.Encoder:
@@ -147,15 +94,7 @@ def create_app(service: Service) -> FastAPI:
                   redoc_url=None,
                   dependencies=CHECKED_URL)
     app.state.service = service
-    app.add_exception_handler(KlingError, _kling_error)
-    app.add_exception_handler(FacecastError, _facecast_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(router)
-    app.add_middleware(CatchAll)  # type: ignore[arg-type]
-    app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes,  # type: ignore[arg-type]
-                       respond=lambda limit: JSONResponse(
-                           {"code": 1201, "message": f"the request body is over {limit} bytes",
-                            "request_id": uuid.uuid4().hex}, status_code=413))
+    kit.install(app, DOOR, service.settings.max_body_bytes)
     webhooks.register_format("kling", _callback_encoder(service))
     return app

@@ -33,14 +33,14 @@ _scheme = HTTPBearer(auto_error=False, bearerFormat="JWT", scheme_name="KlingJWT
 
 
 def _invalid(why: str) -> KlingError:
-    return KlingError(401, 1002, f"Authorization is invalid: {why}")
+    return KlingError(1002, f"Authorization is invalid: {why}", 401)
 
 
 def verify(service: Service, header: str | None) -> Principal:
     """The caller behind an ``Authorization`` header, or a KlingError (1000-1004)."""
     if not header or not header.strip():
-        raise KlingError(401, 1001, "Authorization is empty: send 'Authorization: Bearer "
-                                    "<JWT>'")
+        raise KlingError(1001, "Authorization is empty: send 'Authorization: Bearer "
+                               "<JWT>'", 401)
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
@@ -58,18 +58,18 @@ def verify(service: Service, header: str | None) -> Principal:
     try:
         principal, secret = service.vendor_credential("kling", issuer)
     except AuthError:
-        raise KlingError(401, 1000, "Authentication failed: unknown or revoked access key") \
+        raise KlingError(1000, "Authentication failed: unknown or revoked access key", 401) \
             from None
     try:
         jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=issuer, leeway=LEEWAY_S,
                    options={"require": ["exp", "iss"]})
     except jwt.InvalidSignatureError:
-        raise KlingError(401, 1000, "Authentication failed: the signature does not match "
-                                    "the access key's secret key") from None
+        raise KlingError(1000, "Authentication failed: the signature does not match "
+                               "the access key's secret key", 401) from None
     except jwt.ExpiredSignatureError:
-        raise KlingError(401, 1004, "Authorization has expired (exp is past)") from None
+        raise KlingError(1004, "Authorization has expired (exp is past)", 401) from None
     except jwt.ImmatureSignatureError:
-        raise KlingError(401, 1003, "Authorization is not yet valid (nbf is in the future)") \
+        raise KlingError(1003, "Authorization is not yet valid (nbf is in the future)", 401) \
             from None
     except jwt.PyJWTError as exc:
         raise _invalid(str(exc)) from None

@@ -12,12 +12,12 @@ such resource, 1300s policy and limits, 5000s server errors.
 
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from facecast.api.compat.kit import ErrorTable, VendorError
 from facecast.errors import (
     ConflictError,
     FacecastError,
@@ -56,46 +56,29 @@ OK_MESSAGE = "SUCCEED"
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
-class KlingError(Exception):
-    """A refusal in Kling's terms: HTTP status, Kling code, message."""
-
-    def __init__(self, status: int, code: int, message: str,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers
+class KlingError(VendorError):
+    """A refusal in Kling's terms: Kling code, message, HTTP status (sent as is)."""
 
 
-# facecast error codes with a Kling code of their own: (HTTP status, Kling code)
-_BY_CODE = {
-    "rate_limited": (429, 1302),
-    "too_many_downloads": (429, 1302),  # requests over a limit of the server's, as a rate
-    "too_many_queued_jobs": (429, 1303),
-    "insufficient_credits": (429, 1102),
-    "forbidden": (403, 1103),
-    "storage_full": (503, 5001),  # Kling's "server temporarily unavailable"
-}
+# facecast errors -> (HTTP status, Kling code)
+ERRORS = ErrorTable(
+    by_code={
+        "rate_limited": (429, 1302),
+        "too_many_downloads": (429, 1302),  # requests over a limit of the server's, as a rate
+        "too_many_queued_jobs": (429, 1303),
+        "insufficient_credits": (429, 1102),
+        "forbidden": (403, 1103),
+        "storage_full": (503, 5001),  # Kling's "server temporarily unavailable"
+    },
+    by_class=((AuthError, (401, 1000)), (NotFoundError, (404, 1203)),
+              ((InputError, ConflictError), (400, 1201)), (LimitError, (429, 1300))),
+    failure=(500, 5000))
 
 
 def from_facecast(exc: FacecastError) -> KlingError:
-    """The Kling refusal for a service error; input errors keep facecast's reason code
-    in brackets so clients (and people) can tell the rules apart."""
-    status, code = _BY_CODE.get(exc.code, (0, 0))
-    if not code:
-        if isinstance(exc, AuthError):
-            status, code = 401, 1000
-        elif isinstance(exc, NotFoundError):
-            status, code = 404, 1203
-        elif isinstance(exc, (InputError, ConflictError)):
-            status, code = 400, 1201
-        elif isinstance(exc, LimitError):
-            status, code = 429, 1300
-        else:
-            status, code = 500, 5000
-    headers = None
-    if isinstance(exc, LimitError) and exc.retry_after is not None:
-        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
-    message = exc.message if status >= 500 else f"{exc.message} [{exc.code}]"
-    return KlingError(status, code, message, headers)
+    """The Kling refusal for a service error."""
+    status, code, message, headers = ERRORS.translate(exc)
+    return KlingError(code, message, status, headers)
 
 
 def new_request_id() -> str:
@@ -182,7 +165,7 @@ def find_task(service: Service, principal: Principal, task_id: str) -> Job:
             return job
     except NotFoundError:
         pass
-    raise KlingError(404, 1203, f"no avatar task with task_id or external_task_id {task_id!r}")
+    raise KlingError(1203, f"no avatar task with task_id or external_task_id {task_id!r}", 404)
 
 
 def list_tasks(service: Service, principal: Principal, page_num: int, page_size: int
@@ -190,7 +173,7 @@ def list_tasks(service: Service, principal: Principal, page_num: int, page_size:
     for name, value, (low, high) in (("pageNum", page_num, PAGE_NUM_RANGE),
                                      ("pageSize", page_size, PAGE_SIZE_RANGE)):
         if not low <= value <= high:
-            raise KlingError(400, 1201, f"{name} must be {low} to {high}, not {value}")
+            raise KlingError(1201, f"{name} must be {low} to {high}, not {value}", 400)
     rows, _total = service.list_jobs(principal, origin="kling", offset=(page_num - 1) * page_size,
                                      limit=page_size)
     return [task(service, row) for row in rows]
@@ -205,7 +188,7 @@ def _given(value: str | None) -> str | None:
 
 
 def _bad(field: str, message: str, reason: str) -> KlingError:
-    return KlingError(400, 1201, f"{field}: {message} [{reason}]")
+    return KlingError(1201, f"{field}: {message} [{reason}]", 400)
 
 
 def _source(value: str, max_bytes: int, filename: str) -> MediaSource:

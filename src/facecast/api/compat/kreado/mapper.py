@@ -23,6 +23,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from facecast.api.compat.kit import ErrorTable, VendorError
 from facecast.errors import (
     FacecastError,
     FaceCheckError,
@@ -93,54 +94,46 @@ LANGUAGES = {
 }
 
 
-class KreadoError(Exception):
-    """A refusal in KreadoAI's terms: the code (a string), a message, the HTTP status."""
+class KreadoError(VendorError):
+    """A refusal in KreadoAI's terms: the code (a string), a message, the HTTP status (what
+    kind of failure it was: KreadoAI answers HTTP 200 with the outcome in ``code``)."""
 
-    def __init__(self, code: str, message: str, status: int = 200,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status, self.headers = code, message, status, headers
+    default_status = 200
 
 
 def bad(message: str) -> KreadoError:
     return KreadoError("10002", f"Request parameter error: {message}")
 
 
-# facecast error codes with a KreadoAI code of their own
-_BY_CODE = {
-    "rate_limited": "429", "too_many_queued_jobs": "10019", "insufficient_credits": "10017",
-    "file_too_large": "10007", "video_too_large": "10007", "bad_audio_duration": "10004",
-    "avatar_not_found": "10020", "avatar_not_ready": "10020",
-    "job_not_found": "10009", "asset_not_found": "10009", "face_check_failed": "10010",
-    "no_face": "10010", "face_lost": "10010", "multiple_faces": "10010", "face_cut_off": "10010",
-    "face_too_small": "10010", "not_frontal": "10010", "unsupported_media": "10008",
-    "download_timeout": "10006",
-}
+# facecast errors -> (HTTP status, KreadoAI code)
+ERRORS = ErrorTable(
+    by_code={
+        "rate_limited": (429, "429"), "too_many_queued_jobs": (200, "10019"),
+        "insufficient_credits": (200, "10017"), "file_too_large": (200, "10007"),
+        "video_too_large": (200, "10007"), "bad_audio_duration": (200, "10004"),
+        "avatar_not_found": (200, "10020"), "avatar_not_ready": (200, "10020"),
+        "job_not_found": (200, "10009"), "asset_not_found": (200, "10009"),
+        "face_check_failed": (200, "10010"), "no_face": (200, "10010"),
+        "face_lost": (200, "10010"), "multiple_faces": (200, "10010"),
+        "face_cut_off": (200, "10010"), "face_too_small": (200, "10010"),
+        "not_frontal": (200, "10010"), "unsupported_media": (200, "10008"),
+        "download_timeout": (200, "10006"),
+        # KreadoAI has no permission code: a refusal reads as its "429" (no KreadoAI
+        # route raises it; this keeps what a LimitError(code="forbidden") got)
+        "forbidden": (429, "429"),
+    },
+    by_class=((AuthError, (200, "405")), (NotFoundError, (200, "10009")),
+              (InputError, (200, "10002")), (LimitError, (429, "429"))),
+    failure=(500, "10001"), failure_prefix="Internal system exception: ")
+# facecast codes of a failed download: each operation names its own KreadoAI code
+DOWNLOAD_CODES = ("download_failed", "url_not_allowed", "bad_url")
 
 
 def from_facecast(exc: FacecastError, download_code: str = "10006") -> KreadoError:
     """The KreadoAI refusal for a service error; facecast's reason stays in brackets."""
-    code = _BY_CODE.get(exc.code)
-    if exc.code in ("download_failed", "url_not_allowed", "bad_url"):
-        code = download_code
-    if code is None:
-        if isinstance(exc, AuthError):
-            code = "405"
-        elif isinstance(exc, NotFoundError):
-            code = "10009"
-        elif isinstance(exc, InputError):
-            code = "10002"
-        elif isinstance(exc, LimitError):
-            code = "429"
-        else:
-            return KreadoError("10001", f"Internal system exception: {exc.message}", 500)
-    headers = None
-    status = 200
-    if code == "429":
-        status = 429
-        if isinstance(exc, LimitError) and exc.retry_after is not None:
-            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
-    return KreadoError(code, f"{exc.message} [{exc.code}]", status, headers)
+    status, code, message, headers = ERRORS.translate(
+        exc, overrides={c: (200, download_code) for c in DOWNLOAD_CODES})
+    return KreadoError(code, message, status, headers)
 
 
 def new_request_id() -> str:

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Response
 
 from facecast.api.deps import Caller, ServiceDep, parse_id
 from facecast.api.errors import ERROR_RESPONSES
-from facecast.api.native import schemas as s
 from facecast.api.native import views
+from facecast.api.native import wire as s
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 

@@ -11,8 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from facecast.api.deps import Caller, ServiceDep, ingesting, parse_id
 from facecast.api.errors import ERROR_RESPONSES
-from facecast.api.native import schemas as s
 from facecast.api.native import views
+from facecast.api.native import wire as s
 from facecast.service.accounts import Principal
 from facecast.service.assets import MediaSource
 from facecast.service.composition import CompositionSpec, LayerSpec
