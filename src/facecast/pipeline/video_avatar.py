@@ -58,29 +58,26 @@ from facecast.media.colour import Colour, video_colour
 from facecast.media.video_reader import DUB_LIMITS, VideoInfo, VideoLimits, probe_video
 from facecast.motion.track import MouthTrack
 from facecast.pipeline.dub_video import (
-    CROSSFADE_S,
-    POSE_POINTS,
-    POSE_WEIGHT,
-    FaceProfile,
-    FaceTracking,
-    Loop,
     PathLike,
     Progress,
     SpeechReady,
     calibrate_jaw,
     default_crf,
     encode_dub,
-    face_profile,
     frame_track,
-    jaw_gain,
+    prepare_speech,
+)
+from facecast.pipeline.face_tracking import FaceProfile, FaceTracking, face_profile, jaw_gain
+from facecast.pipeline.frames import (
     output_rate,
     prefetched,
-    prepare_speech,
     rotate_upright,
     source_frames,
     source_output_rate,
 )
-from facecast.render.dub import MouthDubber, mouth_gap
+from facecast.pipeline.video_loop import CROSSFADE_S, POSE_POINTS, POSE_WEIGHT, Loop
+from facecast.render.dub import MouthDubber
+from facecast.render.lip_geometry import mouth_gap
 from facecast.render.mouth_bank import BankBuilder, MouthBank
 from facecast.render.rig import EYES, MESH_POINTS
 from facecast.render.video_face import FaceChoice

@@ -33,7 +33,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,16 @@ from facecast.errors import ConflictError, FaceCheckError, InputError, NotFoundE
 from facecast.media.video_reader import DUB_LIMITS
 from facecast.service import jobs
 from facecast.service.assets import AssetService, MediaSource
+from facecast.service.avatar_packages import (
+    META_FILE,
+    VIDEO_FORMAT,
+    engine_name,
+    package_prefix,
+    package_record,
+    store_package,
+    video_engine,
+)
+from facecast.service.avatar_packages import local_package as local_package  # importers' name
 from facecast.service.db import Database
 from facecast.service.models import Asset, Avatar, Job, utcnow
 from facecast.service.settings import Settings
@@ -70,7 +79,6 @@ IMAGE_SUFFIXES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/pn
                   ".webp": "image/webp", ".bmp": "image/bmp", ".tif": "image/tiff",
                   ".tiff": "image/tiff", ".heic": "image/heic", ".heif": "image/heic",
                   ".avif": "image/avif"}
-META_FILE = "avatar.json"
 THUMB_SIDE = 256
 PREVIEW_LONG_SIDE = 320  # previews are small: a few seconds at about 320 px
 PREVIEW_TEXT = "Hello! I am {name}. Type any text, and I will say it for you."
@@ -79,7 +87,6 @@ PREVIEW_STALE_S = 900.0  # a claimed preview not done by then is claimed again
 # MKV, WebM or AVI, 5 s to 10 min, <= 300 MB; checked before a job exists so that a
 # refusal costs nothing
 CLONE_LIMITS = DUB_LIMITS
-VIDEO_FORMAT = "facecast-video-avatar"  # the engine's avatar.json "format"
 
 
 # ---- the built-in portraits ----------------------------------------------------------------
@@ -230,101 +237,6 @@ def thumbnail_jpeg(image: Any, face: dict[str, Any] | None) -> bytes:
     if not ok:
         raise InputError("the thumbnail could not be encoded", code="unreadable_image")
     return data.tobytes()
-
-
-# ---- video-avatar packages in storage ------------------------------------------------------
-
-
-def package_prefix(avatar_id: int) -> str:
-    return f"avatars/{avatar_id}/package/"
-
-
-def store_package(storage: Storage, prefix: str, folder: Path) -> list[dict[str, Any]]:
-    """Every file of a package folder to ``prefix``; returns the file list (storage has no
-    listing, so the list is what later finds the files)."""
-    files = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        content_type = {".json": "application/json", ".mp4": "video/mp4",
-                        ".jpg": "image/jpeg", ".png": "image/png",
-                        ".npz": "application/octet-stream"}.get(path.suffix.lower(),
-                                                               "application/octet-stream")
-        storage.put_file(prefix + rel, path, content_type)
-        files.append({"path": rel, "size": path.stat().st_size})
-    return files
-
-
-def package_version(package: dict[str, Any]) -> str:
-    text = json.dumps([package.get("prefix"), package.get("files")], sort_keys=True)
-    return hashlib.sha1(text.encode()).hexdigest()[:12]
-
-
-def local_package(storage: Storage, package: dict[str, Any], cache_root: Path) -> Path:
-    """The package as a local folder: copied from storage once into ``cache_root`` (a
-    folder per version; concurrent copies race harmlessly, the first rename wins)."""
-    final = cache_root / f"av{package.get('avatar_id', 'x')}-{package_version(package)}"
-    if (final / META_FILE).is_file():
-        return final
-    cache_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_root))
-    try:
-        for f in package["files"]:
-            dest = tmp / f["path"]
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            storage.get_to_path(package["prefix"] + f["path"], dest)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / META_FILE).is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
-
-
-def video_engine() -> Any:
-    """The video-avatar engine (:mod:`facecast.pipeline.video_avatar`); InputError
-    ``video_avatars_unavailable`` when this installation lacks it."""
-    try:
-        from facecast.pipeline import video_avatar
-    except ImportError:
-        raise InputError("this installation has no video-avatar engine",
-                         code="video_avatars_unavailable") from None
-    return video_avatar
-
-
-def engine_name(name: str) -> str:
-    """The avatar's name as the engine keeps it (it takes up to 120 characters)."""
-    return name[:120]
-
-
-def _info_dict(info: Any) -> dict[str, Any]:
-    """The engine's VideoAvatarInfo facts that the service shows and keeps."""
-    out: dict[str, Any] = {}
-    for name in ("width", "height", "fps", "duration", "source_duration", "frames_with_face",
-                 "mouth_samples"):
-        value = getattr(info, name, None)
-        if isinstance(value, int | float):
-            out[name] = round(float(value), 3) if isinstance(value, float) else value
-    return out
-
-
-def _rel(info: Any, name: str) -> str | None:
-    path = getattr(info, name, None)
-    if path is None:
-        return None
-    try:
-        return Path(path).resolve().relative_to(Path(info.folder).resolve()).as_posix()
-    except ValueError:
-        return None
-
-
-def package_record(avatar_id: int, prefix: str, files: list[dict[str, Any]], info: Any
-                   ) -> dict[str, Any]:
-    """What the avatar row keeps about its stored package."""
-    return {"avatar_id": avatar_id, "prefix": prefix, "files": files,
-            "thumbnail": _rel(info, "thumbnail"), "preview": _rel(info, "preview"),
-            **_info_dict(info)}
 
 
 # ---- the service ---------------------------------------------------------------------------
@@ -875,7 +787,7 @@ class AvatarService:
             return
         env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "3"}
         self._previews = subprocess.Popen(
-            [sys.executable, "-m", "facecast.service.avatars", "previews"], env=env,
+            [sys.executable, "-m", "facecast.service.avatar_previews"], env=env,
             stdin=subprocess.DEVNULL)
 
     def _claim_preview(self) -> Avatar | None:
@@ -938,24 +850,3 @@ class AvatarService:
             self.storage.put_file(preview, out, "video/mp4")
         log.info("preview of av_%s rendered", avatar.id)
         return preview
-
-
-def _previews_main() -> None:
-    """``python -m facecast.service.avatars previews``: the background preview renderer."""
-    from facecast.service.consumer import die_with_parent
-    from facecast.service.core import Service
-
-    die_with_parent()
-    settings = Settings()
-    if settings.worker_nice and os.nice(0) == 0:
-        os.nice(settings.worker_nice)  # previews yield the CPU like the workers do
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    service = Service(settings)
-    try:
-        service.avatars.render_previews()
-    finally:
-        service.db.dispose()
-
-
-if __name__ == "__main__" and sys.argv[1:] == ["previews"]:
-    _previews_main()
