@@ -174,11 +174,10 @@ def _clean(src: Path, out: Path, speech: Path) -> list[Step]:
 
 
 def _video_avatar(src: Path, out: Path, speech: Path) -> list[Step]:
+    from facecast.pipeline.avatar_package import IDLE_CLIP
     from facecast.pipeline.dub_video import default_crf
+    from facecast.pipeline.idle_clip import STORE_CRF, STORE_PRESET
     from facecast.pipeline.video_avatar import (
-        IDLE_CLIP,
-        STORE_CRF,
-        STORE_PRESET,
         AvatarRenderSpec,
         VideoAvatarSpec,
         create_video_avatar,
