@@ -29,11 +29,7 @@ from facecast.render.mouth_bank import MouthBank
 from facecast.render.rig import MESH_POINTS
 
 FORMAT = "facecast-video-avatar"
-
-
 VERSION = 1
-
-
 MANIFEST = "avatar.json"
 
 

@@ -26,48 +26,28 @@ from facecast.render.video_face import FaceChoice, FaceTracker, smooth_landmarks
 # A person who barely opens their mouth still gets this much of the rig's opening:
 # less would not read as speech at all.
 MIN_JAW_GAIN = 0.6
-
-
 # Calibration samples: every SAMPLE_EVERY-th frame may be kept, up to SAMPLES_PER_BAND
 # per band of lip gap (IOD), as crops of at most SAMPLE_PX a side.
 SAMPLE_EVERY = 2
-
-
 SAMPLE_BANDS = (0.02, 0.05, 0.08, 0.12, 0.16)
-
-
 SAMPLES_PER_BAND = 6
-
-
 SAMPLE_PX = 320
-
-
 # Tracking runs ahead of rendering: landmarks are smoothed a chunk at a time, from a pad
 # before it to a look-ahead after it (longer than the smoothing window, the longest gap
 # filled and the fades together).
 CHUNK_S = 1.0
-
-
 PAD_S = 1.0
-
-
 LOOKAHEAD_S = 1.0
-
-
 # The person's profile (usual mouth, colours, calibration) comes from the first seconds.
 PROFILE_S = 5.0
-
-
 PROFILE_MIN_FACES = 25
-
-
 REFERENCE_ORIGIN = 3.0  # IODs from the image corner: where the reference shape is put
-
-
 MAX_COLOUR_SAMPLES = 40  # open-mouth frames whose teeth and cavity colours are averaged
-
-
 THUMB_W = 64  # width of the grey thumbnails that loop points are matched on
+
+
+LOOP_START_S = 4.0  # the loop may restart anywhere in the first this many seconds ...
+LOOP_END_S = 6.0  # ... from anywhere in the last this many
 
 
 def _thumb(rgb: np.ndarray) -> np.ndarray:
@@ -366,9 +346,3 @@ def jaw_gain(profile: FaceProfile, track: MouthTrack) -> float:
     if speaking < 1e-3:
         return 1.0
     return float(np.clip(profile.open_gap / (JAW_GAP * speaking), MIN_JAW_GAIN, 1.0))
-
-
-LOOP_START_S = 4.0  # the loop may restart anywhere in the first this many seconds ...
-
-
-LOOP_END_S = 6.0  # ... from anywhere in the last this many

@@ -26,20 +26,10 @@ from facecast.pipeline.idle_loop import _loop_thumb
 from facecast.render.lip_geometry import _EYE_L, _EYE_R, mouth_gap
 
 STORE_CRF = 14  # the idle clip is re-encoded once more at render: keep it close
-
-
 STORE_PRESET = "veryfast"
-
-
 THUMB_MAX_SIDE = 640
-
-
 JPEG_QUALITY = 90
-
-
 SEEK_BACK_S = 1.5  # writing the idle clip, the reader seeks this far before its start
-
-
 _EYE_LIDS = ((159, 145), (386, 374))  # upper / lower lid midpoints, right and left eye
 
 

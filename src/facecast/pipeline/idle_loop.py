@@ -13,30 +13,16 @@ from facecast.pipeline.video_loop import CROSSFADE_S, POSE_POINTS, POSE_WEIGHT, 
 from facecast.render.lip_geometry import _EYE_L, _EYE_R, mouth_gap
 
 IDLE_MIN_S = 4.0  # the idle loop needs at least this long a stretch with the face
-
-
 IDLE_MAX_S = 30.0  # and is at most this long (longer loops repeat less, cost disk)
-
-
 LOOP_THUMB_W = 24  # width of the grey thumbnails frames are matched on
-
-
 # Loop choice: costs are in units of the recording's ordinary frame-to-frame change.
 # A jump costing up to JUMP_UNSEEN ordinary steps does not show once cross-faded with
 # the heads moved to the pose between them: below it, longer loops (fewer repeats of the
 # same gestures in a long render) and calmer ones win.
 JUMP_UNSEEN = 2.5
-
-
 CALM_WEIGHT = 0.5  # per unit of mouth activity (the original mouth is taken back anyway)
-
-
 MOTION_WEIGHT = 0.5  # per unit of head motion above the recording's usual
-
-
 LENGTH_BONUS = 2.0  # a loop of IDLE_MAX_S is worth this much of a jump's cost
-
-
 MAX_OFFSETS = 160  # loop lengths tried (evenly spread) on long recordings
 
 

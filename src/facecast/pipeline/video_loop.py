@@ -14,11 +14,7 @@ from facecast.pipeline.face_tracking import FaceSeries
 from facecast.render.lip_geometry import eye_frame
 
 CROSSFADE_S = 0.24  # the loop's cross-fade
-
-
 POSE_WEIGHT = 1.0  # head-pose distance (IOD) against picture difference (0..1) in the match
-
-
 # Stable landmarks (eye corners, nose, brows, face outline) for matching head poses.
 POSE_POINTS = np.array([33, 133, 362, 263, 1, 4, 168, 10, 152, 234, 454, 70, 300])
 

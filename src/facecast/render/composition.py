@@ -17,8 +17,6 @@ from facecast.errors import InputError
 from facecast.render.canvas import MAX_SIDE
 
 PathLike = str | os.PathLike[str]
-
-
 RGB = tuple[int, int, int]
 
 
@@ -29,14 +27,8 @@ Anchor = Literal["center", "top_left"]
 
 
 Units = Literal["fraction", "px"]
-
-
 MAX_PIXELS = 3840 * 2160  # the largest canvas: 4K UHD, either way round
-
-
 MAX_LAYERS = 16
-
-
 IMAGE_SUFFIXES = {
     ".png",
     ".jpg",
@@ -49,8 +41,6 @@ IMAGE_SUFFIXES = {
     ".heif",
     ".avif",
 }
-
-
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm"}
 
 
@@ -82,14 +72,9 @@ class VideoFill:
 
 
 Background = ColorFill | ImageFill | VideoFill
-
-
 BackgroundLike = Background | RGB | str | os.PathLike[str]
 
-
 _HEX = re.compile(r"#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
-
-
 _RGB = re.compile(r"(?:rgb\s*\()?\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*\)?", re.I)
 
 

@@ -32,6 +32,39 @@ from facecast.render.rig import (
 )
 from facecast.render.warp import Region, _affine_coefficients, _signed_area
 
+_CH = {name: RIG_CHANNELS.index(name) for name in RIG_CHANNELS}
+_MOUTH = [RIG_CHANNELS.index(c) for c in CHANNELS]
+_JAW = CHANNELS.index("jaw")
+# The warped zone, in the face's own frame: origin between the eyes, x to the
+# image-right along the eye line, y down, in inter-ocular units (IOD). The mouth
+# sits near y 1.15, the nose tip near 0.65 and the chin near 2.0.
+RING_X = 1.45
+RING_TOP = 0.5
+RING_BOTTOM = 2.55  # at most; else this far below the chin:
+CHIN_MARGIN = 0.5
+# Motion fades in from the nose tip to the upper lip: nothing above moves at all.
+FADE_TOP = (0.66, 0.92)
+# Gap in IOD units a closed mouth still shows to the mesh (lips pressed: slightly under 0).
+CLOSED_GAP = 0.005
+MAX_CANCEL_JAW = 2.5
+# The jaw taken back depends on the new mouth: with it shut, this share of the calibrated
+# gain (the shut-mouth calibration point, 1 / SPEECH_CANCEL); from a jaw channel of
+# SPEAKING_JAW up, all of it (see calibrate_jaw_cancel).
+SHUT_CANCEL = 1.0 / 1.45
+SPEAKING_JAW = 0.1
+WIDTH_CANCEL = 0.8  # fraction of the width change taken back (the rest reads as expression)
+# Where the mesh topology is built the inner lips are at least this far apart (IOD), so
+# that triangles span the opening rather than lying flat along it.
+REFERENCE_GAP = 0.03
+# The coarse map grid's longest side: displacement is smooth away from the lips, which
+# get an exact per-pixel map of their own.
+MAP_MAX_SIDE = 192
+# Vertices that move less than this (pixels) count as still: a triangle of still
+# vertices is left out of the warp (it is the source, pixel for pixel).
+STILL_PX = 0.15
+# Target triangles with less than this twice-area (pixels squared) count as collapsed.
+MIN_TWICE_AREA = 0.5
+
 
 def _ring(bottom_y: float, per_side: int = 8) -> np.ndarray:
     """The still border of the warped zone, in face coordinates."""
@@ -322,69 +355,3 @@ def _rasterise(
         dx[gy, gx] = rx * coef[k, 0, 0] + ry * coef[k, 1, 0] + coef[k, 2, 0] - rx
         dy[gy, gx] = rx * coef[k, 0, 1] + ry * coef[k, 1, 1] + coef[k, 2, 1] - ry
     return dx, dy, hit
-
-
-_CH = {name: RIG_CHANNELS.index(name) for name in RIG_CHANNELS}
-
-
-_MOUTH = [RIG_CHANNELS.index(c) for c in CHANNELS]
-
-
-_JAW = CHANNELS.index("jaw")
-
-
-# The warped zone, in the face's own frame: origin between the eyes, x to the
-# image-right along the eye line, y down, in inter-ocular units (IOD). The mouth
-# sits near y 1.15, the nose tip near 0.65 and the chin near 2.0.
-RING_X = 1.45
-
-
-RING_TOP = 0.5
-
-
-RING_BOTTOM = 2.55  # at most; else this far below the chin:
-
-
-CHIN_MARGIN = 0.5
-
-
-# Motion fades in from the nose tip to the upper lip: nothing above moves at all.
-FADE_TOP = (0.66, 0.92)
-
-
-# Gap in IOD units a closed mouth still shows to the mesh (lips pressed: slightly under 0).
-CLOSED_GAP = 0.005
-
-
-MAX_CANCEL_JAW = 2.5
-
-
-# The jaw taken back depends on the new mouth: with it shut, this share of the calibrated
-# gain (the shut-mouth calibration point, 1 / SPEECH_CANCEL); from a jaw channel of
-# SPEAKING_JAW up, all of it (see calibrate_jaw_cancel).
-SHUT_CANCEL = 1.0 / 1.45
-
-
-SPEAKING_JAW = 0.1
-
-
-WIDTH_CANCEL = 0.8  # fraction of the width change taken back (the rest reads as expression)
-
-
-# Where the mesh topology is built the inner lips are at least this far apart (IOD), so
-# that triangles span the opening rather than lying flat along it.
-REFERENCE_GAP = 0.03
-
-
-# The coarse map grid's longest side: displacement is smooth away from the lips, which
-# get an exact per-pixel map of their own.
-MAP_MAX_SIDE = 192
-
-
-# Vertices that move less than this (pixels) count as still: a triangle of still
-# vertices is left out of the warp (it is the source, pixel for pixel).
-STILL_PX = 0.15
-
-
-# Target triangles with less than this twice-area (pixels squared) count as collapsed.
-MIN_TWICE_AREA = 0.5

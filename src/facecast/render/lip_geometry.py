@@ -22,6 +22,13 @@ from facecast.render.rig import (
     UPPER_OUTER,
 )
 
+# Inner-lip pairs (upper, lower) from corner to corner; the corners themselves are shared.
+_PAIRS = np.array(list(zip(UPPER_INNER, LOWER_INNER, strict=True))[1:-1])
+_CENTRE_PAIRS = _PAIRS[2:-2]  # the five middle pairs: where the opening is measured
+_OUTER_PAIRS = np.array(list(zip(UPPER_OUTER, LOWER_OUTER, strict=True))[1:-1])
+_EYE_R = list(EYES["right"]["upper"] + EYES["right"]["lower"])
+_EYE_L = list(EYES["left"]["upper"] + EYES["left"]["lower"])
+
 
 @dataclass(frozen=True)
 class EyeFrame:
@@ -151,19 +158,3 @@ class LipBand:
             v = vals[0] * (1.0 - t)[:, None] + vals[1] * t[:, None]
             out[sel] = v.reshape((int(sel.sum()), *rows.shape[1:]))
         return out
-
-
-# Inner-lip pairs (upper, lower) from corner to corner; the corners themselves are shared.
-_PAIRS = np.array(list(zip(UPPER_INNER, LOWER_INNER, strict=True))[1:-1])
-
-
-_CENTRE_PAIRS = _PAIRS[2:-2]  # the five middle pairs: where the opening is measured
-
-
-_OUTER_PAIRS = np.array(list(zip(UPPER_OUTER, LOWER_OUTER, strict=True))[1:-1])
-
-
-_EYE_R = list(EYES["right"]["upper"] + EYES["right"]["lower"])
-
-
-_EYE_L = list(EYES["left"]["upper"] + EYES["left"]["lower"])

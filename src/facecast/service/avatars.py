@@ -23,6 +23,11 @@ the background by a low-priority process so that it never delays a start; video 
 bring the engine's own preview. A video avatar's package (the engine's folder) lives in
 storage under ``avatars/<id>/package/`` with its file list in ``info``; renders copy it
 to a local cache folder once.
+
+Parts live in modules of their own: metadata (:mod:`facecast.service.avatar_meta`), the
+built-in portraits (:mod:`facecast.service.avatar_builtins`), packages in storage
+(:mod:`facecast.service.avatar_packages`), the preview process
+(:mod:`facecast.service.avatar_previews`).
 """
 
 from __future__ import annotations
@@ -38,7 +43,6 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -49,6 +53,8 @@ from facecast.errors import ConflictError, FaceCheckError, InputError, NotFoundE
 from facecast.media.video_reader import DUB_LIMITS
 from facecast.service import jobs
 from facecast.service.assets import AssetService, MediaSource
+from facecast.service.avatar_builtins import BUILTINS, BuiltIn
+from facecast.service.avatar_meta import Meta, check_meta, check_name
 from facecast.service.avatar_packages import (
     META_FILE,
     VIDEO_FORMAT,
@@ -66,13 +72,6 @@ from facecast.service.storage import Storage
 
 log = logging.getLogger("facecast.avatars")
 
-GENDERS = ("female", "male")
-AGES = ("child", "young", "adult", "senior")
-# KreadoAI's region tags, so that its filter and the native one are the same data
-REGIONS = ("western", "asian", "japanese_korean", "southeast_asian", "indian",
-           "middle_eastern", "african")
-STYLE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-TAG = re.compile(r"^[\w .:-]{1,50}$")
 KINDS = ("photo", "video")
 SOURCES = ("builtin", "operator", "custom")
 IMAGE_SUFFIXES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
@@ -89,122 +88,11 @@ PREVIEW_STALE_S = 900.0  # a claimed preview not done by then is claimed again
 CLONE_LIMITS = DUB_LIMITS
 
 
-# ---- the built-in portraits ----------------------------------------------------------------
-
-
-def _astronaut() -> Path:
-    from facecast.assets import asset_path
-
-    return asset_path("astronaut.png")
-
-
-def _grace_hopper() -> Path:
-    import matplotlib
-
-    return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-
-
-def _skimage_astronaut() -> Path:
-    """scikit-image's bundled NASA portrait, when installed and not facecast's own photo
-    (it is the same picture in the versions seen so far: then it is left out)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or not spec.submodule_search_locations:
-        raise OSError("scikit-image is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "astronaut.png"
-    if not path.is_file():
-        raise OSError("scikit-image ships no astronaut.png")
-    if _same_picture(path, _astronaut()):
-        raise OSError("scikit-image's astronaut is facecast's own portrait")
-    return path
-
-
-def _same_picture(a: Path, b: Path) -> bool:
-    import cv2
-    import numpy as np
-
-    # colour, not IMREAD_GRAYSCALE: libpng applies one file's colour profile to grey reads
-    ia, ib = cv2.imread(str(a), cv2.IMREAD_COLOR), cv2.imread(str(b), cv2.IMREAD_COLOR)
-    if ia is None or ib is None:
-        return False
-    small = [cv2.resize(i, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
-             for i in (ia, ib)]
-    return float(np.abs(small[0] - small[1]).mean()) < 3.0
-
-
-@dataclass(frozen=True)
-class BuiltIn:
-    key: str
-    name: str
-    gender: str
-    age: str
-    style: str
-    region: str
-    tags: tuple[str, ...]
-    path: Callable[[], Path]
-    content_type: str
-    # the face box as the face check finds it: known pictures need no face model at start
-    face: tuple[float, float, float, float] | None = None
-
-
-BUILTINS = (
-    BuiltIn("eileen_collins", "Eileen Collins", "female", "adult", "professional", "western",
-            ("photo", "professional", "space"), _astronaut, "image/png",
-            (173.7, 67.8, 103.9, 103.9)),
-    BuiltIn("grace_hopper", "Grace Hopper", "female", "senior", "professional", "western",
-            ("photo", "professional", "senior"), _grace_hopper, "image/jpeg",
-            (165.9, 128.4, 200.4, 200.4)),
-    BuiltIn("nasa_astronaut", "NASA Astronaut", "female", "adult", "professional", "western",
-            ("photo", "professional", "space"), _skimage_astronaut, "image/png"),
-)
-
-
 def _limits(profile: str) -> Any:
     """A vendor's photo rules: "default", "kreado" or "kling"."""
     from facecast.face import DEFAULT_LIMITS, KLING_LIMITS, KREADO_LIMITS
 
     return {"default": DEFAULT_LIMITS, "kreado": KREADO_LIMITS, "kling": KLING_LIMITS}[profile]
-
-
-# ---- metadata ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Meta:
-    """What describes an avatar besides its picture (checked by :func:`check_meta`)."""
-
-    gender: str | None = None
-    age: str | None = None
-    style: str | None = None
-    region: str | None = None
-    tags: tuple[str, ...] = ()
-
-
-def check_meta(gender: str | None = None, age: str | None = None, style: str | None = None,
-               region: str | None = None, tags: Iterable[str] | None = None) -> Meta:
-    """Metadata in the library's vocabulary, or InputError(``bad_filter``-like codes)."""
-    if gender is not None and gender not in GENDERS:
-        raise InputError(f"gender must be one of {', '.join(GENDERS)}", code="bad_gender")
-    if age is not None and age not in AGES:
-        raise InputError(f"age must be one of {', '.join(AGES)}", code="bad_age")
-    if style is not None and not STYLE.match(style):
-        raise InputError("style is a short lower-case word ([a-z0-9_-], up to 32)",
-                         code="bad_style")
-    if region is not None and region not in REGIONS:
-        raise InputError(f"region must be one of {', '.join(REGIONS)}", code="bad_region")
-    clean = tuple(t.strip() for t in (tags or ()) if t and t.strip())
-    if len(clean) > 20 or any(not TAG.match(t) for t in clean):
-        raise InputError("tags: at most 20, each up to 50 letters, digits, spaces or .:-_",
-                         code="bad_tags")
-    return Meta(gender, age, style, region, clean)
-
-
-def _check_name(name: str) -> str:
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise InputError("an avatar name is 1 to 200 characters", code="bad_name")
-    return name
 
 
 # ---- pictures: thumbnails ------------------------------------------------------------------
@@ -376,7 +264,7 @@ class AvatarService:
         raw = json.loads(meta_path.read_text()) if meta_path and meta_path.is_file() else {}
         if not isinstance(raw, dict):
             raise InputError(f"{meta_path} is not a JSON object", code="bad_metadata")
-        name = _check_name(str(raw.get("name") or entry.stem.replace("_", " ")
+        name = check_name(str(raw.get("name") or entry.stem.replace("_", " ")
                                .replace("-", " ").strip()))
         meta = check_meta(raw.get("gender"), raw.get("age"), raw.get("style"),
                           raw.get("region"), raw.get("tags") or [])
@@ -500,7 +388,7 @@ class AvatarService:
         rules (refused with the check's reason otherwise; nothing is kept)."""
         from facecast.face import check_face
 
-        name = _check_name(name)
+        name = check_name(name)
         meta = check_meta(gender, age, style, region, tags)
         asset = self.assets.from_source(account_id, photo, {"image"}, "photo")
         local = self.assets.local_copy(asset)
@@ -555,7 +443,7 @@ class AvatarService:
                   external_id: str | None = None) -> Avatar:
         """The row of a video avatar being made (``processing`` until its job ends)."""
         with self.db.session() as session:
-            avatar = Avatar(account_id=account_id, name=_check_name(name), kind="video",
+            avatar = Avatar(account_id=account_id, name=check_name(name), kind="video",
                             status="processing", source="custom", external_id=external_id)
             self._apply(avatar, meta, {})
             session.add(avatar)

@@ -19,6 +19,10 @@ from facecast.errors import InputError
 _CHUNK = 256 * 1024
 
 
+_URLSAFE = str.maketrans("-_", "+/")
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/]")
+
+
 def _size_text(n: int) -> str:
     mib = 1024 * 1024
     if n >= mib:
@@ -58,9 +62,6 @@ def _atomic_output(dest: Path) -> Iterator[BinaryIO]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-_URLSAFE = str.maketrans("-_", "+/")
 
 
 def decode_base64(
@@ -145,6 +146,3 @@ def save_upload(stream: SupportsRead, dest: Path, *, max_bytes: int) -> int:
                 raise _too_large("the upload", max_bytes)
             out.write(chunk)
     return size
-
-
-_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/]")

@@ -22,23 +22,17 @@ if TYPE_CHECKING:
 
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
 _MAX_URL_CHARS = 8192
-
-
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
 _METADATA_ADDRESSES = frozenset(
     {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 )
-
-
 _NO_BRACKETS = str.maketrans("", "", "[]")
-
-
 _HOSTNAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?", re.IGNORECASE)
+
+
+# DNS64 gateways map every IPv4 address into this prefix: judge the embedded address.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 @dataclass(frozen=True)
@@ -237,7 +231,3 @@ def check_url(url: str, policy: UrlPolicy) -> list[IPAddress]:
     parsed = _parse_url(url)
     host = parsed.raw_host.decode("ascii")
     return _resolve_checked(host, parsed.port or _DEFAULT_PORTS[parsed.scheme], policy)
-
-
-# DNS64 gateways map every IPv4 address into this prefix: judge the embedded address.
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
