@@ -174,11 +174,10 @@ def _clean(src: Path, out: Path, speech: Path) -> list[Step]:
 
 
 def _video_avatar(src: Path, out: Path, speech: Path) -> list[Step]:
+    from facecast.pipeline.avatar_package import IDLE_CLIP
     from facecast.pipeline.dub_video import default_crf
+    from facecast.pipeline.idle_clip import STORE_CRF, STORE_PRESET
     from facecast.pipeline.video_avatar import (
-        IDLE_CLIP,
-        STORE_CRF,
-        STORE_PRESET,
         AvatarRenderSpec,
         VideoAvatarSpec,
         create_video_avatar,
@@ -202,7 +201,7 @@ def _video_avatar(src: Path, out: Path, speech: Path) -> list[Step]:
 
 def _composed(src: Path, out: Path, speech: Path) -> list[Step]:
     from facecast.pipeline.talking_photo import TalkingPhotoSpec, render_talking_photo
-    from facecast.render.compose import Composition
+    from facecast.render.composition import Composition
 
     photo = Path(__file__).resolve().parents[1] / "src" / "facecast" / "assets" / "astronaut.png"
     comp = Composition(
@@ -246,7 +245,7 @@ def test_photo_render_is_bt709_and_its_colours_right(
     shared_media: Path, speech: Path, tmp_path: Path
 ) -> None:
     from facecast.pipeline.talking_photo import TalkingPhotoSpec, render_talking_photo
-    from facecast.render.compose import Composition
+    from facecast.render.composition import Composition
 
     colour = (30, 60, 120)
     comp = Composition(

@@ -17,20 +17,19 @@ from facecast.media import Audio, Mp4Writer, write_audio
 from facecast.motion.track import CHANNELS
 from facecast.pipeline.talking_photo import TalkingPhotoSpec, render_talking_photo
 from facecast.render.animator import PortraitAnimator
-from facecast.render.compose import (
+from facecast.render.compose import Compositor
+from facecast.render.composition import (
     ColorFill,
     Composition,
-    Compositor,
     ImageFill,
     ImageLayer,
     VideoFill,
-    foreground_colors,
     parse_background,
     parse_color,
     parse_layer,
     parse_position,
-    shape_mask,
 )
+from facecast.render.matte import foreground_colors, shape_mask
 
 GREEN = (0, 200, 60)
 MOUTH = np.array([0.5 if c == "jaw" else 0.0 for c in CHANNELS], np.float32)

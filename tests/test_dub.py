@@ -24,21 +24,17 @@ from facecast.face import FaceAnalyzer
 from facecast.media import Audio, Mp4Writer, load_audio, write_audio
 from facecast.media.video_reader import DUB_LIMITS, MP4_H264_LIMITS, VideoLimits, read_frames
 from facecast.motion.track import CHANNELS
-from facecast.pipeline.dub_video import (
-    DubVideoResult,
-    DubVideoSpec,
-    Loop,
-    dub_video,
-    output_rate,
-    schedule,
-)
+from facecast.pipeline.dub_video import DubVideoResult, DubVideoSpec, dub_video
+from facecast.pipeline.frames import output_rate
 from facecast.pipeline.talking_photo import (
     TalkingPhotoResult,
     TalkingPhotoSpec,
     render_talking_photo,
 )
+from facecast.pipeline.video_loop import Loop, schedule
 from facecast.quality.lipsync import lip_opening_series
-from facecast.render.dub import JAW_GAP, MouthDubber, eye_frame, mouth_gap
+from facecast.render.dub import JAW_GAP, MouthDubber
+from facecast.render.lip_geometry import eye_frame, mouth_gap
 from facecast.render.video_face import SEARCH_EVERY, fill_gaps, smooth_landmarks
 from media_support import write_still_video
 

@@ -33,7 +33,7 @@ from facecast.media.video_reader import (
     constant_rate_frames,
     probe_video,
 )
-from facecast.pipeline.dub_video import output_rate, source_output_rate
+from facecast.pipeline.frames import output_rate, source_output_rate
 from facecast.service.ingest import verify_media
 from media_support import write_vfr_video, write_video
 from service_support import ServerProcess, file_server, wait_for_job

@@ -101,7 +101,7 @@ def test_every_image_path_refuses_the_bomb_before_decoding(bomb: Path) -> None:
 
 
 def test_a_compositor_layer_refuses_the_bomb(bomb: Path, tmp_path: Path) -> None:
-    from facecast.render.compose import _load_rgba
+    from facecast.render.matte import _load_rgba
 
     with pytest.raises(InputError) as err:
         _load_rgba(bomb)

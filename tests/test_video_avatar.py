@@ -23,7 +23,6 @@ import pytest
 from facecast.errors import InputError
 from facecast.media import Audio, load_audio, write_audio
 from facecast.media.video_reader import read_frames
-from facecast.pipeline.dub_video import Loop, schedule
 from facecast.pipeline.video_avatar import (
     AvatarRenderResult,
     AvatarRenderSpec,
@@ -33,8 +32,10 @@ from facecast.pipeline.video_avatar import (
     load_video_avatar,
     render_video_avatar,
 )
+from facecast.pipeline.video_loop import Loop, schedule
 from facecast.quality.lipsync import lip_opening_series, measure_lipsync
-from facecast.render.dub import _face_frame, _FramePainter, mouth_colours, mouth_gap
+from facecast.render.dub import _face_frame, _FramePainter, mouth_colours
+from facecast.render.lip_geometry import mouth_gap
 from facecast.render.mouth_bank import BankBuilder, interior_scores, lip_colour
 from facecast.render.video_face import FaceTracker
 from media_support import write_still_video

@@ -35,6 +35,7 @@ from facecast.motion.expressions import ExpressionPlan, expression_track, get_te
 from facecast.motion.life import LifeTrack, life_track, with_gestures
 from facecast.motion.prompt import PromptPlan, parse_prompt
 from facecast.motion.track import MouthTrack
+from facecast.pipeline.frames import prefetched
 from facecast.render.animator import PortraitAnimator
 from facecast.render.canvas import canvas_size, fit_photo
 from facecast.render.compose import Composition, Compositor, VideoFill, check_canvas
@@ -209,8 +210,6 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
             compositor.close()
             raise
         compositor.follow(animator.head)
-        from facecast.pipeline.dub_video import prefetched  # it imports this module
-
         # Animating and composing in threads of their own (encoding is a third): at 4K
         # each takes longer than encoding a frame, and in one thread they left a core idle.
         frames = _composed(compositor, prefetched(enumerate(animator.frames(track, life))),

@@ -29,7 +29,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facecast.render.dub_warp import _rasterise
+from facecast.render.lip_geometry import eye_frame
 from facecast.render.rig import LOWER_INNER, LOWER_OUTER, MESH_POINTS, UPPER_INNER, UPPER_OUTER
+from facecast.render.warp import _affine_coefficients, _signed_area
 
 PathLike = str | os.PathLike[str]
 
@@ -55,8 +58,6 @@ COLOUR_GAIN = (0.8, 1.25)  # per-channel colour matching stays within these
 
 def _frame_axes(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Mouth centre (between the inner corners), unit right / down axes, IOD (pixels)."""
-    from facecast.render.dub import eye_frame
-
     fr = eye_frame(pts)
     centre = (pts[UPPER_INNER[0]] + pts[UPPER_INNER[-1]]) / 2.0
     return centre, fr.right, fr.down, fr.iod
@@ -243,9 +244,6 @@ class MouthBank:
     def _warp(self, sample: MouthSample, target: np.ndarray, shape: tuple[int, int]
               ) -> np.ndarray | None:
         """The sample's crop warped so its contour (and margin) lands on ``target``."""
-        from facecast.render.dub import _rasterise
-        from facecast.render.warp import _affine_coefficients, _signed_area
-
         canon = np.array([1.0, 0.0]), np.array([0.0, 1.0])
         src = _contour_vertices(sample.upper.astype(np.float64), sample.lower.astype(np.float64),
                                 *canon, MARGIN * self.scale)

@@ -23,6 +23,11 @@ the background by a low-priority process so that it never delays a start; video 
 bring the engine's own preview. A video avatar's package (the engine's folder) lives in
 storage under ``avatars/<id>/package/`` with its file list in ``info``; renders copy it
 to a local cache folder once.
+
+Parts live in modules of their own: metadata (:mod:`facecast.service.avatar_meta`), the
+built-in portraits (:mod:`facecast.service.avatar_builtins`), packages in storage
+(:mod:`facecast.service.avatar_packages`), the preview process
+(:mod:`facecast.service.avatar_previews`).
 """
 
 from __future__ import annotations
@@ -33,13 +38,11 @@ import json
 import logging
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -50,6 +53,18 @@ from facecast.errors import ConflictError, FaceCheckError, InputError, NotFoundE
 from facecast.media.video_reader import DUB_LIMITS
 from facecast.service import jobs
 from facecast.service.assets import AssetService, MediaSource
+from facecast.service.avatar_builtins import BUILTINS, BuiltIn
+from facecast.service.avatar_meta import Meta, check_meta, check_name
+from facecast.service.avatar_packages import (
+    META_FILE,
+    VIDEO_FORMAT,
+    engine_name,
+    package_prefix,
+    package_record,
+    store_package,
+    video_engine,
+)
+from facecast.service.avatar_packages import local_package as local_package  # importers' name
 from facecast.service.db import Database
 from facecast.service.models import Asset, Avatar, Job, utcnow
 from facecast.service.settings import Settings
@@ -57,20 +72,12 @@ from facecast.service.storage import Storage
 
 log = logging.getLogger("facecast.avatars")
 
-GENDERS = ("female", "male")
-AGES = ("child", "young", "adult", "senior")
-# KreadoAI's region tags, so that its filter and the native one are the same data
-REGIONS = ("western", "asian", "japanese_korean", "southeast_asian", "indian",
-           "middle_eastern", "african")
-STYLE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-TAG = re.compile(r"^[\w .:-]{1,50}$")
 KINDS = ("photo", "video")
 SOURCES = ("builtin", "operator", "custom")
 IMAGE_SUFFIXES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
                   ".webp": "image/webp", ".bmp": "image/bmp", ".tif": "image/tiff",
                   ".tiff": "image/tiff", ".heic": "image/heic", ".heif": "image/heic",
                   ".avif": "image/avif"}
-META_FILE = "avatar.json"
 THUMB_SIDE = 256
 PREVIEW_LONG_SIDE = 320  # previews are small: a few seconds at about 320 px
 PREVIEW_TEXT = "Hello! I am {name}. Type any text, and I will say it for you."
@@ -79,78 +86,6 @@ PREVIEW_STALE_S = 900.0  # a claimed preview not done by then is claimed again
 # MKV, WebM or AVI, 5 s to 10 min, <= 300 MB; checked before a job exists so that a
 # refusal costs nothing
 CLONE_LIMITS = DUB_LIMITS
-VIDEO_FORMAT = "facecast-video-avatar"  # the engine's avatar.json "format"
-
-
-# ---- the built-in portraits ----------------------------------------------------------------
-
-
-def _astronaut() -> Path:
-    from facecast.assets import asset_path
-
-    return asset_path("astronaut.png")
-
-
-def _grace_hopper() -> Path:
-    import matplotlib
-
-    return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-
-
-def _skimage_astronaut() -> Path:
-    """scikit-image's bundled NASA portrait, when installed and not facecast's own photo
-    (it is the same picture in the versions seen so far: then it is left out)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or not spec.submodule_search_locations:
-        raise OSError("scikit-image is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "astronaut.png"
-    if not path.is_file():
-        raise OSError("scikit-image ships no astronaut.png")
-    if _same_picture(path, _astronaut()):
-        raise OSError("scikit-image's astronaut is facecast's own portrait")
-    return path
-
-
-def _same_picture(a: Path, b: Path) -> bool:
-    import cv2
-    import numpy as np
-
-    # colour, not IMREAD_GRAYSCALE: libpng applies one file's colour profile to grey reads
-    ia, ib = cv2.imread(str(a), cv2.IMREAD_COLOR), cv2.imread(str(b), cv2.IMREAD_COLOR)
-    if ia is None or ib is None:
-        return False
-    small = [cv2.resize(i, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
-             for i in (ia, ib)]
-    return float(np.abs(small[0] - small[1]).mean()) < 3.0
-
-
-@dataclass(frozen=True)
-class BuiltIn:
-    key: str
-    name: str
-    gender: str
-    age: str
-    style: str
-    region: str
-    tags: tuple[str, ...]
-    path: Callable[[], Path]
-    content_type: str
-    # the face box as the face check finds it: known pictures need no face model at start
-    face: tuple[float, float, float, float] | None = None
-
-
-BUILTINS = (
-    BuiltIn("eileen_collins", "Eileen Collins", "female", "adult", "professional", "western",
-            ("photo", "professional", "space"), _astronaut, "image/png",
-            (173.7, 67.8, 103.9, 103.9)),
-    BuiltIn("grace_hopper", "Grace Hopper", "female", "senior", "professional", "western",
-            ("photo", "professional", "senior"), _grace_hopper, "image/jpeg",
-            (165.9, 128.4, 200.4, 200.4)),
-    BuiltIn("nasa_astronaut", "NASA Astronaut", "female", "adult", "professional", "western",
-            ("photo", "professional", "space"), _skimage_astronaut, "image/png"),
-)
 
 
 def _limits(profile: str) -> Any:
@@ -158,46 +93,6 @@ def _limits(profile: str) -> Any:
     from facecast.face import DEFAULT_LIMITS, KLING_LIMITS, KREADO_LIMITS
 
     return {"default": DEFAULT_LIMITS, "kreado": KREADO_LIMITS, "kling": KLING_LIMITS}[profile]
-
-
-# ---- metadata ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Meta:
-    """What describes an avatar besides its picture (checked by :func:`check_meta`)."""
-
-    gender: str | None = None
-    age: str | None = None
-    style: str | None = None
-    region: str | None = None
-    tags: tuple[str, ...] = ()
-
-
-def check_meta(gender: str | None = None, age: str | None = None, style: str | None = None,
-               region: str | None = None, tags: Iterable[str] | None = None) -> Meta:
-    """Metadata in the library's vocabulary, or InputError(``bad_filter``-like codes)."""
-    if gender is not None and gender not in GENDERS:
-        raise InputError(f"gender must be one of {', '.join(GENDERS)}", code="bad_gender")
-    if age is not None and age not in AGES:
-        raise InputError(f"age must be one of {', '.join(AGES)}", code="bad_age")
-    if style is not None and not STYLE.match(style):
-        raise InputError("style is a short lower-case word ([a-z0-9_-], up to 32)",
-                         code="bad_style")
-    if region is not None and region not in REGIONS:
-        raise InputError(f"region must be one of {', '.join(REGIONS)}", code="bad_region")
-    clean = tuple(t.strip() for t in (tags or ()) if t and t.strip())
-    if len(clean) > 20 or any(not TAG.match(t) for t in clean):
-        raise InputError("tags: at most 20, each up to 50 letters, digits, spaces or .:-_",
-                         code="bad_tags")
-    return Meta(gender, age, style, region, clean)
-
-
-def _check_name(name: str) -> str:
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise InputError("an avatar name is 1 to 200 characters", code="bad_name")
-    return name
 
 
 # ---- pictures: thumbnails ------------------------------------------------------------------
@@ -230,101 +125,6 @@ def thumbnail_jpeg(image: Any, face: dict[str, Any] | None) -> bytes:
     if not ok:
         raise InputError("the thumbnail could not be encoded", code="unreadable_image")
     return data.tobytes()
-
-
-# ---- video-avatar packages in storage ------------------------------------------------------
-
-
-def package_prefix(avatar_id: int) -> str:
-    return f"avatars/{avatar_id}/package/"
-
-
-def store_package(storage: Storage, prefix: str, folder: Path) -> list[dict[str, Any]]:
-    """Every file of a package folder to ``prefix``; returns the file list (storage has no
-    listing, so the list is what later finds the files)."""
-    files = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        content_type = {".json": "application/json", ".mp4": "video/mp4",
-                        ".jpg": "image/jpeg", ".png": "image/png",
-                        ".npz": "application/octet-stream"}.get(path.suffix.lower(),
-                                                               "application/octet-stream")
-        storage.put_file(prefix + rel, path, content_type)
-        files.append({"path": rel, "size": path.stat().st_size})
-    return files
-
-
-def package_version(package: dict[str, Any]) -> str:
-    text = json.dumps([package.get("prefix"), package.get("files")], sort_keys=True)
-    return hashlib.sha1(text.encode()).hexdigest()[:12]
-
-
-def local_package(storage: Storage, package: dict[str, Any], cache_root: Path) -> Path:
-    """The package as a local folder: copied from storage once into ``cache_root`` (a
-    folder per version; concurrent copies race harmlessly, the first rename wins)."""
-    final = cache_root / f"av{package.get('avatar_id', 'x')}-{package_version(package)}"
-    if (final / META_FILE).is_file():
-        return final
-    cache_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_root))
-    try:
-        for f in package["files"]:
-            dest = tmp / f["path"]
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            storage.get_to_path(package["prefix"] + f["path"], dest)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / META_FILE).is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
-
-
-def video_engine() -> Any:
-    """The video-avatar engine (:mod:`facecast.pipeline.video_avatar`); InputError
-    ``video_avatars_unavailable`` when this installation lacks it."""
-    try:
-        from facecast.pipeline import video_avatar
-    except ImportError:
-        raise InputError("this installation has no video-avatar engine",
-                         code="video_avatars_unavailable") from None
-    return video_avatar
-
-
-def engine_name(name: str) -> str:
-    """The avatar's name as the engine keeps it (it takes up to 120 characters)."""
-    return name[:120]
-
-
-def _info_dict(info: Any) -> dict[str, Any]:
-    """The engine's VideoAvatarInfo facts that the service shows and keeps."""
-    out: dict[str, Any] = {}
-    for name in ("width", "height", "fps", "duration", "source_duration", "frames_with_face",
-                 "mouth_samples"):
-        value = getattr(info, name, None)
-        if isinstance(value, int | float):
-            out[name] = round(float(value), 3) if isinstance(value, float) else value
-    return out
-
-
-def _rel(info: Any, name: str) -> str | None:
-    path = getattr(info, name, None)
-    if path is None:
-        return None
-    try:
-        return Path(path).resolve().relative_to(Path(info.folder).resolve()).as_posix()
-    except ValueError:
-        return None
-
-
-def package_record(avatar_id: int, prefix: str, files: list[dict[str, Any]], info: Any
-                   ) -> dict[str, Any]:
-    """What the avatar row keeps about its stored package."""
-    return {"avatar_id": avatar_id, "prefix": prefix, "files": files,
-            "thumbnail": _rel(info, "thumbnail"), "preview": _rel(info, "preview"),
-            **_info_dict(info)}
 
 
 # ---- the service ---------------------------------------------------------------------------
@@ -464,7 +264,7 @@ class AvatarService:
         raw = json.loads(meta_path.read_text()) if meta_path and meta_path.is_file() else {}
         if not isinstance(raw, dict):
             raise InputError(f"{meta_path} is not a JSON object", code="bad_metadata")
-        name = _check_name(str(raw.get("name") or entry.stem.replace("_", " ")
+        name = check_name(str(raw.get("name") or entry.stem.replace("_", " ")
                                .replace("-", " ").strip()))
         meta = check_meta(raw.get("gender"), raw.get("age"), raw.get("style"),
                           raw.get("region"), raw.get("tags") or [])
@@ -588,7 +388,7 @@ class AvatarService:
         rules (refused with the check's reason otherwise; nothing is kept)."""
         from facecast.face import check_face
 
-        name = _check_name(name)
+        name = check_name(name)
         meta = check_meta(gender, age, style, region, tags)
         asset = self.assets.from_source(account_id, photo, {"image"}, "photo")
         local = self.assets.local_copy(asset)
@@ -643,7 +443,7 @@ class AvatarService:
                   external_id: str | None = None) -> Avatar:
         """The row of a video avatar being made (``processing`` until its job ends)."""
         with self.db.session() as session:
-            avatar = Avatar(account_id=account_id, name=_check_name(name), kind="video",
+            avatar = Avatar(account_id=account_id, name=check_name(name), kind="video",
                             status="processing", source="custom", external_id=external_id)
             self._apply(avatar, meta, {})
             session.add(avatar)
@@ -875,7 +675,7 @@ class AvatarService:
             return
         env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "3"}
         self._previews = subprocess.Popen(
-            [sys.executable, "-m", "facecast.service.avatars", "previews"], env=env,
+            [sys.executable, "-m", "facecast.service.avatar_previews"], env=env,
             stdin=subprocess.DEVNULL)
 
     def _claim_preview(self) -> Avatar | None:
@@ -938,23 +738,3 @@ class AvatarService:
             self.storage.put_file(preview, out, "video/mp4")
         log.info("preview of av_%s rendered", avatar.id)
         return preview
-
-
-def _previews_main() -> None:
-    """``python -m facecast.service.avatars previews``: the background preview renderer."""
-    from facecast.service.consumer import die_with_parent, lower_priority
-    from facecast.service.core import Service
-
-    die_with_parent()
-    settings = Settings()
-    lower_priority(settings.worker_nice)  # previews yield the CPU like the workers do
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    service = Service(settings)
-    try:
-        service.avatars.render_previews()
-    finally:
-        service.db.dispose()
-
-
-if __name__ == "__main__" and sys.argv[1:] == ["previews"]:
-    _previews_main()

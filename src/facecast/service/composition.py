@@ -1,6 +1,6 @@
 """Composition options as the service keeps them: a JSON-ready dict on the job,
 with background and layer files stored as the job's input assets, turned back
-into :class:`facecast.render.compose.Composition` in the worker.
+into :class:`facecast.render.composition.Composition` in the worker.
 
 The APIs describe a canvas, a background (colour, image or video), masks,
 placement and image layers; this module checks the geometry when the job is
@@ -50,7 +50,7 @@ class CompositionSpec:
 
 
 def _geometry(d: dict[str, Any], background: Any, layers: list[Any]) -> Any:
-    from facecast.render.compose import Composition, ImageLayer
+    from facecast.render.composition import Composition, ImageLayer
 
     return Composition(
         canvas=tuple(d["canvas"]) if d.get("canvas") else None,  # type: ignore[arg-type]
@@ -106,7 +106,7 @@ def ingest(assets: AssetService, account_id: int, spec: CompositionSpec
 
 def build(d: dict[str, Any], files: dict[str, Path]) -> Any:
     """The worker's :class:`Composition` from the job's dict and its local input files."""
-    from facecast.render.compose import ImageFill, VideoFill
+    from facecast.render.composition import ImageFill, VideoFill
 
     background: Any = d.get("background_color")
     if d.get("background"):

@@ -29,7 +29,7 @@ from facecast.service.accounts import (
     revoke_key,
 )
 from facecast.service.assets import AssetService, MediaSource
-from facecast.service.avatars import AvatarService
+from facecast.service.avatars import AvatarService, check_meta
 from facecast.service.composition import CompositionSpec
 from facecast.service.composition import ingest as composition_ingest
 from facecast.service.credentials import (
@@ -345,8 +345,6 @@ class Service:
                             opts: JobOptions = JobOptions()) -> tuple[Avatar, Job]:
         """A video avatar from a 5 s to 10 min recording: the avatar (``processing``) and
         its ``avatar_clone`` job. A refused job (credits, queue cap) leaves no avatar."""
-        from facecast.service.avatars import check_meta
-
         meta = check_meta(gender, age, style, region, tags)
         if not 0 <= face_index <= 20:
             raise InputError("face_index must be 0 to 20", code="bad_request")

@@ -229,7 +229,7 @@ def _storage(settings: Settings) -> Any:
 def run_avatar_clone(ctx: RunContext) -> Output:
     """Analyse the recording once into a package and store it under the avatar's prefix
     (not as a job result: the avatar outlives the job's retention)."""
-    from facecast.service.avatars import (
+    from facecast.service.avatar_packages import (
         engine_name,
         package_prefix,
         package_record,
@@ -267,7 +267,7 @@ def record_avatar(session: Session, job: Job) -> None:
 
 def run_avatar_video(ctx: RunContext) -> Output:
     """A new video of a video avatar's person speaking the audio (or text)."""
-    from facecast.service.avatars import local_package, video_engine
+    from facecast.service.avatar_packages import local_package, video_engine
 
     engine = video_engine()
     p = ctx.params
@@ -294,7 +294,7 @@ def run_avatar_video(ctx: RunContext) -> Output:
 
 def discard_avatar_package(storage: Storage, params: dict[str, Any]) -> None:
     """A clone canceled (its avatar deleted) after its package was stored."""
-    from facecast.service.avatars import package_prefix
+    from facecast.service.avatar_packages import package_prefix
 
     storage.delete_prefix(package_prefix(params["avatar_id"]))
 

@@ -49,7 +49,7 @@ def get_voice(voice_id: str, service: ServiceDep, caller: Caller) -> s.VoiceOut:
             responses={200: {"content": {"audio/mpeg": {}}}},
             summary="A short sample of the voice (MP3)")
 def voice_preview(voice_id: str, service: ServiceDep, caller: Caller) -> FileResponse:
-    from facecast.speech.voices import preview
+    from facecast.speech.preview import preview
 
     v = service.voice(caller, voice_id)
     return FileResponse(preview(v.id), media_type="audio/mpeg")
