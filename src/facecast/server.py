@@ -39,8 +39,8 @@ def start_workers(settings: Settings) -> subprocess.Popen[bytes] | None:
 def api_process_app() -> FastAPI:
     """The app of one of several API processes: uvicorn's factory, called in each child."""
     from facecast.api.app import create_app
-    from facecast.service.consumer import die_with_parent
     from facecast.service.core import Service
+    from facecast.service.processes import die_with_parent
 
     die_with_parent()  # the supervisor killed outright must not leave API processes serving
     return create_app(Service(Settings()), maintenance=False)  # the supervisor runs it

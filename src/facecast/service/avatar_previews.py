@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from facecast.service.consumer import die_with_parent, lower_priority
 from facecast.service.core import Service
+from facecast.service.processes import die_with_parent, lower_priority
 from facecast.service.settings import Settings
 
 

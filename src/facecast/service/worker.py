@@ -21,9 +21,9 @@ from typing import Any
 
 from facecast.errors import FacecastError
 from facecast.service import jobs
-from facecast.service.consumer import lower_priority
 from facecast.service.db import Database
 from facecast.service.models import Asset, Job
+from facecast.service.processes import lower_priority
 from facecast.service.runners import KINDS, JobKind, Output, RunContext
 from facecast.service.scratch import scratch, sweep
 from facecast.service.settings import Settings
