@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import httpcore
@@ -68,7 +68,7 @@ def _msg_id() -> str:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 # -- formats ---------------------------------------------------------------------------------
@@ -94,7 +94,7 @@ def standard_body(payload: dict[str, Any]) -> bytes:
 
 def standard_headers(msg_id: str, body: bytes, secret: str) -> dict[str, str]:
     """Standard Webhooks headers for ``body``, signed now with ``secret`` (``whsec_...``)."""
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
     signature = Webhook(secret).sign(msg_id, now, body.decode("utf-8"))
     return {
         "content-type": "application/json",
@@ -126,7 +126,7 @@ def _new_delivery(account_id: int, url: str, event_type: str, payload: dict[str,
 
 
 def _payload(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"type": event_type, "timestamp": _iso(datetime.now(UTC)), "data": data}
+    return {"type": event_type, "timestamp": _iso(datetime.now(timezone.utc)), "data": data}
 
 
 def _endpoint_deliveries(session: Session, account_id: int, event_type: str,
@@ -257,7 +257,7 @@ class _Attempt:
         return self.status_code is not None and 200 <= self.status_code < 300
 
     def log_entry(self) -> dict[str, Any]:
-        return {"at": _iso(self.at.replace(tzinfo=UTC)), "status_code": self.status_code,
+        return {"at": _iso(self.at.replace(tzinfo=timezone.utc)), "status_code": self.status_code,
                 "error": self.error, "duration_ms": self.duration_ms}
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from facecast.errors import (
@@ -107,7 +107,7 @@ def ms(moment: datetime | None) -> int:
     if moment is None:
         return 0
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+        moment = moment.replace(tzinfo=timezone.utc)
     return int(round(moment.timestamp() * 1000))
 
 
