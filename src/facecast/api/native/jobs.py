@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -19,7 +19,8 @@ from facecast.service.models import Job
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
-CREATED = {200: {"model": s.JobOut, "description": "An existing job with this external_id"}}
+CREATED: dict[int | str, dict[str, Any]] = {
+    200: {"model": s.JobOut, "description": "An existing job with this external_id"}}
 
 
 def naive_utc(t: datetime | None) -> datetime | None:
@@ -152,7 +153,9 @@ def list_jobs(service: ServiceDep, caller: Caller,
 async def get_job(job_id: str, service: ServiceDep, caller: Caller) -> s.JobOut:
     # the status poll: answered on the event loop from a row read in the last 0.25 s
     jid = parse_id("job", job_id, "job")
-    job = service.recent_job(caller, jid) or await run_in_threadpool(service.job, caller, jid)
+    job = service.recent_job(caller, jid)
+    if job is None:
+        job = await run_in_threadpool(service.job, caller, jid)
     return views.job(service, job)
 
 
