@@ -7,6 +7,7 @@ the suite runs on a newer Python.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -34,3 +35,19 @@ def test_mypy_finds_no_errors() -> None:
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"mypy found errors (exit {proc.returncode}):\n{output}"
     assert "Success: no issues found" in proc.stdout, output
+
+
+def test_every_module_imports() -> None:
+    # the same script CI runs under Python 3.10 (.ci/run), here under this Python and
+    # on this checkout's src/ (whatever facecast is installed)
+    paths = [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "import_all.py")],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "facecast modules import on Python" in proc.stdout, proc.stdout + proc.stderr
