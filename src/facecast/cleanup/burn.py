@@ -276,7 +276,7 @@ def moving_scene(output: PathLike, *, width: int = 320, height: int = 240, secon
         for i in range(n):
             x = speed * i / fps
             # Sub-pixel pan by an affine warp: smooth motion, like a real camera move.
-            m = np.float32([[1, 0, -x], [0, 0.0 + 1, -2.0]])
+            m = np.array([[1, 0, -x], [0, 0.0 + 1, -2.0]], np.float32)
             frame = cv2.warpAffine(big, m, (width, height), flags=cv2.INTER_LINEAR,
                                    borderMode=cv2.BORDER_REFLECT)
             noise = rng.normal(0, 1.5, frame.shape).astype(np.float32)

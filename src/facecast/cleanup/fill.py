@@ -270,7 +270,7 @@ class RegionFiller:
             # Compare with the previous frame moved by the exact (sub-pixel) motion: what
             # is left is change of the picture itself.
             fx, fy = strip.motion
-            warp = np.float32([[1, 0, fx], [0, 1, fy]])
+            warp = np.array([[1, 0, fx], [0, 1, fy]], np.float32)
             before = cv2.warpAffine(previous.y, warp, (w, h), flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_REPLICATE)
         else:
@@ -331,12 +331,12 @@ class RegionFiller:
         return int(whole[0]), int(whole[1])
 
     def lookahead(self, strips: Sequence[_Strip], count: int
-                  ) -> list[tuple[np.ndarray, np.ndarray] | None]:
+                  ) -> list[tuple[np.ndarray, np.ndarray, tuple[slice, slice]] | None]:
         """Backward memories (next visible value, change until then) for ``strips[:count]``.
 
         Worked out only over the box that the first ``count`` masks cover.
         """
-        out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * count
+        out: list[tuple[np.ndarray, np.ndarray, tuple[slice, slice]] | None] = [None] * count
         union = np.zeros(strips[0].y.shape, bool)
         for strip in strips[:count]:
             assert strip.mask is not None
@@ -364,8 +364,8 @@ class RegionFiller:
                 sx, sy = nxt.shift
                 value = shifted(value, -sx, -sy, 0)
                 stale = shifted(stale, -sx, -sy, NEVER)
-            if k < count and strips[k].mask[box].any():  # type: ignore[union-attr]
-                out[k] = (value.copy(), stale.copy(), box)  # type: ignore[assignment]
+            if k < count and strips[k].mask[box].any():  # type: ignore[index]
+                out[k] = (value.copy(), stale.copy(), box)
         return out
 
     def fill(self, strip: _Strip, ahead: tuple[np.ndarray, np.ndarray, tuple[slice, slice]] | None

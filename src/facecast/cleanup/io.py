@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import cast
 
 import av
 import numpy as np
@@ -109,6 +110,7 @@ def read_source(path: PathLike, *, with_audio: bool = True
         astream = container.streams.audio[0] if with_audio and container.streams.audio else None
         fmt = pixel_format(vstream.codec_context.width, vstream.codec_context.height)
         start = vstream.start_time or 0
+        time_base = cast(Fraction, vstream.time_base)  # typed Optional; a demuxed stream has one
         index = 0
         streams = [vstream] + ([astream] if astream is not None else [])
         try:
@@ -117,8 +119,8 @@ def read_source(path: PathLike, *, with_audio: bool = True
                     if packet.dts is not None and packet.size:
                         yield SourcePacket(packet)
                     continue
-                for frame in packet.decode():
-                    t = float((frame.pts - start) * vstream.time_base) \
+                for frame in cast("list[av.VideoFrame]", packet.decode()):  # a video packet
+                    t = float((frame.pts - start) * time_base) \
                         if frame.pts is not None else index / float(vstream.average_rate or 25)
                     y, u, v = _planes(frame, fmt)
                     yield YuvFrame(y, u, v, 2 if fmt == "yuv420p" else 1, frame.pts, t, index,
@@ -159,6 +161,7 @@ def sample_frames(path: PathLike, count: int, total_frames: int, fps: float,
         vstream.thread_type = "AUTO"
         fmt = pixel_format(vstream.codec_context.width, vstream.codec_context.height)
         start = vstream.start_time or 0
+        time_base = cast(Fraction, vstream.time_base)  # typed Optional; a demuxed stream has one
         index = 0
         keep_every, seen_keys, kept_keys = 1, 0, 0
         try:
@@ -180,7 +183,7 @@ def sample_frames(path: PathLike, count: int, total_frames: int, fps: float,
                     if kept_keys >= count:  # too many keyframes: keep every other from now
                         keep_every *= 2
                         kept_keys //= 2
-                t = float((frame.pts - start) * vstream.time_base) \
+                t = float((frame.pts - start) * time_base) \
                     if frame.pts is not None else i / fps
                 y, u, v = _planes(frame, fmt)
                 yield YuvFrame(y, u, v, 2 if fmt == "yuv420p" else 1, frame.pts, t, i,

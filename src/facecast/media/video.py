@@ -50,7 +50,7 @@ class Mp4Writer:
         path: PathLike,
         width: int,
         height: int,
-        fps: int = 25,
+        fps: int | Fraction = 25,
         audio: Audio | None = None,
         *,
         crf: int = 20,
@@ -104,7 +104,7 @@ class Mp4Writer:
         for packet in self._video.encode(frame):
             self._container.mux(packet)
         self.frames_written += 1
-        self._write_audio_until(self.frames_written / self.fps)
+        self._write_audio_until(self.frames_written / float(self.fps))
 
     def _write_audio_until(self, seconds: float | None) -> None:
         if self._audio_samples is None:

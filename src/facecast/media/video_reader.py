@@ -9,10 +9,11 @@ onto a fixed grid (repeating or dropping frames by timestamp, as players do).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
@@ -157,7 +158,7 @@ def _check(info: VideoInfo, limits: VideoLimits) -> None:
                          f"be {limits.max_side} px", code="video_too_large")
 
 
-def read_frames(path: PathLike) -> Iterator[tuple[float, np.ndarray]]:
+def read_frames(path: PathLike) -> Generator[tuple[float, np.ndarray], None, None]:
     """Every decoded frame as ``(time in seconds, HxWx3 uint8 RGB)``, in order."""
     name = Path(path).name
     try:
@@ -168,9 +169,10 @@ def read_frames(path: PathLike) -> Iterator[tuple[float, np.ndarray]]:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame threads: decoding keeps up with rendering
         start = stream.start_time or 0
+        time_base = cast(Fraction, stream.time_base)  # typed Optional; a demuxed stream has one
         try:
             for frame in container.decode(stream):
-                t = float((frame.pts - start) * stream.time_base) if frame.pts is not None \
+                t = float((frame.pts - start) * time_base) if frame.pts is not None \
                     else float(frame.time or 0.0)
                 yield t, Colour.of(frame).frame_to_rgb(frame)
         except (av.error.FFmpegError, ValueError) as exc:

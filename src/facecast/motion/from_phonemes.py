@@ -168,9 +168,9 @@ def merge_markers(
         if pending_start is not None:
             cur = PhonemeTiming(cur.phoneme, pending_start, cur.end)
             pending_start = None
-        cur = flush_gap(cur)
-        assert cur is not None
-        out.extend(_split_cluster(cur))
+        flushed = flush_gap(cur)
+        assert flushed is not None
+        out.extend(_split_cluster(flushed))
     if pending_start is not None:
         last_end = joined[-1].end
         if out and not gap and abs(out[-1].end - pending_start) < 1e-9:

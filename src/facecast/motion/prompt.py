@@ -464,11 +464,11 @@ def parse_prompt(text: str | None) -> PromptPlan:
         plan.phases.append(Phase(*_bounds(when, n_seq), changes))
     plan.phases.sort(key=lambda p: (p.start, p.end))
     if camera_moves:
-        when, direction, mods = camera_moves[-1]  # one camera: the last move asked for
-        if when is not None and when[0] == "seq":
-            when = ("seq", order[when[1]])
-        lo, hi = (0.0, 1.0) if when is None or (not timed and when[0] == "seq") \
-            else _bounds(when, n_seq)
+        at, direction, mods = camera_moves[-1]  # one camera: the last move asked for
+        if at is not None and at[0] == "seq":
+            at = ("seq", order[at[1]])
+        lo, hi = (0.0, 1.0) if at is None or (not timed and at[0] == "seq") \
+            else _bounds(at, n_seq)
         if mods.fast and not mods.slow:
             hi = lo + (hi - lo) * 0.3  # a quick move happens at the start of its time
         amount = ZOOM_AMOUNT * mods.intensity

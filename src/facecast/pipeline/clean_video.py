@@ -25,7 +25,7 @@ from facecast.cleanup.areas import Area, check_areas, group_regions
 from facecast.cleanup.fill import RegionFiller, StreamCleaner, fill_params
 from facecast.cleanup.io import CleanWriter, SourcePacket, YuvFrame, read_source, sample_frames
 from facecast.cleanup.logo import OverlayModel, estimate_overlay
-from facecast.cleanup.textmask import choose_polarity, still_structures, stroke_params
+from facecast.cleanup.textmask import Polarity, choose_polarity, still_structures, stroke_params
 from facecast.errors import InputError
 from facecast.media.video_reader import CLEAN_LIMITS, VideoInfo, VideoLimits, probe_video
 
@@ -160,7 +160,7 @@ def clean_video(spec: CleanVideoSpec, progress: Progress | None = None) -> Clean
     margin = _margin(info.height)
     overlays: list[OverlayModel] = []
     still: list[tuple[Area, np.ndarray]] = []
-    polarity = "light"
+    polarity: Polarity = "light"
     t = time.perf_counter()
     if watermarks or subtitles:
         crops, lumas = _sample_pass(spec.video, info, watermarks, subtitles, margin, report,

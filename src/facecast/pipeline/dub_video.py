@@ -205,6 +205,7 @@ def prepare_speech(spec: SpeechSource) -> tuple[Audio, list[PhonemeTiming]]:
             raise InputError(f"the text speaks for {speech.audio.duration:.0f} s, over the "
                              f"{MAX_AUDIO_S:.0f} s limit", code="audio_too_long")
         return speech.audio, speech.phonemes
+    assert spec.audio is not None  # checked above: exactly one of audio and text
     audio = load_audio(spec.audio, min_duration=MIN_AUDIO_S, max_duration=MAX_AUDIO_S)
     if spec.transcript:
         from facecast.motion.align import align_transcript

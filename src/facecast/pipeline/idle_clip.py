@@ -167,7 +167,7 @@ def _encode_idle(
         width,
         height,
         rate,
-        None,  # type: ignore[arg-type]
+        None,
         crf=STORE_CRF,
         preset=STORE_PRESET,
         colour=colour,

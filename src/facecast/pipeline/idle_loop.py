@@ -140,6 +140,6 @@ def choose_idle(
     if best is None:  # cannot happen once a long enough run exists; kept for safety
         a, b = max(_runs(ok), key=lambda r: r[1] - r[0])
         return a, b - 1, Loop(0, b - 1 - a, 0)
-    _, s, e = best
-    first = s - fade + 1
-    return first, e, Loop(s - first, e - first, fade)
+    _, s_at, e_at = best
+    first = s_at - fade + 1
+    return first, e_at, Loop(s_at - first, e_at - first, fade)

@@ -54,6 +54,8 @@ def canvas_size(photo_w: int, photo_h: int, size: str = "source", aspect: str | 
     if aspect is not None and aspect not in ASPECTS:
         raise InputError(f"unknown aspect {aspect!r}: use one of {', '.join(ASPECTS)}",
                          code="bad_aspect")
+    w: float  # fractional until rounded to even pixels below
+    h: float
     m = re.fullmatch(r"(\d+)x(\d+)", size)
     if m:
         w, h = int(m.group(1)), int(m.group(2))

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -245,7 +245,7 @@ class _LoopedVideo:
         self.path, self.width, self.height, self.fps = path, width, height, fps
         self._frames = self._generate()
 
-    def _generate(self) -> Iterator[np.ndarray]:
+    def _generate(self) -> Generator[np.ndarray, None, None]:
         from facecast.media.video_reader import read_frames
 
         step = 1.0 / max(self.info.fps, 1.0)
@@ -491,6 +491,7 @@ class Compositor:
         if self._alpha is None:
             roi[:] = frame
         elif self._mover is None or head is None:
+            assert self._spans is not None  # set with the alpha
             _blend(roi, frame, self._alpha, self._spans, inv=self._inv)
         else:
             r = self._mover.region

@@ -343,8 +343,8 @@ def _rasterise(
     and rows into the region coordinates that ``coef`` works in."""
     ids = np.full(shape, -1, np.int32)
     pts = np.round(tri * 16).astype(np.int32)  # 4 fractional bits for fillConvexPoly
-    for k, corners in enumerate(pts):
-        cv2.fillConvexPoly(ids, corners, k, cv2.LINE_8, 4)
+    for t, corners in enumerate(pts):
+        cv2.fillConvexPoly(ids, corners, t, cv2.LINE_8, 4)
     hit = ids >= 0
     dx = np.zeros(shape, np.float32)
     dy = np.zeros(shape, np.float32)

@@ -58,7 +58,7 @@ class MouthPainter:
         if x1 - x0 < 2 or y1 - y0 < 2:
             return
         fr = self.frame
-        o = fr.origin - np.asarray(origin, np.float64)
+        o: np.ndarray = fr.origin - np.asarray(origin, np.float64)
         # Face coordinates of the inner lip contours (pixels).
         def local(p: np.ndarray) -> np.ndarray:
             rel = p - o

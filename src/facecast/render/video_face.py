@@ -179,15 +179,18 @@ class FaceTracker:
                 self._search_in -= 1
                 return None
             if not self._acquire(rgb):
-                return self._lost()
+                self._lost()
+                return None
         pts = self._mesh_once(rgb)
         if pts is None:
             # Lost: look for the face again before giving up on this frame.
             if not self._acquire(rgb):
-                return self._lost()
+                self._lost()
+                return None
             pts = self._mesh_once(rgb)
             if pts is None:
-                return self._lost()
+                self._lost()
+                return None
         self._target = _box_of(pts)
         self._set_crop(self._target)
         return pts

@@ -125,8 +125,8 @@ class MeshWarper:
         d_grid = (d_local + 0.5) * scale - 0.5
         self._ids.fill(-1)
         pts = np.round(d_grid * 16).astype(np.int32)  # 4 fractional bits for fillConvexPoly
-        for k in range(len(pts)):
-            cv2.fillConvexPoly(self._ids, pts[k], k, lineType=cv2.LINE_8, shift=4)
+        for t in range(len(pts)):
+            cv2.fillConvexPoly(self._ids, pts[t], t, lineType=cv2.LINE_8, shift=4)
         sel = self._ids >= 0
         # Work with displacements (zero at the anchor ring), so upsampling cannot
         # shift the region's still border by a fraction of a pixel.

@@ -32,6 +32,7 @@ built-in portraits (:mod:`facecast.service.avatar_builtins`), packages in storag
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import json
@@ -65,7 +66,7 @@ from facecast.service.avatar_packages import (
     video_engine,
 )
 from facecast.service.avatar_packages import local_package as local_package  # importers' name
-from facecast.service.db import Database
+from facecast.service.db import Database, rowcount
 from facecast.service.models import Asset, Avatar, Job, utcnow
 from facecast.service.settings import Settings
 from facecast.service.storage import Storage
@@ -252,7 +253,7 @@ class AvatarService:
                 images = sorted(p for p in entry.iterdir()
                                 if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
                 preferred = [p for p in images if p.stem.lower() in ("photo", "portrait")]
-                photo = (preferred or images or [None])[0]
+                photo = next(iter(preferred or images), None)
                 if photo is None:
                     raise InputError(f"no image in {entry}", code="no_image")
         elif entry.suffix.lower() in IMAGE_SUFFIXES:
@@ -578,7 +579,7 @@ class AvatarService:
                                    .offset(offset).limit(limit)).all()
         return self._sync(list(rows)), total
 
-    def _sync(self, rows: list[Avatar]) -> list[Avatar]:
+    def _sync(self, rows: builtins.list[Avatar]) -> builtins.list[Avatar]:  # `list`: the method
         """Video avatars still ``processing`` whose job ended without success become
         ``failed`` with the job's error (a job that failed, was canceled or lost)."""
         pending = {r.job_id: r for r in rows if r.status == "processing" and r.job_id}
@@ -598,7 +599,7 @@ class AvatarService:
                     Avatar.id == row.id, Avatar.status == "processing").values(
                     status="failed", error_code=code, error_message=message[:2000]))
                 row.status, row.error_code, row.error_message = "failed", code, message
-                if changed.rowcount:
+                if rowcount(changed):
                     self.storage.delete_prefix(f"avatars/{row.id}/")
         return rows
 
@@ -693,7 +694,7 @@ class AvatarService:
                     or_(Avatar.preview_state == "pending",
                         (Avatar.preview_state == "rendering") & (Avatar.preview_at < stale)))
                     .values(preview_state="rendering", preview_at=utcnow()))
-                if done.rowcount == 1:
+                if rowcount(done) == 1:
                     return session.get(Avatar, avatar_id)
         return None
 

@@ -390,10 +390,11 @@ class Service:
         existing = self._existing(principal, opts)
         if existing is not None:
             return existing, False
-        from facecast.cleanup.areas import check_areas
+        from facecast.cleanup.areas import AreaKind, check_areas
 
         asset = self._video(principal, video, limits, "video")
         width, height = int(asset.info["width"]), int(asset.info["height"])
+        kind: AreaKind
         for kind, areas in (("subtitle", subtitle_areas), ("watermark", watermark_areas)):
             check_areas(areas or [], kind, width, height)  # coordinates outside: refused
         params = {"subtitle_areas": subtitle_areas or [], "watermark_areas": watermark_areas or [],

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from facecast.errors import ConflictError, LimitError, NotFoundError
 from facecast.service import webhooks
 from facecast.service.accounts import Principal, book, lock_account
-from facecast.service.db import Database
+from facecast.service.db import Database, rowcount
 from facecast.service.models import Account, Job, utcnow
 from facecast.service.settings import Settings
 
@@ -258,7 +258,7 @@ def claim(db: Database, job_id: int, worker: str) -> Job | None:
             .values(status="running", attempt=Job.attempt + 1, worker=worker,
                     heartbeat_at=now, started_at=func.coalesce(Job.started_at, now),
                     stage="starting"))
-        if done.rowcount != 1:
+        if rowcount(done) != 1:
             return None
         job = session.get(Job, job_id)
         assert job is not None
@@ -277,7 +277,7 @@ def heartbeat(db: Database, job_id: int, attempt: int, *, progress: float | None
     with db.session() as session:
         done = session.execute(update(Job).where(Job.id == job_id, Job.attempt == attempt,
                                                  Job.status == "running").values(**values))
-        return done.rowcount == 1
+        return rowcount(done) == 1
 
 
 def hold(db: Database, job_id: int, attempt: int, cost: int) -> bool:
@@ -323,7 +323,7 @@ def finish_success(db: Database, settings: Settings, job_id: int, attempt: int,
             update(Job).where(Job.id == job_id, Job.attempt == attempt, Job.status == "running")
             .values(status="succeeded", progress=1.0, stage="done", result=result, cost=cost,
                     finished_at=now, expires_at=now + timedelta(seconds=settings.result_ttl_s)))
-        if done.rowcount != 1:
+        if rowcount(done) != 1:
             return False
         job = session.get(Job, job_id)
         assert job is not None
@@ -346,7 +346,7 @@ def finish_failure(db: Database, job_id: int, attempt: int | None, code: str,
         done = session.execute(update(Job).where(*where).values(
             status="failed", error_code=code, error_message=message[:2000],
             finished_at=_now(), stage="failed"))
-        if done.rowcount != 1:
+        if rowcount(done) != 1:
             return False
         job = session.get(Job, job_id)
         assert job is not None
@@ -371,7 +371,7 @@ def reap(db: Database, settings: Settings, enqueue: Enqueue) -> dict[str, int]:
                                   Job.status == "running")
                 .values(status="queued", worker=None, enqueued_at=now, progress=0.0,
                         stage="requeued after its worker stopped"))
-            if done.rowcount == 1:
+            if rowcount(done) == 1:
                 counts["requeued"] += 1
                 to_enqueue.append(job_id)
         forgotten = session.execute(select(Job.id).where(

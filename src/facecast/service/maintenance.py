@@ -13,7 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import select, update
 
 from facecast.service import jobs, webhooks
-from facecast.service.db import Database
+from facecast.service.db import Database, rowcount
 from facecast.service.models import Asset, Job, utcnow
 from facecast.service.scratch import sweep
 from facecast.service.settings import Settings
@@ -36,7 +36,7 @@ def expire(db: Database, storage: Storage) -> dict[str, int]:
         with db.session() as session:
             done = session.execute(update(Job).where(Job.id == job_id, Job.status == "succeeded")
                                    .values(status="expired", stage="result expired"))
-            counts["jobs"] += done.rowcount
+            counts["jobs"] += rowcount(done)
     for asset_id, key in asset_rows:
         storage.delete(key)
         with db.session() as session:

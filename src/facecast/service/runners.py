@@ -27,7 +27,8 @@ Hold = Callable[[int], None]
 
 # x264 settings per quality: "pro" spends about twice the encoding time for sharper video;
 # "std" takes the render's preset for its size (render_preset: faster above 1080p)
-QUALITY = {"std": {"preset": None, "crf": 20}, "pro": {"preset": "medium", "crf": 17}}
+QUALITY: dict[str, dict[str, Any]] = {
+    "std": {"preset": None, "crf": 20}, "pro": {"preset": "medium", "crf": 17}}
 
 
 @dataclass

@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     # webhooks (Standard Webhooks signatures)
     webhook_timeout_s: float = 10.0
     webhook_retry_delays: Annotated[list[float], NoDecode] = Field(
-        default_factory=lambda: [5, 30, 120, 600, 1800, 7200, 18000])
+        default_factory=lambda: [5.0, 30.0, 120.0, 600.0, 1800.0, 7200.0, 18000.0])
 
     @field_validator("url_allowlist", "webhook_retry_delays", "avatar_dirs", "trusted_proxies",
                      mode="before")

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import httpcore
@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from facecast.errors import ConflictError, InputError, NotFoundError
-from facecast.service.db import Database
+from facecast.service.db import Database, rowcount
 from facecast.service.models import Account, Job, WebhookDelivery, WebhookEndpoint, utcnow
 from facecast.service.settings import Settings
 
@@ -68,7 +68,7 @@ def _msg_id() -> str:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 # -- formats ---------------------------------------------------------------------------------
@@ -94,7 +94,7 @@ def standard_body(payload: dict[str, Any]) -> bytes:
 
 def standard_headers(msg_id: str, body: bytes, secret: str) -> dict[str, str]:
     """Standard Webhooks headers for ``body``, signed now with ``secret`` (``whsec_...``)."""
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
     signature = Webhook(secret).sign(msg_id, now, body.decode("utf-8"))
     return {
         "content-type": "application/json",
@@ -126,7 +126,7 @@ def _new_delivery(account_id: int, url: str, event_type: str, payload: dict[str,
 
 
 def _payload(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"type": event_type, "timestamp": _iso(datetime.now(UTC)), "data": data}
+    return {"type": event_type, "timestamp": _iso(datetime.now(timezone.utc)), "data": data}
 
 
 def _endpoint_deliveries(session: Session, account_id: int, event_type: str,
@@ -257,7 +257,7 @@ class _Attempt:
         return self.status_code is not None and 200 <= self.status_code < 300
 
     def log_entry(self) -> dict[str, Any]:
-        return {"at": _iso(self.at.replace(tzinfo=UTC)), "status_code": self.status_code,
+        return {"at": _iso(self.at.replace(tzinfo=timezone.utc)), "status_code": self.status_code,
                 "error": self.error, "duration_ms": self.duration_ms}
 
 
@@ -274,7 +274,7 @@ class _Claim:
 
 
 def _claim(db: Database, settings: Settings, delivery_id: int,
-           due_at: datetime) -> _Claim | None:
+           due_at: datetime | None) -> _Claim | None:
     """Take the row for this process, or None when another process has it.
 
     The conditional UPDATE is the lock: of several processes that saw the same
@@ -284,12 +284,12 @@ def _claim(db: Database, settings: Settings, delivery_id: int,
     """
     lease = utcnow() + _lease(settings)
     with db.session() as session:
-        won = session.execute(
+        won = rowcount(session.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == "pending",
                    WebhookDelivery.next_attempt_at == due_at)
             .values(next_attempt_at=lease)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False)))
         if won != 1:
             return None
         delivery = session.get(WebhookDelivery, delivery_id)
@@ -399,12 +399,12 @@ def _record(db: Database, settings: Settings, delivery: WebhookDelivery, lease: 
     else:
         values.update(status="failed", finished_at=now, next_attempt_at=None)
     with db.session() as session:
-        kept = session.execute(
+        kept = rowcount(session.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id == delivery.id, WebhookDelivery.status == "pending",
                    WebhookDelivery.next_attempt_at == lease)
             .values(**values)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False)))
     if kept != 1:
         # the lease ran out mid-send and another process took the row: its record wins
         log.warning("webhook delivery %s: lease lost, attempt not recorded: %s",
@@ -415,7 +415,7 @@ def _record(db: Database, settings: Settings, delivery: WebhookDelivery, lease: 
 
 
 def _deliver_one(db: Database, settings: Settings, policy: UrlPolicy, delivery_id: int,
-                 due_at: datetime) -> bool:
+                 due_at: datetime | None) -> bool:
     # claimed by the sending thread itself, just before sending, so the lease
     # never runs out while the row waits for a free thread
     claim = _claim(db, settings, delivery_id, due_at)

@@ -341,6 +341,7 @@ def _envelope(samples: np.ndarray, fs: int, times: np.ndarray, f0: np.ndarray) -
                                 np.ascontiguousarray(times[idx]), fs)
         part = _mean_db(sp) * len(idx)
         total = part if total is None else total + part
+    assert total is not None  # three or more voiced frames
     return _on_grid(total / len(voiced), fs)
 
 

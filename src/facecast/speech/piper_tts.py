@@ -88,7 +88,7 @@ def _load_voice(model: str, config: str):
         with _ESPEAK_LOCK:
             return unlocked(text)
 
-    voice.phonemize = phonemize
+    voice.phonemize = phonemize  # type: ignore[method-assign]  # this instance only
     return voice
 
 

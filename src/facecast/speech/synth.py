@@ -31,7 +31,7 @@ from facecast.speech.voices import Voice, get_voice
 from facecast.timing import PhonemeTiming, WordTiming
 
 if TYPE_CHECKING:
-    from facecast.speech.clone import VoiceProfile
+    from facecast.speech.clone import VoiceStats
 
 RATE_RANGE = (0.5, 2.0)
 PITCH_RANGE = (-12.0, 12.0)
@@ -125,10 +125,10 @@ def _engine_speak(text: str, voice: Voice, rate: float, pitch: float) -> Speech:
     return speech
 
 
-_BASE_PROFILES: dict[str, VoiceProfile] = {}
+_BASE_PROFILES: dict[str, VoiceStats] = {}
 
 
-def _base_profile(voice_id: str) -> VoiceProfile:
+def _base_profile(voice_id: str) -> VoiceStats:
     """The base voice's own measured stats (once per process): what a clone converts from."""
     if voice_id not in _BASE_PROFILES:
         from facecast.speech.clone import measure

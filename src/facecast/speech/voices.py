@@ -137,7 +137,7 @@ def _espeak() -> tuple[Voice, ...]:
 
     out = []
     for v in espeak_engine.list_voices():
-        common = {"language": _norm_lang(v.language), "engine": "espeak",
+        common: dict[str, Any] = {"language": _norm_lang(v.language), "engine": "espeak",
                   "sample_rate": espeak_engine.SAMPLE_RATE, "region": _region(v.language)}
         name = v.name.replace("_", " ")
         out.append(Voice(id=f"espeak:{v.identifier}", name=name, gender=v.gender,

@@ -18,7 +18,7 @@ import base64
 import re
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -120,7 +120,7 @@ def ms(moment: datetime | None) -> int:
     if moment is None:
         return 0
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+        moment = moment.replace(tzinfo=timezone.utc)
     return int(round(moment.timestamp() * 1000))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from facecast.api.compat.kit import ErrorTable, VendorError
@@ -90,7 +90,7 @@ def ms(moment: datetime | None) -> int:
     if moment is None:
         return 0
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+        moment = moment.replace(tzinfo=timezone.utc)
     return int(round(moment.timestamp() * 1000))
 
 

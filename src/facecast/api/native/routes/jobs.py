@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timezone
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -21,7 +21,8 @@ from facecast.service.models import Job
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
-CREATED = {200: {"model": s.JobOut, "description": "An existing job with this external_id"}}
+CREATED: dict[int | str, dict[str, Any]] = {
+    200: {"model": s.JobOut, "description": "An existing job with this external_id"}}
 
 
 def naive_utc(t: datetime | None) -> datetime | None:
