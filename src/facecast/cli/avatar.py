@@ -51,6 +51,7 @@ def open_library() -> Iterator[Library]:
     with service.db.session() as session:
         account_id = session.scalar(select(Account.id).where(Account.is_admin.is_(True))
                                     .order_by(Account.id))
+    assert account_id is not None  # bootstrap() makes the admin account
     library = Library(service, int(account_id))
     try:
         yield library
