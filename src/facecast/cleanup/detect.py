@@ -11,7 +11,8 @@ One pass over the video, two kinds of evidence:
 * Temporal statistics of downscaled frames sampled about five times a second:
   at each pixel the mean gradient vector over its mean gradient magnitude (1
   for an edge that never moves, near 0 for edges of a moving picture), and
-  how often the picture around it changes. An overlay is where edges hold
+  how often the picture around it changes (compared blurred, so film grain
+  or sensor noise is no change). An overlay is where edges hold
   still while the picture around them keeps moving; this finds logos without
   text. (On a still shot nothing moves, so only text logos can be told from
   the scene there.)

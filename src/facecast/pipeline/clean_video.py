@@ -259,12 +259,12 @@ def _footprint(model: OverlayModel, width: int, height: int,
 
 
 BORDER_REACH = 2  # px from a searched area's edge that count as reaching it
-BODY_ALPHA = 0.2  # of a logo's opacity: its pixels this covered or more are its body
+BODY_ALPHA = 0.5  # of a logo's opacity: its pixels this covered or more are its body
 
 
 def _body(model: OverlayModel) -> np.ndarray:
-    """The pixels ``model`` changes, less its faint anti-aliased rim."""
-    # The rim lies within a found box's padding, and its faintest, least certain pixels
+    """The pixels ``model`` changes, less its anti-aliased edge."""
+    # The edge lies within a found box's padding, and its faint, least certain pixels
     # would bridge the gap to the picture's own bright structures beside the logo (blind
     # slats), which then no longer come off as structures reaching the area's edge.
     return (model.alpha >= BODY_ALPHA * model.opacity) | model.fixed
