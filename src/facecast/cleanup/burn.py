@@ -245,18 +245,49 @@ def burn_video(source: PathLike, output: PathLike, spec: BurnSpec, *, crf: int =
     return burner
 
 
+def grainy_copy(source: PathLike, output: PathLike, *, sigma: float = 10.0,
+                seconds: float | None = None, seed: int = 0, crf: int = 16) -> Path:
+    """``source`` with film grain (Gaussian, ``sigma`` grey levels, new in every frame) on
+    its luma, cut to its first ``seconds``; the audio is copied."""
+    rng = np.random.default_rng(seed)
+    with CleanWriter(output, source, crf=crf) as writer:
+        for item in read_source(source):
+            if isinstance(item, SourcePacket):
+                writer.copy(item)
+                continue
+            if seconds is not None and item.time >= seconds:
+                continue
+            grain = rng.normal(0.0, sigma, item.y.shape)
+            item.y[:] = np.clip(item.y + grain + 0.5, 0, 255).astype(np.uint8)
+            writer.write(item)
+    return Path(output)
+
+
+def high_contrast_picture(width: int, height: int, *, seed: int = 0) -> np.ndarray:
+    """Black and white blocks and bars of many sizes on black (RGB): the background on
+    which the least error in taking a white logo off shows."""
+    rng = np.random.default_rng(seed)
+    picture = np.zeros((height, width, 3), np.uint8)
+    for _ in range(max(1, width * height // 500)):
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        w, h = int(rng.integers(3, 40)), int(rng.integers(3, 40))
+        picture[y:y + h, x:x + w] = 255 if rng.random() < 0.5 else 0
+    return picture
+
+
 def moving_scene(output: PathLike, *, width: int = 320, height: int = 240, seconds: float = 6.0,
                  fps: int = 25, speed: float = 12.0, audio: bool = True, crf: int = 16,
-                 seed: int = 0) -> Path:
+                 seed: int = 0, picture: np.ndarray | None = None) -> Path:
     """A clip panning across the packaged astronaut photo (``speed`` px/s), with a tone.
 
     The picture moves under any overlay, as in a handheld or panning shot;
-    ``speed=0`` gives a still shot with only sensor-like noise.
+    ``speed=0`` gives a still shot with only sensor-like noise. ``picture`` (RGB)
+    pans instead of the photo.
     """
     from facecast.assets import asset_path
     from facecast.media import load_image
 
-    photo = load_image(asset_path("astronaut.png"))
+    photo = load_image(asset_path("astronaut.png")) if picture is None else picture
     scale = max((width + speed * seconds + 8) / photo.shape[1], (height + 8) / photo.shape[0])
     big = cv2.resize(photo, None, fx=scale * 1.05, fy=scale * 1.05, interpolation=cv2.INTER_CUBIC)
     rng = np.random.default_rng(seed)

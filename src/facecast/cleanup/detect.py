@@ -11,7 +11,8 @@ One pass over the video, two kinds of evidence:
 * Temporal statistics of downscaled frames sampled about five times a second:
   at each pixel the mean gradient vector over its mean gradient magnitude (1
   for an edge that never moves, near 0 for edges of a moving picture), and
-  how often the picture around it changes. An overlay is where edges hold
+  how often the picture around it changes (compared blurred, so film grain
+  or sensor noise is no change). An overlay is where edges hold
   still while the picture around them keeps moving; this finds logos without
   text. (On a still shot nothing moves, so only text logos can be told from
   the scene there.)
@@ -57,6 +58,7 @@ MEDIAN_STRIP_HEIGHT = 320  # px the median's top and bottom quarters are enlarge
 MEDIAN_TEXT_HEIGHT = 48  # px a static text box is enlarged to for reading (1-4x)
 MIN_CHARS = 3  # letters or digits read in a static text for it to count as a logo
 MIN_READ_SCORE = 0.8  # recognition confidence of such a reading
+ACTIVITY_BLUR = 1.5  # px (sigma) of blur before frames are compared for change
 READ_SIDE = 2560  # px; the enlarged median crops stay under it (one OCR engine for them all)
 
 
@@ -146,10 +148,14 @@ class _Stats:
         self.gx += gx
         self.gy += gy
         self.magnitude += cv2.magnitude(gx, gy)
+        # Change of the picture, not of its grain: film grain or sensor noise changes every
+        # pixel in every frame, and unblurred it made a still wall "a moving picture", so
+        # the wall's own edges passed for overlays held still over it.
+        smooth = cv2.GaussianBlur(yf, (0, 0), ACTIVITY_BLUR)
         if self.previous is not None:
-            self.active += (cv2.absdiff(yf, self.previous) > 6.0).astype(np.float32)
+            self.active += (cv2.absdiff(smooth, self.previous) > 6.0).astype(np.float32)
             self.pairs += 1
-        self.previous = yf
+        self.previous = smooth
         self.count += 1
 
     def coherence(self) -> np.ndarray:

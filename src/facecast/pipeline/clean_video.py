@@ -25,7 +25,13 @@ from facecast.cleanup.areas import Area, check_areas, group_regions
 from facecast.cleanup.fill import RegionFiller, StreamCleaner, fill_params
 from facecast.cleanup.io import CleanWriter, SourcePacket, YuvFrame, read_source, sample_frames
 from facecast.cleanup.logo import OverlayModel, estimate_overlay
-from facecast.cleanup.textmask import Polarity, choose_polarity, still_structures, stroke_params
+from facecast.cleanup.textmask import (
+    Polarity,
+    choose_polarity,
+    grow_mask,
+    still_structures,
+    stroke_params,
+)
 from facecast.errors import InputError
 from facecast.media.video_reader import CLEAN_LIMITS, VideoInfo, VideoLimits, probe_video
 
@@ -178,7 +184,7 @@ def clean_video(spec: CleanVideoSpec, progress: Progress | None = None) -> Clean
                 detection.replace(area, footprint)
                 if footprint is None:
                     continue
-                model = _within(model, footprint)
+                model = _within(model, footprint, _picture_parts(model, searched))
                 area = footprint
             kept.append(area)
             overlays.append(model)
@@ -237,11 +243,11 @@ def _footprint(model: OverlayModel, width: int, height: int,
     room around the logo: the picture's own structures that run on past its
     edge (a lamp post, window-blind slats) are left out of the box.
     """
-    touched = (model.alpha > 0) | model.fixed
+    touched = _body(model)
     if model.kind == "none" or not touched.any():
         return None
     if searched is not None:
-        touched = _without_border_runs(touched, searched, model)
+        touched = touched & ~_picture_parts(model, searched)
     # The logo is one cluster (its letters a few pixels apart); stray stripes of the
     # picture that slipped into the model lie apart from it and do not widen the box.
     h = touched.shape[0]
@@ -259,6 +265,27 @@ def _footprint(model: OverlayModel, width: int, height: int,
 
 
 BORDER_REACH = 2  # px from a searched area's edge that count as reaching it
+BODY_ALPHA = 0.5  # of a logo's opacity: its pixels this covered or more are its body
+
+
+def _body(model: OverlayModel) -> np.ndarray:
+    """The pixels ``model`` changes, less its anti-aliased edge."""
+    # The edge lies within a found box's padding, and its faint, least certain pixels
+    # would bridge the gap to the picture's own bright structures beside the logo (blind
+    # slats), which then no longer come off as structures reaching the area's edge.
+    return (model.alpha >= BODY_ALPHA * model.opacity) | model.fixed
+
+
+def _picture_parts(model: OverlayModel, searched: Area | None) -> np.ndarray:
+    """Pixels of ``model`` (on its maps) that belong to the picture carrying on past the
+    edge of ``searched``, not to the logo: straight runs (:func:`_without_border_runs`) and
+    thick blobs reaching that edge (:func:`_without_border_blobs`)."""
+    touched = _body(model)
+    if searched is None:
+        return np.zeros_like(touched)
+    kept = _without_border_runs(touched, searched, model)
+    kept = _without_border_blobs(kept, searched, model)
+    return touched & ~kept
 
 
 def _without_border_runs(touched: np.ndarray, searched: Area, model: OverlayModel) -> np.ndarray:
@@ -295,7 +322,45 @@ def _without_border_runs(touched: np.ndarray, searched: Area, model: OverlayMode
     return out
 
 
-def _within(model: OverlayModel, area: Area) -> OverlayModel:
+def _without_border_blobs(touched: np.ndarray, searched: Area, model: OverlayModel
+                          ) -> np.ndarray:
+    """``touched`` less its thick parts that reach the edge of ``searched`` (and the pixels
+    beside them).
+
+    A text logo is thin strokes and lines; the bright bars of a window blind
+    beside it are blobs many pixels thick, and when one touches the logo's frame
+    its rows carry on along the frame, so they are no straight runs of their own.
+    As for runs, nothing is removed when most of the pixels would go.
+    """
+    x1, y1 = searched.x1 - model.x1, searched.y1 - model.y1
+    x2, y2 = searched.x2 - model.x1, searched.y2 - model.y1
+    h, w = touched.shape
+    x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+    if x2 - x1 <= 2 * BORDER_REACH or y2 - y1 <= 2 * BORDER_REACH:
+        return touched
+    part = touched[y1:y2, x1:x2]
+    # Thicker than the strokes of text as tall as the area (an eighth of its height).
+    side = max(5, (y2 - y1) // 8) | 1
+    thick = cv2.morphologyEx(part.view(np.uint8), cv2.MORPH_OPEN, np.ones((side, side), np.uint8))
+    n, labels = cv2.connectedComponents(thick, connectivity=8)
+    if n < 2:
+        return touched
+    edge = np.zeros_like(part)
+    edge[:BORDER_REACH], edge[-BORDER_REACH:] = True, True
+    edge[:, :BORDER_REACH], edge[:, -BORDER_REACH:] = True, True
+    reaching = np.unique(labels[edge & (thick > 0)])
+    reaching = reaching[reaching > 0]
+    if reaching.size == 0:
+        return touched
+    blobs = grow_mask(np.isin(labels, reaching), 1) & part
+    if blobs.sum() > 0.5 * part.sum():
+        return touched
+    out = touched.copy()
+    out[y1:y2, x1:x2] &= ~blobs
+    return out
+
+
+def _within(model: OverlayModel, area: Area, drop: np.ndarray | None = None) -> OverlayModel:
     """``model`` acting only inside ``area``.
 
     The fill applies a model over its whole region, the area and a margin
@@ -307,6 +372,10 @@ def _within(model: OverlayModel, area: Area) -> OverlayModel:
     keep = np.zeros(model.shape, bool)
     keep[max(0, area.y1 - model.y1):max(0, area.y2 - model.y1),
          max(0, area.x1 - model.x1):max(0, area.x2 - model.x1)] = True
+    if drop is not None and drop.any():
+        # The picture's own structures found beside the logo (not grown: the logo's frame
+        # often runs along them, and what was left of it read as a bright corner).
+        keep &= ~drop
     if keep.all():
         return model
     return OverlayModel(model.x1, model.y1, np.where(keep, model.alpha, 0.0).astype(np.float32),
