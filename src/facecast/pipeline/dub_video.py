@@ -58,7 +58,8 @@ from facecast.media import Audio, Mp4Writer, load_audio
 from facecast.media.colour import video_colour
 from facecast.media.video_reader import DUB_LIMITS, VideoInfo, VideoLimits, probe_video
 from facecast.motion.track import MouthTrack
-from facecast.pipeline.talking_photo import MAX_AUDIO_S, MIN_AUDIO_S, SpeechReady, mouth_track
+from facecast.pipeline.specs import check_speech_choice
+from facecast.pipeline.talking_photo import SpeechReady, mouth_track
 from facecast.render.dub import (
     JAW_GAP,
     MouthDubber,
@@ -70,6 +71,7 @@ from facecast.render.dub import (
 )
 from facecast.render.rig import MESH_POINTS
 from facecast.render.video_face import FaceChoice, FaceTracker, smooth_landmarks
+from facecast.rules import MAX_AUDIO_S, MIN_AUDIO_S
 from facecast.timing import PhonemeTiming
 
 PathLike = str | os.PathLike[str]
@@ -133,6 +135,12 @@ class DubVideoSpec:
     crf: int | None = None
     on_speech: SpeechReady | None = None  # the output's length, before the dubbing starts
 
+    def check(self) -> None:
+        """The request's own rules, before the video is read."""
+        check_speech_choice(self.audio, self.text)
+        if self.face_index < 0:
+            raise InputError("face_index must be 0 or more", code="bad_request")
+
 
 @dataclass
 class DubVideoResult:
@@ -166,8 +174,7 @@ class SpeechSource(Protocol):
 
 def prepare_speech(spec: SpeechSource) -> tuple[Audio, list[PhonemeTiming]]:
     """The audio to speak and, when the words are known, its phoneme timings."""
-    if (spec.audio is None) == (spec.text is None):
-        raise InputError("give either audio or text, not both or neither", code="bad_request")
+    check_speech_choice(spec.audio, spec.text)
     if spec.text is not None:
         from facecast.speech import synthesize
 
@@ -667,6 +674,7 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
     report = progress or (lambda _f, _s: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    spec.check()
     report(0.0, "checking video")
     info = probe_video(spec.video, spec.limits)
     fps = source_output_rate(info)
@@ -674,8 +682,6 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
     if info.rotation in (90, 270):
         width, height = height, width
     width, height = width - width % 2, height - height % 2
-    if spec.face_index < 0:
-        raise InputError("face_index must be 0 or more", code="bad_request")
 
     report(0.01, "preparing speech")
     t = time.perf_counter()

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from facecast.pipeline.specs import RenderOptions
 from facecast.service.composition import build as build_composition
 from facecast.service.models import CustomVoice, Job
 from facecast.service.settings import Settings
@@ -25,9 +26,6 @@ from facecast.service.storage import Storage
 Progress = Callable[[float, str], None]
 Hold = Callable[[int], None]
 
-# x264 settings per quality: "pro" spends about twice the encoding time for sharper video;
-# "std" takes the render's preset for its size (render_preset: faster above 1080p)
-QUALITY = {"std": {"preset": None, "crf": 20}, "pro": {"preset": "medium", "crf": 17}}
 
 
 @dataclass
@@ -77,18 +75,16 @@ def run_talking_photo(ctx: RunContext) -> Output:
     from facecast.pipeline.talking_photo import TalkingPhotoSpec, render_talking_photo
 
     p = ctx.params
+    options = RenderOptions.from_params(p)  # stored by the spec; its defaults fill old jobs
     out = ctx.workdir / "video.mp4"
     spec = TalkingPhotoSpec(
         photo=ctx.inputs["photo"], output=out, audio=ctx.inputs.get("audio"),
         text=p.get("text"), voice=p.get("voice"), transcript=p.get("transcript"),
-        size=p.get("size", "source"), aspect=p.get("aspect"), fps=p.get("fps", 25),
-        seed=p.get("seed", 0), head_motion=p.get("head_motion", 1.0),
-        blinks=p.get("blinks", True), export_visemes=ctx.workdir / "visemes.json",
+        export_visemes=ctx.workdir / "visemes.json",
         composition=build_composition(p["composition"], ctx.inputs)
         if p.get("composition") else None,
-        expression=p.get("expression"), prompt=p.get("prompt"), on_speech=ctx.speech_ready,
-        **QUALITY[p.get("quality", "std")])
-    watermark = p.get("watermark", False)
+        on_speech=ctx.speech_ready, **options.engine_kwargs())
+    watermark = options.watermark
     result = render_talking_photo(
         spec, lambda f, stage: ctx.progress(f * 0.9 if watermark else f, stage))
     files = {"video": (out, "video/mp4"),

@@ -1,0 +1,132 @@
+"""Request shapes that check themselves: what a door translates its request into.
+
+A talking photo is asked for by the CLI, by Python callers, by the native API and
+by each vendor API; each door only translates its own shape into these and imports
+the limits and defaults from :mod:`facecast.rules`. :class:`RenderOptions` is the
+talking photo's request without its files: it checks itself (one error code per
+rule), is stored on the job as the dict :meth:`RenderOptions.to_params` writes, and
+is read back by :meth:`RenderOptions.from_params`, so keys an older job lacks take
+the defaults written once here. :class:`facecast.pipeline.talking_photo.TalkingPhotoSpec`
+adds the files and runs the same checks (:func:`check_look`,
+:func:`check_speech_choice`); the dub spec shares the speech rule.
+
+The checkers are imported when a check runs: this module stays as light as
+:mod:`facecast.rules`, for the CLI and the API wire models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from facecast.errors import InputError
+from facecast.rules import (
+    ASPECTS,
+    DEFAULT_FPS,
+    DEFAULT_HEAD_MOTION,
+    DEFAULT_SIZE,
+    MAX_AUDIO_S,
+    MAX_FPS,
+    MAX_HEAD_MOTION,
+    MAX_PROMPT_CHARS,
+    MIN_AUDIO_S,
+    MIN_FPS,
+)
+
+__all__ = [
+    "ASPECTS",
+    "DEFAULT_FPS",
+    "DEFAULT_HEAD_MOTION",
+    "DEFAULT_SIZE",
+    "MAX_AUDIO_S",
+    "MAX_FPS",
+    "MAX_HEAD_MOTION",
+    "MAX_PROMPT_CHARS",
+    "MIN_AUDIO_S",
+    "MIN_FPS",
+    "QUALITY",
+    "RenderOptions",
+    "check_look",
+    "check_quality",
+    "check_speech_choice",
+]
+
+# x264 settings per quality: "pro" spends about twice the encoding time for sharper video;
+# "std" takes the render's preset for its size (render_preset: faster above 1080p)
+QUALITY: dict[str, dict[str, Any]] = {
+    "std": {"preset": None, "crf": 20},
+    "pro": {"preset": "medium", "crf": 17},
+}
+
+
+def check_speech_choice(audio: object | None, text: str | None) -> None:
+    """Exactly one of ``audio`` and ``text``: else :class:`InputError` ``bad_request``
+    (a door with its own code for it, such as Kling's ``bad_audio_choice``, maps it)."""
+    if (audio is None) == (text is None):
+        raise InputError("give either audio or text, not both or neither", code="bad_request")
+
+
+def check_quality(quality: str) -> None:
+    """``quality`` is a key of :data:`QUALITY`: else ``bad_quality``."""
+    if quality not in QUALITY:
+        raise InputError(f"quality must be one of {', '.join(QUALITY)}", code="bad_quality")
+
+
+def check_look(*, size: str, aspect: str | None, fps: int, head_motion: float,
+               prompt: str | None, expression: str | int | None) -> None:
+    """The checks of a render's look, cheap and before any file is read."""
+    from facecast.render.canvas import canvas_size
+    from facecast.speech.text import check_characters
+
+    canvas_size(512, 512, size, aspect)  # bad_size / bad_aspect
+    if not MIN_FPS <= fps <= MAX_FPS:
+        raise InputError(f"fps must be {MIN_FPS} to {MAX_FPS}", code="bad_fps")
+    if not 0 <= head_motion <= MAX_HEAD_MOTION:
+        raise InputError(f"head_motion must be 0 to {MAX_HEAD_MOTION:g}", code="bad_head_motion")
+    if prompt is not None:
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise InputError(f"prompt is over {MAX_PROMPT_CHARS} characters",
+                             code="prompt_too_long")
+        check_characters(prompt, "prompt")
+    if expression is not None:
+        from facecast.motion.expressions import get_template
+
+        get_template(expression)  # unknown: InputError unknown_expression
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How a talking photo looks, from any door; its files are given beside it."""
+
+    size: str = DEFAULT_SIZE  # "source", "720p", "1080p", "4k" or "WxH"
+    aspect: str | None = None  # one of ASPECTS (canvas shape; the portrait is fitted)
+    fps: int = DEFAULT_FPS
+    seed: int = 0
+    head_motion: float = DEFAULT_HEAD_MOTION  # 0 keeps the head still
+    blinks: bool = True
+    quality: str = "std"  # "pro": slower, sharper encoding (Kling's mode)
+    watermark: bool = False  # also make a visibly watermarked copy (the service's runner)
+    prompt: str | None = None  # free text steering expression, head gestures and camera
+    expression: str | int | None = None  # an expression template's key or id (None: natural)
+
+    def check(self) -> None:
+        check_look(size=self.size, aspect=self.aspect, fps=self.fps,
+                   head_motion=self.head_motion, prompt=self.prompt, expression=self.expression)
+        check_quality(self.quality)
+
+    def to_params(self) -> dict[str, Any]:
+        """The JSON-ready dict stored in the job's options."""
+        return asdict(self)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> RenderOptions:
+        """The options of a stored job; keys it lacks (older jobs) take the defaults."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in params.items() if k in names})
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        """The :class:`TalkingPhotoSpec` fields these options set."""
+        return {"size": self.size, "aspect": self.aspect, "fps": self.fps, "seed": self.seed,
+                "head_motion": self.head_motion, "blinks": self.blinks,
+                "expression": self.expression, "prompt": self.prompt,
+                **QUALITY[self.quality]}
