@@ -20,6 +20,18 @@ from facecast.cli_support import fail as _fail
 from facecast.cli_support import progress_bar as _progress_bar
 from facecast.cli_support import progress_option
 from facecast.errors import FacecastError
+from facecast.rules import (
+    ASPECTS,
+    DEFAULT_FPS,
+    DEFAULT_HEAD_MOTION,
+    DEFAULT_SIZE,
+    MAX_AUDIO_S,
+    MAX_FPS,
+    MAX_HEAD_MOTION,
+    MAX_PROMPT_CHARS,
+    MIN_AUDIO_S,
+    MIN_FPS,
+)
 
 DEMO_TEXT = (
     "Hello! I am Eileen Collins, and I flew the space shuttle. "
@@ -64,9 +76,9 @@ def _render(progress: bool, **kwargs) -> None:
                    + "; ".join(repr(part) for part in result.prompt_unused), err=True)
 
 
-size_option = click.option("--size", default="source", show_default=True,
+size_option = click.option("--size", default=DEFAULT_SIZE, show_default=True,
                            help="Output size: source, 720p, 1080p, 4k or WxH.")
-aspect_option = click.option("--aspect", type=click.Choice(["16:9", "9:16", "1:1", "4:3", "3:4"]),
+aspect_option = click.option("--aspect", type=click.Choice(list(ASPECTS)),
                              help="Canvas shape; the portrait is fitted whole.")
 
 
@@ -91,17 +103,20 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
               help="Or an avatar of the library (`facecast avatar list`): a photo avatar "
                    "renders from its photo, a video avatar from its recording.")
 @click.option("--audio", type=click.Path(exists=True, dir_okay=False),
-              help="Speech: wav, mp3, m4a, aac, ogg/opus, flac (1 to 600 s).")
+              help="Speech: wav, mp3, m4a, aac, ogg/opus, flac "
+              f"({MIN_AUDIO_S:g} to {MAX_AUDIO_S:g} s).")
 @click.option("--text", help="Text to speak with the built-in voice instead of --audio.")
 @click.option("--voice", help="Voice id from `facecast voices`, or a piper .onnx (with --text).")
 @click.option("--transcript", help="The words of --audio (English), for exact lip shapes.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @size_option
 @aspect_option
-@click.option("--fps", default=25, show_default=True, type=click.IntRange(10, 60))
+@click.option("--fps", default=DEFAULT_FPS, show_default=True,
+              type=click.IntRange(MIN_FPS, MAX_FPS))
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Seed for blinks and head motion (same seed, same video).")
-@click.option("--head-motion", default=1.0, show_default=True, type=click.FloatRange(0, 2),
+@click.option("--head-motion", default=DEFAULT_HEAD_MOTION, show_default=True,
+              type=click.FloatRange(0, MAX_HEAD_MOTION),
               help="Head motion amount; 0 keeps the head still.")
 @click.option("--no-blinks", is_flag=True, help="Keep the eyes open.")
 @click.option("--export-visemes", type=click.Path(dir_okay=False, path_type=Path),
@@ -131,7 +146,8 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
               help="Expression template: key or id from `facecast expressions` "
               "(happy, amazed, serious, thinking, nodding, ...).")
 @click.option("--prompt", help="Free text steering expression, head and camera, e.g. "
-              "'while talking, nodding, then smiling; slow zoom in' (up to 2500 characters).")
+              f"'while talking, nodding, then smiling; slow zoom in' (up to {MAX_PROMPT_CHARS} "
+              "characters).")
 @progress_option
 def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: str | None,
            voice: str | None, transcript: str | None, output: Path, size: str,

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from facecast.errors import FacecastError
+from facecast.rules import MAX_AUDIO_S, MIN_AUDIO_S
 
 
 def _point(value: str | None) -> tuple[float, float] | None:
@@ -29,7 +30,8 @@ def _point(value: str | None) -> tuple[float, float] | None:
               help="Talking-head video: MP4, MOV, MKV, WebM or AVI (H.264, HEVC, VP9, "
                    "AV1, ...), longer than 5 s, up to 300 MB.")
 @click.option("--audio", type=click.Path(exists=True, dir_okay=False),
-              help="New speech: wav, mp3, m4a, aac, ogg/opus, flac (1 to 600 s).")
+              help="New speech: wav, mp3, m4a, aac, ogg/opus, flac "
+              f"({MIN_AUDIO_S:g} to {MAX_AUDIO_S:g} s).")
 @click.option("--text", help="Text to speak with the built-in voice instead of --audio.")
 @click.option("--voice", help="Voice id from `facecast voices`, or a piper .onnx (with --text).")
 @click.option("--transcript", help="The words of --audio (English), for exact lip shapes.")

@@ -10,6 +10,18 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from facecast.api.wire import CheckedText
+from facecast.rules import (
+    ASPECTS,
+    DEFAULT_FPS,
+    DEFAULT_HEAD_MOTION,
+    DEFAULT_SIZE,
+    MAX_AUDIO_S,
+    MAX_FPS,
+    MAX_HEAD_MOTION,
+    MAX_PROMPT_CHARS,
+    MIN_AUDIO_S,
+    MIN_FPS,
+)
 
 # the database keeps naive UTC; the wire says so
 Timestamp = Annotated[datetime, AfterValidator(
@@ -18,6 +30,9 @@ Timestamp = Annotated[datetime, AfterValidator(
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled", "expired"]
 JobKind = Literal["talking_photo", "dub_video", "clean_video", "tts", "voice_clone",
                   "avatar_clone", "avatar_video"]
+
+# the canvas shapes the renderer takes (rules.ASPECTS), as the wire's enum
+Aspect = Literal[tuple(ASPECTS)]  # type: ignore[valid-type]
 
 Url = Annotated[str, Field(min_length=8, max_length=4096, pattern=r"^https?://")]
 
@@ -98,18 +113,19 @@ class CompositionIn(Request):
 class TalkingPhotoCreate(JobCommon):
     photo: MediaInput | None = Field(None, description="The portrait; or give avatar_id.")
     avatar_id: Annotated[str, Field(pattern=r"^av_[0-9]{1,18}$")] | None = None
-    audio: MediaInput | None = Field(None, description="Speech (1 to 600 s); or give text.")
+    audio: MediaInput | None = Field(
+        None, description=f"Speech ({MIN_AUDIO_S:g} to {MAX_AUDIO_S:g} s); or give text.")
     text: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
     voice: Annotated[str, Field(max_length=200)] | None = Field(
         None, description="Voice id for text (see /voices); default the built-in voice.")
     transcript: Annotated[str, Field(max_length=10_000)] | None = Field(
         None, description="The words of an English audio, for exact lip shapes.")
     size: Annotated[str, Field(max_length=20)] = Field(
-        "source", description="source, 720p, 1080p, 4k or WxH")
-    aspect: Literal["16:9", "9:16", "1:1", "4:3", "3:4", "4:5"] | None = None
-    fps: Annotated[int, Field(ge=10, le=60)] = 25
+        DEFAULT_SIZE, description="source, 720p, 1080p, 4k or WxH")
+    aspect: Aspect | None = None
+    fps: Annotated[int, Field(ge=MIN_FPS, le=MAX_FPS)] = DEFAULT_FPS
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
-    head_motion: Annotated[float, Field(ge=0, le=2)] = 1.0
+    head_motion: Annotated[float, Field(ge=0, le=MAX_HEAD_MOTION)] = DEFAULT_HEAD_MOTION
     blinks: bool = True
     quality: Literal["std", "pro"] = Field("std", description="pro: slower, sharper encoding")
     watermark: bool = Field(False, description="Also make a watermarked copy ('watermarked')")
@@ -118,7 +134,7 @@ class TalkingPhotoCreate(JobCommon):
         int, Field(ge=1, le=10_000)] | None = Field(
         None, description="An expression template: its key or id (see /expressions); "
                           "default natural.")
-    prompt: Annotated[str, Field(max_length=2500)] | None = Field(
+    prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] | None = Field(
         None, description="Free text steering expression, head gestures and camera, e.g. "
                           "'while talking, nodding, then smiling; slow zoom in'. Parts it "
                           "cannot use are listed in the result's info.prompt_unused.")

@@ -25,6 +25,7 @@ from facecast.errors import (
     LimitError,
     NotFoundError,
 )
+from facecast.rules import MAX_PROMPT_CHARS
 from facecast.service.accounts import AuthError, Principal
 from facecast.service.assets import MediaSource
 from facecast.service.core import JobOptions, RenderOptions, Service
@@ -36,7 +37,6 @@ MB = 1024 * 1024
 IMAGE_MAX_BYTES = 10 * MB
 SOUND_MAX_BYTES = 5 * MB
 SOUND_MIN_S, SOUND_MAX_S = 2.0, 300.0
-PROMPT_MAX_CHARS = 2500
 EXTERNAL_ID_MAX_CHARS = 200  # the jobs table's column
 AUDIO_ID_MAX_AGE = timedelta(days=30)
 PAGE_NUM_RANGE, PAGE_SIZE_RANGE = (1, 1000), (1, 500)
@@ -244,8 +244,8 @@ class Creator:
                        "bad_audio_choice")
         if body.mode not in MODES:
             raise _bad("mode", f"must be std or pro, not {body.mode!r}", "bad_mode")
-        if prompt is not None and len(prompt) > PROMPT_MAX_CHARS:
-            raise _bad("prompt", f"{len(prompt)} characters; at most {PROMPT_MAX_CHARS}",
+        if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
+            raise _bad("prompt", f"{len(prompt)} characters; at most {MAX_PROMPT_CHARS}",
                        "prompt_too_long")
         if external_id is not None:
             self._check_external_id(external_id)
