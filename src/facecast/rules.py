@@ -18,7 +18,12 @@ MAX_AUDIO_S = 600.0
 
 # Canvas shapes (width, height ratio) a render may be given.
 ASPECTS: dict[str, tuple[int, int]] = {
-    "16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4)}
+    "16:9": (16, 9),
+    "9:16": (9, 16),
+    "1:1": (1, 1),
+    "4:3": (4, 3),
+    "3:4": (3, 4),
+}
 
 DEFAULT_SIZE = "source"
 DEFAULT_FPS = 25

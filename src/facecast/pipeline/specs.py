@@ -72,8 +72,15 @@ def check_quality(quality: str) -> None:
         raise InputError(f"quality must be one of {', '.join(QUALITY)}", code="bad_quality")
 
 
-def check_look(*, size: str, aspect: str | None, fps: int, head_motion: float,
-               prompt: str | None, expression: str | int | None) -> None:
+def check_look(
+    *,
+    size: str,
+    aspect: str | None,
+    fps: int,
+    head_motion: float,
+    prompt: str | None,
+    expression: str | int | None,
+) -> None:
     """The checks of a render's look, cheap and before any file is read."""
     from facecast.render.canvas import canvas_size
     from facecast.speech.text import check_characters
@@ -85,8 +92,9 @@ def check_look(*, size: str, aspect: str | None, fps: int, head_motion: float,
         raise InputError(f"head_motion must be 0 to {MAX_HEAD_MOTION:g}", code="bad_head_motion")
     if prompt is not None:
         if len(prompt) > MAX_PROMPT_CHARS:
-            raise InputError(f"prompt is over {MAX_PROMPT_CHARS} characters",
-                             code="prompt_too_long")
+            raise InputError(
+                f"prompt is over {MAX_PROMPT_CHARS} characters", code="prompt_too_long"
+            )
         check_characters(prompt, "prompt")
     if expression is not None:
         from facecast.motion.expressions import get_template
@@ -110,8 +118,14 @@ class RenderOptions:
     expression: str | int | None = None  # an expression template's key or id (None: natural)
 
     def check(self) -> None:
-        check_look(size=self.size, aspect=self.aspect, fps=self.fps,
-                   head_motion=self.head_motion, prompt=self.prompt, expression=self.expression)
+        check_look(
+            size=self.size,
+            aspect=self.aspect,
+            fps=self.fps,
+            head_motion=self.head_motion,
+            prompt=self.prompt,
+            expression=self.expression,
+        )
         check_quality(self.quality)
 
     def to_params(self) -> dict[str, Any]:
@@ -126,7 +140,14 @@ class RenderOptions:
 
     def engine_kwargs(self) -> dict[str, Any]:
         """The :class:`TalkingPhotoSpec` fields these options set."""
-        return {"size": self.size, "aspect": self.aspect, "fps": self.fps, "seed": self.seed,
-                "head_motion": self.head_motion, "blinks": self.blinks,
-                "expression": self.expression, "prompt": self.prompt,
-                **QUALITY[self.quality]}
+        return {
+            "size": self.size,
+            "aspect": self.aspect,
+            "fps": self.fps,
+            "seed": self.seed,
+            "head_motion": self.head_motion,
+            "blinks": self.blinks,
+            "expression": self.expression,
+            "prompt": self.prompt,
+            **QUALITY[self.quality],
+        }

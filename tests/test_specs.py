@@ -1,0 +1,287 @@
+"""The request specs check themselves, the same way for every door, and their rules
+are written once (:mod:`facecast.rules`, :mod:`facecast.pipeline.specs`)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from facecast import rules
+from facecast.errors import InputError
+from facecast.pipeline import specs
+from facecast.pipeline.dub_video import DubVideoSpec, dub_video
+from facecast.pipeline.specs import RenderOptions
+from facecast.pipeline.talking_photo import TalkingPhotoSpec, render_talking_photo
+
+SRC = Path(specs.__file__).resolve().parents[1]  # src/facecast
+RULES = SRC / "rules.py"
+
+# (options, the code that refuses them): one code per rule
+BAD_LOOKS = [
+    ({"size": "huge"}, "bad_size"),
+    ({"size": "9000x100"}, "bad_size"),
+    ({"size": "640x360", "aspect": "16:9"}, "bad_size"),
+    ({"aspect": "4:5"}, "bad_aspect"),
+    ({"fps": rules.MIN_FPS - 1}, "bad_fps"),
+    ({"fps": rules.MAX_FPS + 1}, "bad_fps"),
+    ({"head_motion": -0.1}, "bad_head_motion"),
+    ({"head_motion": rules.MAX_HEAD_MOTION + 0.1}, "bad_head_motion"),
+    ({"prompt": "x" * (rules.MAX_PROMPT_CHARS + 1)}, "prompt_too_long"),
+    ({"prompt": "smile\x00"}, "invalid_characters"),
+    ({"expression": "no-such-template"}, "unknown_expression"),
+]
+GOOD_LOOKS = [
+    {},
+    {"size": "720p", "aspect": "9:16"},
+    {"size": "640x360"},
+    {"fps": rules.MIN_FPS},
+    {"fps": rules.MAX_FPS},
+    {"head_motion": 0.0},
+    {"head_motion": rules.MAX_HEAD_MOTION},
+    {"prompt": "x" * rules.MAX_PROMPT_CHARS},
+    {"expression": "happy"},
+]
+
+
+def _code(check: Any) -> str:
+    with pytest.raises(InputError) as err:
+        check()
+    return err.value.code
+
+
+@pytest.mark.parametrize(("fields", "code"), [*BAD_LOOKS, ({"quality": "ultra"}, "bad_quality")])
+def test_render_options_refuse_with_one_code_per_rule(fields: dict[str, Any], code: str) -> None:
+    assert _code(RenderOptions(**fields).check) == code
+
+
+@pytest.mark.parametrize("fields", [*GOOD_LOOKS, {"quality": "pro", "watermark": True}])
+def test_render_options_accept_values_at_their_limits(fields: dict[str, Any]) -> None:
+    RenderOptions(**fields).check()  # raises on a refusal
+
+
+@pytest.mark.parametrize("aspect", list(rules.ASPECTS))
+def test_every_listed_aspect_is_rendered(aspect: str) -> None:
+    RenderOptions(size="720p", aspect=aspect).check()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"fps": 30, "aspect": "1:1", "prompt": "nod", "expression": "happy", "quality": "pro"}],
+)
+def test_render_options_round_trip_through_the_jobs_json(fields: dict[str, Any]) -> None:
+    options = RenderOptions(**fields)
+    stored = json.loads(json.dumps({**options.to_params(), "inputs": {"photo": 1}}))
+    assert RenderOptions.from_params(stored) == options
+
+
+def test_a_stored_job_without_options_takes_the_specs_defaults() -> None:
+    options = RenderOptions.from_params({"inputs": {}, "text": "hi"})
+    assert options == RenderOptions()
+    assert options.fps == rules.DEFAULT_FPS and options.size == rules.DEFAULT_SIZE
+    kwargs = options.engine_kwargs()
+    assert kwargs["fps"] == rules.DEFAULT_FPS and kwargs["crf"] == specs.QUALITY["std"]["crf"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({}, "bad_request"),  # neither audio nor text
+        ({"audio": "speech.wav", "text": "hello"}, "bad_request"),
+        *(({"text": "hello", **look}, code) for look, code in BAD_LOOKS),
+    ],
+)
+def test_talking_photo_spec_refuses(fields: dict[str, Any], code: str, tmp_path: Path) -> None:
+    spec = TalkingPhotoSpec(photo=tmp_path / "p.png", output=tmp_path / "o.mp4", **fields)
+    assert _code(spec.check) == code
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({}, "bad_request"),
+        ({"text": "hello", "fps": 0}, "bad_fps"),
+        ({"text": "hello", "aspect": "4:5"}, "bad_aspect"),
+        ({"text": "hello", "prompt": "x" * (rules.MAX_PROMPT_CHARS + 1)}, "prompt_too_long"),
+    ],
+)
+def test_python_callers_are_refused_before_any_work(
+    fields: dict[str, Any],
+    code: str,
+    tmp_path: Path,
+    astronaut_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import facecast.pipeline.talking_photo as tp
+
+    def no_work(*_a: Any, **_k: Any) -> None:
+        raise AssertionError("work started before the spec was checked")
+
+    monkeypatch.setattr(tp, "load_image", no_work)
+    monkeypatch.setattr(tp, "check_face", no_work)
+    stages: list[str] = []
+    out = tmp_path / "o.mp4"
+    spec = TalkingPhotoSpec(photo=astronaut_path, output=out, **fields)
+    assert _code(lambda: render_talking_photo(spec, lambda _f, s: stages.append(s))) == code
+    assert stages == [] and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({}, "bad_request"),
+        ({"audio": "a.wav", "text": "hello"}, "bad_request"),
+        ({"text": "hello", "face_index": -1}, "bad_request"),
+    ],
+)
+def test_dub_spec_refuses_before_reading_the_video(
+    fields: dict[str, Any], code: str, tmp_path: Path
+) -> None:
+    # the video does not exist: reading it first would fail with another code
+    spec = DubVideoSpec(video=tmp_path / "missing.mp4", output=tmp_path / "o.mp4", **fields)
+    assert _code(spec.check) == code
+    assert _code(lambda: dub_video(spec)) == code
+
+
+# ---- the doors translate, the rules live once -------------------------------------------
+
+
+def test_native_wire_offers_what_the_renderer_takes() -> None:
+    from facecast.api.native import schemas
+
+    schema = schemas.TalkingPhotoCreate.model_json_schema()["properties"]
+    enums = [s.get("enum") for s in schema["aspect"]["anyOf"] if "enum" in s]
+    assert enums == [list(rules.ASPECTS)]
+    assert schema["fps"]["default"] == rules.DEFAULT_FPS
+    assert (schema["fps"]["minimum"], schema["fps"]["maximum"]) == (rules.MIN_FPS, rules.MAX_FPS)
+    prompt = [s for s in schema["prompt"]["anyOf"] if s.get("type") == "string"]
+    assert prompt[0]["maxLength"] == rules.MAX_PROMPT_CHARS
+
+
+def test_cli_render_options_come_from_the_rules() -> None:
+    from facecast.cli import render
+
+    params = {p.name: p for p in render.params}
+    assert list(params["aspect"].type.choices) == list(rules.ASPECTS)
+    assert params["fps"].default == rules.DEFAULT_FPS
+    assert (params["fps"].type.min, params["fps"].type.max) == (rules.MIN_FPS, rules.MAX_FPS)
+    assert params["size"].default == rules.DEFAULT_SIZE
+
+
+def _modules() -> Iterator[tuple[Path, ast.Module]]:
+    for path in sorted(SRC.rglob("*.py")):
+        if "migrations" not in path.parts:
+            yield path, ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _typed_again(tree: ast.Module, number: float | None, words: str | None) -> list[int]:
+    """Lines of ``tree`` that write ``number`` as a number, or ``words`` in a string."""
+    lines = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Constant):
+            continue
+        value = node.value
+        if (number is not None and type(value) is type(number) and value == number) or (
+            words is not None and isinstance(value, str) and re.search(words, value)
+        ):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_the_modules_are_scanned() -> None:
+    paths = {p.relative_to(SRC).as_posix() for p, _ in _modules()}
+    assert {
+        "rules.py",
+        "cli.py",
+        "api/native/schemas.py",
+        "service/core.py",
+        "pipeline/talking_photo.py",
+    } <= paths
+    # the scan sees the owner's own literals
+    assert _typed_again(ast.parse(RULES.read_text()), rules.MAX_PROMPT_CHARS, None)
+    assert _typed_again(ast.parse(RULES.read_text()), rules.MAX_AUDIO_S, None)
+
+
+def test_the_prompt_limit_is_written_once() -> None:
+    found = {
+        p.relative_to(SRC).as_posix(): lines
+        for p, tree in _modules()
+        if p != RULES
+        and (
+            lines := _typed_again(tree, rules.MAX_PROMPT_CHARS, rf"\b{rules.MAX_PROMPT_CHARS} char")
+        )
+    }
+    assert found == {}
+
+
+def test_the_audio_length_is_written_once() -> None:
+    """A 600 s video limit or lag window may exist; the audio rule is not written again:
+    no number beside an audio name, no "1 to 600 s" in help or descriptions."""
+    top, low = rules.MAX_AUDIO_S, rules.MIN_AUDIO_S
+    words = rf"\b{low:g} (to|and) {top:g} s"
+    found: dict[str, list[int]] = {}
+    for path, tree in _modules():
+        if path == RULES:
+            continue
+        lines = _typed_again(tree, None, words)
+        for node in ast.walk(tree):
+            # MAX_AUDIO_S = 600.0, or a comparison of a number with the audio limit's value
+            if (
+                isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Constant)
+                and node.value.value in (low, top)
+                and any(isinstance(t, ast.Name) and "AUDIO" in t.id for t in node.targets)
+            ):
+                lines.append(node.lineno)
+            if isinstance(node, ast.Compare) and any(
+                isinstance(c, ast.Constant) and c.value == top
+                for c in [node.left, *node.comparators]
+            ):
+                lines.append(node.lineno)
+        if lines:
+            found[path.relative_to(SRC).as_posix()] = lines
+    assert found == {}
+
+
+def test_the_fps_default_is_written_once() -> None:
+    """No request shape, door or runner gives fps a default of its own."""
+    found: dict[str, list[int]] = {}
+    for path, tree in _modules():
+        rel = path.relative_to(SRC)
+        if rel.parts[0] not in ("api", "service", "pipeline") and not rel.name.startswith("cli"):
+            continue
+        lines = []
+        for node in ast.walk(tree):
+            default = None
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                default = node.value if node.target.id == "fps" else None
+            elif isinstance(node, ast.keyword):
+                default = node.value if node.arg == "fps" else None
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get"
+                and len(node.args) == 2
+                and isinstance(node.args[0], ast.Constant)
+                and node.args[0].value == "fps"
+            ):
+                default = node.args[1]
+            elif isinstance(node, ast.arguments):  # def f(..., fps=25)
+                named = (
+                    [*node.posonlyargs, *node.args][-len(node.defaults) :] if node.defaults else []
+                )
+                pairs = [
+                    *zip(named, node.defaults, strict=True),
+                    *zip(node.kwonlyargs, node.kw_defaults, strict=True),
+                ]
+                default = next((d for a, d in pairs if a.arg == "fps"), None)
+            if isinstance(default, ast.Constant) and default.value == rules.DEFAULT_FPS:
+                lines.append(node.lineno)
+        if lines:
+            found[rel.as_posix()] = lines
+    assert found == {}
