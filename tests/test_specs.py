@@ -18,6 +18,7 @@ from facecast.pipeline import specs
 from facecast.pipeline.dub_video import DubVideoSpec, dub_video
 from facecast.pipeline.specs import RenderOptions
 from facecast.pipeline.talking_photo import TalkingPhotoSpec, render_talking_photo
+from facecast.pipeline.video_avatar import MAX_NAME
 
 SRC = Path(specs.__file__).resolve().parents[1]  # src/facecast
 RULES = SRC / "rules.py"
@@ -146,6 +147,32 @@ def test_dub_spec_refuses_before_reading_the_video(
     spec = DubVideoSpec(video=tmp_path / "missing.mp4", output=tmp_path / "o.mp4", **fields)
     assert _code(spec.check) == code
     assert _code(lambda: dub_video(spec)) == code
+
+
+def test_clean_spec_refuses_to_overwrite_its_input_before_reading_it(tmp_path: Path) -> None:
+    from facecast.pipeline.clean_video import CleanVideoSpec, clean_video
+
+    video = tmp_path / "missing.mp4"  # reading it first would fail with another code
+    spec = CleanVideoSpec(video=video, output=video)
+    assert _code(spec.check) == "bad_request"
+    assert _code(lambda: clean_video(spec)) == "bad_request"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"name": " "}, {"name": "x" * (MAX_NAME + 1)}, {"face_index": -1}, {"max_height": 63}],
+)
+def test_video_avatar_spec_refuses_before_touching_files(
+    fields: dict[str, Any], tmp_path: Path
+) -> None:
+    from facecast.pipeline.video_avatar import VideoAvatarSpec, create_video_avatar
+
+    spec = VideoAvatarSpec(
+        **{"video": tmp_path / "missing.mp4", "folder": tmp_path / "pkg", "name": "Ann", **fields}
+    )
+    assert _code(spec.check) == "bad_request"
+    assert _code(lambda: create_video_avatar(spec)) == "bad_request"
+    assert not (tmp_path / "pkg").exists()
 
 
 # ---- the doors translate, the rules live once -------------------------------------------

@@ -136,6 +136,18 @@ class VideoAvatarSpec:
     max_height: int = 720  # the stored clip is scaled down to this height when larger
     limits: VideoLimits = AVATAR_LIMITS
 
+    def check(self) -> None:
+        """The request's own rules (``bad_request``), before any file is touched."""
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise InputError("the avatar needs a name", code="bad_request")
+        if len(self.name) > MAX_NAME:
+            raise InputError(f"the avatar's name is over {MAX_NAME} characters",
+                             code="bad_request")
+        if self.face_index < 0:
+            raise InputError("face_index must be 0 or more", code="bad_request")
+        if self.max_height < 64:
+            raise InputError("max_height must be at least 64 pixels", code="bad_request")
+
 
 @dataclass
 class VideoAvatarInfo:
@@ -324,14 +336,7 @@ def _stored_size(width: int, height: int, max_height: int) -> tuple[int, int, fl
 
 
 def _check_spec(spec: VideoAvatarSpec) -> Path:
-    if not isinstance(spec.name, str) or not spec.name.strip():
-        raise InputError("the avatar needs a name", code="bad_request")
-    if len(spec.name) > MAX_NAME:
-        raise InputError(f"the avatar's name is over {MAX_NAME} characters", code="bad_request")
-    if spec.face_index < 0:
-        raise InputError("face_index must be 0 or more", code="bad_request")
-    if spec.max_height < 64:
-        raise InputError("max_height must be at least 64 pixels", code="bad_request")
+    spec.check()
     folder = Path(spec.folder).absolute()
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise InputError(f"{folder} already exists and is not an empty folder",
