@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from facecast.api.wire import CheckedText
+from facecast.pipeline.specs import QUALITY
 from facecast.rules import (
     ASPECTS,
     DEFAULT_FPS,
@@ -33,6 +34,7 @@ JobKind = Literal["talking_photo", "dub_video", "clean_video", "tts", "voice_clo
 
 # the canvas shapes the renderer takes (rules.ASPECTS), as the wire's enum
 Aspect = Literal[tuple(ASPECTS)]  # type: ignore[valid-type]
+Quality = Literal[tuple(QUALITY)]  # type: ignore[valid-type]
 
 Url = Annotated[str, Field(min_length=8, max_length=4096, pattern=r"^https?://")]
 
@@ -127,7 +129,7 @@ class TalkingPhotoCreate(JobCommon):
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
     head_motion: Annotated[float, Field(ge=0, le=MAX_HEAD_MOTION)] = DEFAULT_HEAD_MOTION
     blinks: bool = True
-    quality: Literal["std", "pro"] = Field("std", description="pro: slower, sharper encoding")
+    quality: Quality = Field("std", description="pro: slower, sharper encoding")
     watermark: bool = Field(False, description="Also make a watermarked copy ('watermarked')")
     composition: CompositionIn | None = None
     expression: Annotated[str, Field(min_length=1, max_length=40)] | Annotated[
@@ -153,7 +155,7 @@ class DubCreate(JobCommon):
     transcript: Annotated[str, Field(max_length=10_000)] | None = None
     face_index: Annotated[int, Field(ge=0, le=9)] = Field(
         0, description="With several faces: 0 is the largest")
-    quality: Literal["std", "pro"] = "std"
+    quality: Quality = "std"
 
 
 class CleanupCreate(JobCommon):

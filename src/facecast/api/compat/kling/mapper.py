@@ -25,6 +25,7 @@ from facecast.errors import (
     LimitError,
     NotFoundError,
 )
+from facecast.pipeline.specs import check_speech_choice
 from facecast.rules import MAX_PROMPT_CHARS
 from facecast.service.accounts import AuthError, Principal
 from facecast.service.assets import MediaSource
@@ -239,9 +240,13 @@ class Creator:
         callback_url = _given(body.callback_url)
         if image is None:
             raise _bad("image", "an image URL or base64 string is required", "missing_image")
-        if (audio_id is None) == (sound_file is None):
+        try:
+            # the speech rule of every door (audio_id names a TTS result: Kling's text);
+            # Kling's document gives it a code of its own
+            check_speech_choice(sound_file, audio_id)
+        except InputError:
             raise _bad("audio_id/sound_file", "give exactly one of audio_id and sound_file",
-                       "bad_audio_choice")
+                       "bad_audio_choice") from None
         if body.mode not in MODES:
             raise _bad("mode", f"must be std or pro, not {body.mode!r}", "bad_mode")
         if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
