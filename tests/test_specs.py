@@ -16,7 +16,7 @@ from facecast import rules
 from facecast.errors import InputError
 from facecast.pipeline import specs
 from facecast.pipeline.dub_video import DubVideoSpec, dub_video
-from facecast.pipeline.specs import RenderOptions
+from facecast.pipeline.specs import RenderOptions, TtsOptions
 from facecast.pipeline.talking_photo import TalkingPhotoSpec, render_talking_photo
 from facecast.pipeline.video_avatar import MAX_NAME
 
@@ -147,6 +147,26 @@ def test_dub_spec_refuses_before_reading_the_video(
     spec = DubVideoSpec(video=tmp_path / "missing.mp4", output=tmp_path / "o.mp4", **fields)
     assert _code(spec.check) == code
     assert _code(lambda: dub_video(spec)) == code
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"rate": rules.RATE_RANGE[1] + 0.1}, "bad_rate"),
+        ({"pitch": rules.PITCH_RANGE[0] - 1}, "bad_pitch"),
+        ({"volume": rules.VOLUME_RANGE[1] + 0.1}, "bad_volume"),
+        ({"format": "ogg"}, "bad_format"),
+    ],
+)
+def test_tts_options_refuse_with_one_code_per_rule(fields: dict[str, Any], code: str) -> None:
+    assert _code(TtsOptions(**fields).check) == code
+
+
+def test_tts_options_round_trip_and_default_old_jobs() -> None:
+    options = TtsOptions(rate=rules.RATE_RANGE[0], format="wav")
+    options.check()
+    assert TtsOptions.from_params(json.loads(json.dumps(options.to_params()))) == options
+    assert TtsOptions.from_params({"text": "hi"}) == TtsOptions()
 
 
 def test_clean_spec_refuses_to_overwrite_its_input_before_reading_it(tmp_path: Path) -> None:

@@ -24,13 +24,19 @@ from facecast.rules import (
     ASPECTS,
     DEFAULT_FPS,
     DEFAULT_HEAD_MOTION,
+    DEFAULT_PITCH,
+    DEFAULT_RATE,
     DEFAULT_SIZE,
+    DEFAULT_VOLUME,
     MAX_AUDIO_S,
     MAX_FPS,
     MAX_HEAD_MOTION,
     MAX_PROMPT_CHARS,
     MIN_AUDIO_S,
     MIN_FPS,
+    PITCH_RANGE,
+    RATE_RANGE,
+    VOLUME_RANGE,
 )
 
 DEMO_TEXT = (
@@ -276,10 +282,12 @@ def languages(as_json: bool) -> None:
 @main.command()
 @click.option("--text", required=True, help="What to say (up to 10,000 characters).")
 @click.option("--voice", help="Voice id (see `facecast voices`); default the neural voice.")
-@click.option("--rate", default=1.0, show_default=True, type=float, help="Speed, 0.5 to 2.0.")
-@click.option("--pitch", default=0.0, show_default=True, type=float,
-              help="Semitones, -12 to +12.")
-@click.option("--volume", default=1.0, show_default=True, type=float, help="0 to 2.")
+@click.option("--rate", default=DEFAULT_RATE, show_default=True, type=float,
+              help=f"Speed, {RATE_RANGE[0]:g} to {RATE_RANGE[1]:.1f}.")
+@click.option("--pitch", default=DEFAULT_PITCH, show_default=True, type=float,
+              help=f"Semitones, {PITCH_RANGE[0]:g} to {PITCH_RANGE[1]:+g}.")
+@click.option("--volume", default=DEFAULT_VOLUME, show_default=True, type=float,
+              help=f"{VOLUME_RANGE[0]:g} to {VOLUME_RANGE[1]:g}.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="speech.mp3 or speech.wav; timings go to speech.timings.json beside it.")
 def tts(text: str, voice: str | None, rate: float, pitch: float, volume: float,

@@ -33,3 +33,10 @@ MAX_HEAD_MOTION = 2.0
 
 # Free text steering expression, head gestures and camera.
 MAX_PROMPT_CHARS = 2500
+
+# Speech synthesis: speed factor, pitch in semitones, volume factor; files a TTS job writes.
+RATE_RANGE = (0.5, 2.0)
+PITCH_RANGE = (-12.0, 12.0)
+VOLUME_RANGE = (0.0, 2.0)
+DEFAULT_RATE, DEFAULT_PITCH, DEFAULT_VOLUME = 1.0, 0.0, 1.0
+TTS_FORMATS = ("mp3", "wav")

@@ -24,13 +24,17 @@ from facecast.rules import (
     ASPECTS,
     DEFAULT_FPS,
     DEFAULT_HEAD_MOTION,
+    DEFAULT_PITCH,
+    DEFAULT_RATE,
     DEFAULT_SIZE,
+    DEFAULT_VOLUME,
     MAX_AUDIO_S,
     MAX_FPS,
     MAX_HEAD_MOTION,
     MAX_PROMPT_CHARS,
     MIN_AUDIO_S,
     MIN_FPS,
+    TTS_FORMATS,
 )
 
 __all__ = [
@@ -46,6 +50,7 @@ __all__ = [
     "MIN_FPS",
     "QUALITY",
     "RenderOptions",
+    "TtsOptions",
     "check_look",
     "check_quality",
     "check_speech_choice",
@@ -151,3 +156,30 @@ class RenderOptions:
             "prompt": self.prompt,
             **QUALITY[self.quality],
         }
+
+
+@dataclass(frozen=True)
+class TtsOptions:
+    """How a TTS job speaks its text, from any door."""
+
+    rate: float = DEFAULT_RATE
+    pitch: float = DEFAULT_PITCH  # semitones
+    volume: float = DEFAULT_VOLUME
+    format: str = TTS_FORMATS[0]
+
+    def check(self) -> None:
+        from facecast.speech.synth import check_ranges
+
+        check_ranges(self.rate, self.pitch, self.volume)  # bad_rate / bad_pitch / bad_volume
+        if self.format not in TTS_FORMATS:
+            raise InputError(f"format must be {' or '.join(TTS_FORMATS)}", code="bad_format")
+
+    def to_params(self) -> dict[str, Any]:
+        """The JSON-ready dict stored in the job's options."""
+        return asdict(self)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> TtsOptions:
+        """The options of a stored job; keys it lacks take the defaults."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in params.items() if k in names})

@@ -19,8 +19,20 @@ from sqlalchemy import delete, func, select, update
 
 from facecast.errors import ConflictError, InputError, LimitError, NotFoundError
 from facecast.media.video_reader import CLEAN_LIMITS, DUB_LIMITS, VideoLimits
-from facecast.pipeline.specs import RenderOptions, check_quality, check_speech_choice
-from facecast.rules import MAX_AUDIO_S, MIN_AUDIO_S
+from facecast.pipeline.specs import (
+    RenderOptions,
+    TtsOptions,
+    check_quality,
+    check_speech_choice,
+)
+from facecast.rules import (
+    DEFAULT_PITCH,
+    DEFAULT_RATE,
+    DEFAULT_VOLUME,
+    MAX_AUDIO_S,
+    MIN_AUDIO_S,
+    TTS_FORMATS,
+)
 from facecast.service import jobs, origin, webhooks
 from facecast.service.accounts import (
     KeyResolver,
@@ -390,20 +402,17 @@ class Service:
         return asset
 
     def create_tts(self, principal: Principal, text: str, voice: str | None = None, *,
-                   rate: float = 1.0, pitch: float = 0.0, volume: float = 1.0,
-                   format: str = "mp3", opts: JobOptions = JobOptions()) -> tuple[Job, bool]:
+                   rate: float = DEFAULT_RATE, pitch: float = DEFAULT_PITCH,
+                   volume: float = DEFAULT_VOLUME, format: str = TTS_FORMATS[0],
+                   opts: JobOptions = JobOptions()) -> tuple[Job, bool]:
         existing = self._existing(principal, opts)
         if existing is not None:
             return existing, False
-        from facecast.speech.synth import check_ranges
-
         text = self._check_text(text)
         self._check_voice(principal, voice)
-        check_ranges(rate, pitch, volume)
-        if format not in ("mp3", "wav"):
-            raise InputError("format must be mp3 or wav", code="bad_format")
-        params = {"text": text, "voice": voice, "rate": rate, "pitch": pitch,
-                  "volume": volume, "format": format}
+        options = TtsOptions(rate=rate, pitch=pitch, volume=volume, format=format)
+        options.check()
+        params = {"text": text, "voice": voice, **options.to_params()}
         return self._create(principal, "tts", params, tts_cost(self.settings, text), opts)
 
     def create_voice_clone(self, principal: Principal, sample: MediaSource, name: str, *,

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from facecast.pipeline.specs import RenderOptions
+from facecast.pipeline.specs import RenderOptions, TtsOptions
 from facecast.service.composition import build as build_composition
 from facecast.service.models import CustomVoice, Job
 from facecast.service.settings import Settings
@@ -147,10 +147,11 @@ def run_tts(ctx: RunContext) -> Output:
     from facecast.speech import save_speech, synthesize
 
     p = ctx.params
+    options = TtsOptions.from_params(p)
     ctx.progress(0.05, "synthesising speech")
-    speech = synthesize(p["text"], p.get("voice"), rate=p.get("rate", 1.0),
-                        pitch=p.get("pitch", 0.0), volume=p.get("volume", 1.0))
-    fmt = p.get("format", "mp3")
+    speech = synthesize(p["text"], p.get("voice"), rate=options.rate, pitch=options.pitch,
+                        volume=options.volume)
+    fmt = options.format
     audio_path, timing_path = save_speech(speech, ctx.workdir / f"speech.{fmt}")
     ctx.progress(0.95, "saving")
     return Output(

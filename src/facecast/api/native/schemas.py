@@ -15,13 +15,20 @@ from facecast.rules import (
     ASPECTS,
     DEFAULT_FPS,
     DEFAULT_HEAD_MOTION,
+    DEFAULT_PITCH,
+    DEFAULT_RATE,
     DEFAULT_SIZE,
+    DEFAULT_VOLUME,
     MAX_AUDIO_S,
     MAX_FPS,
     MAX_HEAD_MOTION,
     MAX_PROMPT_CHARS,
     MIN_AUDIO_S,
     MIN_FPS,
+    PITCH_RANGE,
+    RATE_RANGE,
+    TTS_FORMATS,
+    VOLUME_RANGE,
 )
 
 # the database keeps naive UTC; the wire says so
@@ -35,6 +42,7 @@ JobKind = Literal["talking_photo", "dub_video", "clean_video", "tts", "voice_clo
 # the canvas shapes the renderer takes (rules.ASPECTS), as the wire's enum
 Aspect = Literal[tuple(ASPECTS)]  # type: ignore[valid-type]
 Quality = Literal[tuple(QUALITY)]  # type: ignore[valid-type]
+TtsFormat = Literal[tuple(TTS_FORMATS)]  # type: ignore[valid-type]
 
 Url = Annotated[str, Field(min_length=8, max_length=4096, pattern=r"^https?://")]
 
@@ -169,10 +177,10 @@ class CleanupCreate(JobCommon):
 class SpeechCreate(JobCommon):
     text: Annotated[str, Field(min_length=1, max_length=10_000)]
     voice: Annotated[str, Field(max_length=200)] | None = None
-    rate: Annotated[float, Field(ge=0.5, le=2.0)] = 1.0
-    pitch: Annotated[float, Field(ge=-12, le=12)] = 0.0
-    volume: Annotated[float, Field(ge=0, le=2)] = 1.0
-    format: Literal["mp3", "wav"] = "mp3"
+    rate: Annotated[float, Field(ge=RATE_RANGE[0], le=RATE_RANGE[1])] = DEFAULT_RATE
+    pitch: Annotated[float, Field(ge=PITCH_RANGE[0], le=PITCH_RANGE[1])] = DEFAULT_PITCH
+    volume: Annotated[float, Field(ge=VOLUME_RANGE[0], le=VOLUME_RANGE[1])] = DEFAULT_VOLUME
+    format: TtsFormat = TTS_FORMATS[0]
 
 
 class VoiceCloneCreate(JobCommon):
