@@ -17,7 +17,7 @@ The checkers are imported when a check runs: this module stays as light as
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from facecast.errors import InputError
 from facecast.rules import (
@@ -50,6 +50,7 @@ __all__ = [
     "MIN_FPS",
     "QUALITY",
     "RenderOptions",
+    "StoredOptions",
     "TtsOptions",
     "check_look",
     "check_quality",
@@ -90,6 +91,7 @@ def check_look(
     from facecast.render.canvas import canvas_size
     from facecast.speech.text import check_characters
 
+    # any photo will do: the size's syntax and range, and the aspect, do not depend on it
     canvas_size(512, 512, size, aspect)  # bad_size / bad_aspect
     if not MIN_FPS <= fps <= MAX_FPS:
         raise InputError(f"fps must be {MIN_FPS} to {MAX_FPS}", code="bad_fps")
@@ -107,8 +109,26 @@ def check_look(
         get_template(expression)  # unknown: InputError unknown_expression
 
 
+_Stored = TypeVar("_Stored", bound="StoredOptions")
+
+
+class StoredOptions:
+    """Options a job keeps in its params: written and read back by the spec itself, so
+    a runner never re-types a default (keys an older job lacks take the class's)."""
+
+    def to_params(self) -> dict[str, Any]:
+        """The JSON-ready dict stored in the job's params."""
+        return asdict(self)  # type: ignore[call-overload]  # subclasses are dataclasses
+
+    @classmethod
+    def from_params(cls: type[_Stored], params: dict[str, Any]) -> _Stored:
+        """The options of a stored job; other keys of its params are left out."""
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in params.items() if k in names})
+
+
 @dataclass(frozen=True)
-class RenderOptions:
+class RenderOptions(StoredOptions):
     """How a talking photo looks, from any door; its files are given beside it."""
 
     size: str = DEFAULT_SIZE  # "source", "720p", "1080p", "4k" or "WxH"
@@ -133,16 +153,6 @@ class RenderOptions:
         )
         check_quality(self.quality)
 
-    def to_params(self) -> dict[str, Any]:
-        """The JSON-ready dict stored in the job's options."""
-        return asdict(self)
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> RenderOptions:
-        """The options of a stored job; keys it lacks (older jobs) take the defaults."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in params.items() if k in names})
-
     def engine_kwargs(self) -> dict[str, Any]:
         """The :class:`TalkingPhotoSpec` fields these options set."""
         return {
@@ -159,7 +169,7 @@ class RenderOptions:
 
 
 @dataclass(frozen=True)
-class TtsOptions:
+class TtsOptions(StoredOptions):
     """How a TTS job speaks its text, from any door."""
 
     rate: float = DEFAULT_RATE
@@ -173,13 +183,3 @@ class TtsOptions:
         check_ranges(self.rate, self.pitch, self.volume)  # bad_rate / bad_pitch / bad_volume
         if self.format not in TTS_FORMATS:
             raise InputError(f"format must be {' or '.join(TTS_FORMATS)}", code="bad_format")
-
-    def to_params(self) -> dict[str, Any]:
-        """The JSON-ready dict stored in the job's options."""
-        return asdict(self)
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> TtsOptions:
-        """The options of a stored job; keys it lacks take the defaults."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in params.items() if k in names})
