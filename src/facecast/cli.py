@@ -20,6 +20,7 @@ from facecast.cli_support import fail as _fail
 from facecast.cli_support import progress_bar as _progress_bar
 from facecast.cli_support import progress_option
 from facecast.errors import FacecastError
+from facecast.pipeline.specs import check_speech_choice
 from facecast.rules import (
     ASPECTS,
     DEFAULT_FPS,
@@ -166,8 +167,10 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
     """Make PHOTO (or an --avatar) speak AUDIO (or TEXT) and write an MP4."""
     if (photo is None) == (avatar_ref is None):
         raise click.UsageError("give exactly one of --photo or --avatar")
-    if (audio is None) == (text is None):
-        raise click.UsageError("give exactly one of --audio or --text")
+    try:
+        check_speech_choice(audio, text)  # the spec's rule, told as a usage error
+    except FacecastError:
+        raise click.UsageError("give exactly one of --audio or --text") from None
     if transcript and not audio:
         raise click.UsageError("--transcript goes with --audio")
     if canvas is not None:

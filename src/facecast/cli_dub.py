@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from facecast.errors import FacecastError
+from facecast.pipeline.specs import check_speech_choice
 from facecast.rules import MAX_AUDIO_S, MIN_AUDIO_S
 
 
@@ -55,8 +56,10 @@ def dub(video: str, audio: str | None, text: str | None, voice: str | None,
     from facecast.cli_support import progress_bar as _progress_bar
     from facecast.pipeline.dub_video import DubVideoSpec, dub_video
 
-    if (audio is None) == (text is None):
-        raise click.UsageError("give exactly one of --audio or --text")
+    try:
+        check_speech_choice(audio, text)  # the spec's rule, told as a usage error
+    except FacecastError:
+        raise click.UsageError("give exactly one of --audio or --text") from None
     if transcript and not audio:
         raise click.UsageError("--transcript goes with --audio")
     spec = DubVideoSpec(video=video, output=output, audio=audio, text=text, voice=voice,
