@@ -220,6 +220,71 @@ def test_cli_render_options_come_from_the_rules() -> None:
     assert params["size"].default == rules.DEFAULT_SIZE
 
 
+class _Stop(Exception):
+    """Raised by a stand-in pipeline once it has seen what the runner built."""
+
+
+def _context(tmp_path: Path, params: dict[str, Any], inputs: dict[str, Path]) -> Any:
+    from facecast.service.runners import RunContext
+    from facecast.service.settings import Settings
+
+    return RunContext(
+        job_id=1,
+        account_id=1,
+        params=params,
+        inputs=inputs,
+        workdir=tmp_path,
+        progress=lambda _f, _s: None,
+        settings=Settings(home=tmp_path),
+    )
+
+
+@pytest.mark.parametrize(
+    "options", [RenderOptions(), RenderOptions(fps=30, quality="pro", aspect="1:1", seed=7)]
+)
+def test_the_runner_reads_the_stored_options_back(
+    options: RenderOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import facecast.pipeline.talking_photo as tp
+    from facecast.service.runners import run_talking_photo
+
+    seen: list[TalkingPhotoSpec] = []
+
+    def render(spec: TalkingPhotoSpec, _progress: Any = None) -> None:
+        seen.append(spec)
+        raise _Stop
+
+    monkeypatch.setattr(tp, "render_talking_photo", render)
+    # an older job kept only what differed from the defaults: the spec fills the rest
+    stored = {k: v for k, v in options.to_params().items() if v != getattr(RenderOptions(), k)}
+    ctx = _context(tmp_path, {**stored, "text": "hi", "inputs": {}}, {"photo": tmp_path / "p"})
+    with pytest.raises(_Stop):
+        run_talking_photo(ctx)
+    spec = seen[0]
+    for name, value in options.engine_kwargs().items():
+        assert getattr(spec, name) == value, name
+    spec.check()
+
+
+def test_the_tts_runner_reads_the_stored_options_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import facecast.speech as speech
+    from facecast.service.runners import run_tts
+
+    seen: list[dict[str, Any]] = []
+
+    def synthesize(_text: str, _voice: str | None, **kwargs: Any) -> None:
+        seen.append(kwargs)
+        raise _Stop
+
+    monkeypatch.setattr(speech, "synthesize", synthesize)
+    with pytest.raises(_Stop):
+        run_tts(_context(tmp_path, {"text": "hi", "pitch": 2.0}, {}))
+    defaults = TtsOptions()
+    assert seen == [{"rate": defaults.rate, "pitch": 2.0, "volume": defaults.volume}]
+
+
 def _modules() -> Iterator[tuple[Path, ast.Module]]:
     for path in sorted(SRC.rglob("*.py")):
         if "migrations" not in path.parts:
