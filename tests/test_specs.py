@@ -16,7 +16,7 @@ from facecast import rules
 from facecast.errors import InputError
 from facecast.pipeline import specs
 from facecast.pipeline.dub_video import DubVideoSpec, dub_video
-from facecast.pipeline.specs import RenderOptions, TtsOptions
+from facecast.pipeline.specs import DubOptions, RenderOptions, TtsOptions
 from facecast.pipeline.talking_photo import TalkingPhotoSpec, render_talking_photo
 from facecast.pipeline.video_avatar import MAX_NAME
 
@@ -160,6 +160,21 @@ def test_dub_spec_refuses_before_reading_the_video(
 )
 def test_tts_options_refuse_with_one_code_per_rule(fields: dict[str, Any], code: str) -> None:
     assert _code(TtsOptions(**fields).check) == code
+
+
+@pytest.mark.parametrize(
+    ("options", "code"),
+    [(DubOptions(face_index=-1), "bad_request"), (DubOptions(quality="ultra"), "bad_quality")],
+)
+def test_dub_options_refuse_with_one_code_per_rule(options: DubOptions, code: str) -> None:
+    assert _code(options.check) == code
+
+
+def test_dub_options_round_trip_and_default_old_jobs() -> None:
+    options = DubOptions(face_index=2, quality="pro")
+    options.check()
+    assert DubOptions.from_params(json.loads(json.dumps(options.to_params()))) == options
+    assert DubOptions.from_params({"inputs": {"video": 3}}) == DubOptions()
 
 
 def test_tts_options_round_trip_and_default_old_jobs() -> None:

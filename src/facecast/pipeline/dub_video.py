@@ -58,7 +58,7 @@ from facecast.media import Audio, Mp4Writer, load_audio
 from facecast.media.colour import video_colour
 from facecast.media.video_reader import DUB_LIMITS, VideoInfo, VideoLimits, probe_video
 from facecast.motion.track import MouthTrack
-from facecast.pipeline.specs import check_speech_choice
+from facecast.pipeline.specs import check_face_index, check_speech_choice
 from facecast.pipeline.talking_photo import SpeechReady, mouth_track
 from facecast.render.dub import (
     JAW_GAP,
@@ -138,8 +138,7 @@ class DubVideoSpec:
     def check(self) -> None:
         """The request's own rules, before the video is read."""
         check_speech_choice(self.audio, self.text)
-        if self.face_index < 0:
-            raise InputError("face_index must be 0 or more", code="bad_request")
+        check_face_index(self.face_index)
 
 
 @dataclass

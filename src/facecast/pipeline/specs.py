@@ -49,9 +49,11 @@ __all__ = [
     "MIN_AUDIO_S",
     "MIN_FPS",
     "QUALITY",
+    "DubOptions",
     "RenderOptions",
     "StoredOptions",
     "TtsOptions",
+    "check_face_index",
     "check_look",
     "check_quality",
     "check_speech_choice",
@@ -70,6 +72,12 @@ def check_speech_choice(audio: object | None, text: str | None) -> None:
     (a door with its own code for it, such as Kling's ``bad_audio_choice``, maps it)."""
     if (audio is None) == (text is None):
         raise InputError("give either audio or text, not both or neither", code="bad_request")
+
+
+def check_face_index(face_index: int) -> None:
+    """Which face of a video (0: the largest): else ``bad_request``."""
+    if face_index < 0:
+        raise InputError("face_index must be 0 or more", code="bad_request")
 
 
 def check_quality(quality: str) -> None:
@@ -183,3 +191,15 @@ class TtsOptions(StoredOptions):
         check_ranges(self.rate, self.pitch, self.volume)  # bad_rate / bad_pitch / bad_volume
         if self.format not in TTS_FORMATS:
             raise InputError(f"format must be {' or '.join(TTS_FORMATS)}", code="bad_format")
+
+
+@dataclass(frozen=True)
+class DubOptions(StoredOptions):
+    """How a dub is made, from any door; its video and speech are given beside it."""
+
+    face_index: int = 0  # with several faces: 0 the largest in the first frame with faces
+    quality: str = "std"
+
+    def check(self) -> None:
+        check_face_index(self.face_index)
+        check_quality(self.quality)

@@ -80,6 +80,7 @@ from facecast.pipeline.dub_video import (
     source_frames,
     source_output_rate,
 )
+from facecast.pipeline.specs import check_face_index
 from facecast.render.dub import MouthDubber, mouth_gap
 from facecast.render.mouth_bank import BankBuilder, MouthBank
 from facecast.render.rig import EYES, MESH_POINTS
@@ -143,8 +144,7 @@ class VideoAvatarSpec:
         if len(self.name) > MAX_NAME:
             raise InputError(f"the avatar's name is over {MAX_NAME} characters",
                              code="bad_request")
-        if self.face_index < 0:
-            raise InputError("face_index must be 0 or more", code="bad_request")
+        check_face_index(self.face_index)
         if self.max_height < 64:
             raise InputError("max_height must be at least 64 pixels", code="bad_request")
 

@@ -20,9 +20,9 @@ from sqlalchemy import delete, func, select, update
 from facecast.errors import ConflictError, InputError, LimitError, NotFoundError
 from facecast.media.video_reader import CLEAN_LIMITS, DUB_LIMITS, VideoLimits
 from facecast.pipeline.specs import (
+    DubOptions,
     RenderOptions,
     TtsOptions,
-    check_quality,
     check_speech_choice,
 )
 from facecast.rules import (
@@ -352,8 +352,9 @@ class Service:
         if existing is not None:
             return existing, False
         check_speech_choice(audio, text)
-        check_quality(quality)
-        params: dict[str, Any] = {"face_index": face_index, "quality": quality, "inputs": {}}
+        options = DubOptions(face_index=face_index, quality=quality)
+        options.check()
+        params: dict[str, Any] = {**options.to_params(), "inputs": {}}
         seconds = self._speech(principal, params, audio, text, voice, transcript)
         params["inputs"]["video"] = self._video(principal, video, limits, "video").id
         return self._create(principal, "dub_video", params,

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from facecast.pipeline.specs import RenderOptions, TtsOptions
+from facecast.pipeline.specs import DubOptions, RenderOptions, TtsOptions
 from facecast.service.composition import build as build_composition
 from facecast.service.models import CustomVoice, Job
 from facecast.service.settings import Settings
@@ -108,7 +108,8 @@ def run_dub(ctx: RunContext) -> Output:
     out = ctx.workdir / "video.mp4"
     result = dub_video(DubVideoSpec(
         video=ctx.inputs["video"], output=out, audio=ctx.inputs.get("audio"), text=p.get("text"),
-        voice=p.get("voice"), transcript=p.get("transcript"), face_index=p.get("face_index", 0),
+        voice=p.get("voice"), transcript=p.get("transcript"),
+        face_index=DubOptions.from_params(p).face_index,
         export_visemes=ctx.workdir / "visemes.json", on_speech=ctx.speech_ready),
         ctx.progress)
     return Output(
