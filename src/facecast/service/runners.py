@@ -27,7 +27,6 @@ Progress = Callable[[float, str], None]
 Hold = Callable[[int], None]
 
 
-
 @dataclass
 class RunContext:
     job_id: int
