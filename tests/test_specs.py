@@ -225,6 +225,22 @@ def test_native_wire_offers_what_the_renderer_takes() -> None:
     assert prompt[0]["maxLength"] == rules.MAX_PROMPT_CHARS
 
 
+def test_native_composition_limits_are_the_renderers() -> None:
+    from facecast.api.native import schemas
+    from facecast.render.compose import Composition
+
+    schema = schemas.CompositionIn.model_json_schema()["properties"]
+    assert (schema["scale"]["minimum"], schema["scale"]["maximum"]) == (
+        rules.MIN_SCALE,
+        rules.MAX_SCALE,
+    )
+    assert schema["corner_radius"]["maximum"] == rules.MAX_CORNER_RADIUS
+    assert schema["layers"]["maxItems"] == rules.MAX_LAYERS
+    Composition(scale=rules.MAX_SCALE, corner_radius=rules.MAX_CORNER_RADIUS)  # accepted
+    with pytest.raises(InputError):
+        Composition(scale=rules.MAX_SCALE * 1.01)
+
+
 def test_cli_render_options_come_from_the_rules() -> None:
     from facecast.cli import render
 
@@ -233,6 +249,11 @@ def test_cli_render_options_come_from_the_rules() -> None:
     assert params["fps"].default == rules.DEFAULT_FPS
     assert (params["fps"].type.min, params["fps"].type.max) == (rules.MIN_FPS, rules.MAX_FPS)
     assert params["size"].default == rules.DEFAULT_SIZE
+    assert (params["scale"].type.min, params["scale"].type.max) == (
+        rules.MIN_SCALE,
+        rules.MAX_SCALE,
+    )
+    assert params["corner_radius"].type.max == rules.MAX_CORNER_RADIUS
 
 
 class _Stop(Exception):

@@ -30,11 +30,14 @@ from facecast.rules import (
     DEFAULT_SIZE,
     DEFAULT_VOLUME,
     MAX_AUDIO_S,
+    MAX_CORNER_RADIUS,
     MAX_FPS,
     MAX_HEAD_MOTION,
     MAX_PROMPT_CHARS,
+    MAX_SCALE,
     MIN_AUDIO_S,
     MIN_FPS,
+    MIN_SCALE,
     PITCH_RANGE,
     RATE_RANGE,
     VOLUME_RANGE,
@@ -136,13 +139,14 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
               help="Cut the person out of the photo and put them on --background.")
 @click.option("--mask", type=click.Choice(["none", "circle", "rect"]), default="none",
               show_default=True, help="Shape of the avatar.")
-@click.option("--corner-radius", type=click.FloatRange(0, 0.5), default=0.0,
+@click.option("--corner-radius", type=click.FloatRange(0, MAX_CORNER_RADIUS), default=0.0,
               help="Rounded corners for --mask rect, as a fraction of the shorter side.")
 @click.option("--position", help="Where the avatar goes: X,Y in pixels, or percentages "
               "(50%,60%) of the canvas; default its centre at the canvas centre.")
 @click.option("--anchor", type=click.Choice(["center", "top-left"]), default="center",
               show_default=True, help="Which point of the avatar --position places.")
-@click.option("--scale", type=click.FloatRange(0.05, 10), default=1.0, show_default=True,
+@click.option("--scale", type=click.FloatRange(MIN_SCALE, MAX_SCALE), default=1.0,
+              show_default=True,
               help="Avatar size, relative to the photo fitted whole (or to --avatar-size).")
 @click.option("--avatar-size", help="WxH box for the avatar in pixels; the photo covers it, "
               "cropped around the face.")

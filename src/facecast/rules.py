@@ -31,6 +31,12 @@ MIN_FPS, MAX_FPS = 10, 60
 DEFAULT_HEAD_MOTION = 1.0
 MAX_HEAD_MOTION = 2.0
 
+# Composition: the avatar's scale, the rounded-corner radius (a fraction of the box's
+# shorter side), image layers on the canvas.
+MIN_SCALE, MAX_SCALE = 0.05, 10.0
+MAX_CORNER_RADIUS = 0.5
+MAX_LAYERS = 16
+
 # Free text steering expression, head gestures and camera.
 MAX_PROMPT_CHARS = 2500
 

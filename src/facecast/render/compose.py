@@ -43,6 +43,7 @@ import numpy as np
 from facecast.errors import InputError
 from facecast.media.image import MAX_IMAGE_BYTES
 from facecast.render.canvas import MAX_SIDE, blurred_fill, cover_resize
+from facecast.rules import MAX_CORNER_RADIUS, MAX_LAYERS, MAX_SCALE, MIN_SCALE
 
 if TYPE_CHECKING:
     from facecast.motion.life import LifeTrack
@@ -57,7 +58,6 @@ Anchor = Literal["center", "top_left"]
 Units = Literal["fraction", "px"]
 
 MAX_PIXELS = 3840 * 2160  # the largest canvas: 4K UHD, either way round
-MAX_LAYERS = 16
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif",
                   ".avif"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm"}
@@ -260,8 +260,9 @@ class Composition:
                              code="bad_composition")
         if len(self.position) != 2 or not all(math.isfinite(v) for v in self.position):
             raise InputError("position needs two finite numbers", code="bad_composition")
-        if not 0.05 <= self.scale <= 10.0:
-            raise InputError(f"scale {self.scale} is out of range (0.05 to 10)",
+        if not MIN_SCALE <= self.scale <= MAX_SCALE:
+            raise InputError(f"scale {self.scale} is out of range ({MIN_SCALE:g} to "
+                             f"{MAX_SCALE:g})",
                              code="bad_composition")
         if self.avatar_size is not None and not all(8 <= v <= 4 * MAX_SIDE
                                                     for v in self.avatar_size):
@@ -270,8 +271,9 @@ class Composition:
         if self.mask not in ("none", "circle", "rect"):
             raise InputError(f"mask {self.mask!r}: use none, circle or rect",
                              code="bad_composition")
-        if not 0.0 <= self.corner_radius <= 0.5:
-            raise InputError(f"corner radius {self.corner_radius} is not within 0..0.5 "
+        if not 0.0 <= self.corner_radius <= MAX_CORNER_RADIUS:
+            raise InputError(f"corner radius {self.corner_radius} is not within "
+                             f"0..{MAX_CORNER_RADIUS:g} "
                              "(a fraction of the box's shorter side)", code="bad_composition")
         if len(self.layers) > MAX_LAYERS:
             raise InputError(f"{len(self.layers)} layers; at most {MAX_LAYERS}",

@@ -20,11 +20,15 @@ from facecast.rules import (
     DEFAULT_SIZE,
     DEFAULT_VOLUME,
     MAX_AUDIO_S,
+    MAX_CORNER_RADIUS,
     MAX_FPS,
     MAX_HEAD_MOTION,
+    MAX_LAYERS,
     MAX_PROMPT_CHARS,
+    MAX_SCALE,
     MIN_AUDIO_S,
     MIN_FPS,
+    MIN_SCALE,
     PITCH_RANGE,
     RATE_RANGE,
     TTS_FORMATS,
@@ -113,11 +117,11 @@ class CompositionIn(Request):
                     Annotated[float, Field(ge=-10_000, le=10_000)]] = (0.5, 0.5)
     units: Literal["fraction", "px"] = "fraction"
     anchor: Literal["center", "top-left"] = "center"
-    scale: Annotated[float, Field(ge=0.05, le=10)] = 1.0
+    scale: Annotated[float, Field(ge=MIN_SCALE, le=MAX_SCALE)] = 1.0
     avatar_size: Size | None = None
     mask: Literal["none", "circle", "rect"] = "none"
-    corner_radius: Annotated[float, Field(ge=0, le=0.5)] = 0.0
-    layers: Annotated[list[LayerIn], Field(max_length=16)] = []
+    corner_radius: Annotated[float, Field(ge=0, le=MAX_CORNER_RADIUS)] = 0.0
+    layers: Annotated[list[LayerIn], Field(max_length=MAX_LAYERS)] = []
 
 
 class TalkingPhotoCreate(JobCommon):
