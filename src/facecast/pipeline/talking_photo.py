@@ -111,8 +111,8 @@ class TalkingPhotoResult:
 
 
 def _speech(spec: TalkingPhotoSpec) -> tuple[Audio, list[PhonemeTiming]]:
-    """The audio to speak and, when the words are known, its phoneme timings."""
-    check_speech_choice(spec.audio, spec.text)
+    """The audio to speak and, when the words are known, its phoneme timings
+    (``spec`` is checked: exactly one of audio and text)."""
     if spec.text is not None:
         from facecast.speech import synthesize
 
