@@ -1,14 +1,15 @@
 """Request shapes that check themselves: what a door translates its request into.
 
-A talking photo is asked for by the CLI, by Python callers, by the native API and
-by each vendor API; each door only translates its own shape into these and imports
-the limits and defaults from :mod:`facecast.rules`. :class:`RenderOptions` is the
-talking photo's request without its files: it checks itself (one error code per
-rule), is stored on the job as the dict :meth:`RenderOptions.to_params` writes, and
-is read back by :meth:`RenderOptions.from_params`, so keys an older job lacks take
-the defaults written once here. :class:`facecast.pipeline.talking_photo.TalkingPhotoSpec`
-adds the files and runs the same checks (:func:`check_look`,
-:func:`check_speech_choice`); the dub spec shares the speech rule.
+Each use case is asked for by the CLI, by Python callers, by the native API and
+by the vendor APIs; each door only translates its own shape into these and imports
+the limits and defaults from :mod:`facecast.rules`. :class:`RenderOptions` (a
+talking photo), :class:`DubOptions` and :class:`TtsOptions` are a request without
+its files: each checks itself (one error code per rule), is stored on the job as
+the dict ``to_params()`` writes and read back by ``from_params()``
+(:class:`StoredOptions`), so keys an older job lacks take the defaults written once
+here. The pipeline specs (``TalkingPhotoSpec``, ``DubVideoSpec``, ``VideoAvatarSpec``)
+add the files and run the same checks (:func:`check_look`, :func:`check_speech_choice`,
+:func:`check_face_index`).
 
 The checkers are imported when a check runs: this module stays as light as
 :mod:`facecast.rules`, for the CLI and the API wire models.
