@@ -12,6 +12,8 @@ from pathlib import Path
 import click
 
 from facecast.errors import FacecastError
+from facecast.pipeline.specs import check_speech_choice
+from facecast.rules import MAX_AUDIO_S, MIN_AUDIO_S
 
 
 def _point(value: str | None) -> tuple[float, float] | None:
@@ -29,7 +31,8 @@ def _point(value: str | None) -> tuple[float, float] | None:
               help="Talking-head video: MP4, MOV, MKV, WebM or AVI (H.264, HEVC, VP9, "
                    "AV1, ...), longer than 5 s, up to 300 MB.")
 @click.option("--audio", type=click.Path(exists=True, dir_okay=False),
-              help="New speech: wav, mp3, m4a, aac, ogg/opus, flac (1 to 600 s).")
+              help="New speech: wav, mp3, m4a, aac, ogg/opus, flac "
+              f"({MIN_AUDIO_S:g} to {MAX_AUDIO_S:g} s).")
 @click.option("--text", help="Text to speak with the built-in voice instead of --audio.")
 @click.option("--voice", help="Voice id from `facecast voices`, or a piper .onnx (with --text).")
 @click.option("--transcript", help="The words of --audio (English), for exact lip shapes.")
@@ -53,8 +56,10 @@ def dub(video: str, audio: str | None, text: str | None, voice: str | None,
     from facecast.cli.support import progress_bar as _progress_bar
     from facecast.pipeline.dub_video import DubVideoSpec, dub_video
 
-    if (audio is None) == (text is None):
-        raise click.UsageError("give exactly one of --audio or --text")
+    try:
+        check_speech_choice(audio, text)  # the spec's rule, told as a usage error
+    except FacecastError:
+        raise click.UsageError("give exactly one of --audio or --text") from None
     if transcript and not audio:
         raise click.UsageError("--transcript goes with --audio")
     spec = DubVideoSpec(video=video, output=output, audio=audio, text=text, voice=voice,

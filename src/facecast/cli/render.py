@@ -16,6 +16,22 @@ from facecast.cli.support import fail as _fail
 from facecast.cli.support import progress_bar as _progress_bar
 from facecast.cli.support import progress_option
 from facecast.errors import FacecastError
+from facecast.pipeline.specs import check_speech_choice
+from facecast.rules import (
+    ASPECTS,
+    DEFAULT_FPS,
+    DEFAULT_HEAD_MOTION,
+    DEFAULT_SIZE,
+    MAX_AUDIO_S,
+    MAX_CORNER_RADIUS,
+    MAX_FPS,
+    MAX_HEAD_MOTION,
+    MAX_PROMPT_CHARS,
+    MAX_SCALE,
+    MIN_AUDIO_S,
+    MIN_FPS,
+    MIN_SCALE,
+)
 
 DEMO_TEXT = (
     "Hello! I am Eileen Collins, and I flew the space shuttle. "
@@ -48,9 +64,9 @@ def _render(progress: bool, **kwargs) -> None:
                    + "; ".join(repr(part) for part in result.prompt_unused), err=True)
 
 
-size_option = click.option("--size", default="source", show_default=True,
+size_option = click.option("--size", default=DEFAULT_SIZE, show_default=True,
                            help="Output size: source, 720p, 1080p, 4k or WxH.")
-aspect_option = click.option("--aspect", type=click.Choice(["16:9", "9:16", "1:1", "4:3", "3:4"]),
+aspect_option = click.option("--aspect", type=click.Choice(list(ASPECTS)),
                              help="Canvas shape; the portrait is fitted whole.")
 
 
@@ -75,17 +91,20 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
               help="Or an avatar of the library (`facecast avatar list`): a photo avatar "
                    "renders from its photo, a video avatar from its recording.")
 @click.option("--audio", type=click.Path(exists=True, dir_okay=False),
-              help="Speech: wav, mp3, m4a, aac, ogg/opus, flac (1 to 600 s).")
+              help="Speech: wav, mp3, m4a, aac, ogg/opus, flac "
+              f"({MIN_AUDIO_S:g} to {MAX_AUDIO_S:g} s).")
 @click.option("--text", help="Text to speak with the built-in voice instead of --audio.")
 @click.option("--voice", help="Voice id from `facecast voices`, or a piper .onnx (with --text).")
 @click.option("--transcript", help="The words of --audio (English), for exact lip shapes.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @size_option
 @aspect_option
-@click.option("--fps", default=25, show_default=True, type=click.IntRange(10, 60))
+@click.option("--fps", default=DEFAULT_FPS, show_default=True,
+              type=click.IntRange(MIN_FPS, MAX_FPS))
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Seed for blinks and head motion (same seed, same video).")
-@click.option("--head-motion", default=1.0, show_default=True, type=click.FloatRange(0, 2),
+@click.option("--head-motion", default=DEFAULT_HEAD_MOTION, show_default=True,
+              type=click.FloatRange(0, MAX_HEAD_MOTION),
               help="Head motion amount; 0 keeps the head still.")
 @click.option("--no-blinks", is_flag=True, help="Keep the eyes open.")
 @click.option("--export-visemes", type=click.Path(dir_okay=False, path_type=Path),
@@ -98,13 +117,14 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
               help="Cut the person out of the photo and put them on --background.")
 @click.option("--mask", type=click.Choice(["none", "circle", "rect"]), default="none",
               show_default=True, help="Shape of the avatar.")
-@click.option("--corner-radius", type=click.FloatRange(0, 0.5), default=0.0,
+@click.option("--corner-radius", type=click.FloatRange(0, MAX_CORNER_RADIUS), default=0.0,
               help="Rounded corners for --mask rect, as a fraction of the shorter side.")
 @click.option("--position", help="Where the avatar goes: X,Y in pixels, or percentages "
               "(50%,60%) of the canvas; default its centre at the canvas centre.")
 @click.option("--anchor", type=click.Choice(["center", "top-left"]), default="center",
               show_default=True, help="Which point of the avatar --position places.")
-@click.option("--scale", type=click.FloatRange(0.05, 10), default=1.0, show_default=True,
+@click.option("--scale", type=click.FloatRange(MIN_SCALE, MAX_SCALE), default=1.0,
+              show_default=True,
               help="Avatar size, relative to the photo fitted whole (or to --avatar-size).")
 @click.option("--avatar-size", help="WxH box for the avatar in pixels; the photo covers it, "
               "cropped around the face.")
@@ -115,7 +135,8 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
               help="Expression template: key or id from `facecast expressions` "
               "(happy, amazed, serious, thinking, nodding, ...).")
 @click.option("--prompt", help="Free text steering expression, head and camera, e.g. "
-              "'while talking, nodding, then smiling; slow zoom in' (up to 2500 characters).")
+              f"'while talking, nodding, then smiling; slow zoom in' (up to {MAX_PROMPT_CHARS} "
+              "characters).")
 @progress_option
 def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: str | None,
            voice: str | None, transcript: str | None, output: Path, size: str,
@@ -128,8 +149,10 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
     """Make PHOTO (or an --avatar) speak AUDIO (or TEXT) and write an MP4."""
     if (photo is None) == (avatar_ref is None):
         raise click.UsageError("give exactly one of --photo or --avatar")
-    if (audio is None) == (text is None):
-        raise click.UsageError("give exactly one of --audio or --text")
+    try:
+        check_speech_choice(audio, text)  # the spec's rule, told as a usage error
+    except FacecastError:
+        raise click.UsageError("give exactly one of --audio or --text") from None
     if transcript and not audio:
         raise click.UsageError("--transcript goes with --audio")
     if canvas is not None:

@@ -10,6 +10,14 @@ import click
 
 from facecast.cli.support import fail as _fail
 from facecast.errors import FacecastError
+from facecast.rules import (
+    DEFAULT_PITCH,
+    DEFAULT_RATE,
+    DEFAULT_VOLUME,
+    PITCH_RANGE,
+    RATE_RANGE,
+    VOLUME_RANGE,
+)
 
 
 @click.command()
@@ -63,10 +71,12 @@ def languages(as_json: bool) -> None:
 @click.command()
 @click.option("--text", required=True, help="What to say (up to 10,000 characters).")
 @click.option("--voice", help="Voice id (see `facecast voices`); default the neural voice.")
-@click.option("--rate", default=1.0, show_default=True, type=float, help="Speed, 0.5 to 2.0.")
-@click.option("--pitch", default=0.0, show_default=True, type=float,
-              help="Semitones, -12 to +12.")
-@click.option("--volume", default=1.0, show_default=True, type=float, help="0 to 2.")
+@click.option("--rate", default=DEFAULT_RATE, show_default=True, type=float,
+              help=f"Speed, {RATE_RANGE[0]:g} to {RATE_RANGE[1]:.1f}.")
+@click.option("--pitch", default=DEFAULT_PITCH, show_default=True, type=float,
+              help=f"Semitones, {PITCH_RANGE[0]:g} to {PITCH_RANGE[1]:+g}.")
+@click.option("--volume", default=DEFAULT_VOLUME, show_default=True, type=float,
+              help=f"{VOLUME_RANGE[0]:g} to {VOLUME_RANGE[1]:g}.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="speech.mp3 or speech.wav; timings go to speech.timings.json beside it.")
 def tts(text: str, voice: str | None, rate: float, pitch: float, volume: float,

@@ -44,8 +44,8 @@ from facecast.motion.expressions import (
     Phase,
     get_template,
 )
+from facecast.rules import MAX_PROMPT_CHARS
 
-MAX_PROMPT_CHARS = 2500
 ZOOM_AMOUNT = 0.2  # a plain "zoom in" ends 20 % closer
 _DET = r"(?:the\s+|her\s+|his\s+|their\s+|its\s+|one's\s+|both\s+|my\s+|your\s+)?"
 

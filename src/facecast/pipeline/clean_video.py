@@ -55,6 +55,13 @@ class CleanVideoSpec:
     preset: str = "veryfast"
     limits: VideoLimits = CLEAN_LIMITS
 
+    def check(self) -> None:
+        """The request's own rules, before the video is read (the areas are checked
+        against its size once it is probed)."""
+        if Path(self.output).resolve() == Path(self.video).resolve():
+            raise InputError("the output must not overwrite the input video",
+                             code="bad_request")
+
 
 @dataclass
 class CleanVideoResult:
@@ -140,10 +147,9 @@ def clean_video(spec: CleanVideoSpec, progress: Progress | None = None) -> Clean
     report = progress or (lambda _f, _s: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    spec.check()
     report(0.0, "checking video")
     info = probe_video(spec.video, spec.limits)
-    if Path(spec.output).resolve() == Path(spec.video).resolve():
-        raise InputError("the output must not overwrite the input video", code="bad_request")
     subtitles = check_areas(spec.subtitle_areas, "subtitle", info.width, info.height)
     watermarks = check_areas(spec.watermark_areas, "watermark", info.width, info.height)
     detect = spec.detect if spec.detect is not None else not (subtitles or watermarks)

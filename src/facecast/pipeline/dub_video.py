@@ -77,7 +77,8 @@ from facecast.pipeline.frames import (  # the public ones re-exported: see __all
     source_frames,
     source_output_rate,
 )
-from facecast.pipeline.talking_photo import MAX_AUDIO_S, MIN_AUDIO_S, SpeechReady, mouth_track
+from facecast.pipeline.specs import check_face_index, check_speech_choice
+from facecast.pipeline.talking_photo import SpeechReady, mouth_track
 from facecast.pipeline.video_loop import (
     CROSSFADE_S,
     POSE_POINTS,
@@ -93,6 +94,7 @@ from facecast.render.dub import (
 )
 from facecast.render.rig import MESH_POINTS
 from facecast.render.video_face import FaceChoice
+from facecast.rules import MAX_AUDIO_S, MIN_AUDIO_S
 from facecast.timing import PhonemeTiming
 
 PathLike = str | os.PathLike[str]
@@ -162,6 +164,11 @@ class DubVideoSpec:
     crf: int | None = None
     on_speech: SpeechReady | None = None  # the output's length, before the dubbing starts
 
+    def check(self) -> None:
+        """The request's own rules, before the video is read."""
+        check_speech_choice(self.audio, self.text)
+        check_face_index(self.face_index)
+
 
 @dataclass
 class DubVideoResult:
@@ -195,8 +202,7 @@ class SpeechSource(Protocol):
 
 def prepare_speech(spec: SpeechSource) -> tuple[Audio, list[PhonemeTiming]]:
     """The audio to speak and, when the words are known, its phoneme timings."""
-    if (spec.audio is None) == (spec.text is None):
-        raise InputError("give either audio or text, not both or neither", code="bad_request")
+    check_speech_choice(spec.audio, spec.text)
     if spec.text is not None:
         from facecast.speech import synthesize
 
@@ -238,6 +244,7 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
     report = progress or (lambda _f, _s: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    spec.check()
     report(0.0, "checking video")
     info = probe_video(spec.video, spec.limits)
     fps = source_output_rate(info)
@@ -245,8 +252,6 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
     if info.rotation in (90, 270):
         width, height = height, width
     width, height = width - width % 2, height - height % 2
-    if spec.face_index < 0:
-        raise InputError("face_index must be 0 or more", code="bad_request")
 
     report(0.01, "preparing speech")
     t = time.perf_counter()

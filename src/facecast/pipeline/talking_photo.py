@@ -36,9 +36,17 @@ from facecast.motion.life import LifeTrack, life_track, with_gestures
 from facecast.motion.prompt import PromptPlan, parse_prompt
 from facecast.motion.track import MouthTrack
 from facecast.pipeline.frames import prefetched
+from facecast.pipeline.specs import check_look, check_speech_choice
 from facecast.render.animator import PortraitAnimator
 from facecast.render.canvas import canvas_size, fit_photo
 from facecast.render.compose import Composition, Compositor, VideoFill, check_canvas
+from facecast.rules import (
+    DEFAULT_FPS,
+    DEFAULT_HEAD_MOTION,
+    DEFAULT_SIZE,
+    MAX_AUDIO_S,
+    MIN_AUDIO_S,
+)
 from facecast.timing import PhonemeTiming
 
 PathLike = str | os.PathLike[str]
@@ -47,8 +55,6 @@ Progress = Callable[[float, str], None]
 # (the service prices the job there; raising stops the render).
 SpeechReady = Callable[[float], None]
 
-MIN_AUDIO_S = 1.0
-MAX_AUDIO_S = 600.0
 PHONEME_LEAD_S = 0.04
 
 
@@ -62,11 +68,11 @@ class TalkingPhotoSpec:
     text: str | None = None
     voice: str | None = None
     transcript: str | None = None  # words of ``audio``, for phoneme-accurate lips (English)
-    size: str = "source"  # "source", "720p", "1080p", "4k" or "WxH"
-    aspect: str | None = None  # "16:9", "9:16", ... (canvas shape; the portrait is fitted)
-    fps: int = 25
+    size: str = DEFAULT_SIZE  # "source", "720p", "1080p", "4k" or "WxH"
+    aspect: str | None = None  # one of rules.ASPECTS (canvas shape; the portrait is fitted)
+    fps: int = DEFAULT_FPS
     seed: int = 0
-    head_motion: float = 1.0  # 0 keeps the head still
+    head_motion: float = DEFAULT_HEAD_MOTION  # 0 keeps the head still
     blinks: bool = True
     export_visemes: PathLike | None = None  # .json (facecast track) or .tsv (Rhubarb)
     face_limits: FaceCheckLimits = DEFAULT_LIMITS
@@ -77,10 +83,17 @@ class TalkingPhotoSpec:
     composition: Composition | None = None
     # An expression template (key such as "happy", or its id); None: natural.
     expression: str | int | None = None
-    # Free text steering expression, head gestures and camera (up to 2500 characters);
+    # Free text steering expression, head gestures and camera (up to MAX_PROMPT_CHARS);
     # it changes and adds to the template. What it cannot use is in the result.
     prompt: str | None = None
     on_speech: SpeechReady | None = None
+
+    def check(self) -> None:
+        """The request's own rules (:mod:`facecast.pipeline.specs`), before any file is
+        read: the same checks, and codes, as every other door gets."""
+        check_speech_choice(self.audio, self.text)
+        check_look(size=self.size, aspect=self.aspect, fps=self.fps,
+                   head_motion=self.head_motion, prompt=self.prompt, expression=self.expression)
 
 
 @dataclass
@@ -99,9 +112,8 @@ class TalkingPhotoResult:
 
 
 def _speech(spec: TalkingPhotoSpec) -> tuple[Audio, list[PhonemeTiming]]:
-    """The audio to speak and, when the words are known, its phoneme timings."""
-    if (spec.audio is None) == (spec.text is None):
-        raise InputError("give either audio or text, not both or neither", code="bad_request")
+    """The audio to speak and, when the words are known, its phoneme timings
+    (``spec`` is checked: exactly one of audio and text)."""
     if spec.text is not None:
         from facecast.speech import synthesize
 
@@ -145,7 +157,9 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
     report = progress or (lambda _f, _s: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    # Cheap checks first: an unknown template or an overlong prompt costs no face check.
+    # Cheap checks first: a bad option, an unknown template or an overlong prompt costs
+    # no face check.
+    spec.check()
     template = get_template(spec.expression)
     prompt = parse_prompt(spec.prompt) if spec.prompt else PromptPlan("")
     plan = prompt.plan(template.controls) if not prompt.is_empty() \

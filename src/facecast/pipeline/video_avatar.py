@@ -92,6 +92,7 @@ from facecast.pipeline.idle_clip import (
     _write_idle,
 )
 from facecast.pipeline.idle_loop import IDLE_MAX_S, IDLE_MIN_S, _loop_thumb, choose_idle
+from facecast.pipeline.specs import check_face_index
 from facecast.pipeline.video_loop import Loop
 from facecast.render.dub import MouthDubber
 from facecast.render.mouth_bank import BankBuilder
@@ -147,6 +148,17 @@ class VideoAvatarSpec:
     max_height: int = 720  # the stored clip is scaled down to this height when larger
     limits: VideoLimits = AVATAR_LIMITS
 
+    def check(self) -> None:
+        """The request's own rules (``bad_request``), before any file is touched."""
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise InputError("the avatar needs a name", code="bad_request")
+        if len(self.name) > MAX_NAME:
+            raise InputError(f"the avatar's name is over {MAX_NAME} characters",
+                             code="bad_request")
+        check_face_index(self.face_index)
+        if self.max_height < 64:
+            raise InputError("max_height must be at least 64 pixels", code="bad_request")
+
 
 def load_video_avatar(folder: PathLike) -> VideoAvatarInfo:
     """The avatar package in ``folder``; InputError ``avatar_invalid`` when it is missing,
@@ -175,14 +187,7 @@ class _Collector:
 
 
 def _check_spec(spec: VideoAvatarSpec) -> Path:
-    if not isinstance(spec.name, str) or not spec.name.strip():
-        raise InputError("the avatar needs a name", code="bad_request")
-    if len(spec.name) > MAX_NAME:
-        raise InputError(f"the avatar's name is over {MAX_NAME} characters", code="bad_request")
-    if spec.face_index < 0:
-        raise InputError("face_index must be 0 or more", code="bad_request")
-    if spec.max_height < 64:
-        raise InputError("max_height must be at least 64 pixels", code="bad_request")
+    spec.check()
     folder = Path(spec.folder).absolute()
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise InputError(f"{folder} already exists and is not an empty folder",

@@ -16,10 +16,10 @@ import cv2
 import numpy as np
 
 from facecast.errors import InputError
+from facecast.rules import ASPECTS
 
 MAX_SIDE = 3840
 NAMED_HEIGHTS = {"480p": 480, "720p": 720, "1080p": 1080, "1440p": 1440, "2160p": 2160, "4k": 2160}
-ASPECTS = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4)}
 
 
 @dataclass(frozen=True)

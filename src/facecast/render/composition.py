@@ -15,6 +15,7 @@ from typing import Literal
 
 from facecast.errors import InputError
 from facecast.render.canvas import MAX_SIDE
+from facecast.rules import MAX_CORNER_RADIUS, MAX_LAYERS, MAX_SCALE, MIN_SCALE
 
 PathLike = str | os.PathLike[str]
 RGB = tuple[int, int, int]
@@ -28,7 +29,6 @@ Anchor = Literal["center", "top_left"]
 
 Units = Literal["fraction", "px"]
 MAX_PIXELS = 3840 * 2160  # the largest canvas: 4K UHD, either way round
-MAX_LAYERS = 16
 IMAGE_SUFFIXES = {
     ".png",
     ".jpg",
@@ -246,9 +246,10 @@ class Composition:
             )
         if len(self.position) != 2 or not all(math.isfinite(v) for v in self.position):
             raise InputError("position needs two finite numbers", code="bad_composition")
-        if not 0.05 <= self.scale <= 10.0:
+        if not MIN_SCALE <= self.scale <= MAX_SCALE:
             raise InputError(
-                f"scale {self.scale} is out of range (0.05 to 10)", code="bad_composition"
+                f"scale {self.scale} is out of range ({MIN_SCALE:g} to {MAX_SCALE:g})",
+                code="bad_composition",
             )
         if self.avatar_size is not None and not all(
             8 <= v <= 4 * MAX_SIDE for v in self.avatar_size
@@ -260,9 +261,9 @@ class Composition:
             raise InputError(
                 f"mask {self.mask!r}: use none, circle or rect", code="bad_composition"
             )
-        if not 0.0 <= self.corner_radius <= 0.5:
+        if not 0.0 <= self.corner_radius <= MAX_CORNER_RADIUS:
             raise InputError(
-                f"corner radius {self.corner_radius} is not within 0..0.5 "
+                f"corner radius {self.corner_radius} is not within 0..{MAX_CORNER_RADIUS:g} "
                 "(a fraction of the box's shorter side)",
                 code="bad_composition",
             )

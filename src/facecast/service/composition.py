@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from facecast.errors import InputError
+from facecast.rules import MAX_LAYERS
 from facecast.service.assets import AssetService, MediaSource
-
-MAX_LAYERS = 16
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,20 @@ from sqlalchemy import delete, func, select, update
 
 from facecast.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from facecast.media.video_reader import CLEAN_LIMITS, DUB_LIMITS, VideoLimits
+from facecast.pipeline.specs import (
+    DubOptions,
+    RenderOptions,
+    TtsOptions,
+    check_speech_choice,
+)
+from facecast.rules import (
+    DEFAULT_PITCH,
+    DEFAULT_RATE,
+    DEFAULT_VOLUME,
+    MAX_AUDIO_S,
+    MIN_AUDIO_S,
+    TTS_FORMATS,
+)
 from facecast.service import jobs, origin, webhooks
 from facecast.service.accounts import (
     KeyResolver,
@@ -53,7 +67,7 @@ from facecast.service.models import (
     utcnow,
 )
 from facecast.service.ratelimit import RateLimiter
-from facecast.service.runners import KINDS, QUALITY, tts_cost, video_cost
+from facecast.service.runners import KINDS, tts_cost, video_cost
 from facecast.service.settings import Settings
 from facecast.service.storage import Storage, open_storage
 from facecast.speech.text import check_characters
@@ -61,41 +75,6 @@ from facecast.speech.text import check_characters
 # speech runs at about 14 characters a second: enough to price a text job up front
 CHARS_PER_SECOND = 14.0
 JOB_CACHE_S = 0.25
-MIN_AUDIO_S = 1.0
-MAX_AUDIO_S = 600.0
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    size: str = "source"
-    aspect: str | None = None
-    fps: int = 25
-    seed: int = 0
-    head_motion: float = 1.0
-    blinks: bool = True
-    quality: str = "std"  # "pro": slower, sharper encoding (Kling's mode)
-    watermark: bool = False  # also make a visibly watermarked copy
-    prompt: str | None = None  # free text steering expression, head gestures and camera
-    expression: str | int | None = None  # an expression template's key or id (None: natural)
-
-    def check(self) -> None:
-        from facecast.render.canvas import canvas_size
-
-        canvas_size(512, 512, self.size, self.aspect)  # raises InputError for bad values
-        if not 10 <= self.fps <= 60:
-            raise InputError("fps must be 10 to 60", code="bad_fps")
-        if not 0 <= self.head_motion <= 2:
-            raise InputError("head_motion must be 0 to 2", code="bad_head_motion")
-        if self.quality not in QUALITY:
-            raise InputError(f"quality must be one of {', '.join(QUALITY)}", code="bad_quality")
-        if self.prompt is not None and len(self.prompt) > 2500:
-            raise InputError("prompt is over 2500 characters", code="prompt_too_long")
-        if self.prompt is not None:
-            check_characters(self.prompt, "prompt")
-        if self.expression is not None:
-            from facecast.motion.expressions import get_template
-
-            get_template(self.expression)  # unknown: InputError unknown_expression
 
 
 @dataclass(frozen=True)
@@ -268,8 +247,7 @@ class Service:
             return existing, False
         if (photo is None) == (avatar_id is None):
             raise InputError("give either a photo or an avatar_id", code="bad_request")
-        if (audio is None) == (text is None):
-            raise InputError("give either audio or text (with a voice)", code="bad_request")
+        check_speech_choice(audio, text)
         if avatar_id is not None and \
                 self.avatars.get(principal.account_id, avatar_id).kind == "video":
             # a video avatar moves as its recording did: another renderer, another kind
@@ -278,7 +256,7 @@ class Service:
                                              options=options, composition=composition,
                                              opts=opts)
         options.check()
-        params: dict[str, Any] = {**options.__dict__, "inputs": {}}
+        params: dict[str, Any] = {**options.to_params(), "inputs": {}}
         if options.expression is not None:
             from facecast.motion.expressions import get_template
 
@@ -371,11 +349,10 @@ class Service:
         existing = self._existing(principal, opts)
         if existing is not None:
             return existing, False
-        if (audio is None) == (text is None):
-            raise InputError("give either audio or text (with a voice)", code="bad_request")
-        if quality not in QUALITY:
-            raise InputError(f"quality must be one of {', '.join(QUALITY)}", code="bad_quality")
-        params: dict[str, Any] = {"face_index": face_index, "quality": quality, "inputs": {}}
+        check_speech_choice(audio, text)
+        options = DubOptions(face_index=face_index, quality=quality)
+        options.check()
+        params: dict[str, Any] = {**options.to_params(), "inputs": {}}
         seconds = self._speech(principal, params, audio, text, voice, transcript)
         params["inputs"]["video"] = self._video(principal, video, limits, "video").id
         return self._create(principal, "dub_video", params,
@@ -425,20 +402,17 @@ class Service:
         return asset
 
     def create_tts(self, principal: Principal, text: str, voice: str | None = None, *,
-                   rate: float = 1.0, pitch: float = 0.0, volume: float = 1.0,
-                   format: str = "mp3", opts: JobOptions = JobOptions()) -> tuple[Job, bool]:
+                   rate: float = DEFAULT_RATE, pitch: float = DEFAULT_PITCH,
+                   volume: float = DEFAULT_VOLUME, format: str = TTS_FORMATS[0],
+                   opts: JobOptions = JobOptions()) -> tuple[Job, bool]:
         existing = self._existing(principal, opts)
         if existing is not None:
             return existing, False
-        from facecast.speech.synth import check_ranges
-
         text = self._check_text(text)
         self._check_voice(principal, voice)
-        check_ranges(rate, pitch, volume)
-        if format not in ("mp3", "wav"):
-            raise InputError("format must be mp3 or wav", code="bad_format")
-        params = {"text": text, "voice": voice, "rate": rate, "pitch": pitch,
-                  "volume": volume, "format": format}
+        options = TtsOptions(rate=rate, pitch=pitch, volume=volume, format=format)
+        options.check()
+        params = {"text": text, "voice": voice, **options.to_params()}
         return self._create(principal, "tts", params, tts_cost(self.settings, text), opts)
 
     def create_voice_clone(self, principal: Principal, sample: MediaSource, name: str, *,

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from facecast.pipeline.specs import DubOptions, RenderOptions, TtsOptions
 from facecast.service.composition import build as build_composition
 from facecast.service.models import CustomVoice, Job
 from facecast.service.settings import Settings
@@ -24,11 +25,6 @@ from facecast.service.storage import Storage
 
 Progress = Callable[[float, str], None]
 Hold = Callable[[int], None]
-
-# x264 settings per quality: "pro" spends about twice the encoding time for sharper video;
-# "std" takes the render's preset for its size (render_preset: faster above 1080p)
-QUALITY: dict[str, dict[str, Any]] = {
-    "std": {"preset": None, "crf": 20}, "pro": {"preset": "medium", "crf": 17}}
 
 
 @dataclass
@@ -78,18 +74,16 @@ def run_talking_photo(ctx: RunContext) -> Output:
     from facecast.pipeline.talking_photo import TalkingPhotoSpec, render_talking_photo
 
     p = ctx.params
+    options = RenderOptions.from_params(p)  # stored by the spec; its defaults fill old jobs
     out = ctx.workdir / "video.mp4"
     spec = TalkingPhotoSpec(
         photo=ctx.inputs["photo"], output=out, audio=ctx.inputs.get("audio"),
         text=p.get("text"), voice=p.get("voice"), transcript=p.get("transcript"),
-        size=p.get("size", "source"), aspect=p.get("aspect"), fps=p.get("fps", 25),
-        seed=p.get("seed", 0), head_motion=p.get("head_motion", 1.0),
-        blinks=p.get("blinks", True), export_visemes=ctx.workdir / "visemes.json",
+        export_visemes=ctx.workdir / "visemes.json",
         composition=build_composition(p["composition"], ctx.inputs)
         if p.get("composition") else None,
-        expression=p.get("expression"), prompt=p.get("prompt"), on_speech=ctx.speech_ready,
-        **QUALITY[p.get("quality", "std")])
-    watermark = p.get("watermark", False)
+        on_speech=ctx.speech_ready, **options.engine_kwargs())
+    watermark = options.watermark
     result = render_talking_photo(
         spec, lambda f, stage: ctx.progress(f * 0.9 if watermark else f, stage))
     files = {"video": (out, "video/mp4"),
@@ -113,7 +107,8 @@ def run_dub(ctx: RunContext) -> Output:
     out = ctx.workdir / "video.mp4"
     result = dub_video(DubVideoSpec(
         video=ctx.inputs["video"], output=out, audio=ctx.inputs.get("audio"), text=p.get("text"),
-        voice=p.get("voice"), transcript=p.get("transcript"), face_index=p.get("face_index", 0),
+        voice=p.get("voice"), transcript=p.get("transcript"),
+        face_index=DubOptions.from_params(p).face_index,
         export_visemes=ctx.workdir / "visemes.json", on_speech=ctx.speech_ready),
         ctx.progress)
     return Output(
@@ -152,10 +147,11 @@ def run_tts(ctx: RunContext) -> Output:
     from facecast.speech import save_speech, synthesize
 
     p = ctx.params
+    options = TtsOptions.from_params(p)
     ctx.progress(0.05, "synthesising speech")
-    speech = synthesize(p["text"], p.get("voice"), rate=p.get("rate", 1.0),
-                        pitch=p.get("pitch", 0.0), volume=p.get("volume", 1.0))
-    fmt = p.get("format", "mp3")
+    speech = synthesize(p["text"], p.get("voice"), rate=options.rate, pitch=options.pitch,
+                        volume=options.volume)
+    fmt = options.format
     audio_path, timing_path = save_speech(speech, ctx.workdir / f"speech.{fmt}")
     ctx.progress(0.95, "saving")
     return Output(

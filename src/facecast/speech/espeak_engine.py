@@ -64,12 +64,10 @@ import numpy as np
 
 from facecast.errors import FacecastError, InputError
 from facecast.media.audio import Audio
+from facecast.rules import PITCH_RANGE, RATE_RANGE, VOLUME_RANGE
 from facecast.speech.piper_tts import MAX_TEXT_CHARS, Speech
 from facecast.timing import PhonemeTiming, WordTiming
 
-RATE_RANGE = (0.5, 2.0)
-PITCH_RANGE = (-12.0, 12.0)
-VOLUME_RANGE = (0.0, 2.0)
 DEFAULT_WPM = 175  # espeak's default speaking rate; rate=1.0
 PITCH_UNITS_PER_SEMITONE = 5.0  # measured, see the module docstring
 PAUSE = "_"  # phoneme label for silence (leading silence and espeak's pauses)

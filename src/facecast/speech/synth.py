@@ -25,6 +25,7 @@ import numpy as np
 
 from facecast.errors import InputError
 from facecast.media.audio import Audio, write_audio
+from facecast.rules import PITCH_RANGE, RATE_RANGE, VOLUME_RANGE
 from facecast.speech.piper_tts import Speech, checked_text
 from facecast.speech.text import normalize_english, split_sentences
 from facecast.speech.voices import Voice, get_voice
@@ -33,9 +34,6 @@ from facecast.timing import PhonemeTiming, WordTiming
 if TYPE_CHECKING:
     from facecast.speech.clone import VoiceStats
 
-RATE_RANGE = (0.5, 2.0)
-PITCH_RANGE = (-12.0, 12.0)
-VOLUME_RANGE = (0.0, 2.0)
 TARGET_RMS_DB = -20.0
 # The first streamed piece is cut at a clause near this length: first audio sooner.
 FIRST_CHUNK_CHARS = 60

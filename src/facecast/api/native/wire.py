@@ -5,11 +5,35 @@ from these, and the fuzz test holds the server to it)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from facecast.api.wire import CheckedText
+from facecast.pipeline.specs import QUALITY
+from facecast.rules import (
+    ASPECTS,
+    DEFAULT_FPS,
+    DEFAULT_HEAD_MOTION,
+    DEFAULT_PITCH,
+    DEFAULT_RATE,
+    DEFAULT_SIZE,
+    DEFAULT_VOLUME,
+    MAX_AUDIO_S,
+    MAX_CORNER_RADIUS,
+    MAX_FPS,
+    MAX_HEAD_MOTION,
+    MAX_LAYERS,
+    MAX_PROMPT_CHARS,
+    MAX_SCALE,
+    MIN_AUDIO_S,
+    MIN_FPS,
+    MIN_SCALE,
+    PITCH_RANGE,
+    RATE_RANGE,
+    TTS_FORMATS,
+    VOLUME_RANGE,
+)
 
 # the database keeps naive UTC; the wire says so
 Timestamp = Annotated[datetime, AfterValidator(
@@ -18,6 +42,17 @@ Timestamp = Annotated[datetime, AfterValidator(
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled", "expired"]
 JobKind = Literal["talking_photo", "dub_video", "clean_video", "tts", "voice_clone",
                   "avatar_clone", "avatar_video"]
+
+# the wire's enums, built from the rules' lists (rules.ASPECTS: the canvas shapes the
+# renderer takes); a type checker cannot read a Literal built at run time, so it sees str
+if TYPE_CHECKING:
+    Aspect: TypeAlias = str
+    Quality: TypeAlias = str
+    TtsFormat: TypeAlias = str
+else:
+    Aspect = Literal[tuple(ASPECTS)]
+    Quality = Literal[tuple(QUALITY)]
+    TtsFormat = Literal[tuple(TTS_FORMATS)]
 
 Url = Annotated[str, Field(min_length=8, max_length=4096, pattern=r"^https?://")]
 
@@ -88,37 +123,38 @@ class CompositionIn(Request):
                     Annotated[float, Field(ge=-10_000, le=10_000)]] = (0.5, 0.5)
     units: Literal["fraction", "px"] = "fraction"
     anchor: Literal["center", "top-left"] = "center"
-    scale: Annotated[float, Field(ge=0.05, le=10)] = 1.0
+    scale: Annotated[float, Field(ge=MIN_SCALE, le=MAX_SCALE)] = 1.0
     avatar_size: Size | None = None
     mask: Literal["none", "circle", "rect"] = "none"
-    corner_radius: Annotated[float, Field(ge=0, le=0.5)] = 0.0
-    layers: Annotated[list[LayerIn], Field(max_length=16)] = []
+    corner_radius: Annotated[float, Field(ge=0, le=MAX_CORNER_RADIUS)] = 0.0
+    layers: Annotated[list[LayerIn], Field(max_length=MAX_LAYERS)] = []
 
 
 class TalkingPhotoCreate(JobCommon):
     photo: MediaInput | None = Field(None, description="The portrait; or give avatar_id.")
     avatar_id: Annotated[str, Field(pattern=r"^av_[0-9]{1,18}$")] | None = None
-    audio: MediaInput | None = Field(None, description="Speech (1 to 600 s); or give text.")
+    audio: MediaInput | None = Field(
+        None, description=f"Speech ({MIN_AUDIO_S:g} to {MAX_AUDIO_S:g} s); or give text.")
     text: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
     voice: Annotated[str, Field(max_length=200)] | None = Field(
         None, description="Voice id for text (see /voices); default the built-in voice.")
     transcript: Annotated[str, Field(max_length=10_000)] | None = Field(
         None, description="The words of an English audio, for exact lip shapes.")
     size: Annotated[str, Field(max_length=20)] = Field(
-        "source", description="source, 720p, 1080p, 4k or WxH")
-    aspect: Literal["16:9", "9:16", "1:1", "4:3", "3:4", "4:5"] | None = None
-    fps: Annotated[int, Field(ge=10, le=60)] = 25
+        DEFAULT_SIZE, description="source, 720p, 1080p, 4k or WxH")
+    aspect: Aspect | None = None
+    fps: Annotated[int, Field(ge=MIN_FPS, le=MAX_FPS)] = DEFAULT_FPS
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
-    head_motion: Annotated[float, Field(ge=0, le=2)] = 1.0
+    head_motion: Annotated[float, Field(ge=0, le=MAX_HEAD_MOTION)] = DEFAULT_HEAD_MOTION
     blinks: bool = True
-    quality: Literal["std", "pro"] = Field("std", description="pro: slower, sharper encoding")
+    quality: Quality = Field("std", description="pro: slower, sharper encoding")
     watermark: bool = Field(False, description="Also make a watermarked copy ('watermarked')")
     composition: CompositionIn | None = None
     expression: Annotated[str, Field(min_length=1, max_length=40)] | Annotated[
         int, Field(ge=1, le=10_000)] | None = Field(
         None, description="An expression template: its key or id (see /expressions); "
                           "default natural.")
-    prompt: Annotated[str, Field(max_length=2500)] | None = Field(
+    prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] | None = Field(
         None, description="Free text steering expression, head gestures and camera, e.g. "
                           "'while talking, nodding, then smiling; slow zoom in'. Parts it "
                           "cannot use are listed in the result's info.prompt_unused.")
@@ -137,7 +173,7 @@ class DubCreate(JobCommon):
     transcript: Annotated[str, Field(max_length=10_000)] | None = None
     face_index: Annotated[int, Field(ge=0, le=9)] = Field(
         0, description="With several faces: 0 is the largest")
-    quality: Literal["std", "pro"] = "std"
+    quality: Quality = "std"
 
 
 class CleanupCreate(JobCommon):
@@ -151,10 +187,10 @@ class CleanupCreate(JobCommon):
 class SpeechCreate(JobCommon):
     text: Annotated[str, Field(min_length=1, max_length=10_000)]
     voice: Annotated[str, Field(max_length=200)] | None = None
-    rate: Annotated[float, Field(ge=0.5, le=2.0)] = 1.0
-    pitch: Annotated[float, Field(ge=-12, le=12)] = 0.0
-    volume: Annotated[float, Field(ge=0, le=2)] = 1.0
-    format: Literal["mp3", "wav"] = "mp3"
+    rate: Annotated[float, Field(ge=RATE_RANGE[0], le=RATE_RANGE[1])] = DEFAULT_RATE
+    pitch: Annotated[float, Field(ge=PITCH_RANGE[0], le=PITCH_RANGE[1])] = DEFAULT_PITCH
+    volume: Annotated[float, Field(ge=VOLUME_RANGE[0], le=VOLUME_RANGE[1])] = DEFAULT_VOLUME
+    format: TtsFormat = TTS_FORMATS[0]
 
 
 class VoiceCloneCreate(JobCommon):

@@ -25,6 +25,8 @@ from facecast.errors import (
     LimitError,
     NotFoundError,
 )
+from facecast.pipeline.specs import check_speech_choice
+from facecast.rules import MAX_PROMPT_CHARS
 from facecast.service.accounts import AuthError, Principal
 from facecast.service.assets import MediaSource
 from facecast.service.core import JobOptions, RenderOptions, Service
@@ -36,7 +38,6 @@ MB = 1024 * 1024
 IMAGE_MAX_BYTES = 10 * MB
 SOUND_MAX_BYTES = 5 * MB
 SOUND_MIN_S, SOUND_MAX_S = 2.0, 300.0
-PROMPT_MAX_CHARS = 2500
 EXTERNAL_ID_MAX_CHARS = 200  # the jobs table's column
 AUDIO_ID_MAX_AGE = timedelta(days=30)
 PAGE_NUM_RANGE, PAGE_SIZE_RANGE = (1, 1000), (1, 500)
@@ -222,13 +223,17 @@ class Creator:
         callback_url = _given(body.callback_url)
         if image is None:
             raise _bad("image", "an image URL or base64 string is required", "missing_image")
-        if (audio_id is None) == (sound_file is None):
+        try:
+            # the speech rule of every door (audio_id names a TTS result: Kling's text);
+            # Kling's document gives it a code of its own
+            check_speech_choice(sound_file, audio_id)
+        except InputError:
             raise _bad("audio_id/sound_file", "give exactly one of audio_id and sound_file",
-                       "bad_audio_choice")
+                       "bad_audio_choice") from None
         if body.mode not in MODES:
             raise _bad("mode", f"must be std or pro, not {body.mode!r}", "bad_mode")
-        if prompt is not None and len(prompt) > PROMPT_MAX_CHARS:
-            raise _bad("prompt", f"{len(prompt)} characters; at most {PROMPT_MAX_CHARS}",
+        if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
+            raise _bad("prompt", f"{len(prompt)} characters; at most {MAX_PROMPT_CHARS}",
                        "prompt_too_long")
         if external_id is not None:
             self._check_external_id(external_id)

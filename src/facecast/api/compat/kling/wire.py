@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from facecast.api.wire import CheckedText
+from facecast.rules import MAX_PROMPT_CHARS
 
 TaskStatus = Literal["submitted", "processing", "succeed", "failed"]
 
@@ -38,8 +39,8 @@ class Image2VideoCreate(_Lenient):
                                                    "sound_file")
     sound_file: str | None = Field(None, description="A URL or bare base64 of .mp3/.wav/.m4a/"
                                                      ".aac audio, <= 5 MB, 2 to 300 s")
-    prompt: str | None = Field(None, description="Up to 2500 characters steering expression "
-                                                 "and motion; kept on the job")
+    prompt: str | None = Field(None, description=f"Up to {MAX_PROMPT_CHARS} characters "
+                                                 "steering expression and motion; kept on the job")
     mode: str = Field("std", description="std or pro (slower, sharper encoding)")
     watermark_info: WatermarkInfoIn | None = None
     callback_url: str | None = Field(None, description="Receives the task (the query's data "

@@ -32,6 +32,7 @@ from facecast.errors import (
     NotFoundError,
 )
 from facecast.media.video_reader import CLEAN_LIMITS, MP4_H264_LIMITS, MP4_MOV_LIMITS
+from facecast.rules import MAX_AUDIO_S, MIN_AUDIO_S
 from facecast.service.accounts import AuthError, Principal
 from facecast.service.assets import MediaSource
 from facecast.service.composition import CompositionSpec
@@ -386,9 +387,9 @@ def _audio(service: Service, principal: Principal, url: str | None, audio_id: An
     if asset.content_type not in AUDIO_TYPES:
         raise bad(f"{field}: {asset.content_type} is not accepted; use mp3, wav or m4a")
     seconds = float(asset.info.get("duration") or 0.0)
-    if not 1.0 <= seconds <= 600.0:
-        raise KreadoError("10004", "The audio length must be between 1 and 600 seconds "
-                          f"(it is {seconds:.1f} s)")
+    if not MIN_AUDIO_S <= seconds <= MAX_AUDIO_S:
+        raise KreadoError("10004", f"The audio length must be between {MIN_AUDIO_S:g} and "
+                          f"{MAX_AUDIO_S:g} seconds (it is {seconds:.1f} s)")
     return MediaSource(asset_id=asset.id)
 
 

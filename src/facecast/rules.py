@@ -1,0 +1,48 @@
+"""Limits and defaults of every request, written once for every door.
+
+A talking photo (or a dub, a TTS job) is asked for by the CLI, by Python
+callers, by the native API and by each vendor API; each door imports its limits
+and defaults from here instead of re-typing them, so a rule cannot drift between
+doors. This module imports nothing, so the CLI reads it at start-up and the
+engine parts (``render/canvas.py``, ``motion/prompt.py``) import it without
+pulling a higher layer in. The request shapes that check themselves against
+these rules are in :mod:`facecast.pipeline.specs`. Vendor-only rules (Kling's
+2-300 s of sound) stay in their mappers.
+"""
+
+from __future__ import annotations
+
+# Speech of a render (a file, or what a text speaks), for every use case that speaks.
+MIN_AUDIO_S = 1.0
+MAX_AUDIO_S = 600.0
+
+# Canvas shapes (width, height ratio) a render may be given.
+ASPECTS: dict[str, tuple[int, int]] = {
+    "16:9": (16, 9),
+    "9:16": (9, 16),
+    "1:1": (1, 1),
+    "4:3": (4, 3),
+    "3:4": (3, 4),
+}
+
+DEFAULT_SIZE = "source"
+DEFAULT_FPS = 25
+MIN_FPS, MAX_FPS = 10, 60
+DEFAULT_HEAD_MOTION = 1.0
+MAX_HEAD_MOTION = 2.0
+
+# Composition: the avatar's scale, the rounded-corner radius (a fraction of the box's
+# shorter side), image layers on the canvas.
+MIN_SCALE, MAX_SCALE = 0.05, 10.0
+MAX_CORNER_RADIUS = 0.5
+MAX_LAYERS = 16
+
+# Free text steering expression, head gestures and camera.
+MAX_PROMPT_CHARS = 2500
+
+# Speech synthesis: speed factor, pitch in semitones, volume factor; files a TTS job writes.
+RATE_RANGE = (0.5, 2.0)
+PITCH_RANGE = (-12.0, 12.0)
+VOLUME_RANGE = (0.0, 2.0)
+DEFAULT_RATE, DEFAULT_PITCH, DEFAULT_VOLUME = 1.0, 0.0, 1.0
+TTS_FORMATS = ("mp3", "wav")
