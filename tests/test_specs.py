@@ -214,7 +214,7 @@ def test_video_avatar_spec_refuses_before_touching_files(
 
 
 def test_native_wire_offers_what_the_renderer_takes() -> None:
-    from facecast.api.native import schemas
+    from facecast.api.native import wire as schemas
 
     schema = schemas.TalkingPhotoCreate.model_json_schema()["properties"]
     enums = [s.get("enum") for s in schema["aspect"]["anyOf"] if "enum" in s]
@@ -226,7 +226,7 @@ def test_native_wire_offers_what_the_renderer_takes() -> None:
 
 
 def test_native_composition_limits_are_the_renderers() -> None:
-    from facecast.api.native import schemas
+    from facecast.api.native import wire as schemas
     from facecast.render.compose import Composition
 
     schema = schemas.CompositionIn.model_json_schema()["properties"]
@@ -345,8 +345,8 @@ def test_the_modules_are_scanned() -> None:
     paths = {p.relative_to(SRC).as_posix() for p, _ in _modules()}
     assert {
         "rules.py",
-        "cli.py",
-        "api/native/schemas.py",
+        "cli/render.py",
+        "api/native/wire.py",
         "service/core.py",
         "pipeline/talking_photo.py",
     } <= paths
