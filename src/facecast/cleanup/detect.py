@@ -26,6 +26,12 @@ One pass over the video, two kinds of evidence:
   the frame's own scale (a 50% white logo over a white van on a still
   surveillance shot); text found there must also hold still across the OCR
   samples, so the ghost of changing subtitles in the median does not count.
+* A translucent logo over a picture that moves with high contrast (black and
+  white blocks) has edges that the picture's own outweigh in every sample, so
+  they do not correlate between samples; text in (nearly) every sample that
+  shows the same edges in the picture's temporal extremes (10th or 90th
+  percentile) in the video's first and second halves, while the picture
+  around it changes, is static too.
 """
 
 from __future__ import annotations
