@@ -41,6 +41,7 @@ from facecast.pipeline.clean_video import (
     CleanVideoResult,
     CleanVideoSpec,
     _footprint,
+    _picture_parts,
     clean_video,
 )
 
@@ -431,6 +432,31 @@ def test_found_logo_box_leaves_out_structures_running_past_the_searched_area() -
     assert box.box == (119, 64, 191, 96)  # the frame, padded by a pixel or two
 
 
+def test_slat_flush_with_the_logo_frame_takes_no_part_of_the_frame_with_it() -> None:
+    """A thick blind slat touching the top-right corner of a found logo's frame and running
+    to the searched area's edge is the picture's; the frame is the logo's. Before, the
+    frame's whole top line (a straight run reaching the edge through the slat) and its
+    right side beside the slat were dropped with it and stayed on the picture (a ghost of
+    21 grey levels on Klobuchar's logo)."""
+    h, w = 60, 120
+    touched = np.zeros((h, w), bool)
+    touched[15:17, 20:90] = touched[43:45, 20:90] = True  # the logo's frame
+    touched[15:45, 20:22] = touched[15:45, 88:90] = True
+    touched[25:35, 30:80:4] = True  # its letters
+    touched[13:20, 86:w - 8] = True  # a slat over the frame's corner to the right edge
+    model = OverlayModel(100, 50, np.where(touched, 0.5, 0.0).astype(np.float32),
+                         np.full(3, 255.0, np.float32), np.zeros((h, w), bool),
+                         "semi-transparent", opacity=0.5)
+    searched = Area(108, 58, 212, 102, "watermark")
+    parts = _picture_parts(model, searched)
+    assert not parts[15:17, 20:84].any()  # the frame's top line
+    assert not parts[21:45, 88:90].any()  # its right side below the slat
+    assert not parts[25:35, 30:80].any()  # the letters
+    assert parts[13:20, 95:w - 8].all()  # the slat past the frame
+    box = _footprint(model, 1000, 1000, searched)
+    assert box is not None and box.box == (119, 64, 191, 96)
+
+
 def test_cli_cleans_and_reports(burned: Burned, media_dir: Path) -> None:
     from facecast.cli import main
 
@@ -546,6 +572,26 @@ def test_translucent_logo_leaves_no_ghost_on_a_high_contrast_pan(media_dir: Path
     assert result.overlays and result.overlays[0]["kind"] == "semi-transparent"
     assert scores.psnr >= scores.inpaint + 10.0
     assert abs(scores.ghost) <= 0.8  # was 1.1: the letters faintly legible on black
+
+
+def test_translucent_logo_over_moving_blocks_is_found_as_a_logo(media_dir: Path) -> None:
+    """The bench's 640x360 pan over black and white blocks (20 px/s): the blocks' edges
+    outweigh the 55% logo's in every frame, so the frames' edges did not correlate and the
+    logo was taken for a subtitle and smeared (7.5 dB, below inpainting its box)."""
+    w, h = 640, 360
+    picture = high_contrast_picture(w + 200, h + 20, seed=3)
+    original = moving_scene(media_dir / "contrast_wide.mp4", width=w, height=h, seconds=SECONDS,
+                            speed=20.0, audio=False, picture=picture)
+    scores, result, burner = _clean_translucent_logo(original, media_dir, "contrast_wide")
+    assert result.detection is not None and burner.logo is not None
+    assert not result.subtitle_areas, result.detection.summary()
+    assert len(result.watermark_areas) == 1, result.detection.summary()
+    logo = burner.logo.mask(w, h, 0.3)
+    area = result.watermark_areas[0]
+    assert logo[area.y1:area.y2, area.x1:area.x2].sum() >= 0.9 * logo.sum()
+    assert result.overlays and result.overlays[0]["kind"] == "semi-transparent"
+    assert scores.psnr >= scores.inpaint + 10.0
+    assert abs(scores.ghost) <= 1.0
 
 
 def test_translucent_logo_on_a_grainy_portrait(shared_media: Path, media_dir: Path) -> None:

@@ -26,6 +26,12 @@ One pass over the video, two kinds of evidence:
   the frame's own scale (a 50% white logo over a white van on a still
   surveillance shot); text found there must also hold still across the OCR
   samples, so the ghost of changing subtitles in the median does not count.
+* A translucent logo over a picture that moves with high contrast (black and
+  white blocks) has edges that the picture's own outweigh in every sample, so
+  they do not correlate between samples; text in (nearly) every sample that
+  shows the same edges in the picture's temporal extremes (10th or 90th
+  percentile) in the video's first and second halves, while the picture
+  around it changes, is static too.
 """
 
 from __future__ import annotations
@@ -52,6 +58,12 @@ THUMB_WIDTH = 320  # px; OCR samples kept this small to compare text boxes acros
 MAX_OCR_SAMPLES = 600  # longer videos are sampled more sparsely: memory stays bounded
 STATIC_SIMILARITY = 0.2  # a low percentile of edge correlations between samples (see _similarity)
 STATIC_PRESENCE = 0.4  # share of OCR samples showing it
+# A fixed overlay over a moving picture: in (nearly) every OCR sample, the same edges in the
+# darkest (or brightest) the picture gets in the video's first and second halves, and the
+# picture around it changing. (Subtitles: 0.04-0.45 on the bench's clips; logos 1.0.)
+FIXED_PRESENCE = 0.8
+FIXED_SIMILARITY = 0.8
+FIXED_ACTIVITY = 0.1  # share of stats pairs the blurred picture changes around the box in
 MEDIAN_SAMPLES = 20  # frames the temporal median is taken over
 MEDIAN_WIDTH = 1280  # px; larger frames are kept downscaled for the median (memory)
 MEDIAN_STRIP_HEIGHT = 320  # px the median's top and bottom quarters are enlarged to (1-4x)
@@ -161,6 +173,18 @@ class _Stats:
     def coherence(self) -> np.ndarray:
         return cv2.magnitude(self.gx, self.gy) / np.maximum(self.magnitude, 1e-3)
 
+    def activity(self, box: tuple[int, int, int, int], scale: float) -> float:
+        """Share of sample pairs in which the blurred picture changed, over ``box`` (frame
+        pixels) and 8 stats pixels round it."""
+        if self.pairs < 1:
+            return 0.0
+        h, w = self.active.shape
+        x1, y1, x2, y2 = (round(v * scale) for v in box)
+        x1, y1, x2, y2 = max(0, x1 - 8), max(0, y1 - 8), min(w, x2 + 8), min(h, y2 + 8)
+        if x2 <= x1 or y2 <= y1:
+            return 0.0
+        return float(self.active[y1:y2, x1:x2].mean()) / self.pairs
+
     def still_edges(self) -> np.ndarray:
         """Mean gradient strength of edges that hold still (grey levels per pixel)."""
         return cv2.magnitude(self.gx, self.gy) / max(self.count, 1)
@@ -264,6 +288,13 @@ def detect_areas(video: PathLike, info: VideoInfo, progress: Progress | None = N
         presence = len(c.samples) / len(times)
         if presence >= STATIC_PRESENCE and _similarity(c, thumbs, tscale) >= STATIC_SIMILARITY:
             static.append(c)
+        elif (presence >= FIXED_PRESENCE and stats.activity(c.box, scale) >= FIXED_ACTIVITY
+              and median.fixed(c.box) >= FIXED_SIMILARITY):
+            # Edges of a translucent logo over a picture that moves with high contrast
+            # (black and white blocks) are outweighed in every sample by the picture's own,
+            # so the samples' edges do not correlate (0.07); what holds is the logo's trace
+            # in the picture's extremes (a white logo at 55% keeps each pixel >= 140).
+            static.append(c)
         else:
             moving.extend(c.members)
     polarity = "dark" if strokes["dark"].sum() > 2 * strokes["light"].sum() else "light"
@@ -344,6 +375,32 @@ class _Median:
                                min(self.height, box[1] + int(np.ceil(b.y2 / k))),
                                b.score, b.text))
         return out
+
+    def fixed(self, box: tuple[int, int, int, int]) -> float:
+        """How alike the box's temporal low and high percentiles (the darkest and the
+        brightest the picture gets at each pixel) are between the first and the second half
+        of the video: the edges of a fixed overlay show in both halves whatever moves under
+        it; a subtitle's lines differ between the halves, and a moving picture's extremes
+        too. (On a still shot everything shows alike: see ``moving``.)"""
+        if len(self.frames) < 6:
+            return 0.0
+        x1, y1, x2, y2 = (round(v * self.scale) for v in box)
+        w, h = self.size
+        x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+        if x2 - x1 < 4 or y2 - y1 < 4:
+            return 0.0
+        stack = np.stack([f[y1:y2, x1:x2] for f in self.frames]).astype(np.float32)
+        half = len(stack) // 2
+        best = 0.0
+        for q in (10, 90):  # a light overlay shows in the darkest, a dark one in the brightest
+            fields = []
+            for part in (stack[:half], stack[half:]):
+                img = np.percentile(part, q, axis=0).astype(np.float32)
+                v = np.concatenate([cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3).ravel(),
+                                    cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3).ravel()])
+                fields.append(v / (np.linalg.norm(v) + 1e-6))
+            best = max(best, float(fields[0] @ fields[1]))
+        return best
 
     def legible(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
         """``box`` widened to the readable text the median shows over it (with a margin
