@@ -240,7 +240,8 @@ def run_avatar_clone(ctx: RunContext) -> Output:
     info = engine.create_video_avatar(
         engine.VideoAvatarSpec(video=ctx.inputs["video"], folder=folder,
                                name=engine_name(p["name"]),
-                               face_index=p.get("face_index", 0)),
+                               # the spec's own default when the request named no face
+                               **({"face_index": p["face_index"]} if "face_index" in p else {})),
         lambda f, stage: ctx.progress(f * 0.95, stage))
     ctx.progress(0.95, "storing the avatar")
     prefix = package_prefix(p["avatar_id"])

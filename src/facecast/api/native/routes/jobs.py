@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -13,36 +13,21 @@ from facecast.api.deps import Caller, ServiceDep, ingesting, parse_id
 from facecast.api.errors import ERROR_RESPONSES
 from facecast.api.native import views
 from facecast.api.native import wire as s
+from facecast.api.native.mapper import (
+    composition,
+    job_options,
+    media,
+    naive_utc,
+    render_options,
+)
 from facecast.service.accounts import Principal
-from facecast.service.assets import MediaSource
-from facecast.service.composition import CompositionSpec, LayerSpec
-from facecast.service.core import JobOptions, RenderOptions, Service
+from facecast.service.core import Service
 from facecast.service.models import Job
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
 CREATED: dict[int | str, dict[str, Any]] = {
     200: {"model": s.JobOut, "description": "An existing job with this external_id"}}
-
-
-def naive_utc(t: datetime | None) -> datetime | None:
-    """The database keeps naive UTC times."""
-    return t.astimezone(timezone.utc).replace(tzinfo=None) if t and t.tzinfo else t
-
-
-def media(m: s.MediaInput | None) -> MediaSource | None:
-    if m is None:
-        return None
-    job_file = None
-    if m.job_result:
-        job, _, name = m.job_result.partition("/")
-        job_file = (parse_id("job", job, "job"), name)
-    return MediaSource(url=m.url, base64=m.base64, filename=m.filename, job_file=job_file,
-                       asset_id=parse_id("ast", m.asset_id, "asset") if m.asset_id else None)
-
-
-def _opts(body: s.JobCommon) -> JobOptions:
-    return JobOptions(external_id=body.external_id, callback_url=body.callback_url)
 
 
 def _created(service: ServiceDep, response: Response, job: Job, created: bool) -> s.JobOut:
@@ -60,32 +45,9 @@ def create_talking_photo(body: s.TalkingPhotoCreate, service: ServiceDep, caller
         caller, photo=media(body.photo),
         avatar_id=parse_id("av", body.avatar_id, "avatar") if body.avatar_id else None,
         audio=media(body.audio), text=body.text, voice=body.voice, transcript=body.transcript,
-        options=RenderOptions(size=body.size, aspect=body.aspect, fps=body.fps, seed=body.seed,
-                              head_motion=body.head_motion, blinks=body.blinks,
-                              quality=body.quality, watermark=body.watermark,
-                              expression=body.expression, prompt=body.prompt),
-        composition=composition(body.composition), opts=_opts(body))
+        options=render_options(body),
+        composition=composition(body.composition), opts=job_options(body))
     return _created(service, response, job, created)
-
-
-def _size(value: str | None) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    w, h = value.split("x")
-    return int(w), int(h)
-
-
-def composition(c: s.CompositionIn | None) -> CompositionSpec | None:
-    if c is None:
-        return None
-    return CompositionSpec(
-        canvas=_size(c.canvas), background_color=c.background_color,
-        background=media(c.background), replace_background=c.replace_background,
-        position=c.position, units=c.units, anchor=c.anchor, scale=c.scale,
-        avatar_size=_size(c.avatar_size), mask=c.mask, corner_radius=c.corner_radius,
-        layers=tuple(LayerSpec(image=media(lay.image), color=lay.color, x=lay.x, y=lay.y,
-                               width=lay.width, height=lay.height, z=lay.z,
-                               opacity=lay.opacity) for lay in c.layers))
 
 
 @router.post("/dubs", status_code=201, response_model=s.JobOut, responses=CREATED,
@@ -98,7 +60,7 @@ def create_dub(body: s.DubCreate, service: ServiceDep, caller: Caller,
     job, created = service.create_dub(
         caller, video, audio=media(body.audio), text=body.text, voice=body.voice,
         transcript=body.transcript, face_index=body.face_index, quality=body.quality,
-        opts=_opts(body))
+        opts=job_options(body))
     return _created(service, response, job, created)
 
 
@@ -110,7 +72,8 @@ def create_cleanup(body: s.CleanupCreate, service: ServiceDep, caller: Caller,
     video = media(body.video)
     assert video is not None
     job, created = service.create_clean(caller, video, subtitle_areas=body.subtitle_areas,
-                                        watermark_areas=body.watermark_areas, opts=_opts(body))
+                                        watermark_areas=body.watermark_areas,
+                                        opts=job_options(body))
     return _created(service, response, job, created)
 
 
@@ -120,7 +83,7 @@ def create_speech(body: s.SpeechCreate, service: ServiceDep, caller: Caller,
                   response: Response) -> s.JobOut:
     job, created = service.create_tts(caller, body.text, body.voice, rate=body.rate,
                                       pitch=body.pitch, volume=body.volume, format=body.format,
-                                      opts=_opts(body))
+                                      opts=job_options(body))
     return _created(service, response, job, created)
 
 
@@ -132,7 +95,7 @@ def create_voice_clone(body: s.VoiceCloneCreate, service: ServiceDep, caller: Ca
     sample = media(body.sample)
     assert sample is not None
     job, created = service.create_voice_clone(caller, sample, body.name,
-                                              language=body.language, opts=_opts(body))
+                                              language=body.language, opts=job_options(body))
     return _created(service, response, job, created)
 
 

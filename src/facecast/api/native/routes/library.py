@@ -12,7 +12,7 @@ from facecast.api.deps import Caller, ServiceDep, ingesting, parse_id
 from facecast.api.errors import ERROR_RESPONSES
 from facecast.api.native import views
 from facecast.api.native import wire as s
-from facecast.api.native.routes.jobs import media
+from facecast.api.native.mapper import media
 from facecast.service import origin
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
