@@ -321,6 +321,29 @@ def test_the_tts_runner_reads_the_stored_options_back(
     assert seen == [{"rate": defaults.rate, "pitch": 2.0, "volume": defaults.volume}]
 
 
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [(["-o", "speech.ogg"], "bad_format"), (["--rate", "5", "-o", "speech.wav"], "bad_rate")],
+)
+def test_the_tts_command_checks_the_spec_before_speaking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], code: str
+) -> None:
+    from click.testing import CliRunner
+
+    import facecast.speech as speech
+    from facecast.cli import main
+
+    def synthesize(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("synthesised before the request was checked")
+
+    monkeypatch.setattr(speech, "synthesize", synthesize)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["tts", "--text", "Hello.", *args])
+    assert result.exit_code == 2, result.output
+    assert f"[{code}]" in result.output
+    assert not list(tmp_path.iterdir()), "nothing is written"
+
+
 def _modules() -> Iterator[tuple[Path, ast.Module]]:
     for path in sorted(SRC.rglob("*.py")):
         if "migrations" not in path.parts:

@@ -82,10 +82,16 @@ def languages(as_json: bool) -> None:
 def tts(text: str, voice: str | None, rate: float, pitch: float, volume: float,
         output: Path) -> None:
     """Speak TEXT to an audio file with word and phoneme timings beside it."""
+    from facecast.pipeline.specs import TtsOptions
     from facecast.speech import save_speech, synthesize
 
     try:
-        speech = synthesize(text, voice, rate=rate, pitch=pitch, volume=volume)
+        # the same request shape as the service's TTS jobs, checked before any synthesis
+        options = TtsOptions(rate=rate, pitch=pitch, volume=volume,
+                             format=output.suffix.lower().lstrip("."))
+        options.check()
+        speech = synthesize(text, voice, rate=options.rate, pitch=options.pitch,
+                            volume=options.volume)
         audio_path, timing_path = save_speech(speech, output)
     except FacecastError as exc:
         _fail(exc)

@@ -25,7 +25,7 @@ import numpy as np
 
 from facecast.errors import InputError
 from facecast.media.audio import Audio, write_audio
-from facecast.rules import PITCH_RANGE, RATE_RANGE, VOLUME_RANGE
+from facecast.rules import PITCH_RANGE, RATE_RANGE, TTS_FORMATS, VOLUME_RANGE
 from facecast.speech.piper_tts import Speech, checked_text
 from facecast.speech.text import normalize_english, split_sentences
 from facecast.speech.voices import Voice, get_voice
@@ -203,11 +203,12 @@ def timings_path(audio_path: str | os.PathLike[str]) -> Path:
 
 
 def save_speech(speech: Speech, path: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Write the audio (.wav or .mp3) and a timing file beside it; both or neither."""
+    """Write the audio (``rules.TTS_FORMATS``: .mp3 or .wav) and a timing file beside it;
+    both or neither."""
     path = Path(path)
-    if path.suffix.lower() not in (".wav", ".mp3"):
-        raise InputError(f"cannot write speech as {path.suffix!r}: use .wav or .mp3",
-                         code="bad_format")
+    if path.suffix.lower().lstrip(".") not in TTS_FORMATS:
+        use = " or ".join(f".{f}" for f in TTS_FORMATS)
+        raise InputError(f"cannot write speech as {path.suffix!r}: use {use}", code="bad_format")
     tpath = timings_path(path)
     tmp_audio = path.with_name(f".{path.stem}.part{path.suffix}")
     tmp_json = tpath.with_name(f".{tpath.name}.part")
