@@ -344,6 +344,30 @@ def test_the_tts_command_checks_the_spec_before_speaking(
     assert not list(tmp_path.iterdir()), "nothing is written"
 
 
+def _too_many_layers_in_the_renderer() -> None:
+    from facecast.render.composition import Composition, ImageLayer
+
+    layer = ImageLayer("#ff0000", x=0, y=0, width=8, height=8)
+    Composition(layers=(layer,) * (rules.MAX_LAYERS + 1))
+
+
+def _too_many_layers_in_the_service() -> None:
+    from facecast.service.composition import CompositionSpec, LayerSpec, ingest
+
+    layer = LayerSpec(color="#ff0000", width=8, height=8)
+    ingest(None, 0, CompositionSpec(layers=(layer,) * (rules.MAX_LAYERS + 1)))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "door", [_too_many_layers_in_the_renderer, _too_many_layers_in_the_service]
+)
+def test_too_many_layers_is_one_rule_with_one_code(door: Any) -> None:
+    with pytest.raises(InputError) as err:
+        door()
+    assert err.value.code == "bad_layer"
+    assert str(rules.MAX_LAYERS) in str(err.value)
+
+
 def _modules() -> Iterator[tuple[Path, ast.Module]]:
     for path in sorted(SRC.rglob("*.py")):
         if "migrations" not in path.parts:

@@ -269,7 +269,7 @@ class Composition:
             )
         if len(self.layers) > MAX_LAYERS:
             raise InputError(
-                f"{len(self.layers)} layers; at most {MAX_LAYERS}", code="bad_composition"
+                f"{len(self.layers)} layers; at most {MAX_LAYERS}", code="bad_layer"
             )
 
 
