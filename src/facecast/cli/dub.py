@@ -11,9 +11,8 @@ from pathlib import Path
 
 import click
 
+from facecast.cli.support import check_speech, speech_options
 from facecast.errors import FacecastError
-from facecast.pipeline.specs import check_speech_choice
-from facecast.rules import MAX_AUDIO_S, MIN_AUDIO_S
 
 
 def _point(value: str | None) -> tuple[float, float] | None:
@@ -30,13 +29,7 @@ def _point(value: str | None) -> tuple[float, float] | None:
 @click.option("--video", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Talking-head video: MP4, MOV, MKV, WebM or AVI (H.264, HEVC, VP9, "
                    "AV1, ...), longer than 5 s, up to 300 MB.")
-@click.option("--audio", type=click.Path(exists=True, dir_okay=False),
-              help="New speech: wav, mp3, m4a, aac, ogg/opus, flac "
-              f"({MIN_AUDIO_S:g} to {MAX_AUDIO_S:g} s).")
-@click.option("--text", help="Text to speak with the built-in voice instead of --audio.")
-@click.option("--voice", help="Voice id from `facecast voices`, or a piper .onnx (with --text).")
-@click.option("--transcript", help="The words of --audio (English), for exact lip shapes.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@speech_options("New speech")
 @click.option("--face", "face_index", default=0, show_default=True, type=click.IntRange(0, 20),
               help="With several faces: which one speaks (0 = the largest in the first "
                    "frame with faces, 1 = the next, ...).")
@@ -56,12 +49,7 @@ def dub(video: str, audio: str | None, text: str | None, voice: str | None,
     from facecast.cli.support import progress_bar as _progress_bar
     from facecast.pipeline.dub_video import DubVideoSpec, dub_video
 
-    try:
-        check_speech_choice(audio, text)  # the spec's rule, told as a usage error
-    except FacecastError:
-        raise click.UsageError("give exactly one of --audio or --text") from None
-    if transcript and not audio:
-        raise click.UsageError("--transcript goes with --audio")
+    check_speech(audio, text, transcript)
     spec = DubVideoSpec(video=video, output=output, audio=audio, text=text, voice=voice,
                         transcript=transcript, face_index=face_index,
                         face_point=_point(face_at), export_visemes=export_visemes)

@@ -12,23 +12,20 @@ from pathlib import Path
 
 import click
 
+from facecast.cli.support import check_speech, progress_option, speech_options
 from facecast.cli.support import fail as _fail
 from facecast.cli.support import progress_bar as _progress_bar
-from facecast.cli.support import progress_option
 from facecast.errors import FacecastError
-from facecast.pipeline.specs import check_speech_choice
 from facecast.rules import (
     ASPECTS,
     DEFAULT_FPS,
     DEFAULT_HEAD_MOTION,
     DEFAULT_SIZE,
-    MAX_AUDIO_S,
     MAX_CORNER_RADIUS,
     MAX_FPS,
     MAX_HEAD_MOTION,
     MAX_PROMPT_CHARS,
     MAX_SCALE,
-    MIN_AUDIO_S,
     MIN_FPS,
     MIN_SCALE,
 )
@@ -90,13 +87,7 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
 @click.option("--avatar", "avatar_ref", metavar="NAME|ID",
               help="Or an avatar of the library (`facecast avatar list`): a photo avatar "
                    "renders from its photo, a video avatar from its recording.")
-@click.option("--audio", type=click.Path(exists=True, dir_okay=False),
-              help="Speech: wav, mp3, m4a, aac, ogg/opus, flac "
-              f"({MIN_AUDIO_S:g} to {MAX_AUDIO_S:g} s).")
-@click.option("--text", help="Text to speak with the built-in voice instead of --audio.")
-@click.option("--voice", help="Voice id from `facecast voices`, or a piper .onnx (with --text).")
-@click.option("--transcript", help="The words of --audio (English), for exact lip shapes.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@speech_options("Speech")
 @size_option
 @aspect_option
 @click.option("--fps", default=DEFAULT_FPS, show_default=True,
@@ -149,12 +140,7 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
     """Make PHOTO (or an --avatar) speak AUDIO (or TEXT) and write an MP4."""
     if (photo is None) == (avatar_ref is None):
         raise click.UsageError("give exactly one of --photo or --avatar")
-    try:
-        check_speech_choice(audio, text)  # the spec's rule, told as a usage error
-    except FacecastError:
-        raise click.UsageError("give exactly one of --audio or --text") from None
-    if transcript and not audio:
-        raise click.UsageError("--transcript goes with --audio")
+    check_speech(audio, text, transcript)
     if canvas is not None:
         if ":" in canvas:
             if aspect is not None:

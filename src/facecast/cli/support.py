@@ -1,6 +1,7 @@
-"""Pieces every facecast command shares: the progress bar, the one-line error exit
-and the --progress option. Command modules import these from here (never from
-``facecast.cli``, which imports them back to register their commands)."""
+"""Pieces every facecast command shares: the progress bar, the one-line error exit,
+the --progress option and the speech options of the commands that make a face speak.
+Command modules import these from here (never from ``facecast.cli``, which imports
+them back to register their commands)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
 
 import click
 
 from facecast.errors import FacecastError
+from facecast.pipeline.specs import check_speech_choice
+from facecast.rules import MAX_AUDIO_S, MIN_AUDIO_S
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @contextmanager
@@ -78,3 +84,37 @@ def fail(exc: FacecastError) -> None:
 
 progress_option = click.option("--progress/--no-progress", default=True,
                                help="Show a progress bar.")
+
+
+def speech_options(audio_help: str) -> Callable[[F], F]:
+    """--audio, --text, --voice, --transcript and -o/--output, as render and dub take them;
+    ``audio_help`` names what the audio is (the formats and the length limit follow)."""
+    options = [
+        click.option("--audio", type=click.Path(exists=True, dir_okay=False),
+                     help=f"{audio_help}: wav, mp3, m4a, aac, ogg/opus, flac "
+                     f"({MIN_AUDIO_S:g} to {MAX_AUDIO_S:g} s)."),
+        click.option("--text", help="Text to speak with the built-in voice instead of --audio."),
+        click.option("--voice",
+                     help="Voice id from `facecast voices`, or a piper .onnx (with --text)."),
+        click.option("--transcript",
+                     help="The words of --audio (English), for exact lip shapes."),
+        click.option("-o", "--output", required=True,
+                     type=click.Path(dir_okay=False, path_type=Path)),
+    ]
+
+    def apply(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
+
+
+def check_speech(audio: str | None, text: str | None, transcript: str | None) -> None:
+    """The spec's speech rules, told as usage errors (exit code 2 with click's usage)."""
+    try:
+        check_speech_choice(audio, text)
+    except FacecastError:
+        raise click.UsageError("give exactly one of --audio or --text") from None
+    if transcript and not audio:
+        raise click.UsageError("--transcript goes with --audio")
