@@ -297,6 +297,7 @@ KEPT_NAMES = [
     ("facecast.service.avatars", "local_package"),
     ("facecast.service.avatars", "video_engine"),
     ("facecast.service.avatars", "check_meta"),
+    ("facecast.speech.text", "check_characters"),
 ]
 
 
