@@ -71,7 +71,8 @@ class Jobs(Resource[M]):
         """Poll until the job has finished and return it.
 
         ``progress(fraction, stage)`` is called whenever the job's progress or stage
-        changes (fraction 0..1; the last call is ``(1.0, "done")`` on success).
+        changes (fraction 0..1; stage ``queued`` until a worker starts it, then the
+        renderer's; the last call is ``(1.0, "done")`` on success).
         ``timeout`` (seconds): :class:`WaitTimeoutError` past it. A job that failed, was
         canceled or expired raises :class:`JobFailedError` (its ``code`` the job's)
         unless ``raise_on_failure`` is False.
@@ -80,9 +81,11 @@ class Jobs(Resource[M]):
         seen: tuple[int, str] | None = None
         while True:
             current = yield from call("GET", f"/jobs/{job_id(job)}", JobOut)
-            if progress is not None and (current.progress, current.stage) != seen:
-                seen = (current.progress, current.stage)
-                progress(current.progress / 100, current.stage)
+            # a queued job has no stage yet: its status says where it is
+            stage = current.stage or current.status
+            if progress is not None and (current.progress, stage) != seen:
+                seen = (current.progress, stage)
+                progress(current.progress / 100, stage)
             if current.status in FINISHED:
                 if raise_on_failure and current.status != "succeeded":
                     raise JobFailedError(current)
