@@ -11,6 +11,7 @@ import hashlib
 import http.server
 import inspect
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ import pytest
 from facecast import errors as local
 from facecast.api.native import wire
 from facecast.client import (
+    APIConnectionError,
     AssetOut,
     AsyncClient,
     AuthenticationError,
@@ -296,6 +298,18 @@ def test_a_long_retry_after_is_left_to_the_caller() -> None:
     assert isinstance(limited.value, local.LimitError)
 
 
+def test_a_server_that_is_not_there() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens on it once closed
+    started = time.monotonic()
+    with Client(f"http://127.0.0.1:{port}", "fc_x", max_retries=1) as client, \
+            pytest.raises(APIConnectionError) as refused:
+        client.jobs.list()
+    assert refused.value.code == "connection_error" and str(port) in refused.value.message
+    assert time.monotonic() - started >= 0.3  # one retry after the first backoff
+
+
 def test_async_retries_wait_for_retry_after() -> None:
     async def health(url: str) -> str:
         async with AsyncClient(url, "fc_x") as client:
@@ -325,8 +339,8 @@ def test_create_methods_take_every_field_of_the_wire_request(method: Any, model:
     assert params == set(model.model_fields), params ^ set(model.model_fields)
 
 
-def test_sync_and_async_methods_share_signatures(server: ServerProcess) -> None:
-    sync, aio = Client(server.url, "k"), AsyncClient(server.url, "k")
+def test_sync_and_async_methods_share_signatures() -> None:
+    sync, aio = Client("http://127.0.0.1:1", "k"), AsyncClient("http://127.0.0.1:1", "k")
     method = sync.talking_photos.create
     amethod = aio.talking_photos.create
     assert not inspect.iscoroutinefunction(method) and inspect.iscoroutinefunction(amethod)
