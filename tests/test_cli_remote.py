@@ -129,3 +129,39 @@ def test_refusals_print_like_the_local_cli(server: ServerProcess, key: str, medi
                     "--photo", str(media / "face.png"), "--audio", str(media / "speech.wav"),
                     "--export-visemes", str(tmp_path / "v.tsv"), "-o", str(out))
     assert proc.returncode == 2 and ".json track" in proc.stderr
+
+
+def test_dub_and_clean_run_on_the_server(server: ServerProcess, key: str, media: Path,
+                                         tmp_path: Path) -> None:
+    # a 6 s talking-head video to work on, made by the server itself
+    t = np.arange(6 * 16000) / 16000
+    voiced = 0.3 * np.sin(2 * np.pi * 120 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 2.5 * t))
+    write_audio(tmp_path / "long.wav", Audio(voiced.astype(np.float32), 16000))
+    remote = ["--server", server.url, "--api-key", key]
+    video = tmp_path / "head.mp4"
+    proc = facecast(*remote, "render", "--photo", str(media / "face.png"), "--audio",
+                    str(tmp_path / "long.wav"), "--size", "128x128", "-o", str(video))
+    assert proc.returncode == 0, proc.stderr
+
+    dubbed = tmp_path / "dubbed.mp4"
+    proc = facecast(*remote, "dub", "--video", str(video), "--audio",
+                    str(media / "speech.wav"), "-o", str(dubbed))
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"^wrote .*dubbed\.mp4 \(128x128 at 25 fps, 1\.\d s, .* as job_\d+ on ",
+                     proc.stdout, re.M), proc.stdout
+    with av.open(str(dubbed)) as container:
+        assert container.streams.video[0].width == 128
+
+    cleaned = tmp_path / "cleaned.mp4"
+    proc = facecast(*remote, "clean", "--video", str(video), "--subtitle-area", "0,100,128,124",
+                    "--json", "-o", str(cleaned))
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["subtitle_areas"] == [[0, 100, 128, 124]] and cleaned.stat().st_size > 0
+
+    # what only the local engine does is refused before anything is sent
+    proc = facecast(*remote, "dub", "--video", str(video), "--audio",
+                    str(media / "speech.wav"), "--face-at", "60,60", "-o", str(dubbed))
+    assert proc.returncode == 2 and "--face-at cannot be used with --server" in proc.stderr
+    proc = facecast(*remote, "clean", "--video", str(video), "--crf", "20", "-o", str(cleaned))
+    assert proc.returncode == 2 and "--crf cannot be used with --server" in proc.stderr
