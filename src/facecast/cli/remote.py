@@ -1,4 +1,4 @@
-"""Remote mode: ``facecast --server URL render|dub|clean|tts ...`` sends the work to a
+"""Remote mode: ``facecast --server URL render|demo|dub|clean|tts ...`` sends the work to a
 facecast service (a bigger machine) through the Python client, with the same flags,
 shows the job's progress with the same bar, and downloads the result to the output path.
 
@@ -44,7 +44,7 @@ def server_options(group: Callable[..., Any]) -> Callable[..., Any]:
                          help="API key for --server (default: FACECAST_API_KEY).")(group)
     return click.option(
         "--server", envvar=ENV_SERVER, metavar="URL",
-        help="Run render, dub, clean and tts on a facecast service at URL (e.g. "
+        help="Run render, demo, dub, clean and tts on a facecast service at URL (e.g. "
              f"http://gpu-box:8000) with the same options, and download the result "
              f"(or {ENV_SERVER}).")(group)
 
@@ -52,6 +52,8 @@ def server_options(group: Callable[..., Any]) -> Callable[..., Any]:
 def remember(ctx: click.Context, server: str | None, api_key: str | None) -> None:
     if server:
         ctx.obj = Remote(server, api_key)
+    elif api_key:
+        raise click.UsageError("--api-key goes with --server URL")
 
 
 def remote() -> Remote | None:
