@@ -271,8 +271,9 @@ class MouthBank:
 
     # ------------------------------------------------------------------ storage
 
-    def save(self, path: PathLike) -> Path:
-        """Write the bank as one ``.npz`` (crops padded to the canonical window)."""
+    def save(self, path: PathLike, extra: dict[str, np.ndarray] | None = None) -> Path:
+        """Write the bank as one ``.npz`` (crops padded to the canonical window), with
+        ``extra`` arrays beside it (the stock bank's colour references; ignored by load)."""
         path = Path(path)
         n, points = len(self.samples), len(UPPER_INNER)
         h, w = _window_shape(self.scale)
@@ -291,7 +292,7 @@ class MouthBank:
                 width=np.array([s.width for s in self.samples], np.float32),
                 lip=np.array([s.lip for s in self.samples], np.float32).reshape(n, 3),
                 sharpness=np.array([s.sharpness for s in self.samples], np.float32),
-                frame=np.array([s.frame for s in self.samples], np.int64))
+                frame=np.array([s.frame for s in self.samples], np.int64), **(extra or {}))
         return path
 
     @staticmethod

@@ -1,0 +1,355 @@
+"""Photographic mouth interiors for faces with no recording of their own: the stock bank.
+
+A portrait shows its mouth shut (or barely open), so when it talks the inside
+of the mouth must come from somewhere. Painting it (:class:`MouthPainter`)
+reads as a drawing at any zoom: a flat teeth plate over a dark cavity. This
+module gives it real teeth, tongue and shadow instead: a compact bank of
+mouth interiors cut from public-domain footage with the video avatars' own
+machinery (:class:`facecast.render.mouth_bank.BankBuilder`; the data ships in
+``facecast/assets/mouths/`` with its provenance and is rebuilt by
+``tools/build_mouth_bank.py``).
+
+:class:`StockPainter` prepares the bank once per face: every sample is
+resampled to the face's own scale, its colour is carried from the footage's
+light to the portrait's (white balance and exposure from the whites of the
+eyes, the one neutral surface every face shows, with the skin as the fallback:
+teeth take the portrait's own white balance, never a fixed cream or grey),
+blurred to the portrait's sharpness and given the portrait's grain (a fixed
+pattern, so nothing shimmers from frame to frame). Per frame it draws the
+seam where the lips meet (as the painter does) and takes the interior from
+the samples nearest the posed opening, warped into the inner-lip contour
+(:meth:`MouthBank.paint`). Openings wider than any sample use the widest one,
+stretched; below the bank's smallest opening, and wherever a sample cannot
+be warped, the painter draws it as before.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+
+from facecast.assets import asset_path
+from facecast.render.mouth import MouthPainter
+from facecast.render.mouth_bank import MIN_GAP, MouthBank, MouthSample, _frame_axes
+from facecast.render.rig import EYES, LOWER_INNER, MESH_POINTS, UPPER_INNER, FaceFrame
+
+STOCK_FILE = "mouths/stock.npz"
+# The scale the samples are prepared at never exceeds this (canonical pixels per IOD):
+# the warp enlarges them further for larger faces, and there is no detail to gain.
+MAX_SCALE = 320.0
+# The eye whites: the brightest share of the pixels inside the eyelids (the iris, pupil
+# and lashes are darker), and how few pixels are too few to trust.
+SCLERA_SHARE = 0.35
+MIN_SCLERA_PIXELS = 12
+# The portrait's teeth colour (see teeth_colour): L* against the cheeks' L* and its
+# limits; a*, b* above the scene's neutral (teeth are a little yellow); the floor on
+# a*, b* (never green or blue); the cast read from skin (its share of the skin's
+# departure from a typical skin a*, b*); when the eye whites are trusted (their L* at
+# least this share of the skin's). The teeth colour of the bank is its brightest fifth.
+TEETH_LIGHT = 1.02
+TEETH_L_RANGE = (45.0, 90.0)
+TEETH_TINT = np.array([1.5, 14.0])
+TEETH_FLOOR_AB = np.array([1.0, 3.0])
+CAST_SHARE = 0.5
+TYPICAL_SKIN_AB = np.array([12.0, 17.0])
+SCLERA_TRUST = 0.9
+TEETH_SHARE = 0.2
+GAIN_RANGE = (0.3, 2.0)  # per channel, footage -> portrait
+# Which of the footage's samples the stock keeps (stock_samples): above this gap (IOD)
+# only those whose opening is at least this share teeth (Lab L* above the level).
+STOCK_OPEN_GAP = 0.08
+STOCK_MIN_TEETH = 0.08
+TEETH_LIGHT_LEVEL = 140  # 8-bit Lab L (55 on the 0..100 scale)
+# Blurs tried to bring a sample to the portrait's sharpness (Gaussian sigma, pixels at
+# the face's scale), and the most grain added (standard deviation, 8-bit levels).
+BLURS = (0.0, 0.5, 0.8, 1.1, 1.5, 2.0, 2.7)
+MAX_GRAIN = 5.0
+GRAIN_SEED = 14
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return np.asarray(rgb, np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+def sclera_colour(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """Median RGB of the whites of both eyes (the brightest pixels inside the eyelids),
+    or None where the eyes are too small or shut to show any."""
+    pts = np.asarray(landmarks, np.float64)[:, :2]
+    h, w = image.shape[:2]
+    found = []
+    for side in ("right", "left"):
+        ring = np.concatenate([pts[list(EYES[side]["upper"])],
+                               pts[list(EYES[side]["lower"][::-1])]])
+        x0, y0 = np.maximum(np.floor(ring.min(axis=0)).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(ring.max(axis=0)).astype(int) + 1, [w, h])
+        if x1 - x0 < 4 or y1 - y0 < 3:
+            continue
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(mask, [np.round(ring - [x0, y0]).astype(np.int32)], 255)
+        # One pixel in from the lid edges: lashes and lid shadow are not the eye white.
+        mask = cv2.erode(mask, np.ones((3, 3), np.uint8))
+        px = image[y0:y1, x0:x1][mask > 0].astype(np.float64)
+        if len(px):
+            found.append(px)
+    if not found:
+        return None
+    px = np.concatenate(found)
+    lum = _luma(px)
+    bright = px[lum >= np.quantile(lum, 1.0 - SCLERA_SHARE)]
+    if len(bright) < MIN_SCLERA_PIXELS:
+        return None
+    return np.median(bright, axis=0)
+
+
+def skin_colour(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Median RGB of the cheeks (between the eyes' lower lids and the mouth corners)."""
+    pts = np.asarray(landmarks, np.float64)[:MESH_POINTS, :2]
+    _, _, _, iod = _frame_axes(pts)
+    h, w = image.shape[:2]
+    r = max(2, int(0.1 * iod))
+    found = []
+    for idx in (205, 425):  # mid-cheek points of the mesh
+        x, y = np.round(pts[idx]).astype(int)
+        patch = image[max(y - r, 0): min(y + r, h), max(x - r, 0): min(x + r, w)]
+        found.append(patch.reshape(-1, 3).astype(np.float64))
+    px = np.concatenate(found)
+    return np.median(px, axis=0) if len(px) else np.full(3, 160.0)
+
+
+def _detail_ratio(grey: np.ndarray, mask: np.ndarray) -> float:
+    """Fine detail against coarser detail inside ``mask``: lower is softer."""
+    g = grey.astype(np.float32)
+    fine = g - cv2.GaussianBlur(g, (0, 0), 1.0)
+    mid = g - cv2.GaussianBlur(g, (0, 0), 3.0)
+    sel = mask > 0
+    return float(fine[sel].var() / max(mid[sel].var(), 1e-6))
+
+
+def _noise_level(grey: np.ndarray) -> float:
+    """Standard deviation of the grain of an image patch: what a small blur removes,
+    measured in the flattest tenth of 7x7 windows (skin texture, wrinkles and edges
+    are detail, not grain)."""
+    if grey.shape[0] < 16 or grey.shape[1] < 16:
+        return 0.0
+    g = grey.astype(np.float32)
+    hf = g - cv2.GaussianBlur(g, (0, 0), 1.0)
+    local = cv2.boxFilter(hf * hf, -1, (7, 7))[3:-3, 3:-3]
+    # A unit-variance white noise keeps about 0.72 of its spread through this high-pass.
+    return float(np.sqrt(max(float(np.quantile(local, 0.1)), 0.0)) / 0.72)
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    px = np.clip(np.asarray(rgb, np.float32).reshape(1, 1, 3) / 255.0, 0, 1)
+    return cv2.cvtColor(px, cv2.COLOR_RGB2LAB).reshape(3).astype(np.float64)
+
+
+def _rgb(lab: np.ndarray) -> np.ndarray:
+    px = np.asarray(lab, np.float32).reshape(1, 1, 3)
+    return cv2.cvtColor(px, cv2.COLOR_LAB2RGB).reshape(3).astype(np.float64) * 255.0
+
+
+def bank_teeth(bank: MouthBank) -> np.ndarray:
+    """Median RGB of the teeth in a bank: the brightest fifth of the openings of its
+    open samples (the colour the portrait's own teeth colour replaces)."""
+    found = []
+    for s in bank.samples:
+        if s.gap < 0.1:
+            continue
+        mask = np.zeros(s.crop.shape[:2], np.uint8)
+        ring = np.concatenate([s.upper, s.lower[::-1]])
+        cv2.fillPoly(mask, [np.round(ring).astype(np.int32)], 255)
+        found.append(s.crop[cv2.erode(mask, np.ones((3, 3), np.uint8)) > 0])
+    px = np.concatenate(found).astype(np.float64) if found else np.zeros((0, 3))
+    if len(px) < 10:
+        return np.array([200.0, 190.0, 180.0])
+    lum = _luma(px)
+    return np.median(px[lum >= np.quantile(lum, 1.0 - TEETH_SHARE)], axis=0)
+
+
+def teeth_share(sample: MouthSample) -> float:
+    """Share of a sample's opening that is teeth (light pixels, Lab L* over 55)."""
+    mask = np.zeros(sample.crop.shape[:2], np.uint8)
+    ring = np.concatenate([sample.upper, sample.lower[::-1]])
+    cv2.fillPoly(mask, [np.round(ring).astype(np.int32)], 255)
+    inside = cv2.erode(mask, np.ones((3, 3), np.uint8)) > 0
+    if not inside.any():
+        return 0.0
+    light = cv2.cvtColor(sample.crop, cv2.COLOR_RGB2LAB)[..., 0][inside]
+    return float(np.mean(light > TEETH_LIGHT_LEVEL))
+
+
+def stock_samples(bank: MouthBank) -> MouthBank:
+    """The samples fit for the stock: every small opening (a dark slit is what a
+    barely parted mouth shows), and of the larger ones only those with teeth in view
+    (a gaping dark hole, an "oo" seen from the front, reads as a hole in a portrait)."""
+    kept = [s for s in bank.samples
+            if s.gap < STOCK_OPEN_GAP or teeth_share(s) >= STOCK_MIN_TEETH]
+    return MouthBank(kept, bank.scale, bank.usual_width)
+
+
+@functools.lru_cache(maxsize=1)
+def stock_bank() -> tuple[MouthBank, np.ndarray]:
+    """The packaged bank and its teeth colour (RGB), read once per process."""
+    path = asset_path(STOCK_FILE)
+    bank = MouthBank.load(path)
+    with np.load(path) as data:
+        teeth = np.asarray(data["teeth"], np.float64)
+    return bank, teeth
+
+
+def teeth_colour(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The colour (CIE Lab) this portrait's teeth would have in its own light.
+
+    Brightness follows the cheeks (teeth in an open mouth are about as light as the
+    lit skin around it). White balance follows the whites of the eyes, the neutral
+    surface every face shows, where they can be trusted (at least about as light as
+    the skin and less coloured than it; small, shadowed or painted eyes are not);
+    otherwise the skin's departure from a typical skin colour, half of it, as the
+    cast. Teeth never go greener or bluer than the scene's neutral.
+    """
+    skin = _lab(skin_colour(image, landmarks))
+    white = sclera_colour(image, landmarks)
+    light = float(np.clip(TEETH_LIGHT * skin[0], *TEETH_L_RANGE))
+    ab = CAST_SHARE * (skin[1:] - TYPICAL_SKIN_AB) + TEETH_TINT
+    if white is not None:
+        w = _lab(white)
+        if w[0] >= SCLERA_TRUST * skin[0] and np.hypot(*w[1:]) < np.hypot(*skin[1:]):
+            ab = w[1:] + TEETH_TINT * 0.5
+    ab = np.maximum(ab, TEETH_FLOOR_AB)
+    return np.array([light, *ab])
+
+
+def colour_gain(image: np.ndarray, landmarks: np.ndarray, src_teeth: np.ndarray) -> np.ndarray:
+    """Per-channel gain that turns the footage's teeth into this portrait's (the whole
+    interior takes it: a change of light, as the camera would see it)."""
+    want = _rgb(teeth_colour(image, landmarks))
+    return np.clip(want / np.maximum(src_teeth, 1.0), *GAIN_RANGE)
+
+
+class StockBank(MouthBank):
+    """The stock samples prepared for one face: beyond the widest sample the widest is
+    stretched, and widths are compared relative to each face's own mouth."""
+
+    def __init__(self, samples: list[MouthSample], scale: float, usual_width: float,
+                 face_width: float) -> None:
+        super().__init__(samples, scale, usual_width)
+        # The footage's mouth is wider or narrower than this face's at rest: compare
+        # openings in the footage's terms.
+        self.width_scale = usual_width / face_width if face_width > 0 else 1.0
+        # How the samples were brought to the face (for reports): colour gain per
+        # channel, blur sigma (pixels) and grain added (8-bit levels).
+        self.gain = np.ones(3)
+        self.blur = 0.0
+        self.grain = 0.0
+
+    def choose(self, gap: float, width: float) -> list[tuple[MouthSample, float]]:
+        return super().choose(min(gap, self.max_gap), width * self.width_scale)
+
+
+def prepare(image: np.ndarray, landmarks: np.ndarray,
+            source: tuple[MouthBank, np.ndarray] | None = None) -> StockBank | None:
+    """The stock bank brought to this face (scale, colour, sharpness, grain); None when
+    there is no stock bank or the face is too small for one."""
+    src, src_teeth = source if source is not None else stock_bank()
+    if not len(src):
+        return None
+    pts = np.asarray(landmarks, np.float64)[:MESH_POINTS, :2]
+    _, _, _, iod = _frame_axes(pts)
+    if iod < 12:
+        return None
+    image = np.asarray(image)
+    gain = colour_gain(image, landmarks, src_teeth)
+    f = min(iod, MAX_SCALE) / src.scale
+    h0, w0 = src.samples[0].crop.shape[:2]
+    size = (max(8, round(w0 * f)), max(8, round(h0 * f)))
+    fx, fy = size[0] / w0, size[1] / h0
+    interp = cv2.INTER_AREA if f < 1.0 else cv2.INTER_CUBIC
+    # The portrait's sharpness and grain, around its mouth (lips and the skin beside).
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    centre = (pts[UPPER_INNER[0]] + pts[UPPER_INNER[-1]]) / 2.0
+    box = np.round([centre[0] - 0.55 * iod, centre[1] - 0.3 * iod,
+                    centre[0] + 0.55 * iod, centre[1] + 0.4 * iod]).astype(int)
+    box = np.clip(box, 0, [grey.shape[1], grey.shape[0], grey.shape[1], grey.shape[0]])
+    around = grey[box[1]: box[3], box[0]: box[2]]
+    want_detail = _detail_ratio(around, np.ones_like(around)) if around.size > 64 else None
+    wide = np.round([centre[0] - 0.9 * iod, centre[1] - 0.7 * iod,
+                     centre[0] + 0.9 * iod, centre[1] + 0.5 * iod]).astype(int)
+    wide = np.clip(wide, 0, [grey.shape[1], grey.shape[0], grey.shape[1], grey.shape[0]])
+    want_grain = _noise_level(grey[wide[1]: wide[3], wide[0]: wide[2]])
+
+    resized = [cv2.resize(s.crop, size, interpolation=interp) for s in src.samples]
+    # One blur for every sample (chosen on the open ones), so the interior's sharpness
+    # does not change as the samples take turns.
+    blur = 0.0
+    if want_detail is not None:
+        probe = [im for im, s in zip(resized, src.samples, strict=True) if s.gap > 0.1][:8]
+        probe = probe or resized[:8]
+        greys = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in probe]
+        ones = np.ones(greys[0].shape, np.uint8)
+
+        def detail(sigma: float) -> float:
+            return float(np.median([_detail_ratio(
+                cv2.GaussianBlur(g, (0, 0), sigma) if sigma else g, ones) for g in greys]))
+
+        blur = min(BLURS, key=lambda s: abs(detail(s) - want_detail))
+    rng = np.random.default_rng(GRAIN_SEED)
+    grain = rng.standard_normal((size[1], size[0]), np.float32)
+    samples = []
+    add = 0.0
+    for im, s in zip(resized, src.samples, strict=True):
+        out = im.astype(np.float32) * gain[None, None, :].astype(np.float32)
+        if blur:
+            out = cv2.GaussianBlur(out, (0, 0), blur)
+        have = _noise_level(cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8),
+                                         cv2.COLOR_RGB2GRAY))
+        add = float(np.sqrt(max(want_grain**2 - have**2, 0.0)))
+        if add > 0.3:
+            out += (min(add, MAX_GRAIN) * grain)[..., None]
+        crop = np.clip(out, 0, 255).astype(np.uint8)
+        scale = np.array([fx, fy], np.float32)
+        samples.append(MouthSample(crop, (s.upper + 0.5) * scale - 0.5,
+                                   (s.lower + 0.5) * scale - 0.5, s.gap, s.width,
+                                   np.full(3, 128.0, np.float32), s.sharpness, s.frame))
+    face_width = float(np.linalg.norm(pts[291] - pts[61])) / iod
+    bank = StockBank(samples, src.scale * fx, src.usual_width, face_width)
+    bank.gain, bank.blur, bank.grain = gain, blur, min(add, MAX_GRAIN)
+    return bank
+
+
+class StockPainter(MouthPainter):
+    """The mouth painter whose interior is real: the stock bank prepared for this face.
+
+    The painter's own drawing stays for the line where the lips meet (p/b/m stay shut:
+    below the bank's smallest opening nothing is taken from it) and as the fallback.
+    """
+
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray, frame: FaceFrame,
+                 stock: StockBank | None | bool = True) -> None:
+        super().__init__(image, landmarks, frame)
+        # ``stock``: True prepares the packaged bank; None / False paints only.
+        self.stock: StockBank | None = (prepare(image, landmarks) if stock is True
+                                        else stock or None)
+        self._neutral_lip = np.full(3, 128.0)  # the prepared samples' colour is final
+        self.stock_frames = 0
+
+    def paint(self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray,
+              teeth: float) -> None:
+        bank = self.stock
+        if bank is None or MouthBank.opening(posed)[0] < MIN_GAP or not bank.fits(posed):
+            super().paint(patch, origin, posed, teeth)
+            return
+        fr = self.frame
+        up = posed[list(UPPER_INNER)] - origin
+        lo = posed[list(LOWER_INNER)] - origin
+        gap_px = float(np.max((lo - up) @ fr.down))
+        # The line where the lips meet, as the painter draws it (it fades as they part).
+        corners = posed[[61, 291]] - origin
+        seam = np.concatenate([corners[:1], (up + lo) / 2.0, corners[1:]])
+        self._stroke(patch, seam, self.seam, max(1.3, 0.03 * fr.iod),
+                     float(np.clip(1.0 - gap_px / (0.08 * fr.iod), 0.0, 1.0)) * 0.9)
+        if bank.paint(patch, origin, posed, self._neutral_lip):
+            self.stock_frames += 1
+        else:
+            super().paint(patch, origin, posed, teeth)
