@@ -7,9 +7,9 @@ picks frames from the mouth track: the widest open vowels, half-open frames,
 p/b/m closures and a strip of 5 consecutive frames through an opening, and
 measures
 
-- the teeth (the brighter part of the opening between the posed inner lips) in
-  CIE Lab: mean a*, b*, L*, against the portrait's own neutral (the whites of
-  the eyes) and skin; a cast shows as teeth chroma far from the eye whites';
+- the teeth (the brightest fifth of the opening between the posed inner lips)
+  in CIE Lab: mean a*, b*, L* and hue angle, against the portrait's eye whites
+  and cheeks; a green-cyan cast shows as a hue past 100 degrees or a* below 0;
 - the interior's texture: the spread of fine detail of L* inside the opening (a
   painted plate is smooth, a photograph is not);
 - the posed inner-lip gap at p/b/m (IOD units).
@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED_MEDIA, print_table  # noqa: E402
+from common import SHARED_MEDIA, print_table
 
 FACES = SHARED_MEDIA / "faces"
 SPEECH = SHARED_MEDIA / "speech" / "hdtf_RD_Radio31_000.wav"
@@ -117,7 +117,7 @@ def render(tag: str) -> None:
             if m.sum() < 10:
                 continue
             p = lab(frames[i][m])
-            bright = p[p[:, 0] >= max(35.0, float(np.quantile(p[:, 0], 0.6)))]
+            bright = p[p[:, 0] >= float(np.quantile(p[:, 0], 0.8))]
             if len(bright):
                 teeth.append(bright.mean(axis=0))
             g = cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY).astype(np.float32)
@@ -155,13 +155,13 @@ def compare(before: str, after: str) -> None:
         a, b = fa[name], fb[name]
         white = b["white"]
 
-        def cast(t: list[float] | None, white: list[float] = white) -> str:
+        def cast(t: list[float] | None) -> str:
             if t is None:
                 return "-"
-            return f"{t[1]:+.1f} {t[2]:+.1f} (L {t[0]:.0f}; d {np.hypot(t[1] - white[1], t[2] - white[2]):.1f})"
+            hue = np.degrees(np.arctan2(t[2], t[1]))
+            return f"{t[1]:+.1f} {t[2]:+.1f} (L {t[0]:.0f}, h {hue:.0f})"
 
-        rows.append([name, f"{white[1]:+.1f} {white[2]:+.1f} (L {white[0]:.0f})",
-                     f"{b['skin'][1]:+.1f} {b['skin'][2]:+.1f}", cast(a["teeth"]), cast(b["teeth"]),
+        rows.append([name, cast(white), cast(b["skin"]), cast(a["teeth"]), cast(b["teeth"]),
                      f"{a['detail']:.1f} -> {b['detail']:.1f}",
                      f"{a['shut_gap']:.3f} -> {b['shut_gap']:.3f}"])
         za, zb = np.load(OUT / before / f"{name}.npz"), np.load(OUT / after / f"{name}.npz")
@@ -182,10 +182,12 @@ def compare(before: str, after: str) -> None:
         strip = [crop(zb[f"f{i}"], centre, iod) for i in picks["strip"]]
         cv2.imwrite(str(OUT / f"strip_{name}.png"),
                     cv2.cvtColor(np.concatenate(strip, axis=1), cv2.COLOR_RGB2BGR))
-    print_table(["face", "eye white a* b*", "skin a* b*", f"teeth a* b* {before}",
+    print_table(["face", "eye whites a* b*", "skin a* b*", f"teeth a* b* {before}",
                  f"teeth a* b* {after}", "interior detail (L std)", "p/b/m gap IOD"], rows,
-                title="Teeth colour vs the portrait's own neutral (d: a*b* distance from the "
-                      "eye whites), interior texture, closures")
+                title="Teeth (brightest fifth of the opening, mean Lab; h: hue angle, "
+                      "degrees; a green-cyan cast is h > 100 or a* < 0) vs the portrait's eye "
+                      "whites (brightest third inside the lids) and cheeks; interior texture; "
+                      "closures")
 
 
 def main() -> None:

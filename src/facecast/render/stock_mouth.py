@@ -32,7 +32,7 @@ import numpy as np
 
 from facecast.assets import asset_path
 from facecast.render.mouth import MouthPainter
-from facecast.render.mouth_bank import MIN_GAP, MouthBank, MouthSample, _frame_axes
+from facecast.render.mouth_bank import MouthBank, MouthSample, _frame_axes
 from facecast.render.rig import EYES, LOWER_INNER, MESH_POINTS, UPPER_INNER, FaceFrame
 
 STOCK_FILE = "mouths/stock.npz"
@@ -62,6 +62,7 @@ GAIN_RANGE = (0.3, 2.0)  # per channel, footage -> portrait
 STOCK_OPEN_GAP = 0.08
 STOCK_MIN_TEETH = 0.08
 TEETH_LIGHT_LEVEL = 140  # 8-bit Lab L (55 on the 0..100 scale)
+KEEP_MARGIN = 0.12  # IOD of the footage kept around the opening (the warp reads 0.035)
 # Blurs tried to bring a sample to the portrait's sharpness (Gaussian sigma, pixels at
 # the face's scale), and the most grain added (standard deviation, 8-bit levels).
 BLURS = (0.0, 0.5, 0.8, 1.1, 1.5, 2.0, 2.7)
@@ -127,17 +128,31 @@ def _detail_ratio(grey: np.ndarray, mask: np.ndarray) -> float:
     return float(fine[sel].var() / max(mid[sel].var(), 1e-6))
 
 
-def _noise_level(grey: np.ndarray) -> float:
-    """Standard deviation of the grain of an image patch: what a small blur removes,
-    measured in the flattest tenth of 7x7 windows (skin texture, wrinkles and edges
-    are detail, not grain)."""
+def _noise_level(grey: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Standard deviation of the grain of an image patch (inside ``mask``): what a small
+    blur removes, measured in the flattest tenth of 7x7 windows (skin texture,
+    wrinkles and edges are detail, not grain)."""
     if grey.shape[0] < 16 or grey.shape[1] < 16:
         return 0.0
     g = grey.astype(np.float32)
     hf = g - cv2.GaussianBlur(g, (0, 0), 1.0)
     local = cv2.boxFilter(hf * hf, -1, (7, 7))[3:-3, 3:-3]
+    if mask is not None:
+        local = local[cv2.erode(mask, np.ones((7, 7), np.uint8))[3:-3, 3:-3] > 0]
+        if local.size < 16:
+            return 0.0
     # A unit-variance white noise keeps about 0.72 of its spread through this high-pass.
     return float(np.sqrt(max(float(np.quantile(local, 0.1)), 0.0)) / 0.72)
+
+
+def _kept(upper: np.ndarray, lower: np.ndarray, shape: tuple[int, ...], grow: float
+          ) -> np.ndarray:
+    """Mask (uint8) of the opening between the inner lips grown by ``grow`` pixels."""
+    mask = np.zeros(shape[:2], np.uint8)
+    ring = np.concatenate([upper, lower[::-1]])
+    cv2.fillPoly(mask, [np.round(ring).astype(np.int32)], 255)
+    k = max(1, int(round(grow)))
+    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
@@ -184,8 +199,17 @@ def stock_samples(bank: MouthBank) -> MouthBank:
     """The samples fit for the stock: every small opening (a dark slit is what a
     barely parted mouth shows), and of the larger ones only those with teeth in view
     (a gaping dark hole, an "oo" seen from the front, reads as a hole in a portrait)."""
-    kept = [s for s in bank.samples
-            if s.gap < STOCK_OPEN_GAP or teeth_share(s) >= STOCK_MIN_TEETH]
+    kept = []
+    for s in bank.samples:
+        if s.gap >= STOCK_OPEN_GAP and teeth_share(s) < STOCK_MIN_TEETH:
+            continue
+        # Only the opening and a thin band of lip around it ship: the rest of the
+        # person's face is never drawn (and would only enlarge the package).
+        crop = s.crop.copy()
+        crop[_kept(s.upper, s.lower, crop.shape, KEEP_MARGIN * bank.scale) == 0] = \
+            np.round(s.lip).astype(np.uint8)
+        kept.append(MouthSample(crop, s.upper, s.lower, s.gap, s.width, s.lip, s.sharpness,
+                                s.frame))
     return MouthBank(kept, bank.scale, bank.usual_width)
 
 
@@ -284,29 +308,30 @@ def prepare(image: np.ndarray, landmarks: np.ndarray,
     # does not change as the samples take turns.
     blur = 0.0
     if want_detail is not None:
-        probe = [im for im, s in zip(resized, src.samples, strict=True) if s.gap > 0.1][:8]
-        probe = probe or resized[:8]
-        greys = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in probe]
-        ones = np.ones(greys[0].shape, np.uint8)
+        pairs = list(zip(resized, src.samples, strict=True))
+        probe = [(im, s) for im, s in pairs if s.gap > 0.1][:8] or pairs[:8]
+        greys = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im, _ in probe]
+        # Measured on what the stock keeps (the opening and the lips' inner band).
+        masks = [_kept(s.upper * fx, s.lower * fy, im.shape, 0.06 * iod) for im, s in probe]
 
         def detail(sigma: float) -> float:
             return float(np.median([_detail_ratio(
-                cv2.GaussianBlur(g, (0, 0), sigma) if sigma else g, ones) for g in greys]))
+                cv2.GaussianBlur(g, (0, 0), sigma) if sigma else g, m)
+                for g, m in zip(greys, masks, strict=True)]))
 
         blur = min(BLURS, key=lambda s: abs(detail(s) - want_detail))
     rng = np.random.default_rng(GRAIN_SEED)
     grain = rng.standard_normal((size[1], size[0]), np.float32)
+    # The footage's own grain is gone (H.264 at 450x450, then resampled): the portrait's
+    # is added in full, one fixed pattern for every sample.
+    add = min(want_grain, MAX_GRAIN)
     samples = []
-    add = 0.0
     for im, s in zip(resized, src.samples, strict=True):
         out = im.astype(np.float32) * gain[None, None, :].astype(np.float32)
         if blur:
             out = cv2.GaussianBlur(out, (0, 0), blur)
-        have = _noise_level(cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8),
-                                         cv2.COLOR_RGB2GRAY))
-        add = float(np.sqrt(max(want_grain**2 - have**2, 0.0)))
         if add > 0.3:
-            out += (min(add, MAX_GRAIN) * grain)[..., None]
+            out += (add * grain)[..., None]
         crop = np.clip(out, 0, 255).astype(np.uint8)
         scale = np.array([fx, fy], np.float32)
         samples.append(MouthSample(crop, (s.upper + 0.5) * scale - 0.5,
@@ -314,7 +339,7 @@ def prepare(image: np.ndarray, landmarks: np.ndarray,
                                    np.full(3, 128.0, np.float32), s.sharpness, s.frame))
     face_width = float(np.linalg.norm(pts[291] - pts[61])) / iod
     bank = StockBank(samples, src.scale * fx, src.usual_width, face_width)
-    bank.gain, bank.blur, bank.grain = gain, blur, min(add, MAX_GRAIN)
+    bank.gain, bank.blur, bank.grain = gain, blur, add
     return bank
 
 
@@ -322,11 +347,11 @@ class StockPainter(MouthPainter):
     """The mouth painter whose interior is real: the stock bank prepared for this face.
 
     The painter's own drawing stays for the line where the lips meet (p/b/m stay shut:
-    below the bank's smallest opening nothing is taken from it) and as the fallback.
+    below half the bank's smallest opening nothing is taken from it) and as the fallback.
     """
 
     def __init__(self, image: np.ndarray, landmarks: np.ndarray, frame: FaceFrame,
-                 stock: StockBank | None | bool = True) -> None:
+                 stock: StockBank | bool | None = True) -> None:
         super().__init__(image, landmarks, frame)
         # ``stock``: True prepares the packaged bank; None / False paints only.
         self.stock: StockBank | None = (prepare(image, landmarks) if stock is True
@@ -337,7 +362,7 @@ class StockPainter(MouthPainter):
     def paint(self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray,
               teeth: float) -> None:
         bank = self.stock
-        if bank is None or MouthBank.opening(posed)[0] < MIN_GAP or not bank.fits(posed):
+        if bank is None or not bank.fits(posed):
             super().paint(patch, origin, posed, teeth)
             return
         fr = self.frame
