@@ -198,11 +198,12 @@ class MouthBank:
         return bool(self.choose(*self.opening(posed)))
 
     def paint(self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray,
-              lip: np.ndarray | None = None) -> bool:
+              lip: np.ndarray | None = None, feather: float = 0.0) -> bool:
         """Paint the interior of the opening between ``posed``'s inner lips (image pixels,
         468+ landmarks) into ``patch`` (its top-left at ``origin`` in the image) from the
-        person's own samples; ``lip`` is this face's lip colour, to match colours to.
-        Returns False (``patch`` untouched) when the bank has nothing near enough."""
+        person's own samples; ``lip`` is this face's lip colour, to match colours to;
+        ``feather`` (pixels) softens the edge inwards. Returns False (``patch``
+        untouched) when the bank has nothing near enough."""
         pts = np.asarray(posed, np.float64)[:MESH_POINTS, :2]
         _, right, down, iod = _frame_axes(pts)
         up = pts[list(UPPER_INNER)]
@@ -231,7 +232,15 @@ class MouthBank:
                 return False
             gain = self._gain(sample, lip)
             out += warped * (gain * weight)[None, None, :].astype(np.float32)
-        alpha = (mask.astype(np.float32) / 255.0)[..., None]
+        alpha = mask.astype(np.float32) / 255.0
+        if feather > 0.3:
+            # A soft edge inside the lips for soft portraits: the mask is shrunk by about
+            # the feather, then blurred by it, so nothing spills over the lips.
+            k = int(round(feather))
+            if k:
+                alpha = cv2.erode(alpha, np.ones((2 * k + 1, 2 * k + 1), np.uint8))
+            alpha = cv2.GaussianBlur(alpha, (0, 0), feather)
+        alpha = alpha[..., None]
         region = patch[y0:y1, x0:x1]
         region[:] = np.clip(region * (1.0 - alpha) + out * alpha, 0, 255).astype(np.uint8)
         return True

@@ -49,7 +49,7 @@ MIN_SCLERA_PIXELS = 12
 # departure from a typical skin a*, b*); when the eye whites are trusted (their L* at
 # least this share of the skin's). The teeth colour of the bank is its brightest fifth.
 TEETH_LIGHT = 1.02
-TEETH_L_RANGE = (45.0, 90.0)
+TEETH_L_RANGE = (45.0, 86.0)
 TEETH_TINT = np.array([1.5, 14.0])
 TEETH_FLOOR_AB = np.array([1.0, 3.0])
 CAST_SHARE = 0.5
@@ -67,6 +67,8 @@ KEEP_MARGIN = 0.12  # IOD of the footage kept around the opening (the warp reads
 # the face's scale), and the most grain added (standard deviation, 8-bit levels).
 BLURS = (0.0, 0.5, 0.8, 1.1, 1.5, 2.0, 2.7)
 MAX_GRAIN = 5.0
+FEATHER_MIN = 0.5  # pixels: the softest edge of the interior against the lips ...
+FEATHER_EXTRA = 0.006  # ... and how much softer per IOD pixel than the blur chosen
 GRAIN_SEED = 14
 
 
@@ -267,6 +269,7 @@ class StockBank(MouthBank):
         self.gain = np.ones(3)
         self.blur = 0.0
         self.grain = 0.0
+        self.feather = 0.0  # the interior's edge softness (pixels): the portrait's own
 
     def choose(self, gap: float, width: float) -> list[tuple[MouthSample, float]]:
         return super().choose(min(gap, self.max_gap), width * self.width_scale)
@@ -340,6 +343,9 @@ def prepare(image: np.ndarray, landmarks: np.ndarray,
     face_width = float(np.linalg.norm(pts[291] - pts[61])) / iod
     bank = StockBank(samples, src.scale * fx, src.usual_width, face_width)
     bank.gain, bank.blur, bank.grain = gain, blur, add
+    # A sharp cut-out edge shows against soft lips: the edge is as soft as the portrait
+    # (the blur it needed) plus a little, never under half a pixel.
+    bank.feather = max(FEATHER_MIN, blur + FEATHER_EXTRA * iod)
     return bank
 
 
@@ -374,7 +380,7 @@ class StockPainter(MouthPainter):
         seam = np.concatenate([corners[:1], (up + lo) / 2.0, corners[1:]])
         self._stroke(patch, seam, self.seam, max(1.3, 0.03 * fr.iod),
                      float(np.clip(1.0 - gap_px / (0.08 * fr.iod), 0.0, 1.0)) * 0.9)
-        if bank.paint(patch, origin, posed, self._neutral_lip):
+        if bank.paint(patch, origin, posed, self._neutral_lip, bank.feather):
             self.stock_frames += 1
         else:
             super().paint(patch, origin, posed, teeth)
