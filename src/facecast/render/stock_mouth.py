@@ -32,7 +32,7 @@ import numpy as np
 
 from facecast.assets import asset_path
 from facecast.render.mouth import MouthPainter
-from facecast.render.mouth_bank import MouthBank, MouthSample, _frame_axes
+from facecast.render.mouth_bank import MIN_GAP, MouthBank, MouthSample, _frame_axes
 from facecast.render.rig import EYES, LOWER_INNER, MESH_POINTS, UPPER_INNER, FaceFrame
 
 STOCK_FILE = "mouths/stock.npz"
@@ -352,8 +352,9 @@ def prepare(image: np.ndarray, landmarks: np.ndarray,
 class StockPainter(MouthPainter):
     """The mouth painter whose interior is real: the stock bank prepared for this face.
 
-    The painter's own drawing stays for the line where the lips meet (p/b/m stay shut:
-    below half the bank's smallest opening nothing is taken from it) and as the fallback.
+    The painter's own drawing stays for the line where the lips meet and for openings
+    under the bank's smallest (p/b/m and near-closures render exactly as before), and
+    as the fallback.
     """
 
     def __init__(self, image: np.ndarray, landmarks: np.ndarray, frame: FaceFrame,
@@ -368,7 +369,7 @@ class StockPainter(MouthPainter):
     def paint(self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray,
               teeth: float) -> None:
         bank = self.stock
-        if bank is None or not bank.fits(posed):
+        if bank is None or MouthBank.opening(posed)[0] < MIN_GAP or not bank.fits(posed):
             super().paint(patch, origin, posed, teeth)
             return
         fr = self.frame
