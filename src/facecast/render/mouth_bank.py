@@ -142,6 +142,8 @@ class MouthBank:
         self.usual_width = float(usual_width)
         self._gaps = np.array([s.gap for s in self.samples], np.float64)
         self._widths = np.array([s.width for s in self.samples], np.float64)
+        # A per-sample addition to the choosing cost (IOD): none for a person's own bank.
+        self.bias = np.zeros(len(self.samples), np.float64)
         lips = np.array([s.lip for s in self.samples], np.float64).reshape(-1, 3)
         self.lip = np.median(lips, axis=0) if len(lips) else np.full(3, 128.0)
 
@@ -164,7 +166,7 @@ class MouthBank:
         """
         if not self.samples or gap < MIN_GAP * 0.5:
             return []
-        cost = np.abs(self._gaps - gap) + WIDTH_WEIGHT * np.abs(self._widths - width)
+        cost = np.abs(self._gaps - gap) + WIDTH_WEIGHT * np.abs(self._widths - width) + self.bias
         a = int(np.argmin(cost))
         if abs(self._gaps[a] - gap) > max(MAX_GAP_MISS, MAX_GAP_MISS_SHARE * gap):
             return []

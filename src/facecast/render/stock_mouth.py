@@ -47,21 +47,31 @@ MIN_SCLERA_PIXELS = 12
 # limits; a*, b* above the scene's neutral (teeth are a little yellow); the floor on
 # a*, b* (never green or blue); the cast read from skin (its share of the skin's
 # departure from a typical skin a*, b*); when the eye whites are trusted (their L* at
-# least this share of the skin's). The teeth colour of the bank is its brightest fifth.
-TEETH_LIGHT = 1.02
-TEETH_L_RANGE = (45.0, 86.0)
+# least this share of the skin's); the teeth's b* ceiling (a share of the skin's).
+# The teeth colour of the bank: its brightest fifth.
+TEETH_LIGHT = 1.08
+TEETH_L_RANGE = (45.0, 84.0)
 TEETH_TINT = np.array([1.5, 14.0])
 TEETH_FLOOR_AB = np.array([1.0, 3.0])
 CAST_SHARE = 0.5
 TYPICAL_SKIN_AB = np.array([12.0, 17.0])
 SCLERA_TRUST = 0.9
+SKIN_B_SHARE = 0.8
+SKIN_WARMTH = np.array([0.35, 0.5])  # teeth a*, b* at least these shares of the skin's
 TEETH_SHARE = 0.2
 GAIN_RANGE = (0.3, 2.0)  # per channel, footage -> portrait
+# Which of the footage's pixels are teeth: luma between these shares of its teeth's
+# (flesh -> teeth colouring), unless their Lab chroma is past these multiples of the
+# teeth's (tongue, gums and lips are as light, but pinker).
+TEETH_BLEND = (0.55, 0.85)
+TEETH_CHROMA_GATE = (1.3, 2.0)
+TEETH_CHROMA_KEEP = 0.4  # share of the footage's teeth a*, b* variation that is kept
 # Which of the footage's samples the stock keeps (stock_samples): above this gap (IOD)
 # only those whose opening is at least this share teeth (Lab L* above the level).
 STOCK_OPEN_GAP = 0.08
 STOCK_MIN_TEETH = 0.08
 TEETH_LIGHT_LEVEL = 140  # 8-bit Lab L (55 on the 0..100 scale)
+TEETH_PREFERENCE = 0.1  # IOD of choosing cost per unit of teeth share missing
 KEEP_MARGIN = 0.12  # IOD of the footage kept around the opening (the warp reads 0.035)
 # Blurs tried to bring a sample to the portrait's sharpness (Gaussian sigma, pixels at
 # the face's scale), and the most grain added (standard deviation, 8-bit levels).
@@ -70,6 +80,12 @@ MAX_GRAIN = 5.0
 FEATHER_MIN = 0.5  # pixels: the softest edge of the interior against the lips ...
 FEATHER_EXTRA = 0.006  # ... and how much softer per IOD pixel than the blur chosen
 GRAIN_SEED = 14
+
+
+def _smooth(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """0 below ``lo``, 1 above ``hi``, a smoothstep between."""
+    t = np.clip((x - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
+    return np.asarray(t * t * (3.0 - 2.0 * t), np.float32)
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
@@ -238,20 +254,36 @@ def teeth_colour(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     skin = _lab(skin_colour(image, landmarks))
     white = sclera_colour(image, landmarks)
     light = float(np.clip(TEETH_LIGHT * skin[0], *TEETH_L_RANGE))
-    ab = CAST_SHARE * (skin[1:] - TYPICAL_SKIN_AB) + TEETH_TINT
+    neutral = CAST_SHARE * (skin[1:] - TYPICAL_SKIN_AB)
+    tint = TEETH_TINT
     if white is not None:
         w = _lab(white)
         if w[0] >= SCLERA_TRUST * skin[0] and np.hypot(*w[1:]) < np.hypot(*skin[1:]):
-            ab = w[1:] + TEETH_TINT * 0.5
-    ab = np.maximum(ab, TEETH_FLOOR_AB)
+            neutral, tint = w[1:], TEETH_TINT * 0.5
+    ab = neutral + tint
+    # Teeth are never yellower than most of the skin (a yellow light already shows in
+    # the neutral), nor greener or bluer than a slightly warm grey.
+    ab[1] = min(ab[1], max(SKIN_B_SHARE * skin[2], neutral[1]))
+    # ... and a little of the skin's own warmth: teeth greyer than that read as green or
+    # cyan beside pink lips.
+    ab = np.maximum(ab, np.maximum(TEETH_FLOOR_AB, SKIN_WARMTH * skin[1:]))
     return np.array([light, *ab])
 
 
 def colour_gain(image: np.ndarray, landmarks: np.ndarray, src_teeth: np.ndarray) -> np.ndarray:
-    """Per-channel gain that turns the footage's teeth into this portrait's (the whole
-    interior takes it: a change of light, as the camera would see it)."""
+    """Per-channel gain that turns the footage's teeth into this portrait's."""
     want = _rgb(teeth_colour(image, landmarks))
     return np.clip(want / np.maximum(src_teeth, 1.0), *GAIN_RANGE)
+
+
+def flesh_gain(teeth_gain: np.ndarray) -> np.ndarray:
+    """Per-channel gain for the rest of the interior (tongue, gums, the wet inside of the
+    lips, the dark of the mouth): the teeth's exposure with half their colour change.
+    The footage's teeth are pinker than teeth are (warm light and the flesh around
+    them), so their full change to the portrait's teeth colour is more than the change
+    of light: on the flesh it turns pink grey or lavender."""
+    luma = max(float(_luma(teeth_gain)), 1e-6)
+    return np.asarray(luma * np.sqrt(teeth_gain / luma), np.float64)
 
 
 class StockBank(MouthBank):
@@ -264,9 +296,10 @@ class StockBank(MouthBank):
         # The footage's mouth is wider or narrower than this face's at rest: compare
         # openings in the footage's terms.
         self.width_scale = usual_width / face_width if face_width > 0 else 1.0
-        # How the samples were brought to the face (for reports): colour gain per
-        # channel, blur sigma (pixels) and grain added (8-bit levels).
+        # How the samples were brought to the face (for reports): colour gains per
+        # channel (teeth, flesh), blur sigma (pixels) and grain added (8-bit levels).
         self.gain = np.ones(3)
+        self.flesh_gain = np.ones(3)
         self.blur = 0.0
         self.grain = 0.0
         self.feather = 0.0  # the interior's edge softness (pixels): the portrait's own
@@ -288,6 +321,15 @@ def prepare(image: np.ndarray, landmarks: np.ndarray,
         return None
     image = np.asarray(image)
     gain = colour_gain(image, landmarks, src_teeth)
+    flesh = flesh_gain(gain)
+    # Which pixels are teeth: light ones (between these shares of the footage's teeth
+    # luma the gain passes from the flesh's to the teeth's).
+    src_luma = float(_luma(src_teeth))
+    light_lo, light_hi = TEETH_BLEND[0] * src_luma, TEETH_BLEND[1] * src_luma
+    want = teeth_colour(image, landmarks).astype(np.float32)
+    src_lab = _lab(src_teeth).astype(np.float32)
+    src_chroma = max(float(np.hypot(src_lab[1], src_lab[2])), 4.0)
+    chroma_gate = (TEETH_CHROMA_GATE[0] * src_chroma, TEETH_CHROMA_GATE[1] * src_chroma)
     f = min(iod, MAX_SCALE) / src.scale
     h0, w0 = src.samples[0].crop.shape[:2]
     size = (max(8, round(w0 * f)), max(8, round(h0 * f)))
@@ -330,7 +372,18 @@ def prepare(image: np.ndarray, landmarks: np.ndarray,
     add = min(want_grain, MAX_GRAIN)
     samples = []
     for im, s in zip(resized, src.samples, strict=True):
-        out = im.astype(np.float32) * gain[None, None, :].astype(np.float32)
+        px = im.astype(np.float32)
+        # The teeth are set in Lab: lightness scaled, colour placed on the portrait's
+        # teeth colour with part of the footage's variation around it. (A per-channel
+        # gain tuned to the footage's pinkish mean turns its greyer teeth green.)
+        lab = cv2.cvtColor(px / 255.0, cv2.COLOR_RGB2LAB)
+        chroma = np.hypot(lab[..., 1], lab[..., 2])
+        t = (_smooth(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY).astype(np.float32), light_lo, light_hi)
+             * (1.0 - _smooth(chroma, *chroma_gate)))[..., None]
+        lab[..., 0] *= want[0] / max(src_lab[0], 1.0)
+        lab[..., 1:] = want[1:] + TEETH_CHROMA_KEEP * (lab[..., 1:] - src_lab[1:])
+        teeth_px = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB) * 255.0
+        out = px * flesh[None, None, :].astype(np.float32) * (1.0 - t) + teeth_px * t
         if blur:
             out = cv2.GaussianBlur(out, (0, 0), blur)
         if add > 0.3:
@@ -342,7 +395,11 @@ def prepare(image: np.ndarray, landmarks: np.ndarray,
                                    np.full(3, 128.0, np.float32), s.sharpness, s.frame))
     face_width = float(np.linalg.norm(pts[291] - pts[61])) / iod
     bank = StockBank(samples, src.scale * fx, src.usual_width, face_width)
-    bank.gain, bank.blur, bank.grain = gain, blur, add
+    # Of similar openings, those showing more teeth are preferred: a portrait's mouth
+    # reads as open and lit, not as a dark hole.
+    shares = np.array([teeth_share(s) for s in bank.samples])
+    bank.bias = TEETH_PREFERENCE * (shares.max(initial=0.0) - shares)
+    bank.gain, bank.flesh_gain, bank.blur, bank.grain = gain, flesh, blur, add
     # A sharp cut-out edge shows against soft lips: the edge is as soft as the portrait
     # (the blur it needed) plus a little, never under half a pixel.
     bank.feather = max(FEATHER_MIN, blur + FEATHER_EXTRA * iod)
