@@ -12,7 +12,9 @@ measures
   and cheeks; a green-cyan cast shows as a hue past 100 degrees or a* below 0;
 - the interior's texture: the spread of fine detail of L* inside the opening (a
   painted plate is smooth, a photograph is not);
-- the posed inner-lip gap at p/b/m (IOD units).
+- the posed inner-lip gap at p/b/m (IOD units);
+- flicker: the frame-to-frame change of the mouth box over 50 frames of speech
+  (median and 95th percentile of the mean absolute grey step).
 
 ``--tag NAME`` saves the frames and figures under ``out/mouth_interior/NAME``;
 run it once per checkout (``PYTHONPATH=/path/to/other/src``), then ``--compare
@@ -125,11 +127,25 @@ def render(tag: str) -> None:
             detail.append(float(hp[m].std()))
         for i in shut:
             gaps.append(float(np.linalg.norm(poses[i][14, :2] - poses[i][13, :2])) / iod)
+        # Frame-to-frame change of the mouth over 2 s of speech around the widest opening:
+        # the lips move the same way before and after, so a flickering interior shows as
+        # a larger (95th percentile) step.
+        cx, cy = lm[13, :2]
+        box = (slice(max(int(cy - 0.35 * iod), 0), int(cy + 0.5 * iod)),
+               slice(max(int(cx - 0.7 * iod), 0), int(cx + 0.7 * iod)))
+        run = range(max(peak - 25, 0), min(peak + 25, len(v)))
+        prev, steps = None, []
+        for i in run:
+            grey = cv2.cvtColor(anim.render(v[i], 0.0, None)[box], cv2.COLOR_RGB2GRAY)
+            if prev is not None:
+                steps.append(float(np.abs(grey.astype(np.float32) - prev).mean()))
+            prev = grey.astype(np.float32)
         figures[path.stem] = {
             "teeth": np.mean(teeth, axis=0).tolist() if teeth else None,
             "white": eye_white(img, lm).tolist(), "skin": skin(img, lm, iod).tolist(),
             "detail": float(np.mean(detail)) if detail else None,
-            "shut_gap": max(gaps), "iod": iod}
+            "shut_gap": max(gaps), "iod": iod,
+            "step_median": float(np.median(steps)), "step_p95": float(np.percentile(steps, 95))}
         np.savez_compressed(folder / f"{path.stem}.npz", picks=json.dumps(picks),
                             **{f"f{i}": f for i, f in frames.items()},
                             **{f"p{i}": p for i, p in poses.items()})
@@ -163,7 +179,9 @@ def compare(before: str, after: str) -> None:
 
         rows.append([name, cast(white), cast(b["skin"]), cast(a["teeth"]), cast(b["teeth"]),
                      f"{a['detail']:.1f} -> {b['detail']:.1f}",
-                     f"{a['shut_gap']:.3f} -> {b['shut_gap']:.3f}"])
+                     f"{a['shut_gap']:.3f} -> {b['shut_gap']:.3f}",
+                     f"{a['step_median']:.1f}/{a['step_p95']:.1f} -> "
+                     f"{b['step_median']:.1f}/{b['step_p95']:.1f}"])
         za, zb = np.load(OUT / before / f"{name}.npz"), np.load(OUT / after / f"{name}.npz")
         picks = json.loads(str(za["picks"]))
         iod = b["iod"]
@@ -183,11 +201,13 @@ def compare(before: str, after: str) -> None:
         cv2.imwrite(str(OUT / f"strip_{name}.png"),
                     cv2.cvtColor(np.concatenate(strip, axis=1), cv2.COLOR_RGB2BGR))
     print_table(["face", "eye whites a* b*", "skin a* b*", f"teeth a* b* {before}",
-                 f"teeth a* b* {after}", "interior detail (L std)", "p/b/m gap IOD"], rows,
+                 f"teeth a* b* {after}", "interior detail (L std)", "p/b/m gap IOD",
+                 "frame step median/p95"], rows,
                 title="Teeth (brightest fifth of the opening, mean Lab; h: hue angle, "
                       "degrees; a green-cyan cast is h > 100 or a* < 0) vs the portrait's eye "
                       "whites (brightest third inside the lids) and cheeks; interior texture; "
-                      "closures")
+                      "closures; frame-to-frame step of the mouth box (mean |grey change|, "
+                      "50 frames)")
 
 
 def main() -> None:
