@@ -70,7 +70,7 @@ TEETH_CHROMA_KEEP = 0.4  # share of the footage's teeth a*, b* variation that is
 # only those whose opening is at least this share teeth (Lab L* above the level).
 STOCK_OPEN_GAP = 0.08
 STOCK_MIN_TEETH = 0.08
-TEETH_LIGHT_LEVEL = 140  # 8-bit Lab L (55 on the 0..100 scale)
+TEETH_LIGHT_LEVEL = 54.9  # Lab L*
 TEETH_PREFERENCE = 0.1  # IOD of choosing cost per unit of teeth share missing
 KEEP_MARGIN = 0.12  # IOD of the footage kept around the opening (the warp reads 0.035)
 # Blurs tried to bring a sample to the portrait's sharpness (Gaussian sigma, pixels at
@@ -173,14 +173,42 @@ def _kept(upper: np.ndarray, lower: np.ndarray, shape: tuple[int, ...], grow: fl
     return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
 
 
+# sRGB (D65) <-> CIE Lab in NumPy, as OpenCV's float conversion does it: OpenCV's own
+# builds lookup tables on its first Lab call (about 0.2 s per process).
+_RGB_TO_XYZ = np.array([[0.412453, 0.357580, 0.180423],
+                        [0.212671, 0.715160, 0.072169],
+                        [0.019334, 0.119193, 0.950227]])
+_XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ)
+_WHITE = np.array([0.950456, 1.0, 1.088754])
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIE Lab (L* 0..100) of RGB values on the 0..255 scale (any shape ending in 3)."""
+    c = np.clip(np.asarray(rgb, np.float64) / 255.0, 0.0, 1.0)
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    xyz = (lin @ _RGB_TO_XYZ.T) / _WHITE
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16.0 / 116.0)
+    return np.stack([116.0 * f[..., 1] - 16.0, 500.0 * (f[..., 0] - f[..., 1]),
+                     200.0 * (f[..., 1] - f[..., 2])], axis=-1)
+
+
+def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """RGB on the 0..255 scale (unclipped) of CIE Lab values."""
+    lab = np.asarray(lab, np.float64)
+    fy = (lab[..., 0] + 16.0) / 116.0
+    f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
+    xyz = np.where(f > 0.206893, f ** 3, (f - 16.0 / 116.0) / 7.787) * _WHITE
+    lin = np.clip(xyz @ _XYZ_TO_RGB.T, 0.0, None)
+    c = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1.0 / 2.4) - 0.055)
+    return c * 255.0
+
+
 def _lab(rgb: np.ndarray) -> np.ndarray:
-    px = np.clip(np.asarray(rgb, np.float32).reshape(1, 1, 3) / 255.0, 0, 1)
-    return cv2.cvtColor(px, cv2.COLOR_RGB2LAB).reshape(3).astype(np.float64)
+    return rgb_to_lab(np.asarray(rgb, np.float64).reshape(3))
 
 
 def _rgb(lab: np.ndarray) -> np.ndarray:
-    px = np.asarray(lab, np.float32).reshape(1, 1, 3)
-    return cv2.cvtColor(px, cv2.COLOR_LAB2RGB).reshape(3).astype(np.float64) * 255.0
+    return lab_to_rgb(np.asarray(lab, np.float64).reshape(3))
 
 
 def bank_teeth(bank: MouthBank) -> np.ndarray:
@@ -209,7 +237,7 @@ def teeth_share(sample: MouthSample) -> float:
     inside = cv2.erode(mask, np.ones((3, 3), np.uint8)) > 0
     if not inside.any():
         return 0.0
-    light = cv2.cvtColor(sample.crop, cv2.COLOR_RGB2LAB)[..., 0][inside]
+    light = rgb_to_lab(sample.crop[inside])[:, 0]
     return float(np.mean(light > TEETH_LIGHT_LEVEL))
 
 
@@ -308,6 +336,38 @@ class StockBank(MouthBank):
         return super().choose(min(gap, self.max_gap), width * self.width_scale)
 
 
+def _recolour(crops: np.ndarray, flesh: np.ndarray, want: np.ndarray, src_teeth: np.ndarray
+              ) -> np.ndarray:
+    """The footage's crops (N, H, W, 3) in the portrait's colours (float32, 0..255).
+
+    The flesh takes ``flesh`` per channel. The teeth are set in Lab: lightness scaled,
+    colour placed on the portrait's teeth colour ``want`` with part of the footage's
+    variation around it (a per-channel gain tuned to the footage's pinkish mean turns
+    its greyer teeth green). Which pixels are teeth: light ones (between shares of the
+    footage's teeth luma the flesh colouring passes to the teeth's) that are not much
+    more coloured than its teeth (tongue, gums and lips can be as light, but pinker).
+    """
+    px = crops.astype(np.float32)
+    out = px * flesh.astype(np.float32)
+    src_luma = float(_luma(src_teeth))
+    light = _smooth(px @ np.array([0.299, 0.587, 0.114], np.float32),
+                    TEETH_BLEND[0] * src_luma, TEETH_BLEND[1] * src_luma)
+    sel = light > 0  # only these need Lab (a small share of the pixels)
+    if not sel.any():
+        return out
+    src_lab = _lab(src_teeth)
+    chroma = max(float(np.hypot(src_lab[1], src_lab[2])), 4.0)
+    lab = rgb_to_lab(px[sel])
+    t = light[sel] * (1.0 - _smooth(np.hypot(lab[:, 1], lab[:, 2]),
+                                    TEETH_CHROMA_GATE[0] * chroma,
+                                    TEETH_CHROMA_GATE[1] * chroma))
+    lab[:, 0] *= want[0] / max(src_lab[0], 1.0)
+    lab[:, 1:] = want[1:] + TEETH_CHROMA_KEEP * (lab[:, 1:] - src_lab[1:])
+    t = t[:, None].astype(np.float32)
+    out[sel] = out[sel] * (1.0 - t) + lab_to_rgb(lab).astype(np.float32) * t
+    return out
+
+
 def prepare(image: np.ndarray, landmarks: np.ndarray,
             source: tuple[MouthBank, np.ndarray] | None = None) -> StockBank | None:
     """The stock bank brought to this face (scale, colour, sharpness, grain); None when
@@ -322,14 +382,7 @@ def prepare(image: np.ndarray, landmarks: np.ndarray,
     image = np.asarray(image)
     gain = colour_gain(image, landmarks, src_teeth)
     flesh = flesh_gain(gain)
-    # Which pixels are teeth: light ones (between these shares of the footage's teeth
-    # luma the gain passes from the flesh's to the teeth's).
-    src_luma = float(_luma(src_teeth))
-    light_lo, light_hi = TEETH_BLEND[0] * src_luma, TEETH_BLEND[1] * src_luma
-    want = teeth_colour(image, landmarks).astype(np.float32)
-    src_lab = _lab(src_teeth).astype(np.float32)
-    src_chroma = max(float(np.hypot(src_lab[1], src_lab[2])), 4.0)
-    chroma_gate = (TEETH_CHROMA_GATE[0] * src_chroma, TEETH_CHROMA_GATE[1] * src_chroma)
+    want = teeth_colour(image, landmarks)
     f = min(iod, MAX_SCALE) / src.scale
     h0, w0 = src.samples[0].crop.shape[:2]
     size = (max(8, round(w0 * f)), max(8, round(h0 * f)))
@@ -348,13 +401,12 @@ def prepare(image: np.ndarray, landmarks: np.ndarray,
     wide = np.clip(wide, 0, [grey.shape[1], grey.shape[0], grey.shape[1], grey.shape[0]])
     want_grain = _noise_level(grey[wide[1]: wide[3], wide[0]: wide[2]])
 
-    resized = [cv2.resize(s.crop, size, interpolation=interp) for s in src.samples]
     # One blur for every sample (chosen on the open ones), so the interior's sharpness
     # does not change as the samples take turns.
     blur = 0.0
     if want_detail is not None:
-        pairs = list(zip(resized, src.samples, strict=True))
-        probe = [(im, s) for im, s in pairs if s.gap > 0.1][:8] or pairs[:8]
+        chosen = [s for s in src.samples if s.gap > 0.1][:8] or src.samples[:8]
+        probe = [(cv2.resize(s.crop, size, interpolation=interp), s) for s in chosen]
         greys = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im, _ in probe]
         # Measured on what the stock keeps (the opening and the lips' inner band).
         masks = [_kept(s.upper * fx, s.lower * fy, im.shape, 0.06 * iod) for im, s in probe]
@@ -370,20 +422,10 @@ def prepare(image: np.ndarray, landmarks: np.ndarray,
     # The footage's own grain is gone (H.264 at 450x450, then resampled): the portrait's
     # is added in full, one fixed pattern for every sample.
     add = min(want_grain, MAX_GRAIN)
+    coloured = _recolour(np.stack([s.crop for s in src.samples]), flesh, want, src_teeth)
     samples = []
-    for im, s in zip(resized, src.samples, strict=True):
-        px = im.astype(np.float32)
-        # The teeth are set in Lab: lightness scaled, colour placed on the portrait's
-        # teeth colour with part of the footage's variation around it. (A per-channel
-        # gain tuned to the footage's pinkish mean turns its greyer teeth green.)
-        lab = cv2.cvtColor(px / 255.0, cv2.COLOR_RGB2LAB)
-        chroma = np.hypot(lab[..., 1], lab[..., 2])
-        t = (_smooth(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY).astype(np.float32), light_lo, light_hi)
-             * (1.0 - _smooth(chroma, *chroma_gate)))[..., None]
-        lab[..., 0] *= want[0] / max(src_lab[0], 1.0)
-        lab[..., 1:] = want[1:] + TEETH_CHROMA_KEEP * (lab[..., 1:] - src_lab[1:])
-        teeth_px = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB) * 255.0
-        out = px * flesh[None, None, :].astype(np.float32) * (1.0 - t) + teeth_px * t
+    for im, s in zip(coloured, src.samples, strict=True):
+        out = cv2.resize(im, size, interpolation=interp)
         if blur:
             out = cv2.GaussianBlur(out, (0, 0), blur)
         if add > 0.3:
@@ -397,7 +439,7 @@ def prepare(image: np.ndarray, landmarks: np.ndarray,
     bank = StockBank(samples, src.scale * fx, src.usual_width, face_width)
     # Of similar openings, those showing more teeth are preferred: a portrait's mouth
     # reads as open and lit, not as a dark hole.
-    shares = np.array([teeth_share(s) for s in bank.samples])
+    shares = np.array([teeth_share(s) for s in src.samples])  # the footage's own view
     bank.bias = TEETH_PREFERENCE * (shares.max(initial=0.0) - shares)
     bank.gain, bank.flesh_gain, bank.blur, bank.grain = gain, flesh, blur, add
     # A sharp cut-out edge shows against soft lips: the edge is as soft as the portrait
