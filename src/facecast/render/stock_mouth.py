@@ -10,17 +10,18 @@ machinery (:class:`facecast.render.mouth_bank.BankBuilder`; the data ships in
 ``tools/build_mouth_bank.py``).
 
 :class:`StockPainter` prepares the bank once per face: every sample is
-resampled to the face's own scale, its colour is carried from the footage's
-light to the portrait's (white balance and exposure from the whites of the
-eyes, the one neutral surface every face shows, with the skin as the fallback:
-teeth take the portrait's own white balance, never a fixed cream or grey),
-blurred to the portrait's sharpness and given the portrait's grain (a fixed
-pattern, so nothing shimmers from frame to frame). Per frame it draws the
-seam where the lips meet (as the painter does) and takes the interior from
-the samples nearest the posed opening, warped into the inner-lip contour
-(:meth:`MouthBank.paint`). Openings wider than any sample use the widest one,
-stretched; below the bank's smallest opening, and wherever a sample cannot
-be warped, the painter draws it as before.
+resampled to the face's own scale; its teeth are given the portrait's own teeth
+colour (lightness from the cheeks; white balance from the whites of the eyes
+where they can be trusted, else from the skin's cast; never green, blue or a
+fixed cream) and the rest of the interior the same exposure with half the
+change of white balance; it is blurred to the portrait's sharpness and given
+the portrait's grain (one fixed pattern, so nothing shimmers from frame to
+frame). Per frame it draws the seam where the lips meet (as the painter does)
+and takes the interior from the samples nearest the posed opening, warped into
+the inner-lip contour (:meth:`MouthBank.paint`), its edge feathered inwards.
+Openings wider than any sample use the widest one, stretched; below the bank's
+smallest opening (p/b/m, near-closures), and wherever a sample cannot be
+warped, the painter draws it as before.
 """
 
 from __future__ import annotations
@@ -43,22 +44,17 @@ MAX_SCALE = 320.0
 # and lashes are darker), and how few pixels are too few to trust.
 SCLERA_SHARE = 0.35
 MIN_SCLERA_PIXELS = 12
-# The portrait's teeth colour (see teeth_colour): L* against the cheeks' L* and its
-# limits; a*, b* above the scene's neutral (teeth are a little yellow); the floor on
-# a*, b* (never green or blue); the cast read from skin (its share of the skin's
-# departure from a typical skin a*, b*); when the eye whites are trusted (their L* at
-# least this share of the skin's); the teeth's b* ceiling (a share of the skin's).
-# The teeth colour of the bank: its brightest fifth.
-TEETH_LIGHT = 1.08
-TEETH_L_RANGE = (45.0, 84.0)
-TEETH_TINT = np.array([1.5, 14.0])
-TEETH_FLOOR_AB = np.array([1.0, 3.0])
-CAST_SHARE = 0.5
-TYPICAL_SKIN_AB = np.array([12.0, 17.0])
-SCLERA_TRUST = 0.9
-SKIN_B_SHARE = 0.8
+# The portrait's teeth colour (teeth_colour):
+TEETH_LIGHT = 1.08  # L* against the cheeks' L* ...
+TEETH_L_RANGE = (45.0, 84.0)  # ... within these
+TEETH_TINT = np.array([1.5, 14.0])  # a*, b* above the scene's neutral (teeth are yellowish)
+TEETH_FLOOR_AB = np.array([1.0, 3.0])  # a*, b* never below (no green, no blue)
+CAST_SHARE = 0.5  # the neutral from skin: this share of its departure from ...
+TYPICAL_SKIN_AB = np.array([12.0, 17.0])  # ... a typical skin's a*, b*
+SCLERA_TRUST = 0.9  # eye whites are the neutral when their L* is this share of the skin's
+SKIN_B_SHARE = 0.8  # teeth b* at most this share of the skin's (unless the light is yellower)
 SKIN_WARMTH = np.array([0.35, 0.5])  # teeth a*, b* at least these shares of the skin's
-TEETH_SHARE = 0.2
+TEETH_SHARE = 0.2  # the footage's teeth colour: the brightest fifth of its openings
 GAIN_RANGE = (0.3, 2.0)  # per channel, footage -> portrait
 # Which of the footage's pixels are teeth: luma between these shares of its teeth's
 # (flesh -> teeth colouring), unless their Lab chroma is past these multiples of the
