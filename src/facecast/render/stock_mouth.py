@@ -74,7 +74,7 @@ KEEP_MARGIN = 0.12  # IOD of the footage kept around the opening (the warp reads
 BLURS = (0.0, 0.5, 0.8, 1.1, 1.5, 2.0, 2.7)
 MAX_GRAIN = 5.0
 FEATHER_MIN = 0.5  # pixels: the softest edge of the interior against the lips ...
-FEATHER_EXTRA = 0.009  # ... and how much softer per IOD pixel than the blur chosen
+FEATHER_EXTRA = 0.006  # ... and how much softer per IOD pixel than the blur chosen
 GRAIN_SEED = 14
 
 
