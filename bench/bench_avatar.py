@@ -347,7 +347,8 @@ def held_out(video: Path, name: str, grabs: bool) -> list[object]:
     seen = [mouth_colours(frames[i], pts[i]) for i in range(0, split, 3) if pts[i] is not None]
     seen = [c for c in seen if c is not None]
     first = next(i for i in range(n) if pts[i] is not None)
-    painter = _FramePainter(frames[first], pts[first], _face_frame(pts[first]))
+    painter = _FramePainter(frames[first], pts[first], _face_frame(pts[first]),
+                            stock=False)
     painter.use_colours(np.median(np.stack(seen), axis=0) if len(seen) >= 3 else None)
     rows, examples, declined = [], [], 0
     for i in range(split, n):

@@ -1,10 +1,10 @@
 """The portrait animator: a still face + mouth and life tracks -> a stream of frames.
 
 Set-up (once per portrait) builds the face rig, the warp mesh over the face
-region, the mouth painter and, where the person can be separated from the
-background, the head mover. Each frame then costs a landmark pose, a
-piecewise-affine warp of the face region, the mouth interior and the head
-transform; frames are yielded one at a time, so memory does not grow with the
+region, the mouth interior (real, from the stock bank) and, where the person
+can be separated from the background, the head mover. Each frame then costs a
+landmark pose, a piecewise-affine warp of the face region, the mouth interior and
+the head transform; frames are yielded one at a time, so memory does not grow with the
 length of the video.
 """
 
@@ -17,8 +17,8 @@ import numpy as np
 from facecast.motion.life import LifeTrack
 from facecast.motion.track import CHANNELS, MouthTrack
 from facecast.render.head import HeadMover
-from facecast.render.mouth import MouthPainter
 from facecast.render.rig import FACE_CHANNELS, MESH_POINTS, RIG_CHANNELS, FaceRig
+from facecast.render.stock_mouth import StockPainter
 from facecast.render.warp import MeshWarper, Region
 
 _BLINK = (RIG_CHANNELS.index("blink_left"), RIG_CHANNELS.index("blink_right"))
@@ -51,7 +51,8 @@ class PortraitAnimator:
         self.rig = FaceRig(landmarks)
         self.region = face_region(landmarks, w, h)
         self.warper = MeshWarper(landmarks[:MESH_POINTS, :2], self.region)
-        self.painter = MouthPainter(self.canvas, landmarks, self.rig.frame)
+        # The interior is real (the packaged stock bank); painted only as the fallback.
+        self.painter = StockPainter(self.canvas, landmarks, self.rig.frame)
         pts = landmarks[:MESH_POINTS, :2]
         face_box = Region(*(int(v) for v in pts.min(axis=0)), *(int(v) for v in pts.max(axis=0)))
         chin = landmarks[152, :2]

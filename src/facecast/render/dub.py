@@ -20,9 +20,11 @@ Per frame, from that frame's (smoothed) landmarks:
    the original mouth was open and the new one is shut, the triangles across
    the old opening collapse and the lips close over the old teeth; around the
    lips the map is exact per pixel, elsewhere it is upsampled from a grid;
-4. the interior of the new opening is painted (:class:`MouthPainter`) in the
-   colours of this person's teeth, mouth, lips and skin, then softened to the
-   face's own sharpness, as is the line where the lips meet. With a mouth bank
+4. the interior of the new opening is a real one from the packaged stock bank
+   (:class:`facecast.render.stock_mouth.StockPainter`, brought to this face's
+   colour, sharpness and grain), painted (:class:`MouthPainter`, in the colours of
+   this person's teeth, mouth, lips and skin) only where the stock has none, then
+   softened to the face's own sharpness, as is the line where the lips meet. With a mouth bank
    (a cloned video avatar, :mod:`facecast.render.mouth_bank`) the interior is
    the person's own, from the recording, wherever the bank has a sample near
    the new opening.
@@ -46,7 +48,6 @@ from facecast.face.analysis import FACE_OVAL
 from facecast.motion.track import CHANNELS
 from facecast.render.dub_warp import _JAW, REFERENCE_GAP, SHUT_CANCEL, DubRig, DubWarper
 from facecast.render.lip_geometry import _PAIRS, eye_frame, mouth_gap
-from facecast.render.mouth import MouthPainter
 from facecast.render.mouth_bank import MIN_GAP as MIN_OWN_GAP
 from facecast.render.mouth_bank import MouthBank, lip_colour
 from facecast.render.rig import (
@@ -59,6 +60,7 @@ from facecast.render.rig import (
     UPPER_OUTER,
     FaceFrame,
 )
+from facecast.render.stock_mouth import StockPainter
 from facecast.render.warp import Region
 
 _LIP_ROWS = np.array(sorted(set(UPPER_OUTER + LOWER_OUTER)))
@@ -161,9 +163,10 @@ def morph_blend(a: np.ndarray, pts_a: np.ndarray, b: np.ndarray, pts_b: np.ndarr
     return cv2.addWeighted(pulled(b, pb), w, pulled(a, pa), 1.0 - w, 0.0)
 
 
-class _FramePainter(MouthPainter):
-    """The mouth painter with its face frame set per video frame, and the video's own
-    teeth and mouth-cavity colours where the original mouth showed them."""
+class _FramePainter(StockPainter):
+    """The mouth interior with its face frame set per video frame: real (the stock bank,
+    :mod:`facecast.render.stock_mouth`), painted where it has none, the painting in the
+    video's own teeth and mouth-cavity colours where the original mouth showed them."""
 
     def use_colours(self, colours: np.ndarray | None) -> None:
         if colours is None:

@@ -142,6 +142,8 @@ class MouthBank:
         self.usual_width = float(usual_width)
         self._gaps = np.array([s.gap for s in self.samples], np.float64)
         self._widths = np.array([s.width for s in self.samples], np.float64)
+        # A per-sample addition to the choosing cost (IOD): none for a person's own bank.
+        self.bias = np.zeros(len(self.samples), np.float64)
         lips = np.array([s.lip for s in self.samples], np.float64).reshape(-1, 3)
         self.lip = np.median(lips, axis=0) if len(lips) else np.full(3, 128.0)
 
@@ -164,7 +166,7 @@ class MouthBank:
         """
         if not self.samples or gap < MIN_GAP * 0.5:
             return []
-        cost = np.abs(self._gaps - gap) + WIDTH_WEIGHT * np.abs(self._widths - width)
+        cost = np.abs(self._gaps - gap) + WIDTH_WEIGHT * np.abs(self._widths - width) + self.bias
         a = int(np.argmin(cost))
         if abs(self._gaps[a] - gap) > max(MAX_GAP_MISS, MAX_GAP_MISS_SHARE * gap):
             return []
@@ -198,11 +200,12 @@ class MouthBank:
         return bool(self.choose(*self.opening(posed)))
 
     def paint(self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray,
-              lip: np.ndarray | None = None) -> bool:
+              lip: np.ndarray | None = None, feather: float = 0.0) -> bool:
         """Paint the interior of the opening between ``posed``'s inner lips (image pixels,
         468+ landmarks) into ``patch`` (its top-left at ``origin`` in the image) from the
-        person's own samples; ``lip`` is this face's lip colour, to match colours to.
-        Returns False (``patch`` untouched) when the bank has nothing near enough."""
+        person's own samples; ``lip`` is this face's lip colour, to match colours to;
+        ``feather`` (pixels) softens the edge inwards. Returns False (``patch``
+        untouched) when the bank has nothing near enough."""
         pts = np.asarray(posed, np.float64)[:MESH_POINTS, :2]
         _, right, down, iod = _frame_axes(pts)
         up = pts[list(UPPER_INNER)]
@@ -231,7 +234,15 @@ class MouthBank:
                 return False
             gain = self._gain(sample, lip)
             out += warped * (gain * weight)[None, None, :].astype(np.float32)
-        alpha = (mask.astype(np.float32) / 255.0)[..., None]
+        alpha = mask.astype(np.float32) / 255.0
+        if feather > 0.3:
+            # A soft edge inside the lips for soft portraits: the mask is shrunk by about
+            # the feather, then blurred by it, so nothing spills over the lips.
+            k = int(round(feather))
+            if k:
+                alpha = cv2.erode(alpha, np.ones((2 * k + 1, 2 * k + 1), np.uint8))
+            alpha = cv2.GaussianBlur(alpha, (0, 0), feather)
+        alpha = alpha[..., None]
         region = patch[y0:y1, x0:x1]
         region[:] = np.clip(region * (1.0 - alpha) + out * alpha, 0, 255).astype(np.uint8)
         return True
@@ -271,8 +282,9 @@ class MouthBank:
 
     # ------------------------------------------------------------------ storage
 
-    def save(self, path: PathLike) -> Path:
-        """Write the bank as one ``.npz`` (crops padded to the canonical window)."""
+    def save(self, path: PathLike, extra: dict[str, np.ndarray] | None = None) -> Path:
+        """Write the bank as one ``.npz`` (crops padded to the canonical window), with
+        ``extra`` arrays beside it (the stock bank's colour references; ignored by load)."""
         path = Path(path)
         n, points = len(self.samples), len(UPPER_INNER)
         h, w = _window_shape(self.scale)
@@ -291,7 +303,7 @@ class MouthBank:
                 width=np.array([s.width for s in self.samples], np.float32),
                 lip=np.array([s.lip for s in self.samples], np.float32).reshape(n, 3),
                 sharpness=np.array([s.sharpness for s in self.samples], np.float32),
-                frame=np.array([s.frame for s in self.samples], np.int64))
+                frame=np.array([s.frame for s in self.samples], np.int64), **(extra or {}))
         return path
 
     @staticmethod

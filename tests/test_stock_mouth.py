@@ -1,0 +1,121 @@
+"""The real mouth interior of talking photos: the packaged stock bank, prepared per face."""
+
+from __future__ import annotations
+
+import hashlib
+
+import cv2
+import numpy as np
+import pytest
+
+from facecast.assets import asset_path
+from facecast.face import check_face
+from facecast.motion.track import CHANNELS
+from facecast.render.animator import PortraitAnimator
+from facecast.render.mouth import MouthPainter
+from facecast.render.mouth_bank import MouthBank
+from facecast.render.rig import LOWER_INNER, RIG_CHANNELS, UPPER_INNER
+from facecast.render.stock_mouth import STOCK_FILE, prepare, stock_bank, teeth_colour
+
+
+@pytest.fixture(scope="module")
+def landmarks(astronaut: np.ndarray) -> np.ndarray:
+    verdict = check_face(astronaut)
+    assert verdict.accepted and verdict.analysis is not None
+    return verdict.analysis.landmarks
+
+
+def mouth(**values: float) -> np.ndarray:
+    return np.array([values.get(c, 0.0) for c in CHANNELS], np.float32)
+
+
+def lab(px: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(px.reshape(-1, 1, 3).astype(np.float32) / 255.0,
+                        cv2.COLOR_RGB2LAB).reshape(-1, 3)
+
+
+def opening(shape: tuple[int, ...], posed: np.ndarray) -> np.ndarray:
+    ring = np.concatenate([posed[list(UPPER_INNER), :2], posed[list(LOWER_INNER[::-1]), :2]])
+    mask = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(ring).astype(np.int32)], 255)
+    return cv2.erode(mask, np.ones((3, 3), np.uint8)) > 0
+
+
+def test_the_stock_bank_ships_spans_the_openings_and_matches_its_provenance() -> None:
+    bank, teeth = stock_bank()
+    assert len(bank) >= 20
+    gaps = np.sort([s.gap for s in bank.samples])
+    assert gaps[0] <= 0.03 and gaps[-1] >= 0.25  # IOD: from a parted mouth to a wide one
+    assert np.diff(gaps).max() < 0.06  # no hole in between
+    assert float(teeth @ [0.299, 0.587, 0.114]) > 120  # its teeth are light
+    path = asset_path(STOCK_FILE)
+    assert path.stat().st_size < 2_500_000
+    provenance = (path.parent / "PROVENANCE.md").read_text()
+    with np.load(path) as data:
+        crops = hashlib.sha256(data["crops"].tobytes()).hexdigest()
+    assert crops in provenance and "17 U.S.C." in provenance
+
+
+def test_openings_beyond_the_bank_stretch_its_widest_and_tiny_ones_are_declined(
+        astronaut: np.ndarray, landmarks: np.ndarray) -> None:
+    stock = prepare(astronaut, landmarks)
+    assert stock is not None
+    widest = max(stock.samples, key=lambda s: s.gap)
+    chosen = stock.choose(0.6, stock.usual_width / stock.width_scale)
+    assert [s for s, _ in chosen] == [widest]
+    assert stock.choose(0.005, 0.9) == []
+
+
+def test_an_open_mouth_on_the_astronaut_is_real_and_takes_her_white_balance(
+        astronaut: np.ndarray, landmarks: np.ndarray) -> None:
+    real = PortraitAnimator(astronaut, landmarks, head_motion=False)
+    painted = PortraitAnimator(astronaut, landmarks, head_motion=False)
+    painted.painter = MouthPainter(painted.canvas, landmarks, painted.rig.frame)
+    values = mouth(jaw=1.0, teeth=0.6)
+    a, b = real.render(values, 0.0, None), painted.render(values, 0.0, None)
+    assert real.painter.stock_frames == 1
+    posed = _pose(real, values)
+    inside = opening(a.shape, posed)
+    assert inside.sum() > 150
+    # A photograph's interior: every pixel its own colour; the painted plate repeats a few.
+    real_px, painted_px = a[inside], b[inside]
+    assert len(np.unique(real_px, axis=0)) > 0.8 * len(real_px)
+    assert len(np.unique(painted_px, axis=0)) < 0.7 * len(painted_px)
+    # The teeth (the brightest fifth of the opening) are light and warm like her skin:
+    # no green or cyan cast (the painted plate's a* is about 0 here: greenish cream).
+    px = lab(real_px)
+    tooth = px[px[:, 0] >= np.quantile(px[:, 0], 0.8)].mean(axis=0)
+    assert tooth[0] > 50 and tooth[1] >= 1.0 and tooth[2] >= 5.0
+    x, y = np.round(landmarks[205, :2]).astype(int)  # her cheek
+    skin = lab(astronaut[y - 3: y + 4, x - 3: x + 4]).mean(axis=0)
+    hue = np.degrees(np.arctan2([tooth[2], skin[2]], [tooth[1], skin[1]]))
+    assert abs(hue[0] - hue[1]) < 25
+
+
+def _pose(animator: PortraitAnimator, values: np.ndarray) -> np.ndarray:
+    full = np.zeros(len(RIG_CHANNELS), np.float32)
+    full[: len(CHANNELS)] = values
+    return animator.rig.pose(full)
+
+
+def test_teeth_follow_the_portraits_white_balance(astronaut: np.ndarray,
+                                                  landmarks: np.ndarray) -> None:
+    """The same face under bluer light gets bluer (less yellow) teeth, and never past
+    neutral into blue."""
+    cool = np.clip(astronaut * np.array([0.85, 1.0, 1.2]), 0, 255).astype(np.uint8)
+    warm_teeth, cool_teeth = teeth_colour(astronaut, landmarks), teeth_colour(cool, landmarks)
+    assert cool_teeth[2] < warm_teeth[2] - 3
+    assert cool_teeth[1] >= 0.0 and cool_teeth[2] >= 0.0
+
+
+def test_closures_stay_closed_and_take_nothing_from_the_bank(
+        astronaut: np.ndarray, landmarks: np.ndarray) -> None:
+    real = PortraitAnimator(astronaut, landmarks, head_motion=False)
+    painted = PortraitAnimator(astronaut, landmarks, head_motion=False)
+    painted.painter = MouthPainter(painted.canvas, landmarks, painted.rig.frame)
+    values = mouth(jaw=1.0, closure=1.0, teeth=0.6)
+    a, b = real.render(values, 0.0, None), painted.render(values, 0.0, None)
+    assert real.painter.stock_frames == 0
+    assert np.array_equal(a, b)  # the painter's lip seam, nothing else
+    # Shut to within a pixel (the teeth channel lifts the upper lip a little).
+    assert MouthBank.opening(_pose(real, values))[0] < 0.02
