@@ -55,6 +55,11 @@ _FIRST_FACE = RIG_CHANNELS.index(FACE_CHANNELS[0])
 # Channel amplitudes at value 1, in IOD units.
 JAW_DROP = 0.24
 UPPER_LIP_LIFT = 0.05
+JAW_CHEEK = 0.35  # share of the jaw drop the cheeks beside the mouth follow at the mouth line
+# A per-face jaw gain (render/calibrate.py) scales the lips' opening in full; the chin
+# and jaw line follow it up to this much, and the skin between blends the two, so
+# a face whose mouth a face mesh barely sees does not get a yawning jaw.
+JAW_GAIN_FACE_MAX = 1.4
 SPREAD = 0.13
 ROUND = 0.28
 # Expression amplitudes at value 1, in IOD units (an eyebrow flash lifts the brows by
@@ -113,7 +118,9 @@ def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
 class FaceRig:
     """Displacement basis for one face: ``pose(values) -> landmark positions``."""
 
-    def __init__(self, landmarks: np.ndarray) -> None:
+    def __init__(self, landmarks: np.ndarray, hair: np.ndarray | None = None) -> None:
+        """``hair``: per landmark, whether it sits on a moustache (see
+        :func:`moustache_points`); None: no moustache."""
         self.source = landmarks[:, :2].astype(np.float32)
         self.rest = np.zeros_like(self.source)
         self.frame = face_frame(landmarks)
@@ -135,8 +142,17 @@ class FaceRig:
         def put(channel: str, face_vec: np.ndarray) -> None:
             self.basis[RIG_CHANNELS.index(channel)] = fr.to_image(face_vec) * fr.iod
 
-        # jaw: the lower lip, chin and jaw drop; lateral jaw points less (it hinges at the ears).
-        w = _smoothstep(0.0, 0.15, b) * (1.0 - 0.55 * _smoothstep(0.8, 2.4, np.abs(a)))
+        # jaw: the jaw turns about its hinges, in front of the ears. Seen from the front a
+        # point drops by how far forward of the hinge axis it sits: the lower lip and chin
+        # the full amount, the jaw line less towards its angle (~0.9 IOD out), which
+        # hardly moves. The cheeks beside the mouth are skin stretched between the still
+        # cheekbone and the jaw: they follow part way, fading out towards the eyes; above
+        # the mouth's middle (upper lip, nose) nothing drops.
+        x = ab[:, 0] / fr.iod
+        lever = 1.0 - 0.85 * _smoothstep(0.25, 1.0, np.abs(x))
+        beside = _smoothstep(0.8, 1.3, np.abs(a)) * JAW_CHEEK
+        ramp = beside * _smoothstep(-0.55, 0.0, b) + (1.0 - beside) * _smoothstep(0.0, 0.15, b)
+        w = ramp * lever
         w[b > 2.0] = 0.0
         w[lower] = 1.0
         w[corners] = 0.45
@@ -145,6 +161,12 @@ class FaceRig:
         jaw[:, 1] = JAW_DROP * w
         jaw[upper, 1] = -UPPER_LIP_LIFT * 0.6
         jaw[corners, 1] = JAW_DROP * 0.42
+        if hair is not None:
+            # A moustache grows on the upper lip: its hair moves with that lip, and the
+            # jaw opens under it.
+            on_lip = hair[:n].copy()
+            on_lip[lower] = False
+            jaw[on_lip, 1] = -UPPER_LIP_LIFT * 0.6
         lipmask = np.zeros(n, bool)
         lipmask[lips] = True
         jaw[lipmask, 0] = -0.10 * a[lipmask] * fr.mouth_half_width / fr.iod
@@ -199,6 +221,17 @@ class FaceRig:
         # still, and still triangles cost nothing to warp.
         self.basis[np.linalg.norm(self.basis, axis=2) < 0.25] = 0.0
         self._smile_lids[~self.basis[_SMILE].any(axis=1)] = 0.0
+        self._jaw_unit = self.basis[_JAW].copy()
+        self._jaw_share = near.astype(np.float32)  # 1 on the lips: their part of a gain
+        self.jaw_gain = 1.0
+
+    def set_jaw_gain(self, gain: float) -> None:
+        """Scale the jaw channel: the lips' opening by ``gain``, the chin and jaw line by
+        at most :data:`JAW_GAIN_FACE_MAX`, the skin between by a blend of the two."""
+        face = min(gain, JAW_GAIN_FACE_MAX)
+        per_point = face + max(gain - face, 0.0) * self._jaw_share
+        self.basis[_JAW] = self._jaw_unit * per_point[:, None]
+        self.jaw_gain = float(gain)
 
     def _expressions(self, xy: np.ndarray, lips: np.ndarray, b: np.ndarray,
                      near: np.ndarray) -> None:
