@@ -139,8 +139,13 @@ def test_moustache_moves_with_the_upper_lip(shared_media: Path) -> None:
     fr = with_hair.frame
     moved = (with_hair.pose(v) - with_hair.pose(0 * v)) @ fr.down / fr.iod
     plain = (without.pose(v) - without.pose(0 * v)) @ fr.down / fr.iod
-    # Hair beside the mouth corners no longer drops with the jaw; the lower lip still does.
-    assert (moved[hair] <= 0.0).all() and (plain[hair] > 0.02).any()
+    # Hair over the mouth line no longer drops with the jaw, its hanging tips drop less
+    # (half way at most); the lower lip still drops in full.
+    b = fr.local(lm[:, :2])[:, 1] / fr.iod
+    above = hair & (b < 0.0)
+    assert above.any() and (moved[above] <= 0.0).all()
+    tips = hair & (b > 0.1) & (plain > 0.02)
+    assert tips.any() and (moved[tips] <= 0.55 * plain[tips]).all()
     assert moved[14] == pytest.approx(plain[14])
     animator = PortraitAnimator(image, lm, head_motion=False)
     assert animator.calibration is not None and np.isfinite(animator.calibration.gain)

@@ -37,8 +37,11 @@ PROBE_JAW = 0.5
 TARGET_OPENING_PER_JAW = 0.165
 # Open poses probed per step (each followed by a rest pose).
 PROBE_REPEATS = 2
-# Gains outside this range mean the mesh cannot see the mouth, not that it needs more.
-GAIN_RANGE = (0.6, 2.6)
+# Gains above this range mean the mesh cannot see the mouth, not that it needs more.
+# Below 0.8 a face the mesh reads well (Grace Hopper's closed lips part cleanly, gain
+# 0.66 at the target) talked visibly less than on main, and its p/b/m gap ratio rose
+# from 0.05 to 0.12 (a closed mouth's gap is the mesh's floor, the open gap shrank).
+GAIN_RANGE = (0.8, 2.6)
 
 
 # Moustache test: the skin between nose and upper lip must differ from the cheeks by

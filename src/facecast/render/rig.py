@@ -55,6 +55,7 @@ _FIRST_FACE = RIG_CHANNELS.index(FACE_CHANNELS[0])
 # Channel amplitudes at value 1, in IOD units.
 JAW_DROP = 0.24
 UPPER_LIP_LIFT = 0.05
+HAIR_SWAY = 0.5  # share of the jaw drop a moustache's hanging tips follow
 JAW_CHEEK = 0.35  # share of the jaw drop the cheeks beside the mouth follow at the mouth line
 # A per-face jaw gain (render/calibrate.py) scales the lips' opening in full; the chin
 # and jaw line follow it up to this much, and the skin between blends the two, so
@@ -163,10 +164,14 @@ class FaceRig:
         jaw[corners, 1] = JAW_DROP * 0.42
         if hair is not None:
             # A moustache grows on the upper lip: its hair moves with that lip, and the
-            # jaw opens under it.
+            # jaw opens under it. Ends that hang beside the mouth corners sway half way
+            # with the jaw towards their tips, or the skin between them and the dropping
+            # corners shears into streaks.
             on_lip = hair[:n].copy()
             on_lip[lower] = False
-            jaw[on_lip, 1] = -UPPER_LIP_LIFT * 0.6
+            tip = _smoothstep(0.0, 0.45, b[on_lip])
+            sway = HAIR_SWAY * JAW_DROP * w[on_lip]
+            jaw[on_lip, 1] = (1.0 - tip) * -UPPER_LIP_LIFT * 0.6 + tip * sway
         lipmask = np.zeros(n, bool)
         lipmask[lips] = True
         jaw[lipmask, 0] = -0.10 * a[lipmask] * fr.mouth_half_width / fr.iod
