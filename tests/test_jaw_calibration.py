@@ -76,6 +76,23 @@ def test_jaw_moves_the_chin_as_the_face_mesh_sees_it(animator: PortraitAnimator)
     assert np.array_equal(frame[r.y1 - 1, r.x0:r.x1], animator.canvas[r.y1 - 1, r.x0:r.x1])
 
 
+def test_a_portrait_cut_under_the_chin_keeps_room_for_the_neck(astronaut: np.ndarray,
+                                                                landmarks: np.ndarray) -> None:
+    from facecast.render.animator import CHIN_ROOM
+
+    iod = FaceRig(landmarks).frame.iod
+    cut = np.ascontiguousarray(astronaut[: int(landmarks[CHIN, 1] + 0.35 * iod)])
+    # (the face check would refuse a face box past the picture; the landmarks are the same)
+    tight = PortraitAnimator(cut, landmarks, head_motion=False)
+    assert tight.region.y1 == cut.shape[0], "the region ends at the picture's bottom"
+    assert tight.rig.chin_room < JAW_DROP, "the chin may not drop its full amount"
+    posed = tight.rig.pose(np.eye(len(RIG_CHANNELS), dtype=np.float32)[JAW])
+    assert tight.region.y1 - 1 - posed[CHIN, 1] >= (CHIN_ROOM - 0.02) * iod
+    frame = tight.render(mouth(1.0), 0.0, None)
+    # The still border is the picture's own (up to the warp's sub-pixel resampling).
+    assert np.abs(frame[-1].astype(int) - cut[-1]).mean() < 3
+
+
 def measured_slope(animator: PortraitAnimator) -> float:
     """Opening per unit jaw at the calibrated gain, measured afresh."""
     gain = animator.rig.jaw_gain

@@ -27,6 +27,7 @@ _MOUTH = [RIG_CHANNELS.index(c) for c in CHANNELS]
 _TEETH = RIG_CHANNELS.index("teeth")
 _JAW = RIG_CHANNELS.index("jaw")
 _FACE = [RIG_CHANNELS.index(c) for c in FACE_CHANNELS]
+CHIN_ROOM = 0.15  # IOD kept between the dropped chin and the warp region's bottom
 
 
 def face_region(landmarks: np.ndarray, width: int, height: int) -> Region:
@@ -53,6 +54,12 @@ class PortraitAnimator:
         self.rig = FaceRig(landmarks, moustache_points(self.canvas, landmarks))
         self.region = face_region(landmarks, w, h)
         self.warper = MeshWarper(landmarks[:MESH_POINTS, :2], self.region)
+        # A chin that drops to within CHIN_ROOM of the region's still bottom (a portrait
+        # cut off just under the chin) would squash the neck into a line: its drop, and
+        # the jaw line's, are held short of that.
+        fr = self.rig.frame
+        room = (self.region.y1 - 1 - float(landmarks[152, 1])) / (fr.down[1] * fr.iod)
+        self.rig.chin_room = max(room - CHIN_ROOM, 0.0)
         self.painter = MouthPainter(self.canvas, landmarks, self.rig.frame)
         pts = landmarks[:MESH_POINTS, :2]
         face_box = Region(*(int(v) for v in pts.min(axis=0)), *(int(v) for v in pts.max(axis=0)))
@@ -67,7 +74,7 @@ class PortraitAnimator:
         self.calibration: JawCalibration | None = None
         if calibrate:
             self.calibration = calibrate_jaw(self.probe)
-            self.rig.set_jaw_gain(self.calibration.gain)
+        self.rig.set_jaw_gain(self.calibration.gain if self.calibration else 1.0)
 
     def probe(self, jaw: float, gain: float = 1.0) -> np.ndarray:
         """The face alone posed at ``jaw`` with jaw gain ``gain`` (no blink or head

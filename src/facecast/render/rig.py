@@ -51,6 +51,7 @@ _JAW, _CLOSURE, _LABIODENTAL = (RIG_CHANNELS.index(c) for c in ("jaw", "closure"
 _BLINKS = (RIG_CHANNELS.index("blink_left"), RIG_CHANNELS.index("blink_right"))
 _SMILE, _EYES_WIDE, _SQUINT = (RIG_CHANNELS.index(c) for c in ("smile", "eyes_wide", "squint"))
 _FIRST_FACE = RIG_CHANNELS.index(FACE_CHANNELS[0])
+_CHIN = 152
 
 # Channel amplitudes at value 1, in IOD units.
 JAW_DROP = 0.24
@@ -229,11 +230,20 @@ class FaceRig:
         self._jaw_unit = self.basis[_JAW].copy()
         self._jaw_share = near.astype(np.float32)  # 1 on the lips: their part of a gain
         self.jaw_gain = 1.0
+        # The most the chin (152) may drop at jaw 1, in IOD (a portrait cut off just
+        # under the chin has no room for more: see PortraitAnimator).
+        self.chin_room = float("inf")
 
     def set_jaw_gain(self, gain: float) -> None:
         """Scale the jaw channel: the lips' opening by ``gain``, the chin and jaw line by
-        at most :data:`JAW_GAIN_FACE_MAX`, the skin between by a blend of the two."""
+        at most :data:`JAW_GAIN_FACE_MAX` (and less where the chin would drop further
+        than ``chin_room``), the skin between by a blend of the two."""
         face = min(gain, JAW_GAIN_FACE_MAX)
+        share = float(self._jaw_share[_CHIN])
+        drop = float(self._jaw_unit[_CHIN] @ self.frame.down) / self.frame.iod
+        if drop > 0 and (face + max(gain - face, 0.0) * share) * drop > self.chin_room:
+            # the face gain that puts the chin, blended with the lips' gain, at its room
+            face = max((self.chin_room / drop - gain * share) / (1.0 - share), 0.0)
         per_point = face + max(gain - face, 0.0) * self._jaw_share
         self.basis[_JAW] = self._jaw_unit * per_point[:, None]
         self.jaw_gain = float(gain)
