@@ -46,7 +46,8 @@ GAIN_RANGE = (0.8, 2.6)
 
 # Moustache test: the skin between nose and upper lip must differ from the cheeks by
 # this much (CIELAB distance) to be hair; shadow under the nose stays below it on the
-# shared portraits (clean-shaven faces measure 6-17, the painted moustache 40+).
+# shared portraits (the six clean-shaven faces measure 5-17, the painted moustache 27:
+# a thin margin, see bench/README.md).
 MOUSTACHE_DELTA_E = 25.0
 # Philtrum samples: between the point under the nose (164) and the upper lip's top
 # (0, 37, 267), as pairs whose midpoints are sampled.
