@@ -17,9 +17,12 @@ import pytest
 
 from facecast.media import Audio, Mp4Writer, load_audio, write_audio
 from facecast.quality.lipsync import (
+    FROZEN_MOTION,
+    REAL_MOTION_RANGE,
     LipSyncScore,
     audio_envelope,
     lip_gap_at,
+    lip_motion,
     lip_opening_series,
     measure_lipsync,
     score_series,
@@ -84,6 +87,7 @@ def test_still_portrait_gives_constant_opening_in_every_frame(still_video: Path)
     # The astronaut smiles with her teeth showing: a small, steady gap.
     assert 0.02 < np.median(opening) < 0.3
     assert np.ptp(opening) < 0.02
+    assert lip_motion(times, opening) < FROZEN_MOTION, "a still mouth reads as frozen"
 
 
 def _mouth_frames(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
@@ -175,7 +179,10 @@ def test_synthetic_mouth_follows_envelope_with_known_lag(
         "frames",
         "faces_found",
         "duration",
+        "motion",
     }
+    # The synthetic mouth opens and closes with the envelope: it moves, as real speakers'.
+    assert not score.frozen and score.motion > REAL_MOTION_RANGE[0]
 
 
 def test_synthetic_own_track_and_foreign_envelope(

@@ -26,7 +26,8 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,10 @@ CROP_SCALE = 2.0
 CROP_SIZE = 256
 # Interpolate over missing-face gaps up to this long; longer ones stay masked.
 MAX_GAP_S = 0.25
+# Mouth motion (std of the 1 s high-passed opening): real speakers measured so far lie
+# in this range; below FROZEN_MOTION the mouth reads as frozen.
+REAL_MOTION_RANGE = (0.013, 0.055)
+FROZEN_MOTION = 0.006
 
 
 @dataclass
@@ -76,7 +81,9 @@ class LipSyncScore:
     ``best_lag_ms`` is positive when the lips lead the sound; ``peak_correlation``
     is the Pearson r at that lag, ``correlation_at_zero`` the r at lag 0.
     ``frames`` counts decoded video frames, ``faces_found`` those with a face;
-    ``duration`` is the length (s) of the span both series cover.
+    ``duration`` is the length (s) of the span both series cover; ``motion`` is how
+    much the mouth moves (:func:`lip_motion`), ``frozen`` whether that is below
+    :data:`FROZEN_MOTION`.
     """
 
     best_lag_ms: float
@@ -85,6 +92,11 @@ class LipSyncScore:
     frames: int
     faces_found: int
     duration: float
+    motion: float = float("nan")
+
+    @property
+    def frozen(self) -> bool:
+        return bool(self.motion < FROZEN_MOTION)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -174,6 +186,20 @@ class _LipTracker:
             if attempt == 0:
                 self._detect(rgb)  # lost it: look for the face again before giving up
         return float("nan")
+
+
+@contextmanager
+def lip_tracker() -> Iterator[Callable[[np.ndarray], float]]:
+    """A function giving the opening (as in :func:`lip_opening_series`) of each RGB
+    frame it is handed, tracked from frame to frame as in a video; NaN where no face is
+    found. For callers that hold frames rather than a file: the renderer's per-face
+    calibration measures its own poses with it, so that it sees the mouth exactly as
+    this measure does."""
+    tracker = _LipTracker()
+    try:
+        yield lambda frame: tracker.opening(np.ascontiguousarray(frame))
+    finally:
+        tracker.close()
 
 
 _CACHE: OrderedDict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = OrderedDict()
@@ -315,6 +341,22 @@ def _highpass(x: np.ndarray, valid: np.ndarray, fps: float) -> np.ndarray:
     return np.where(valid, x - mean, 0.0)
 
 
+def lip_motion(times: np.ndarray, opening: np.ndarray) -> float:
+    """How much the mouth moves: the std of the opening (as from
+    :func:`lip_opening_series`) high-passed over 1 s, on the 100 Hz grid; NaN without
+    enough faced frames. The high-pass leaves out a resting mouth's own opening."""
+    times = np.asarray(times, dtype=np.float64)
+    opening = np.asarray(opening, dtype=np.float64)
+    if len(times) < 2:
+        return float("nan")
+    n = int(np.floor((times[-1] - times[0]) * GRID_FPS)) + 1
+    grid = times[0] + np.arange(n) / GRID_FPS
+    lip, ok = _lip_on_grid(times, opening, grid)
+    if ok.sum() < 10:
+        return float("nan")
+    return float(np.std(_highpass(lip, ok, GRID_FPS)[ok]))
+
+
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     if len(a) < 10:
         return float("nan")
@@ -393,8 +435,9 @@ def score_series(
             continue
         rs[k] = _pearson(lip_hp[inside], env_hp[a_idx[inside]])
     zero = float(rs[max_lag]) if np.isfinite(rs[max_lag]) else float("nan")
+    motion = float(np.std(lip_hp[lip_ok])) if lip_ok.sum() >= 10 else float("nan")
     if not np.isfinite(rs).any():
-        return LipSyncScore(0.0, float("nan"), zero, frames, faces, float(n / GRID_FPS))
+        return LipSyncScore(0.0, float("nan"), zero, frames, faces, float(n / GRID_FPS), motion)
     best = int(np.nanargmax(rs))
     return LipSyncScore(
         best_lag_ms=float(lags[best] * 1000.0 / GRID_FPS),
@@ -403,6 +446,7 @@ def score_series(
         frames=frames,
         faces_found=faces,
         duration=float(len(grid) / GRID_FPS),
+        motion=motion,
     )
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from facecast.motion.life import LifeTrack
 from facecast.motion.track import CHANNELS, MouthTrack
+from facecast.render.calibrate import JawCalibration, calibrate_jaw, moustache_points
 from facecast.render.head import HeadMover
 from facecast.render.rig import FACE_CHANNELS, MESH_POINTS, RIG_CHANNELS, FaceRig
 from facecast.render.stock_mouth import StockPainter
@@ -24,7 +25,9 @@ from facecast.render.warp import MeshWarper, Region
 _BLINK = (RIG_CHANNELS.index("blink_left"), RIG_CHANNELS.index("blink_right"))
 _MOUTH = [RIG_CHANNELS.index(c) for c in CHANNELS]
 _TEETH = RIG_CHANNELS.index("teeth")
+_JAW = RIG_CHANNELS.index("jaw")
 _FACE = [RIG_CHANNELS.index(c) for c in FACE_CHANNELS]
+CHIN_ROOM = 0.15  # IOD kept between the dropped chin and the warp region's bottom
 
 
 def face_region(landmarks: np.ndarray, width: int, height: int) -> Region:
@@ -44,13 +47,19 @@ def face_region(landmarks: np.ndarray, width: int, height: int) -> Region:
 class PortraitAnimator:
     """Animates one portrait (an RGB canvas and its face landmarks in canvas pixels)."""
 
-    def __init__(self, canvas: np.ndarray, landmarks: np.ndarray, *, head_motion: bool = True
-                 ) -> None:
+    def __init__(self, canvas: np.ndarray, landmarks: np.ndarray, *, head_motion: bool = True,
+                 calibrate: bool = True) -> None:
         self.canvas = np.ascontiguousarray(canvas)
         h, w = canvas.shape[:2]
-        self.rig = FaceRig(landmarks)
+        self.rig = FaceRig(landmarks, moustache_points(self.canvas, landmarks))
         self.region = face_region(landmarks, w, h)
         self.warper = MeshWarper(landmarks[:MESH_POINTS, :2], self.region)
+        # A chin that drops to within CHIN_ROOM of the region's still bottom (a portrait
+        # cut off just under the chin) would squash the neck into a line: its drop, and
+        # the jaw line's, are held short of that.
+        fr = self.rig.frame
+        room = (self.region.y1 - 1 - float(landmarks[152, 1])) / (fr.down[1] * fr.iod)
+        self.rig.chin_room = max(room - CHIN_ROOM, 0.0)
         # The interior is real (the packaged stock bank); painted only as the fallback.
         self.painter = StockPainter(self.canvas, landmarks, self.rig.frame)
         pts = landmarks[:MESH_POINTS, :2]
@@ -61,6 +70,33 @@ class PortraitAnimator:
             HeadMover.create(self.canvas, face_box, self.rig.frame.iod, pivot)
             if head_motion else None
         )
+        # How far this face's mouth opens per unit jaw, measured as the lip-sync measure
+        # sees it (render/calibrate.py); the jaw channel is scaled by the gain.
+        self.calibration: JawCalibration | None = None
+        if calibrate:
+            self.calibration = calibrate_jaw(self.probe)
+        self.rig.set_jaw_gain(self.calibration.gain if self.calibration else 1.0)
+
+    def probe(self, jaw: float, gain: float = 1.0) -> np.ndarray:
+        """The face alone posed at ``jaw`` with jaw gain ``gain`` (no blink or head
+        motion): the region around the face, with room for a face detector to see the
+        whole head. Leaves the rig's gain at ``gain``."""
+        self.rig.set_jaw_gain(gain)
+        values = np.zeros(len(RIG_CHANNELS), np.float32)
+        values[_JAW] = jaw
+        posed = self.rig.pose(values)
+        r = self.region
+        patch = self.warper.warp(self.canvas, self.warper.vertices(posed[:MESH_POINTS]))
+        if patch is None:
+            patch = self.canvas[r.slices].copy()
+        self.painter.paint(patch, (r.x0, r.y0), posed, 0.0)
+        h, w = self.canvas.shape[:2]
+        mx, my = r.width // 2, r.height // 2
+        x0, y0 = max(r.x0 - mx, 0), max(r.y0 - my, 0)
+        x1, y1 = min(r.x1 + mx, w), min(r.y1 + my, h)
+        view = self.canvas[y0:y1, x0:x1].copy()
+        view[r.y0 - y0 : r.y1 - y0, r.x0 - x0 : r.x1 - x0] = patch
+        return view
 
     def render(self, mouth: np.ndarray, blink: float, head: np.ndarray | None,
                face: np.ndarray | None = None) -> np.ndarray:

@@ -51,10 +51,17 @@ _JAW, _CLOSURE, _LABIODENTAL = (RIG_CHANNELS.index(c) for c in ("jaw", "closure"
 _BLINKS = (RIG_CHANNELS.index("blink_left"), RIG_CHANNELS.index("blink_right"))
 _SMILE, _EYES_WIDE, _SQUINT = (RIG_CHANNELS.index(c) for c in ("smile", "eyes_wide", "squint"))
 _FIRST_FACE = RIG_CHANNELS.index(FACE_CHANNELS[0])
+_CHIN = 152
 
 # Channel amplitudes at value 1, in IOD units.
 JAW_DROP = 0.24
 UPPER_LIP_LIFT = 0.05
+HAIR_SWAY = 0.5  # share of the jaw drop a moustache's hanging tips follow
+JAW_CHEEK = 0.35  # share of the jaw drop the cheeks beside the mouth follow at the mouth line
+# A per-face jaw gain (render/calibrate.py) scales the lips' opening in full; the chin
+# and jaw line follow it up to this much, and the skin between blends the two, so
+# a face whose mouth a face mesh barely sees does not get a yawning jaw.
+JAW_GAIN_FACE_MAX = 1.4
 SPREAD = 0.13
 ROUND = 0.28
 # Expression amplitudes at value 1, in IOD units (an eyebrow flash lifts the brows by
@@ -113,7 +120,9 @@ def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
 class FaceRig:
     """Displacement basis for one face: ``pose(values) -> landmark positions``."""
 
-    def __init__(self, landmarks: np.ndarray) -> None:
+    def __init__(self, landmarks: np.ndarray, hair: np.ndarray | None = None) -> None:
+        """``hair``: per landmark, whether it sits on a moustache (see
+        :func:`moustache_points`); None: no moustache."""
         self.source = landmarks[:, :2].astype(np.float32)
         self.rest = np.zeros_like(self.source)
         self.frame = face_frame(landmarks)
@@ -135,8 +144,17 @@ class FaceRig:
         def put(channel: str, face_vec: np.ndarray) -> None:
             self.basis[RIG_CHANNELS.index(channel)] = fr.to_image(face_vec) * fr.iod
 
-        # jaw: the lower lip, chin and jaw drop; lateral jaw points less (it hinges at the ears).
-        w = _smoothstep(0.0, 0.15, b) * (1.0 - 0.55 * _smoothstep(0.8, 2.4, np.abs(a)))
+        # jaw: the jaw turns about its hinges, in front of the ears. Seen from the front a
+        # point drops by how far forward of the hinge axis it sits: the lower lip and chin
+        # the full amount, the jaw line less towards its angle (~0.9 IOD out), which
+        # hardly moves. The cheeks beside the mouth are skin stretched between the still
+        # cheekbone and the jaw: they follow part way, fading out towards the eyes; above
+        # the mouth's middle (upper lip, nose) nothing drops.
+        x = ab[:, 0] / fr.iod
+        lever = 1.0 - 0.85 * _smoothstep(0.25, 1.0, np.abs(x))
+        beside = _smoothstep(0.8, 1.3, np.abs(a)) * JAW_CHEEK
+        ramp = beside * _smoothstep(-0.55, 0.0, b) + (1.0 - beside) * _smoothstep(0.0, 0.15, b)
+        w = ramp * lever
         w[b > 2.0] = 0.0
         w[lower] = 1.0
         w[corners] = 0.45
@@ -145,6 +163,16 @@ class FaceRig:
         jaw[:, 1] = JAW_DROP * w
         jaw[upper, 1] = -UPPER_LIP_LIFT * 0.6
         jaw[corners, 1] = JAW_DROP * 0.42
+        if hair is not None:
+            # A moustache grows on the upper lip: its hair moves with that lip, and the
+            # jaw opens under it. Ends that hang beside the mouth corners sway half way
+            # with the jaw towards their tips, or the skin between them and the dropping
+            # corners shears into streaks.
+            on_lip = hair[:n].copy()
+            on_lip[lower] = False
+            tip = _smoothstep(0.0, 0.45, b[on_lip])
+            sway = HAIR_SWAY * JAW_DROP * w[on_lip]
+            jaw[on_lip, 1] = (1.0 - tip) * -UPPER_LIP_LIFT * 0.6 + tip * sway
         lipmask = np.zeros(n, bool)
         lipmask[lips] = True
         jaw[lipmask, 0] = -0.10 * a[lipmask] * fr.mouth_half_width / fr.iod
@@ -199,6 +227,26 @@ class FaceRig:
         # still, and still triangles cost nothing to warp.
         self.basis[np.linalg.norm(self.basis, axis=2) < 0.25] = 0.0
         self._smile_lids[~self.basis[_SMILE].any(axis=1)] = 0.0
+        self._jaw_unit = self.basis[_JAW].copy()
+        self._jaw_share = near.astype(np.float32)  # 1 on the lips: their part of a gain
+        self.jaw_gain = 1.0
+        # The most the chin (152) may drop at jaw 1, in IOD (a portrait cut off just
+        # under the chin has no room for more: see PortraitAnimator).
+        self.chin_room = float("inf")
+
+    def set_jaw_gain(self, gain: float) -> None:
+        """Scale the jaw channel: the lips' opening by ``gain``, the chin and jaw line by
+        at most :data:`JAW_GAIN_FACE_MAX` (and less where the chin would drop further
+        than ``chin_room``), the skin between by a blend of the two."""
+        face = min(gain, JAW_GAIN_FACE_MAX)
+        share = float(self._jaw_share[_CHIN])
+        drop = float(self._jaw_unit[_CHIN] @ self.frame.down) / self.frame.iod
+        if drop > 0 and (face + max(gain - face, 0.0) * share) * drop > self.chin_room:
+            # the face gain that puts the chin, blended with the lips' gain, at its room
+            face = max((self.chin_room / drop - gain * share) / (1.0 - share), 0.0)
+        per_point = face + max(gain - face, 0.0) * self._jaw_share
+        self.basis[_JAW] = self._jaw_unit * per_point[:, None]
+        self.jaw_gain = float(gain)
 
     def _expressions(self, xy: np.ndarray, lips: np.ndarray, b: np.ndarray,
                      near: np.ndarray) -> None:

@@ -1,0 +1,140 @@
+"""Per-face calibration of the jaw: how far this face's mouth opens per unit of jaw,
+and which landmarks sit on a moustache (whose hair moves with the upper lip).
+
+The same jaw value opens some faces far less, as a face mesh sees them, than others:
+a thick moustache hides the upper lip, a small face in a wide shot has a mouth of a
+few pixels, a resting mouth may already be parted. So at set-up the animator poses
+the face at a few jaw values, and the lip-sync measure's own face mesh
+(:func:`facecast.quality.lipsync.lip_openings`, the very tracker that judges the
+output) measures the inner-lip gap over the eye distance in each pose. The jaw gain
+is then set so that the measured opening per unit jaw is
+:data:`TARGET_OPENING_PER_JAW`, the value at which recorded speech gives a mouth
+motion in the middle of the real speakers' range.
+
+The gain scales the lips' opening in full and the chin and jaw line less
+(:meth:`facecast.render.rig.FaceRig.set_jaw_gain`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from facecast.render.rig import LOWER_INNER, LOWER_OUTER, face_frame
+
+# The jaw value probed: about a stressed vowel's opening in speech (the audio track's
+# jaw sits around 0.2-0.7 while someone talks).
+PROBE_JAW = 0.5
+# Measured opening (inner-lip gap / outer-eye-corner distance, as the lip-sync measure
+# reads it) per unit jaw. On the shared faces at gain 1 (bench/bench_faces.py, 27 s of
+# recorded English speech through the audio track) the mouth motion came out 0.13-0.22
+# times this slope (0.18 on average), so 0.165 puts speech near 0.03, mid-way in
+# the real speakers' range of 0.013-0.055.
+TARGET_OPENING_PER_JAW = 0.165
+# Open poses probed per step (each followed by a rest pose).
+PROBE_REPEATS = 2
+# Gains above this range mean the mesh cannot see the mouth, not that it needs more.
+# Calibration only ever adds opening: below 1 a face the mesh reads well talked visibly
+# less (Grace Hopper at 0.66-0.8) and its p/b/m gap ratio rose (0.05 -> 0.09-0.16, the
+# wide shot's 0.18 -> 0.36: a closed mouth's gap is the mesh's floor, the open gap
+# shrank), while those faces already move inside the real speakers' range at gain 1
+# (0.036-0.043).
+GAIN_RANGE = (1.0, 2.6)
+
+
+# Moustache test: the skin between nose and upper lip must differ from the cheeks by
+# this much (CIELAB distance) to be hair; shadow under the nose stays below it on the
+# shared portraits (the six clean-shaven faces measure 5-17, the painted moustache 27:
+# a thin margin, see bench/README.md).
+MOUSTACHE_DELTA_E = 25.0
+# Philtrum samples: between the point under the nose (164) and the upper lip's top
+# (0, 37, 267), as pairs whose midpoints are sampled.
+_PHILTRUM = ((164, 0), (167, 37), (393, 267))
+_CHEEKS = (50, 280, 101, 330, 205, 425)
+
+
+def moustache_points(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """Per landmark, whether it lies on a moustache; None when the face has none.
+
+    A moustache is the skin over the upper lip being a colour far from the cheeks'.
+    Its hair is then taken to cover the usual moustache area: from under the nose
+    (whose base stays put) down to the mouth line, and on past the mouth corners to
+    under it, where the ends hang
+    (telling hair from skin landmark by landmark fails under the side light of
+    paintings and many photos, where the shaded cheek is as dark as the hair).
+    """
+    fr = face_frame(landmarks)
+    lab = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab[..., 0] *= 100.0 / 255.0  # OpenCV's 8-bit L to CIELAB's 0-100
+    lab[..., 1:] -= 128.0
+    h, w = lab.shape[:2]
+    r = max(1, round(0.03 * fr.iod))
+    pts = landmarks[:, :2].astype(np.float64)
+
+    def colour(p: np.ndarray) -> np.ndarray:
+        x, y = int(round(p[0])), int(round(p[1]))
+        patch = lab[max(y - r, 0):min(y + r + 1, h), max(x - r, 0):min(x + r + 1, w)]
+        return np.median(patch.reshape(-1, 3), axis=0) if patch.size else np.zeros(3)
+
+    skin = np.median([colour(pts[i]) for i in _CHEEKS], axis=0)
+    hair = np.median([colour((pts[i] + pts[j]) / 2) for i, j in _PHILTRUM], axis=0)
+    if float(np.linalg.norm(hair - skin)) < MOUSTACHE_DELTA_E:
+        return None
+    ab = fr.local(pts)
+    x, b = ab[:, 0] / fr.iod, ab[:, 1] / fr.iod
+    beside = np.abs(ab[:, 0]) > 0.9 * fr.mouth_half_width
+    out = (np.abs(x) < 0.75) & (b > -0.28) & ((b < 0.0) | (beside & (b < 0.45)))
+    out[list(set(LOWER_OUTER + LOWER_INNER))] = False
+    out[468:] = False
+    return out
+
+
+@dataclass(frozen=True)
+class JawCalibration:
+    """The gain chosen for one face and what was measured on the way."""
+
+    gain: float
+    opening_per_jaw: float  # measured at gain 1 (NaN when the mesh found no face)
+    guess_opening_per_jaw: float  # measured at the first guess at the gain
+    setup_ms: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: round(float(v), 4) for k, v in self.__dict__.items()}
+
+
+def calibrate_jaw(render: Callable[[float, float], np.ndarray]) -> JawCalibration:
+    """The jaw gain for the face that ``render(jaw, gain)`` draws (an RGB image of the
+    face posed at that jaw value with that gain, and nothing else moved)."""
+    from facecast.quality.lipsync import lip_tracker
+
+    t0 = time.perf_counter()
+    lo, hi = GAIN_RANGE
+    rest: list[float] = []
+
+    def slope(opening: Callable[[np.ndarray], float], gain: float) -> float:
+        # Rest and open poses alternate, as a talking mouth does for the tracked mesh.
+        opened = []
+        for _ in range(PROBE_REPEATS):
+            opened.append(opening(render(PROBE_JAW, gain)))
+            rest.append(opening(render(0.0, gain)))
+        return float((np.nanmean(opened) - np.nanmean(rest)) / PROBE_JAW)
+
+    with lip_tracker() as opening:
+        rest.append(opening(render(0.0, 1.0)))
+        k1 = slope(opening, 1.0)
+        if not np.isfinite(k1):
+            return JawCalibration(1.0, k1, k1, (time.perf_counter() - t0) * 1e3)
+        gain = float(np.clip(TARGET_OPENING_PER_JAW / max(k1, 1e-4), lo, hi))
+        k2 = k1
+        if abs(gain - 1.0) > 0.05:
+            # The mesh's response is not linear (a lip must clear a moustache before
+            # the gap shows; a smile's teeth read as parted lips until the lips part
+            # further), so the guess is measured and corrected once.
+            k2 = slope(opening, gain)
+            if np.isfinite(k2) and k2 > 1e-4:
+                gain = float(np.clip(gain * TARGET_OPENING_PER_JAW / k2, lo, hi))
+    return JawCalibration(gain, k1, k2, (time.perf_counter() - t0) * 1e3)
