@@ -16,7 +16,11 @@ from facecast.media.audio import Audio, load_audio
 from facecast.motion.from_phonemes import merge_markers
 from facecast.motion.recognise import MIN_CONFIDENCE, Recognition, chunk_bounds, recognise
 from facecast.motion.track import MouthTrack
-from facecast.pipeline.talking_photo import RECOGNISED_LEAD_S, mouth_track
+from facecast.pipeline.talking_photo import (
+    RECOGNISED_ADVANCE_S,
+    RECOGNISED_LEAD_S,
+    mouth_track,
+)
 from facecast.timing import PhonemeTiming
 
 # Rich in p/b/m, with open vowels between them.
@@ -75,11 +79,14 @@ def test_audio_only_track_uses_recognised_phonemes_and_closes_lips(
     closure, jaw = track.channel("closure"), track.channel("jaw")
     t = np.arange(len(track)) / track.fps
 
-    def peak(centre: float, channel: np.ndarray) -> float:
-        sel = np.abs(t - centre) <= 0.03
+    def peak(centre: float, channel: np.ndarray, before: float = 0.03) -> float:
+        sel = (t >= centre - before) & (t <= centre + 0.03)
         return float(channel[sel].max()) if sel.any() else 0.0
 
-    shut = [peak(c, closure) for c in _centres(truth, BILABIALS_IPA)]
+    # recognised lips close ahead of the sound (lead + advance), so look back that far
+    ahead = RECOGNISED_LEAD_S + RECOGNISED_ADVANCE_S + 0.03
+
+    shut = [peak(c, closure, ahead) for c in _centres(truth, BILABIALS_IPA)]
     assert np.mean(np.array(shut) >= 0.8) >= 0.75, shut
     # open vowels open the mouth far more than the lips' contacts
     vowels = _centres(truth, {"a", "æ", "ɑ", "ʌ"})
@@ -88,7 +95,7 @@ def test_audio_only_track_uses_recognised_phonemes_and_closes_lips(
     # the spectral track alone (the old audio-only path) closes far fewer of them
     spectral = mouth_track(audio, [], 100.0, recognise=False)
     assert spectral.source == "audio"
-    old = [peak(c, spectral.channel("closure")) for c in _centres(truth, BILABIALS_IPA)]
+    old = [peak(c, spectral.channel("closure"), ahead) for c in _centres(truth, BILABIALS_IPA)]
     assert np.mean(np.array(old) >= 0.8) < np.mean(np.array(shut) >= 0.8)
 
 
@@ -99,9 +106,12 @@ def test_lead_draws_lips_ahead_of_the_sound(
     track = mouth_track(audio, [], 100.0)
     closure = track.channel("closure")
     first = next(p for p in heard.phonemes if p.phoneme in BILABIALS_ARPABET)
-    # closed before the heard bilabial starts (anticipation), by about the lead
-    k = int(round((first.start - RECOGNISED_LEAD_S / 2) * track.fps))
+    # closed before the heard bilabial starts (anticipation)
+    k = int(round((first.start - RECOGNISED_ADVANCE_S) * track.fps))
     assert closure[k] >= 0.5
+    # and open again by the time the sound after it is heard
+    k = int(round((first.end + 0.03) * track.fps))
+    assert closure[k] < 0.5
 
 
 def test_german_and_noise_fall_back_to_the_spectral_track() -> None:
