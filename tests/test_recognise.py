@@ -171,3 +171,13 @@ def test_real_english_is_recognised(shared_media: Path) -> None:
     text = " ".join(w.word for w in heard.words)
     for word in ("consider", "how", "much", "power"):
         assert word in text, text
+
+
+def test_same_audio_same_result(
+    piper_speech: tuple[Audio, list[PhonemeTiming]], heard: Recognition
+) -> None:
+    # a fresh decoder per call: nothing carries over from what was recognised before
+    recognise(Audio(np.zeros(16000, np.float32), 16000))
+    again = recognise(piper_speech[0])
+    assert again.summary() == heard.summary()
+    assert again.phonemes == heard.phonemes

@@ -35,6 +35,8 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,10 +105,15 @@ class Recognition:
         }
 
 
-def _decoder() -> Any:
+@contextmanager
+def _decoder() -> Iterator[Any]:
+    """A fresh decoder per recognition. Reusing one would save its 0.2-0.8 s of loading,
+    but its Gaussian selection carries state from the audio it heard before (the same
+    clip's word posteriors moved 0.77 -> 0.72 on a second pass), and the same audio
+    must give the same mouth."""
     from pocketsphinx import Decoder
 
-    return Decoder(loglevel="FATAL", **DECODER_CONFIG)
+    yield Decoder(loglevel="FATAL", **DECODER_CONFIG)
 
 
 def _is_word(name: str) -> bool:
@@ -141,39 +148,39 @@ def recognise(audio: Audio) -> Recognition:
     t0 = time.process_time()
     samples = np.clip(audio.resampled(SAMPLE_RATE).samples, -1.0, 1.0)
     duration = audio.duration
-    decoder = _decoder()
-    words: list[WordTiming] = []
-    phones: list[PhonemeTiming] = []
-    post_sum = ac_sum = 0.0
-    frames = 0
-    for start, end in chunk_bounds(samples):
-        pcm = (samples[start:end] * 32767.0).astype("<i2").tobytes()
-        base = start / SAMPLE_RATE + ALIGN_OFFSET_S
+    with _decoder() as decoder:
+        words: list[WordTiming] = []
+        phones: list[PhonemeTiming] = []
+        post_sum = ac_sum = 0.0
+        frames = 0
+        for start, end in chunk_bounds(samples):
+            pcm = (samples[start:end] * 32767.0).astype("<i2").tobytes()
+            base = start / SAMPLE_RATE + ALIGN_OFFSET_S
 
-        def sec(frame: float, base: float = base) -> float:
-            return float(min(max(frame * FRAME_S + base, 0.0), duration))
+            def sec(frame: float, base: float = base) -> float:
+                return float(min(max(frame * FRAME_S + base, 0.0), duration))
 
-        try:
-            decoder.start_utt()
-            decoder.process_raw(pcm, full_utt=True)
-            decoder.end_utt()
-            segs = list(decoder.seg() or [])
-        except RuntimeError as exc:  # a chunk the decoder cannot handle is simply not heard
-            log.info("recognition failed on %.1f-%.1f s: %s", start / SAMPLE_RATE,
-                     end / SAMPLE_RATE, exc)
-            continue
-        heard = [s for s in segs if _is_word(s.word)]
-        for s in heard:
-            n = s.end_frame - s.start_frame + 1
-            frames += n
-            post_sum += n * float(s.prob)
-            # ``ascore`` comes back exponentiated; its log is the score per word.
-            ac_sum += float(np.log(max(float(s.ascore), 1e-300)))
-            words.append(WordTiming(_base_word(s.word), sec(s.start_frame),
-                                    sec(s.end_frame + 1)))
-        if not heard:
-            continue
-        phones.extend(_phone_pass(decoder, pcm, segs, sec))
+            try:
+                decoder.start_utt()
+                decoder.process_raw(pcm, full_utt=True)
+                decoder.end_utt()
+                segs = list(decoder.seg() or [])
+            except RuntimeError as exc:  # a chunk the decoder cannot handle is simply not heard
+                log.info("recognition failed on %.1f-%.1f s: %s", start / SAMPLE_RATE,
+                         end / SAMPLE_RATE, exc)
+                continue
+            heard = [s for s in segs if _is_word(s.word)]
+            for s in heard:
+                n = s.end_frame - s.start_frame + 1
+                frames += n
+                post_sum += n * float(s.prob)
+                # ``ascore`` comes back exponentiated; its log is the score per word.
+                ac_sum += float(np.log(max(float(s.ascore), 1e-300)))
+                words.append(WordTiming(_base_word(s.word), sec(s.start_frame),
+                                        sec(s.end_frame + 1)))
+            if not heard:
+                continue
+            phones.extend(_phone_pass(decoder, pcm, segs, sec))
     speech_s = frames * FRAME_S
     return Recognition(
         words=words,
