@@ -30,12 +30,14 @@ import facecast
 
 PACKAGE_DIR = Path(facecast.__file__).parent
 ENGINE_PACKAGES = ["media", "face", "motion", "render", "pipeline", "cleanup", "speech", "quality"]
-ABOVE_ENGINE = ("facecast.service", "facecast.api", "facecast.cli", "facecast.server")
+ABOVE_ENGINE = ("facecast.service", "facecast.api", "facecast.cli", "facecast.server",
+                "facecast.client")
 
 
 def is_above_engine(module: str) -> bool:
-    """The service, the API, the server and the CLI (``cli.py``, ``cli_*.py`` or a package)."""
-    return module.startswith("facecast.cli") or any(
+    """The service, the API, the server, the Python client and the CLI (``cli.py``,
+    ``cli_*.py`` or a package)."""
+    return module.startswith("facecast.cli_") or any(
         module == top or module.startswith(top + ".") for top in ABOVE_ENGINE
     )
 
@@ -188,6 +190,8 @@ def test_no_import_cycles(graph: Graph) -> None:
         ("facecast.cli", True),
         ("facecast.cli_dub", True),
         ("facecast.cli.render", True),
+        ("facecast.client._plan", True),
+        ("facecast.clips", False),
         ("facecast.server", True),
         ("facecast.servers", False),
         ("facecast.render.compose", False),
@@ -297,6 +301,7 @@ KEPT_NAMES = [
     ("facecast.service.avatars", "local_package"),
     ("facecast.service.avatars", "video_engine"),
     ("facecast.service.avatars", "check_meta"),
+    ("facecast.speech.text", "check_characters"),
 ]
 
 
@@ -311,3 +316,28 @@ def test_all_lists_only_real_names(module: str) -> None:
     mod = importlib.import_module(module)
     assert mod.__all__
     assert [n for n in mod.__all__ if not hasattr(mod, n)] == []
+
+
+def test_client_reaches_only_the_wire_models(graph: Graph) -> None:
+    # facecast.client runs on machines that only call a service: everything it loads,
+    # transitively, stays out of the service, the server, the CLI, the engine and the
+    # web framework's modules (tests/test_client.py checks the third-party side)
+    allowed_api = {"facecast.api", "facecast.api.wire", "facecast.api.native",
+                   "facecast.api.native.wire"}
+    seen: set[str] = set()
+    todo = [m for m in graph if m == "facecast.client" or m.startswith("facecast.client.")]
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            # the request specs import their checkers when a check runs, which the
+            # client never does (the server checks)
+            if module != "facecast.pipeline.specs":
+                todo.extend(graph.get(module, {}))
+    bad = sorted(m for m in seen if (is_above_engine(m) and m not in allowed_api
+                                     and not m.startswith("facecast.client"))
+                 or any(m.startswith(f"facecast.{p}") for p in ENGINE_PACKAGES
+                        if p != "pipeline")
+                 or (m.startswith("facecast.pipeline.") and m != "facecast.pipeline.specs"))
+    assert "facecast.api.native.wire" in seen
+    assert not bad, bad

@@ -89,7 +89,8 @@ class ForbiddenError(FacecastError):
 @dataclass(frozen=True)
 class ErrorCode:
     """One stable error code: the class that usually carries it (``HTTP``: answered by
-    the API layer only; ``job``: only ever a failed job's error) and what it means."""
+    the API layer only; ``job``: only ever a failed job's error; ``client``: raised by the
+    Python client, ``facecast.client``, on its side) and what it means."""
 
     code: str
     kind: str
@@ -247,6 +248,13 @@ CODES_LIST: tuple[ErrorCode, ...] = (
     """),
     *_codes("job", """
         worker_lost: a job's worker stopped responding too many times
+    """),
+    *_codes("client", """
+        connection_error: the Python client could not reach the server
+        timeout: the Python client had no answer in time
+        wait_timeout: the job had not finished when the client's wait() gave up
+        job_canceled: the client's wait() saw the job canceled
+        invalid_webhook: a webhook whose signature, timestamp or headers do not verify
     """),
 )
 CODES: dict[str, ErrorCode] = {c.code: c for c in CODES_LIST}

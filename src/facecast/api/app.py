@@ -11,12 +11,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from facecast import __version__
+from facecast.api.deps import CHECKED_URL
 from facecast.api.errors import ERROR_RESPONSES, error_response, install_error_handlers
 from facecast.api.limits import BodyLimit
 from facecast.api.native.routes import account, jobs, library
 from facecast.api.native.wire import Health
 from facecast.api.public_base import PublicBase
-from facecast.api.wire import CHECKED_URL
 from facecast.service.core import Service
 from facecast.service.jobs import active_counts
 from facecast.service.maintenance import Maintenance

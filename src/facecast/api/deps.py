@@ -16,6 +16,7 @@ from anyio.lowlevel import RunVar
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from facecast.characters import check_characters
 from facecast.errors import NotFoundError
 from facecast.service.accounts import AuthError, Principal
 from facecast.service.core import Service
@@ -109,3 +110,16 @@ def parse_id(prefix: str, value: str, what: str) -> int:
         raise NotFoundError(f"no {what} with id {value!r}", code=f"{what.replace(' ', '_')}"
                             "_not_found")
     return int(number)
+
+
+def _checked_url_values(request: Request) -> None:
+    for name, value in request.query_params.multi_items():
+        check_characters(value, name)
+    for name, value in request.path_params.items():
+        if isinstance(value, str):
+            check_characters(value, name)
+
+
+# every app's dependency: query and path values follow the same rule as body text
+# (facecast.api.wire.CheckedText applies it to bodies)
+CHECKED_URL = [Depends(_checked_url_values)]

@@ -1,17 +1,18 @@
 """What every API's requests share, native and vendor alike: no text field may hold
-control characters. The rule is :func:`facecast.speech.text.check_characters`; the model
-base applies it to each string of a body and the app dependency to query and path values,
-so a NUL is refused at creation (400 in the API's own envelope) rather than failing a job
-later (or reaching PostgreSQL, which refuses NUL in text)."""
+control characters. The rule is :func:`facecast.characters.check_characters`; the model
+base applies it to each string of a body and the app dependency
+(:data:`facecast.api.deps.CHECKED_URL`) to query and path values, so a NUL is refused at
+creation (400 in the API's own envelope) rather than failing a job later (or reaching
+PostgreSQL, which refuses NUL in text). Pure pydantic, no web framework: the wire models
+built on it are also the Python client's (``facecast.client``) typed results."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends, Request
 from pydantic import BaseModel, model_validator
 
-from facecast.speech.text import check_characters
+from facecast.characters import check_characters
 
 
 def _check(value: Any, where: str) -> None:
@@ -36,15 +37,3 @@ class CheckedText(BaseModel):
         for name in type(self).model_fields:
             _check(getattr(self, name), name)
         return self
-
-
-def _checked_url_values(request: Request) -> None:
-    for name, value in request.query_params.multi_items():
-        check_characters(value, name)
-    for name, value in request.path_params.items():
-        if isinstance(value, str):
-            check_characters(value, name)
-
-
-# every app's dependency: query and path values follow the same rule as body text
-CHECKED_URL = [Depends(_checked_url_values)]

@@ -8,7 +8,8 @@ Before any command but serve and worker, the group hides the native libraries'
 stderr chatter (``quiet``) unless ``--verbose`` or ``FACECAST_LOG_LEVEL=debug``.
 Thin by design: a command parses options, calls the pipeline with a progress bar and
 prints results; errors come out as one clear line (and exit code 2 for bad input)
-rather than a traceback.
+rather than a traceback. With ``--server URL`` render, dub, clean and tts run on a
+facecast service instead (``remote``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from facecast.cli.clean import clean
 from facecast.cli.dub import dub
 from facecast.cli.expressions import expressions
 from facecast.cli.quiet import native_stderr_silenced, quiet_native_env, verbose_requested
+from facecast.cli.remote import remember, server_options
 from facecast.cli.render import check_face_cmd, demo, render
 from facecast.cli.serve import serve, worker
 from facecast.cli.speech import clone_voice, languages, tts, voice, voices
@@ -37,9 +39,12 @@ _KEEP_NATIVE_STDERR = frozenset({"serve", "worker"})
 @click.option("-v", "--verbose", is_flag=True,
               help="Also show the native libraries' own messages (MediaPipe, TensorFlow Lite, "
                    "libpng); same as FACECAST_LOG_LEVEL=debug.")
+@server_options
 @click.pass_context
-def main(ctx: click.Context, verbose: bool) -> None:
-    """facecast: talking-avatar videos from a photo and speech, on your own machine."""
+def main(ctx: click.Context, verbose: bool, server: str | None, api_key: str | None) -> None:
+    """facecast: talking-avatar videos from a photo and speech, on your own machine (or,
+    with --server, on a facecast service)."""
+    remember(ctx, server, api_key)
     if verbose_requested(verbose):
         return
     quiet_native_env()

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from facecast.cli.remote import Remote, refuse_local_only, remote, run_job
 from facecast.cli.support import fail as _fail
 from facecast.cli.support import progress_bar as _progress_bar
 from facecast.cli.support import progress_option
 from facecast.errors import FacecastError
 
+if TYPE_CHECKING:
+    from facecast.api.native.wire import JobOut
+    from facecast.client import Client
+
+DEFAULT_CRF, DEFAULT_PRESET = 18, "veryfast"  # the local encoder's; a service uses its own
 AREA_HELP = "x1,y1,x2,y2 in pixels (left-top, right-bottom); repeat for more areas."
 
 
@@ -31,9 +38,9 @@ AREA_HELP = "x1,y1,x2,y2 in pixels (left-top, right-bottom); repeat for more are
               help="Find subtitles and watermarks automatically (default: when no area is "
                    "given); with areas, --detect adds what it finds to them.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--crf", default=18, show_default=True, type=click.IntRange(0, 51),
+@click.option("--crf", default=DEFAULT_CRF, show_default=True, type=click.IntRange(0, 51),
               help="H.264 quality (lower is better and bigger).")
-@click.option("--preset", default="veryfast", show_default=True,
+@click.option("--preset", default=DEFAULT_PRESET, show_default=True,
               type=click.Choice(["ultrafast", "superfast", "veryfast", "faster", "fast",
                                  "medium"]), help="H.264 speed against size.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -47,6 +54,14 @@ def clean(video: str, subtitle_areas: tuple[str, ...], watermark_areas: tuple[st
     frames where it was visible, filled in where it never was. Audio, size,
     frame rate and duration are kept.
     """
+    target = remote()
+    if target is not None:
+        _clean_remote(target, video=video, subtitle_areas=subtitle_areas,
+                      watermark_areas=watermark_areas, output=output, as_json=as_json,
+                      progress=progress, **{"--detect/--no-detect": detect is not None,
+                                            "--crf": crf != DEFAULT_CRF,
+                                            "--preset": preset != DEFAULT_PRESET})
+        return
     from facecast.pipeline.clean_video import CleanVideoSpec, clean_video
 
     spec = CleanVideoSpec(video=video, output=output, subtitle_areas=list(subtitle_areas),
@@ -76,3 +91,39 @@ def clean(video: str, subtitle_areas: tuple[str, ...], watermark_areas: tuple[st
         f"{'audio kept' if result.has_audio else 'no audio'}, "
         f"in {result.timings['total']:.1f} s)"
     )
+
+
+def _area(text: str) -> list[float]:
+    try:
+        box = [float(v) for v in text.split(",")]
+    except ValueError:
+        box = []
+    if len(box) != 4:
+        raise click.BadParameter(f"{text!r}: give an area as " + AREA_HELP)
+    return box
+
+
+def _clean_remote(target: Remote, *, video: str, subtitle_areas: tuple[str, ...],
+                  watermark_areas: tuple[str, ...], output: Path, as_json: bool,
+                  progress: bool, **local_only: bool) -> None:
+    """``clean`` on a facecast service (it finds the areas itself when none are given)."""
+    refuse_local_only(**local_only)
+
+    def create(client: Client) -> JobOut:
+        return client.cleanups.create(Path(video),
+                                      subtitle_areas=[_area(a) for a in subtitle_areas],
+                                      watermark_areas=[_area(a) for a in watermark_areas])
+
+    job = run_job(target, create, progress and not as_json, {"video": output})
+    if job is None or job.result is None:
+        return
+    info = job.result.info
+    if as_json:
+        click.echo(json.dumps({"output": str(output), "job": job.id, **info}, indent=2))
+        return
+    for kind in ("subtitle", "watermark"):
+        for x1, y1, x2, y2 in info.get(f"{kind}_areas") or ():
+            click.echo(f"{kind} area {x1},{y1},{x2},{y2}")
+    click.echo(
+        f"wrote {output} ({info['width']}x{info['height']}, {info['duration']:.1f} s, "
+        f"subtitles cleaned in {info['text_frames']} frames, as {job.id} on {target.server})")

@@ -8,11 +8,17 @@ result; bad input comes out as one line with its code (exit status 2).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from facecast.cli.remote import Remote, refuse_local_only, remote, run_job
 from facecast.cli.support import check_speech, speech_options
 from facecast.errors import FacecastError
+
+if TYPE_CHECKING:
+    from facecast.api.native.wire import JobOut
+    from facecast.client import Client
 
 
 def _point(value: str | None) -> tuple[float, float] | None:
@@ -47,9 +53,16 @@ def dub(video: str, audio: str | None, text: str | None, voice: str | None,
     """
     from facecast.cli.support import fail as _fail
     from facecast.cli.support import progress_bar as _progress_bar
-    from facecast.pipeline.dub_video import DubVideoSpec, dub_video
 
     check_speech(audio, text, transcript)
+    target = remote()
+    if target is not None:
+        _dub_remote(target, video=video, audio=audio, text=text, voice=voice,
+                    transcript=transcript, output=output, face_index=face_index,
+                    face_at=face_at, export_visemes=export_visemes, progress=progress)
+        return
+    from facecast.pipeline.dub_video import DubVideoSpec, dub_video
+
     spec = DubVideoSpec(video=video, output=output, audio=audio, text=text, voice=voice,
                         transcript=transcript, face_index=face_index,
                         face_point=_point(face_at), export_visemes=export_visemes)
@@ -67,3 +80,29 @@ def dub(video: str, audio: str | None, text: str | None, voice: str | None,
         f"{result.frames_with_face} of {result.source_frames} source frames{looped}, "
         f"in {result.timings['total']:.1f} s, mouth from {result.track.source})"
     )
+
+
+def _dub_remote(target: Remote, *, video: str, audio: str | None, text: str | None,
+                voice: str | None, transcript: str | None, output: Path, face_index: int,
+                face_at: str | None, export_visemes: Path | None, progress: bool) -> None:
+    """``dub`` on a facecast service."""
+    refuse_local_only(**{"--face-at": face_at})
+    if export_visemes is not None and export_visemes.suffix.lower() != ".json":
+        raise click.UsageError("with --server, --export-visemes writes the service's "
+                               ".json track")
+
+    def create(client: Client) -> JobOut:
+        return client.dubs.create(Path(video), audio=Path(audio) if audio else None,
+                                  text=text, voice=voice, transcript=transcript,
+                                  face_index=face_index)
+
+    downloads = {"video": output, **({"visemes": export_visemes} if export_visemes else {})}
+    job = run_job(target, create, progress, downloads)
+    if job is None or job.result is None:
+        return
+    info = job.result.info
+    click.echo(
+        f"wrote {output} ({info['width']}x{info['height']} at {info['fps']:g} fps, "
+        f"{info['duration']:.1f} s, {info['frames']} frames, face dubbed in "
+        f"{info['frames_with_face']} frames{', looped' if info.get('looped') else ''}, "
+        f"as {job.id} on {target.server}, mouth from {info['mouth_source']})")

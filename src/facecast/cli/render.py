@@ -7,15 +7,19 @@ prints the result; errors come out as one clear line (exit code 2 for bad input)
 from __future__ import annotations
 
 import json
+import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from facecast.cli.remote import Remote, remote, run_job
 from facecast.cli.support import check_speech, progress_option, speech_options
 from facecast.cli.support import fail as _fail
 from facecast.cli.support import progress_bar as _progress_bar
-from facecast.errors import FacecastError
+from facecast.errors import ConflictError, FacecastError, NotFoundError
 from facecast.rules import (
     ASPECTS,
     DEFAULT_FPS,
@@ -29,6 +33,11 @@ from facecast.rules import (
     MIN_FPS,
     MIN_SCALE,
 )
+
+if TYPE_CHECKING:
+    from facecast.api.native.wire import JobOut
+    from facecast.client import Client
+    from facecast.render.composition import Composition
 
 DEMO_TEXT = (
     "Hello! I am Eileen Collins, and I flew the space shuttle. "
@@ -47,18 +56,103 @@ def _render(progress: bool, **kwargs) -> None:
     except FacecastError as exc:
         _fail(exc)
         return
-    click.echo(
-        f"wrote {result.output} ({result.width}x{result.height}, {result.duration:.1f} s, "
-        f"{result.frames} frames, rendered in {result.timings['total']:.1f} s, "
-        f"mouth from {result.track.source})"
-    )
-    if spec.expression is not None or spec.prompt:
-        did = "; ".join(result.prompt_actions) or "nothing"
-        click.echo(f"expression {result.expression}" + (f"; prompt: {did}" if spec.prompt else ""))
-    if result.prompt_unused:
+    _report(f"wrote {result.output} ({result.width}x{result.height}, {result.duration:.1f} s, "
+            f"{result.frames} frames, rendered in {result.timings['total']:.1f} s, "
+            f"mouth from {result.track.source})",
+            asked=spec.expression is not None or bool(spec.prompt), prompt=bool(spec.prompt),
+            expression=result.expression, actions=result.prompt_actions,
+            unused=result.prompt_unused)
+
+
+def _report(wrote: str, *, asked: bool, prompt: bool, expression: str,
+            actions: Sequence[str], unused: Sequence[str]) -> None:
+    """What a render did, said the same way whether it ran here or on a service."""
+    click.echo(wrote)
+    if asked:
+        did = "; ".join(actions) or "nothing"
+        click.echo(f"expression {expression}" + (f"; prompt: {did}" if prompt else ""))
+    if unused:
         # Said, not dropped: the user should know which wishes the video does not follow.
         click.echo("warning: prompt parts not used: "
-                   + "; ".join(repr(part) for part in result.prompt_unused), err=True)
+                   + "; ".join(repr(part) for part in unused), err=True)
+
+
+def _render_remote(target: Remote, *, photo: str | None, avatar_ref: str | None,
+                   audio: str | None, output: Path, export_visemes: Path | None,
+                   composition: Composition | None, expression: str | None,
+                   prompt: str | None, progress: bool, **options: Any) -> None:
+    """``render`` on a facecast service: the same flags as the API request."""
+    if export_visemes is not None and export_visemes.suffix.lower() != ".json":
+        raise click.UsageError("with --server, --export-visemes writes the service's "
+                               ".json track")
+
+    def create(client: Client) -> JobOut:
+        return client.talking_photos.create(
+            photo=Path(photo) if photo else None,
+            avatar_id=_remote_avatar(client, avatar_ref) if avatar_ref else None,
+            audio=Path(audio) if audio else None,
+            composition=_composition_body(composition) if composition else None,
+            expression=int(expression) if expression and expression.isdigit() else expression,
+            prompt=prompt, **options)
+
+    downloads = {"video": output, **({"visemes": export_visemes} if export_visemes else {})}
+    job = run_job(target, create, progress, downloads)
+    if job is None or job.result is None:
+        return
+    info = job.result.info
+    took = (job.finished_at - job.started_at).total_seconds() \
+        if job.finished_at and job.started_at else 0.0
+    _report(f"wrote {output} ({info['width']}x{info['height']}, {info['duration']:.1f} s, "
+            f"{info['frames']} frames, rendered in {took:.1f} s as {job.id} on "
+            f"{target.server}, mouth from {info['mouth_source']})",
+            asked=expression is not None or bool(prompt), prompt=bool(prompt),
+            expression=info.get("expression", ""), actions=info.get("prompt_actions") or (),
+            unused=info.get("prompt_unused") or ())
+
+
+def _remote_avatar(client: Client, ref: str) -> str:
+    """An avatar id of the service: ``av_12`` as it is, else the one avatar of that name."""
+    if re.fullmatch(r"av_[0-9]+", ref):
+        return ref
+    found = [a for a in client.avatars.list(query=ref, page_size=100).items
+             if a.name.casefold() == ref.casefold()]
+    if not found:
+        raise NotFoundError(f"no avatar named {ref!r} on the server", code="avatar_not_found")
+    if len(found) > 1:
+        raise ConflictError(f"{len(found)} avatars are named {ref!r}: use an id ("
+                            + ", ".join(a.id for a in found) + ")", code="avatar_ambiguous")
+    return found[0].id
+
+
+def _composition_body(c: Composition) -> dict[str, Any]:
+    """The CLI's composition (parsed and checked here) as the API's ``composition``; its
+    background and layer files are uploaded by the client."""
+    from facecast.render.composition import ColorFill
+
+    def hex_rgb(rgb: tuple[int, int, int]) -> str:
+        return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+    out: dict[str, Any] = {
+        "replace_background": c.replace_background, "position": list(c.position),
+        "units": c.units, "anchor": "top-left" if c.anchor == "top_left" else "center",
+        "scale": c.scale, "mask": c.mask, "corner_radius": c.corner_radius, "layers": []}
+    if c.avatar_size is not None:
+        out["avatar_size"] = "{}x{}".format(*c.avatar_size)
+    if isinstance(c.background, ColorFill):
+        out["background_color"] = hex_rgb(c.background.rgb)
+    elif c.background is not None:
+        out["background"] = c.background.path  # type: ignore[union-attr]
+    for layer in c.layers:
+        item: dict[str, Any] = {"x": layer.x, "y": layer.y, "z": layer.z,
+                                "opacity": layer.opacity}
+        if layer.width is not None:
+            item["width"], item["height"] = layer.width, layer.height
+        if isinstance(layer.source, Path):
+            item["image"] = layer.source
+        else:
+            item["color"] = hex_rgb(layer.source)  # type: ignore[arg-type]
+        out["layers"].append(item)
+    return out
 
 
 size_option = click.option("--size", default=DEFAULT_SIZE, show_default=True,
@@ -77,6 +171,13 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
     """Render the bundled astronaut portrait speaking a sentence (built-in voice)."""
     from facecast.assets import asset_path
 
+    target = remote()
+    if target is not None:
+        _render_remote(target, photo=str(asset_path("astronaut.png")), avatar_ref=None,
+                       audio=None, text=DEMO_TEXT, output=output, export_visemes=None,
+                       composition=None, expression=None, prompt=None, progress=progress,
+                       size=size, aspect=aspect)
+        return
     _render(progress, photo=asset_path("astronaut.png"), text=DEMO_TEXT, output=output,
             size=size, aspect=aspect)
 
@@ -172,6 +273,15 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
         except FacecastError as exc:
             _fail(exc)
             return
+    target = remote()
+    if target is not None:
+        _render_remote(target, photo=photo, avatar_ref=avatar_ref, audio=audio, text=text,
+                       voice=voice, transcript=transcript, output=output, size=size,
+                       aspect=aspect, fps=fps, seed=seed, head_motion=head_motion,
+                       blinks=not no_blinks, export_visemes=export_visemes,
+                       composition=composition, expression=expression, prompt=prompt,
+                       progress=progress)
+        return
     if avatar_ref is not None:
         from facecast.cli.avatar import photo_for_render
 

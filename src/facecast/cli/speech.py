@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from facecast.cli.remote import Remote, remote, run_job
 from facecast.cli.support import fail as _fail
 from facecast.errors import FacecastError
+
+if TYPE_CHECKING:
+    from facecast.api.native.wire import JobOut
+    from facecast.client import Client
+    from facecast.pipeline.specs import TtsOptions
 from facecast.rules import (
     DEFAULT_PITCH,
     DEFAULT_RATE,
@@ -83,13 +90,22 @@ def tts(text: str, voice: str | None, rate: float, pitch: float, volume: float,
         output: Path) -> None:
     """Speak TEXT to an audio file with word and phoneme timings beside it."""
     from facecast.pipeline.specs import TtsOptions
-    from facecast.speech import save_speech, synthesize
 
     try:
         # the same request shape as the service's TTS jobs, checked before any synthesis
         options = TtsOptions(rate=rate, pitch=pitch, volume=volume,
                              format=output.suffix.lower().lstrip("."))
         options.check()
+    except FacecastError as exc:
+        _fail(exc)
+        return
+    target = remote()
+    if target is not None:
+        _tts_remote(target, text, voice, options, output)
+        return
+    from facecast.speech import save_speech, synthesize
+
+    try:
         speech = synthesize(text, voice, rate=options.rate, pitch=options.pitch,
                             volume=options.volume)
         audio_path, timing_path = save_speech(speech, output)
@@ -98,6 +114,25 @@ def tts(text: str, voice: str | None, rate: float, pitch: float, volume: float,
         return
     click.echo(f"wrote {audio_path} ({speech.audio.duration:.2f} s, voice {speech.voice}) "
                f"and {timing_path}")
+
+
+def _tts_remote(target: Remote, text: str, voice: str | None, options: TtsOptions,
+                output: Path) -> None:
+    """``tts`` on a facecast service: the audio and its timings file, as here."""
+    from facecast.speech.synth import timings_path
+
+    def create(client: Client) -> JobOut:
+        return client.speech.create(text, voice=voice, rate=options.rate,
+                                    pitch=options.pitch, volume=options.volume,
+                                    format=options.format)
+
+    timings = timings_path(output)
+    job = run_job(target, create, True, {"audio": output, "timings": timings})
+    if job is None or job.result is None:
+        return
+    info = job.result.info
+    click.echo(f"wrote {output} ({info['duration']:.2f} s, voice {info['voice']}) and "
+               f"{timings}, as {job.id} on {target.server}")
 
 
 @click.command("clone-voice")

@@ -97,8 +97,8 @@ def check_look(
     expression: str | int | None,
 ) -> None:
     """The checks of a render's look, cheap and before any file is read."""
+    from facecast.characters import check_characters
     from facecast.render.canvas import canvas_size
-    from facecast.speech.text import check_characters
 
     # any photo will do: the size's syntax and range, and the aspect, do not depend on it
     canvas_size(512, 512, size, aspect)  # bad_size / bad_aspect

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
+from facecast.characters import check_characters
 from facecast.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from facecast.media.video_reader import CLEAN_LIMITS, DUB_LIMITS, VideoLimits
 from facecast.pipeline.specs import (
@@ -70,7 +71,6 @@ from facecast.service.ratelimit import RateLimiter
 from facecast.service.runners import KINDS, tts_cost, video_cost
 from facecast.service.settings import Settings
 from facecast.service.storage import Storage, open_storage
-from facecast.speech.text import check_characters
 
 # speech runs at about 14 characters a second: enough to price a text job up front
 CHARS_PER_SECOND = 14.0

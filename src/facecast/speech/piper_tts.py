@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from facecast.characters import check_characters
 from facecast.errors import InputError
 from facecast.media.audio import Audio
-from facecast.speech.text import check_characters
 from facecast.timing import PhonemeTiming, WordTiming
 
 DEFAULT_VOICE = "en_US-joe-medium"

@@ -13,7 +13,7 @@ import re
 
 from num2words import num2words
 
-from facecast.errors import InputError
+from facecast.characters import check_characters  # noqa: F401 (its old home)
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
@@ -33,24 +33,6 @@ UNITS = {"km": "kilometres", "kg": "kilograms", "cm": "centimetres", "mm": "mill
          "kHz": "kilohertz", "ms": "milliseconds", "s": "seconds", "h": "hours"}
 CURRENCIES = {"$": ("dollar", "dollars", "cent", "cents"), "€": ("euro", "euros", "cent", "cents"),
               "£": ("pound", "pounds", "penny", "pence")}
-
-
-# Characters no text field may hold: C0 controls but tab, line feed and carriage return,
-# DEL, the C1 controls, and lone surrogates (JSON's "\ud800" decodes to one; it cannot be
-# encoded as UTF-8). NUL in particular breaks every C library and subprocess argument.
-_BAD_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def check_characters(value: str, field: str = "text") -> str:
-    """``value`` unchanged, or :class:`InputError` ``invalid_characters`` naming the field,
-    the first bad character and its position. The one rule for every text a caller gives
-    (speech text, transcripts, prompts, names, ids), at every door."""
-    found = _BAD_CHARACTERS.search(value)
-    if found is not None:
-        raise InputError(f"{field} contains the control character U+{ord(found[0]):04X} at "
-                         f"position {found.start()}; only tab and line breaks are allowed",
-                         code="invalid_characters", field=field, position=found.start())
-    return value
 
 
 # Digits with optional thousands commas (never a trailing comma) and decimals.

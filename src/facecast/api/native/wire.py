@@ -438,6 +438,17 @@ class WebhookOut(BaseModel):
     created_at: Timestamp
 
 
+class WebhookMessage(BaseModel):
+    """The body of a native webhook delivery (Standard Webhooks; what
+    ``facecast.client.verify_webhook`` returns): the event, when it happened and its data
+    (a job's ``id``, ``kind``, ``status``, ``progress``, ``external_id``, ``error``,
+    ``cost``)."""
+
+    type: str = Field(description="job.running, job.succeeded, ..., webhook.test")
+    timestamp: Timestamp
+    data: dict[str, Any]
+
+
 class DeliveryOut(BaseModel):
     id: str
     object: Literal["webhook_delivery"] = "webhook_delivery"

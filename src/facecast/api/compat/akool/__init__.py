@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from facecast import __version__
 from facecast.api.compat import kit
 from facecast.api.compat.kit import VendorError
-from facecast.api.wire import CHECKED_URL
+from facecast.api.deps import CHECKED_URL
 from facecast.service import webhooks
 from facecast.service.core import Service
 from facecast.service.models import WebhookDelivery

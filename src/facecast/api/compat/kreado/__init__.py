@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from facecast import __version__
 from facecast.api.compat import kit
 from facecast.api.compat.kit import VendorError
-from facecast.api.wire import CHECKED_URL
+from facecast.api.deps import CHECKED_URL
 from facecast.service.core import Service
 
 from . import mapper

@@ -140,7 +140,9 @@ async def _read_job(request: Request, service: Service, caller: Principal, jid: 
     return await asyncio.shield(read)  # a poller that hangs up leaves the read to the rest
 
 
-@router.get("/jobs/external/{external_id}", response_model=s.JobOut, tags=["jobs"],
+# :path: an external id may hold '/' (order-17/a), which the client sends as %2F and the
+# server decodes before routing
+@router.get("/jobs/external/{external_id:path}", response_model=s.JobOut, tags=["jobs"],
             summary="One job by your external_id")
 def get_job_by_external_id(external_id: str, service: ServiceDep, caller: Caller) -> s.JobOut:
     return views.job(service, service.job_by_external_id(caller, external_id))

@@ -1,0 +1,68 @@
+"""``client.account`` (balance, ledger, API keys, vendor credentials) and
+``client.accounts`` (admin keys only: other accounts and their credits)."""
+
+from __future__ import annotations
+
+from facecast.api.native.wire import (
+    AccountBrief,
+    AccountCreated,
+    AccountOut,
+    KeyCreated,
+    KeyOut,
+    LedgerList,
+    LedgerOut,
+)
+from facecast.client._plan import Plan, body, call, segment
+from facecast.client._resource import M, Resource, operation
+
+Keys = list[KeyOut]
+AccountList = list[AccountBrief]
+
+
+class Account(Resource[M]):
+    @operation
+    def get(self) -> Plan[AccountOut]:
+        """Balance, credits held by unfinished jobs, limits, prices, the webhook secret
+        that signs ``callback_url`` deliveries."""
+        return (yield from call("GET", "/account", AccountOut))
+
+    @operation
+    def ledger(self, *, page: int | None = None, page_size: int | None = None
+               ) -> Plan[LedgerList]:
+        """Every credit movement, newest first."""
+        return (yield from call("GET", "/account/ledger", LedgerList,
+                                params=body(page=page, page_size=page_size)))
+
+    @operation
+    def keys(self) -> Plan[Keys]:
+        return (yield from call("GET", "/keys", Keys))
+
+    @operation
+    def create_key(self, name: str | None = None) -> Plan[KeyCreated]:
+        """A new API key; ``.key`` is shown only in this answer."""
+        return (yield from call("POST", "/keys", KeyCreated, json=body(name=name)))
+
+    @operation
+    def revoke_key(self, key: str) -> Plan[KeyOut]:
+        return (yield from call("DELETE", f"/keys/{segment(key)}", KeyOut))
+
+
+class Accounts(Resource[M]):
+    @operation
+    def list(self) -> Plan[AccountList]:
+        return (yield from call("GET", "/accounts", AccountList))
+
+    @operation
+    def create(self, name: str, *, credits: int | None = None, is_admin: bool | None = None,
+               rate_limit: str | None = None, max_queued_jobs: int | None = None
+               ) -> Plan[AccountCreated]:
+        """A new account and its first API key (``.api_key``)."""
+        request = body(name=name, credits=credits, is_admin=is_admin, rate_limit=rate_limit,
+                       max_queued_jobs=max_queued_jobs)
+        return (yield from call("POST", "/accounts", AccountCreated, json=request))
+
+    @operation
+    def grant(self, account: str, amount: int, *, note: str | None = None) -> Plan[LedgerOut]:
+        """Add (or, negative, remove) credits."""
+        return (yield from call("POST", f"/accounts/{segment(account)}/credits", LedgerOut,
+                                json=body(amount=amount, note=note)))
