@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from facecast.cli.remote import Remote, remote, run_job
-from facecast.cli.support import check_speech, progress_option, speech_options
+from facecast.cli.support import (
+    caption_choice,
+    caption_options,
+    check_speech,
+    progress_option,
+    speech_options,
+)
 from facecast.cli.support import fail as _fail
 from facecast.cli.support import progress_bar as _progress_bar
 from facecast.errors import ConflictError, FacecastError, NotFoundError
@@ -58,7 +64,11 @@ def _render(progress: bool, **kwargs) -> None:
         return
     _report(f"wrote {result.output} ({result.width}x{result.height}, {result.duration:.1f} s, "
             f"{result.frames} frames, rendered in {result.timings['total']:.1f} s, "
-            f"mouth from {result.track.source})",
+            f"mouth from {result.track.source})"
+            + "".join(f"\nwrote {p} ({len(result.captions)} cues from "
+                      f"{result.captions_source} words)" for p in spec.captions)
+            + (f"\ncaptions burned in ({len(result.captions)} cues from "
+               f"{result.captions_source} words)" if spec.burn_captions else ""),
             asked=spec.expression is not None or bool(spec.prompt), prompt=bool(spec.prompt),
             expression=result.expression, actions=result.prompt_actions,
             unused=result.prompt_unused)
@@ -229,6 +239,7 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
 @click.option("--prompt", help="Free text steering expression, head and camera, e.g. "
               f"'while talking, nodding, then smiling; slow zoom in' (up to {MAX_PROMPT_CHARS} "
               "characters).")
+@caption_options
 @progress_option
 def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: str | None,
            voice: str | None, transcript: str | None, output: Path, size: str,
@@ -237,10 +248,11 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
            canvas: str | None, background: str | None, replace_background: bool, mask: str,
            corner_radius: float, position: str | None, anchor: str, scale: float,
            avatar_size: str | None, layers: tuple[str, ...], expression: str | None,
-           prompt: str | None, progress: bool) -> None:
+           prompt: str | None, progress: bool, **caption_flags: Any) -> None:
     """Make PHOTO (or an --avatar) speak AUDIO (or TEXT) and write an MP4."""
     if (photo is None) == (avatar_ref is None):
         raise click.UsageError("give exactly one of --photo or --avatar")
+    captions, burn = caption_choice(**caption_flags)
     check_speech(audio, text, transcript)
     if canvas is not None:
         if ":" in canvas:
@@ -275,6 +287,9 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
             return
     target = remote()
     if target is not None:
+        if captions or burn is not None:
+            raise click.UsageError("--captions and --burn-captions render here, not with "
+                                   "--server (the API's 'captions' field does it there)")
         _render_remote(target, photo=photo, avatar_ref=avatar_ref, audio=audio, text=text,
                        voice=voice, transcript=transcript, output=output, size=size,
                        aspect=aspect, fps=fps, seed=seed, head_motion=head_motion,
@@ -292,10 +307,15 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
             or size.strip().lower() != "source")
         if photo is None:
             return  # a video avatar: its video is written already
+    extra: dict[str, Any] = {}
+    if captions:
+        extra["captions"] = captions
+    if burn is not None:
+        extra["burn_captions"] = burn
     _render(progress, photo=photo, audio=audio, text=text, voice=voice, transcript=transcript,
             output=output, size=size, aspect=aspect, fps=fps, seed=seed,
             head_motion=head_motion, blinks=not no_blinks, export_visemes=export_visemes,
-            composition=composition, expression=expression, prompt=prompt)
+            composition=composition, expression=expression, prompt=prompt, **extra)
 
 
 @click.command("check-face")
