@@ -30,6 +30,9 @@ from facecast.timing import WordTiming
 # Break costs (lower is a better place to end a cue or a line).
 _SENTENCE, _CLAUSE, _BEFORE_LINK, _PLAIN, _AFTER_LEAD = 0.0, 0.5, 2.0, 4.0, 7.0
 _CUE = 1.0  # each cue: fewer, fuller cues unless a break is worth it
+# A cue break inside a sentence weighs more than a line break: the reader sees a cue's
+# lines together, but loses the first half of a phrase broken across cues.
+_CUE_BREAK = 1.5
 _ORPHAN = 6.0  # a one-word cue or line
 _INNER_SENTENCE = 1.5  # a sentence ending inside a cue (its own cue reads better)
 _SHORT = 1.0  # speech shorter than the minimum cue time (it is held longer)
@@ -40,12 +43,13 @@ _MAX_WORDS = 40  # a cue never holds more (84 characters is ~15 words)
 
 _LINK_WORDS = """
 and but or nor so yet because that which who whom whose when where while if whether
-to of in on at for with from by as than after before until although though unless since
+to in on at for with from by as than after before until although though unless since
 about into over under between through during without like
 """  # a break before these is a phrase boundary
 _LINKS = frozenset(_LINK_WORDS.split())
 _LEAD_WORDS = """
 a an the my your his her its our their this these those mr mrs ms dr st no not very
+some many most each every both
 """  # these lead into the next word: never end a line with them
 _LEADS = frozenset(_LEAD_WORDS.split())
 _SENTENCE_END = re.compile(r"[.!?…]['\"”’»)\]]*$")
@@ -184,7 +188,7 @@ def build_cues(words: Sequence[WordTiming], *, duration: float | None = None,
                 break
             cost = best[i] + _CUE + fitted[0]
             if j < n:
-                cost += _break_cost(words, j)
+                cost += _CUE_BREAK * _break_cost(words, j)
             if j - i == 1 and n > 1:
                 cost += _ORPHAN
             if span < min_s:

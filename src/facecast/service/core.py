@@ -283,6 +283,9 @@ class Service:
                              opts: JobOptions) -> tuple[Job, bool]:
         """A video avatar speaking: the recording's own frame, size and motion are kept,
         so canvas options do not apply and are refused rather than ignored."""
+        if options.captions or options.burn_captions:
+            raise InputError("captions are not made for video avatars yet: render a photo "
+                             "avatar, or caption the video afterwards", code="bad_captions")
         if composition is not None or options.aspect is not None or \
                 (options.size or "source").strip().lower() != "source":
             raise InputError("a video avatar renders at its recording's own size: "
