@@ -42,6 +42,7 @@ from facecast.rules import (
 
 if TYPE_CHECKING:
     from facecast.api.native.wire import JobOut
+    from facecast.captions import CaptionStyle
     from facecast.client import Client
     from facecast.render.composition import Composition
 
@@ -90,7 +91,8 @@ def _report(wrote: str, *, asked: bool, prompt: bool, expression: str,
 def _render_remote(target: Remote, *, photo: str | None, avatar_ref: str | None,
                    audio: str | None, output: Path, export_visemes: Path | None,
                    composition: Composition | None, expression: str | None,
-                   prompt: str | None, progress: bool, **options: Any) -> None:
+                   prompt: str | None, progress: bool, caption_file: Path | None = None,
+                   **options: Any) -> None:
     """``render`` on a facecast service: the same flags as the API request."""
     if export_visemes is not None and export_visemes.suffix.lower() != ".json":
         raise click.UsageError("with --server, --export-visemes writes the service's "
@@ -105,7 +107,8 @@ def _render_remote(target: Remote, *, photo: str | None, avatar_ref: str | None,
             expression=int(expression) if expression and expression.isdigit() else expression,
             prompt=prompt, **options)
 
-    downloads = {"video": output, **({"visemes": export_visemes} if export_visemes else {})}
+    downloads = {"video": output, **({"visemes": export_visemes} if export_visemes else {}),
+                 **({"captions": caption_file} if caption_file else {})}
     job = run_job(target, create, progress, downloads)
     if job is None or job.result is None:
         return
@@ -118,6 +121,31 @@ def _render_remote(target: Remote, *, photo: str | None, avatar_ref: str | None,
             asked=expression is not None or bool(prompt), prompt=bool(prompt),
             expression=info.get("expression", ""), actions=info.get("prompt_actions") or (),
             unused=info.get("prompt_unused") or ())
+    if caption_file is not None:
+        click.echo(f"wrote {caption_file} ({info.get('caption_cues')} cues from "
+                   f"{info.get('captions_source')} words)")
+
+
+def _remote_captions(paths: Sequence[Path], burn: CaptionStyle | None
+                     ) -> dict[str, Any] | None:
+    """The API's ``captions`` for the caption flags: one file, and of the burn-in style
+    the size and position (the service's colours and safe area are the defaults)."""
+    from facecast.captions import CaptionStyle, caption_format
+
+    if not paths and burn is None:
+        return None
+    if len(paths) > 1:
+        raise click.UsageError("with --server, --captions writes one file")
+    out: dict[str, Any] = {"format": caption_format(paths[0]) if paths else None,
+                           "burn": burn is not None}
+    if burn is not None:
+        default = CaptionStyle()
+        if (burn.colour, burn.outline_colour, burn.outline, burn.safe_area) != (
+                default.colour, default.outline_colour, default.outline, default.safe_area):
+            raise click.UsageError("with --server, burned captions take --caption-size and "
+                                   "--caption-position only")
+        out.update(position=burn.position, size=burn.size)
+    return out
 
 
 def _remote_avatar(client: Client, ref: str) -> str:
@@ -287,10 +315,9 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
             return
     target = remote()
     if target is not None:
-        if captions or burn is not None:
-            raise click.UsageError("--captions and --burn-captions render here, not with "
-                                   "--server (the API's 'captions' field does it there)")
         _render_remote(target, photo=photo, avatar_ref=avatar_ref, audio=audio, text=text,
+                       captions=_remote_captions(captions, burn),
+                       caption_file=captions[0] if captions else None,
                        voice=voice, transcript=transcript, output=output, size=size,
                        aspect=aspect, fps=fps, seed=seed, head_motion=head_motion,
                        blinks=not no_blinks, export_visemes=export_visemes,
