@@ -299,3 +299,31 @@ def test_api_job_lists_the_caption_file_and_it_downloads(app: App, small_photo: 
     bad = app.client.post("/api/v1/talking-photos", headers=app.native(key), json={
         "photo": {"base64": photo}, "text": "Hi.", "captions": {"format": "ass"}})
     assert bad.status_code in (400, 422), bad.text
+    # a dub's captions are a file only: burning them is refused before anything is stored
+    dub = app.client.post("/api/v1/dubs", headers=app.native(key), json={
+        "video": {"base64": "AAAA"}, "text": "Hi.", "captions": {"format": "srt", "burn": True}})
+    assert dub.status_code == 400 and dub.json()["error"]["code"] == "bad_captions", dub.text
+
+
+@pytest.mark.slow
+def test_dub_writes_captions_of_the_new_speech(small_photo: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from facecast.cli import main
+    from facecast.media import Mp4Writer
+
+    # a still 5.5 s video of the portrait (a dub takes videos over 5 s)
+    video = tmp_path / "still.mp4"
+    face = np.asarray(Image.open(small_photo).convert("RGB"))
+    with Mp4Writer(video, 256, 256, 25) as writer:
+        for _ in range(int(5.5 * 25)):
+            writer.write(face)
+    out, vtt = tmp_path / "dubbed.mp4", tmp_path / "dubbed.vtt"
+    r = CliRunner().invoke(main, ["dub", "--video", str(video), "--text",
+                                  "Hello there, my friends.", "--captions", str(vtt),
+                                  "-o", str(out), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert f"wrote {vtt} (1 cues from tts words)" in r.output
+    cues = parse_captions(vtt.read_text(encoding="utf-8"), "vtt")
+    assert [c.text for c in cues] == ["Hello there, my friends."]
+    assert 0 < cues[0].start < 0.3 and cues[0].end > 1.0

@@ -161,12 +161,11 @@ def caption_choice(*, captions: tuple[Path, ...], burn_captions: bool, caption_s
                    caption_safe_area: float) -> tuple[list[Path], Any]:
     """The caption files and the burn-in style (None: not burned) the flags ask for;
     a bad file type or colour is a usage error."""
-    from facecast.captions import CaptionStyle, caption_format
+    from facecast.captions import CaptionStyle
 
+    paths = caption_paths(captions)
     style = None
     try:
-        for path in captions:
-            caption_format(path)
         if burn_captions:
             style = CaptionStyle(size=caption_size, colour=caption_colour,
                                  outline_colour=caption_outline, position=caption_position,
@@ -174,4 +173,16 @@ def caption_choice(*, captions: tuple[Path, ...], burn_captions: bool, caption_s
             style.check()
     except FacecastError as exc:
         raise click.UsageError(exc.message) from None
-    return list(captions), style
+    return paths, style
+
+
+def caption_paths(captions: tuple[Path, ...]) -> list[Path]:
+    """The --captions files, each a .srt or .vtt (else a usage error)."""
+    from facecast.captions import caption_format
+
+    try:
+        for path in captions:
+            caption_format(path)
+    except FacecastError as exc:
+        raise click.UsageError(exc.message) from None
+    return list(captions)

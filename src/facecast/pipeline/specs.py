@@ -222,7 +222,10 @@ class DubOptions(StoredOptions):
 
     face_index: int = 0  # with several faces: 0 the largest in the first frame with faces
     quality: str = "std"
+    captions: str | None = None  # one of CAPTION_FORMATS: also make a caption file
 
     def check(self) -> None:
         check_face_index(self.face_index)
         check_quality(self.quality)
+        if self.captions is not None and self.captions not in CAPTION_FORMATS:
+            raise InputError(f"captions are {' or '.join(CAPTION_FORMATS)}", code="bad_captions")

@@ -345,6 +345,7 @@ class Service:
                    audio: MediaSource | None = None, text: str | None = None,
                    voice: str | None = None, transcript: str | None = None,
                    face_index: int = 0, quality: str = "std",
+                   captions: str | None = None, burn_captions: bool = False,
                    opts: JobOptions = JobOptions(),
                    limits: VideoLimits = DUB_LIMITS) -> tuple[Job, bool]:
         """Re-voice a video of a person: their lips speak the new audio (or text).
@@ -353,7 +354,10 @@ class Service:
         if existing is not None:
             return existing, False
         check_speech_choice(audio, text)
-        options = DubOptions(face_index=face_index, quality=quality)
+        if burn_captions:
+            raise InputError("a dub's captions come as a file only (burned captions are for "
+                             "talking photos)", code="bad_captions")
+        options = DubOptions(face_index=face_index, quality=quality, captions=captions)
         options.check()
         params: dict[str, Any] = {**options.to_params(), "inputs": {}}
         seconds = self._speech(principal, params, audio, text, voice, transcript)

@@ -113,19 +113,26 @@ def run_dub(ctx: RunContext) -> Output:
 
     p = ctx.params
     out = ctx.workdir / "video.mp4"
+    options = DubOptions.from_params(p)
+    captions = ctx.workdir / f"captions.{options.captions}" if options.captions else None
     result = dub_video(DubVideoSpec(
         video=ctx.inputs["video"], output=out, audio=ctx.inputs.get("audio"), text=p.get("text"),
         voice=p.get("voice"), transcript=p.get("transcript"),
-        face_index=DubOptions.from_params(p).face_index,
+        face_index=options.face_index, captions=[captions] if captions else [],
         export_visemes=ctx.workdir / "visemes.json", on_speech=ctx.speech_ready),
         ctx.progress)
+    files = {"video": (out, "video/mp4"),
+             "visemes": (ctx.workdir / "visemes.json", "application/json")}
+    if captions is not None:
+        files["captions"] = (captions, CAPTION_TYPES[captions.suffix])
     return Output(
-        files={"video": (out, "video/mp4"),
-               "visemes": (ctx.workdir / "visemes.json", "application/json")},
+        files=files,
         info={"duration": round(result.duration, 3), "width": result.width,
               "height": result.height, "frames": result.frames, "fps": result.fps,
               "frames_with_face": result.frames_with_face,
-              "looped": result.loop is not None, "mouth_source": result.track.source},
+              "looped": result.loop is not None, "mouth_source": result.track.source,
+              **({"caption_cues": len(result.captions), "captions_source": result.captions_source}
+                 if result.captions_source else {})},
         duration=result.duration)
 
 

@@ -196,6 +196,8 @@ class DubCreate(JobCommon):
     face_index: Annotated[int, Field(ge=0, le=9)] = Field(
         0, description="With several faces: 0 is the largest")
     quality: Quality = "std"
+    captions: CaptionsIn | None = Field(
+        None, description="A caption file ('captions') of the new speech; not burned")
 
 
 class CleanupCreate(JobCommon):

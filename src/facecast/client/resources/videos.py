@@ -71,14 +71,18 @@ class Dubs(Resource[M]):
     def create(self, video: Media, *, audio: Media | None = None, text: str | None = None,
                voice: str | None = None, transcript: str | None = None,
                face_index: int | None = None, quality: str | None = None,
+               captions: CaptionsIn | Mapping[str, Any] | None = None,
                external_id: str | None = None, callback_url: str | None = None
                ) -> Plan[JobOut]:
         """Re-voice ``video``: the person's lips speak ``audio`` (or ``text``). Result
-        files: ``video`` (MP4), ``visemes`` (JSON)."""
+        files: ``video`` (MP4), ``visemes`` (JSON), and with ``captions={"format": "srt"}``
+        ``captions``."""
         request = body(
             video=(yield from media_input(video)), audio=(yield from media_input(audio)),
             text=text, voice=voice, transcript=transcript, face_index=face_index,
-            quality=quality, external_id=external_id, callback_url=callback_url)
+            quality=quality, external_id=external_id, callback_url=callback_url,
+            captions=captions.model_dump() if isinstance(captions, CaptionsIn)
+            else dict(captions) if captions is not None else None)
         return (yield from call("POST", "/dubs", JobOut, json=request))
 
 
