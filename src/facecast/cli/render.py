@@ -331,7 +331,7 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
             avatar_ref, output=output, audio=audio, text=text, voice=voice,
             transcript=transcript, progress=progress,
             canvas_options=composition is not None or aspect is not None
-            or size.strip().lower() != "source")
+            or size.strip().lower() != "source", captions=bool(captions) or burn is not None)
         if photo is None:
             return  # a video avatar: its video is written already
     extra: dict[str, Any] = {}
