@@ -248,6 +248,14 @@ def test_recognised_english_is_captioned_and_other_languages_need_the_text(
     made = make_captions(english, [], text=None, transcript=None)
     assert made.source == "recognised"
     assert [c.text for c in made.cues] == ["Go forward ten meters"]
+    # with its transcript: the transcript's spelling, timed by its forced alignment
+    from facecast.motion.align import align_transcript
+
+    aligned, _ = align_transcript(english, "Go forward, 10 meters!")
+    made = make_captions(english, aligned, text=None, transcript="Go forward, 10 meters!")
+    assert made.source == "transcript"
+    assert [c.text for c in made.cues] == ["Go forward, 10 meters!"]
+    assert abs(made.cues[0].start - aligned[0].start) < 1e-9
     german = load_audio(shared_media / "speech" / "de_german_sadtalker_deyu.wav")
     german = Audio(german.samples[:german.sample_rate * 5], german.sample_rate)
     with pytest.raises(InputError) as err:
