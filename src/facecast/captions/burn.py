@@ -162,7 +162,8 @@ class CaptionBurner:
         x1, y1 = min(patch.x + w, fw), min(patch.y + h, fh)
         if x1 <= x0 or y1 <= y0:
             return frame
-        out = frame.copy() if not frame.flags.writeable else frame
+        # a copy: a renderer may hand out the same buffer again (a still background)
+        out = frame.copy()
         sx, sy = x0 - patch.x, y0 - patch.y
         a = patch.alpha[sy:sy + y1 - y0, sx:sx + x1 - x0]
         c = patch.colour[sy:sy + y1 - y0, sx:sx + x1 - x0]
