@@ -153,7 +153,8 @@ def test_burner_draws_only_while_a_cue_shows() -> None:
     burner = CaptionBurner([Cue(1.0, 2.0, ("Hello there",))], 320, 240, 25.0,
                            CaptionStyle(size=0.08, position="top"))
     assert np.array_equal(burner.burn(frame.copy(), 10), frame)  # 0.4 s: before the cue
-    drawn = burner.burn(frame.copy(), 30)
+    drawn = burner.burn(frame, 30)
+    assert (frame == 90).all(), "the given frame is left as it was (a renderer may reuse it)"
     changed = np.argwhere((drawn != frame).any(axis=2))
     assert len(changed) > 200
     # inside the safe area (5 % of the frame), at the top, centred
