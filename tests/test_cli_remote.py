@@ -92,6 +92,23 @@ def test_render_runs_on_the_server_with_progress(server: ServerProcess, key: str
     assert sorted(p.name for p in tmp_path.iterdir()) == ["remote.json", "remote.mp4"]
 
 
+def test_render_on_the_server_downloads_its_captions(server: ServerProcess, key: str,
+                                                    media: Path, tmp_path: Path) -> None:
+    out, srt = tmp_path / "captioned.mp4", tmp_path / "captioned.srt"
+    proc = facecast("--server", server.url, "--api-key", key, "render",
+                    "--photo", str(media / "face.png"), "--text", "Hello there, friends.",
+                    "--size", "128x128", "--captions", str(srt), "--burn-captions",
+                    "--caption-position", "top", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {srt} (1 cues from tts words)" in proc.stdout
+    assert re.fullmatch(r"1\n00:00:00,\d{3} --> 00:00:0\d,\d{3}\nHello there, friends.\n",
+                        srt.read_text(encoding="utf-8")), srt.read_text(encoding="utf-8")
+    refused = facecast("--server", server.url, "--api-key", key, "render",
+                       "--photo", str(media / "face.png"), "--text", "Hi.", "--burn-captions",
+                       "--caption-colour", "#ffff00", "-o", str(tmp_path / "x.mp4"))
+    assert refused.returncode == 2 and "--caption-size and --caption-position" in refused.stderr
+
+
 def test_tts_takes_the_server_and_key_from_the_environment(server: ServerProcess, key: str,
                                                            tmp_path: Path) -> None:
     out = tmp_path / "hello.wav"

@@ -29,7 +29,8 @@ import pytest
 import facecast
 
 PACKAGE_DIR = Path(facecast.__file__).parent
-ENGINE_PACKAGES = ["media", "face", "motion", "render", "pipeline", "cleanup", "speech", "quality"]
+ENGINE_PACKAGES = ["media", "face", "motion", "render", "pipeline", "cleanup", "speech", "quality",
+                   "captions"]
 ABOVE_ENGINE = ("facecast.service", "facecast.api", "facecast.cli", "facecast.server",
                 "facecast.client")
 

@@ -276,7 +276,8 @@ def _context(tmp_path: Path, params: dict[str, Any], inputs: dict[str, Path]) ->
 
 
 @pytest.mark.parametrize(
-    "options", [RenderOptions(), RenderOptions(fps=30, quality="pro", aspect="1:1", seed=7)]
+    "options", [RenderOptions(), RenderOptions(fps=30, quality="pro", aspect="1:1", seed=7),
+                RenderOptions(captions="vtt", burn_captions=True, caption_position="top")]
 )
 def test_the_runner_reads_the_stored_options_back(
     options: RenderOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -156,6 +156,8 @@ CODES_LIST: tuple[ErrorCode, ...] = (
         unknown_voice: no such voice
         unknown_expression: no such expression template
         transcript_alignment_failed: the transcript could not be aligned to the audio
+        captions_need_text: captions of speech that is not recognised as English need its text
+        bad_captions: unusable caption options (file type, style)
         sample_too_short: a voice sample under the minimum duration
         sample_too_long: a voice sample over the maximum duration
         sample_silent: a voice sample without sound

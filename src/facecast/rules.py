@@ -46,3 +46,21 @@ PITCH_RANGE = (-12.0, 12.0)
 VOLUME_RANGE = (0.0, 2.0)
 DEFAULT_RATE, DEFAULT_PITCH, DEFAULT_VOLUME = 1.0, 0.0, 1.0
 TTS_FORMATS = ("mp3", "wav")
+
+# Captions (SRT / WebVTT, optionally burned in): common subtitle rules. A cue shows at
+# most CAPTION_MAX_LINES lines of CAPTION_LINE_CHARS characters for CAPTION_MIN_S to
+# CAPTION_MAX_S seconds, with at least CAPTION_GAP_S between cues (two frames at 25 fps,
+# so a reader sees the change).
+CAPTION_FORMATS = ("srt", "vtt")
+CAPTION_LINE_CHARS = 42
+CAPTION_MAX_LINES = 2
+CAPTION_MIN_S = 1.0
+CAPTION_MAX_S = 7.0
+CAPTION_GAP_S = 0.08
+# Burned-in captions: text height as a fraction of the frame's height, and the margin
+# kept clear at the frame's edges (the title-safe area), as a fraction of each side.
+CAPTION_POSITIONS = ("bottom", "top")
+DEFAULT_CAPTION_SIZE = 0.05
+CAPTION_SIZE_RANGE = (0.02, 0.12)
+DEFAULT_CAPTION_SAFE_AREA = 0.05
+CAPTION_SAFE_AREA_RANGE = (0.0, 0.2)

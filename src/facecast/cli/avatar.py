@@ -225,7 +225,7 @@ def delete_cmd(avatar_ref: str) -> None:
 
 def photo_for_render(avatar_ref: str, *, output: Path, audio: str | None, text: str | None,
                      voice: str | None, transcript: str | None, canvas_options: bool,
-                     progress: bool) -> str | None:
+                     progress: bool, captions: bool = False) -> str | None:
     """``render --avatar NAME|ID``: a photo avatar's photo as a local file for the usual
     talking-photo render (removed when the command ends), or None when the avatar was a
     video avatar and its video is already written here."""
@@ -261,6 +261,8 @@ def photo_for_render(avatar_ref: str, *, output: Path, audio: str | None, text: 
         raise click.UsageError("a video avatar renders at its recording's own size: "
                                "--size, --aspect, --canvas and the composition options "
                                "do not apply")
+    if captions:  # as the API answers (bad_captions): said, not silently dropped
+        raise click.UsageError("captions are not made for video avatars yet")
     render_video_avatar(folder, output, audio, text, voice, transcript, progress)
     return None
 

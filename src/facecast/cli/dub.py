@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from facecast.cli.remote import Remote, refuse_local_only, remote, run_job
-from facecast.cli.support import check_speech, speech_options
+from facecast.cli.support import caption_paths, check_speech, speech_options
 from facecast.errors import FacecastError
 
 if TYPE_CHECKING:
@@ -42,10 +42,13 @@ def _point(value: str | None) -> tuple[float, float] | None:
 @click.option("--face-at", help="Or: the face nearest this pixel, as X,Y.")
 @click.option("--export-visemes", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the mouth track: .json (facecast) or .tsv (Rhubarb A-H, X).")
+@click.option("--captions", "captions", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write captions of the new speech: a .srt or .vtt file (repeatable).")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def dub(video: str, audio: str | None, text: str | None, voice: str | None,
         transcript: str | None, output: Path, face_index: int, face_at: str | None,
-        export_visemes: Path | None, progress: bool) -> None:
+        export_visemes: Path | None, captions: tuple[Path, ...], progress: bool) -> None:
     """Re-voice VIDEO: the person's lips speak AUDIO (or TEXT); the rest is the source.
 
     Longer speech loops the video seamlessly, shorter speech cuts it; the source's
@@ -55,17 +58,22 @@ def dub(video: str, audio: str | None, text: str | None, voice: str | None,
     from facecast.cli.support import progress_bar as _progress_bar
 
     check_speech(audio, text, transcript)
+    caption_files = caption_paths(captions)
     target = remote()
     if target is not None:
+        if len(caption_files) > 1:
+            raise click.UsageError("with --server, --captions writes one file")
         _dub_remote(target, video=video, audio=audio, text=text, voice=voice,
                     transcript=transcript, output=output, face_index=face_index,
-                    face_at=face_at, export_visemes=export_visemes, progress=progress)
+                    face_at=face_at, export_visemes=export_visemes, progress=progress,
+                    caption_file=caption_files[0] if caption_files else None)
         return
     from facecast.pipeline.dub_video import DubVideoSpec, dub_video
 
     spec = DubVideoSpec(video=video, output=output, audio=audio, text=text, voice=voice,
                         transcript=transcript, face_index=face_index,
-                        face_point=_point(face_at), export_visemes=export_visemes)
+                        face_point=_point(face_at), export_visemes=export_visemes,
+                        captions=caption_files)
     try:
         with _progress_bar(progress) as update:
             result = dub_video(spec, update)
@@ -80,11 +88,15 @@ def dub(video: str, audio: str | None, text: str | None, voice: str | None,
         f"{result.frames_with_face} of {result.source_frames} source frames{looped}, "
         f"in {result.timings['total']:.1f} s, mouth from {result.track.source})"
     )
+    for path in caption_files:
+        click.echo(f"wrote {path} ({len(result.captions)} cues from {result.captions_source} "
+                   "words)")
 
 
 def _dub_remote(target: Remote, *, video: str, audio: str | None, text: str | None,
                 voice: str | None, transcript: str | None, output: Path, face_index: int,
-                face_at: str | None, export_visemes: Path | None, progress: bool) -> None:
+                face_at: str | None, export_visemes: Path | None, progress: bool,
+                caption_file: Path | None = None) -> None:
     """``dub`` on a facecast service."""
     refuse_local_only(**{"--face-at": face_at})
     if export_visemes is not None and export_visemes.suffix.lower() != ".json":
@@ -94,9 +106,12 @@ def _dub_remote(target: Remote, *, video: str, audio: str | None, text: str | No
     def create(client: Client) -> JobOut:
         return client.dubs.create(Path(video), audio=Path(audio) if audio else None,
                                   text=text, voice=voice, transcript=transcript,
-                                  face_index=face_index)
+                                  face_index=face_index,
+                                  captions={"format": caption_file.suffix.lower().lstrip(".")}
+                                  if caption_file else None)
 
-    downloads = {"video": output, **({"visemes": export_visemes} if export_visemes else {})}
+    downloads = {"video": output, **({"visemes": export_visemes} if export_visemes else {}),
+                 **({"captions": caption_file} if caption_file else {})}
     job = run_job(target, create, progress, downloads)
     if job is None or job.result is None:
         return
@@ -106,3 +121,6 @@ def _dub_remote(target: Remote, *, video: str, audio: str | None, text: str | No
         f"{info['duration']:.1f} s, {info['frames']} frames, face dubbed in "
         f"{info['frames_with_face']} frames{', looped' if info.get('looped') else ''}, "
         f"as {job.id} on {target.server}, mouth from {info['mouth_source']})")
+    if caption_file is not None:
+        click.echo(f"wrote {caption_file} ({info.get('caption_cues')} cues from "
+                   f"{info.get('captions_source')} words)")

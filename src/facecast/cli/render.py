@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from facecast.cli.remote import Remote, remote, run_job
-from facecast.cli.support import check_speech, progress_option, speech_options
+from facecast.cli.support import (
+    caption_choice,
+    caption_options,
+    check_speech,
+    progress_option,
+    speech_options,
+)
 from facecast.cli.support import fail as _fail
 from facecast.cli.support import progress_bar as _progress_bar
 from facecast.errors import ConflictError, FacecastError, NotFoundError
@@ -36,6 +42,7 @@ from facecast.rules import (
 
 if TYPE_CHECKING:
     from facecast.api.native.wire import JobOut
+    from facecast.captions import CaptionStyle
     from facecast.client import Client
     from facecast.render.composition import Composition
 
@@ -58,7 +65,11 @@ def _render(progress: bool, **kwargs) -> None:
         return
     _report(f"wrote {result.output} ({result.width}x{result.height}, {result.duration:.1f} s, "
             f"{result.frames} frames, rendered in {result.timings['total']:.1f} s, "
-            f"mouth from {result.track.source})",
+            f"mouth from {result.track.source})"
+            + "".join(f"\nwrote {p} ({len(result.captions)} cues from "
+                      f"{result.captions_source} words)" for p in spec.captions)
+            + (f"\ncaptions burned in ({len(result.captions)} cues from "
+               f"{result.captions_source} words)" if spec.burn_captions else ""),
             asked=spec.expression is not None or bool(spec.prompt), prompt=bool(spec.prompt),
             expression=result.expression, actions=result.prompt_actions,
             unused=result.prompt_unused)
@@ -80,7 +91,8 @@ def _report(wrote: str, *, asked: bool, prompt: bool, expression: str,
 def _render_remote(target: Remote, *, photo: str | None, avatar_ref: str | None,
                    audio: str | None, output: Path, export_visemes: Path | None,
                    composition: Composition | None, expression: str | None,
-                   prompt: str | None, progress: bool, **options: Any) -> None:
+                   prompt: str | None, progress: bool, caption_file: Path | None = None,
+                   **options: Any) -> None:
     """``render`` on a facecast service: the same flags as the API request."""
     if export_visemes is not None and export_visemes.suffix.lower() != ".json":
         raise click.UsageError("with --server, --export-visemes writes the service's "
@@ -95,7 +107,8 @@ def _render_remote(target: Remote, *, photo: str | None, avatar_ref: str | None,
             expression=int(expression) if expression and expression.isdigit() else expression,
             prompt=prompt, **options)
 
-    downloads = {"video": output, **({"visemes": export_visemes} if export_visemes else {})}
+    downloads = {"video": output, **({"visemes": export_visemes} if export_visemes else {}),
+                 **({"captions": caption_file} if caption_file else {})}
     job = run_job(target, create, progress, downloads)
     if job is None or job.result is None:
         return
@@ -108,6 +121,31 @@ def _render_remote(target: Remote, *, photo: str | None, avatar_ref: str | None,
             asked=expression is not None or bool(prompt), prompt=bool(prompt),
             expression=info.get("expression", ""), actions=info.get("prompt_actions") or (),
             unused=info.get("prompt_unused") or ())
+    if caption_file is not None:
+        click.echo(f"wrote {caption_file} ({info.get('caption_cues')} cues from "
+                   f"{info.get('captions_source')} words)")
+
+
+def _remote_captions(paths: Sequence[Path], burn: CaptionStyle | None
+                     ) -> dict[str, Any] | None:
+    """The API's ``captions`` for the caption flags: one file, and of the burn-in style
+    the size and position (the service's colours and safe area are the defaults)."""
+    from facecast.captions import CaptionStyle, caption_format
+
+    if not paths and burn is None:
+        return None
+    if len(paths) > 1:
+        raise click.UsageError("with --server, --captions writes one file")
+    out: dict[str, Any] = {"format": caption_format(paths[0]) if paths else None,
+                           "burn": burn is not None}
+    if burn is not None:
+        default = CaptionStyle()
+        if (burn.colour, burn.outline_colour, burn.outline, burn.safe_area) != (
+                default.colour, default.outline_colour, default.outline, default.safe_area):
+            raise click.UsageError("with --server, burned captions take --caption-size and "
+                                   "--caption-position only")
+        out.update(position=burn.position, size=burn.size)
+    return out
 
 
 def _remote_avatar(client: Client, ref: str) -> str:
@@ -229,6 +267,7 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
 @click.option("--prompt", help="Free text steering expression, head and camera, e.g. "
               f"'while talking, nodding, then smiling; slow zoom in' (up to {MAX_PROMPT_CHARS} "
               "characters).")
+@caption_options
 @progress_option
 def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: str | None,
            voice: str | None, transcript: str | None, output: Path, size: str,
@@ -237,10 +276,11 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
            canvas: str | None, background: str | None, replace_background: bool, mask: str,
            corner_radius: float, position: str | None, anchor: str, scale: float,
            avatar_size: str | None, layers: tuple[str, ...], expression: str | None,
-           prompt: str | None, progress: bool) -> None:
+           prompt: str | None, progress: bool, **caption_flags: Any) -> None:
     """Make PHOTO (or an --avatar) speak AUDIO (or TEXT) and write an MP4."""
     if (photo is None) == (avatar_ref is None):
         raise click.UsageError("give exactly one of --photo or --avatar")
+    captions, burn = caption_choice(**caption_flags)
     check_speech(audio, text, transcript)
     if canvas is not None:
         if ":" in canvas:
@@ -276,6 +316,8 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
     target = remote()
     if target is not None:
         _render_remote(target, photo=photo, avatar_ref=avatar_ref, audio=audio, text=text,
+                       captions=_remote_captions(captions, burn),
+                       caption_file=captions[0] if captions else None,
                        voice=voice, transcript=transcript, output=output, size=size,
                        aspect=aspect, fps=fps, seed=seed, head_motion=head_motion,
                        blinks=not no_blinks, export_visemes=export_visemes,
@@ -289,13 +331,18 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
             avatar_ref, output=output, audio=audio, text=text, voice=voice,
             transcript=transcript, progress=progress,
             canvas_options=composition is not None or aspect is not None
-            or size.strip().lower() != "source")
+            or size.strip().lower() != "source", captions=bool(captions) or burn is not None)
         if photo is None:
             return  # a video avatar: its video is written already
+    extra: dict[str, Any] = {}
+    if captions:
+        extra["captions"] = captions
+    if burn is not None:
+        extra["burn_captions"] = burn
     _render(progress, photo=photo, audio=audio, text=text, voice=voice, transcript=transcript,
             output=output, size=size, aspect=aspect, fps=fps, seed=seed,
             head_motion=head_motion, blinks=not no_blinks, export_visemes=export_visemes,
-            composition=composition, expression=expression, prompt=prompt)
+            composition=composition, expression=expression, prompt=prompt, **extra)
 
 
 @click.command("check-face")

@@ -16,7 +16,15 @@ import click
 
 from facecast.errors import FacecastError
 from facecast.pipeline.specs import check_speech_choice
-from facecast.rules import MAX_AUDIO_S, MIN_AUDIO_S
+from facecast.rules import (
+    CAPTION_POSITIONS,
+    CAPTION_SAFE_AREA_RANGE,
+    CAPTION_SIZE_RANGE,
+    DEFAULT_CAPTION_SAFE_AREA,
+    DEFAULT_CAPTION_SIZE,
+    MAX_AUDIO_S,
+    MIN_AUDIO_S,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -118,3 +126,63 @@ def check_speech(audio: str | None, text: str | None, transcript: str | None) ->
         raise click.UsageError("give exactly one of --audio or --text") from None
     if transcript and not audio:
         raise click.UsageError("--transcript goes with --audio")
+
+
+def caption_options(command: F) -> F:
+    """--captions (repeatable .srt / .vtt files), --burn-captions and its style flags."""
+    options = [
+        click.option("--captions", "captions", multiple=True,
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help="Also write captions: a .srt or .vtt file (repeatable), from the "
+                          "exact word timings (text, or --transcript), else recognised "
+                          "English speech."),
+        click.option("--burn-captions", is_flag=True,
+                     help="Draw the captions into the video."),
+        click.option("--caption-size", type=click.FloatRange(*CAPTION_SIZE_RANGE),
+                     default=DEFAULT_CAPTION_SIZE, show_default=True,
+                     help="Burned text height, as a fraction of the frame height."),
+        click.option("--caption-colour", "caption_colour", default="#ffffff",
+                     show_default=True, help="Burned text colour (#rrggbb)."),
+        click.option("--caption-outline", default="#000000", show_default=True,
+                     help="Burned text outline colour (#rrggbb)."),
+        click.option("--caption-position", type=click.Choice(list(CAPTION_POSITIONS)),
+                     default=CAPTION_POSITIONS[0], show_default=True),
+        click.option("--caption-safe-area", type=click.FloatRange(*CAPTION_SAFE_AREA_RANGE),
+                     default=DEFAULT_CAPTION_SAFE_AREA, show_default=True,
+                     help="Margin kept clear at the frame's edges, a fraction of each side."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def caption_choice(*, captions: tuple[Path, ...], burn_captions: bool, caption_size: float,
+                   caption_colour: str, caption_outline: str, caption_position: str,
+                   caption_safe_area: float) -> tuple[list[Path], Any]:
+    """The caption files and the burn-in style (None: not burned) the flags ask for;
+    a bad file type or colour is a usage error."""
+    from facecast.captions import CaptionStyle
+
+    paths = caption_paths(captions)
+    style = None
+    try:
+        if burn_captions:
+            style = CaptionStyle(size=caption_size, colour=caption_colour,
+                                 outline_colour=caption_outline, position=caption_position,
+                                 safe_area=caption_safe_area)
+            style.check()
+    except FacecastError as exc:
+        raise click.UsageError(exc.message) from None
+    return paths, style
+
+
+def caption_paths(captions: tuple[Path, ...]) -> list[Path]:
+    """The --captions files, each a .srt or .vtt (else a usage error)."""
+    from facecast.captions import caption_format
+
+    try:
+        for path in captions:
+            caption_format(path)
+    except FacecastError as exc:
+        raise click.UsageError(exc.message) from None
+    return list(captions)

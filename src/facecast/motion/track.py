@@ -33,7 +33,9 @@ class MouthTrack:
 
     fps: float
     values: np.ndarray
-    source: str = "audio"  # "phonemes" or "audio": what the track was derived from
+    # what the track was derived from: "phonemes" (known words), "recognised" (phonemes
+    # recognised in the audio) or "audio" (the sound alone)
+    source: str = "audio"
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

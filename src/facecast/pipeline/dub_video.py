@@ -44,11 +44,11 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import cv2
 import numpy as np
@@ -95,7 +95,10 @@ from facecast.render.dub import (
 from facecast.render.rig import MESH_POINTS
 from facecast.render.video_face import FaceChoice
 from facecast.rules import MAX_AUDIO_S, MIN_AUDIO_S
-from facecast.timing import PhonemeTiming
+from facecast.timing import PhonemeTiming, WordTiming
+
+if TYPE_CHECKING:
+    from facecast.captions import Cue
 
 PathLike = str | os.PathLike[str]
 Progress = Callable[[float, str], None]
@@ -133,6 +136,7 @@ __all__ = [
     "schedule",
     "source_frames",
     "source_output_rate",
+    "speech_with_words",
     "track_video",
 ]
 
@@ -163,11 +167,17 @@ class DubVideoSpec:
     # as close to the source as the encoder allows; small frames cost little to keep.
     crf: int | None = None
     on_speech: SpeechReady | None = None  # the output's length, before the dubbing starts
+    captions: Sequence[PathLike] = ()  # caption files to write (.srt / .vtt)
 
     def check(self) -> None:
         """The request's own rules, before the video is read."""
         check_speech_choice(self.audio, self.text)
         check_face_index(self.face_index)
+        if self.captions:
+            from facecast.pipeline.captioning import check_caption_path
+
+            for path in self.captions:
+                check_caption_path(path)
 
 
 @dataclass
@@ -185,6 +195,8 @@ class DubVideoResult:
     track: MouthTrack
     phonemes: list[PhonemeTiming] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    captions: list[Cue] = field(default_factory=list)
+    captions_source: str | None = None  # "tts", "transcript" or "recognised"
 
 
 # --------------------------------------------------------------------------- inputs
@@ -202,6 +214,13 @@ class SpeechSource(Protocol):
 
 def prepare_speech(spec: SpeechSource) -> tuple[Audio, list[PhonemeTiming]]:
     """The audio to speak and, when the words are known, its phoneme timings."""
+    audio, phonemes, _ = speech_with_words(spec)
+    return audio, phonemes
+
+
+def speech_with_words(spec: SpeechSource
+                      ) -> tuple[Audio, list[PhonemeTiming], list[WordTiming]]:
+    """:func:`prepare_speech` with the word timings too (for captions)."""
     check_speech_choice(spec.audio, spec.text)
     if spec.text is not None:
         from facecast.speech import synthesize
@@ -210,15 +229,15 @@ def prepare_speech(spec: SpeechSource) -> tuple[Audio, list[PhonemeTiming]]:
         if speech.audio.duration > MAX_AUDIO_S:
             raise InputError(f"the text speaks for {speech.audio.duration:.0f} s, over the "
                              f"{MAX_AUDIO_S:.0f} s limit", code="audio_too_long")
-        return speech.audio, speech.phonemes
+        return speech.audio, speech.phonemes, speech.words
     assert spec.audio is not None  # checked above: exactly one of audio and text
     audio = load_audio(spec.audio, min_duration=MIN_AUDIO_S, max_duration=MAX_AUDIO_S)
     if spec.transcript:
         from facecast.motion.align import align_transcript
 
-        _, phonemes = align_transcript(audio, spec.transcript)
-        return audio, phonemes
-    return audio, []
+        words, phonemes = align_transcript(audio, spec.transcript)
+        return audio, phonemes, words
+    return audio, [], []
 
 
 def frame_track(audio: Audio, phonemes: list[PhonemeTiming], fps: Fraction) -> MouthTrack:
@@ -255,7 +274,13 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
 
     report(0.01, "preparing speech")
     t = time.perf_counter()
-    audio, phonemes = prepare_speech(spec)
+    audio, phonemes, words = speech_with_words(spec)
+    captions = None
+    if spec.captions:
+        from facecast.pipeline.captioning import make_captions
+
+        # before the costly part: speech that cannot be captioned stops the dub here
+        captions = make_captions(audio, words, text=spec.text, transcript=spec.transcript)
     track = frame_track(audio, phonemes, fps)
     n_out = len(track)
     if spec.export_visemes:
@@ -310,6 +335,10 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
         timings["render"] = time.perf_counter() - t
     finally:
         tracking.stop()
+    if captions is not None:
+        from facecast.pipeline.captioning import save_captions
+
+        save_captions(captions, spec.captions)  # with the video, not without it
     timings["total"] = time.perf_counter() - t0
     report(1.0, "done")
     presence = tracking.finalized()[1]
@@ -318,7 +347,9 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
     return DubVideoResult(Path(spec.output), frames / float(fps), frames, width, height,
                           float(fps), used, dubbed,
                           (loop.end, loop.start) if loop else None, dubber.rig.jaw_cancel,
-                          track, phonemes, timings)
+                          track, phonemes, timings,
+                          captions=captions.cues if captions else [],
+                          captions_source=captions.source if captions else None)
 
 
 def _profile(tracking: FaceTracking, fps: Fraction, spec: DubVideoSpec,

@@ -23,6 +23,9 @@ from typing import Any, TypeVar
 from facecast.errors import InputError
 from facecast.rules import (
     ASPECTS,
+    CAPTION_FORMATS,
+    CAPTION_POSITIONS,
+    DEFAULT_CAPTION_SIZE,
     DEFAULT_FPS,
     DEFAULT_HEAD_MOTION,
     DEFAULT_PITCH,
@@ -150,6 +153,10 @@ class RenderOptions(StoredOptions):
     watermark: bool = False  # also make a visibly watermarked copy (the service's runner)
     prompt: str | None = None  # free text steering expression, head gestures and camera
     expression: str | int | None = None  # an expression template's key or id (None: natural)
+    captions: str | None = None  # one of CAPTION_FORMATS: also make a caption file
+    burn_captions: bool = False  # draw the captions into the video
+    caption_position: str = CAPTION_POSITIONS[0]
+    caption_size: float = DEFAULT_CAPTION_SIZE  # burned text height / frame height
 
     def check(self) -> None:
         check_look(
@@ -161,6 +168,20 @@ class RenderOptions(StoredOptions):
             expression=self.expression,
         )
         check_quality(self.quality)
+        if self.captions is not None and self.captions not in CAPTION_FORMATS:
+            raise InputError(f"captions are {' or '.join(CAPTION_FORMATS)}", code="bad_captions")
+        style = self.caption_style()
+        if style is not None:
+            style.check()
+
+    def caption_style(self) -> Any:
+        """The burn-in style (a :class:`facecast.captions.CaptionStyle`), None when the
+        captions are not burned."""
+        if not self.burn_captions:
+            return None
+        from facecast.captions import CaptionStyle
+
+        return CaptionStyle(size=self.caption_size, position=self.caption_position)
 
     def engine_kwargs(self) -> dict[str, Any]:
         """The :class:`TalkingPhotoSpec` fields these options set."""
@@ -173,6 +194,7 @@ class RenderOptions(StoredOptions):
             "blinks": self.blinks,
             "expression": self.expression,
             "prompt": self.prompt,
+            "burn_captions": self.caption_style(),
             **QUALITY[self.quality],
         }
 
@@ -200,7 +222,10 @@ class DubOptions(StoredOptions):
 
     face_index: int = 0  # with several faces: 0 the largest in the first frame with faces
     quality: str = "std"
+    captions: str | None = None  # one of CAPTION_FORMATS: also make a caption file
 
     def check(self) -> None:
         check_face_index(self.face_index)
         check_quality(self.quality)
+        if self.captions is not None and self.captions not in CAPTION_FORMATS:
+            raise InputError(f"captions are {' or '.join(CAPTION_FORMATS)}", code="bad_captions")

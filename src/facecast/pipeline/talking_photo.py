@@ -19,9 +19,10 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -47,7 +48,10 @@ from facecast.rules import (
     MAX_AUDIO_S,
     MIN_AUDIO_S,
 )
-from facecast.timing import PhonemeTiming
+from facecast.timing import PhonemeTiming, WordTiming
+
+if TYPE_CHECKING:
+    from facecast.captions import CaptionStyle, Cue
 
 PathLike = str | os.PathLike[str]
 Progress = Callable[[float, str], None]
@@ -56,6 +60,13 @@ Progress = Callable[[float, str], None]
 SpeechReady = Callable[[float], None]
 
 PHONEME_LEAD_S = 0.04
+# Recognised phones (pocketsphinx on real speech) are drawn this much earlier as a whole,
+# on top of the usual 40 ms anticipation: without it the lips trailed the sound's
+# envelope by 30 ms (bench_lipsync) and Klobuchar's real lips by 40 ms (bench_reenact).
+# A larger lead instead would also lengthen the lip-contact hold (track_from_phonemes),
+# which cost r (0.42 -> 0.28 at 120 ms); a plain shift keeps it (0.41 at 60 + 40 ms).
+RECOGNISED_LEAD_S = 0.04
+RECOGNISED_ADVANCE_S = 0.06
 
 
 @dataclass
@@ -87,6 +98,10 @@ class TalkingPhotoSpec:
     # it changes and adds to the template. What it cannot use is in the result.
     prompt: str | None = None
     on_speech: SpeechReady | None = None
+    # Caption files to write (.srt / .vtt) and/or captions drawn into the picture
+    # (:mod:`facecast.pipeline.captioning` chooses the word timings).
+    captions: Sequence[PathLike] = ()
+    burn_captions: CaptionStyle | None = None
 
     def check(self) -> None:
         """The request's own rules (:mod:`facecast.pipeline.specs`), before any file is
@@ -94,6 +109,13 @@ class TalkingPhotoSpec:
         check_speech_choice(self.audio, self.text)
         check_look(size=self.size, aspect=self.aspect, fps=self.fps,
                    head_motion=self.head_motion, prompt=self.prompt, expression=self.expression)
+        if self.captions or self.burn_captions is not None:
+            from facecast.pipeline.captioning import check_caption_path
+
+            for path in self.captions:
+                check_caption_path(path)
+            if self.burn_captions is not None:
+                self.burn_captions.check()
 
 
 @dataclass
@@ -109,10 +131,13 @@ class TalkingPhotoResult:
     expression: str = "natural"  # the template used
     prompt_unused: list[str] = field(default_factory=list)  # parts of the prompt not used
     prompt_actions: list[str] = field(default_factory=list)  # what the prompt did, in words
+    captions: list[Cue] = field(default_factory=list)
+    captions_source: str | None = None  # "tts", "transcript" or "recognised"
 
 
-def _speech(spec: TalkingPhotoSpec) -> tuple[Audio, list[PhonemeTiming]]:
-    """The audio to speak and, when the words are known, its phoneme timings
+def _speech(spec: TalkingPhotoSpec
+            ) -> tuple[Audio, list[PhonemeTiming], list[WordTiming]]:
+    """The audio to speak and, when the words are known, its phoneme and word timings
     (``spec`` is checked: exactly one of audio and text)."""
     if spec.text is not None:
         from facecast.speech import synthesize
@@ -121,30 +146,56 @@ def _speech(spec: TalkingPhotoSpec) -> tuple[Audio, list[PhonemeTiming]]:
         if speech.audio.duration > MAX_AUDIO_S:
             raise InputError(f"the text speaks for {speech.audio.duration:.0f} s, over the "
                              f"{MAX_AUDIO_S:.0f} s limit", code="audio_too_long")
-        return speech.audio, speech.phonemes
+        return speech.audio, speech.phonemes, speech.words
     assert spec.audio is not None  # checked above: exactly one of audio and text
     audio = load_audio(spec.audio, min_duration=MIN_AUDIO_S, max_duration=MAX_AUDIO_S)
     if spec.transcript:
         from facecast.motion.align import align_transcript
 
-        _, phonemes = align_transcript(audio, spec.transcript)
-        return audio, phonemes
-    return audio, []
+        words, phonemes = align_transcript(audio, spec.transcript)
+        return audio, phonemes, words
+    return audio, [], []
 
 
-def mouth_track(audio: Audio, phonemes: list[PhonemeTiming], fps: float) -> MouthTrack:
-    """Mouth shapes at ``fps``: from phoneme timings when known, else from the sound."""
+def mouth_track(audio: Audio, phonemes: list[PhonemeTiming], fps: float, *,
+                recognise: bool = True) -> MouthTrack:
+    """Mouth shapes at ``fps``: from phoneme timings when known; else, for English
+    speech, from recognised phonemes; else (other languages, noise, low confidence, or
+    ``recognise=False``) from the sound alone.
+
+    ``track.source`` says which: ``"phonemes"``, ``"recognised"`` or ``"audio"``; an
+    audio-only track's ``meta["recognition"]`` holds the recogniser's figures.
+    """
+    from facecast.motion.from_phonemes import track_from_phonemes
+
     if phonemes:
-        from facecast.motion.from_phonemes import track_from_phonemes
-
         # Piper's phoneme spans trail the sound by ~20 ms and /p b m/ last only 25-45 ms:
         # 40 ms of anticipation measures lips leading by ~20 ms (r 0.49) with the lips
         # shut at bilabial centres (gap 0.09x open vowels); 60 ms misses the closures.
         track = track_from_phonemes(phonemes, audio.duration, fps=100.0, lead=PHONEME_LEAD_S)
-    else:
-        from facecast.motion.from_audio import track_from_audio
+        return track.resampled(fps)
+    from facecast.motion.from_audio import track_from_audio
 
-        track = track_from_audio(audio, fps=100.0)
+    figures: dict[str, Any] | None = None
+    if recognise:
+        from facecast.motion.recognise import recognise as recognise_speech
+
+        heard = recognise_speech(audio)
+        figures = heard.summary()
+        if heard.confident:
+            # The recognised phones alone: scaling their jaw by loudness (stress) measured
+            # worse against real lips (r 0.40 -> 0.37 and 0.67 -> 0.65 with +-30 %).
+            earlier = [PhonemeTiming(p.phoneme, max(p.start - RECOGNISED_ADVANCE_S, 0.0),
+                                     max(p.end - RECOGNISED_ADVANCE_S, 0.0))
+                       for p in heard.phonemes]
+            track = track_from_phonemes(earlier, audio.duration, fps=100.0,
+                                        lead=RECOGNISED_LEAD_S)
+            track = MouthTrack(track.fps, track.values, "recognised",
+                               {**track.meta, "recognition": figures})
+            return track.resampled(fps)
+    track = track_from_audio(audio, fps=100.0)
+    if figures is not None:
+        track.meta["recognition"] = figures
     return track.resampled(fps)
 
 
@@ -184,7 +235,13 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
 
     report(0.02, "preparing speech")
     t = time.perf_counter()
-    audio, phonemes = _speech(spec)
+    audio, phonemes, words = _speech(spec)
+    captions = None
+    if spec.captions or spec.burn_captions is not None:
+        from facecast.pipeline.captioning import make_captions
+
+        # before the costly part: speech that cannot be captioned stops the render here
+        captions = make_captions(audio, words, text=spec.text, transcript=spec.transcript)
     track = mouth_track(audio, phonemes, spec.fps)
     n_frames = max(1, round(audio.duration * spec.fps))
     track = MouthTrack(spec.fps, _fit_length(track.values, n_frames), track.source, track.meta)
@@ -234,18 +291,29 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
             [compositor.cols.start, compositor.rows.start], np.float64)
     if zoom is not None:
         frames = camera_zoom(frames, zoom, face_centre)
+    if captions is not None and spec.burn_captions is not None:
+        from facecast.captions import CaptionBurner
+
+        frames = CaptionBurner(captions.cues, width, height, spec.fps,
+                               spec.burn_captions).frames(frames)
     timings["setup"] = time.perf_counter() - t
 
     t = time.perf_counter()
     # The writer stops the audio at the last frame; a shorter track simply ends early.
     frames_done = _encode(spec, frames, len(track), audio, width, height, report)
     timings["render"] = time.perf_counter() - t
+    if captions is not None and spec.captions:
+        from facecast.pipeline.captioning import save_captions
+
+        save_captions(captions, spec.captions)  # with the video, not without it
     timings["total"] = time.perf_counter() - t0
     report(1.0, "done")
     return TalkingPhotoResult(Path(spec.output), n_frames / spec.fps, frames_done, width, height,
                               track, phonemes, timings, expression=template.key,
                               prompt_unused=list(prompt.unused),
-                              prompt_actions=list(prompt.actions))
+                              prompt_actions=list(prompt.actions),
+                              captions=captions.cues if captions else [],
+                              captions_source=captions.source if captions else None)
 
 
 def _composed(compositor: Compositor, animated: Iterator[tuple[int, np.ndarray]],

@@ -283,6 +283,9 @@ class Service:
                              opts: JobOptions) -> tuple[Job, bool]:
         """A video avatar speaking: the recording's own frame, size and motion are kept,
         so canvas options do not apply and are refused rather than ignored."""
+        if options.captions or options.burn_captions:
+            raise InputError("captions are not made for video avatars yet: render a photo "
+                             "avatar, or caption the video afterwards", code="bad_captions")
         if composition is not None or options.aspect is not None or \
                 (options.size or "source").strip().lower() != "source":
             raise InputError("a video avatar renders at its recording's own size: "
@@ -342,6 +345,7 @@ class Service:
                    audio: MediaSource | None = None, text: str | None = None,
                    voice: str | None = None, transcript: str | None = None,
                    face_index: int = 0, quality: str = "std",
+                   captions: str | None = None, burn_captions: bool = False,
                    opts: JobOptions = JobOptions(),
                    limits: VideoLimits = DUB_LIMITS) -> tuple[Job, bool]:
         """Re-voice a video of a person: their lips speak the new audio (or text).
@@ -350,7 +354,10 @@ class Service:
         if existing is not None:
             return existing, False
         check_speech_choice(audio, text)
-        options = DubOptions(face_index=face_index, quality=quality)
+        if burn_captions:
+            raise InputError("a dub's captions come as a file only (burned captions are for "
+                             "talking photos)", code="bad_captions")
+        options = DubOptions(face_index=face_index, quality=quality, captions=captions)
         options.check()
         params: dict[str, Any] = {**options.to_params(), "inputs": {}}
         seconds = self._speech(principal, params, audio, text, voice, transcript)

@@ -24,6 +24,8 @@ from facecast.service.settings import Settings
 from facecast.service.storage import Storage
 
 Progress = Callable[[float, str], None]
+# the content types caption files are served with
+CAPTION_TYPES = {".srt": "application/x-subrip", ".vtt": "text/vtt"}
 Hold = Callable[[int], None]
 
 
@@ -76,18 +78,22 @@ def run_talking_photo(ctx: RunContext) -> Output:
     p = ctx.params
     options = RenderOptions.from_params(p)  # stored by the spec; its defaults fill old jobs
     out = ctx.workdir / "video.mp4"
+    captions = ctx.workdir / f"captions.{options.captions}" if options.captions else None
     spec = TalkingPhotoSpec(
         photo=ctx.inputs["photo"], output=out, audio=ctx.inputs.get("audio"),
         text=p.get("text"), voice=p.get("voice"), transcript=p.get("transcript"),
         export_visemes=ctx.workdir / "visemes.json",
         composition=build_composition(p["composition"], ctx.inputs)
         if p.get("composition") else None,
-        on_speech=ctx.speech_ready, **options.engine_kwargs())
+        on_speech=ctx.speech_ready, captions=[captions] if captions else [],
+        **options.engine_kwargs())
     watermark = options.watermark
     result = render_talking_photo(
         spec, lambda f, stage: ctx.progress(f * 0.9 if watermark else f, stage))
     files = {"video": (out, "video/mp4"),
              "visemes": (ctx.workdir / "visemes.json", "application/json")}
+    if captions is not None:
+        files["captions"] = (captions, CAPTION_TYPES[captions.suffix])
     if watermark:
         files["watermarked"] = _watermarked_copy(ctx, out)
     return Output(
@@ -96,7 +102,9 @@ def run_talking_photo(ctx: RunContext) -> Output:
               "height": result.height, "frames": result.frames, "fps": spec.fps,
               "mouth_source": result.track.source, "expression": result.expression,
               # what the prompt asked that the renderer could not do, said rather than dropped
-              "prompt_unused": result.prompt_unused, "prompt_actions": result.prompt_actions},
+              "prompt_unused": result.prompt_unused, "prompt_actions": result.prompt_actions,
+              **({"caption_cues": len(result.captions), "captions_source": result.captions_source}
+                 if result.captions_source else {})},
         duration=result.duration)
 
 
@@ -105,19 +113,26 @@ def run_dub(ctx: RunContext) -> Output:
 
     p = ctx.params
     out = ctx.workdir / "video.mp4"
+    options = DubOptions.from_params(p)
+    captions = ctx.workdir / f"captions.{options.captions}" if options.captions else None
     result = dub_video(DubVideoSpec(
         video=ctx.inputs["video"], output=out, audio=ctx.inputs.get("audio"), text=p.get("text"),
         voice=p.get("voice"), transcript=p.get("transcript"),
-        face_index=DubOptions.from_params(p).face_index,
+        face_index=options.face_index, captions=[captions] if captions else [],
         export_visemes=ctx.workdir / "visemes.json", on_speech=ctx.speech_ready),
         ctx.progress)
+    files = {"video": (out, "video/mp4"),
+             "visemes": (ctx.workdir / "visemes.json", "application/json")}
+    if captions is not None:
+        files["captions"] = (captions, CAPTION_TYPES[captions.suffix])
     return Output(
-        files={"video": (out, "video/mp4"),
-               "visemes": (ctx.workdir / "visemes.json", "application/json")},
+        files=files,
         info={"duration": round(result.duration, 3), "width": result.width,
               "height": result.height, "frames": result.frames, "fps": result.fps,
               "frames_with_face": result.frames_with_face,
-              "looped": result.loop is not None, "mouth_source": result.track.source},
+              "looped": result.loop is not None, "mouth_source": result.track.source,
+              **({"caption_cues": len(result.captions), "captions_source": result.captions_source}
+                 if result.captions_source else {})},
         duration=result.duration)
 
 

@@ -7,6 +7,7 @@ role. Rules are not checked here: the specs and the service own them.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from facecast.api.deps import parse_id
 from facecast.api.native import wire as s
@@ -42,7 +43,16 @@ def render_options(body: s.TalkingPhotoCreate) -> RenderOptions:
     return RenderOptions(size=body.size, aspect=body.aspect, fps=body.fps, seed=body.seed,
                          head_motion=body.head_motion, blinks=body.blinks,
                          quality=body.quality, watermark=body.watermark,
-                         expression=body.expression, prompt=body.prompt)
+                         expression=body.expression, prompt=body.prompt,
+                         **caption_options(body.captions))
+
+
+def caption_options(c: s.CaptionsIn | None) -> dict[str, Any]:
+    """The request's ``captions`` as render options (none: no captions)."""
+    if c is None:
+        return {}
+    return {"captions": c.format, "burn_captions": c.burn, "caption_position": c.position,
+            "caption_size": c.size}
 
 
 def _size(value: str | None) -> tuple[int, int] | None:

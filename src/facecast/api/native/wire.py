@@ -13,6 +13,10 @@ from facecast.api.wire import CheckedText
 from facecast.pipeline.specs import QUALITY
 from facecast.rules import (
     ASPECTS,
+    CAPTION_FORMATS,
+    CAPTION_POSITIONS,
+    CAPTION_SIZE_RANGE,
+    DEFAULT_CAPTION_SIZE,
     DEFAULT_FPS,
     DEFAULT_HEAD_MOTION,
     DEFAULT_PITCH,
@@ -49,10 +53,14 @@ if TYPE_CHECKING:
     Aspect: TypeAlias = str
     Quality: TypeAlias = str
     TtsFormat: TypeAlias = str
+    CaptionFormat: TypeAlias = str
+    CaptionPosition: TypeAlias = str
 else:
     Aspect = Literal[tuple(ASPECTS)]
     Quality = Literal[tuple(QUALITY)]
     TtsFormat = Literal[tuple(TTS_FORMATS)]
+    CaptionFormat = Literal[tuple(CAPTION_FORMATS)]
+    CaptionPosition = Literal[tuple(CAPTION_POSITIONS)]
 
 Url = Annotated[str, Field(min_length=8, max_length=4096, pattern=r"^https?://")]
 
@@ -130,6 +138,19 @@ class CompositionIn(Request):
     layers: Annotated[list[LayerIn], Field(max_length=MAX_LAYERS)] = []
 
 
+class CaptionsIn(Request):
+    """Captions of the speech: a file in the job's result (``captions``) and/or burned
+    into the video. Word timings come from the text (TTS) or the transcript; without
+    either, English speech is recognised (other languages fail with captions_need_text)."""
+
+    format: CaptionFormat | None = Field(
+        CAPTION_FORMATS[0], description="srt or vtt; null: no file (burn only)")
+    burn: bool = Field(False, description="Draw the captions into the video")
+    position: CaptionPosition = Field(CAPTION_POSITIONS[0], description="bottom or top")
+    size: Annotated[float, Field(ge=CAPTION_SIZE_RANGE[0], le=CAPTION_SIZE_RANGE[1])] = Field(
+        DEFAULT_CAPTION_SIZE, description="Burned text height, a fraction of the frame's")
+
+
 class TalkingPhotoCreate(JobCommon):
     photo: MediaInput | None = Field(None, description="The portrait; or give avatar_id.")
     avatar_id: Annotated[str, Field(pattern=r"^av_[0-9]{1,18}$")] | None = None
@@ -158,6 +179,7 @@ class TalkingPhotoCreate(JobCommon):
         None, description="Free text steering expression, head gestures and camera, e.g. "
                           "'while talking, nodding, then smiling; slow zoom in'. Parts it "
                           "cannot use are listed in the result's info.prompt_unused.")
+    captions: CaptionsIn | None = None
 
 
 Box = Annotated[list[Annotated[float, Field(ge=0, le=10_000)]],
@@ -174,6 +196,8 @@ class DubCreate(JobCommon):
     face_index: Annotated[int, Field(ge=0, le=9)] = Field(
         0, description="With several faces: 0 is the largest")
     quality: Quality = "std"
+    captions: CaptionsIn | None = Field(
+        None, description="A caption file ('captions') of the new speech; not burned")
 
 
 class CleanupCreate(JobCommon):

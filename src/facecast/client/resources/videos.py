@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from facecast.api.native.wire import AvatarOut, CompositionIn, JobOut
+from facecast.api.native.wire import AvatarOut, CaptionsIn, CompositionIn, JobOut
 from facecast.client._media import Media, media_input
 from facecast.client._plan import Plan, body, call
 from facecast.client._resource import M, Resource, operation
@@ -47,10 +47,12 @@ class TalkingPhotos(Resource[M]):
                quality: str | None = None, watermark: bool | None = None,
                composition: CompositionIn | Mapping[str, Any] | None = None,
                expression: str | int | None = None, prompt: str | None = None,
+               captions: CaptionsIn | Mapping[str, Any] | None = None,
                external_id: str | None = None, callback_url: str | None = None
                ) -> Plan[JobOut]:
         """A talking-photo video: ``photo`` (or ``avatar_id``) speaking ``audio`` (or
-        ``text`` in ``voice``). Result files: ``video`` (MP4), ``visemes`` (JSON)."""
+        ``text`` in ``voice``). Result files: ``video`` (MP4), ``visemes`` (JSON), and
+        with ``captions={"format": "srt" | "vtt", "burn": False}`` ``captions``."""
         request = body(
             photo=(yield from media_input(photo)),
             avatar_id=avatar_id.id if isinstance(avatar_id, AvatarOut) else avatar_id,
@@ -58,7 +60,9 @@ class TalkingPhotos(Resource[M]):
             transcript=transcript, size=size, aspect=aspect, fps=fps, seed=seed,
             head_motion=head_motion, blinks=blinks, quality=quality, watermark=watermark,
             composition=(yield from _composition(composition)), expression=expression,
-            prompt=prompt, external_id=external_id, callback_url=callback_url)
+            prompt=prompt, external_id=external_id, callback_url=callback_url,
+            captions=captions.model_dump() if isinstance(captions, CaptionsIn)
+            else dict(captions) if captions is not None else None)
         return (yield from call("POST", "/talking-photos", JobOut, json=request))
 
 
@@ -67,14 +71,18 @@ class Dubs(Resource[M]):
     def create(self, video: Media, *, audio: Media | None = None, text: str | None = None,
                voice: str | None = None, transcript: str | None = None,
                face_index: int | None = None, quality: str | None = None,
+               captions: CaptionsIn | Mapping[str, Any] | None = None,
                external_id: str | None = None, callback_url: str | None = None
                ) -> Plan[JobOut]:
         """Re-voice ``video``: the person's lips speak ``audio`` (or ``text``). Result
-        files: ``video`` (MP4), ``visemes`` (JSON)."""
+        files: ``video`` (MP4), ``visemes`` (JSON), and with ``captions={"format": "srt"}``
+        ``captions``."""
         request = body(
             video=(yield from media_input(video)), audio=(yield from media_input(audio)),
             text=text, voice=voice, transcript=transcript, face_index=face_index,
-            quality=quality, external_id=external_id, callback_url=callback_url)
+            quality=quality, external_id=external_id, callback_url=callback_url,
+            captions=captions.model_dump() if isinstance(captions, CaptionsIn)
+            else dict(captions) if captions is not None else None)
         return (yield from call("POST", "/dubs", JobOut, json=request))
 
 

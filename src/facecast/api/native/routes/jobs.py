@@ -60,7 +60,8 @@ def create_dub(body: s.DubCreate, service: ServiceDep, caller: Caller,
     job, created = service.create_dub(
         caller, video, audio=media(body.audio), text=body.text, voice=body.voice,
         transcript=body.transcript, face_index=body.face_index, quality=body.quality,
-        opts=job_options(body))
+        captions=body.captions.format if body.captions else None,
+        burn_captions=bool(body.captions and body.captions.burn), opts=job_options(body))
     return _created(service, response, job, created)
 
 

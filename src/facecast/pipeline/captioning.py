@@ -1,0 +1,74 @@
+"""Captions for a render: which word timings to trust, and the files and burn-in.
+
+The words come from the best source there is: the synthesiser's own timings (text
+and a voice), else the forced alignment of a given transcript, else English speech
+recognised by pocketsphinx when the recogniser is confident. Other speech without its
+text cannot be captioned: InputError ``captions_need_text``, raised before the costly
+render (and before the job is priced).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from facecast.captions import Cue, build_cues, caption_format, shown_words, write_captions
+from facecast.errors import InputError
+from facecast.media import Audio
+from facecast.timing import WordTiming
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class Captions:
+    """The cues of a render and where their words' timings came from: ``"tts"``,
+    ``"transcript"`` or ``"recognised"``."""
+
+    cues: list[Cue]
+    source: str
+
+
+def check_caption_path(path: PathLike | None) -> None:
+    """A .srt or .vtt file name (else ``bad_captions``), cheap and before any work."""
+    if path is not None:
+        caption_format(path)
+
+
+def make_captions(audio: Audio, words: Sequence[WordTiming], *, text: str | None,
+                  transcript: str | None) -> Captions:
+    """Cues for ``audio``: from ``words`` (TTS of ``text``, or the alignment of
+    ``transcript``) when given, else from recognised English speech."""
+    if words:
+        source = "tts" if text is not None else "transcript"
+        return Captions(build_cues(shown_words(words, text or transcript),
+                                   duration=audio.duration), source)
+    from facecast.motion.recognise import recognise
+
+    heard = recognise(audio)
+    if not heard.confident or not heard.words:
+        raise InputError("captions need the text of this speech: it was not recognised as "
+                         "English; give its transcript (or render from text)",
+                         code="captions_need_text")
+    return Captions(build_cues(_cased(heard.words), duration=audio.duration), "recognised")
+
+
+def _cased(words: Sequence[WordTiming]) -> list[WordTiming]:
+    """Recognised words (lower case, no punctuation) as a reader expects them: the
+    first word capitalised, and the pronoun I."""
+    out = []
+    for k, w in enumerate(words):
+        word = w.word
+        if word == "i" or word.startswith("i'"):
+            word = "I" + word[1:]
+        elif k == 0:
+            word = word[:1].upper() + word[1:]
+        out.append(WordTiming(word, w.start, w.end))
+    return out
+
+
+def save_captions(captions: Captions, paths: Sequence[PathLike]) -> None:
+    """Write the cues to each of ``paths`` (.srt or .vtt by suffix)."""
+    for path in paths:
+        write_captions(captions.cues, path)
