@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from facecast.cli.remote import Remote, refuse_local_only, remote, run_job
-from facecast.cli.support import check_speech, speech_options
+from facecast.cli.support import check_speech, score_option, speech_options
 from facecast.errors import FacecastError
 
 if TYPE_CHECKING:
@@ -42,16 +42,18 @@ def _point(value: str | None) -> tuple[float, float] | None:
 @click.option("--face-at", help="Or: the face nearest this pixel, as X,Y.")
 @click.option("--export-visemes", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the mouth track: .json (facecast) or .tsv (Rhubarb A-H, X).")
+@score_option
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def dub(video: str, audio: str | None, text: str | None, voice: str | None,
         transcript: str | None, output: Path, face_index: int, face_at: str | None,
-        export_visemes: Path | None, progress: bool) -> None:
+        export_visemes: Path | None, score: bool | None, progress: bool) -> None:
     """Re-voice VIDEO: the person's lips speak AUDIO (or TEXT); the rest is the source.
 
     Longer speech loops the video seamlessly, shorter speech cuts it; the source's
     size and frame rate are kept, and frames without the face pass through.
     """
     from facecast.cli.support import fail as _fail
+    from facecast.cli.support import print_quality
     from facecast.cli.support import progress_bar as _progress_bar
 
     check_speech(audio, text, transcript)
@@ -80,6 +82,9 @@ def dub(video: str, audio: str | None, text: str | None, voice: str | None,
         f"{result.frames_with_face} of {result.source_frames} source frames{looped}, "
         f"in {result.timings['total']:.1f} s, mouth from {result.track.source})"
     )
+    print_quality(result.output, score=score, render_seconds=result.timings["total"],
+                  duration=result.duration, fps=result.fps, width=result.width,
+                  height=result.height)
 
 
 def _dub_remote(target: Remote, *, video: str, audio: str | None, text: str | None,

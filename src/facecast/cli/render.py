@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from facecast.cli.remote import Remote, remote, run_job
-from facecast.cli.support import check_speech, progress_option, speech_options
+from facecast.cli.support import (
+    check_speech,
+    print_quality,
+    progress_option,
+    score_option,
+    speech_options,
+)
 from facecast.cli.support import fail as _fail
 from facecast.cli.support import progress_bar as _progress_bar
 from facecast.errors import ConflictError, FacecastError, NotFoundError
@@ -46,7 +52,7 @@ DEMO_TEXT = (
 
 
 
-def _render(progress: bool, **kwargs) -> None:
+def _render(progress: bool, score: bool | None = None, **kwargs) -> None:
     from facecast.pipeline.talking_photo import TalkingPhotoSpec, render_talking_photo
 
     spec = TalkingPhotoSpec(**kwargs)
@@ -62,6 +68,9 @@ def _render(progress: bool, **kwargs) -> None:
             asked=spec.expression is not None or bool(spec.prompt), prompt=bool(spec.prompt),
             expression=result.expression, actions=result.prompt_actions,
             unused=result.prompt_unused)
+    print_quality(result.output, score=score, render_seconds=result.timings["total"],
+                  duration=result.duration, fps=float(spec.fps), width=result.width,
+                  height=result.height)
 
 
 def _report(wrote: str, *, asked: bool, prompt: bool, expression: str,
@@ -166,8 +175,10 @@ aspect_option = click.option("--aspect", type=click.Choice(list(ASPECTS)),
               default=Path("facecast-demo.mp4"), show_default=True)
 @size_option
 @aspect_option
+@score_option
 @progress_option
-def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
+def demo(output: Path, size: str, aspect: str | None, score: bool | None,
+         progress: bool) -> None:
     """Render the bundled astronaut portrait speaking a sentence (built-in voice)."""
     from facecast.assets import asset_path
 
@@ -178,8 +189,8 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
                        composition=None, expression=None, prompt=None, progress=progress,
                        size=size, aspect=aspect)
         return
-    _render(progress, photo=asset_path("astronaut.png"), text=DEMO_TEXT, output=output,
-            size=size, aspect=aspect)
+    _render(progress, score, photo=asset_path("astronaut.png"), text=DEMO_TEXT,
+            output=output, size=size, aspect=aspect)
 
 
 @click.command()
@@ -229,6 +240,7 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
 @click.option("--prompt", help="Free text steering expression, head and camera, e.g. "
               f"'while talking, nodding, then smiling; slow zoom in' (up to {MAX_PROMPT_CHARS} "
               "characters).")
+@score_option
 @progress_option
 def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: str | None,
            voice: str | None, transcript: str | None, output: Path, size: str,
@@ -237,7 +249,7 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
            canvas: str | None, background: str | None, replace_background: bool, mask: str,
            corner_radius: float, position: str | None, anchor: str, scale: float,
            avatar_size: str | None, layers: tuple[str, ...], expression: str | None,
-           prompt: str | None, progress: bool) -> None:
+           prompt: str | None, score: bool | None, progress: bool) -> None:
     """Make PHOTO (or an --avatar) speak AUDIO (or TEXT) and write an MP4."""
     if (photo is None) == (avatar_ref is None):
         raise click.UsageError("give exactly one of --photo or --avatar")
@@ -287,12 +299,13 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
 
         photo = photo_for_render(
             avatar_ref, output=output, audio=audio, text=text, voice=voice,
-            transcript=transcript, progress=progress,
+            transcript=transcript, progress=progress, score=score,
             canvas_options=composition is not None or aspect is not None
             or size.strip().lower() != "source")
         if photo is None:
             return  # a video avatar: its video is written already
-    _render(progress, photo=photo, audio=audio, text=text, voice=voice, transcript=transcript,
+    _render(progress, score, photo=photo, audio=audio, text=text, voice=voice,
+            transcript=transcript,
             output=output, size=size, aspect=aspect, fps=fps, seed=seed,
             head_motion=head_motion, blinks=not no_blinks, export_visemes=export_visemes,
             composition=composition, expression=expression, prompt=prompt)

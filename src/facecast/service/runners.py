@@ -52,6 +52,7 @@ class Output:
     files: dict[str, tuple[Path, str]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     duration: float = 0.0  # seconds of output media, for the price
+    quality: dict[str, Any] | None = None  # the lip-sync report of a video (result.quality)
 
 
 def video_cost(settings: Settings, seconds: float) -> int:
@@ -70,6 +71,18 @@ def _watermarked_copy(ctx: RunContext, video: Path) -> tuple[Path, str]:
     return add_watermark(video, ctx.workdir / "watermarked.mp4"), "video/mp4"
 
 
+def _quality(video: Path, render_seconds: float) -> dict[str, Any] | None:
+    """The quality report of a rendered video, on a sample costing about 10 % of the
+    render's time; None when it cannot be measured (the video itself is fine)."""
+    from facecast.errors import FacecastError
+    from facecast.quality.report import quality_report
+
+    try:
+        return quality_report(video, render_seconds=render_seconds).to_dict()
+    except FacecastError:
+        return None
+
+
 def run_talking_photo(ctx: RunContext) -> Output:
     from facecast.pipeline.talking_photo import TalkingPhotoSpec, render_talking_photo
 
@@ -86,6 +99,7 @@ def run_talking_photo(ctx: RunContext) -> Output:
     watermark = options.watermark
     result = render_talking_photo(
         spec, lambda f, stage: ctx.progress(f * 0.9 if watermark else f, stage))
+    quality = _quality(out, result.timings["total"])
     files = {"video": (out, "video/mp4"),
              "visemes": (ctx.workdir / "visemes.json", "application/json")}
     if watermark:
@@ -97,7 +111,7 @@ def run_talking_photo(ctx: RunContext) -> Output:
               "mouth_source": result.track.source, "expression": result.expression,
               # what the prompt asked that the renderer could not do, said rather than dropped
               "prompt_unused": result.prompt_unused, "prompt_actions": result.prompt_actions},
-        duration=result.duration)
+        duration=result.duration, quality=quality)
 
 
 def run_dub(ctx: RunContext) -> Output:
@@ -111,6 +125,7 @@ def run_dub(ctx: RunContext) -> Output:
         face_index=DubOptions.from_params(p).face_index,
         export_visemes=ctx.workdir / "visemes.json", on_speech=ctx.speech_ready),
         ctx.progress)
+    quality = _quality(out, result.timings["total"])
     return Output(
         files={"video": (out, "video/mp4"),
                "visemes": (ctx.workdir / "visemes.json", "application/json")},
@@ -118,7 +133,7 @@ def run_dub(ctx: RunContext) -> Output:
               "height": result.height, "frames": result.frames, "fps": result.fps,
               "frames_with_face": result.frames_with_face,
               "looped": result.loop is not None, "mouth_source": result.track.source},
-        duration=result.duration)
+        duration=result.duration, quality=quality)
 
 
 def run_clean(ctx: RunContext) -> Output:
@@ -279,6 +294,7 @@ def run_avatar_video(ctx: RunContext) -> Output:
                                 text=p.get("text"), voice=p.get("voice"),
                                 transcript=p.get("transcript"), on_speech=ctx.speech_ready),
         lambda f, stage: ctx.progress(f * 0.9 if watermark else f, stage))
+    quality = _quality(out, result.timings["total"])
     files = {"video": (out, "video/mp4")}
     if watermark:
         files["watermarked"] = _watermarked_copy(ctx, out)
@@ -287,7 +303,7 @@ def run_avatar_video(ctx: RunContext) -> Output:
         info={"duration": round(result.duration, 3), "width": result.width,
               "height": result.height, "frames": result.frames, "fps": result.fps,
               "avatar_id": f"av_{p['avatar_id']}"},
-        duration=result.duration)
+        duration=result.duration, quality=quality)
 
 
 def discard_avatar_package(storage: Storage, params: dict[str, Any]) -> None:
