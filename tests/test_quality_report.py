@@ -100,7 +100,7 @@ def test_face_lost_for_a_while_is_said_in_percent(render: Path, tmp_path: Path) 
     assert said and re.fullmatch(r"face lost in (2[5-9]|3[0-5]) % of frames", said[0])
 
 
-def test_sample_is_a_window_from_the_middle(render: Path) -> None:
+def test_sample_is_a_bounded_window(render: Path) -> None:
     q = quality_report(render, window_s=1.0)
     assert q.seconds_measured == pytest.approx(1.0)
     assert 11 <= q.frames_measured <= 14  # 25 frames, every 2nd

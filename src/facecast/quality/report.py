@@ -8,9 +8,9 @@ with its reasons ("mouth barely moves", "face lost in 12 % of frames").
 
 The face mesh costs about as much per frame as the renderer spends making one,
 so the report measures a sample: every :data:`SAMPLE_STRIDE`-th frame of one
-stretch from the middle of the video, as long as :data:`COST_SHARE` of the
-render's own time pays for (between :data:`MIN_WINDOW_S` and
-:data:`MAX_WINDOW_S`). :func:`cheap_enough` tells a caller whether even the
+stretch of the video (from the keyframe before its middle part), as long as
+:data:`COST_SHARE` of the render's own time pays for (between
+:data:`MIN_WINDOW_S` and :data:`MAX_WINDOW_S`). :func:`cheap_enough` tells a caller whether even the
 shortest sample fits that share (the CLI's ``--score`` default).
 
 The verdict's thresholds are gathered below with the calibration they rest on
@@ -51,10 +51,11 @@ COST_SHARE = 0.10
 # syllables, and the lip series is interpolated onto a 100 Hz grid anyway.
 SAMPLE_STRIDE = 2
 # Face detection + refined face mesh per measured frame (7.8 ms measured on the
-# 2-core bench machine under load, 512x512 renders); decoding the frames between
-# costs about 0.5 ms each at 512 px, more at 1080p (counted per decoded frame).
+# 2-core bench machine, 512x512 renders); decoding every frame of the stretch and
+# converting the measured ones to RGB, per megapixel of frame (about 6 ms for a
+# 1080p frame: bench/README.md, "Quality report").
 MESH_COST_S = 0.008
-DECODE_COST_PER_MPIXEL_S = 0.002
+DECODE_COST_PER_MPIXEL_S = 0.003
 # Starting mediapipe's two graphs and reading the soundtrack.
 FIXED_COST_S = 0.15
 # Below 4 s the 1 s high-pass leaves too little for the mouth's motion or the
@@ -62,10 +63,9 @@ FIXED_COST_S = 0.15
 # judge 20 s or more), so a longer render is judged on 20 s from its middle.
 MIN_WINDOW_S = 4.0
 MAX_WINDOW_S = 20.0
-# Frames are scaled down to this long side before the face search: the mesh
-# works on a 256 px crop of the face, and converting a whole 1080p frame to RGB
-# costs more than the mesh does.
-MAX_SIDE = 1280
+# Frames are converted to RGB at full size: swscale's YUV->RGB alone takes about
+# 1-2 ms at 1080p, while scaling in the same pass costs 7-10 ms (measured); the
+# tracker then cuts and shrinks just the face (a 256 px crop).
 
 # ----------------------------------------------------------------- what it judges by
 
@@ -213,33 +213,29 @@ def _sample(path: Path, window: float | None, render_seconds: float | None
             w, h = stream.codec_context.width, stream.codec_context.height
             if window is None:
                 window = window_seconds(duration, fps, render_seconds, w * h)
-            t0 = max(0.0, (duration - window) / 2)
-            t1 = t0 + window
-            scale = min(1.0, MAX_SIDE / max(w, h, 1))
-            size = (max(2, round(w * scale) // 2 * 2), max(2, round(h * scale) // 2 * 2))
-            if t0 > 1.0:
-                # Seek to the keyframe before the window instead of decoding the start.
-                container.seek(start_pts + int(t0 / base), stream=stream, backward=True)
-            k = 0
+            aim = max(0.0, (duration - window) / 2)
+            if aim > 0:
+                # Start at the keyframe before the middle stretch: every frame from a
+                # keyframe on must be decoded anyway, so the window begins where
+                # decoding does (the start, for a render shorter than its GOP).
+                container.seek(start_pts + int(aim / base), stream=stream, backward=True)
+            t0: float | None = None
             for i, frame in enumerate(container.decode(stream)):
                 t = float((frame.pts - start_pts) * base) if frame.pts is not None else i / fps
-                if t < t0 - 1e-6:
-                    continue
-                if t >= t1 - 1e-6:
+                if t0 is None:
+                    t0 = t
+                if t >= t0 + window - 1e-6:
                     break
-                if k % SAMPLE_STRIDE == 0:
-                    if scale < 1.0:
-                        frame = frame.reformat(width=size[0], height=size[1])
+                if i % SAMPLE_STRIDE == 0:
                     times.append(t)
                     values.append(tracker.opening(frame.to_ndarray(format="rgb24")))
-                k += 1
     except av.error.FFmpegError as exc:
         raise InputError(f"cannot decode video {path.name!r}: {exc}",
                          code="unreadable_video") from exc
     finally:
         tracker.close()
     t_arr = np.asarray(times, dtype=np.float64)
-    measured = min(window, max(0.0, duration - t0)) if len(t_arr) else 0.0
+    measured = min(window, max(0.0, duration - t0)) if t0 is not None else 0.0
     return t_arr, np.asarray(values, dtype=np.float64), duration, measured
 
 
