@@ -186,7 +186,14 @@ def cheap_enough(duration: float, fps: float, render_seconds: float, pixels: int
 def _sample(path: Path, window: float | None, render_seconds: float | None
             ) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Lip openings of every :data:`SAMPLE_STRIDE`-th frame of the measured stretch:
-    ``(times_s, opening, video_seconds, seconds_measured)``."""
+    ``(times_s, opening, video_seconds, seconds_measured)``.
+
+    With ``render_seconds`` the stretch also ends once the report has spent its
+    share of that time (but not before :data:`MIN_WINDOW_S`): the costs above are a
+    quiet machine's, and a loaded one must not overrun the share."""
+    started = time.perf_counter()
+    stop_at = math.inf if render_seconds is None or window is not None else \
+        started + COST_SHARE * render_seconds - FIXED_COST_S
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -220,11 +227,14 @@ def _sample(path: Path, window: float | None, render_seconds: float | None
                 # decoding does (the start, for a render shorter than its GOP).
                 container.seek(start_pts + int(aim / base), stream=stream, backward=True)
             t0: float | None = None
+            end: float | None = None
             for i, frame in enumerate(container.decode(stream)):
                 t = float((frame.pts - start_pts) * base) if frame.pts is not None else i / fps
                 if t0 is None:
                     t0 = t
-                if t >= t0 + window - 1e-6:
+                if t >= t0 + window - 1e-6 or (t >= t0 + MIN_WINDOW_S - 1e-6
+                                               and time.perf_counter() > stop_at):
+                    end = t
                     break
                 if i % SAMPLE_STRIDE == 0:
                     times.append(t)
@@ -235,7 +245,7 @@ def _sample(path: Path, window: float | None, render_seconds: float | None
     finally:
         tracker.close()
     t_arr = np.asarray(times, dtype=np.float64)
-    measured = min(window, max(0.0, duration - t0)) if t0 is not None else 0.0
+    measured = 0.0 if t0 is None else (end if end is not None else duration) - t0
     return t_arr, np.asarray(values, dtype=np.float64), duration, measured
 
 
