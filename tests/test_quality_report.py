@@ -158,3 +158,13 @@ def test_cli_render_prints_the_verdict(tmp_path: Path, astronaut_path: Path) -> 
     assert lines[0].startswith(f"wrote {out}")
     assert re.match(r"quality: good \(face in 100 % of frames, lag [+-]\d+ ms, r 0\.\d\d, "
                     r"mouth motion 0\.0\d\d; ", lines[1]), proc.stdout
+
+
+def test_real_address_with_late_audio_is_flagged(shared_media: Path) -> None:
+    # The 20 s Obama address's own track is known to be about 250 ms late (calibration
+    # in bench/README.md): long enough to trust r, and the lag is out of range.
+    q = quality_report(shared_media / "videos" / "obama_weekly_address_20s.mp4")
+    assert q.seconds_measured == pytest.approx(20.0, abs=0.1) and q.note == ""
+    assert q.face_found_share > 0.95 and q.r is not None and q.r > 0.3
+    assert q.verdict == "check"
+    assert re.fullmatch(r"mouth ahead of the sound by 2[0-9]0 ms", q.reasons[0])
