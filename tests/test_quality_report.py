@@ -168,3 +168,12 @@ def test_real_address_with_late_audio_is_flagged(shared_media: Path) -> None:
     assert q.face_found_share > 0.95 and q.r is not None and q.r > 0.3
     assert q.verdict == "check"
     assert re.fullmatch(r"mouth ahead of the sound by 2[0-9]0 ms", q.reasons[0])
+
+
+def test_summary_line_reads_the_api_dict_the_same_way(render: Path) -> None:
+    # the remote CLI prints a service's result.quality with words.summary_line
+    from facecast.api.native.wire import QualityOut
+    from facecast.quality.words import summary_line
+
+    q = quality_report(render)
+    assert summary_line(QualityOut(**q.to_dict()).model_dump()) == q.summary()

@@ -61,7 +61,8 @@ def dub(video: str, audio: str | None, text: str | None, voice: str | None,
     if target is not None:
         _dub_remote(target, video=video, audio=audio, text=text, voice=voice,
                     transcript=transcript, output=output, face_index=face_index,
-                    face_at=face_at, export_visemes=export_visemes, progress=progress)
+                    face_at=face_at, export_visemes=export_visemes, progress=progress,
+                    score=score)
         return
     from facecast.pipeline.dub_video import DubVideoSpec, dub_video
 
@@ -89,7 +90,8 @@ def dub(video: str, audio: str | None, text: str | None, voice: str | None,
 
 def _dub_remote(target: Remote, *, video: str, audio: str | None, text: str | None,
                 voice: str | None, transcript: str | None, output: Path, face_index: int,
-                face_at: str | None, export_visemes: Path | None, progress: bool) -> None:
+                face_at: str | None, export_visemes: Path | None, progress: bool,
+                score: bool | None = None) -> None:
     """``dub`` on a facecast service."""
     refuse_local_only(**{"--face-at": face_at})
     if export_visemes is not None and export_visemes.suffix.lower() != ".json":
@@ -111,3 +113,6 @@ def _dub_remote(target: Remote, *, video: str, audio: str | None, text: str | No
         f"{info['duration']:.1f} s, {info['frames']} frames, face dubbed in "
         f"{info['frames_with_face']} frames{', looped' if info.get('looped') else ''}, "
         f"as {job.id} on {target.server}, mouth from {info['mouth_source']})")
+    from facecast.cli.support import print_remote_quality
+
+    print_remote_quality(job, score)

@@ -19,6 +19,7 @@ from facecast.cli.remote import Remote, remote, run_job
 from facecast.cli.support import (
     check_speech,
     print_quality,
+    print_remote_quality,
     progress_option,
     score_option,
     speech_options,
@@ -89,7 +90,8 @@ def _report(wrote: str, *, asked: bool, prompt: bool, expression: str,
 def _render_remote(target: Remote, *, photo: str | None, avatar_ref: str | None,
                    audio: str | None, output: Path, export_visemes: Path | None,
                    composition: Composition | None, expression: str | None,
-                   prompt: str | None, progress: bool, **options: Any) -> None:
+                   prompt: str | None, progress: bool, score: bool | None = None,
+                   **options: Any) -> None:
     """``render`` on a facecast service: the same flags as the API request."""
     if export_visemes is not None and export_visemes.suffix.lower() != ".json":
         raise click.UsageError("with --server, --export-visemes writes the service's "
@@ -117,6 +119,7 @@ def _render_remote(target: Remote, *, photo: str | None, avatar_ref: str | None,
             asked=expression is not None or bool(prompt), prompt=bool(prompt),
             expression=info.get("expression", ""), actions=info.get("prompt_actions") or (),
             unused=info.get("prompt_unused") or ())
+    print_remote_quality(job, score)
 
 
 def _remote_avatar(client: Client, ref: str) -> str:
@@ -187,7 +190,7 @@ def demo(output: Path, size: str, aspect: str | None, score: bool | None,
         _render_remote(target, photo=str(asset_path("astronaut.png")), avatar_ref=None,
                        audio=None, text=DEMO_TEXT, output=output, export_visemes=None,
                        composition=None, expression=None, prompt=None, progress=progress,
-                       size=size, aspect=aspect)
+                       score=score, size=size, aspect=aspect)
         return
     _render(progress, score, photo=asset_path("astronaut.png"), text=DEMO_TEXT,
             output=output, size=size, aspect=aspect)
@@ -292,7 +295,7 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
                        aspect=aspect, fps=fps, seed=seed, head_motion=head_motion,
                        blinks=not no_blinks, export_visemes=export_visemes,
                        composition=composition, expression=expression, prompt=prompt,
-                       progress=progress)
+                       progress=progress, score=score)
         return
     if avatar_ref is not None:
         from facecast.cli.avatar import photo_for_render

@@ -10,13 +10,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
 from facecast.errors import FacecastError
 from facecast.pipeline.specs import check_speech_choice
 from facecast.rules import MAX_AUDIO_S, MIN_AUDIO_S
+
+if TYPE_CHECKING:
+    from facecast.api.native.wire import JobOut
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,6 +92,16 @@ score_option = click.option(
     "--score/--no-score", default=None,
     help="Measure the lip sync of the output and print a quality verdict (good, check, "
     "poor). Default: on when it costs under 10 % of the render's time.")
+
+
+def print_remote_quality(job: JobOut, score: bool | None) -> None:
+    """The quality line of a service's job (its ``result.quality``), unless --no-score."""
+    quality = job.result.quality if job.result is not None else None
+    if score is False or quality is None:
+        return
+    from facecast.quality.words import summary_line
+
+    click.echo(summary_line(quality.model_dump()))
 
 
 def print_quality(video: Path, *, score: bool | None, render_seconds: float, duration: float,

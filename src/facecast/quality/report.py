@@ -39,6 +39,7 @@ from facecast.quality.lipsync import (
     _shift,
     score_series,
 )
+from facecast.quality.words import percent, summary_line
 
 PathLike = str | os.PathLike[str]
 Verdict = Literal["good", "check", "poor"]
@@ -134,20 +135,7 @@ class QualityReport:
 
     def summary(self) -> str:
         """One line for the CLI: the verdict, its reasons, then the figures."""
-        head = self.verdict + (": " + "; ".join(self.reasons) if self.reasons else "")
-        figures = [f"face in {_pct(self.face_found_share)} of frames"]
-        if self.lag_ms is not None and self.r is not None:
-            figures.append(f"lag {self.lag_ms:+.0f} ms, r {self.r:.2f}")
-        if self.motion is not None:
-            figures.append(f"mouth motion {self.motion:.3f}")
-        sample = (f"{self.seconds_measured:.1f} s of {self.video_seconds:.1f} s measured, "
-                  f"1 frame in {SAMPLE_STRIDE}, in {self.seconds_taken:.1f} s")
-        text = f"quality: {head} ({', '.join(figures)}; {sample})"
-        return text + (f"; {self.note}" if self.note else "")
-
-
-def _pct(share: float) -> str:
-    return f"{100 * share:.0f} %"
+        return summary_line(self.to_dict())
 
 
 # ----------------------------------------------------------------- the sample
@@ -307,7 +295,7 @@ def judge(face_share: float, lag_ms: float | None, r: float | None, motion: floa
     note = ""
     if face_share <= 0.0:
         return "poor", ["no face found"], note
-    lost = f"face lost in {_pct(1 - face_share)} of frames"
+    lost = f"face lost in {percent(1 - face_share)} of frames"
     if face_share < FACE_POOR:
         poor.append(lost)
     elif face_share < FACE_CHECK:
