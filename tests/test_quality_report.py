@@ -177,3 +177,30 @@ def test_summary_line_reads_the_api_dict_the_same_way(render: Path) -> None:
 
     q = quality_report(render)
     assert summary_line(QualityOut(**q.to_dict()).model_dump()) == q.summary()
+
+
+def test_video_avatar_and_dub_renders_are_judged(shared_media: Path, tmp_path: Path) -> None:
+    """A video avatar made from a real recording, speaking the piper voice, and a dub of
+    the same recording with its own speech: both keep the face and move the mouth."""
+    from facecast.pipeline.dub_video import DubVideoSpec, dub_video
+    from facecast.pipeline.video_avatar import (
+        AvatarRenderSpec,
+        VideoAvatarSpec,
+        create_video_avatar,
+        render_video_avatar,
+    )
+
+    recording = shared_media / "videos" / "klobuchar_10s_noaudio.mp4"
+    info = create_video_avatar(VideoAvatarSpec(video=recording, folder=tmp_path / "avatar",
+                                               name="Klobuchar"))
+    out = render_video_avatar(AvatarRenderSpec(avatar=info.folder, output=tmp_path / "a.mp4",
+                                               text=TEXT))
+    q = quality_report(out.output, render_seconds=out.timings["total"])
+    assert q.face_found_share == 1.0 and q.verdict == "good", q.summary()
+    assert q.motion is not None and q.motion >= MOTION_LOW
+
+    dubbed = dub_video(DubVideoSpec(video=recording, output=tmp_path / "d.mp4",
+                                    audio=shared_media / "videos" / "klobuchar_10s_audio.wav"))
+    q = quality_report(dubbed.output)
+    assert q.face_found_share == 1.0 and q.verdict == "good", q.summary()
+    assert q.r is not None and q.r > 0.3
