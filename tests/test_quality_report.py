@@ -204,3 +204,23 @@ def test_video_avatar_and_dub_renders_are_judged(shared_media: Path, tmp_path: P
     q = quality_report(dubbed.output)
     assert q.face_found_share == 1.0 and q.verdict == "good", q.summary()
     assert q.r is not None and q.r > 0.3
+
+
+def test_native_api_dub_result_has_quality(app, shared_media: Path) -> None:  # type: ignore[no-untyped-def]
+    key = app.account()
+    folder = shared_media / "videos"
+
+    def b64(name: str) -> dict[str, str]:
+        return {"base64": base64.b64encode((folder / name).read_bytes()).decode(),
+                "filename": name}
+
+    r = app.client.post("/api/v1/dubs", headers=app.native(key), json={
+        "video": b64("klobuchar_10s_noaudio.mp4"), "audio": b64("klobuchar_10s_audio.wav")})
+    assert r.status_code == 201, r.text
+    app.run_jobs()
+    job = app.client.get(f"/api/v1/jobs/{r.json()['id']}", headers=app.native(key)).json()
+    assert job["status"] == "succeeded", job
+    quality = job["result"]["quality"]
+    assert quality["face_found_share"] == 1.0 and quality["verdict"] == "good", quality
+    # the request's own "quality" (the encoding) is untouched
+    assert job["input"]["quality"] == "std"
