@@ -225,7 +225,8 @@ def delete_cmd(avatar_ref: str) -> None:
 
 def photo_for_render(avatar_ref: str, *, output: Path, audio: str | None, text: str | None,
                      voice: str | None, transcript: str | None, canvas_options: bool,
-                     progress: bool, captions: bool = False) -> str | None:
+                     progress: bool, captions: bool = False, score: bool | None = None
+                     ) -> str | None:
     """``render --avatar NAME|ID``: a photo avatar's photo as a local file for the usual
     talking-photo render (removed when the command ends), or None when the avatar was a
     video avatar and its video is already written here."""
@@ -263,14 +264,15 @@ def photo_for_render(avatar_ref: str, *, output: Path, audio: str | None, text: 
                                "do not apply")
     if captions:  # as the API answers (bad_captions): said, not silently dropped
         raise click.UsageError("captions are not made for video avatars yet")
-    render_video_avatar(folder, output, audio, text, voice, transcript, progress)
+    render_video_avatar(folder, output, audio, text, voice, transcript, progress, score)
     return None
 
 
 def render_video_avatar(folder: Path, output: Path, audio: str | None, text: str | None,
-                        voice: str | None, transcript: str | None, progress: bool) -> None:
+                        voice: str | None, transcript: str | None, progress: bool,
+                        score: bool | None = None) -> None:
     """``render --avatar`` with a video avatar: its recording speaks the new audio."""
-    from facecast.cli.support import fail, progress_bar
+    from facecast.cli.support import fail, print_quality, progress_bar
     from facecast.service.avatars import video_engine
 
     try:
@@ -284,3 +286,6 @@ def render_video_avatar(folder: Path, output: Path, audio: str | None, text: str
         return
     click.echo(f"wrote {result.output} ({result.width}x{result.height} at {result.fps:g} fps, "
                f"{result.duration:.1f} s, {result.frames} frames, video avatar)")
+    print_quality(result.output, score=score, render_seconds=result.timings["total"],
+                  duration=result.duration, fps=result.fps, width=result.width,
+                  height=result.height)

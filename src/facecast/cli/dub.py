@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from facecast.cli.remote import Remote, refuse_local_only, remote, run_job
-from facecast.cli.support import caption_paths, check_speech, speech_options
+from facecast.cli.support import caption_paths, check_speech, score_option, speech_options
 from facecast.errors import FacecastError
 
 if TYPE_CHECKING:
@@ -45,16 +45,19 @@ def _point(value: str | None) -> tuple[float, float] | None:
 @click.option("--captions", "captions", multiple=True,
               type=click.Path(dir_okay=False, path_type=Path),
               help="Also write captions of the new speech: a .srt or .vtt file (repeatable).")
+@score_option
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def dub(video: str, audio: str | None, text: str | None, voice: str | None,
         transcript: str | None, output: Path, face_index: int, face_at: str | None,
-        export_visemes: Path | None, captions: tuple[Path, ...], progress: bool) -> None:
+        export_visemes: Path | None, captions: tuple[Path, ...], score: bool | None,
+        progress: bool) -> None:
     """Re-voice VIDEO: the person's lips speak AUDIO (or TEXT); the rest is the source.
 
     Longer speech loops the video seamlessly, shorter speech cuts it; the source's
     size and frame rate are kept, and frames without the face pass through.
     """
     from facecast.cli.support import fail as _fail
+    from facecast.cli.support import print_quality
     from facecast.cli.support import progress_bar as _progress_bar
 
     check_speech(audio, text, transcript)
@@ -66,7 +69,7 @@ def dub(video: str, audio: str | None, text: str | None, voice: str | None,
         _dub_remote(target, video=video, audio=audio, text=text, voice=voice,
                     transcript=transcript, output=output, face_index=face_index,
                     face_at=face_at, export_visemes=export_visemes, progress=progress,
-                    caption_file=caption_files[0] if caption_files else None)
+                    caption_file=caption_files[0] if caption_files else None, score=score)
         return
     from facecast.pipeline.dub_video import DubVideoSpec, dub_video
 
@@ -91,12 +94,15 @@ def dub(video: str, audio: str | None, text: str | None, voice: str | None,
     for path in caption_files:
         click.echo(f"wrote {path} ({len(result.captions)} cues from {result.captions_source} "
                    "words)")
+    print_quality(result.output, score=score, render_seconds=result.timings["total"],
+                  duration=result.duration, fps=result.fps, width=result.width,
+                  height=result.height)
 
 
 def _dub_remote(target: Remote, *, video: str, audio: str | None, text: str | None,
                 voice: str | None, transcript: str | None, output: Path, face_index: int,
                 face_at: str | None, export_visemes: Path | None, progress: bool,
-                caption_file: Path | None = None) -> None:
+                caption_file: Path | None = None, score: bool | None = None) -> None:
     """``dub`` on a facecast service."""
     refuse_local_only(**{"--face-at": face_at})
     if export_visemes is not None and export_visemes.suffix.lower() != ".json":
@@ -124,3 +130,6 @@ def _dub_remote(target: Remote, *, video: str, audio: str | None, text: str | No
     if caption_file is not None:
         click.echo(f"wrote {caption_file} ({info.get('caption_cues')} cues from "
                    f"{info.get('captions_source')} words)")
+    from facecast.cli.support import print_remote_quality
+
+    print_remote_quality(job, score)

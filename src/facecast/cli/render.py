@@ -20,7 +20,10 @@ from facecast.cli.support import (
     caption_choice,
     caption_options,
     check_speech,
+    print_quality,
+    print_remote_quality,
     progress_option,
+    score_option,
     speech_options,
 )
 from facecast.cli.support import fail as _fail
@@ -53,7 +56,7 @@ DEMO_TEXT = (
 
 
 
-def _render(progress: bool, **kwargs) -> None:
+def _render(progress: bool, score: bool | None = None, **kwargs) -> None:
     from facecast.pipeline.talking_photo import TalkingPhotoSpec, render_talking_photo
 
     spec = TalkingPhotoSpec(**kwargs)
@@ -73,6 +76,9 @@ def _render(progress: bool, **kwargs) -> None:
             asked=spec.expression is not None or bool(spec.prompt), prompt=bool(spec.prompt),
             expression=result.expression, actions=result.prompt_actions,
             unused=result.prompt_unused)
+    print_quality(result.output, score=score, render_seconds=result.timings["total"],
+                  duration=result.duration, fps=float(spec.fps), width=result.width,
+                  height=result.height)
 
 
 def _report(wrote: str, *, asked: bool, prompt: bool, expression: str,
@@ -92,6 +98,7 @@ def _render_remote(target: Remote, *, photo: str | None, avatar_ref: str | None,
                    audio: str | None, output: Path, export_visemes: Path | None,
                    composition: Composition | None, expression: str | None,
                    prompt: str | None, progress: bool, caption_file: Path | None = None,
+                   score: bool | None = None,
                    **options: Any) -> None:
     """``render`` on a facecast service: the same flags as the API request."""
     if export_visemes is not None and export_visemes.suffix.lower() != ".json":
@@ -124,6 +131,7 @@ def _render_remote(target: Remote, *, photo: str | None, avatar_ref: str | None,
     if caption_file is not None:
         click.echo(f"wrote {caption_file} ({info.get('caption_cues')} cues from "
                    f"{info.get('captions_source')} words)")
+    print_remote_quality(job, score)
 
 
 def _remote_captions(paths: Sequence[Path], burn: CaptionStyle | None
@@ -204,8 +212,10 @@ aspect_option = click.option("--aspect", type=click.Choice(list(ASPECTS)),
               default=Path("facecast-demo.mp4"), show_default=True)
 @size_option
 @aspect_option
+@score_option
 @progress_option
-def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
+def demo(output: Path, size: str, aspect: str | None, score: bool | None,
+         progress: bool) -> None:
     """Render the bundled astronaut portrait speaking a sentence (built-in voice)."""
     from facecast.assets import asset_path
 
@@ -214,10 +224,10 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
         _render_remote(target, photo=str(asset_path("astronaut.png")), avatar_ref=None,
                        audio=None, text=DEMO_TEXT, output=output, export_visemes=None,
                        composition=None, expression=None, prompt=None, progress=progress,
-                       size=size, aspect=aspect)
+                       score=score, size=size, aspect=aspect)
         return
-    _render(progress, photo=asset_path("astronaut.png"), text=DEMO_TEXT, output=output,
-            size=size, aspect=aspect)
+    _render(progress, score, photo=asset_path("astronaut.png"), text=DEMO_TEXT,
+            output=output, size=size, aspect=aspect)
 
 
 @click.command()
@@ -268,6 +278,7 @@ def demo(output: Path, size: str, aspect: str | None, progress: bool) -> None:
               f"'while talking, nodding, then smiling; slow zoom in' (up to {MAX_PROMPT_CHARS} "
               "characters).")
 @caption_options
+@score_option
 @progress_option
 def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: str | None,
            voice: str | None, transcript: str | None, output: Path, size: str,
@@ -276,7 +287,8 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
            canvas: str | None, background: str | None, replace_background: bool, mask: str,
            corner_radius: float, position: str | None, anchor: str, scale: float,
            avatar_size: str | None, layers: tuple[str, ...], expression: str | None,
-           prompt: str | None, progress: bool, **caption_flags: Any) -> None:
+           prompt: str | None, score: bool | None, progress: bool,
+           **caption_flags: Any) -> None:
     """Make PHOTO (or an --avatar) speak AUDIO (or TEXT) and write an MP4."""
     if (photo is None) == (avatar_ref is None):
         raise click.UsageError("give exactly one of --photo or --avatar")
@@ -322,14 +334,14 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
                        aspect=aspect, fps=fps, seed=seed, head_motion=head_motion,
                        blinks=not no_blinks, export_visemes=export_visemes,
                        composition=composition, expression=expression, prompt=prompt,
-                       progress=progress)
+                       progress=progress, score=score)
         return
     if avatar_ref is not None:
         from facecast.cli.avatar import photo_for_render
 
         photo = photo_for_render(
             avatar_ref, output=output, audio=audio, text=text, voice=voice,
-            transcript=transcript, progress=progress,
+            transcript=transcript, progress=progress, score=score,
             canvas_options=composition is not None or aspect is not None
             or size.strip().lower() != "source", captions=bool(captions) or burn is not None)
         if photo is None:
@@ -339,7 +351,8 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
         extra["captions"] = captions
     if burn is not None:
         extra["burn_captions"] = burn
-    _render(progress, photo=photo, audio=audio, text=text, voice=voice, transcript=transcript,
+    _render(progress, score, photo=photo, audio=audio, text=text, voice=voice,
+            transcript=transcript,
             output=output, size=size, aspect=aspect, fps=fps, seed=seed,
             head_motion=head_motion, blinks=not no_blinks, export_visemes=export_visemes,
             composition=composition, expression=expression, prompt=prompt, **extra)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
@@ -25,6 +25,9 @@ from facecast.rules import (
     MAX_AUDIO_S,
     MIN_AUDIO_S,
 )
+
+if TYPE_CHECKING:
+    from facecast.api.native.wire import JobOut
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -92,6 +95,41 @@ def fail(exc: FacecastError) -> None:
 
 progress_option = click.option("--progress/--no-progress", default=True,
                                help="Show a progress bar.")
+
+score_option = click.option(
+    "--score/--no-score", default=None,
+    help="Measure the lip sync of the output and print a quality verdict (good, check, "
+    "poor). Default: on when it costs under 10 % of the render's time.")
+
+
+def print_remote_quality(job: JobOut, score: bool | None) -> None:
+    """The quality line of a service's job (its ``result.quality``), unless --no-score."""
+    quality = job.result.quality if job.result is not None else None
+    if score is False or quality is None:
+        return
+    from facecast.quality.words import summary_line
+
+    click.echo(summary_line(quality.model_dump()))
+
+
+def print_quality(video: Path, *, score: bool | None, render_seconds: float, duration: float,
+                  fps: float, width: int, height: int) -> None:
+    """The quality report's line under a local render's summary (``--score``; by
+    default only when it costs under 10 % of the render's time)."""
+    if score is False:
+        return
+    from facecast.quality.report import COST_SHARE, cheap_enough, quality_report
+
+    if score is None and not cheap_enough(duration, fps, render_seconds, width * height):
+        click.echo(f"quality: not measured (it would take over {100 * COST_SHARE:.0f} % of "
+                   "this render's time; --score measures it)")
+        return
+    try:
+        report = quality_report(video, render_seconds=render_seconds)
+    except FacecastError as exc:
+        click.echo(f"quality: not measured ({exc.message})", err=True)
+        return
+    click.echo(report.summary())
 
 
 def speech_options(audio_help: str) -> Callable[[F], F]:

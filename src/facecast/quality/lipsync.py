@@ -105,7 +105,7 @@ class LipSyncScore:
 # --------------------------------------------------------------------------- video
 
 
-class _LipTracker:
+class LipTracker:
     """FaceDetection to place a square crop, FaceMesh (video mode) inside the crop."""
 
     def __init__(self) -> None:
@@ -195,7 +195,7 @@ def lip_tracker() -> Iterator[Callable[[np.ndarray], float]]:
     found. For callers that hold frames rather than a file: the renderer's per-face
     calibration measures its own poses with it, so that it sees the mouth exactly as
     this measure does."""
-    tracker = _LipTracker()
+    tracker = LipTracker()
     try:
         yield lambda frame: tracker.opening(np.ascontiguousarray(frame))
     finally:
@@ -248,7 +248,7 @@ def _compute_series(path: Path, max_frames: int | None) -> tuple[np.ndarray, np.
         ) from exc
     times: list[float] = []
     values: list[float] = []
-    tracker = _LipTracker()
+    tracker = LipTracker()
     try:
         with container:
             if not container.streams.video:
@@ -450,7 +450,7 @@ def score_series(
     )
 
 
-def _audio_start_offset(path: Path) -> float:
+def audio_start_offset(path: Path) -> float:
     """Seconds by which the file's audio stream starts after its video stream.
 
     Video timestamps are taken relative to the video stream's start and
@@ -469,7 +469,7 @@ def _audio_start_offset(path: Path) -> float:
         return 0.0
 
 
-def _shift(audio: Audio, seconds: float) -> Audio:
+def shift_audio(audio: Audio, seconds: float) -> Audio:
     """Audio delayed by ``seconds`` (silence prepended), or advanced when negative."""
     n = int(round(seconds * audio.sample_rate))
     if n == 0:
@@ -496,6 +496,6 @@ def measure_lipsync(
     if audio_path is not None:
         audio = load_audio(audio_path)
     else:
-        audio = _shift(load_audio(video_path), _audio_start_offset(Path(video_path)))
+        audio = shift_audio(load_audio(video_path), audio_start_offset(Path(video_path)))
     times, opening = lip_opening_series(video_path)
     return score_series(times, opening, audio, max_lag_ms=max_lag_ms)

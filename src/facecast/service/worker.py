@@ -129,7 +129,10 @@ class JobRunner:
             files[name] = {"key": key, "content_type": content_type,
                            "size": path.stat().st_size, "filename": f"job_{job.id}_{name}"
                            f"{path.suffix}"}
-        return {"files": files, "info": output.info}
+        result: dict[str, Any] = {"files": files, "info": output.info}
+        if output.quality is not None:
+            result["quality"] = output.quality
+        return result
 
     def run(self, job_id: int) -> None:
         job = jobs.claim(self.db, job_id, self.name)

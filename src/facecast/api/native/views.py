@@ -35,7 +35,9 @@ def job(service: Service, row: Job) -> s.JobOut:
     result = None
     if row.status == "succeeded" and row.result:
         files = {name: s.FileOut(**f) for name, f in service.job_files(row).items()}
-        result = s.JobResult(files=files, info=row.result.get("info", {}))
+        quality = row.result.get("quality")
+        result = s.JobResult(files=files, info=row.result.get("info", {}),
+                             quality=s.QualityOut(**quality) if quality else None)
     error = s.JobError(code=row.error_code, message=row.error_message or "") \
         if row.error_code and row.status in ("failed", "canceled") else None
     if row.status == "expired":

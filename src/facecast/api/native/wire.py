@@ -235,9 +235,31 @@ class JobError(BaseModel):
     message: str
 
 
+class QualityOut(BaseModel):
+    """What the lip-sync measure saw on a rendered video (docs/API.md, "Quality report")."""
+
+    verdict: Literal["good", "check", "poor"]
+    reasons: list[str] = Field(description="Why the verdict is not good; empty when it is.")
+    note: str = Field("", description="A caveat that does not change the verdict.")
+    face_found_share: float = Field(description="Share of the measured frames with a face.")
+    lag_ms: float | None = Field(description="Mouth ahead of the sound by this many ms "
+                                 "(negative: behind); null without a face or sound.")
+    r: float | None = Field(description="How closely the mouth follows the sound "
+                            "(Pearson r at the lag; real speakers about 0.4).")
+    motion: float | None = Field(description="Mouth motion: std of the lip gap over the "
+                                 "eye distance (real speakers 0.013-0.055).")
+    frames_measured: int
+    seconds_measured: float
+    video_seconds: float
+    seconds_taken: float
+
+
 class JobResult(BaseModel):
     files: dict[str, FileOut]
     info: dict[str, Any]
+    quality: QualityOut | None = Field(
+        None, description="Lip-sync quality report of a rendered video (talking_photo, "
+        "dub_video, avatar_video); null for other kinds.")
 
 
 class JobOut(BaseModel):
