@@ -16,6 +16,7 @@ import numpy as np
 
 from facecast.motion.life import LifeTrack
 from facecast.motion.track import CHANNELS, MouthTrack
+from facecast.render.eyelid import EyelidPainter
 from facecast.render.head import HeadMover
 from facecast.render.mouth import MouthPainter
 from facecast.render.rig import FACE_CHANNELS, MESH_POINTS, RIG_CHANNELS, FaceRig
@@ -52,6 +53,7 @@ class PortraitAnimator:
         self.region = face_region(landmarks, w, h)
         self.warper = MeshWarper(landmarks[:MESH_POINTS, :2], self.region)
         self.painter = MouthPainter(self.canvas, landmarks, self.rig.frame)
+        self.lids = EyelidPainter(self.canvas, landmarks, self.rig.frame)
         pts = landmarks[:MESH_POINTS, :2]
         face_box = Region(*(int(v) for v in pts.min(axis=0)), *(int(v) for v in pts.max(axis=0)))
         chin = landmarks[152, :2]
@@ -77,6 +79,8 @@ class PortraitAnimator:
         if patch is None:  # nothing moved
             patch = self.canvas[r.slices].copy()
         self.painter.paint(patch, (r.x0, r.y0), posed, float(values[_TEETH]))
+        if blink > 0.0:  # the warp squashes an eye; the lids close it (nothing otherwise)
+            self.lids.paint(patch, (r.x0, r.y0), posed, {"left": blink, "right": blink})
         frame[r.slices] = patch
         if self.head is not None and head is not None:
             self.head.apply(frame, *(float(v) for v in head))
