@@ -23,11 +23,8 @@ costs nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import cv2
 import numpy as np
-from scipy.ndimage import median_filter
 
 from facecast.render.rig import EYES, FaceFrame
 
@@ -250,7 +247,7 @@ class EyelidPainter:
         m_lid = (top_fade * cover * inside_lid * fade)[..., None]
         vc = np.clip(v, 0, 1)
         blend = SKIN_SHARE * _smoothstep(0.0, SKIN_FROM, vc)[..., None]
-        above_col = self._above(out, (x0 + ox, y0 + oy), eye, a, lines, reach)
+        above_col = self._above(out, (x0 + ox, y0 + oy), a, ak, t_k)
         base = above_col * (1 - blend) + (eye.skin * np.interp(a, eye.light_a, eye.light)[
             ..., None]) * blend
         shade = 1.0 - HIGHLIGHT / 2 + HIGHLIGHT * np.sin(np.pi * vc)
@@ -268,25 +265,25 @@ class EyelidPainter:
         out = out * (1 - m_lash[..., None]) + eye.lash[None, None, :] * m_lash[..., None]
         region[:] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
-    def _above(self, out: np.ndarray, corner: tuple[int, int], eye: _Eye, a: np.ndarray,
-               lines: Callable[[np.ndarray], tuple[np.ndarray, ...]],
-               reach: float) -> np.ndarray:
+    def _above(self, out: np.ndarray, corner: tuple[int, int], a: np.ndarray, ak: np.ndarray,
+               t_k: np.ndarray) -> np.ndarray:
         """Per pixel (by its column ``a``), the colour of ``out`` (whose top-left is
-        ``corner`` in the image) just above the painted lid's top, smoothed along the
-        lid (so a stray dark pixel there does not run down the lid as a streak)."""
+        ``corner`` in the image) just above the painted lid's top ``t_k`` at columns
+        ``ak``, smoothed along the lid (so a stray dark pixel there does not run down
+        the lid as a streak)."""
         fr = self.frame
-        ak = np.linspace(float(eye.light_a[0]) - reach - 1, float(eye.light_a[-1]) + reach + 1,
-                         2 * COLUMNS)
-        # Three rows just above the top, the median of them and of 3 columns.
-        t_k = lines(ak)[0][None, :] - TOP_SOFT_PX - np.arange(3.0)[:, None]
-        xy = (fr.origin + ak[None, :, None] * fr.right + t_k[..., None] * fr.down
+        # The median of three rows just above the top, then a running mean along it.
+        rows_b = t_k[None, :] - TOP_SOFT_PX - np.arange(3.0)[:, None]
+        xy = (fr.origin + ak[None, :, None] * fr.right + rows_b[..., None] * fr.down
               - np.asarray(corner))
         rows = cv2.remap(out, xy[..., 0].astype(np.float32), xy[..., 1].astype(np.float32),
                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        cols = np.median(median_filter(rows, size=(1, 3, 1), mode="nearest"), axis=0)
-        cols = np.stack([np.convolve(np.pad(c, 2, mode="edge"), np.ones(5) / 5, mode="valid")
-                         for c in cols.T], axis=1)
-        return np.stack([np.interp(a, ak, cols[:, k]) for k in range(3)], axis=-1)
+        cols = cv2.blur(np.median(rows, axis=0)[:, None, :], (1, 5),
+                        borderType=cv2.BORDER_REPLICATE)[:, 0, :]
+        pos = np.clip((a - ak[0]) / (ak[1] - ak[0]), 0, len(ak) - 1.001)
+        i = pos.astype(np.int32)
+        w = (pos - i)[..., None]
+        return cols[i] * (1 - w) + cols[i + 1] * w
 
     @staticmethod
     def _grain(eye: _Eye, a: np.ndarray, b: np.ndarray, top: np.ndarray) -> np.ndarray:
