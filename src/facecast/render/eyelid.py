@@ -62,6 +62,7 @@ LASH_WIDTH = 0.08
 LASH_MIN_PX = 1.0
 LASH_DARK = 0.3
 LASH_ALPHA = 0.95
+LASH_DROP = 0.25  # the line hangs this far (lash widths) below the lid edge
 GRAIN_SIGMA = 1.2  # pixels: detail finer than this is the skin's grain
 # The lid's grain, relative to the skin's round it (a stretched lid is smoother).
 GRAIN_GAIN = 0.6
@@ -260,7 +261,7 @@ class EyelidPainter:
         outer = u if eye.outer_high else 1 - u
         taper = _smoothstep(0.0, 0.25, np.minimum(u, 1 - u) + 0.04) * (0.6 + 0.4 * outer)
         sigma = 0.5 * lash_w * np.maximum(taper, 0.35)
-        d = b - (edge + 0.25 * lash_w * taper)
+        d = b - (edge + LASH_DROP * lash_w * taper)
         m_lash = LASH_ALPHA * np.exp(-0.5 * (d / sigma) ** 2) * taper * inside_lid * fade
         out = out * (1 - m_lash[..., None]) + eye.lash[None, None, :] * m_lash[..., None]
         region[:] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
