@@ -41,7 +41,7 @@ SEAL = (0.8, 1.0)
 TOP_EXTEND = 0.4
 # ... or above the lashes or liner where they reach higher: the first pixel at least
 # this bright (fraction of the skin's brightness) above the crease.
-SKIN_LIKE = 0.8
+SKIN_LIKE = 0.6
 TOP_SOFT_PX = 1.5  # its top edge is soft over at least this many pixels (half the extension)
 # The lid's colour turns from the skin above it into the lid's own skin colour over
 # this fraction of its height (from its top).
@@ -50,7 +50,7 @@ SKIN_SHARE = 0.7  # the rest stays the light of the skin above (the lid is in it
 # Where the lid skin is measured, as fractions of the source crease (0) to upper lid
 # margin (1) distance: from above the crease down to above the lashes; the skin is
 # taken as the brighter half of it (lashes, liner and shadows are darker).
-SKIN_BAND = (-1.0, 0.5)
+SKIN_BAND = (-0.5, 0.5)
 SKIN_PERCENTILES = (30, 75)
 # Shading of the closed lid: a soft highlight mid-lid (it is rounded over the eyeball)
 # and the lashes' shadow on it just above their line (fractions of the skin colour).
@@ -195,8 +195,9 @@ class EyelidPainter:
             top = np.minimum(np.interp(at, cr[:, 0], cr[:, 1]), edge - 1.0)
             band = np.interp(at, eye.src_up[:, 0], eye.src_up[:, 1]) - np.interp(
                 at, eye.src_cr[:, 0], eye.src_cr[:, 1])
-            extend = np.maximum(TOP_EXTEND * np.maximum(band, 1.0),
-                                np.interp(at, eye.light_a, eye.dark_above) + 1.0)
+            band = np.maximum(band, 1.0)
+            extend = np.clip(np.interp(at, eye.light_a, eye.dark_above) + 1.0,
+                             TOP_EXTEND * band, band)
             top = top - extend * fade
             # The lid narrows towards the corners (almond-shaped, not a box).
             uu = (at - a0) / max(a1 - a0, 1.0)
@@ -206,9 +207,9 @@ class EyelidPainter:
 
         # The box round all that is painted (image pixels, then in the patch).
         ak = np.linspace(a0 - reach - 1, a1 + reach + 1, 2 * COLUMNS)
-        t_k, _, b_k, _ = lines(ak)
+        t_k, _, b_k, s_k = lines(ak)
         outline = np.concatenate([
-            fr.origin + ak[:, None] * fr.right + (t_k - TOP_SOFT_PX - 2)[:, None] * fr.down,
+            fr.origin + ak[:, None] * fr.right + (t_k - s_k - 4)[:, None] * fr.down,
             fr.origin + ak[:, None] * fr.right + (b_k + 2 * lash_w + 2)[:, None] * fr.down,
         ])
         ox, oy = origin
@@ -244,11 +245,11 @@ class EyelidPainter:
         # pixel is left.
         v = (b - top) / np.maximum(edge - top, 1.0)
         cover = np.clip(edge + 0.6 * seal - b + 0.5, 0, 1)
-        top_fade = _smoothstep(0.0, 1.0, (b - top) / soft)
+        top_fade = _smoothstep(0.0, 1.0, (b - top) / soft + 1.0)  # soft above the top
         m_lid = (top_fade * cover * inside_lid * fade)[..., None]
         vc = np.clip(v, 0, 1)
         blend = SKIN_SHARE * _smoothstep(0.0, SKIN_FROM, vc)[..., None]
-        above_col = self._above(out, (x0 + ox, y0 + oy), a, ak, t_k)
+        above_col = self._above(out, (x0 + ox, y0 + oy), a, ak, t_k - s_k)
         base = above_col * (1 - blend) + (eye.skin * np.interp(a, eye.light_a, eye.light)[
             ..., None]) * blend
         shade = 1.0 - HIGHLIGHT / 2 + HIGHLIGHT * np.sin(np.pi * vc)
@@ -269,12 +270,12 @@ class EyelidPainter:
     def _above(self, out: np.ndarray, corner: tuple[int, int], a: np.ndarray, ak: np.ndarray,
                t_k: np.ndarray) -> np.ndarray:
         """Per pixel (by its column ``a``), the colour of ``out`` (whose top-left is
-        ``corner`` in the image) just above the painted lid's top ``t_k`` at columns
+        ``corner`` in the image) just above ``t_k`` (where the painted lid fades in) at columns
         ``ak``, smoothed along the lid (so a stray dark pixel there does not run down
         the lid as a streak)."""
         fr = self.frame
         # The median of three rows just above the top, then a running mean along it.
-        rows_b = t_k[None, :] - TOP_SOFT_PX - np.arange(3.0)[:, None]
+        rows_b = t_k[None, :] - 1.0 - np.arange(3.0)[:, None]
         xy = (fr.origin + ak[None, :, None] * fr.right + rows_b[..., None] * fr.down
               - np.asarray(corner))
         rows = cv2.remap(out, xy[..., 0].astype(np.float32), xy[..., 1].astype(np.float32),
