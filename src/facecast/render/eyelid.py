@@ -9,10 +9,12 @@ follows head roll) and only inside a small box round the eye:
 - the eye under the lid: between the posed lid edge and the lower lid, the
   portrait's own unwarped eye, so a half-closed lid covers the iris rather
   than squashing it;
-- the lid: from the posed crease down to the lid edge, skin of the portrait's
-  own upper lid (a colour measured on the lid, lit a little rounder over the
-  eyeball, with the lid's own grain), faded in from the crease so no seam
-  shows against the warped skin above it;
+- the lid: from a little above the posed crease (above any lashes or liner
+  that reach over it) down to the lid edge. Its colour starts as the skin just
+  above it, where it fades in, so no seam shows, and turns on the way down into
+  the portrait's own lid skin (measured once on the upper lid), lit a little
+  rounder over the eyeball, shaded by the lashes at its margin, with grain as
+  strong as the skin's round it;
 - the lash line: a soft dark line of the portrait's lash colour along the lid
   edge, thickest towards the outer corner.
 
@@ -47,6 +49,7 @@ TOP_SOFT_PX = 1.5  # its top edge is soft over at least this many pixels (half t
 # this fraction of its height (from its top).
 SKIN_FROM = 0.6
 SKIN_SHARE = 0.7  # the rest stays the light of the skin above (the lid is in its shade)
+ABOVE_FLOOR = 0.8  # ... that light taken as at least this fraction of the lid skin's
 # Where the lid skin is measured, as fractions of the source crease (0) to upper lid
 # margin (1) distance: from above the crease down to above the lashes; the skin is
 # taken as the brighter half of it (lashes, liner and shadows are darker).
@@ -250,6 +253,9 @@ class EyelidPainter:
         vc = np.clip(v, 0, 1)
         blend = SKIN_SHARE * _smoothstep(0.0, SKIN_FROM, vc)[..., None]
         above_col = self._above(out, (x0 + ox, y0 + oy), a, ak, t_k - s_k)
+        # Not darker than the lid skin's shade: a brow, a glasses frame or a lash just
+        # above the lid must not print as a dark band along its top.
+        above_col = np.maximum(above_col, ABOVE_FLOOR * eye.skin)
         base = above_col * (1 - blend) + (eye.skin * np.interp(a, eye.light_a, eye.light)[
             ..., None]) * blend
         shade = 1.0 - HIGHLIGHT / 2 + HIGHLIGHT * np.sin(np.pi * vc)
