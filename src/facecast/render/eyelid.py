@@ -40,16 +40,17 @@ SEAL = (0.8, 1.0)
 # crease-to-lid height) and fades in from there to full cover at the crease, so whatever the
 # warp stretched below the crease (lashes, eyeliner, the crease's shadow) goes under
 # it, and its top blends into the skin above with no seam.
-TOP_EXTEND = 0.4
+TOP_EXTEND = 0.15
+TOP_EXTEND_MAX = 0.7
 # ... or above the lashes or liner where they reach higher: the first pixel at least
 # this bright (fraction of the skin's brightness) above the crease.
-SKIN_LIKE = 0.6
+SKIN_LIKE = 0.45
 TOP_SOFT_PX = 1.5  # its top edge is soft over at least this many pixels (half the extension)
 # The lid's colour turns from the skin above it into the lid's own skin colour over
 # this fraction of its height (from its top).
 SKIN_FROM = 0.6
 SKIN_SHARE = 0.7  # the rest stays the light of the skin above (the lid is in its shade)
-ABOVE_FLOOR = 0.8  # ... that light taken as at least this fraction of the lid skin's
+ABOVE_FLOOR = 0.6  # ... that light taken as at least this fraction of the lid skin's
 # Where the lid skin is measured, as fractions of the source crease (0) to upper lid
 # margin (1) distance: from above the crease down to above the lashes; the skin is
 # taken as the brighter half of it (lashes, liner and shadows are darker).
@@ -185,7 +186,7 @@ class EyelidPainter:
         a0, a1 = float(up[0, 0]), float(up[-1, 0])
         # The lid and its lashes reach a little past the corners (over any corner pixel
         # of sclera the warp leaves there), fading in over that reach.
-        reach = 0.5 * lash_w + 1.5
+        reach = lash_w + 2.0
         seal = float(_smoothstep(*SEAL, blink))
         fade = float(_smoothstep(*FADE_IN, blink))
 
@@ -200,7 +201,7 @@ class EyelidPainter:
                 at, eye.src_cr[:, 0], eye.src_cr[:, 1])
             band = np.maximum(band, 1.0)
             extend = np.clip(np.interp(at, eye.light_a, eye.dark_above) + 1.0,
-                             TOP_EXTEND * band, band)
+                             TOP_EXTEND * band, TOP_EXTEND_MAX * band)
             top = top - extend * fade
             # The lid narrows towards the corners (almond-shaped, not a box).
             uu = (at - a0) / max(a1 - a0, 1.0)
@@ -247,7 +248,7 @@ class EyelidPainter:
         # colour on the way down; sealed, it reaches a little past the edge so no eye
         # pixel is left.
         v = (b - top) / np.maximum(edge - top, 1.0)
-        cover = np.clip(edge + 0.6 * seal - b + 0.5, 0, 1)
+        cover = np.clip(edge + (0.6 + 0.5 * lash_w) * seal - b + 0.5, 0, 1)
         top_fade = _smoothstep(0.0, 1.0, (b - top) / soft + 1.0)  # soft above the top
         m_lid = (top_fade * cover * inside_lid * fade)[..., None]
         vc = np.clip(v, 0, 1)
@@ -266,7 +267,7 @@ class EyelidPainter:
         # The lash line along the lid edge, hanging a little below it; thickest towards
         # the outer corner, thin at the inner one.
         outer = u if eye.outer_high else 1 - u
-        taper = _smoothstep(0.0, 0.25, np.minimum(u, 1 - u) + 0.04) * (0.6 + 0.4 * outer)
+        taper = _smoothstep(0.0, 0.25, np.minimum(u, 1 - u) + 0.1) * (0.6 + 0.4 * outer)
         sigma = 0.5 * lash_w * np.maximum(taper, 0.35)
         d = b - (edge + LASH_DROP * lash_w * taper)
         m_lash = LASH_ALPHA * np.exp(-0.5 * (d / sigma) ** 2) * taper * inside_lid * fade
@@ -280,14 +281,16 @@ class EyelidPainter:
         ``ak``, smoothed along the lid (so a stray dark pixel there does not run down
         the lid as a streak)."""
         fr = self.frame
-        # The median of three rows just above the top, then a running mean along it.
+        # Three rows just above the top, then a running mean along the lid.
         rows_b = t_k[None, :] - 1.0 - np.arange(3.0)[:, None]
         xy = (fr.origin + ak[None, :, None] * fr.right + rows_b[..., None] * fr.down
               - np.asarray(corner))
         rows = cv2.remap(out, xy[..., 0].astype(np.float32), xy[..., 1].astype(np.float32),
                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        cols = cv2.blur(np.median(rows, axis=0)[:, None, :], (1, 5),
-                        borderType=cv2.BORDER_REPLICATE)[:, 0, :]
+        # The brightest of the three rows: a brow hair or a lash there is darker.
+        best = np.argmax(rows.astype(np.float32).sum(axis=2), axis=0)
+        cols = cv2.blur(rows[best, np.arange(rows.shape[1])][:, None, :].astype(np.float32),
+                        (1, 5), borderType=cv2.BORDER_REPLICATE)[:, 0, :]
         pos = np.clip((a - ak[0]) / (ak[1] - ak[0]), 0, len(ak) - 1.001)
         i = pos.astype(np.int32)
         w = (pos - i)[..., None]
