@@ -96,10 +96,8 @@ class LipSyncScore:
 class _LipTracker:
     """FaceDetection to place a square crop, FaceMesh (video mode) inside the crop."""
 
-    def __init__(self, crop_size: int = CROP_SIZE) -> None:
+    def __init__(self) -> None:
         import mediapipe as mp
-
-        self._size = crop_size
 
         self._detector = mp.solutions.face_detection.FaceDetection(
             model_selection=1, min_detection_confidence=0.5
@@ -153,8 +151,8 @@ class _LipTracker:
         cut = rgb[max(0, y0) : min(h, y0 + side), max(0, x0) : min(w, x0 + side)]
         if pad_l or pad_t or pad_r or pad_b:
             cut = cv2.copyMakeBorder(cut, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE)
-        interp = cv2.INTER_AREA if side > self._size else cv2.INTER_LINEAR
-        return cv2.resize(cut, (self._size, self._size), interpolation=interp)
+        interp = cv2.INTER_AREA if side > CROP_SIZE else cv2.INTER_LINEAR
+        return cv2.resize(cut, (CROP_SIZE, CROP_SIZE), interpolation=interp)
 
     def points(self, rgb: np.ndarray) -> np.ndarray | None:
         """The 478 mesh points (x, y) in this frame, in units of the square crop (so
