@@ -37,15 +37,16 @@ FADE_IN = (0.0, 0.4)
 # so that a full blink closes the eye to the pixel.
 SEAL = (0.8, 1.0)
 # The painted lid starts this far above the posed crease (fraction of the portrait's
-# crease-to-lid height) and fades in from there to full cover at the crease, so whatever the
-# warp stretched below the crease (lashes, eyeliner, the crease's shadow) goes under
-# it, and its top blends into the skin above with no seam.
+# crease-to-lid height), so whatever the warp stretched below the crease (lashes,
+# the crease's shadow) goes under it ...
 TOP_EXTEND = 0.15
+# ... or above dark lashes or eyeliner where they reach higher (up to this fraction):
+# to the first pixel at least this bright (fraction of the lid skin's brightness).
 TOP_EXTEND_MAX = 0.7
-# ... or above the lashes or liner where they reach higher: the first pixel at least
-# this bright (fraction of the skin's brightness) above the crease.
 SKIN_LIKE = 0.45
-TOP_SOFT_PX = 1.5  # its top edge is soft over at least this many pixels (half the extension)
+# Above its top the lid fades out over at least this many pixels (or half its
+# extension above the crease), over the skin whose colour it starts from: no seam.
+TOP_SOFT_PX = 1.5
 # The lid's colour turns from the skin above it into the lid's own skin colour over
 # this fraction of its height (from its top).
 SKIN_FROM = 0.6
@@ -53,7 +54,8 @@ SKIN_SHARE = 0.7  # the rest stays the light of the skin above (the lid is in it
 ABOVE_FLOOR = 0.6  # ... that light taken as at least this fraction of the lid skin's
 # Where the lid skin is measured, as fractions of the source crease (0) to upper lid
 # margin (1) distance: from above the crease down to above the lashes; the skin is
-# taken as the brighter half of it (lashes, liner and shadows are darker).
+# taken between these percentiles of brightness (lashes, liner and shadows are darker,
+# a brow-bone highlight brighter).
 SKIN_BAND = (-0.5, 0.5)
 SKIN_PERCENTILES = (30, 75)
 # Shading of the closed lid: a soft highlight mid-lid (it is rounded over the eyeball)
@@ -102,8 +104,7 @@ class _Eye:
         aa = np.broadcast_to(a[None, :], bb.shape)
         samples = _sample(image, fr, aa, bb).reshape(len(v), COLUMNS, 3)
         lum = samples.mean(axis=2)
-        # The skin is the brighter part of the band: lashes, the crease's shadow and
-        # any iris the landmarks let in are darker.
+        # Lashes, the crease's shadow and any iris the landmarks let in are darker.
         lo, hi = np.percentile(lum, SKIN_PERCENTILES)
         keep = (lum >= lo) & (lum <= hi)
         self.skin = samples[keep].mean(axis=0) if keep.any() else np.median(
@@ -122,7 +123,8 @@ class _Eye:
                         c_b[None, :] - steps[:, None]).mean(axis=2)
         skin_like = above >= SKIN_LIKE * float(self.skin.mean())
         first = np.where(skin_like.any(axis=0), np.argmax(skin_like, axis=0), len(steps) - 1)
-        self.dark_above = np.maximum.reduce([np.roll(first, k) for k in (-1, 0, 1)]).astype(
+        padded = np.pad(first, 1, mode="edge")
+        self.dark_above = np.maximum.reduce([padded[:-2], padded[1:-1], padded[2:]]).astype(
             np.float64)
         # Lash colour: the dark end of the upper lid margin.
         margin = _sample(image, fr, np.broadcast_to(a, (5, COLUMNS)),
