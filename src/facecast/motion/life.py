@@ -3,8 +3,9 @@ gestures and camera moves an expression asks for.
 
 All of it is deterministic for a given seed. Head motion is smoothed noise
 (never jerky) plus small nods that follow the speech's activity; blinks come at
-natural, irregular intervals (about every 2 to 6 s), close fast and open a
-little slower, and prefer pauses in the speech.
+natural, irregular intervals (about every 2 to 6 s), close in 100-150 ms and
+open more slowly, now and then stop half way or come in pairs, and prefer
+pauses in the speech.
 
 On top of that, :func:`nod_track`, :func:`shake_track` and :func:`tilt_track`
 make deliberate gestures (rhythmic nods, head shakes, a held tilt) under an
@@ -54,13 +55,43 @@ def _smooth_noise(rng: np.random.Generator, n: int, fps: float, seconds: float) 
     return x / (x.std() + 1e-9) if n > 1 else x
 
 
-def blink_curve(fps: float, close_s: float = 0.08, hold_s: float = 0.03,
-                open_s: float = 0.14) -> np.ndarray:
-    """One blink's lid closure per frame: a fast close, a short hold, a slower open."""
-    t = np.arange(int(np.ceil((close_s + hold_s + open_s) * fps)) + 1) / fps
-    c = np.where(t < close_s, np.sin(0.5 * np.pi * t / close_s) ** 2, 1.0)
-    opening = np.clip((t - close_s - hold_s) / open_s, 0.0, 1.0)
-    return np.clip(c * (1.0 - np.sin(0.5 * np.pi * opening) ** 2), 0.0, 1.0)
+# Blink timing (seconds). Real blinks close in about 100-150 ms, stay shut for a
+# moment and open more slowly (about 150-350 ms); these are the ranges each blink's
+# timing is drawn from, and BLINK_TIMING is the typical blink.
+BLINK_CLOSE_S = (0.10, 0.15)
+BLINK_HOLD_S = (0.0, 0.05)
+BLINK_OPEN_S = (0.18, 0.32)
+BLINK_TIMING = (0.12, 0.03, 0.24)  # close, hold, open
+# Some blinks are incomplete (the lid stops part way), a few come in pairs.
+HALF_BLINK_P = 0.2
+HALF_BLINK_DEPTH = (0.45, 0.75)
+DOUBLE_BLINK_P = 0.08
+
+
+def blink_curve(fps: float, close_s: float = BLINK_TIMING[0], hold_s: float = BLINK_TIMING[1],
+                open_s: float = BLINK_TIMING[2], depth: float = 1.0) -> np.ndarray:
+    """One blink's lid closure per frame: an accelerating close, a short hold and a
+    slower, decelerating open, peaking at ``depth`` (1 = shut).
+
+    The close is rounded to whole frames, so that one frame is always at the full
+    ``depth`` (a blink sampled between its frames would never quite shut).
+    """
+    n_close = max(1, round(close_s * fps))
+    close = n_close / fps
+    t = np.arange(int(np.ceil((close + hold_s + open_s) * fps)) + 1) / fps
+    # Closing: the lid speeds up (ease-in) and stops at the lower lid.
+    c = np.where(t < close, np.sin(0.5 * np.pi * t / close) ** 2, 1.0)
+    # Opening: fast at first, slowing as the lid reaches the top (ease-out).
+    opening = np.clip((t - close - hold_s) / open_s, 0.0, 1.0)
+    c = c * (1.0 - (1.0 - (1.0 - opening) ** 2))
+    return np.clip(depth * c, 0.0, 1.0).astype(np.float32)
+
+
+def _one_blink(rng: np.random.Generator, fps: float) -> np.ndarray:
+    """A blink with its own timing within the natural ranges; some stop part way."""
+    depth = rng.uniform(*HALF_BLINK_DEPTH) if rng.random() < HALF_BLINK_P else 1.0
+    return blink_curve(fps, rng.uniform(*BLINK_CLOSE_S), rng.uniform(*BLINK_HOLD_S),
+                       rng.uniform(*BLINK_OPEN_S), depth)
 
 
 def life_track(
@@ -83,7 +114,9 @@ def life_track(
     act = np.pad(act, (0, n_frames - len(act)))
     blink = np.zeros(n_frames, np.float32)
     if blinks and n_frames:
-        curve = blink_curve(fps)
+        # Each blink's own timing and depth come from a stream of their own, so the
+        # blink times and the head motion stay what the seed always gave.
+        vary = np.random.default_rng([seed, 3])
         t = rng.uniform(0.4, 2.0)
         while True:
             start = int(t * fps)
@@ -93,6 +126,14 @@ def life_track(
                 start = lo + int(np.argmin(act[lo:hi] + 1e-3 * np.abs(np.arange(lo, hi) - start)))
             if start >= n_frames:
                 break
+            curve = _one_blink(vary, fps)
+            if vary.random() < DOUBLE_BLINK_P:  # a second blink as the lid reopens
+                second = _one_blink(vary, fps)
+                at = int(np.argmax(curve)) + max(2, round(0.12 * fps))
+                both = np.zeros(max(len(curve), at + len(second)), np.float32)
+                both[: len(curve)] = curve
+                both[at : at + len(second)] = np.maximum(both[at : at + len(second)], second)
+                curve = both
             seg = curve[: n_frames - start]
             blink[start : start + len(seg)] = np.maximum(blink[start : start + len(seg)], seg)
             t = start / fps + float(np.clip(rng.gamma(4.0, 0.9), 1.8, 7.0))

@@ -166,26 +166,33 @@ class LipTracker:
         interp = cv2.INTER_AREA if side > CROP_SIZE else cv2.INTER_LINEAR
         return cv2.resize(cut, (CROP_SIZE, CROP_SIZE), interpolation=interp)
 
-    def opening(self, rgb: np.ndarray) -> float:
-        """Inner-lip gap / outer-eye-corner distance in this frame; NaN without a face."""
+    def points(self, rgb: np.ndarray) -> np.ndarray | None:
+        """The 478 mesh points (x, y) in this frame, in units of the square crop (so
+        ratios of distances need no aspect correction); None without a face."""
         if self._crop is None or self._since_detect >= DETECT_EVERY:
             self._detect(rgb)
         self._since_detect += 1
         for attempt in range(2):
             if self._crop is None:
-                return float("nan")
+                return None
             res = self._mesh.process(self._cut(rgb))
             if res.multi_face_landmarks:
                 lm = res.multi_face_landmarks[0].landmark
-                pts = np.array([(p.x, p.y) for p in lm], dtype=np.float64)
-                upper = pts[[a for a, _ in INNER_LIP_PAIRS]]
-                lower = pts[[b for _, b in INNER_LIP_PAIRS]]
-                gap = float(np.mean(np.linalg.norm(lower - upper, axis=1)))
-                eyes = float(np.linalg.norm(pts[EYE_OUTER[0]] - pts[EYE_OUTER[1]]))
-                return gap / eyes if eyes > 1e-6 else float("nan")
+                return np.array([(p.x, p.y) for p in lm], dtype=np.float64)
             if attempt == 0:
                 self._detect(rgb)  # lost it: look for the face again before giving up
-        return float("nan")
+        return None
+
+    def opening(self, rgb: np.ndarray) -> float:
+        """Inner-lip gap / outer-eye-corner distance in this frame; NaN without a face."""
+        pts = self.points(rgb)
+        if pts is None:
+            return float("nan")
+        upper = pts[[a for a, _ in INNER_LIP_PAIRS]]
+        lower = pts[[b for _, b in INNER_LIP_PAIRS]]
+        gap = float(np.mean(np.linalg.norm(lower - upper, axis=1)))
+        eyes = float(np.linalg.norm(pts[EYE_OUTER[0]] - pts[EYE_OUTER[1]]))
+        return gap / eyes if eyes > 1e-6 else float("nan")
 
 
 @contextmanager
@@ -239,7 +246,22 @@ def lip_opening_series(
     return times.copy(), values.copy()
 
 
-def _compute_series(path: Path, max_frames: int | None) -> tuple[np.ndarray, np.ndarray]:
+def face_series(
+    video_path: PathLike,
+    measure: Callable[[np.ndarray], float],
+    *,
+    max_frames: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame ``(timestamps_s, measure(points))`` of any face-mesh measure, tracked as
+    for the lip series; ``points`` are the 478 mesh points (x, y) in units of a square
+    crop, so ratios of distances need no aspect correction. NaN in frames without a face.
+    Not cached."""
+    return _compute_series(Path(video_path), max_frames, measure)
+
+
+def _compute_series(path: Path, max_frames: int | None,
+                    measure: Callable[[np.ndarray], float] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -265,7 +287,12 @@ def _compute_series(path: Path, max_frames: int | None) -> tuple[np.ndarray, np.
                     times.append(float((frame.pts - start) * base))
                 else:
                     times.append(i / fps)
-                values.append(tracker.opening(frame.to_ndarray(format="rgb24")))
+                rgb = frame.to_ndarray(format="rgb24")
+                if measure is None:
+                    values.append(tracker.opening(rgb))
+                else:
+                    pts = tracker.points(rgb)
+                    values.append(float("nan") if pts is None else measure(pts))
     except av.error.FFmpegError as exc:
         raise InputError(
             f"cannot decode video {path.name!r}: {exc}", code="unreadable_video"

@@ -17,6 +17,7 @@ import numpy as np
 from facecast.motion.life import LifeTrack
 from facecast.motion.track import CHANNELS, MouthTrack
 from facecast.render.calibrate import JawCalibration, calibrate_jaw, moustache_points
+from facecast.render.eyelid import EyelidPainter
 from facecast.render.head import HeadMover
 from facecast.render.rig import FACE_CHANNELS, MESH_POINTS, RIG_CHANNELS, FaceRig
 from facecast.render.stock_mouth import StockPainter
@@ -62,6 +63,7 @@ class PortraitAnimator:
         self.rig.chin_room = max(room - CHIN_ROOM, 0.0)
         # The interior is real (the packaged stock bank); painted only as the fallback.
         self.painter = StockPainter(self.canvas, landmarks, self.rig.frame)
+        self.lids = EyelidPainter(self.canvas, landmarks, self.rig.frame)
         pts = landmarks[:MESH_POINTS, :2]
         face_box = Region(*(int(v) for v in pts.min(axis=0)), *(int(v) for v in pts.max(axis=0)))
         chin = landmarks[152, :2]
@@ -114,6 +116,8 @@ class PortraitAnimator:
         if patch is None:  # nothing moved
             patch = self.canvas[r.slices].copy()
         self.painter.paint(patch, (r.x0, r.y0), posed, float(values[_TEETH]))
+        if blink > 0.0:  # the warp squashes an eye; the lids close it (nothing otherwise)
+            self.lids.paint(patch, (r.x0, r.y0), posed, {"left": blink, "right": blink})
         frame[r.slices] = patch
         if self.head is not None and head is not None:
             self.head.apply(frame, *(float(v) for v in head))

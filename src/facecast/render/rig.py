@@ -76,6 +76,10 @@ SMILE_LIDS = 0.015  # lower eyelids up (the cheeks push them)
 EYES_WIDE = 0.04  # upper eyelids up (at the lid's middle)
 SQUINT_LOWER = 0.035  # lower eyelids up
 SQUINT_UPPER = 0.012  # upper eyelids down
+# The lower lid's share of a blink's closing: none, so that all the portrait's eye
+# opening lies under the closing upper lid (render/eyelid.py paints it shut) and no
+# squashed sclera is left between the lids' old and new lines.
+BLINK_LOWER = 0.0
 
 
 @dataclass(frozen=True)
@@ -344,7 +348,8 @@ class FaceRig:
         return np.sin(np.pi * np.clip(u, 0.0, 1.0)) ** 0.8
 
     def _blink(self, side: str) -> np.ndarray:
-        """Upper lid down onto the lower lid (90 %), lower lid up the rest, crease follows."""
+        """Upper lid down onto the lower lid (the lower lid moves by ``BLINK_LOWER``),
+        crease follows."""
         eye = EYES[side]
         fr = self.frame
         ab = fr.local(self.source)
@@ -354,10 +359,10 @@ class FaceRig:
         lo_at_up = np.interp(ab[up, 0], ab[lo[order], 0], ab[lo[order], 1])
         gap = lo_at_up - ab[up, 1]  # pixels, >= 0 for an open eye
         disp = np.zeros((len(self.source), 2), np.float32)
-        disp[up, 1] = gap * 0.9
+        disp[up, 1] = gap * (1.0 - BLINK_LOWER)
         up_at_lo = np.interp(ab[lo, 0], ab[up[np.argsort(ab[up, 0])], 0],
                              ab[up[np.argsort(ab[up, 0])], 1])
-        disp[lo, 1] = -(ab[lo, 1] - up_at_lo) * 0.1
+        disp[lo, 1] = -(ab[lo, 1] - up_at_lo) * BLINK_LOWER
         disp[list(eye["crease"]), 1] = float(np.mean(gap)) * 0.3
         disp[[up[0], up[-1]]] = 0.0  # the eye corners stay put
         return fr.to_image(disp)

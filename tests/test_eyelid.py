@@ -1,0 +1,113 @@
+"""Blinks: the painted eyelid closes the eye on a real face, and blinks have real timing."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from facecast.face import check_face
+from facecast.motion.life import blink_curve, life_track
+from facecast.motion.track import CHANNELS
+from facecast.render.animator import PortraitAnimator
+from facecast.render.rig import EYES
+
+# Face-mesh points: (upper lid middle, lower lid middle, corner, corner) per eye.
+APERTURE_POINTS = ((159, 145, 33, 133), (386, 374, 362, 263))
+
+
+def aperture(frame: np.ndarray) -> float:
+    """Mean over both eyes of the lid gap at the middle over the eye's width, as the
+    face mesh sees it on a rendered frame."""
+    verdict = check_face(frame)
+    assert verdict.analysis is not None
+    p = verdict.analysis.landmarks[:, :2]
+    return float(np.mean([np.linalg.norm(p[u] - p[lo]) / np.linalg.norm(p[a] - p[b])
+                          for u, lo, a, b in APERTURE_POINTS]))
+
+
+@pytest.fixture(scope="module")
+def landmarks(astronaut: np.ndarray) -> np.ndarray:
+    verdict = check_face(astronaut)
+    assert verdict.accepted and verdict.analysis is not None
+    return verdict.analysis.landmarks
+
+
+@pytest.fixture(scope="module")
+def frames(astronaut: np.ndarray, landmarks: np.ndarray) -> dict[float, np.ndarray]:
+    animator = PortraitAnimator(astronaut, landmarks, head_motion=False)
+    still = np.zeros(len(CHANNELS), np.float32)
+    return {b: animator.render(still, b, None) for b in (0.0, 0.5, 1.0)}
+
+
+def _luma(img: np.ndarray) -> np.ndarray:
+    return img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def test_a_full_blink_closes_the_eye(frames: dict[float, np.ndarray]) -> None:
+    open_, half, shut = (aperture(frames[b]) for b in (0.0, 0.5, 1.0))
+    # The mesh sees 0.14 of the open eye at a full blink (0.65 before the painted lid).
+    assert shut <= 0.2 * open_, f"shut {shut:.3f} vs open {open_:.3f}"
+    assert 0.3 * open_ < half < 0.85 * open_, "a half blink is half closed"
+
+
+def test_no_iris_shows_through_the_shut_lid(frames: dict[float, np.ndarray],
+                                            astronaut: np.ndarray,
+                                            landmarks: np.ndarray) -> None:
+    """Inside the portrait's eye opening, apart from the lash line along the lower lid,
+    the shut eye has no pixel as dark as the iris (the warp alone left the stretched
+    lashes and specks of pupil there)."""
+    lm = landmarks[:, :2]
+    luma_open, luma_shut = _luma(astronaut), _luma(frames[1.0])
+    for eye in EYES.values():
+        opening = np.zeros(astronaut.shape[:2], np.uint8)
+        poly = np.concatenate([lm[list(eye["upper"])], lm[list(eye["lower"])][::-1]])
+        cv2.fillPoly(opening, [np.round(poly).astype(np.int32)], 1)
+        lash_band = np.zeros_like(opening)
+        width = float(np.linalg.norm(lm[eye["upper"][0]] - lm[eye["upper"][-1]]))
+        cv2.polylines(lash_band, [np.round(lm[list(eye["lower"])]).astype(np.int32)], False, 1,
+                      thickness=max(3, round(0.2 * width)))
+        inside = (opening > 0) & (lash_band == 0)
+        assert inside.sum() > 20
+        # Iris-dark: under half the brightness of the lid skin (at the crease points).
+        crease = np.round(lm[list(eye["crease"])]).astype(int)
+        iris_dark = 0.5 * float(np.median(luma_open[crease[:, 1], crease[:, 0]]))
+        assert (luma_open[inside] <= iris_dark).sum() > 5, "the open eye shows its iris"
+        # (The warp alone left stretched lashes and specks of pupil here.)
+        assert (luma_shut[inside] <= iris_dark).sum() == 0, "iris-dark pixels under the lid"
+
+
+def test_open_eyes_are_untouched(frames: dict[float, np.ndarray], astronaut: np.ndarray,
+                                 landmarks: np.ndarray) -> None:
+    """Without a blink nothing is painted: the eyes are the portrait's own pixels."""
+    pts = landmarks[[i for eye in EYES.values() for i in eye["upper"] + eye["crease"]], :2]
+    x0, y0 = np.floor(pts.min(axis=0)).astype(int) - 3
+    x1, y1 = np.ceil(pts.max(axis=0)).astype(int) + 3
+    assert np.array_equal(frames[0.0][y0:y1, x0:x1], astronaut[y0:y1, x0:x1])
+
+
+@pytest.mark.parametrize("fps", [24, 25, 30, 60])
+def test_blink_curve_timing(fps: int) -> None:
+    curve = blink_curve(fps)
+    assert curve[0] == 0.0 and curve[-1] == 0.0
+    assert curve.max() == 1.0, "one frame is fully shut"
+    shut = np.flatnonzero(curve == 1.0)
+    closing_s = shut[0] / fps
+    opening_s = (len(curve) - 1 - shut[-1]) / fps
+    assert 0.10 <= closing_s <= 0.15, f"closes in {closing_s * 1000:.0f} ms"
+    assert opening_s > 1.3 * closing_s, "opens more slowly than it closes"
+    assert np.all(np.diff(curve[: shut[0] + 1]) > 0), "closing is monotonic"
+    assert np.all(np.diff(curve[shut[-1]:]) <= 0), "opening is monotonic"
+
+
+def test_life_track_blinks_vary() -> None:
+    """Over two minutes: most blinks shut fully, some stop part way, timings differ."""
+    life = life_track(3000, 25, seed=4)
+    on = np.concatenate([[False], life.blink > 0, [False]])
+    starts, ends = np.flatnonzero(~on[:-1] & on[1:]), np.flatnonzero(on[:-1] & ~on[1:])
+    peaks = np.array([life.blink[s:e].max() for s, e in zip(starts, ends, strict=True)])
+    lengths = ends - starts
+    assert 20 <= len(peaks) <= 70
+    assert (peaks == 1.0).mean() >= 0.6, "most blinks shut the eye"
+    assert ((peaks > 0.3) & (peaks < 0.9)).any(), "some blinks are half blinks"
+    assert len(set(lengths.tolist())) >= 3, "blinks do not all last the same"
