@@ -20,10 +20,11 @@ video at t - 0.25 - d, d searched over +-200 ms (printed as "shift": the real
 lips' time = render time - shift). Klobuchar's video and WAV are cut together
 (offset 0).
 
-Run by hand (``--before`` only labels the rows; run it against main's src with
-PYTHONPATH to get the before figures):
+Run by hand (``--label`` only names the rows; run it against main's src with
+PYTHONPATH for the before figures; ``--spectral`` renders with the fallback
+track that German or Chinese speech gets):
 
-    python bench/bench_reenact.py [--label after]
+    python bench/bench_reenact.py [--label after] [--spectral]
 """
 
 from __future__ import annotations
@@ -155,7 +156,13 @@ def run_clip(clip: Clip, label: str) -> list[Any]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--label", default="this checkout", help="names the rows (before/after)")
+    ap.add_argument("--spectral", action="store_true",
+                    help="refuse every recognition: the any-language (fallback) track")
     args = ap.parse_args(argv)
+    if args.spectral:
+        import facecast.motion.recognise as recognition
+
+        recognition.MIN_CONFIDENCE = float("inf")  # read at each use: nothing is confident
     print(f"bench_reenact: bar r >= {R_BAR} (high-passed, best shift within "
           f"+-{SEARCH_S * 1000:g} ms of the clip's offset), amplitude "
           f"{AMPLITUDE_BAR[0]}..{AMPLITUDE_BAR[1]}x the real std")

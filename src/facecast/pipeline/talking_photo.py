@@ -177,6 +177,8 @@ def mouth_track(audio: Audio, phonemes: list[PhonemeTiming], fps: float, *,
                                {**track.meta, "recognition": figures})
             return track.resampled(fps)
     track = track_from_audio(audio, fps=100.0)
+    # Unscaled: a 0.75 jaw gain brought Obama's render from 1.9x to 1.35x his real
+    # amplitude but cost the German render's sync (r 0.51 -> 0.46, bench_lipsync).
     if figures is not None:
         track.meta["recognition"] = figures
     return track.resampled(fps)
