@@ -149,7 +149,8 @@ def run_clip(clip: Clip, label: str) -> list[Any]:
     why = [w for w, ok in (("r", r_ok), ("amplitude", amp_ok)) if not ok]
     verdict = "PASS" if not why else "FAIL (" + ", ".join(why) + ")"
     recog = result.track.meta.get("recognition", {})
-    return [clip.name, label, result.track.source, recog.get("confidence", "-"),
+    speech_x = result.timings["speech"] / result.duration  # loading + mouth track
+    return [clip.name, label, result.track.source, recog.get("confidence", "-"), speech_x,
             score["shift_ms"], score["r"], score["amp_hp"], score["amp_raw"], verdict]
 
 
@@ -171,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     rows = [run_clip(c, args.label.replace(" ", "_")) for c in clips() if c.video.is_file()]
-    print_table(["clip", "code", "mouth from", "confidence", "shift ms", "r", "amp (hp)",
+    print_table(["clip", "code", "mouth from", "confidence", "speech s/s", "shift ms", "r",
+                 "amp (hp)",
                  "amp (raw)", "bar"], rows, title="Self-reenactment: render vs real lips")
     return 0
 

@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -35,7 +34,7 @@ from facecast.media.video import render_preset
 from facecast.motion.expressions import ExpressionPlan, expression_track, get_template
 from facecast.motion.life import LifeTrack, life_track, with_gestures
 from facecast.motion.prompt import PromptPlan, parse_prompt
-from facecast.motion.track import MouthTrack
+from facecast.motion.track import CHANNEL_INDEX, MouthTrack
 from facecast.pipeline.frames import prefetched
 from facecast.pipeline.specs import check_look, check_speech_choice
 from facecast.render.animator import PortraitAnimator
@@ -64,6 +63,11 @@ PHONEME_LEAD_S = 0.04
 # which cost r (0.42 -> 0.28 at 120 ms); a plain shift keeps it (0.41 at 60 + 40 ms).
 RECOGNISED_LEAD_S = 0.04
 RECOGNISED_ADVANCE_S = 0.06
+# Share of the spectral (loudness) jaw mixed into the recognised one. Lips also open
+# wider when speech is louder; 0.2 kept real-lip r (Obama 0.42 -> 0.43, Klobuchar 0.63
+# -> 0.58) and raised the sync to the sound's envelope (0.41 -> 0.48, bench_lipsync's
+# bar is 0.35). Scaling the jaw by loudness instead measured worse on both.
+SPECTRAL_JAW_SHARE = 0.2
 
 
 @dataclass
@@ -159,29 +163,29 @@ def mouth_track(audio: Audio, phonemes: list[PhonemeTiming], fps: float, *,
         return track.resampled(fps)
     from facecast.motion.from_audio import track_from_audio
 
-    figures: dict[str, Any] | None = None
+    spectral = track_from_audio(audio, fps=100.0)
     if recognise:
         from facecast.motion.recognise import recognise as recognise_speech
 
         heard = recognise_speech(audio)
         figures = heard.summary()
         if heard.confident:
-            # The recognised phones alone: scaling their jaw by loudness (stress) measured
-            # worse against real lips (r 0.40 -> 0.37 and 0.67 -> 0.65 with +-30 %).
             earlier = [PhonemeTiming(p.phoneme, max(p.start - RECOGNISED_ADVANCE_S, 0.0),
                                      max(p.end - RECOGNISED_ADVANCE_S, 0.0))
                        for p in heard.phonemes]
             track = track_from_phonemes(earlier, audio.duration, fps=100.0,
                                         lead=RECOGNISED_LEAD_S)
-            track = MouthTrack(track.fps, track.values, "recognised",
-                               {**track.meta, "recognition": figures})
-            return track.resampled(fps)
-    track = track_from_audio(audio, fps=100.0)
-    # Unscaled: a 0.75 jaw gain brought Obama's render from 1.9x to 1.35x his real
-    # amplitude but cost the German render's sync (r 0.51 -> 0.46, bench_lipsync).
-    if figures is not None:
-        track.meta["recognition"] = figures
-    return track.resampled(fps)
+            values = track.values.copy()
+            n = min(len(values), len(spectral.values))
+            jaw = CHANNEL_INDEX["jaw"]
+            values[:n, jaw] = ((1.0 - SPECTRAL_JAW_SHARE) * values[:n, jaw]
+                               + SPECTRAL_JAW_SHARE * spectral.values[:n, jaw])
+            return MouthTrack(track.fps, values, "recognised",
+                              {**track.meta, "recognition": figures}).resampled(fps)
+        spectral.meta["recognition"] = figures
+    # The spectral track as it is: a 0.75 jaw gain brought Obama's render from 1.9x to
+    # 1.35x his real amplitude but cost the German render's sync (r 0.51 -> 0.46).
+    return spectral.resampled(fps)
 
 
 def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = None
