@@ -172,9 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     rows = [run_clip(c, args.label.replace(" ", "_")) for c in clips() if c.video.is_file()]
-    print_table(["clip", "code", "mouth from", "confidence", "speech s/s", "shift ms", "r",
-                 "amp (hp)",
-                 "amp (raw)", "bar"], rows, title="Self-reenactment: render vs real lips")
+    headers = ["clip", "code", "mouth from", "confidence", "speech s/s", "shift ms", "r",
+               "amp (hp)", "amp (raw)", "bar"]
+    print_table(headers, rows, title="Self-reenactment: render vs real lips")
     return 0
 
 

@@ -7,6 +7,7 @@ track otherwise. Piper TTS and espeak-ng (always), ../shared/media (when present
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +132,7 @@ def test_german_and_noise_fall_back_to_the_spectral_track() -> None:
         assert isinstance(track, MouthTrack)
         assert track.source == "audio"
         assert track.meta["recognition"]["confidence"] < MIN_CONFIDENCE
+        json.dumps(track.to_dict(), allow_nan=False)  # the exported track stays strict JSON
     assert recognise(noise).words == [] or recognise(noise).speech_s < 1.0
 
 
