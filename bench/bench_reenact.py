@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="refuse every recognition: the any-language (fallback) track")
     args = ap.parse_args(argv)
     if args.spectral:
-        import facecast.motion.recognise as recognition
+        import facecast.motion.recognition as recognition
 
         recognition.MIN_CONFIDENCE = float("inf")  # read at each use: nothing is confident
     print(f"bench_reenact: bar r >= {R_BAR} (high-passed, best shift within "

@@ -165,7 +165,7 @@ def mouth_track(audio: Audio, phonemes: list[PhonemeTiming], fps: float, *,
 
     spectral = track_from_audio(audio, fps=100.0)
     if recognise:
-        from facecast.motion.recognise import recognise as recognise_speech
+        from facecast.motion.recognition import recognise as recognise_speech
 
         heard = recognise_speech(audio)
         figures = heard.summary()

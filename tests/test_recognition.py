@@ -1,5 +1,5 @@
 """Speech-aware mouth from sound alone: recognition of untranscribed English with
-pocketsphinx (facecast.motion.recognise) and the audio-only path of
+pocketsphinx (facecast.motion.recognition) and the audio-only path of
 talking_photo.mouth_track, which uses it for confident English and the spectral
 track otherwise. Piper TTS and espeak-ng (always), ../shared/media (when present).
 """
@@ -16,7 +16,7 @@ import pytest
 from facecast.media.audio import Audio, load_audio
 from facecast.motion.from_audio import track_from_audio
 from facecast.motion.from_phonemes import merge_markers
-from facecast.motion.recognise import MIN_CONFIDENCE, Recognition, chunk_bounds, recognise
+from facecast.motion.recognition import MIN_CONFIDENCE, Recognition, chunk_bounds, recognise
 from facecast.motion.track import MouthTrack
 from facecast.pipeline.talking_photo import (
     RECOGNISED_ADVANCE_S,
