@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         # the transcript's own alignment is the captions' source: against the recogniser
         # (another decoder, another search) it is measured independently
         if give_text:
-            from facecast.motion.recognise import recognise
+            from facecast.motion.recognition import recognise
 
             reference = recognise(audio).words
         rows.append((name, len(made.cues), _errors_ms(firsts, reference),

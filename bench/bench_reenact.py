@@ -20,10 +20,11 @@ video at t - 0.25 - d, d searched over +-200 ms (printed as "shift": the real
 lips' time = render time - shift). Klobuchar's video and WAV are cut together
 (offset 0).
 
-Run by hand (``--before`` only labels the rows; run it against main's src with
-PYTHONPATH to get the before figures):
+Run by hand (``--label`` only names the rows; run it against main's src with
+PYTHONPATH for the before figures; ``--spectral`` renders with the fallback
+track that German or Chinese speech gets):
 
-    python bench/bench_reenact.py [--label after]
+    python bench/bench_reenact.py [--label after] [--spectral]
 """
 
 from __future__ import annotations
@@ -148,14 +149,21 @@ def run_clip(clip: Clip, label: str) -> list[Any]:
     why = [w for w, ok in (("r", r_ok), ("amplitude", amp_ok)) if not ok]
     verdict = "PASS" if not why else "FAIL (" + ", ".join(why) + ")"
     recog = result.track.meta.get("recognition", {})
-    return [clip.name, label, result.track.source, recog.get("confidence", "-"),
+    speech_x = result.timings["speech"] / result.duration  # loading + mouth track
+    return [clip.name, label, result.track.source, recog.get("confidence", "-"), speech_x,
             score["shift_ms"], score["r"], score["amp_hp"], score["amp_raw"], verdict]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--label", default="this checkout", help="names the rows (before/after)")
+    ap.add_argument("--spectral", action="store_true",
+                    help="refuse every recognition: the any-language (fallback) track")
     args = ap.parse_args(argv)
+    if args.spectral:
+        import facecast.motion.recognition as recognition
+
+        recognition.MIN_CONFIDENCE = float("inf")  # read at each use: nothing is confident
     print(f"bench_reenact: bar r >= {R_BAR} (high-passed, best shift within "
           f"+-{SEARCH_S * 1000:g} ms of the clip's offset), amplitude "
           f"{AMPLITUDE_BAR[0]}..{AMPLITUDE_BAR[1]}x the real std")
@@ -164,8 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     rows = [run_clip(c, args.label.replace(" ", "_")) for c in clips() if c.video.is_file()]
-    print_table(["clip", "code", "mouth from", "confidence", "shift ms", "r", "amp (hp)",
-                 "amp (raw)", "bar"], rows, title="Self-reenactment: render vs real lips")
+    headers = ["clip", "code", "mouth from", "confidence", "speech s/s", "shift ms", "r",
+               "amp (hp)", "amp (raw)", "bar"]
+    print_table(headers, rows, title="Self-reenactment: render vs real lips")
     return 0
 
 

@@ -12,11 +12,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from facecast.captions import Cue, build_cues, caption_format, shown_words, write_captions
 from facecast.errors import InputError
 from facecast.media import Audio
 from facecast.timing import WordTiming
+
+if TYPE_CHECKING:
+    from facecast.motion.recognition import Recognition
 
 PathLike = str | os.PathLike[str]
 
@@ -37,16 +41,18 @@ def check_caption_path(path: PathLike | None) -> None:
 
 
 def make_captions(audio: Audio, words: Sequence[WordTiming], *, text: str | None,
-                  transcript: str | None) -> Captions:
+                  transcript: str | None, heard: Recognition | None = None) -> Captions:
     """Cues for ``audio``: from ``words`` (TTS of ``text``, or the alignment of
-    ``transcript``) when given, else from recognised English speech."""
+    ``transcript``) when given, else from recognised English speech (``heard``, when
+    the caller has recognised it already for the mouth)."""
     if words:
         source = "tts" if text is not None else "transcript"
         return Captions(build_cues(shown_words(words, text or transcript),
                                    duration=audio.duration), source)
-    from facecast.motion.recognise import recognise
+    if heard is None:
+        from facecast.motion.recognition import recognise
 
-    heard = recognise(audio)
+        heard = recognise(audio)
     if not heard.confident or not heard.words:
         raise InputError("captions need the text of this speech: it was not recognised as "
                          "English; give its transcript (or render from text)",

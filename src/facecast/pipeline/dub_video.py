@@ -78,7 +78,7 @@ from facecast.pipeline.frames import (  # the public ones re-exported: see __all
     source_output_rate,
 )
 from facecast.pipeline.specs import check_face_index, check_speech_choice
-from facecast.pipeline.talking_photo import SpeechReady, mouth_track
+from facecast.pipeline.talking_photo import SpeechReady, heard_if_needed, mouth_track
 from facecast.pipeline.video_loop import (
     CROSSFADE_S,
     POSE_POINTS,
@@ -99,6 +99,7 @@ from facecast.timing import PhonemeTiming, WordTiming
 
 if TYPE_CHECKING:
     from facecast.captions import Cue
+    from facecast.motion.recognition import Recognition
 
 PathLike = str | os.PathLike[str]
 Progress = Callable[[float, str], None]
@@ -240,10 +241,11 @@ def speech_with_words(spec: SpeechSource
     return audio, [], []
 
 
-def frame_track(audio: Audio, phonemes: list[PhonemeTiming], fps: Fraction) -> MouthTrack:
+def frame_track(audio: Audio, phonemes: list[PhonemeTiming], fps: Fraction, *,
+                heard: Recognition | None = None) -> MouthTrack:
     """The mouth track at the video's rate, one row per output frame (the audio's length)."""
     n_out = max(1, round(audio.duration * float(fps)))
-    track = mouth_track(audio, phonemes, float(fps))
+    track = mouth_track(audio, phonemes, float(fps), heard=heard)
     values = track.values[:n_out]
     if len(values) < n_out:
         values = np.concatenate([values, np.zeros((n_out - len(values), values.shape[1]),
@@ -276,12 +278,14 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
     t = time.perf_counter()
     audio, phonemes, words = speech_with_words(spec)
     captions = None
+    heard = heard_if_needed(audio, phonemes, bool(spec.captions))
     if spec.captions:
         from facecast.pipeline.captioning import make_captions
 
         # before the costly part: speech that cannot be captioned stops the dub here
-        captions = make_captions(audio, words, text=spec.text, transcript=spec.transcript)
-    track = frame_track(audio, phonemes, fps)
+        captions = make_captions(audio, words, text=spec.text, transcript=spec.transcript,
+                                 heard=heard)
+    track = frame_track(audio, phonemes, fps, heard=heard)
     n_out = len(track)
     if spec.export_visemes:
         from facecast.motion.export import save_track

@@ -7,12 +7,13 @@ phones aligned: pocketsphinx 5 decodes the 16 kHz audio with its bundled
 en-US acoustic model, language model and dictionary, and a second pass
 (``set_alignment`` on the recognised words) gives every phone its frames. The
 words may be wrong ("the moral spell" for "the mortal peril"), but
-near-homophones share their lip shapes, which is all the mouth needs; a
-phone-loop decode (no words) measured worse against real lips.
+near-homophones share their lip shapes, which is all the mouth needs (a
+phone-loop decode without words measured worse against real lips in issue #14:
+r 0.18 against 0.27).
 
 Confidence: the recogniser always answers in English words, also for German,
 Chinese or noise. Two of its own figures tell real English from the rest,
-both per second of recognised speech:
+both averaged over the frames of the recognised words:
 
 - the words' lattice posteriors (how sure the decoder is of each word against
   its competitors): English 0.6-0.8, other languages 0.3-0.5;
@@ -35,9 +36,8 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,7 @@ from facecast.timing import PhonemeTiming, WordTiming
 log = logging.getLogger(__name__)
 
 # Narrower than pocketsphinx's defaults (beam 1e-48, wbeam 7e-29, pbeam 1e-48, maxhmmpf
-# 30000, topn 4): about half the CPU. The second (fwdflat) pass stays on: without it
+# 30000, no maxwpf, topn 4): about half the CPU. The second (fwdflat) pass stays on: without it
 # Klobuchar's lip correlation fell from 0.66 to 0.40.
 DECODER_CONFIG: dict[str, Any] = {
     "beam": 1e-40, "wbeam": 1e-30, "pbeam": 1e-40,
@@ -75,10 +75,9 @@ class Recognition:
     words: list[WordTiming]
     phonemes: list[PhonemeTiming]
     posterior: float  # duration-weighted mean word posterior, 0..1
-    acoustic: float  # mean acoustic log score per speech frame (0 = best possible)
+    acoustic: float  # mean acoustic log score per word frame (0 = best; -inf: no words)
     speech_s: float  # seconds covered by recognised words
-    cpu_s: float = 0.0  # seconds spent decoding
-    notes: dict[str, Any] = field(default_factory=dict)
+    cpu_s: float = 0.0  # CPU seconds spent recognising
 
     @property
     def confidence(self) -> float:
@@ -100,20 +99,19 @@ class Recognition:
             "words": len(self.words),
             "confidence": round(self.confidence, 3),
             "posterior": round(self.posterior, 3),
-            "acoustic": round(self.acoustic, 2),
+            "acoustic": round(self.acoustic, 2) if np.isfinite(self.acoustic) else None,
             "speech_s": round(self.speech_s, 2),
         }
 
 
-@contextmanager
-def _decoder() -> Iterator[Any]:
+def _decoder() -> Any:
     """A fresh decoder per recognition. Reusing one would save its 0.2-0.8 s of loading,
     but its Gaussian selection carries state from the audio it heard before (the same
     clip's word posteriors moved 0.77 -> 0.72 on a second pass), and the same audio
     must give the same mouth."""
     from pocketsphinx import Decoder
 
-    yield Decoder(loglevel="FATAL", **DECODER_CONFIG)
+    return Decoder(loglevel="FATAL", **DECODER_CONFIG)
 
 
 def _is_word(name: str) -> bool:
@@ -148,39 +146,40 @@ def recognise(audio: Audio) -> Recognition:
     t0 = time.process_time()
     samples = np.clip(audio.resampled(SAMPLE_RATE).samples, -1.0, 1.0)
     duration = audio.duration
-    with _decoder() as decoder:
-        words: list[WordTiming] = []
-        phones: list[PhonemeTiming] = []
-        post_sum = ac_sum = 0.0
-        frames = 0
-        for start, end in chunk_bounds(samples):
-            pcm = (samples[start:end] * 32767.0).astype("<i2").tobytes()
-            base = start / SAMPLE_RATE + ALIGN_OFFSET_S
+    decoder = _decoder()
+    words: list[WordTiming] = []
+    phones: list[PhonemeTiming] = []
+    post_sum = ac_sum = 0.0
+    frames = 0
+    for start, end in chunk_bounds(samples):
+        pcm = (samples[start:end] * 32767.0).astype("<i2").tobytes()
+        base = start / SAMPLE_RATE + ALIGN_OFFSET_S
 
-            def sec(frame: float, base: float = base) -> float:
-                return float(min(max(frame * FRAME_S + base, 0.0), duration))
+        def sec(frame: float, base: float = base) -> float:
+            return float(min(max(frame * FRAME_S + base, 0.0), duration))
 
-            try:
-                decoder.start_utt()
-                decoder.process_raw(pcm, full_utt=True)
-                decoder.end_utt()
-                segs = list(decoder.seg() or [])
-            except RuntimeError as exc:  # a chunk the decoder cannot handle is simply not heard
-                log.info("recognition failed on %.1f-%.1f s: %s", start / SAMPLE_RATE,
-                         end / SAMPLE_RATE, exc)
-                continue
-            heard = [s for s in segs if _is_word(s.word)]
-            for s in heard:
-                n = s.end_frame - s.start_frame + 1
-                frames += n
-                post_sum += n * float(s.prob)
-                # ``ascore`` comes back exponentiated; its log is the score per word.
-                ac_sum += float(np.log(max(float(s.ascore), 1e-300)))
-                words.append(WordTiming(_base_word(s.word), sec(s.start_frame),
-                                        sec(s.end_frame + 1)))
-            if not heard:
-                continue
-            phones.extend(_phone_pass(decoder, pcm, segs, sec))
+        try:
+            decoder.start_utt()
+            decoder.process_raw(pcm, full_utt=True)
+            decoder.end_utt()
+            segs = list(decoder.seg() or [])
+        except RuntimeError as exc:  # a chunk the decoder cannot handle is simply not heard
+            log.info("recognition failed on %.1f-%.1f s: %s", start / SAMPLE_RATE,
+                     end / SAMPLE_RATE, exc)
+            continue
+        heard = [s for s in segs if _is_word(s.word)]
+        for s in heard:
+            n = s.end_frame - s.start_frame + 1
+            frames += n
+            post_sum += n * float(s.prob)
+            # ``ascore`` comes back exponentiated; its log is the word's score (a word
+            # of over ~1.8 s would underflow to the floor: only ever noise, so fine).
+            ac_sum += float(np.log(max(float(s.ascore), 1e-300)))
+            words.append(WordTiming(_base_word(s.word), sec(s.start_frame),
+                                    sec(s.end_frame + 1)))
+        if not heard:
+            continue
+        phones.extend(_phone_pass(decoder, pcm, segs, sec))
     speech_s = frames * FRAME_S
     return Recognition(
         words=words,
@@ -192,7 +191,8 @@ def recognise(audio: Audio) -> Recognition:
     )
 
 
-def _phone_pass(decoder: Any, pcm: bytes, segs: list[Any], sec: Any) -> list[PhonemeTiming]:
+def _phone_pass(decoder: Any, pcm: bytes, segs: list[Any],
+                sec: Callable[[float], float]) -> list[PhonemeTiming]:
     """Phone timings of the recognised words (second pass); even spread if it fails."""
     out: list[PhonemeTiming] = []
     try:
