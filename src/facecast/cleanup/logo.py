@@ -14,17 +14,12 @@ The model is estimated from frames sampled across the video:
 * opacity and colour come from a robust linear fit of pixels just inside the
   logo against pixels just outside it, over all samples: across the logo's
   edge the background barely changes, so ``inside = (1 - a) * outside + a * L``;
-* the logo's opacity is then taken from pairs of pixels straddling its edge,
-  a solid pixel and the uncovered picture one to three pixels away, where the
-  picture is continuous: the mode of the pairs' opacities (a 0.02 error
-  leaves 11 grey levels of ghost on black; the opacities of the pixels
-  against an inpainted background were biased on still shots, where the
-  guess is wrong the same way in every sample);
 * anti-aliased edges get a per-pixel opacity from the same relation, against
   a background inpainted over the logo and one pixel round it (no wider: a
-  guess from further away is worse than the faint edge it would take in),
-  then guessed again between the picture outside and the picture recovered
-  under the solid pixels; the fully covered pixels all get the logo's opacity.
+  guess from further away is worse than the faint edge it would take in);
+  the logo's solid pixels all get its opacity, the median of its pixels'
+  opacities around their most common value (a 0.02 error leaves 11 grey
+  levels of ghost on black).
 
 The overlay is taken off the YUV planes (:class:`PlaneInversion`), since 4:2:0
 chroma mixes logo and picture at the logo's edges, down to its faintest
@@ -47,13 +42,8 @@ OverlayKind = Literal["semi-transparent", "opaque", "none"]
 MAX_INVERT_ALPHA = 0.85  # above this, noise times 1 / (1 - a) is worse than a fill
 MAX_ALPHA_SAMPLES = 16
 FRINGE_ALPHA = 0.2  # of the logo's opacity: a pixel this covered next to it is its edge
-SOLID = 0.85  # of the logo's opacity: first estimates above are the logo's solid pixels
-FULL = 0.95  # of the logo's opacity: refined estimates above are fully covered pixels
+SOLID = 0.85  # of the logo's opacity: estimates above are the logo's solid pixels
 FAINTEST = 0.04  # of the logo's opacity: less is left alone (5% white is 13 grey levels)
-EDGE_REACH = 3  # px from a solid pixel of the logo across its rim to the uncovered picture
-EDGE_MIN_PAIRS = 40  # fewer pairs across the logo's edge: its opacity from the inpainting
-RIM_ITERATIONS = 40  # of the harmonic fill under the rim: 1-2 px wide, started from Telea
-EDGE_AGREE = 0.1  # of the opacity: an edge estimate further off is not the logo's
 
 
 @dataclass
@@ -296,130 +286,8 @@ def _fit_overlay(stack: np.ndarray, mask: np.ndarray, inside: np.ndarray
     # The plateau from the unclipped opacities: clipped ones would pile up at exactly 1
     # and outvote a semi-transparent logo's plateau, spread by noise over a few bins, as
     # soon as a bright part of a still picture (a white van) lies in the box.
-    alpha = _opacity(frames, bgs, colour)
-    raw = alpha[mask]
-    opacity = _plateau(raw[~np.isnan(raw)])
-    # Against the inpainted background the opacity is biased wherever that guess is: on a
-    # still shot always the same way (letters on a dark band between bright blind slats:
-    # 0.538 for 0.55, five grey levels of ghost). Across the logo's edge the picture is
-    # continuous, so pairs of pixels straddling it tell the opacity without any guess.
-    # All the samples, not the ones inpainted: the pairs need no background, and grain in
-    # each pair's pooled opacity (the mode's spread over bootstrap resamples: 0.003 over
-    # grainy Obama with 16 samples, a grey level of ghost) falls with their number.
-    edge = _edge_opacity(stack, mask, np.nan_to_num(alpha, nan=0.0), opacity, colour,
-                         inside)
-    if edge is not None and abs(edge - opacity) <= EDGE_AGREE * opacity:
-        opacity = edge
-    return colour, opacity, frames, bgs, hole
-
-
-def _core_aided(frames: np.ndarray, bgs: np.ndarray, hole: np.ndarray, alpha: np.ndarray,
-                opacity: float, colour: np.ndarray) -> np.ndarray:
-    """The backgrounds under the logo's anti-aliased rim guessed again, now between the
-    picture outside and the picture recovered under the logo's solid pixels.
-
-    Guessed from outside alone, the background under a letter is the picture a few
-    pixels off: on a still shot of letters on a blind slat's falling edge it came out
-    10-15 grey levels too bright in every sample, the rim's opacity 0.03-0.06 short and
-    the letters' outline bright. Once the logo's opacity is known the solid pixels'
-    background is exact, ``(I - a L) / (1 - a)``, so the rim lies between two known
-    sides, and a harmonic fill (each pixel the mean of its four neighbours) across it is
-    within 0.02 of its opacity (rms; 0.05-0.07 guessed from outside). Then each solid
-    pixel is checked against its neighbours the same way: those that are not (a stroke
-    85% covered passes the first test) are filled as rim, not given the full opacity.
-    """
-    solid = hole & (alpha >= SOLID * opacity) & (alpha <= (2.0 - SOLID) * opacity)
-    rim = hole & ~solid
-    if not solid.any() or not rim.any():
-        return bgs
-    out = bgs.copy()
-    out[:, solid] = (frames[:, solid] - opacity * colour) / (1.0 - opacity)
-    ys, xs = np.nonzero(hole)
-    rows = slice(max(0, ys.min() - 1), ys.max() + 2)
-    cols = slice(max(0, xs.min() - 1), xs.max() + 2)
-    part, where = out[:, rows, cols], rim[rows, cols]
-    for _ in range(RIM_ITERATIONS):
-        part[:, where] = _neighbour_mean(part)[:, where]
-    around = _neighbour_mean(part)
-    told = np.nan_to_num(_opacity(frames[:, rows, cols], around, colour), nan=0.0)
-    partial = solid[rows, cols] & (told < FULL * opacity)
-    if partial.any():
-        part[:, partial] = around[:, partial]
-        where = where | partial
-        for _ in range(RIM_ITERATIONS):
-            part[:, where] = _neighbour_mean(part)[:, where]
-    return out
-
-
-def _neighbour_mean(stack: np.ndarray) -> np.ndarray:
-    """Each pixel's mean of its four neighbours (edges repeated), for a stack of images."""
-    pad = np.pad(stack, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
-    return 0.25 * (pad[:, :-2, 1:-1] + pad[:, 2:, 1:-1] + pad[:, 1:-1, :-2] + pad[:, 1:-1, 2:])
-
-
-def edge_pairs(solid: np.ndarray, clear: np.ndarray, reach: int
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Flat indices of pixel pairs straddling a logo's edge: from each ``solid`` pixel
-    straight out (8 directions) to the first ``clear`` one within ``reach`` pixels, over
-    nothing but its anti-aliased rim (no other solid pixel) on the way."""
-    h, w = solid.shape
-    ys, xs = np.nonzero(solid)
-    ins: list[np.ndarray] = []
-    outs: list[np.ndarray] = []
-    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1)):
-        alive = np.ones(len(ys), bool)
-        for k in range(1, reach + 1):
-            yy, xx = ys + k * dy, xs + k * dx
-            ok = alive & (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
-            yy, xx = np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)
-            hit = ok & clear[yy, xx]
-            ins.append(ys[hit] * w + xs[hit])
-            outs.append(yy[hit] * w + xx[hit])
-            alive = ok & ~hit & ~solid[yy, xx]
-    return np.concatenate(ins), np.concatenate(outs)
-
-
-def _edge_opacity(frames: np.ndarray, mask: np.ndarray, alpha: np.ndarray, opacity: float,
-                  colour: np.ndarray, inside: np.ndarray) -> float | None:
-    """The logo's opacity from pixel pairs across its edge, or None with too few pairs.
-
-    A solid pixel of the logo ``I_in = (1 - a) B_in + a L`` and an uncovered one a pixel
-    or two away ``I_out = B_out`` with ``B_in ~ B_out`` give ``a = (I_in - I_out) / (L -
-    I_out)``. A pair's error is the picture's change over those pixels, which points
-    every way round the letters and cancels, not the inpainted background's, which on a
-    still shot is the same in every sample. Each pair's opacity pools the samples; the
-    logo's is the mode of the pairs' (anti-aliased pixels counted solid and picture
-    texture in the mask only add a tail below or beside it).
-    """
-    solid = mask & (alpha >= SOLID * opacity) & (alpha <= (2.0 - SOLID) * opacity)
-    covered = mask | (grow_mask(mask, 1) & (alpha > FAINTEST * opacity))
-    clear = inside & ~grow_mask(covered, 1)
-    ins, outs = edge_pairs(solid, clear, EDGE_REACH)
-    if ins.size < EDGE_MIN_PAIRS:
-        return None
-    flat = frames.reshape(len(frames), -1, 3)
-    i_in, i_out = flat[:, ins], flat[:, outs]
-    towards = colour - i_out
-    norm = (towards * towards).sum(axis=-1)
-    usable = norm >= 3 * 24.0**2  # a background near the logo's colour tells nothing
-    num = np.where(usable, ((i_in - i_out) * towards).sum(axis=-1), 0.0).sum(axis=0)
-    den = np.where(usable, norm, 0.0).sum(axis=0)
-    told = den > 0
-    if told.sum() < EDGE_MIN_PAIRS:
-        return None
-    return _shortest_half_mode(num[told] / den[told])
-
-
-def _shortest_half_mode(values: np.ndarray) -> float:
-    """The half-sample mode: the middle of the densest half of ``values``, halved again
-    until a few are left. Unlike the median it sits on the peak of a skewed spread."""
-    v = np.sort(values.astype(np.float64))
-    while v.size > 3:
-        k = (v.size + 1) // 2
-        widths = v[k - 1:] - v[:v.size - k + 1]
-        start = int(np.argmin(widths))
-        v = v[start:start + k]
-    return float(v.mean())
+    raw = _opacity(frames, bgs, colour)[mask]
+    return colour, _plateau(raw[~np.isnan(raw)]), frames, bgs, hole
 
 
 def _plateau(alpha: np.ndarray) -> float:
@@ -520,24 +388,16 @@ def estimate_overlay(samples: Sequence[np.ndarray], box: tuple[int, int, int, in
         return OverlayModel(ox, oy, empty, np.zeros(3, np.float32), none, "none")
     fits.sort(key=lambda f: (f[0], f[1]), reverse=True)
     colour, opacity, frames, bgs, hole, mask, explained = fits[0][2]
-    alpha = np.nan_to_num(_opacity(frames, bgs, colour), nan=0.0)
-    if 0.08 <= opacity <= 0.92:
-        # The opacity is known now (from the edge pairs): the rim's background is guessed
-        # again with the picture under the solid pixels recovered.
-        bgs = _core_aided(frames, bgs, hole, alpha, opacity, colour)
-        alpha = np.nan_to_num(_opacity(frames, bgs, colour), nan=0.0)
-    alpha = np.clip(alpha, 0.0, 1.0)
+    alpha = np.clip(np.nan_to_num(_opacity(frames, bgs, colour), nan=0.0), 0.0, 1.0)
     info = {"explained": explained, "pixels": float(mask.sum())}
     if opacity > 0.92 or opacity < 0.08 or explained < 0.6:
         # Opaque, or not an overlay the model explains: fill these pixels instead.
         fixed = grow_mask(mask, 1) & inside
         return OverlayModel(ox, oy, empty, np.zeros(3, np.float32), fixed, "opaque",
                             opacity=min(max(opacity, 0.0), 1.0), fit_r2=explained, info=info)
-    # The logo's fully covered pixels share its opacity: noise in their estimates, clipped
-    # at the opacity, would leave them all a little short (a faint bright copy of the
-    # letters). Not from SOLID: a stroke 90% covered given the full opacity is 5-9 grey
-    # levels too dark.
-    alpha[alpha >= FULL * opacity] = opacity
+    # The logo's solid pixels share its opacity: noise in their estimates, clipped at the
+    # opacity, would leave them all a little short (a faint bright copy of the letters).
+    alpha[alpha >= SOLID * opacity] = opacity
     alpha[~hole] = 0.0
     alpha[alpha < FAINTEST * opacity] = 0.0
     # Deep inside a large logo the inpainted background is a poor guess; the logo's
