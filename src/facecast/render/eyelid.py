@@ -64,26 +64,31 @@ LASH_MIN_PX = 1.0
 LASH_DARK = 0.3
 LASH_ALPHA = 0.95
 LASH_DROP = 0.25  # the line hangs this far (lash widths) below the lid edge
+GRAIN_SIGMA = 1.2  # pixels: detail finer than this is the skin's grain
+# The lid's fine grain (seeded noise, fixed to the lid), relative to the skin's round it,
+# on top of the texture below (which, drawn out along the lid, is smoother than skin).
+GRAIN_GAIN = 0.6
 # The dark above the crease the lid reaches over stops short of the brow: at most
 # this fraction of the crease-to-brow distance.
-BROW_ROOM = 0.35
+BROW_ROOM = 0.2
 # The lid's texture: the portrait's own skin detail under the eye (finer than this
 # fraction of the eye's width, at least TEXTURE_MIN_PX), taken from this far below the
 # lower lid (fraction of the eye's width: past the lower lashes) over a band this
 # deep, reflected where the lid is deeper; clipped at this many robust deviations (a
 # stray lash or mole must not print as a line or a spot on the lid).
-TEXTURE_SIGMA = 0.04
-TEXTURE_MIN_PX = 1.5
+TEXTURE_SIGMA = 0.02
+TEXTURE_MIN_PX = 1.0
 TEXTURE_FROM = 0.1
 TEXTURE_BAND = 0.25
-TEXTURE_CLIP = 2.5
-TEXTURE_GAIN = 0.9
+TEXTURE_ALONG = 0.04  # drawn out along the lid over this fraction of the eye's width
+TEXTURE_CLIP = 2.0
+TEXTURE_GAIN = 2.0
 # The lid's tone is the surround's, filled in smoothly from outside the lid and eye
 # (so it meets the skin round it at every edge), taken this much blurred (pixels) ...
 FILL_BLUR = 1.0
 # ... from the pixels round it as bright as skin: weighted in between these fractions
 # of the lid skin's brightness.
-SKIN_TONE = (0.35, 0.6)
+SKIN_TONE = (0.55, 0.8)
 # ... and the lid fades in over this much more (fraction of the crease-to-lid height,
 # at most BROW_ROOM of the way to the brow, at least FEATHER_MIN_PX) above its top:
 # the line of the fold over the crease fades with it (a shut lid is unfolded).
@@ -151,6 +156,18 @@ class _Eye:
         dark = margin.reshape(-1, 3)[mlum <= np.percentile(mlum, 20)]
         self.lash = np.minimum(dark.mean(axis=0), self.skin * LASH_DARK)
         h, w = image.shape[:2]
+        # Grain: noise as strong and as fine as the lid skin's own detail.
+        box = np.concatenate([pts[self.upper], pts[self.crease]])
+        x0, y0 = (max(int(v_), 0) for v_ in box.min(axis=0) - 4)
+        x1, y1 = (min(int(v_), m) for v_, m in zip(box.max(axis=0) + 4, (w, h), strict=True))
+        roi = image[y0:y1, x0:x1].astype(np.float32).mean(axis=2)
+        detail = roi - cv2.GaussianBlur(roi, (0, 0), GRAIN_SIGMA)
+        # The median absolute detail (robust to the lashes' and crease's strong edges).
+        grain_std = float(1.4826 * np.median(np.abs(detail))) if detail.size else 0.0
+        side = int(np.ceil(self.width)) + 8
+        noise = np.random.default_rng(side).standard_normal((side, side)).astype(np.float32)
+        noise = cv2.GaussianBlur(noise, (0, 0), 0.6)
+        self.grain = noise * (GRAIN_GAIN * grain_std / max(float(noise.std()), 1e-6))
         # Texture: the skin's own detail under the eye (below the lower lashes: no brow
         # hairs, liner or glasses there), as a map indexed by (column, depth below the
         # lid's top), so the lid carries it fixed to itself.
@@ -172,6 +189,10 @@ class _Eye:
         tex = cv2.remap(det, (xy[..., 0] - bx0).astype(np.float32),
                         (xy[..., 1] - by0).astype(np.float32), cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REFLECT)
+        # Drawn out along the lid (a shut lid's fine lines run along it, and a spot or a
+        # pore under the eye must not print as a dark speck on it).
+        tex = cv2.GaussianBlur(tex, (0, 0), sigmaX=max(TEXTURE_ALONG * self.width, 0.5),
+                               sigmaY=0.1)
         lim = TEXTURE_CLIP * 1.4826 * float(np.median(np.abs(tex)) + 1e-3)
         self.texture = np.ascontiguousarray(
             TEXTURE_GAIN * np.clip(tex, -lim, lim) / max(float(gray[by0:by1, bx0:bx1].mean()), 1.0),
@@ -306,7 +327,8 @@ class EyelidPainter:
         vc = np.clip(v, 0, 1)
         shade = 1.0 - HIGHLIGHT / 2 + HIGHLIGHT * np.sin(np.pi * vc)
         shade = shade * (1.0 - MARGIN_SHADOW * _smoothstep(0.75, 1.0, vc))
-        skin = tone * (shade + self._texture(eye, a, b, top))[..., None]
+        skin = tone * (shade + self._texture(eye, a, b, top))[..., None] + self._grain(
+            eye, a, b, top)
         out = out * (1 - m_lid) + skin * m_lid
 
         # The lash line along the lid edge, hanging a little below it; thickest towards
@@ -326,6 +348,15 @@ class EyelidPainter:
         x = (a - eye.tex_a0).astype(np.float32)
         y = np.abs(b - top).astype(np.float32)
         return cv2.remap(eye.texture, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+    @staticmethod
+    def _grain(eye: _Eye, a: np.ndarray, b: np.ndarray, top: np.ndarray) -> np.ndarray:
+        """The lid's grain, fixed to the lid (it slides down with it)."""
+        x = (a - float(eye.src_up[0, 0]) + 2.0).astype(np.float32)
+        y = np.maximum(b - top, 0.0).astype(np.float32)
+        g = cv2.remap(eye.grain, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        return g[..., None]
 
 
 def _fill(image: np.ndarray, known: np.ndarray) -> np.ndarray:
