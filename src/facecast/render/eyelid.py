@@ -10,17 +10,20 @@ follows head roll) and only inside a small box round the eye:
   portrait's own unwarped eye, so a half-closed lid covers the iris rather
   than squashing it;
 - the lid: from a little above the posed crease (above any lashes or liner
-  that reach over it) down to the lid edge. Its colour starts as the skin just
-  above it, where it fades in, so no seam shows, and turns on the way down into
-  the portrait's own lid skin (measured once on the upper lid), lit a little
-  rounder over the eyeball, shaded by the lashes at its margin, with grain as
-  strong as the skin's round it;
+  that reach over it, short of the brow) down to the lid edge. Its tone is
+  filled in from the skin round the lid and the eye (a smooth membrane over
+  them, from skin-bright pixels only), so it meets the skin at every edge and
+  no patch shows; it fades in over a feather above its top, taking the fold
+  line over the crease with it. On that tone: the portrait's own skin texture
+  from under the eye, drawn out along the lid (fine folds) and fixed to it,
+  fine grain as strong as the skin's, a little roundness over the eyeball and
+  the lashes' shade at its margin;
 - the lash line: a soft dark line of the portrait's lash colour along the lid
   edge, thickest towards the outer corner.
 
 At full closure the lid edge meets the lower lid, so nothing of the eye shows.
-Colours and grain are measured once per portrait; a frame without a blink
-costs nothing.
+Colours, texture and grain are measured once per portrait; a frame without a
+blink costs nothing.
 """
 
 from __future__ import annotations
