@@ -90,8 +90,11 @@ TEXTURE_GAIN = 2.0
 # (so it meets the skin round it at every edge), taken this much blurred (pixels) ...
 FILL_BLUR = 1.0
 # ... from the pixels round it as bright as skin: weighted in between these fractions
-# of the lid skin's brightness.
+# of the lid skin's brightness at that column, as measured on the portrait ...
 SKIN_TONE = (0.55, 0.8)
+# ... and not much brighter than it (the lit skin beside a lid in a hard shadow would
+# light the lid): weighted down between these fractions.
+LIT_TONE = (1.6, 2.2)
 # ... and the lid fades in over this much more (fraction of the crease-to-lid height,
 # at most BROW_ROOM of the way to the brow, at least FEATHER_MIN_PX) above its top:
 # the line of the fold over the crease fades with it (a shut lid is unfolded).
@@ -135,6 +138,12 @@ class _Eye:
         self.skin = samples[keep].mean(axis=0) if keep.any() else np.median(
             samples.reshape(-1, 3), axis=0)
         self.light_a = a  # the columns of the per-column measures below
+        # The lid skin's brightness by column, smoothed (one side may be in shade).
+        col = np.array([np.median(lum[:, j][keep[:, j]]) if keep[:, j].any() else np.nan
+                        for j in range(COLUMNS)])
+        col = np.where(np.isfinite(col), col, np.nanmean(col) if np.isfinite(col).any()
+                       else float(self.skin.mean()))
+        self.light = np.convolve(np.pad(col, 2, mode="edge"), np.ones(5) / 5, mode="valid")
         # How far dark lashes or liner reach above the crease points (they do on heavily
         # made-up eyes): the painted lid starts above them.
         steps = np.arange(0.0, float(np.max(u_b - c_b)) + 1.0)
@@ -321,8 +330,10 @@ class EyelidPainter:
         # Only skin counts: brow hairs, lashes, liner, a glasses frame or a dark corner
         # round the hole would tint the lid (a dark band along its top).
         low = cv2.GaussianBlur(out, (0, 0), FILL_BLUR)
-        lum = low.mean(axis=2) / max(float(eye.skin.mean()), 1.0)
-        known = (~hole).astype(np.float32) * _smoothstep(*SKIN_TONE, lum)
+        ref = np.maximum(np.interp(a, eye.light_a, eye.light), 1.0)
+        lum = low.mean(axis=2) / ref
+        known = (~hole).astype(np.float32) * _smoothstep(*SKIN_TONE, lum) * (
+            1.0 - _smoothstep(*LIT_TONE, lum))
         if known.sum() >= 4:
             tone = _fill(low, known)
         else:  # no skin in the box (a tiny face): the lid skin measured once
