@@ -10,6 +10,7 @@ from facecast.face import check_face
 from facecast.motion.life import blink_curve, life_track
 from facecast.motion.track import CHANNELS
 from facecast.render.animator import PortraitAnimator
+from facecast.render.eyelid import _fill
 from facecast.render.rig import EYES
 
 # Face-mesh points: (upper lid middle, lower lid middle, corner, corner) per eye.
@@ -111,3 +112,41 @@ def test_life_track_blinks_vary() -> None:
     assert (peaks == 1.0).mean() >= 0.6, "most blinks shut the eye"
     assert ((peaks > 0.3) & (peaks < 0.9)).any(), "some blinks are half blinks"
     assert len(set(lengths.tolist())) >= 3, "blinks do not all last the same"
+
+
+def test_lid_tone_has_no_seam(astronaut: np.ndarray, landmarks: np.ndarray) -> None:
+    """The shut lid's tone is filled in from the skin round it (``_fill``): across the
+    hole's edge it steps no more than neighbouring skin pixels differ, where a flat patch
+    of the skin's mean colour (a pasted lid) steps several times that. On the cheek just
+    under the eye, where the light falls off across the face."""
+    lm = landmarks[:, :2]
+    eye = EYES["right"]
+    lower = lm[list(eye["lower"])]
+    width = float(np.linalg.norm(lower[0] - lower[-1]))
+    centre = lower.mean(axis=0) + np.array([0.0, 0.9 * width])
+    r = int(round(0.6 * width))
+    cx, cy = np.round(centre).astype(int)
+    box = cv2.GaussianBlur(astronaut[cy - 2 * r : cy + 2 * r, cx - 2 * r : cx + 2 * r].astype(
+        np.float32), (0, 0), 1.0)
+    hole = np.zeros(box.shape[:2], np.uint8)
+    cv2.ellipse(hole, (2 * r, 2 * r), (r, r // 2), 0, 0, 360, 1, -1)
+    known = (hole == 0).astype(np.float32)
+    filled = _fill(box, known)
+    assert np.allclose(filled[hole == 0], box[hole == 0], atol=1e-3), "skin is kept"
+    k = np.ones((3, 3), np.uint8)
+    inner = (hole > 0) & (cv2.erode(hole, k) == 0)
+    outer = ((hole == 0) & (cv2.dilate(hole, k) > 0)).astype(np.float32)
+
+    def step(img: np.ndarray) -> float:
+        """Mean |edge pixel inside - mean of its neighbours outside| round the hole."""
+        near = cv2.blur(img * outer[..., None], (3, 3)) / np.maximum(
+            cv2.blur(outer, (3, 3)), 1e-6)[..., None]
+        return float(np.abs(img - near)[inner].mean())
+
+    # Neighbouring skin pixels (one apart) outside the hole, as the yardstick.
+    both = (known[:, 1:] > 0) & (known[:, :-1] > 0)
+    skin_step = float(np.abs(box[:, 1:] - box[:, :-1])[both].mean())
+    flat = box.copy()
+    flat[hole > 0] = box[hole == 0].mean(axis=0)
+    assert step(filled) <= 1.5 * skin_step, f"{step(filled):.1f} vs skin {skin_step:.1f}"
+    assert step(flat) > 3 * skin_step, "the yardstick tells a pasted patch from skin"

@@ -10,17 +10,20 @@ follows head roll) and only inside a small box round the eye:
   portrait's own unwarped eye, so a half-closed lid covers the iris rather
   than squashing it;
 - the lid: from a little above the posed crease (above any lashes or liner
-  that reach over it) down to the lid edge. Its colour starts as the skin just
-  above it, where it fades in, so no seam shows, and turns on the way down into
-  the portrait's own lid skin (measured once on the upper lid), lit a little
-  rounder over the eyeball, shaded by the lashes at its margin, with grain as
-  strong as the skin's round it;
+  that reach over it, short of the brow) down to the lid edge. Its tone is
+  filled in from the skin round the lid and the eye (a smooth membrane over
+  them, from skin-bright pixels only), so it meets the skin at every edge and
+  no patch shows; it fades in over a feather above its top, taking the fold
+  line over the crease with it. On that tone: the portrait's own skin texture
+  from under the eye, drawn out along the lid (fine folds) and fixed to it,
+  fine grain as strong as the skin's, a little roundness over the eyeball and
+  the lashes' shade at its margin;
 - the lash line: a soft dark line of the portrait's lash colour along the lid
   edge, thickest towards the outer corner.
 
 At full closure the lid edge meets the lower lid, so nothing of the eye shows.
-Colours and grain are measured once per portrait; a frame without a blink
-costs nothing.
+Colours, texture and grain are measured once per portrait; a frame without a
+blink costs nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facecast.render.rig import EYES, FaceFrame
+from facecast.render.rig import BROWS, EYES, FaceFrame
 
 # Blink values over which the painted lid and lash line fade in over the warped lid
 # (below that the warp alone looks right: a slightly lowered real lid).
@@ -47,11 +50,6 @@ SKIN_LIKE = 0.45
 # Above its top the lid fades out over at least this many pixels (or half its
 # extension above the crease), over the skin whose colour it starts from: no seam.
 TOP_SOFT_PX = 1.5
-# The lid's colour turns from the skin above it into the lid's own skin colour over
-# this fraction of its height (from its top).
-SKIN_FROM = 0.6
-SKIN_SHARE = 0.7  # the rest stays the light of the skin above (the lid is in its shade)
-ABOVE_FLOOR = 0.6  # ... that light taken as at least this fraction of the lid skin's
 # Where the lid skin is measured, as fractions of the source crease (0) to upper lid
 # margin (1) distance: from above the crease down to above the lashes; the skin is
 # taken between these percentiles of brightness (lashes, liner and shadows are darker,
@@ -70,8 +68,38 @@ LASH_DARK = 0.3
 LASH_ALPHA = 0.95
 LASH_DROP = 0.25  # the line hangs this far (lash widths) below the lid edge
 GRAIN_SIGMA = 1.2  # pixels: detail finer than this is the skin's grain
-# The lid's grain, relative to the skin's round it (a stretched lid is smoother).
+# The lid's fine grain (seeded noise, fixed to the lid), relative to the skin's round it,
+# on top of the texture below (which, drawn out along the lid, is smoother than skin).
 GRAIN_GAIN = 0.6
+# The dark above the crease the lid reaches over stops short of the brow: at most
+# this fraction of the crease-to-brow distance.
+BROW_ROOM = 0.2
+# The lid's texture: the portrait's own skin detail under the eye (finer than this
+# fraction of the eye's width, at least TEXTURE_MIN_PX), taken from this far below the
+# lower lid (fraction of the eye's width: past the lower lashes) over a band this
+# deep, reflected where the lid is deeper; clipped at this many robust deviations (a
+# stray lash or mole must not print as a line or a spot on the lid).
+TEXTURE_SIGMA = 0.02
+TEXTURE_MIN_PX = 1.0
+TEXTURE_FROM = 0.1
+TEXTURE_BAND = 0.25
+TEXTURE_ALONG = 0.04  # drawn out along the lid over this fraction of the eye's width
+TEXTURE_CLIP = 2.0
+TEXTURE_GAIN = 2.0
+# The lid's tone is the surround's, filled in smoothly from outside the lid and eye
+# (so it meets the skin round it at every edge), taken this much blurred (pixels) ...
+FILL_BLUR = 1.0
+# ... from the pixels round it as bright as skin: weighted in between these fractions
+# of the lid skin's brightness at that column, as measured on the portrait ...
+SKIN_TONE = (0.55, 0.8)
+# ... and not much brighter than it (the lit skin beside a lid in a hard shadow would
+# light the lid): weighted down between these fractions.
+LIT_TONE = (1.6, 2.2)
+# ... and the lid fades in over this much more (fraction of the crease-to-lid height,
+# at most BROW_ROOM of the way to the brow, at least FEATHER_MIN_PX) above its top:
+# the line of the fold over the crease fades with it (a shut lid is unfolded).
+FEATHER = 0.6
+FEATHER_MIN_PX = 2.0
 COLUMNS = 24  # lid colour samples across each eye
 
 
@@ -109,13 +137,13 @@ class _Eye:
         keep = (lum >= lo) & (lum <= hi)
         self.skin = samples[keep].mean(axis=0) if keep.any() else np.median(
             samples.reshape(-1, 3), axis=0)
-        # Light across the lid (one side may be in shade), smoothed, within +-15 %.
+        self.light_a = a  # the columns of the per-column measures below
+        # The lid skin's brightness by column, smoothed (one side may be in shade).
         col = np.array([np.median(lum[:, j][keep[:, j]]) if keep[:, j].any() else np.nan
                         for j in range(COLUMNS)])
-        col = np.where(np.isfinite(col), col, np.nanmean(col) if np.isfinite(col).any() else 1.0)
-        col = np.convolve(np.pad(col, 2, mode="edge"), np.ones(5) / 5, mode="valid")
-        self.light_a = a
-        self.light = np.clip(col / max(float(np.mean(col)), 1e-3), 0.85, 1.15)
+        col = np.where(np.isfinite(col), col, np.nanmean(col) if np.isfinite(col).any()
+                       else float(self.skin.mean()))
+        self.light = np.convolve(np.pad(col, 2, mode="edge"), np.ones(5) / 5, mode="valid")
         # How far dark lashes or liner reach above the crease points (they do on heavily
         # made-up eyes): the painted lid starts above them.
         steps = np.arange(0.0, float(np.max(u_b - c_b)) + 1.0)
@@ -124,29 +152,63 @@ class _Eye:
         skin_like = above >= SKIN_LIKE * float(self.skin.mean())
         first = np.where(skin_like.any(axis=0), np.argmax(skin_like, axis=0), len(steps) - 1)
         padded = np.pad(first, 1, mode="edge")
-        self.dark_above = np.maximum.reduce([padded[:-2], padded[1:-1], padded[2:]]).astype(
+        dark_above = np.maximum.reduce([padded[:-2], padded[1:-1], padded[2:]]).astype(
             np.float64)
+        # ... but never into the brow (a dark brow close over a deep-set eye is not liner):
+        # the lid would reach up to it and carry its tone.
+        side_name = next(k for k, v in EYES.items() if v is eye)
+        brow = _sorted(fr.local(pts[list(BROWS[side_name][5:])]))
+        brow_room = np.maximum(c_b - np.interp(a, brow[:, 0], brow[:, 1]), 0.0)
+        self.dark_above = np.minimum(dark_above, BROW_ROOM * brow_room)
+        self.brow_room = float(np.median(brow_room))
         # Lash colour: the dark end of the upper lid margin.
         margin = _sample(image, fr, np.broadcast_to(a, (5, COLUMNS)),
                          u_b[None, :] + np.linspace(-0.06, 0.04, 5)[:, None] * self.width)
         mlum = margin.reshape(-1, 3).mean(axis=1)
         dark = margin.reshape(-1, 3)[mlum <= np.percentile(mlum, 20)]
         self.lash = np.minimum(dark.mean(axis=0), self.skin * LASH_DARK)
-        # Grain: noise as strong and as fine as the lid skin's own detail. (The skin's
-        # own pixels, moved down the lid, carry its lines along and print as stripes.)
-        box = np.concatenate([pts[self.upper], pts[self.crease]])
-        pad = 4
         h, w = image.shape[:2]
-        x0, y0 = (max(int(v_), 0) for v_ in box.min(axis=0) - pad)
-        x1, y1 = (min(int(v_), m) for v_, m in zip(box.max(axis=0) + pad, (w, h), strict=True))
+        # Grain: noise as strong and as fine as the lid skin's own detail.
+        box = np.concatenate([pts[self.upper], pts[self.crease]])
+        x0, y0 = (max(int(v_), 0) for v_ in box.min(axis=0) - 4)
+        x1, y1 = (min(int(v_), m) for v_, m in zip(box.max(axis=0) + 4, (w, h), strict=True))
         roi = image[y0:y1, x0:x1].astype(np.float32).mean(axis=2)
         detail = roi - cv2.GaussianBlur(roi, (0, 0), GRAIN_SIGMA)
         # The median absolute detail (robust to the lashes' and crease's strong edges).
-        self.grain_std = float(1.4826 * np.median(np.abs(detail))) if detail.size else 0.0
+        grain_std = float(1.4826 * np.median(np.abs(detail))) if detail.size else 0.0
         side = int(np.ceil(self.width)) + 8
         noise = np.random.default_rng(side).standard_normal((side, side)).astype(np.float32)
         noise = cv2.GaussianBlur(noise, (0, 0), 0.6)
-        self.grain = noise * (GRAIN_GAIN * self.grain_std / max(float(noise.std()), 1e-6))
+        self.grain = noise * (GRAIN_GAIN * grain_std / max(float(noise.std()), 1e-6))
+        # Texture: the skin's own detail under the eye (below the lower lashes: no brow
+        # hairs, liner or glasses there), as a map indexed by (column, depth below the
+        # lid's top), so the lid carries it fixed to itself.
+        self.band = float(np.median(u_b - c_b))
+        sigma_t = max(TEXTURE_MIN_PX, TEXTURE_SIGMA * self.width)
+        lo_src = _sorted(fr.local(pts[self.lower]))
+        self.tex_a0 = float(up[0, 0]) - 0.3 * self.width
+        at = np.arange(self.tex_a0, float(up[-1, 0]) + 0.3 * self.width, 1.0)
+        c_t = np.interp(at, lo_src[:, 0], lo_src[:, 1]) + TEXTURE_FROM * self.width
+        depth = np.arange(max(2.0, round(TEXTURE_BAND * self.width)))
+        gray = image.astype(np.float32).mean(axis=2)
+        xy = (fr.origin + at[None, :, None] * fr.right
+              + (c_t[None, :] + depth[:, None])[..., None] * fr.down)
+        bx0, by0 = np.floor(xy.reshape(-1, 2).min(axis=0) - 3 * sigma_t - 2).astype(int)
+        bx1, by1 = np.ceil(xy.reshape(-1, 2).max(axis=0) + 3 * sigma_t + 2).astype(int)
+        bx0, by0, bx1, by1 = max(bx0, 0), max(by0, 0), min(bx1, w), min(by1, h)
+        roi_t = gray[by0:by1, bx0:bx1]
+        det = roi_t - cv2.GaussianBlur(roi_t, (0, 0), sigma_t)
+        tex = cv2.remap(det, (xy[..., 0] - bx0).astype(np.float32),
+                        (xy[..., 1] - by0).astype(np.float32), cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REFLECT)
+        # Drawn out along the lid (a shut lid's fine lines run along it, and a spot or a
+        # pore under the eye must not print as a dark speck on it).
+        tex = cv2.GaussianBlur(tex, (0, 0), sigmaX=max(TEXTURE_ALONG * self.width, 0.5),
+                               sigmaY=0.1)
+        lim = TEXTURE_CLIP * 1.4826 * float(np.median(np.abs(tex)) + 1e-3)
+        self.texture = np.ascontiguousarray(
+            TEXTURE_GAIN * np.clip(tex, -lim, lim) / max(float(gray[by0:by1, bx0:bx1].mean()), 1.0),
+            np.float32)
 
 
 def _sorted(ab: np.ndarray) -> np.ndarray:
@@ -212,10 +274,12 @@ class EyelidPainter:
             return edge - (edge - top) * shape, edge, bottom, soft
 
         # The box round all that is painted (image pixels, then in the patch).
-        ak = np.linspace(a0 - reach - 1, a1 + reach + 1, 2 * COLUMNS)
+        # (with room round the lid and eye for the skin its tone is filled in from)
+        feather = max(FEATHER_MIN_PX, min(FEATHER * eye.band, BROW_ROOM * eye.brow_room))
+        ak = np.linspace(a0 - reach - feather - 3, a1 + reach + feather + 3, 2 * COLUMNS)
         t_k, _, b_k, s_k = lines(ak)
         outline = np.concatenate([
-            fr.origin + ak[:, None] * fr.right + (t_k - s_k - 4)[:, None] * fr.down,
+            fr.origin + ak[:, None] * fr.right + (t_k - s_k - feather - 4)[:, None] * fr.down,
             fr.origin + ak[:, None] * fr.right + (b_k + 2 * lash_w + 2)[:, None] * fr.down,
         ])
         ox, oy = origin
@@ -232,6 +296,10 @@ class EyelidPainter:
         u = (a - a0) / max(a1 - a0, 1.0)  # 0..1 corner to corner
         inside = np.clip((a - a0) + 0.5, 0, 1) * np.clip((a1 - a) + 0.5, 0, 1)
         inside_lid = _smoothstep(-reach, 0.0, a - a0) * _smoothstep(-reach, 0.0, a1 - a)
+        # The lid's own fade at the corners, a little wider (its tone is the surround's,
+        # so the wider fade cannot show; the lash line keeps inside_lid).
+        wide_lid = _smoothstep(-reach - feather, 0.0, a - a0) * _smoothstep(
+            -reach - feather, 0.0, a1 - a)
         top, edge, bottom, soft = lines(a)
         region = patch[y0:y1, x0:x1]
         out = region.astype(np.float32)
@@ -245,25 +313,36 @@ class EyelidPainter:
         src = self.image[y0 + oy : y1 + oy, x0 + ox : x1 + ox].astype(np.float32)
         out = out * (1 - m_eye) + src * m_eye
 
-        # The lid: from above the crease to the lid edge. Its colour starts as the skin
-        # just above it (so its top edge cannot show) and turns into the lid's own skin
-        # colour on the way down; sealed, it reaches a little past the edge so no eye
-        # pixel is left.
+        # The lid: from above the crease to the lid edge; sealed, it reaches a little past
+        # the edge so no eye pixel is left. Its tone is the skin round it, filled in
+        # smoothly from outside the lid and the eye (a membrane over the hole: it meets
+        # the surround at every edge, so no outline or band shows), fading in over a
+        # feather above its top (which takes the crease's line with it); on that tone
+        # the portrait's own skin texture from above the crease, mirrored down.
         v = (b - top) / np.maximum(edge - top, 1.0)
         cover = np.clip(edge + (0.6 + 0.5 * lash_w) * seal - b + 0.5, 0, 1)
-        top_fade = _smoothstep(0.0, 1.0, (b - top) / soft + 1.0)  # soft above the top
-        m_lid = (top_fade * cover * inside_lid * fade)[..., None]
+        t_top = np.clip((b - top) / (soft + feather) + 1.0, 0.0, 1.0)  # per pixel: soft varies
+        top_fade = t_top * t_top * (3.0 - 2.0 * t_top)
+        m_lid = (top_fade * cover * wide_lid * fade)[..., None]
+        # The hole: the lid, the open eye under it and the lower lash line.
+        hole = (m_lid[..., 0] > 0.002) | (m_eye[..., 0] > 0) | (
+            (b >= edge - 1.0) & (b <= bottom + lash_w + 1.0) & (wide_lid > 0))
+        # Only skin counts: brow hairs, lashes, liner, a glasses frame or a dark corner
+        # round the hole would tint the lid (a dark band along its top).
+        low = cv2.GaussianBlur(out, (0, 0), FILL_BLUR)
+        ref = np.maximum(np.interp(a, eye.light_a, eye.light), 1.0)
+        lum = low.mean(axis=2) / ref
+        known = (~hole).astype(np.float32) * _smoothstep(*SKIN_TONE, lum) * (
+            1.0 - _smoothstep(*LIT_TONE, lum))
+        if known.sum() >= 4:
+            tone = _fill(low, known)
+        else:  # no skin in the box (a tiny face): the lid skin measured once
+            tone = np.broadcast_to(eye.skin, out.shape).astype(np.float32)
         vc = np.clip(v, 0, 1)
-        blend = SKIN_SHARE * _smoothstep(0.0, SKIN_FROM, vc)[..., None]
-        above_col = self._above(out, (x0 + ox, y0 + oy), a, ak, t_k - s_k)
-        # Not darker than the lid skin's shade: a brow, a glasses frame or a lash just
-        # above the lid must not print as a dark band along its top.
-        above_col = np.maximum(above_col, ABOVE_FLOOR * eye.skin)
-        base = above_col * (1 - blend) + (eye.skin * np.interp(a, eye.light_a, eye.light)[
-            ..., None]) * blend
         shade = 1.0 - HIGHLIGHT / 2 + HIGHLIGHT * np.sin(np.pi * vc)
         shade = shade * (1.0 - MARGIN_SHADOW * _smoothstep(0.75, 1.0, vc))
-        skin = base * shade[..., None] + self._grain(eye, a, b, top)
+        skin = tone * (shade + self._texture(eye, a, b, top))[..., None] + self._grain(
+            eye, a, b, top)
         out = out * (1 - m_lid) + skin * m_lid
 
         # The lash line along the lid edge, hanging a little below it; thickest towards
@@ -276,27 +355,14 @@ class EyelidPainter:
         out = out * (1 - m_lash[..., None]) + eye.lash[None, None, :] * m_lash[..., None]
         region[:] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
-    def _above(self, out: np.ndarray, corner: tuple[int, int], a: np.ndarray, ak: np.ndarray,
-               t_k: np.ndarray) -> np.ndarray:
-        """Per pixel (by its column ``a``), the colour of ``out`` (whose top-left is
-        ``corner`` in the image) just above ``t_k`` (where the painted lid fades in) at columns
-        ``ak``, smoothed along the lid (so a stray dark pixel there does not run down
-        the lid as a streak)."""
-        fr = self.frame
-        # Three rows just above the top, then a running mean along the lid.
-        rows_b = t_k[None, :] - 1.0 - np.arange(3.0)[:, None]
-        xy = (fr.origin + ak[None, :, None] * fr.right + rows_b[..., None] * fr.down
-              - np.asarray(corner))
-        rows = cv2.remap(out, xy[..., 0].astype(np.float32), xy[..., 1].astype(np.float32),
-                         cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        # The brightest of the three rows: a brow hair or a lash there is darker.
-        best = np.argmax(rows.astype(np.float32).sum(axis=2), axis=0)
-        cols = cv2.blur(rows[best, np.arange(rows.shape[1])][:, None, :].astype(np.float32),
-                        (1, 5), borderType=cv2.BORDER_REPLICATE)[:, 0, :]
-        pos = np.clip((a - ak[0]) / (ak[1] - ak[0]), 0, len(ak) - 1.001)
-        i = pos.astype(np.int32)
-        w = (pos - i)[..., None]
-        return cols[i] * (1 - w) + cols[i + 1] * w
+    @staticmethod
+    def _texture(eye: _Eye, a: np.ndarray, b: np.ndarray, top: np.ndarray) -> np.ndarray:
+        """The lid's texture (relative to its tone), fixed to the lid's top: depth 0 is
+        the skin just above the crease, deeper rows mirror it up towards the brow."""
+        x = (a - eye.tex_a0).astype(np.float32)
+        y = np.abs(b - top).astype(np.float32)
+        return cv2.remap(eye.texture, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
 
     @staticmethod
     def _grain(eye: _Eye, a: np.ndarray, b: np.ndarray, top: np.ndarray) -> np.ndarray:
@@ -305,3 +371,32 @@ class EyelidPainter:
         y = np.maximum(b - top, 0.0).astype(np.float32)
         g = cv2.remap(eye.grain, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         return g[..., None]
+
+
+def _fill(image: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``image`` where ``known`` is 1, filled in smoothly elsewhere (pull-push: the
+    known pixels averaged down a pyramid, the gaps filled from the coarser level on the
+    way back up), so the fill meets the known pixels at the hole's edge."""
+    levels: list[tuple[np.ndarray, np.ndarray]] = []
+    c, w = image * known[..., None], known
+    while True:
+        levels.append((c, w))
+        h, wd = w.shape
+        if min(h, wd) <= 2:
+            break
+        size = (max(wd // 2, 1), max(h // 2, 1))
+        c = cv2.resize(c, size, interpolation=cv2.INTER_AREA)
+        w = cv2.resize(w, size, interpolation=cv2.INTER_AREA)
+        if c.ndim == 2:
+            c = c[..., None]
+    c, w = levels[-1]
+    total = max(float(w.sum()), 1e-6)
+    mean = (c.reshape(-1, c.shape[-1]).sum(axis=0) / total).astype(np.float32)
+    val = np.where(w[..., None] > 1e-6, c / np.maximum(w, 1e-6)[..., None], mean)
+    for c, w in reversed(levels[:-1]):
+        up = cv2.resize(val, (w.shape[1], w.shape[0]), interpolation=cv2.INTER_LINEAR)
+        if up.ndim == 2:
+            up = up[..., None]
+        alpha = np.clip(2.0 * w, 0.0, 1.0)[..., None]
+        val = alpha * (c / np.maximum(w, 1e-6)[..., None]) + (1 - alpha) * up
+    return val.astype(np.float32)
