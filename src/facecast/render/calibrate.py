@@ -30,11 +30,13 @@ from facecast.render.rig import LOWER_INNER, LOWER_OUTER, face_frame
 # jaw sits around 0.2-0.7 while someone talks).
 PROBE_JAW = 0.5
 # Measured opening (inner-lip gap / outer-eye-corner distance, as the lip-sync measure
-# reads it) per unit jaw. On the shared faces at gain 1 (bench/bench_faces.py, 27 s of
-# recorded English speech through the audio track) the mouth motion came out 0.13-0.22
-# times this slope (0.18 on average), so 0.165 puts speech near 0.03, mid-way in
-# the real speakers' range of 0.013-0.055.
-TARGET_OPENING_PER_JAW = 0.165
+# reads it) per unit jaw. Set against real lips: a speaker's own frame rendered with
+# their own speech (bench/bench_reenact.py) moved 0.61x as much as Klobuchar really did
+# at 0.165 and 0.84x at 0.23, with Obama's render at 1.05x either way (his face opens
+# more than this at gain 1, and calibration never takes opening away); on the shared
+# faces 0.23 puts recorded speech at a motion of 0.027-0.050 (bench/bench_faces.py),
+# inside the real speakers' 0.013-0.055.
+TARGET_OPENING_PER_JAW = 0.23
 # Open poses probed per step (each followed by a rest pose).
 PROBE_REPEATS = 2
 # Gains above this range mean the mesh cannot see the mouth, not that it needs more.
