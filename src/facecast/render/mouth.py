@@ -15,6 +15,38 @@ from facecast.render.rig import LOWER_INNER, LOWER_OUTER, UPPER_INNER, UPPER_OUT
 
 # Incisor and canine boundaries across the visible arch (fractions of the half width).
 TOOTH_EDGES = (0.0, 0.2, 0.38, 0.54, 0.68, 0.8)
+# The line where the lips meet: the portrait's own, the darkest pixel within this much
+# (IOD) of the inner lips' midline at each of its points, the median of those; never
+# lighter than this share of the lip colour (a lip line is a shadow of the lip).
+SEAM_REACH = 0.03
+SEAM_MAX_SHARE = 0.55
+
+
+def seam_colour(image: np.ndarray, landmarks: np.ndarray, iod: float,
+                lip: np.ndarray) -> np.ndarray:
+    """The colour of the portrait's own line between the lips (RGB).
+
+    A share of the median lip colour (the old seam) is lighter and greyer than the
+    shadowed crease of a saturated mouth: painted over it at rest it reads as a flat
+    grey band. The portrait's own crease has the lip's hue, darker.
+    """
+    pts = np.asarray(landmarks, np.float64)[:, :2]
+    mid = (pts[list(UPPER_INNER)] + pts[list(LOWER_INNER)]) / 2.0
+    h, w = image.shape[:2]
+    r = max(1, int(round(SEAM_REACH * iod)))
+    found = []
+    for x, y in np.round(mid[1:-1]).astype(int):
+        if not (0 <= x < w and 0 <= y < h):
+            continue
+        col = image[max(y - r, 0): y + r + 1, x].astype(np.float64)
+        found.append(col[int(np.argmin(col.sum(axis=1)))])
+    cap = np.asarray(lip, np.float64) * SEAM_MAX_SHARE
+    if not found:
+        return cap
+    own = np.median(np.array(found), axis=0)
+    # Darker than the cap only where the portrait's own crease is (a teeth-showing
+    # smile's midline is light: then the cap).
+    return np.asarray(own if own.sum() < cap.sum() else cap, np.float64)
 
 
 class MouthPainter:
@@ -40,7 +72,7 @@ class MouthPainter:
         light = float(np.clip(skin.mean() / 165.0, 0.45, 1.1))
         cast = np.clip(skin / max(skin.mean(), 1.0), 0.85, 1.15) ** 0.35
         self.cavity = lip * np.array([0.42, 0.3, 0.3])
-        self.seam = lip * 0.55
+        self.seam = seam_colour(image, landmarks, frame.iod, lip)
         self.tongue = np.clip(lip * np.array([1.1, 0.78, 0.8]), 0, 255)
         self.teeth = np.clip(np.array([240.0, 226.0, 198.0]) * light * cast, 0, 255)
 
@@ -131,7 +163,9 @@ class MouthPainter:
     @staticmethod
     def _stroke(patch: np.ndarray, pts: np.ndarray, color: np.ndarray, width: float,
                 alpha: float) -> None:
-        """Blend an anti-aliased polyline of ``width`` pixels into ``patch``."""
+        """Blend an anti-aliased polyline of ``width`` pixels into ``patch``; it only
+        darkens (a lip line is a shadow: where the portrait is already darker, as in its
+        own crease, it stays as it is)."""
         if alpha <= 0.01:
             return
         x0, y0 = np.floor(pts.min(axis=0) - width - 2).astype(int)
@@ -146,4 +180,5 @@ class MouthPainter:
                       lineType=cv2.LINE_AA, shift=4)
         a = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32)[..., None] * (alpha / 255.0)
         region = patch[y0:y1, x0:x1]
-        region[:] = np.clip(region * (1 - a) + color * a, 0, 255).astype(np.uint8)
+        blend = region * (1 - a) + color * a
+        region[:] = np.clip(np.minimum(region, blend), 0, 255).astype(np.uint8)
