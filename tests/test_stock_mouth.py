@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -121,3 +122,45 @@ def test_closures_stay_closed_and_take_nothing_from_the_bank(
     assert np.array_equal(a, b)  # the painter's lip seam, nothing else
     # Shut to within a pixel (the teeth channel lifts the upper lip a little).
     assert MouthBank.opening(_pose(real, values))[0] < 0.02
+
+
+@pytest.fixture(scope="module")
+def grace(shared_media: Path) -> tuple[np.ndarray, np.ndarray]:
+    image = cv2.cvtColor(cv2.imread(str(shared_media / "faces" / "grace_hopper.jpg")),
+                         cv2.COLOR_BGR2RGB)
+    verdict = check_face(image)
+    assert verdict.accepted and verdict.analysis is not None
+    return image, verdict.analysis.landmarks
+
+
+def test_a_wide_open_mouth_keeps_a_dark_cavity(grace: tuple[np.ndarray, np.ndarray]) -> None:
+    """Grace Hopper's widest opening in the bench's speech (jaw 0.88): her stretched
+    sample used to fill it with pale lower teeth, a grey-white plate with no dark."""
+    image, landmarks = grace
+    animator = PortraitAnimator(image, landmarks, head_motion=False)
+    values = mouth(jaw=0.88, spread=0.1, teeth=0.21)
+    frame = animator.render(values, 0.0, None)
+    inside = opening(frame.shape, _pose(animator, values))
+    light = lab(frame[inside])[:, 0]
+    assert inside.sum() > 300
+    assert light[light <= np.quantile(light, 1 / 3)].mean() < 15  # was 33
+    assert np.median(light) < 40  # was 58
+    assert light.max() > 60  # the upper teeth keep their light
+
+
+def test_the_lip_line_at_rest_is_the_portraits_own_crease(
+        grace: tuple[np.ndarray, np.ndarray]) -> None:
+    """At rest the seam used to be painted over her dark red crease in a lighter, greyer
+    colour (a flat grey band); it only darkens now, in her crease's own colour."""
+    image, landmarks = grace
+    animator = PortraitAnimator(image, landmarks, head_motion=False)
+    frame = animator.render(mouth(), 0.0, None)
+    luma = np.array([0.299, 0.587, 0.114])
+    worse = []
+    for k in (3, 4, 5, 6, 7):  # the middle of the midline
+        x, y = np.round((landmarks[UPPER_INNER[k], :2] + landmarks[LOWER_INNER[k], :2]) / 2
+                        ).astype(int)
+        before = (image[y - 3: y + 4, x].astype(np.float64) @ luma).min()
+        after = (frame[y - 3: y + 4, x].astype(np.float64) @ luma).min()
+        worse.append(after - before)
+    assert np.mean(worse) < 3  # the old seam was about 30 levels lighter than the crease

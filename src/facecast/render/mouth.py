@@ -20,6 +20,11 @@ TOOTH_EDGES = (0.0, 0.2, 0.38, 0.54, 0.68, 0.8)
 # lighter than this share of the lip colour (a lip line is a shadow of the lip).
 SEAM_REACH = 0.03
 SEAM_MAX_SHARE = 0.55
+# Specks on the lips (_despeckle): pixels this far (8-bit luma) from the median of their
+# 5x5 neighbourhood, within this much (IOD) of the outer lip contour. The warp squeezes a
+# smiling portrait's own teeth and dark mouth corners into thin lines and notches there.
+SPECK_LEVEL = 32.0
+SPECK_REACH = 0.04
 
 
 def seam_colour(image: np.ndarray, landmarks: np.ndarray, iod: float,
@@ -80,6 +85,7 @@ class MouthPainter:
         self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray, teeth: float
     ) -> None:
         """Paint in place into ``patch`` (whose top-left is ``origin`` in the image)."""
+        self._despeckle(patch, origin, posed)
         up = posed[list(UPPER_INNER)] - origin
         lo = posed[list(LOWER_INNER)] - origin
         poly = np.concatenate([up, lo[::-1]])
@@ -159,6 +165,30 @@ class MouthPainter:
         alpha = (mask.astype(np.float32) / 255.0)[..., None]
         region = patch[y0:y1, x0:x1]
         region[:] = np.clip(region * (1 - alpha) + out * alpha, 0, 255).astype(np.uint8)
+
+    def _despeckle(self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray
+                   ) -> None:
+        """Replace isolated specks on the posed lips and their corners (pixels far from
+        their neighbourhood's median) by that median: the warp leaves a smiling
+        portrait's teeth as dotted white lines and its dark corners as black notches."""
+        outer = np.concatenate([posed[list(UPPER_OUTER), :2],
+                                posed[list(LOWER_OUTER[::-1]), :2]]) - origin
+        reach = max(2, int(round(SPECK_REACH * self.frame.iod)))
+        x0, y0 = np.maximum(np.floor(outer.min(axis=0)).astype(int) - reach - 2, 0)
+        x1, y1 = np.minimum(np.ceil(outer.max(axis=0)).astype(int) + reach + 3,
+                            [patch.shape[1], patch.shape[0]])
+        if x1 - x0 < 5 or y1 - y0 < 5:
+            return
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(mask, [np.round(outer - [x0, y0]).astype(np.int32)], 255)
+        mask = cv2.dilate(mask, cv2.getStructuringElement(
+            cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
+        region = patch[y0:y1, x0:x1]
+        med = cv2.medianBlur(np.ascontiguousarray(region), 5)
+        luma = np.array([0.299, 0.587, 0.114], np.float32)
+        dev = np.abs((region.astype(np.float32) - med.astype(np.float32)) @ luma)
+        speck = (dev > SPECK_LEVEL) & (mask > 0)
+        region[speck] = med[speck]
 
     @staticmethod
     def _stroke(patch: np.ndarray, pts: np.ndarray, color: np.ndarray, width: float,

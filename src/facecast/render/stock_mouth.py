@@ -479,6 +479,7 @@ class StockPainter(MouthPainter):
             super().paint(patch, origin, posed, teeth)
             return
         fr = self.frame
+        self._despeckle(patch, origin, posed)
         up = posed[list(UPPER_INNER)] - origin
         lo = posed[list(LOWER_INNER)] - origin
         gap_px = float(np.max((lo - up) @ fr.down))
