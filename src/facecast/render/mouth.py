@@ -25,6 +25,14 @@ SEAM_MAX_SHARE = 0.55
 # smiling portrait's own teeth and dark mouth corners into thin lines and notches there.
 SPECK_LEVEL = 32.0
 SPECK_REACH = 0.04
+# The mouth corners are softened (a blur of this sigma, IOD, never under a pixel) within
+# this radius (IOD) of the outer corners: the warp stretches a smiling portrait's dark
+# corner shadow into jagged notches larger than a speck.
+CORNER_SOFTEN = 0.012
+CORNER_RADIUS = 0.09
+# The painted teeth fade in with the gap (IOD) between these: in a slit (the teeth
+# channel lifting a closed upper lip) a teeth plate reads as a flat grey band.
+TEETH_SLIT = (0.015, 0.045)
 
 
 def seam_colour(image: np.ndarray, landmarks: np.ndarray, iod: float,
@@ -145,7 +153,9 @@ class MouthPainter:
         tongue_col = self.tongue * t_light[..., None]
         out = out * (1 - t_alpha[..., None]) + tongue_col * t_alpha[..., None]
         # Teeth: upper row hangs from the upper lip, lower row rises from the lower lip.
-        vis = 0.55 + 0.45 * teeth
+        slit = float(np.clip((gap / fr.iod - TEETH_SLIT[0]) / (TEETH_SLIT[1] - TEETH_SLIT[0]),
+                             0.0, 1.0))
+        vis = (0.55 + 0.45 * teeth) * slit
         up_h = (0.11 * fr.iod) * arch * vis
         lo_h = (0.06 * fr.iod) * arch * np.clip((gap / fr.iod - 0.08) / 0.12, 0, 1) * vis
         gaps = np.ones_like(s)
@@ -189,6 +199,16 @@ class MouthPainter:
         dev = np.abs((region.astype(np.float32) - med.astype(np.float32)) @ luma)
         speck = (dev > SPECK_LEVEL) & (mask > 0)
         region[speck] = med[speck]
+        sigma = max(1.0, CORNER_SOFTEN * self.frame.iod)
+        soft = cv2.GaussianBlur(region, (0, 0), sigma).astype(np.float32)
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        w = np.zeros(region.shape[:2], np.float32)
+        radius = CORNER_RADIUS * self.frame.iod
+        for cx, cy in posed[[61, 291], :2] - origin:
+            d = np.hypot(xx - cx, yy - cy) / radius
+            w = np.maximum(w, np.clip(1.5 - 1.5 * d, 0.0, 1.0))
+        w = w[..., None]
+        region[:] = np.clip(region * (1.0 - w) + soft * w, 0, 255).astype(np.uint8)
 
     @staticmethod
     def _stroke(patch: np.ndarray, pts: np.ndarray, color: np.ndarray, width: float,

@@ -81,7 +81,7 @@ GRAIN_SEED = 14
 # full (this share of its light taken away) from the second. A sample stretched over a
 # wide opening, or one whose lower teeth fill it, otherwise reads as a pale plate.
 CAVITY_GAPS = (0.1, 0.22)
-CAVITY_DARK = 0.8
+CAVITY_DARK = 0.65
 # Depth down the opening (0 under the upper lip, 1 on the lower lip) where the cavity
 # begins (the upper teeth hang above), where it is darkest, and how much of the dark is
 # left on the floor of the mouth (lower teeth and tongue show there).
