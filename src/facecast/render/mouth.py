@@ -29,7 +29,7 @@ SPECK_REACH = 0.04
 # this radius (IOD) of the outer corners: the warp stretches a smiling portrait's dark
 # corner shadow into jagged notches larger than a speck.
 CORNER_SOFTEN = 0.012
-CORNER_RADIUS = 0.09
+CORNER_RADIUS = 0.11
 # The painted teeth fade in with the gap (IOD) between these: in a slit (the teeth
 # channel lifting a closed upper lip) a teeth plate reads as a flat grey band.
 TEETH_SLIT = (0.015, 0.045)
@@ -206,7 +206,7 @@ class MouthPainter:
         radius = CORNER_RADIUS * self.frame.iod
         for cx, cy in posed[[61, 291], :2] - origin:
             d = np.hypot(xx - cx, yy - cy) / radius
-            w = np.maximum(w, np.clip(1.5 - 1.5 * d, 0.0, 1.0))
+            w = np.maximum(w, np.clip(2.0 - 2.0 * d, 0.0, 1.0))
         w = w[..., None]
         region[:] = np.clip(region * (1.0 - w) + soft * w, 0, 255).astype(np.uint8)
 
