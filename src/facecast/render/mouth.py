@@ -20,6 +20,7 @@ TOOTH_EDGES = (0.0, 0.2, 0.38, 0.54, 0.68, 0.8)
 # lighter than this share of the lip colour (a lip line is a shadow of the lip).
 SEAM_REACH = 0.03
 SEAM_MAX_SHARE = 0.55
+SEAM_OWN = 0.5  # the seam: this share of the crease's colour, the rest that cap's
 # Specks on the lips (_despeckle): pixels this far (8-bit luma) from the median of their
 # 5x5 neighbourhood, within this much (IOD) of the outer lip contour. The warp squeezes a
 # smiling portrait's own teeth and dark mouth corners into thin lines and notches there.
@@ -58,8 +59,12 @@ def seam_colour(image: np.ndarray, landmarks: np.ndarray, iod: float,
         return cap
     own = np.median(np.array(found), axis=0)
     # Darker than the cap only where the portrait's own crease is (a teeth-showing
-    # smile's midline is light: then the cap).
-    return np.asarray(own if own.sum() < cap.sum() else cap, np.float64)
+    # smile's midline is light: then the cap). Half way to the crease's own colour: its
+    # darkest pixel drawn as a full-width line is heavier than the crease (the stroke only
+    # darkens, so at rest the portrait's own crease stays where it is darker).
+    if own.sum() >= cap.sum():
+        return cap
+    return np.asarray(SEAM_OWN * own + (1.0 - SEAM_OWN) * cap, np.float64)
 
 
 class MouthPainter:
@@ -198,6 +203,16 @@ class MouthPainter:
         luma = np.array([0.299, 0.587, 0.114], np.float32)
         dev = np.abs((region.astype(np.float32) - med.astype(np.float32)) @ luma)
         speck = (dev > SPECK_LEVEL) & (mask > 0)
+        # The middle of the lip crease (where the seam runs) is a dark line, not a speck:
+        # only light specks (squeezed teeth) are taken from it. Its ends, at the corners,
+        # are where the dark notches are.
+        up, lo = posed[list(UPPER_INNER), :2], posed[list(LOWER_INNER), :2]
+        line = ((up + lo) / 2.0)[2:-2] - origin
+        crease = np.zeros_like(mask)
+        cv2.polylines(crease, [np.round(line - [x0, y0]).astype(np.int32)], False, 255,
+                      thickness=max(3, int(round(0.04 * self.frame.iod))))
+        darker = (region.astype(np.float32) - med.astype(np.float32)) @ luma < 0
+        speck &= ~((crease > 0) & darker)
         region[speck] = med[speck]
         sigma = max(1.0, CORNER_SOFTEN * self.frame.iod)
         soft = cv2.GaussianBlur(region, (0, 0), sigma).astype(np.float32)
