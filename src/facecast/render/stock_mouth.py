@@ -19,7 +19,9 @@ the portrait's grain (one fixed pattern, so nothing shimmers from frame to
 frame). Per frame it draws the seam where the lips meet (as the painter does)
 and takes the interior from the samples nearest the posed opening, warped into
 the inner-lip contour (:meth:`MouthBank.paint`), its edge feathered inwards.
-Openings wider than any sample use the widest one, stretched; below the bank's
+Openings wider than any sample use the widest one, stretched; past 0.1 IOD the
+middle of the opening is shaded dark (the upper teeth keep their light), so a
+stretched or teeth-filled sample never reads as a pale plate. Below the bank's
 smallest opening (p/b/m, near-closures), and wherever a sample cannot be
 warped, the painter draws it as before.
 """
