@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -121,3 +122,67 @@ def test_closures_stay_closed_and_take_nothing_from_the_bank(
     assert np.array_equal(a, b)  # the painter's lip seam, nothing else
     # Shut to within a pixel (the teeth channel lifts the upper lip a little).
     assert MouthBank.opening(_pose(real, values))[0] < 0.02
+
+
+@pytest.fixture(scope="module")
+def grace(shared_media: Path) -> tuple[np.ndarray, np.ndarray]:
+    image = cv2.cvtColor(cv2.imread(str(shared_media / "faces" / "grace_hopper.jpg")),
+                         cv2.COLOR_BGR2RGB)
+    verdict = check_face(image)
+    assert verdict.accepted and verdict.analysis is not None
+    return image, verdict.analysis.landmarks
+
+
+def test_a_wide_open_mouth_keeps_a_dark_cavity(grace: tuple[np.ndarray, np.ndarray]) -> None:
+    """Grace Hopper's widest opening in the bench's speech (jaw 0.88): her stretched
+    sample used to fill it with pale lower teeth, a grey-white plate with no dark."""
+    image, landmarks = grace
+    animator = PortraitAnimator(image, landmarks, head_motion=False)
+    values = mouth(jaw=0.88, spread=0.1, teeth=0.21)
+    frame = animator.render(values, 0.0, None)
+    inside = opening(frame.shape, _pose(animator, values))
+    light = lab(frame[inside])[:, 0]
+    assert inside.sum() > 300
+    assert light[light <= np.quantile(light, 1 / 3)].mean() < 10  # was 15 (now 6)
+    assert np.median(light) < 25  # was 37 (now 17)
+    assert light.max() > 60  # the upper teeth keep their light
+
+
+def test_the_lip_line_at_rest_is_the_portraits_own_crease(
+        grace: tuple[np.ndarray, np.ndarray]) -> None:
+    """At rest the seam used to be painted over her dark red crease in a lighter, greyer
+    colour (a flat grey band); it only darkens now, in her crease's own colour."""
+    image, landmarks = grace
+    animator = PortraitAnimator(image, landmarks, head_motion=False)
+    frame = animator.render(mouth(), 0.0, None)
+    luma = np.array([0.299, 0.587, 0.114])
+    worse = []
+    for k in (3, 4, 5, 6, 7):  # the middle of the midline
+        x, y = np.round((landmarks[UPPER_INNER[k], :2] + landmarks[LOWER_INNER[k], :2]) / 2
+                        ).astype(int)
+        before = (image[y - 3: y + 4, x].astype(np.float64) @ luma).min()
+        after = (frame[y - 3: y + 4, x].astype(np.float64) @ luma).min()
+        worse.append(after - before)
+    assert np.mean(worse) < 3  # the old seam was about 30 levels lighter than the crease
+
+
+def test_no_dark_specks_at_the_mouth_corners(astronaut: np.ndarray,
+                                             landmarks: np.ndarray) -> None:
+    """Her smile's dark corner shadow used to be stretched by the warp into jagged black
+    notches at the corners (open and closed): pixels far darker than their neighbours'
+    median, beside the posed corners and outside the opening (17 / 14 / 23 before)."""
+    animator = PortraitAnimator(astronaut, landmarks, head_motion=False)
+    iod = animator.rig.frame.iod
+    grey = np.array([0.299, 0.587, 0.114], np.float32)
+    for values in (mouth(jaw=0.9, teeth=0.2), mouth(jaw=0.3, spread=0.4, teeth=0.46), mouth()):
+        frame = animator.render(values, 0.0, None)
+        posed = _pose(animator, values)
+        dark = (cv2.medianBlur(frame, 5).astype(np.float32) @ grey
+                - frame.astype(np.float32) @ grey) > 30
+        inside = cv2.dilate(opening(frame.shape, posed).astype(np.uint8),
+                            np.ones((3, 3), np.uint8)) > 0
+        yy, xx = np.mgrid[: frame.shape[0], : frame.shape[1]]
+        near = np.zeros(frame.shape[:2], bool)
+        for cx, cy in posed[[61, 291], :2]:
+            near |= np.hypot(xx - cx, yy - cy) < 0.15 * iod
+        assert int((dark & near & ~inside).sum()) < 8

@@ -4,6 +4,10 @@ It is painted into the gap between the posed inner lips, in face-aligned
 coordinates so it follows head roll, with colours taken from the portrait
 itself (lip colour for the cavity and tongue, skin brightness for the teeth),
 and an anti-aliased, slightly shaded edge so no seam shows against the lips.
+Before painting, the posed lips are cleaned of what the warp makes of a smiling
+portrait's own teeth and dark corners (isolated specks, jagged corner notches), and
+the line where the lips meet is drawn in the portrait's own crease colour, only
+ever darkening.
 """
 
 from __future__ import annotations
@@ -15,6 +19,56 @@ from facecast.render.rig import LOWER_INNER, LOWER_OUTER, UPPER_INNER, UPPER_OUT
 
 # Incisor and canine boundaries across the visible arch (fractions of the half width).
 TOOTH_EDGES = (0.0, 0.2, 0.38, 0.54, 0.68, 0.8)
+# The line where the lips meet: the portrait's own, the darkest pixel within this much
+# (IOD) of the inner lips' midline at each of its points, the median of those; never
+# lighter than this share of the lip colour (a lip line is a shadow of the lip).
+SEAM_REACH = 0.03
+SEAM_MAX_SHARE = 0.55
+SEAM_OWN = 0.5  # the seam: this share of the crease's colour, the rest that cap's
+# Specks on the lips (_despeckle): pixels this far (8-bit luma) from the median of their
+# 5x5 neighbourhood, within this much (IOD) of the outer lip contour. The warp squeezes a
+# smiling portrait's own teeth and dark mouth corners into thin lines and notches there.
+SPECK_LEVEL = 32.0
+SPECK_REACH = 0.04
+# The mouth corners are softened (a blur of this sigma, IOD, never under a pixel) within
+# this radius (IOD) of the outer corners: the warp stretches a smiling portrait's dark
+# corner shadow into jagged notches larger than a speck.
+CORNER_SOFTEN = 0.012
+CORNER_RADIUS = 0.11
+# The painted teeth fade in with the gap (IOD) between these: in a slit (the teeth
+# channel lifting a closed upper lip) a teeth plate reads as a flat grey band.
+TEETH_SLIT = (0.015, 0.045)
+
+
+def seam_colour(image: np.ndarray, landmarks: np.ndarray, iod: float,
+                lip: np.ndarray) -> np.ndarray:
+    """The colour of the portrait's own line between the lips (RGB).
+
+    A share of the median lip colour (the old seam) is lighter and greyer than the
+    shadowed crease of a saturated mouth: painted over it at rest it reads as a flat
+    grey band. The portrait's own crease has the lip's hue, darker.
+    """
+    pts = np.asarray(landmarks, np.float64)[:, :2]
+    mid = (pts[list(UPPER_INNER)] + pts[list(LOWER_INNER)]) / 2.0
+    h, w = image.shape[:2]
+    r = max(1, int(round(SEAM_REACH * iod)))
+    found = []
+    for x, y in np.round(mid[1:-1]).astype(int):
+        if not (0 <= x < w and 0 <= y < h):
+            continue
+        col = image[max(y - r, 0): y + r + 1, x].astype(np.float64)
+        found.append(col[int(np.argmin(col.sum(axis=1)))])
+    cap = np.asarray(lip, np.float64) * SEAM_MAX_SHARE
+    if not found:
+        return cap
+    own = np.median(np.array(found), axis=0)
+    # Darker than the cap only where the portrait's own crease is (a teeth-showing
+    # smile's midline is light: then the cap). Half way to the crease's own colour: its
+    # darkest pixel drawn as a full-width line is heavier than the crease (the stroke only
+    # darkens, so at rest the portrait's own crease stays where it is darker).
+    if own.sum() >= cap.sum():
+        return cap
+    return np.asarray(SEAM_OWN * own + (1.0 - SEAM_OWN) * cap, np.float64)
 
 
 class MouthPainter:
@@ -40,7 +94,7 @@ class MouthPainter:
         light = float(np.clip(skin.mean() / 165.0, 0.45, 1.1))
         cast = np.clip(skin / max(skin.mean(), 1.0), 0.85, 1.15) ** 0.35
         self.cavity = lip * np.array([0.42, 0.3, 0.3])
-        self.seam = lip * 0.55
+        self.seam = seam_colour(image, landmarks, frame.iod, lip)
         self.tongue = np.clip(lip * np.array([1.1, 0.78, 0.8]), 0, 255)
         self.teeth = np.clip(np.array([240.0, 226.0, 198.0]) * light * cast, 0, 255)
 
@@ -48,6 +102,7 @@ class MouthPainter:
         self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray, teeth: float
     ) -> None:
         """Paint in place into ``patch`` (whose top-left is ``origin`` in the image)."""
+        self._despeckle(patch, origin, posed)
         up = posed[list(UPPER_INNER)] - origin
         lo = posed[list(LOWER_INNER)] - origin
         poly = np.concatenate([up, lo[::-1]])
@@ -107,7 +162,9 @@ class MouthPainter:
         tongue_col = self.tongue * t_light[..., None]
         out = out * (1 - t_alpha[..., None]) + tongue_col * t_alpha[..., None]
         # Teeth: upper row hangs from the upper lip, lower row rises from the lower lip.
-        vis = 0.55 + 0.45 * teeth
+        slit = float(np.clip((gap / fr.iod - TEETH_SLIT[0]) / (TEETH_SLIT[1] - TEETH_SLIT[0]),
+                             0.0, 1.0))
+        vis = (0.55 + 0.45 * teeth) * slit
         up_h = (0.11 * fr.iod) * arch * vis
         lo_h = (0.06 * fr.iod) * arch * np.clip((gap / fr.iod - 0.08) / 0.12, 0, 1) * vis
         gaps = np.ones_like(s)
@@ -128,10 +185,56 @@ class MouthPainter:
         region = patch[y0:y1, x0:x1]
         region[:] = np.clip(region * (1 - alpha) + out * alpha, 0, 255).astype(np.uint8)
 
+    def _despeckle(self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray
+                   ) -> None:
+        """Replace isolated specks on the posed lips and their corners (pixels far from
+        their neighbourhood's median) by that median: the warp leaves a smiling
+        portrait's teeth as dotted white lines and its dark corners as black notches."""
+        outer = np.concatenate([posed[list(UPPER_OUTER), :2],
+                                posed[list(LOWER_OUTER[::-1]), :2]]) - origin
+        reach = max(2, int(round(SPECK_REACH * self.frame.iod)))
+        x0, y0 = np.maximum(np.floor(outer.min(axis=0)).astype(int) - reach - 2, 0)
+        x1, y1 = np.minimum(np.ceil(outer.max(axis=0)).astype(int) + reach + 3,
+                            [patch.shape[1], patch.shape[0]])
+        if x1 - x0 < 5 or y1 - y0 < 5:
+            return
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(mask, [np.round(outer - [x0, y0]).astype(np.int32)], 255)
+        mask = cv2.dilate(mask, cv2.getStructuringElement(
+            cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
+        region = patch[y0:y1, x0:x1]
+        med = cv2.medianBlur(np.ascontiguousarray(region), 5)
+        luma = np.array([0.299, 0.587, 0.114], np.float32)
+        dev = np.abs((region.astype(np.float32) - med.astype(np.float32)) @ luma)
+        speck = (dev > SPECK_LEVEL) & (mask > 0)
+        # The middle of the lip crease (where the seam runs) is a dark line, not a speck:
+        # only light specks (squeezed teeth) are taken from it. Its ends, at the corners,
+        # are where the dark notches are.
+        up, lo = posed[list(UPPER_INNER), :2], posed[list(LOWER_INNER), :2]
+        line = ((up + lo) / 2.0)[2:-2] - origin
+        crease = np.zeros_like(mask)
+        cv2.polylines(crease, [np.round(line - [x0, y0]).astype(np.int32)], False, 255,
+                      thickness=max(3, int(round(0.04 * self.frame.iod))))
+        darker = (region.astype(np.float32) - med.astype(np.float32)) @ luma < 0
+        speck &= ~((crease > 0) & darker)
+        region[speck] = med[speck]
+        sigma = max(1.0, CORNER_SOFTEN * self.frame.iod)
+        soft = cv2.GaussianBlur(region, (0, 0), sigma).astype(np.float32)
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        w = np.zeros(region.shape[:2], np.float32)
+        radius = CORNER_RADIUS * self.frame.iod
+        for cx, cy in posed[[61, 291], :2] - origin:
+            d = np.hypot(xx - cx, yy - cy) / radius
+            w = np.maximum(w, np.clip(2.0 - 2.0 * d, 0.0, 1.0))
+        w = w[..., None]
+        region[:] = np.clip(region * (1.0 - w) + soft * w, 0, 255).astype(np.uint8)
+
     @staticmethod
     def _stroke(patch: np.ndarray, pts: np.ndarray, color: np.ndarray, width: float,
                 alpha: float) -> None:
-        """Blend an anti-aliased polyline of ``width`` pixels into ``patch``."""
+        """Blend an anti-aliased polyline of ``width`` pixels into ``patch``; it only
+        darkens (a lip line is a shadow: where the portrait is already darker, as in its
+        own crease, it stays as it is)."""
         if alpha <= 0.01:
             return
         x0, y0 = np.floor(pts.min(axis=0) - width - 2).astype(int)
@@ -146,4 +249,5 @@ class MouthPainter:
                       lineType=cv2.LINE_AA, shift=4)
         a = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32)[..., None] * (alpha / 255.0)
         region = patch[y0:y1, x0:x1]
-        region[:] = np.clip(region * (1 - a) + color * a, 0, 255).astype(np.uint8)
+        blend = region * (1 - a) + color * a
+        region[:] = np.clip(np.minimum(region, blend), 0, 255).astype(np.uint8)

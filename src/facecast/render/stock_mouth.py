@@ -19,7 +19,9 @@ the portrait's grain (one fixed pattern, so nothing shimmers from frame to
 frame). Per frame it draws the seam where the lips meet (as the painter does)
 and takes the interior from the samples nearest the posed opening, warped into
 the inner-lip contour (:meth:`MouthBank.paint`), its edge feathered inwards.
-Openings wider than any sample use the widest one, stretched; below the bank's
+Openings wider than any sample use the widest one, stretched; past 0.1 IOD the
+middle of the opening is shaded dark (the upper teeth keep their light), so a
+stretched or teeth-filled sample never reads as a pale plate. Below the bank's
 smallest opening (p/b/m, near-closures), and wherever a sample cannot be
 warped, the painter draws it as before.
 """
@@ -76,6 +78,17 @@ MAX_GRAIN = 5.0
 FEATHER_MIN = 0.5  # pixels: the softest edge of the interior against the lips ...
 FEATHER_EXTRA = 0.006  # ... and how much softer per IOD pixel than the blur chosen
 GRAIN_SEED = 14
+# The dark of a wide-open mouth (StockPainter._shade_cavity): past the first of these
+# gaps (IOD) the band between the upper teeth and the floor of the mouth is darkened, in
+# full (this share of its light taken away) from the second. A sample stretched over a
+# wide opening, or one whose lower teeth fill it, otherwise reads as a pale plate.
+CAVITY_GAPS = (0.1, 0.22)
+CAVITY_DARK = 0.65
+# Depth down the opening (0 under the upper lip, 1 on the lower lip) where the cavity
+# begins (the upper teeth hang above), where it is darkest, and how much of the dark is
+# left on the floor of the mouth (lower teeth and tongue show there).
+CAVITY_DEPTH = (0.22, 0.5)
+CAVITY_FLOOR = 0.35
 
 
 def _smooth(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -468,6 +481,7 @@ class StockPainter(MouthPainter):
             super().paint(patch, origin, posed, teeth)
             return
         fr = self.frame
+        self._despeckle(patch, origin, posed)
         up = posed[list(UPPER_INNER)] - origin
         lo = posed[list(LOWER_INNER)] - origin
         gap_px = float(np.max((lo - up) @ fr.down))
@@ -478,5 +492,37 @@ class StockPainter(MouthPainter):
                      float(np.clip(1.0 - gap_px / (0.08 * fr.iod), 0.0, 1.0)) * 0.9)
         if bank.paint(patch, origin, posed, self._neutral_lip, bank.feather):
             self.stock_frames += 1
+            self._shade_cavity(patch, up, lo, gap_px)
         else:
             super().paint(patch, origin, posed, teeth)
+
+    def _shade_cavity(self, patch: np.ndarray, up: np.ndarray, lo: np.ndarray,
+                      gap_px: float) -> None:
+        """Darken the middle of a wide opening (patch coordinates of the inner lips):
+        the upper teeth under the upper lip keep their light, the floor keeps part."""
+        fr = self.frame
+        k = CAVITY_DARK * float(_smooth(np.array(gap_px / fr.iod), *CAVITY_GAPS))
+        if k < 0.01:
+            return
+        poly = np.concatenate([up, lo[::-1]])
+        x0, y0 = np.maximum(np.floor(poly.min(axis=0)).astype(int) - 1, 0)
+        x1, y1 = np.minimum(np.ceil(poly.max(axis=0)).astype(int) + 2,
+                            [patch.shape[1], patch.shape[0]])
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            return
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 16).astype(np.int32)], 255,
+                     lineType=cv2.LINE_AA, shift=4)
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        a = xx * fr.right[0] + yy * fr.right[1]
+        b = xx * fr.down[0] + yy * fr.down[1]
+        ua, ub = up @ fr.right, up @ fr.down
+        la, lb = lo @ fr.right, lo @ fr.down
+        top = np.interp(a, ua[np.argsort(ua)], ub[np.argsort(ua)])
+        bottom = np.interp(a, la[np.argsort(la)], lb[np.argsort(la)])
+        depth = (b - top) / np.maximum(bottom - top, 1.0)
+        band = _smooth(depth, *CAVITY_DEPTH) * (
+            1.0 - (1.0 - CAVITY_FLOOR) * _smooth(depth, 0.75, 1.0))
+        shade = 1.0 - k * band * (mask.astype(np.float32) / 255.0)
+        region = patch[y0:y1, x0:x1]
+        region[:] = np.clip(region * shade[..., None], 0, 255).astype(np.uint8)
