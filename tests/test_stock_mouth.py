@@ -19,6 +19,12 @@ from facecast.render.rig import LOWER_INNER, RIG_CHANNELS, UPPER_INNER
 from facecast.render.stock_mouth import STOCK_FILE, prepare, stock_bank, teeth_colour
 
 
+def still_animator(image: np.ndarray, landmarks: np.ndarray) -> PortraitAnimator:
+    """An animator at the rig's own jaw scale: these tests pose fixed jaw values to look at
+    the interior, which the per-face calibration's gain would otherwise resize."""
+    return PortraitAnimator(image, landmarks, head_motion=False, calibrate=False)
+
+
 @pytest.fixture(scope="module")
 def landmarks(astronaut: np.ndarray) -> np.ndarray:
     verdict = check_face(astronaut)
@@ -69,8 +75,8 @@ def test_openings_beyond_the_bank_stretch_its_widest_and_tiny_ones_are_declined(
 
 def test_an_open_mouth_on_the_astronaut_is_real_and_takes_her_white_balance(
         astronaut: np.ndarray, landmarks: np.ndarray) -> None:
-    real = PortraitAnimator(astronaut, landmarks, head_motion=False)
-    painted = PortraitAnimator(astronaut, landmarks, head_motion=False)
+    real = still_animator(astronaut, landmarks)
+    painted = still_animator(astronaut, landmarks)
     painted.painter = MouthPainter(painted.canvas, landmarks, painted.rig.frame)
     values = mouth(jaw=1.0, teeth=0.6)
     probed = real.painter.stock_frames  # the jaw calibration's own probe renders
@@ -112,8 +118,8 @@ def test_teeth_follow_the_portraits_white_balance(astronaut: np.ndarray,
 
 def test_closures_stay_closed_and_take_nothing_from_the_bank(
         astronaut: np.ndarray, landmarks: np.ndarray) -> None:
-    real = PortraitAnimator(astronaut, landmarks, head_motion=False)
-    painted = PortraitAnimator(astronaut, landmarks, head_motion=False)
+    real = still_animator(astronaut, landmarks)
+    painted = still_animator(astronaut, landmarks)
     painted.painter = MouthPainter(painted.canvas, landmarks, painted.rig.frame)
     values = mouth(jaw=1.0, closure=1.0, teeth=0.6)
     probed = real.painter.stock_frames  # the jaw calibration's own probe renders
@@ -137,7 +143,7 @@ def test_a_wide_open_mouth_keeps_a_dark_cavity(grace: tuple[np.ndarray, np.ndarr
     """Grace Hopper's widest opening in the bench's speech (jaw 0.88): her stretched
     sample used to fill it with pale lower teeth, a grey-white plate with no dark."""
     image, landmarks = grace
-    animator = PortraitAnimator(image, landmarks, head_motion=False)
+    animator = still_animator(image, landmarks)
     values = mouth(jaw=0.88, spread=0.1, teeth=0.21)
     frame = animator.render(values, 0.0, None)
     inside = opening(frame.shape, _pose(animator, values))
@@ -153,7 +159,7 @@ def test_the_lip_line_at_rest_is_the_portraits_own_crease(
     """At rest the seam used to be painted over her dark red crease in a lighter, greyer
     colour (a flat grey band); it only darkens now, in her crease's own colour."""
     image, landmarks = grace
-    animator = PortraitAnimator(image, landmarks, head_motion=False)
+    animator = still_animator(image, landmarks)
     frame = animator.render(mouth(), 0.0, None)
     luma = np.array([0.299, 0.587, 0.114])
     worse = []
@@ -171,7 +177,7 @@ def test_no_dark_specks_at_the_mouth_corners(astronaut: np.ndarray,
     """Her smile's dark corner shadow used to be stretched by the warp into jagged black
     notches at the corners (open and closed): pixels far darker than their neighbours'
     median, beside the posed corners and outside the opening (17 / 14 / 23 before)."""
-    animator = PortraitAnimator(astronaut, landmarks, head_motion=False)
+    animator = still_animator(astronaut, landmarks)
     iod = animator.rig.frame.iod
     grey = np.array([0.299, 0.587, 0.114], np.float32)
     for values in (mouth(jaw=0.9, teeth=0.2), mouth(jaw=0.3, spread=0.4, teeth=0.46), mouth()):
