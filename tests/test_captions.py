@@ -7,7 +7,7 @@ import base64
 import io
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -221,23 +221,31 @@ def test_caption_starts_match_an_alignment_of_the_outputs_own_audio(
     assert srt[-1].end <= result.duration + 1e-3
 
 
-@pytest.mark.slow
-def test_burned_captions_read_back_by_ocr(captioned: tuple[TalkingPhotoResult, Path]) -> None:
+def unread_captions(video: Path, cues: Sequence[Cue]) -> list[tuple[str, str]]:
+    """The cues whose text the project's OCR does not find, in the caption's half of the
+    frame in the middle of the cue: (wanted, read) pairs; empty when all are burned in."""
     import av
 
     from facecast.cleanup.ocr import detect_text
 
-    result, out = captioned
-    wanted = {round((c.start + c.end) / 2 * 25): c.text for c in result.captions}
-    read: dict[int, str] = {}
-    with av.open(str(out)) as container:
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        fps, height = float(stream.average_rate), stream.codec_context.height
+        wanted = {round((c.start + c.end) / 2 * fps): c.text for c in cues}
+        read: dict[int, str] = {}
         for i, frame in enumerate(container.decode(video=0)):
             if i in wanted:
                 boxes = detect_text(frame.to_ndarray(format="rgb24"), read=True)
-                read[i] = " ".join(b.text for b in boxes if b.y1 > 288 / 2)
-    for i, text in wanted.items():
-        got = re.sub(r"\W", "", read[i]).lower()
-        assert re.sub(r"\W", "", text).lower() in got, (text, read[i])
+                read[i] = " ".join(b.text for b in boxes if b.y1 > height / 2)
+    return [(text, read.get(i, "")) for i, text in wanted.items()
+            if re.sub(r"\W", "", text).lower() not in re.sub(r"\W", "", read.get(i, "")).lower()]
+
+
+@pytest.mark.slow
+def test_burned_captions_read_back_by_ocr(captioned: tuple[TalkingPhotoResult, Path]) -> None:
+    result, out = captioned
+    assert len(result.captions) == 2
+    assert unread_captions(out, result.captions) == []
 
 
 def test_recognised_english_is_captioned_and_other_languages_need_the_text(
@@ -308,31 +316,146 @@ def test_api_job_lists_the_caption_file_and_it_downloads(app: App, small_photo: 
     bad = app.client.post("/api/v1/talking-photos", headers=app.native(key), json={
         "photo": {"base64": photo}, "text": "Hi.", "captions": {"format": "ass"}})
     assert bad.status_code in (400, 422), bad.text
-    # a dub's captions are a file only: burning them is refused before anything is stored
-    dub = app.client.post("/api/v1/dubs", headers=app.native(key), json={
-        "video": {"base64": "AAAA"}, "text": "Hi.", "captions": {"format": "srt", "burn": True}})
-    assert dub.status_code == 400 and dub.json()["error"]["code"] == "bad_captions", dub.text
 
 
-@pytest.mark.slow
-def test_dub_writes_captions_of_the_new_speech(small_photo: Path, tmp_path: Path) -> None:
+# ---- dubs and video avatars: files and burn-in through encode_dub ----------------------
+
+DUB_TEXT = "Hello there, my friends."
+BURN_FLAGS = ("--burn-captions", "--caption-size", "0.08")  # legible to OCR at 256 px
+
+
+@pytest.fixture(scope="module")
+def still_video(small_photo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A still 5.5 s video of the portrait (a dub and a video avatar take over 5 s)."""
     from PIL import Image
 
-    from facecast.cli import main
     from facecast.media import Mp4Writer
 
-    # a still 5.5 s video of the portrait (a dub takes videos over 5 s)
-    video = tmp_path / "still.mp4"
+    video = tmp_path_factory.mktemp("still") / "still.mp4"
     face = np.asarray(Image.open(small_photo).convert("RGB"))
     with Mp4Writer(video, 256, 256, 25) as writer:
         for _ in range(int(5.5 * 25)):
             writer.write(face)
-    out, vtt = tmp_path / "dubbed.mp4", tmp_path / "dubbed.vtt"
-    r = CliRunner().invoke(main, ["dub", "--video", str(video), "--text",
-                                  "Hello there, my friends.", "--captions", str(vtt),
-                                  "-o", str(out), "--no-progress"])
-    assert r.exit_code == 0, r.output
-    assert f"wrote {vtt} (1 cues from tts words)" in r.output
-    cues = parse_captions(vtt.read_text(encoding="utf-8"), "vtt")
-    assert [c.text for c in cues] == ["Hello there, my friends."]
+    return video
+
+
+def tts_cues(path: Path, fmt: str) -> list[Cue]:
+    """The cues of a caption file of :data:`DUB_TEXT` (checked: one cue of it, timed
+    like the speech)."""
+    cues = parse_captions(path.read_text(encoding="utf-8"), fmt)
+    assert [c.text for c in cues] == [DUB_TEXT]
     assert 0 < cues[0].start < 0.3 and cues[0].end > 1.0
+    return cues
+
+
+@pytest.fixture(scope="module")
+def dubbed(still_video: Path, tmp_path_factory: pytest.TempPathFactory
+           ) -> tuple[Path, Path, str]:
+    """``facecast dub`` with a caption file and the captions burned in: the video, the
+    file and the command's output."""
+    from facecast.cli import main
+
+    folder = tmp_path_factory.mktemp("dubbed")
+    out, vtt = folder / "dubbed.mp4", folder / "dubbed.vtt"
+    r = CliRunner().invoke(main, ["dub", "--video", str(still_video), "--text", DUB_TEXT,
+                                  "--captions", str(vtt), *BURN_FLAGS, "-o", str(out),
+                                  "--no-progress"])
+    assert r.exit_code == 0, r.output
+    return out, vtt, r.output
+
+
+@pytest.mark.slow
+def test_dub_writes_captions_of_the_new_speech(dubbed: tuple[Path, Path, str]) -> None:
+    _, vtt, said = dubbed
+    assert f"wrote {vtt} (1 cues from tts words)" in said
+    assert "captions burned in (1 cues from tts words)" in said
+    tts_cues(vtt, "vtt")
+
+
+@pytest.mark.slow
+def test_dub_burned_captions_read_back_by_ocr(dubbed: tuple[Path, Path, str]) -> None:
+    out, vtt, _ = dubbed
+    assert unread_captions(out, tts_cues(vtt, "vtt")) == []
+
+
+def test_dub_refuses_a_bad_caption_style_before_reading_the_video(tmp_path: Path) -> None:
+    from facecast.captions import CaptionStyle
+    from facecast.pipeline.dub_video import DubVideoSpec, dub_video
+
+    with pytest.raises(InputError) as err:
+        dub_video(DubVideoSpec(video=tmp_path / "missing.mp4", output=tmp_path / "x.mp4",
+                               text="Hi.", burn_captions=CaptionStyle(colour="red")))
+    assert err.value.code == "bad_captions"
+
+
+@pytest.fixture(scope="module")
+def avatar_env(still_video: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A facecast home whose library has a video avatar ``Still`` of the still video."""
+    import os
+
+    from facecast.cli import main
+
+    env = {**os.environ, "FACECAST_HOME": str(tmp_path_factory.mktemp("home"))}
+    made = CliRunner().invoke(main, ["avatar", "create", "--video", str(still_video),
+                                     "--name", "Still", "--no-progress"], env=env)
+    assert made.exit_code == 0, made.output
+    return env
+
+
+@pytest.mark.slow
+def test_video_avatar_render_writes_and_burns_captions(avatar_env: dict[str, str],
+                                                       tmp_path: Path) -> None:
+    from facecast.cli import main
+
+    out, srt = tmp_path / "avatar.mp4", tmp_path / "avatar.srt"
+    r = CliRunner().invoke(main, ["render", "--avatar", "Still", "--text", DUB_TEXT,
+                                  "--captions", str(srt), *BURN_FLAGS, "-o", str(out),
+                                  "--no-progress"], env=avatar_env)
+    assert r.exit_code == 0, r.output
+    assert "video avatar" in r.output and f"wrote {srt} (1 cues from tts words)" in r.output
+    assert unread_captions(out, tts_cues(srt, "srt")) == []
+
+
+@pytest.mark.slow
+def test_api_dub_burns_captions_and_lists_the_file(app: App, still_video: Path) -> None:
+    key = app.account()
+    video = {"base64": base64.b64encode(still_video.read_bytes()).decode()}
+
+    def job_of(path: str, body: dict[str, object]) -> dict:
+        r = app.client.post(path, headers=app.native(key), json=body)
+        assert r.status_code == 201, r.text
+        app.run_jobs()
+        job = app.client.get(f"/api/v1/jobs/{r.json()['id']}", headers=app.native(key)).json()
+        assert job["status"] == "succeeded", job
+        return job
+
+    def download(job: dict, name: str, to: Path) -> Path:
+        got = app.client.get(job["result"]["files"][name]["url"])
+        assert got.status_code == 200
+        to.write_bytes(got.content)
+        return to
+
+    folder = still_video.parent
+    dub = job_of("/api/v1/dubs", {"video": video, "text": DUB_TEXT, "captions": {
+        "format": "srt", "burn": True, "size": 0.08}})
+    assert dub["result"]["info"]["captions_source"] == "tts"
+    assert set(dub["result"]["files"]) >= {"video", "captions"}
+    cues = tts_cues(download(dub, "captions", folder / "api.srt"), "srt")
+    assert unread_captions(download(dub, "video", folder / "api.mp4"), cues) == []
+    # burned only: no file is listed
+    burned = job_of("/api/v1/dubs", {"video": video, "text": DUB_TEXT, "captions": {
+        "format": None, "burn": True, "size": 0.08}})
+    assert "captions" not in burned["result"]["files"]
+    assert burned["result"]["info"]["caption_cues"] == 1
+
+    # a video avatar: the avatar_video job makes the caption file (and burns them)
+    r = app.client.post("/api/v1/avatars", headers=app.native(key),
+                        json={"name": "still", "video": video})
+    assert r.status_code == 201, r.text
+    app.run_jobs()
+    spoken = job_of("/api/v1/talking-photos", {"avatar_id": r.json()["id"], "text": DUB_TEXT,
+                                               "captions": {"format": "vtt", "burn": True,
+                                                            "size": 0.08}})
+    assert spoken["result"]["files"]["captions"]["content_type"] == "text/vtt"
+    cues = tts_cues(download(spoken, "captions", folder / "avatar.vtt"), "vtt")
+    assert unread_captions(download(spoken, "video", folder / "avatar.mp4"), cues) == []

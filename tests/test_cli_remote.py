@@ -168,6 +168,17 @@ def test_dub_and_clean_run_on_the_server(server: ServerProcess, key: str, media:
                      proc.stdout, re.M), proc.stdout
     with av.open(str(dubbed)) as container:
         assert container.streams.video[0].width == 128
+    # captions of a dub, burned in on the server and the file downloaded, as for render
+    srt = tmp_path / "dubbed.srt"
+    proc = facecast(*remote, "dub", "--video", str(video), "--text", "Hello there, friends.",
+                    "--captions", str(srt), "--burn-captions", "--caption-position", "top",
+                    "-o", str(dubbed))
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {srt} (1 cues from tts words)" in proc.stdout
+    assert srt.read_text(encoding="utf-8").endswith("Hello there, friends.\n")
+    proc = facecast(*remote, "dub", "--video", str(video), "--text", "Hi.", "--burn-captions",
+                    "--caption-colour", "#ffff00", "-o", str(dubbed))
+    assert proc.returncode == 2 and "--caption-size and --caption-position" in proc.stderr
 
     cleaned = tmp_path / "cleaned.mp4"
     proc = facecast(*remote, "clean", "--video", str(video), "--subtitle-area", "0,100,128,124",

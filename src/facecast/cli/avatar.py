@@ -14,14 +14,17 @@ from __future__ import annotations
 import contextlib
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from facecast.errors import FacecastError
+
+if TYPE_CHECKING:
+    from facecast.captions import CaptionStyle
 
 
 @dataclass
@@ -225,7 +228,8 @@ def delete_cmd(avatar_ref: str) -> None:
 
 def photo_for_render(avatar_ref: str, *, output: Path, audio: str | None, text: str | None,
                      voice: str | None, transcript: str | None, canvas_options: bool,
-                     progress: bool, captions: bool = False, score: bool | None = None
+                     progress: bool, captions: Sequence[Path] = (),
+                     burn_captions: CaptionStyle | None = None, score: bool | None = None
                      ) -> str | None:
     """``render --avatar NAME|ID``: a photo avatar's photo as a local file for the usual
     talking-photo render (removed when the command ends), or None when the avatar was a
@@ -262,17 +266,17 @@ def photo_for_render(avatar_ref: str, *, output: Path, audio: str | None, text: 
         raise click.UsageError("a video avatar renders at its recording's own size: "
                                "--size, --aspect, --canvas and the composition options "
                                "do not apply")
-    if captions:  # as the API answers (bad_captions): said, not silently dropped
-        raise click.UsageError("captions are not made for video avatars yet")
-    render_video_avatar(folder, output, audio, text, voice, transcript, progress, score)
+    render_video_avatar(folder, output, audio, text, voice, transcript, progress, score,
+                        captions=captions, burn_captions=burn_captions)
     return None
 
 
 def render_video_avatar(folder: Path, output: Path, audio: str | None, text: str | None,
                         voice: str | None, transcript: str | None, progress: bool,
-                        score: bool | None = None) -> None:
+                        score: bool | None = None, *, captions: Sequence[Path] = (),
+                        burn_captions: CaptionStyle | None = None) -> None:
     """``render --avatar`` with a video avatar: its recording speaks the new audio."""
-    from facecast.cli.support import fail, print_quality, progress_bar
+    from facecast.cli.support import fail, print_captions, print_quality, progress_bar
     from facecast.service.avatars import video_engine
 
     try:
@@ -280,12 +284,14 @@ def render_video_avatar(folder: Path, output: Path, audio: str | None, text: str
         with progress_bar(progress) as update:
             result = engine.render_video_avatar(engine.AvatarRenderSpec(
                 avatar=folder, output=output, audio=audio, text=text, voice=voice,
-                transcript=transcript), update)
+                transcript=transcript, captions=captions, burn_captions=burn_captions),
+                update)
     except FacecastError as exc:
         fail(exc)
         return
     click.echo(f"wrote {result.output} ({result.width}x{result.height} at {result.fps:g} fps, "
                f"{result.duration:.1f} s, {result.frames} frames, video avatar)")
+    print_captions(result, captions, burned=burn_captions is not None)
     print_quality(result.output, score=score, render_seconds=result.timings["total"],
                   duration=result.duration, fps=result.fps, width=result.width,
                   height=result.height)

@@ -8,12 +8,19 @@ result; bad input comes out as one line with its code (exit status 2).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from facecast.cli.remote import Remote, refuse_local_only, remote, run_job
-from facecast.cli.support import caption_paths, check_speech, score_option, speech_options
+from facecast.cli.support import (
+    caption_choice,
+    caption_options,
+    check_speech,
+    remote_captions,
+    score_option,
+    speech_options,
+)
 from facecast.errors import FacecastError
 
 if TYPE_CHECKING:
@@ -42,33 +49,30 @@ def _point(value: str | None) -> tuple[float, float] | None:
 @click.option("--face-at", help="Or: the face nearest this pixel, as X,Y.")
 @click.option("--export-visemes", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the mouth track: .json (facecast) or .tsv (Rhubarb A-H, X).")
-@click.option("--captions", "captions", multiple=True,
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write captions of the new speech: a .srt or .vtt file (repeatable).")
+@caption_options
 @score_option
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def dub(video: str, audio: str | None, text: str | None, voice: str | None,
         transcript: str | None, output: Path, face_index: int, face_at: str | None,
-        export_visemes: Path | None, captions: tuple[Path, ...], score: bool | None,
-        progress: bool) -> None:
+        export_visemes: Path | None, score: bool | None, progress: bool,
+        **caption_flags: Any) -> None:
     """Re-voice VIDEO: the person's lips speak AUDIO (or TEXT); the rest is the source.
 
     Longer speech loops the video seamlessly, shorter speech cuts it; the source's
     size and frame rate are kept, and frames without the face pass through.
     """
     from facecast.cli.support import fail as _fail
-    from facecast.cli.support import print_quality
+    from facecast.cli.support import print_captions, print_quality
     from facecast.cli.support import progress_bar as _progress_bar
 
     check_speech(audio, text, transcript)
-    caption_files = caption_paths(captions)
+    caption_files, burn = caption_choice(**caption_flags)
     target = remote()
     if target is not None:
-        if len(caption_files) > 1:
-            raise click.UsageError("with --server, --captions writes one file")
         _dub_remote(target, video=video, audio=audio, text=text, voice=voice,
                     transcript=transcript, output=output, face_index=face_index,
                     face_at=face_at, export_visemes=export_visemes, progress=progress,
+                    captions=remote_captions(caption_files, burn),
                     caption_file=caption_files[0] if caption_files else None, score=score)
         return
     from facecast.pipeline.dub_video import DubVideoSpec, dub_video
@@ -76,7 +80,7 @@ def dub(video: str, audio: str | None, text: str | None, voice: str | None,
     spec = DubVideoSpec(video=video, output=output, audio=audio, text=text, voice=voice,
                         transcript=transcript, face_index=face_index,
                         face_point=_point(face_at), export_visemes=export_visemes,
-                        captions=caption_files)
+                        captions=caption_files, burn_captions=burn)
     try:
         with _progress_bar(progress) as update:
             result = dub_video(spec, update)
@@ -91,9 +95,7 @@ def dub(video: str, audio: str | None, text: str | None, voice: str | None,
         f"{result.frames_with_face} of {result.source_frames} source frames{looped}, "
         f"in {result.timings['total']:.1f} s, mouth from {result.track.source})"
     )
-    for path in caption_files:
-        click.echo(f"wrote {path} ({len(result.captions)} cues from {result.captions_source} "
-                   "words)")
+    print_captions(result, caption_files, burned=burn is not None)
     print_quality(result.output, score=score, render_seconds=result.timings["total"],
                   duration=result.duration, fps=result.fps, width=result.width,
                   height=result.height)
@@ -102,7 +104,8 @@ def dub(video: str, audio: str | None, text: str | None, voice: str | None,
 def _dub_remote(target: Remote, *, video: str, audio: str | None, text: str | None,
                 voice: str | None, transcript: str | None, output: Path, face_index: int,
                 face_at: str | None, export_visemes: Path | None, progress: bool,
-                caption_file: Path | None = None, score: bool | None = None) -> None:
+                captions: dict[str, Any] | None = None, caption_file: Path | None = None,
+                score: bool | None = None) -> None:
     """``dub`` on a facecast service."""
     refuse_local_only(**{"--face-at": face_at})
     if export_visemes is not None and export_visemes.suffix.lower() != ".json":
@@ -113,8 +116,7 @@ def _dub_remote(target: Remote, *, video: str, audio: str | None, text: str | No
         return client.dubs.create(Path(video), audio=Path(audio) if audio else None,
                                   text=text, voice=voice, transcript=transcript,
                                   face_index=face_index,
-                                  captions={"format": caption_file.suffix.lower().lstrip(".")}
-                                  if caption_file else None)
+                                  captions=captions)
 
     downloads = {"video": output, **({"visemes": export_visemes} if export_visemes else {}),
                  **({"captions": caption_file} if caption_file else {})}

@@ -19,10 +19,12 @@ from facecast.cli.remote import Remote, remote, run_job
 from facecast.cli.support import (
     caption_choice,
     caption_options,
+    captions_said,
     check_speech,
     print_quality,
     print_remote_quality,
     progress_option,
+    remote_captions,
     score_option,
     speech_options,
 )
@@ -45,7 +47,6 @@ from facecast.rules import (
 
 if TYPE_CHECKING:
     from facecast.api.native.wire import JobOut
-    from facecast.captions import CaptionStyle
     from facecast.client import Client
     from facecast.render.composition import Composition
 
@@ -69,10 +70,8 @@ def _render(progress: bool, score: bool | None = None, **kwargs) -> None:
     _report(f"wrote {result.output} ({result.width}x{result.height}, {result.duration:.1f} s, "
             f"{result.frames} frames, rendered in {result.timings['total']:.1f} s, "
             f"mouth from {result.track.source})"
-            + "".join(f"\nwrote {p} ({len(result.captions)} cues from "
-                      f"{result.captions_source} words)" for p in spec.captions)
-            + (f"\ncaptions burned in ({len(result.captions)} cues from "
-               f"{result.captions_source} words)" if spec.burn_captions else ""),
+            + "".join("\n" + line for line in captions_said(
+                result, spec.captions, burned=spec.burn_captions is not None)),
             asked=spec.expression is not None or bool(spec.prompt), prompt=bool(spec.prompt),
             expression=result.expression, actions=result.prompt_actions,
             unused=result.prompt_unused)
@@ -132,28 +131,6 @@ def _render_remote(target: Remote, *, photo: str | None, avatar_ref: str | None,
         click.echo(f"wrote {caption_file} ({info.get('caption_cues')} cues from "
                    f"{info.get('captions_source')} words)")
     print_remote_quality(job, score)
-
-
-def _remote_captions(paths: Sequence[Path], burn: CaptionStyle | None
-                     ) -> dict[str, Any] | None:
-    """The API's ``captions`` for the caption flags: one file, and of the burn-in style
-    the size and position (the service's colours and safe area are the defaults)."""
-    from facecast.captions import CaptionStyle, caption_format
-
-    if not paths and burn is None:
-        return None
-    if len(paths) > 1:
-        raise click.UsageError("with --server, --captions writes one file")
-    out: dict[str, Any] = {"format": caption_format(paths[0]) if paths else None,
-                           "burn": burn is not None}
-    if burn is not None:
-        default = CaptionStyle()
-        if (burn.colour, burn.outline_colour, burn.outline, burn.safe_area) != (
-                default.colour, default.outline_colour, default.outline, default.safe_area):
-            raise click.UsageError("with --server, burned captions take --caption-size and "
-                                   "--caption-position only")
-        out.update(position=burn.position, size=burn.size)
-    return out
 
 
 def _remote_avatar(client: Client, ref: str) -> str:
@@ -328,7 +305,7 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
     target = remote()
     if target is not None:
         _render_remote(target, photo=photo, avatar_ref=avatar_ref, audio=audio, text=text,
-                       captions=_remote_captions(captions, burn),
+                       captions=remote_captions(captions, burn),
                        caption_file=captions[0] if captions else None,
                        voice=voice, transcript=transcript, output=output, size=size,
                        aspect=aspect, fps=fps, seed=seed, head_motion=head_motion,
@@ -343,7 +320,7 @@ def render(photo: str | None, avatar_ref: str | None, audio: str | None, text: s
             avatar_ref, output=output, audio=audio, text=text, voice=voice,
             transcript=transcript, progress=progress, score=score,
             canvas_options=composition is not None or aspect is not None
-            or size.strip().lower() != "source", captions=bool(captions) or burn is not None)
+            or size.strip().lower() != "source", captions=captions, burn_captions=burn)
         if photo is None:
             return  # a video avatar: its video is written already
     extra: dict[str, Any] = {}

@@ -5,9 +5,10 @@ them back to register their commands)."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
@@ -28,6 +29,7 @@ from facecast.rules import (
 
 if TYPE_CHECKING:
     from facecast.api.native.wire import JobOut
+    from facecast.captions import CaptionStyle
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -224,3 +226,39 @@ def caption_paths(captions: tuple[Path, ...]) -> list[Path]:
     except FacecastError as exc:
         raise click.UsageError(exc.message) from None
     return list(captions)
+
+
+def remote_captions(paths: Sequence[Path], burn: CaptionStyle | None
+                     ) -> dict[str, Any] | None:
+    """The API's ``captions`` for the caption flags: one file, and of the burn-in style
+    the size and position (the service's colours and safe area are the defaults)."""
+    from facecast.captions import CaptionStyle, caption_format
+
+    if not paths and burn is None:
+        return None
+    if len(paths) > 1:
+        raise click.UsageError("with --server, --captions writes one file")
+    out: dict[str, Any] = {"format": caption_format(paths[0]) if paths else None,
+                           "burn": burn is not None}
+    if burn is not None:
+        default = CaptionStyle()
+        if (burn.colour, burn.outline_colour, burn.outline, burn.safe_area) != (
+                default.colour, default.outline_colour, default.outline, default.safe_area):
+            raise click.UsageError("with --server, burned captions take --caption-size and "
+                                   "--caption-position only")
+        out.update(position=burn.position, size=burn.size)
+    return out
+
+
+def captions_said(result: Any, paths: Sequence[str | os.PathLike[str]], *,
+                  burned: bool) -> list[str]:
+    """What a local render did with its captions (``result`` has ``captions`` and
+    ``captions_source``), one line per file and one when they were burned in."""
+    made = f"{len(result.captions)} cues from {result.captions_source} words"
+    return [f"wrote {p} ({made})" for p in paths] + ([f"captions burned in ({made})"]
+                                                     if burned else [])
+
+
+def print_captions(result: Any, paths: Sequence[str | os.PathLike[str]], *, burned: bool) -> None:
+    for line in captions_said(result, paths, burned=burned):
+        click.echo(line)

@@ -20,6 +20,7 @@ from facecast.media import Audio
 from facecast.timing import WordTiming
 
 if TYPE_CHECKING:
+    from facecast.captions import CaptionStyle
     from facecast.motion.recognition import Recognition
 
 PathLike = str | os.PathLike[str]
@@ -38,6 +39,15 @@ def check_caption_path(path: PathLike | None) -> None:
     """A .srt or .vtt file name (else ``bad_captions``), cheap and before any work."""
     if path is not None:
         caption_format(path)
+
+
+def check_captions(paths: Sequence[PathLike], burn: CaptionStyle | None) -> None:
+    """Caption files named .srt or .vtt and a burn-in style in range (else
+    ``bad_captions``), before any work."""
+    for path in paths:
+        check_caption_path(path)
+    if burn is not None:
+        burn.check()
 
 
 def make_captions(audio: Audio, words: Sequence[WordTiming], *, text: str | None,

@@ -98,8 +98,9 @@ from facecast.rules import MAX_AUDIO_S, MIN_AUDIO_S
 from facecast.timing import PhonemeTiming, WordTiming
 
 if TYPE_CHECKING:
-    from facecast.captions import Cue
+    from facecast.captions import CaptionBurner, CaptionStyle, Cue
     from facecast.motion.recognition import Recognition
+    from facecast.pipeline.captioning import Captions
 
 PathLike = str | os.PathLike[str]
 Progress = Callable[[float, str], None]
@@ -122,6 +123,7 @@ __all__ = [
     "SpeechReady",
     "SpeechSource",
     "calibrate_jaw",
+    "caption_burner",
     "choose_loop",
     "default_crf",
     "dub_video",
@@ -169,16 +171,20 @@ class DubVideoSpec:
     crf: int | None = None
     on_speech: SpeechReady | None = None  # the output's length, before the dubbing starts
     captions: Sequence[PathLike] = ()  # caption files to write (.srt / .vtt)
+    burn_captions: CaptionStyle | None = None  # and/or the captions drawn into the picture
+
+    @property
+    def wants_captions(self) -> bool:
+        return bool(self.captions) or self.burn_captions is not None
 
     def check(self) -> None:
         """The request's own rules, before the video is read."""
         check_speech_choice(self.audio, self.text)
         check_face_index(self.face_index)
-        if self.captions:
-            from facecast.pipeline.captioning import check_caption_path
+        if self.wants_captions:
+            from facecast.pipeline.captioning import check_captions
 
-            for path in self.captions:
-                check_caption_path(path)
+            check_captions(self.captions, self.burn_captions)
 
 
 @dataclass
@@ -278,8 +284,8 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
     t = time.perf_counter()
     audio, phonemes, words = speech_with_words(spec)
     captions = None
-    heard = heard_if_needed(audio, phonemes, bool(spec.captions))
-    if spec.captions:
+    heard = heard_if_needed(audio, phonemes, spec.wants_captions)
+    if spec.wants_captions:
         from facecast.pipeline.captioning import make_captions
 
         # before the costly part: speech that cannot be captioned stops the dub here
@@ -335,7 +341,9 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
         n_src = tracking.count if tracking.done else est_src + round(float(fps))
         crf = spec.crf if spec.crf is not None else default_crf(width, height)
         frames = encode_dub(spec.output, info, fps, tracking.frame, n_src, dubber, track, loop,
-                            audio, width, height, rendered, crf=crf, preset=spec.preset)
+                            audio, width, height, rendered, crf=crf, preset=spec.preset,
+                            burner=caption_burner(captions, spec.burn_captions, width, height,
+                                                  fps))
         timings["render"] = time.perf_counter() - t
     finally:
         tracking.stop()
@@ -354,6 +362,16 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
                           track, phonemes, timings,
                           captions=captions.cues if captions else [],
                           captions_source=captions.source if captions else None)
+
+
+def caption_burner(captions: Captions | None, style: CaptionStyle | None, width: int,
+                   height: int, fps: Fraction) -> CaptionBurner | None:
+    """What draws ``captions`` into the output frames, when they are burned."""
+    if captions is None or style is None:
+        return None
+    from facecast.captions import CaptionBurner
+
+    return CaptionBurner(captions.cues, width, height, float(fps), style)
 
 
 def _profile(tracking: FaceTracking, fps: Fraction, spec: DubVideoSpec,
@@ -448,14 +466,15 @@ def default_crf(width: int, height: int) -> int:
 def encode_dub(output: PathLike, info: VideoInfo, fps: Fraction, frame_data: FrameData,
                n_src: int, dubber: MouthDubber, track: MouthTrack, loop: Loop | None,
                audio: Audio, width: int, height: int, progress: Callable[[int], None], *,
-               crf: int, preset: str) -> int:
+               crf: int, preset: str, burner: CaptionBurner | None = None) -> int:
     """The render pass: the frames of ``info`` (looped by ``loop`` or cut) re-voiced with
     ``track`` and encoded with ``audio`` into ``output``; returns the frames written.
 
     ``frame_data(i)`` gives source frame ``i``'s landmarks and presence: from a live
     :class:`FaceTracking` (dubbing) or stored ones (a cloned video avatar). Frames
     are rendered in a worker thread while this thread encodes (both cores busy);
-    nothing is left at ``output`` unless it succeeds.
+    ``burner`` draws the captions into them there. Nothing is left at ``output``
+    unless it succeeds.
     """
     frames: queue.Queue = queue.Queue(maxsize=6)
     stop = threading.Event()
@@ -463,7 +482,8 @@ def encode_dub(output: PathLike, info: VideoInfo, fps: Fraction, frame_data: Fra
 
     def produce() -> None:
         try:
-            for frame in dubbed_frames(info, fps, frame_data, n_src, dubber, track, loop):
+            made = dubbed_frames(info, fps, frame_data, n_src, dubber, track, loop)
+            for frame in made if burner is None else burner.frames(made):
                 while not stop.is_set():
                     try:
                         frames.put(frame, timeout=0.2)

@@ -139,8 +139,40 @@ class StoredOptions:
         return cls(**{k: v for k, v in params.items() if k in names})
 
 
+class CaptionChoice(StoredOptions):
+    """The caption fields' rules and burn-in style, for the options that declare them
+    (``captions``, ``burn_captions``, ``caption_position``, ``caption_size``)."""
+
+    CAPTION_FIELDS = ("captions", "burn_captions", "caption_position", "caption_size")
+    captions: str | None
+    burn_captions: bool
+    caption_position: str
+    caption_size: float
+
+    def check_captions(self) -> None:
+        """A known file format and a burn-in style in range; else ``bad_captions``."""
+        if self.captions is not None and self.captions not in CAPTION_FORMATS:
+            raise InputError(f"captions are {' or '.join(CAPTION_FORMATS)}", code="bad_captions")
+        style = self.caption_style()
+        if style is not None:
+            style.check()
+
+    def caption_style(self) -> Any:
+        """The burn-in style (a :class:`facecast.captions.CaptionStyle`), None when the
+        captions are not burned."""
+        if not self.burn_captions:
+            return None
+        from facecast.captions import CaptionStyle
+
+        return CaptionStyle(size=self.caption_size, position=self.caption_position)
+
+    def caption_params(self) -> dict[str, Any]:
+        """Just the caption fields, as stored in a job's params."""
+        return {name: getattr(self, name) for name in self.CAPTION_FIELDS}
+
+
 @dataclass(frozen=True)
-class RenderOptions(StoredOptions):
+class RenderOptions(CaptionChoice):
     """How a talking photo looks, from any door; its files are given beside it."""
 
     size: str = DEFAULT_SIZE  # "source", "720p", "1080p", "4k" or "WxH"
@@ -168,20 +200,7 @@ class RenderOptions(StoredOptions):
             expression=self.expression,
         )
         check_quality(self.quality)
-        if self.captions is not None and self.captions not in CAPTION_FORMATS:
-            raise InputError(f"captions are {' or '.join(CAPTION_FORMATS)}", code="bad_captions")
-        style = self.caption_style()
-        if style is not None:
-            style.check()
-
-    def caption_style(self) -> Any:
-        """The burn-in style (a :class:`facecast.captions.CaptionStyle`), None when the
-        captions are not burned."""
-        if not self.burn_captions:
-            return None
-        from facecast.captions import CaptionStyle
-
-        return CaptionStyle(size=self.caption_size, position=self.caption_position)
+        self.check_captions()
 
     def engine_kwargs(self) -> dict[str, Any]:
         """The :class:`TalkingPhotoSpec` fields these options set."""
@@ -217,15 +236,17 @@ class TtsOptions(StoredOptions):
 
 
 @dataclass(frozen=True)
-class DubOptions(StoredOptions):
+class DubOptions(CaptionChoice):
     """How a dub is made, from any door; its video and speech are given beside it."""
 
     face_index: int = 0  # with several faces: 0 the largest in the first frame with faces
     quality: str = "std"
     captions: str | None = None  # one of CAPTION_FORMATS: also make a caption file
+    burn_captions: bool = False  # draw the captions into the video
+    caption_position: str = CAPTION_POSITIONS[0]
+    caption_size: float = DEFAULT_CAPTION_SIZE  # burned text height / frame height
 
     def check(self) -> None:
         check_face_index(self.face_index)
         check_quality(self.quality)
-        if self.captions is not None and self.captions not in CAPTION_FORMATS:
-            raise InputError(f"captions are {' or '.join(CAPTION_FORMATS)}", code="bad_captions")
+        self.check_captions()

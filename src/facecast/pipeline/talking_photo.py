@@ -117,12 +117,9 @@ class TalkingPhotoSpec:
         check_look(size=self.size, aspect=self.aspect, fps=self.fps,
                    head_motion=self.head_motion, prompt=self.prompt, expression=self.expression)
         if self.captions or self.burn_captions is not None:
-            from facecast.pipeline.captioning import check_caption_path
+            from facecast.pipeline.captioning import check_captions
 
-            for path in self.captions:
-                check_caption_path(path)
-            if self.burn_captions is not None:
-                self.burn_captions.check()
+            check_captions(self.captions, self.burn_captions)
 
 
 @dataclass

@@ -44,9 +44,11 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -74,10 +76,11 @@ from facecast.pipeline.dub_video import (
     Progress,
     SpeechReady,
     calibrate_jaw,
+    caption_burner,
     default_crf,
     encode_dub,
     frame_track,
-    prepare_speech,
+    speech_with_words,
 )
 from facecast.pipeline.face_tracking import FaceTracking, face_profile, jaw_gain
 from facecast.pipeline.frames import (
@@ -93,11 +96,15 @@ from facecast.pipeline.idle_clip import (
 )
 from facecast.pipeline.idle_loop import IDLE_MAX_S, IDLE_MIN_S, _loop_thumb, choose_idle
 from facecast.pipeline.specs import check_face_index
+from facecast.pipeline.talking_photo import heard_if_needed
 from facecast.pipeline.video_loop import Loop
 from facecast.render.dub import MouthDubber
 from facecast.render.mouth_bank import BankBuilder
 from facecast.render.video_face import FaceChoice
 from facecast.timing import PhonemeTiming
+
+if TYPE_CHECKING:
+    from facecast.captions import CaptionStyle, Cue
 
 # The use case, and the parts of it that moved to their own modules (importers of this
 # module keep working).
@@ -354,6 +361,12 @@ class AvatarRenderSpec:
     crf: int | None = None  # None: as a dub of a video this size (16; 14 when small)
     export_visemes: PathLike | None = None  # .json (facecast track) or .tsv (Rhubarb)
     on_speech: SpeechReady | None = None  # the output's length, before the render starts
+    captions: Sequence[PathLike] = ()  # caption files to write (.srt / .vtt)
+    burn_captions: CaptionStyle | None = None  # and/or the captions drawn into the picture
+
+    @property
+    def wants_captions(self) -> bool:
+        return bool(self.captions) or self.burn_captions is not None
 
 
 @dataclass
@@ -370,6 +383,8 @@ class AvatarRenderResult:
     painted_mouth_frames: int = 0  # open-mouth frames the bank had nothing near for
     track: MouthTrack | None = None
     phonemes: list[PhonemeTiming] = field(default_factory=list)
+    captions: list[Cue] = field(default_factory=list)
+    captions_source: str | None = None  # "tts", "transcript" or "recognised"
 
 
 def render_video_avatar(spec: AvatarRenderSpec, progress: Progress | None = None
@@ -378,9 +393,14 @@ def render_video_avatar(spec: AvatarRenderSpec, progress: Progress | None = None
 
     Raises :class:`InputError`: ``avatar_invalid`` (missing or broken package),
     the speech's codes (``audio_too_short``, ``audio_too_long``, ``bad_request``
-    ...). Nothing is left at the output path unless it succeeds.
+    ...), ``bad_captions`` and ``captions_need_text``. Nothing is left at the output
+    path (or the caption files') unless it succeeds.
     """
     report = progress or (lambda _f, _s: None)
+    if spec.wants_captions:
+        from facecast.pipeline.captioning import check_captions
+
+        check_captions(spec.captions, spec.burn_captions)  # before the package is read
     report(0.0, "loading avatar")
     return _render(_load_engine(spec.avatar), spec, report)
 
@@ -389,8 +409,16 @@ def _render(engine: _Engine, spec: AvatarRenderSpec, report: Progress) -> Avatar
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     report(0.01, "preparing speech")
-    audio, phonemes = prepare_speech(spec)
-    track = frame_track(audio, phonemes, engine.fps)
+    audio, phonemes, words = speech_with_words(spec)
+    captions = None
+    heard = heard_if_needed(audio, phonemes, spec.wants_captions)
+    if spec.wants_captions:
+        from facecast.pipeline.captioning import make_captions
+
+        # before the costly part: speech that cannot be captioned stops the render here
+        captions = make_captions(audio, words, text=spec.text, transcript=spec.transcript,
+                                 heard=heard)
+    track = frame_track(audio, phonemes, engine.fps, heard=heard)
     if spec.export_visemes:
         from facecast.motion.export import save_track
 
@@ -419,8 +447,14 @@ def _render(engine: _Engine, spec: AvatarRenderSpec, report: Progress) -> Avatar
     timings["setup"] = time.perf_counter() - t
     t = time.perf_counter()
     frames = encode_dub(spec.output, engine.clip, engine.fps, frame_data, n_src, dubber, track,
-                        engine.loop, audio, width, height, rendered, crf=crf, preset=spec.preset)
+                        engine.loop, audio, width, height, rendered, crf=crf, preset=spec.preset,
+                        burner=caption_burner(captions, spec.burn_captions, width, height,
+                                              engine.fps))
     timings["render"] = time.perf_counter() - t
+    if captions is not None:
+        from facecast.pipeline.captioning import save_captions
+
+        save_captions(captions, spec.captions)  # with the video, not without it
     timings["total"] = time.perf_counter() - t0
     report(1.0, "done")
     loop = engine.loop
@@ -428,4 +462,6 @@ def _render(engine: _Engine, spec: AvatarRenderSpec, report: Progress) -> Avatar
     own, painted = dubber.own_mouth_frames
     fps = float(engine.fps)
     return AvatarRenderResult(Path(spec.output), frames / fps, frames, width, height, fps,
-                              timings, loops, own, painted, track, phonemes)
+                              timings, loops, own, painted, track, phonemes,
+                              captions=captions.cues if captions else [],
+                              captions_source=captions.source if captions else None)

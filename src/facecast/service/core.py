@@ -27,6 +27,8 @@ from facecast.pipeline.specs import (
     check_speech_choice,
 )
 from facecast.rules import (
+    CAPTION_POSITIONS,
+    DEFAULT_CAPTION_SIZE,
     DEFAULT_PITCH,
     DEFAULT_RATE,
     DEFAULT_VOLUME,
@@ -283,16 +285,16 @@ class Service:
                              opts: JobOptions) -> tuple[Job, bool]:
         """A video avatar speaking: the recording's own frame, size and motion are kept,
         so canvas options do not apply and are refused rather than ignored."""
-        if options.captions or options.burn_captions:
-            raise InputError("captions are not made for video avatars yet: render a photo "
-                             "avatar, or caption the video afterwards", code="bad_captions")
         if composition is not None or options.aspect is not None or \
                 (options.size or "source").strip().lower() != "source":
             raise InputError("a video avatar renders at its recording's own size: "
                              "composition, size and aspect do not apply", code="bad_request")
         package = self.avatars.video_package(principal.account_id, avatar_id)
+        options.check_captions()
+        # the captions as a talking photo stores them (the runner reads them back alike)
         params: dict[str, Any] = {"avatar_id": avatar_id, "avatar_package": package,
-                                  "watermark": options.watermark, "inputs": {}}
+                                  "watermark": options.watermark,
+                                  **options.caption_params(), "inputs": {}}
         seconds = self._speech(principal, params, audio, text, voice, transcript)
         return self._create(principal, "avatar_video", params,
                             video_cost(self.settings, seconds), opts)
@@ -346,6 +348,8 @@ class Service:
                    voice: str | None = None, transcript: str | None = None,
                    face_index: int = 0, quality: str = "std",
                    captions: str | None = None, burn_captions: bool = False,
+                   caption_position: str = CAPTION_POSITIONS[0],
+                   caption_size: float = DEFAULT_CAPTION_SIZE,
                    opts: JobOptions = JobOptions(),
                    limits: VideoLimits = DUB_LIMITS) -> tuple[Job, bool]:
         """Re-voice a video of a person: their lips speak the new audio (or text).
@@ -354,10 +358,9 @@ class Service:
         if existing is not None:
             return existing, False
         check_speech_choice(audio, text)
-        if burn_captions:
-            raise InputError("a dub's captions come as a file only (burned captions are for "
-                             "talking photos)", code="bad_captions")
-        options = DubOptions(face_index=face_index, quality=quality, captions=captions)
+        options = DubOptions(face_index=face_index, quality=quality, captions=captions,
+                             burn_captions=burn_captions, caption_position=caption_position,
+                             caption_size=caption_size)
         options.check()
         params: dict[str, Any] = {**options.to_params(), "inputs": {}}
         seconds = self._speech(principal, params, audio, text, voice, transcript)

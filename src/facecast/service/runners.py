@@ -85,13 +85,25 @@ def _quality(video: Path, render_seconds: float) -> dict[str, Any] | None:
         return None
 
 
+def _caption_file(ctx: RunContext, fmt: str | None) -> Path | None:
+    """Where a job's caption file is written (None: no file asked)."""
+    return ctx.workdir / f"captions.{fmt}" if fmt else None
+
+
+def _caption_info(result: Any) -> dict[str, Any]:
+    """The result info's caption figures, when the render made captions."""
+    if not result.captions_source:
+        return {}
+    return {"caption_cues": len(result.captions), "captions_source": result.captions_source}
+
+
 def run_talking_photo(ctx: RunContext) -> Output:
     from facecast.pipeline.talking_photo import TalkingPhotoSpec, render_talking_photo
 
     p = ctx.params
     options = RenderOptions.from_params(p)  # stored by the spec; its defaults fill old jobs
     out = ctx.workdir / "video.mp4"
-    captions = ctx.workdir / f"captions.{options.captions}" if options.captions else None
+    captions = _caption_file(ctx, options.captions)
     spec = TalkingPhotoSpec(
         photo=ctx.inputs["photo"], output=out, audio=ctx.inputs.get("audio"),
         text=p.get("text"), voice=p.get("voice"), transcript=p.get("transcript"),
@@ -117,8 +129,7 @@ def run_talking_photo(ctx: RunContext) -> Output:
               "mouth_source": result.track.source, "expression": result.expression,
               # what the prompt asked that the renderer could not do, said rather than dropped
               "prompt_unused": result.prompt_unused, "prompt_actions": result.prompt_actions,
-              **({"caption_cues": len(result.captions), "captions_source": result.captions_source}
-                 if result.captions_source else {})},
+              **_caption_info(result)},
         duration=result.duration, quality=quality)
 
 
@@ -128,11 +139,12 @@ def run_dub(ctx: RunContext) -> Output:
     p = ctx.params
     out = ctx.workdir / "video.mp4"
     options = DubOptions.from_params(p)
-    captions = ctx.workdir / f"captions.{options.captions}" if options.captions else None
+    captions = _caption_file(ctx, options.captions)
     result = dub_video(DubVideoSpec(
         video=ctx.inputs["video"], output=out, audio=ctx.inputs.get("audio"), text=p.get("text"),
         voice=p.get("voice"), transcript=p.get("transcript"),
         face_index=options.face_index, captions=[captions] if captions else [],
+        burn_captions=options.caption_style(),
         export_visemes=ctx.workdir / "visemes.json", on_speech=ctx.speech_ready),
         ctx.progress)
     quality = _quality(out, result.timings["total"])
@@ -146,8 +158,7 @@ def run_dub(ctx: RunContext) -> Output:
               "height": result.height, "frames": result.frames, "fps": result.fps,
               "frames_with_face": result.frames_with_face,
               "looped": result.loop is not None, "mouth_source": result.track.source,
-              **({"caption_cues": len(result.captions), "captions_source": result.captions_source}
-                 if result.captions_source else {})},
+              **_caption_info(result)},
         duration=result.duration, quality=quality)
 
 
@@ -304,20 +315,26 @@ def run_avatar_video(ctx: RunContext) -> Output:
                            ctx.settings.service_dir / "cache" / "avatars")
     out = ctx.workdir / "video.mp4"
     watermark = p.get("watermark", False)
+    options = RenderOptions.from_params(p)  # the caption fields, stored as a talking photo's
+    captions = _caption_file(ctx, options.captions)
     result = engine.render_video_avatar(
         engine.AvatarRenderSpec(avatar=folder, output=out, audio=ctx.inputs.get("audio"),
                                 text=p.get("text"), voice=p.get("voice"),
-                                transcript=p.get("transcript"), on_speech=ctx.speech_ready),
+                                transcript=p.get("transcript"), on_speech=ctx.speech_ready,
+                                captions=[captions] if captions else [],
+                                burn_captions=options.caption_style()),
         lambda f, stage: ctx.progress(f * 0.9 if watermark else f, stage))
     quality = _quality(out, result.timings["total"])
     files = {"video": (out, "video/mp4")}
+    if captions is not None:
+        files["captions"] = (captions, CAPTION_TYPES[captions.suffix])
     if watermark:
         files["watermarked"] = _watermarked_copy(ctx, out)
     return Output(
         files=files,
         info={"duration": round(result.duration, 3), "width": result.width,
               "height": result.height, "frames": result.frames, "fps": result.fps,
-              "avatar_id": f"av_{p['avatar_id']}"},
+              "avatar_id": f"av_{p['avatar_id']}", **_caption_info(result)},
         duration=result.duration, quality=quality)
 
 

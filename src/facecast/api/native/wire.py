@@ -197,7 +197,7 @@ class DubCreate(JobCommon):
         0, description="With several faces: 0 is the largest")
     quality: Quality = "std"
     captions: CaptionsIn | None = Field(
-        None, description="A caption file ('captions') of the new speech; not burned")
+        None, description="Captions of the new speech: a file ('captions') and/or burned in")
 
 
 class CleanupCreate(JobCommon):

@@ -14,6 +14,7 @@ from facecast.api.errors import ERROR_RESPONSES
 from facecast.api.native import views
 from facecast.api.native import wire as s
 from facecast.api.native.mapper import (
+    caption_options,
     composition,
     job_options,
     media,
@@ -60,8 +61,7 @@ def create_dub(body: s.DubCreate, service: ServiceDep, caller: Caller,
     job, created = service.create_dub(
         caller, video, audio=media(body.audio), text=body.text, voice=body.voice,
         transcript=body.transcript, face_index=body.face_index, quality=body.quality,
-        captions=body.captions.format if body.captions else None,
-        burn_captions=bool(body.captions and body.captions.burn), opts=job_options(body))
+        **caption_options(body.captions), opts=job_options(body))
     return _created(service, response, job, created)
 
 
