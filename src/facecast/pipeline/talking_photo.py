@@ -20,7 +20,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -173,19 +172,6 @@ def heard_if_needed(audio: Audio, phonemes: list[PhonemeTiming], captions: bool
     return recognise_speech(audio)
 
 
-def _recognising(audio: Audio) -> Future[Recognition]:
-    """Recognition of ``audio`` started in a thread of its own; its result (or error)
-    is read with ``.result()``. A render that stops before reading it leaves the
-    thread to finish on its own (it holds nothing but the audio)."""
-    from facecast.motion.recognition import recognise as recognise_speech
-
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recognise")
-    try:
-        return pool.submit(recognise_speech, audio)
-    finally:
-        pool.shutdown(wait=False)
-
-
 def mouth_track(audio: Audio, phonemes: list[PhonemeTiming], fps: float, *,
                 recognise: bool = True, heard: Recognition | None = None) -> MouthTrack:
     """Mouth shapes at ``fps``: from phoneme timings when known; else, for English
@@ -268,18 +254,42 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
     report(0.02, "preparing speech")
     t = time.perf_counter()
     audio, phonemes, words = _speech(spec)
-    # Audio without its words is recognised (about 0.1 s of CPU per second of speech, the
-    # decoder mostly outside the GIL) while the portrait is set up on the other core.
-    hearing = _recognising(audio) if not phonemes else None
+    captions = None
+    wants_captions = bool(spec.captions) or spec.burn_captions is not None
+    heard = heard_if_needed(audio, phonemes, wants_captions)
+    if wants_captions:
+        from facecast.pipeline.captioning import make_captions
+
+        # before the costly part: speech that cannot be captioned stops the render here
+        captions = make_captions(audio, words, text=spec.text, transcript=spec.transcript,
+                                 heard=heard)
+    track = mouth_track(audio, phonemes, spec.fps, heard=heard)
+    n_frames = max(1, round(audio.duration * spec.fps))
+    track = MouthTrack(spec.fps, _fit_length(track.values, n_frames), track.source, track.meta)
+    if spec.export_visemes:
+        from facecast.motion.export import save_track
+
+        save_track(track, spec.export_visemes)
     timings["speech"] = time.perf_counter() - t
+    if spec.on_speech is not None:
+        spec.on_speech(n_frames / spec.fps)
 
     report(0.05, "preparing portrait")
     t = time.perf_counter()
-    compositor: Compositor | None = None
+    life = life_track(n_frames, spec.fps, seed=spec.seed, activity=track.channel("jaw"),
+                      head_motion=spec.head_motion, blinks=spec.blinks)
+    zoom: np.ndarray | None = None
+    if not plan.is_neutral():  # natural without a prompt renders exactly as before
+        expr = expression_track(plan, spec.fps, n_frames, track.channel("jaw"), seed=spec.seed)
+        life = with_gestures(life, expr.head * spec.head_motion, gain=expr.gain, face=expr.face)
+        if plan.camera is not None:
+            zoom = expr.zoom
+    frames: Iterator[np.ndarray]
     if comp is None:
         fit = fit_photo(photo, width, height)
         landmarks = fit.map_points(verdict.analysis.landmarks)
         animator = PortraitAnimator(fit.image, landmarks, head_motion=spec.head_motion > 0)
+        frames = animator.frames(track, life)
         face_centre = _centre(landmarks)
     else:
         # The animator works on the avatar's own pixels only; the compositor puts each
@@ -293,52 +303,13 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
             compositor.close()
             raise
         compositor.follow(animator.head)
-        # the avatar's pixels start at the composed region's corner on the canvas
-        face_centre = _centre(compositor.landmarks) + np.array(
-            [compositor.cols.start, compositor.rows.start], np.float64)
-    timings["setup"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    try:
-        heard = hearing.result() if hearing is not None else None
-        captions = None
-        if spec.captions or spec.burn_captions is not None:
-            from facecast.pipeline.captioning import make_captions
-
-            # before the costly part: speech that cannot be captioned stops the render here
-            captions = make_captions(audio, words, text=spec.text,
-                                     transcript=spec.transcript, heard=heard)
-    except BaseException:
-        if compositor is not None:
-            compositor.close()
-        raise
-    track = mouth_track(audio, phonemes, spec.fps, heard=heard)
-    n_frames = max(1, round(audio.duration * spec.fps))
-    track = MouthTrack(spec.fps, _fit_length(track.values, n_frames), track.source, track.meta)
-    if spec.export_visemes:
-        from facecast.motion.export import save_track
-
-        save_track(track, spec.export_visemes)
-    if spec.on_speech is not None:
-        spec.on_speech(n_frames / spec.fps)
-
-    life = life_track(n_frames, spec.fps, seed=spec.seed, activity=track.channel("jaw"),
-                      head_motion=spec.head_motion, blinks=spec.blinks)
-    zoom: np.ndarray | None = None
-    if not plan.is_neutral():  # natural without a prompt renders exactly as before
-        expr = expression_track(plan, spec.fps, n_frames, track.channel("jaw"), seed=spec.seed)
-        life = with_gestures(life, expr.head * spec.head_motion, gain=expr.gain, face=expr.face)
-        if plan.camera is not None:
-            zoom = expr.zoom
-    frames: Iterator[np.ndarray]
-    if compositor is None:
-        frames = animator.frames(track, life)
-    else:
         # Animating and composing in threads of their own (encoding is a third): at 4K
         # each takes longer than encoding a frame, and in one thread they left a core idle.
         frames = _composed(compositor, prefetched(enumerate(animator.frames(track, life))),
                            life)
-    timings["speech"] += time.perf_counter() - t
+        # the avatar's pixels start at the composed region's corner on the canvas
+        face_centre = _centre(compositor.landmarks) + np.array(
+            [compositor.cols.start, compositor.rows.start], np.float64)
     if zoom is not None:
         frames = camera_zoom(frames, zoom, face_centre)
     if captions is not None and spec.burn_captions is not None:
@@ -346,6 +317,7 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
 
         frames = CaptionBurner(captions.cues, width, height, spec.fps,
                                spec.burn_captions).frames(frames)
+    timings["setup"] = time.perf_counter() - t
 
     t = time.perf_counter()
     # The writer stops the audio at the last frame; a shorter track simply ends early.
