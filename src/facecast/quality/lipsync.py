@@ -259,24 +259,38 @@ def face_series(
     return _compute_series(Path(video_path), max_frames, measure)
 
 
-def _compute_series(path: Path, max_frames: int | None,
-                    measure: Callable[[np.ndarray], float] | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+@contextmanager
+def open_video(path: Path) -> Iterator[tuple[Any, Any]]:
+    """``(container, video stream)`` of ``path`` for decoding (threaded); a file that
+    cannot be opened or decoded, inside the block too, is InputError
+    ``unreadable_video``, one without a picture ``no_video_stream``."""
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         raise InputError(
             f"cannot read video {path.name!r}: {exc}", code="unreadable_video"
         ) from exc
-    times: list[float] = []
-    values: list[float] = []
-    tracker = LipTracker()
     try:
         with container:
             if not container.streams.video:
                 raise InputError(f"{path.name!r} has no video stream", code="no_video_stream")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            yield container, stream
+    except av.error.FFmpegError as exc:
+        raise InputError(
+            f"cannot decode video {path.name!r}: {exc}", code="unreadable_video"
+        ) from exc
+
+
+def _compute_series(path: Path, max_frames: int | None,
+                    measure: Callable[[np.ndarray], float] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    times: list[float] = []
+    values: list[float] = []
+    tracker = LipTracker()
+    try:
+        with open_video(path) as (container, stream):
             base = stream.time_base
             start = stream.start_time or 0
             fps = float(stream.average_rate or 25)
@@ -293,10 +307,6 @@ def _compute_series(path: Path, max_frames: int | None,
                 else:
                     pts = tracker.points(rgb)
                     values.append(float("nan") if pts is None else measure(pts))
-    except av.error.FFmpegError as exc:
-        raise InputError(
-            f"cannot decode video {path.name!r}: {exc}", code="unreadable_video"
-        ) from exc
     finally:
         tracker.close()
     t = np.asarray(times, dtype=np.float64)

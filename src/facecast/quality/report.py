@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import av
 import numpy as np
 
 from facecast.errors import InputError
@@ -36,6 +35,7 @@ from facecast.quality.lipsync import (
     LipTracker,
     audio_start_offset,
     lip_motion,
+    open_video,
     score_series,
     shift_audio,
 )
@@ -180,20 +180,11 @@ def _sample(path: Path, window: float | None, render_seconds: float | None
     started = time.perf_counter()
     stop_at = math.inf if render_seconds is None or window is not None else \
         started + COST_SHARE * render_seconds - FIXED_COST_S
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise InputError(f"cannot read video {path.name!r}: {exc}",
-                         code="unreadable_video") from exc
     times: list[float] = []
     values: list[float] = []
     tracker = LipTracker()
     try:
-        with container:
-            if not container.streams.video:
-                raise InputError(f"{path.name!r} has no video stream", code="no_video_stream")
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+        with open_video(path) as (container, stream):
             base = float(stream.time_base) if stream.time_base else 1 / 25
             start_pts = stream.start_time or 0
             fps = float(stream.average_rate or 25)
@@ -225,9 +216,6 @@ def _sample(path: Path, window: float | None, render_seconds: float | None
                 if i % SAMPLE_STRIDE == 0:
                     times.append(t)
                     values.append(tracker.opening(frame.to_ndarray(format="rgb24")))
-    except av.error.FFmpegError as exc:
-        raise InputError(f"cannot decode video {path.name!r}: {exc}",
-                         code="unreadable_video") from exc
     finally:
         tracker.close()
     t_arr = np.asarray(times, dtype=np.float64)
