@@ -40,6 +40,16 @@ def astronaut(astronaut_path: Path) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
+def landmarks(astronaut: np.ndarray) -> np.ndarray:
+    """The astronaut's 478 face-mesh landmarks (pixels), as the face check finds them."""
+    from facecast.face import check_face
+
+    verdict = check_face(astronaut)
+    assert verdict.accepted and verdict.analysis is not None
+    return verdict.analysis.landmarks
+
+
+@pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     """The whole HTTP app in-process over a temp-dir service (see ``app_support``): one per
     test module; tests make their own accounts."""

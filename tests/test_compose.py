@@ -12,7 +12,6 @@ from click.testing import CliRunner
 
 from facecast.cli import main
 from facecast.errors import InputError
-from facecast.face import check_face
 from facecast.media import Audio, Mp4Writer, write_audio
 from facecast.motion.track import CHANNELS
 from facecast.pipeline.talking_photo import TalkingPhotoSpec, render_talking_photo
@@ -34,13 +33,6 @@ from facecast.render.matte import foreground_colors, shape_mask
 GREEN = (0, 200, 60)
 MOUTH = np.array([0.5 if c == "jaw" else 0.0 for c in CHANNELS], np.float32)
 STILL = np.zeros(4, np.float32)
-
-
-@pytest.fixture(scope="module")
-def landmarks(astronaut: np.ndarray) -> np.ndarray:
-    verdict = check_face(astronaut)
-    assert verdict.accepted
-    return verdict.analysis.landmarks
 
 
 @pytest.fixture(scope="module")

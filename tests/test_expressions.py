@@ -51,13 +51,6 @@ STABLE = [33, 133, 362, 263, 168, 6, 10, 151, 9]  # eye corners, nose bridge, fo
 
 
 @pytest.fixture(scope="module")
-def landmarks(astronaut: np.ndarray) -> np.ndarray:
-    verdict = check_face(astronaut)
-    assert verdict.accepted
-    return verdict.analysis.landmarks
-
-
-@pytest.fixture(scope="module")
 def rig(landmarks: np.ndarray) -> FaceRig:
     return FaceRig(landmarks)
 

@@ -28,13 +28,6 @@ def aperture(frame: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def landmarks(astronaut: np.ndarray) -> np.ndarray:
-    verdict = check_face(astronaut)
-    assert verdict.accepted and verdict.analysis is not None
-    return verdict.analysis.landmarks
-
-
-@pytest.fixture(scope="module")
 def frames(astronaut: np.ndarray, landmarks: np.ndarray) -> dict[float, np.ndarray]:
     animator = PortraitAnimator(astronaut, landmarks, head_motion=False)
     still = np.zeros(len(CHANNELS), np.float32)

@@ -28,13 +28,6 @@ CHEEKS = (216, 436)  # beside the mouth, a quarter IOD above its line
 
 
 @pytest.fixture(scope="module")
-def landmarks(astronaut: np.ndarray) -> np.ndarray:
-    verdict = check_face(astronaut)
-    assert verdict.accepted and verdict.analysis is not None
-    return verdict.analysis.landmarks
-
-
-@pytest.fixture(scope="module")
 def animator(astronaut: np.ndarray, landmarks: np.ndarray) -> PortraitAnimator:
     return PortraitAnimator(astronaut, landmarks, head_motion=False)
 

@@ -6,19 +6,11 @@ import numpy as np
 import pytest
 
 from facecast.errors import InputError
-from facecast.face import check_face
 from facecast.motion.life import life_track
 from facecast.motion.track import CHANNELS
 from facecast.render.animator import PortraitAnimator
 from facecast.render.canvas import canvas_size, fit_photo
 from facecast.render.rig import JAW_DROP, RIG_CHANNELS, FaceRig
-
-
-@pytest.fixture(scope="module")
-def landmarks(astronaut: np.ndarray) -> np.ndarray:
-    verdict = check_face(astronaut)
-    assert verdict.accepted
-    return verdict.analysis.landmarks
 
 
 @pytest.fixture(scope="module")

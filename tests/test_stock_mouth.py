@@ -25,13 +25,6 @@ def still_animator(image: np.ndarray, landmarks: np.ndarray) -> PortraitAnimator
     return PortraitAnimator(image, landmarks, head_motion=False, calibrate=False)
 
 
-@pytest.fixture(scope="module")
-def landmarks(astronaut: np.ndarray) -> np.ndarray:
-    verdict = check_face(astronaut)
-    assert verdict.accepted and verdict.analysis is not None
-    return verdict.analysis.landmarks
-
-
 def mouth(**values: float) -> np.ndarray:
     return np.array([values.get(c, 0.0) for c in CHANNELS], np.float32)
 
