@@ -55,7 +55,7 @@ import numpy as np
 
 from facecast.errors import InputError
 from facecast.face.analysis import FaceAnalyzer, FaceBox
-from facecast.media import Audio, Mp4Writer, load_audio
+from facecast.media import Audio, Mp4Writer
 from facecast.media.colour import video_colour
 from facecast.media.video_reader import DUB_LIMITS, VideoInfo, VideoLimits, probe_video
 from facecast.motion.track import MouthTrack
@@ -78,7 +78,13 @@ from facecast.pipeline.frames import (  # the public ones re-exported: see __all
     source_output_rate,
 )
 from facecast.pipeline.specs import check_face_index, check_speech_choice
-from facecast.pipeline.talking_photo import SpeechReady, heard_if_needed, mouth_track
+from facecast.pipeline.talking_photo import (
+    SpeechReady,
+    SpeechSource,
+    heard_if_needed,
+    mouth_track,
+    speech_with_words,
+)
 from facecast.pipeline.video_loop import (
     CROSSFADE_S,
     POSE_POINTS,
@@ -94,8 +100,7 @@ from facecast.render.dub import (
 )
 from facecast.render.rig import MESH_POINTS
 from facecast.render.video_face import FaceChoice
-from facecast.rules import MAX_AUDIO_S, MIN_AUDIO_S
-from facecast.timing import PhonemeTiming, WordTiming
+from facecast.timing import PhonemeTiming
 
 if TYPE_CHECKING:
     from facecast.captions import CaptionBurner, CaptionStyle, Cue
@@ -112,6 +117,7 @@ __all__ = [
     "POSE_POINTS",
     "POSE_WEIGHT",
     "STANDARD_RATES",
+    "CaptionedSpeech",
     "DubVideoResult",
     "DubVideoSpec",
     "FaceProfile",
@@ -139,6 +145,7 @@ __all__ = [
     "schedule",
     "source_frames",
     "source_output_rate",
+    "speech_track",
     "speech_with_words",
     "track_video",
 ]
@@ -209,42 +216,42 @@ class DubVideoResult:
 # --------------------------------------------------------------------------- inputs
 
 
-class SpeechSource(Protocol):
-    """What a use case asks to be spoken: an audio file (optionally with its transcript)
-    or a text for a voice (:class:`DubVideoSpec` and the avatar render spec both are)."""
-
-    audio: PathLike | None
-    text: str | None
-    voice: str | None
-    transcript: str | None
-
-
 def prepare_speech(spec: SpeechSource) -> tuple[Audio, list[PhonemeTiming]]:
     """The audio to speak and, when the words are known, its phoneme timings."""
     audio, phonemes, _ = speech_with_words(spec)
     return audio, phonemes
 
 
-def speech_with_words(spec: SpeechSource
-                      ) -> tuple[Audio, list[PhonemeTiming], list[WordTiming]]:
-    """:func:`prepare_speech` with the word timings too (for captions)."""
-    check_speech_choice(spec.audio, spec.text)
-    if spec.text is not None:
-        from facecast.speech import synthesize
+class CaptionedSpeech(SpeechSource, Protocol):
+    """A use case's speech with its caption and viseme-export wishes (a dub, an avatar
+    render)."""
 
-        speech = synthesize(spec.text, spec.voice)
-        if speech.audio.duration > MAX_AUDIO_S:
-            raise InputError(f"the text speaks for {speech.audio.duration:.0f} s, over the "
-                             f"{MAX_AUDIO_S:.0f} s limit", code="audio_too_long")
-        return speech.audio, speech.phonemes, speech.words
-    assert spec.audio is not None  # checked above: exactly one of audio and text
-    audio = load_audio(spec.audio, min_duration=MIN_AUDIO_S, max_duration=MAX_AUDIO_S)
-    if spec.transcript:
-        from facecast.motion.align import align_transcript
+    export_visemes: PathLike | None
 
-        words, phonemes = align_transcript(audio, spec.transcript)
-        return audio, phonemes, words
-    return audio, [], []
+    @property
+    def wants_captions(self) -> bool: ...
+
+
+def speech_track(spec: CaptionedSpeech, fps: Fraction
+                 ) -> tuple[Audio, list[PhonemeTiming], Captions | None, MouthTrack]:
+    """The speech of ``spec``, its captions when asked and its mouth track at ``fps``
+    (written to ``spec.export_visemes`` when asked). Audio without its words is
+    recognised once for both; speech that cannot be captioned stops here, before the
+    costly part."""
+    audio, phonemes, words = speech_with_words(spec)
+    captions = None
+    heard = heard_if_needed(audio, phonemes, spec.wants_captions)
+    if spec.wants_captions:
+        from facecast.pipeline.captioning import make_captions
+
+        captions = make_captions(audio, words, text=spec.text, transcript=spec.transcript,
+                                 heard=heard)
+    track = frame_track(audio, phonemes, fps, heard=heard)
+    if spec.export_visemes:
+        from facecast.motion.export import save_track
+
+        save_track(track, spec.export_visemes)
+    return audio, phonemes, captions, track
 
 
 def frame_track(audio: Audio, phonemes: list[PhonemeTiming], fps: Fraction, *,
@@ -282,21 +289,8 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
 
     report(0.01, "preparing speech")
     t = time.perf_counter()
-    audio, phonemes, words = speech_with_words(spec)
-    captions = None
-    heard = heard_if_needed(audio, phonemes, spec.wants_captions)
-    if spec.wants_captions:
-        from facecast.pipeline.captioning import make_captions
-
-        # before the costly part: speech that cannot be captioned stops the dub here
-        captions = make_captions(audio, words, text=spec.text, transcript=spec.transcript,
-                                 heard=heard)
-    track = frame_track(audio, phonemes, fps, heard=heard)
+    audio, phonemes, captions, track = speech_track(spec, fps)
     n_out = len(track)
-    if spec.export_visemes:
-        from facecast.motion.export import save_track
-
-        save_track(track, spec.export_visemes)
     timings["speech"] = time.perf_counter() - t
     if spec.on_speech is not None:
         spec.on_speech(n_out / float(fps))

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
@@ -138,10 +138,21 @@ class TalkingPhotoResult:
     captions_source: str | None = None  # "tts", "transcript" or "recognised"
 
 
-def _speech(spec: TalkingPhotoSpec
-            ) -> tuple[Audio, list[PhonemeTiming], list[WordTiming]]:
+class SpeechSource(Protocol):
+    """What a use case asks to be spoken: an audio file (optionally with its transcript)
+    or a text for a voice (the talking photo, dub and avatar render specs all are)."""
+
+    audio: PathLike | None
+    text: str | None
+    voice: str | None
+    transcript: str | None
+
+
+def speech_with_words(spec: SpeechSource
+                      ) -> tuple[Audio, list[PhonemeTiming], list[WordTiming]]:
     """The audio to speak and, when the words are known, its phoneme and word timings
-    (``spec`` is checked: exactly one of audio and text)."""
+    (exactly one of audio and text, else InputError)."""
+    check_speech_choice(spec.audio, spec.text)
     if spec.text is not None:
         from facecast.speech import synthesize
 
@@ -253,7 +264,7 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
 
     report(0.02, "preparing speech")
     t = time.perf_counter()
-    audio, phonemes, words = _speech(spec)
+    audio, phonemes, words = speech_with_words(spec)
     captions = None
     wants_captions = bool(spec.captions) or spec.burn_captions is not None
     heard = heard_if_needed(audio, phonemes, wants_captions)

@@ -79,8 +79,7 @@ from facecast.pipeline.dub_video import (
     caption_burner,
     default_crf,
     encode_dub,
-    frame_track,
-    speech_with_words,
+    speech_track,
 )
 from facecast.pipeline.face_tracking import FaceTracking, face_profile, jaw_gain
 from facecast.pipeline.frames import (
@@ -96,7 +95,6 @@ from facecast.pipeline.idle_clip import (
 )
 from facecast.pipeline.idle_loop import IDLE_MAX_S, IDLE_MIN_S, _loop_thumb, choose_idle
 from facecast.pipeline.specs import check_face_index
-from facecast.pipeline.talking_photo import heard_if_needed
 from facecast.pipeline.video_loop import Loop
 from facecast.render.dub import MouthDubber
 from facecast.render.mouth_bank import BankBuilder
@@ -409,20 +407,7 @@ def _render(engine: _Engine, spec: AvatarRenderSpec, report: Progress) -> Avatar
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     report(0.01, "preparing speech")
-    audio, phonemes, words = speech_with_words(spec)
-    captions = None
-    heard = heard_if_needed(audio, phonemes, spec.wants_captions)
-    if spec.wants_captions:
-        from facecast.pipeline.captioning import make_captions
-
-        # before the costly part: speech that cannot be captioned stops the render here
-        captions = make_captions(audio, words, text=spec.text, transcript=spec.transcript,
-                                 heard=heard)
-    track = frame_track(audio, phonemes, engine.fps, heard=heard)
-    if spec.export_visemes:
-        from facecast.motion.export import save_track
-
-        save_track(track, spec.export_visemes)
+    audio, phonemes, captions, track = speech_track(spec, engine.fps)
     timings["speech"] = time.perf_counter() - t0
     if spec.on_speech is not None:
         spec.on_speech(len(track) / float(engine.fps))
