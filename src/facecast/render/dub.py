@@ -211,14 +211,8 @@ class _BankPainter(_FramePainter):
                 self.painted_frames += 1
             self.paint(patch, origin, posed, teeth)
             return False
-        up = posed[list(UPPER_INNER)] - origin
-        lo = posed[list(LOWER_INNER)] - origin
-        gap_px = float(np.max((lo - up) @ frame.down))
-        # The line where the lips meet, as the painter draws it (it fades as they part).
-        corners = posed[[61, 291]] - origin
-        seam = np.concatenate([corners[:1], (up + lo) / 2.0, corners[1:]])
-        self._stroke(patch, seam, self.seam, max(1.3, 0.03 * frame.iod),
-                     float(np.clip(1.0 - gap_px / (0.08 * frame.iod), 0.0, 1.0)) * 0.9)
+        self._lip_seam(patch, posed[[61, 291]] - origin, posed[list(UPPER_INNER)] - origin,
+                       posed[list(LOWER_INNER)] - origin)
         if self.bank.paint(patch, origin, posed, self.lip):
             self.own_frames += 1
             return True

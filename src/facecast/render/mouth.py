@@ -120,13 +120,7 @@ class MouthPainter:
             return np.stack([rel @ fr.right, rel @ fr.down], axis=1)
 
         up_l, lo_l = local(up), local(lo)
-        gap = float(np.max(lo_l[:, 1] - up_l[:, 1]))
-        # Where the lips meet (or nearly), draw the seam between them: a soft dark
-        # line of lip colour that hides whatever the collapsed gap left behind.
-        corners = posed[[61, 291]] - origin
-        seam = np.concatenate([corners[:1], (up + lo) / 2.0, corners[1:]])
-        self._stroke(patch, seam, self.seam, max(1.3, 0.03 * fr.iod),
-                     float(np.clip(1.0 - gap / (0.08 * fr.iod), 0.0, 1.0)) * 0.9)
+        gap = self._lip_seam(patch, posed[[61, 291]] - origin, up, lo)
         if gap < 0.6:
             return
         # Anti-aliased polygon mask, supersampled 4x through fillPoly's shift bits.
@@ -228,6 +222,18 @@ class MouthPainter:
             w = np.maximum(w, np.clip(2.0 - 2.0 * d, 0.0, 1.0))
         w = w[..., None]
         region[:] = np.clip(region * (1.0 - w) + soft * w, 0, 255).astype(np.uint8)
+
+    def _lip_seam(self, patch: np.ndarray, corners: np.ndarray, up: np.ndarray,
+                  lo: np.ndarray) -> float:
+        """Where the lips meet (or nearly), draw the seam between them: a soft dark line
+        that hides whatever the collapsed gap left behind, fading as they part. Takes the
+        mouth corners and inner lips in patch pixels; returns the widest gap (pixels)."""
+        fr = self.frame
+        gap = float(np.max((lo - up) @ fr.down))
+        seam = np.concatenate([corners[:1], (up + lo) / 2.0, corners[1:]])
+        self._stroke(patch, seam, self.seam, max(1.3, 0.03 * fr.iod),
+                     float(np.clip(1.0 - gap / (0.08 * fr.iod), 0.0, 1.0)) * 0.9)
+        return gap
 
     @staticmethod
     def _stroke(patch: np.ndarray, pts: np.ndarray, color: np.ndarray, width: float,

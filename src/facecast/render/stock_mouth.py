@@ -480,16 +480,10 @@ class StockPainter(MouthPainter):
         if bank is None or MouthBank.opening(posed)[0] < MIN_GAP or not bank.fits(posed):
             super().paint(patch, origin, posed, teeth)
             return
-        fr = self.frame
         self._despeckle(patch, origin, posed)
         up = posed[list(UPPER_INNER)] - origin
         lo = posed[list(LOWER_INNER)] - origin
-        gap_px = float(np.max((lo - up) @ fr.down))
-        # The line where the lips meet, as the painter draws it (it fades as they part).
-        corners = posed[[61, 291]] - origin
-        seam = np.concatenate([corners[:1], (up + lo) / 2.0, corners[1:]])
-        self._stroke(patch, seam, self.seam, max(1.3, 0.03 * fr.iod),
-                     float(np.clip(1.0 - gap_px / (0.08 * fr.iod), 0.0, 1.0)) * 0.9)
+        gap_px = self._lip_seam(patch, posed[[61, 291]] - origin, up, lo)
         if bank.paint(patch, origin, posed, self._neutral_lip, bank.feather):
             self.stock_frames += 1
             self._shade_cavity(patch, up, lo, gap_px)
