@@ -19,9 +19,10 @@ follows head roll) and only inside a small box round the eye:
   fine grain as strong as the skin's, a little roundness over the eyeball and
   the lashes' shade at its margin;
 - the lash line: a soft dark line of the portrait's lash colour along the lid
-  edge, thickest towards the outer corner.
+  edge, even along the lid and thinning only at the corners.
 
-At full closure the lid edge meets the lower lid, so nothing of the eye shows.
+At full closure the lid edge comes down over the lower lid's rim, so nothing of the
+eye shows and the lashes lie on the lower lid as on a real shut eye.
 Colours, texture and grain are measured once per portrait; a frame without a
 blink costs nothing.
 """
@@ -39,6 +40,12 @@ FADE_IN = (0.0, 0.4)
 # Blink values over which the lid edge goes the last way down onto the lower lid,
 # so that a full blink closes the eye to the pixel.
 SEAL = (0.8, 1.0)
+# ... and past it by this fraction of the eye's width (about 3 mm on an adult eye): a
+# shut lid's margin and its lashes lie over the lower lid's rim, below the line where
+# the open eye's white meets the lower lid (which is where the landmarks put the lower
+# lid). Meeting that line exactly, the shut eye read to a face mesh as a slit still
+# open, 0.2-0.5 of the open eye on the narrow-eyed portraits (a real shut eye: 0.1).
+SEAL_OVERLAP = 0.1
 # The painted lid starts this far above the posed crease (fraction of the portrait's
 # crease-to-lid height), so whatever the warp stretched below the crease (lashes,
 # the crease's shadow) goes under it ...
@@ -120,8 +127,6 @@ class _Eye:
         pts = landmarks[:, :2].astype(np.float64)
         up, cr = _sorted(fr.local(pts[self.upper])), _sorted(fr.local(pts[self.crease]))
         self.width = float(up[-1, 0] - up[0, 0])
-        # The outer corner is the one further from the face's midline (a = 0).
-        self.outer_high = abs(float(up[-1, 0])) > abs(float(up[0, 0]))
         # The source contours (face coordinates), to find lid skin and grain by column.
         self.src_up, self.src_cr = up, cr
         a = np.linspace(up[0, 0], up[-1, 0], COLUMNS)
@@ -259,7 +264,8 @@ class EyelidPainter:
             is (pixels) at columns ``at``."""
             lid = np.interp(at, up[:, 0], up[:, 1])
             bottom = np.interp(at, lo[:, 0], lo[:, 1])
-            edge = np.minimum(lid + seal * np.maximum(bottom - lid, 0.0), bottom)
+            edge = np.minimum(lid + seal * np.maximum(bottom - lid, 0.0), bottom) + (
+                seal * SEAL_OVERLAP * eye.width)
             top = np.minimum(np.interp(at, cr[:, 0], cr[:, 1]), edge - 1.0)
             band = np.interp(at, eye.src_up[:, 0], eye.src_up[:, 1]) - np.interp(
                 at, eye.src_cr[:, 0], eye.src_cr[:, 1])
@@ -280,7 +286,8 @@ class EyelidPainter:
         t_k, _, b_k, s_k = lines(ak)
         outline = np.concatenate([
             fr.origin + ak[:, None] * fr.right + (t_k - s_k - feather - 4)[:, None] * fr.down,
-            fr.origin + ak[:, None] * fr.right + (b_k + 2 * lash_w + 2)[:, None] * fr.down,
+            fr.origin + ak[:, None] * fr.right
+            + (b_k + seal * SEAL_OVERLAP * eye.width + 2 * lash_w + 2)[:, None] * fr.down,
         ])
         ox, oy = origin
         x0, y0 = np.floor(outline.min(axis=0)).astype(int) - (ox, oy)
@@ -345,10 +352,11 @@ class EyelidPainter:
             eye, a, b, top)
         out = out * (1 - m_lid) + skin * m_lid
 
-        # The lash line along the lid edge, hanging a little below it; thickest towards
-        # the outer corner, thin at the inner one.
-        outer = u if eye.outer_high else 1 - u
-        taper = _smoothstep(0.0, 0.25, np.minimum(u, 1 - u) + 0.1) * (0.6 + 0.4 * outer)
+        # The lash line along the lid edge, hanging a little below it; as thick along the
+        # whole lid as a shut eye's margin is, thinning only at the corners. (Thicker
+        # towards the outer corner, as it was, the face mesh read its lower edge as a
+        # second lid line on the paintings: a gap of 0.05-0.2 of the eye's width.)
+        taper = _smoothstep(0.0, 0.25, np.minimum(u, 1 - u) + 0.1)
         sigma = 0.5 * lash_w * np.maximum(taper, 0.35)
         d = b - (edge + LASH_DROP * lash_w * taper)
         m_lash = LASH_ALPHA * np.exp(-0.5 * (d / sigma) ** 2) * taper * inside_lid * fade
