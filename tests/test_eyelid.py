@@ -98,7 +98,9 @@ def test_shut_eyes_read_shut_on_real_portraits(shared_media: Path) -> None:
     ratios = {}
     still = np.zeros(len(CHANNELS), np.float32)
     for name in NARROW_EYED:
-        photo = next((shared_media / "faces").glob(f"{name}.*"))
+        photo = next((shared_media / "faces").glob(f"{name}.*"), None)
+        if photo is None:
+            pytest.skip(f"{name} is not in ../shared/media/faces")
         image = load_image(photo)
         verdict = check_face(image)
         assert verdict.analysis is not None
