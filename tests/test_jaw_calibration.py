@@ -128,9 +128,11 @@ def test_a_small_face_gets_more_gain(astronaut: np.ndarray, animator: PortraitAn
     small = PortraitAnimator(wide, verdict.analysis.landmarks, head_motion=False)
     assert small.calibration is not None and animator.calibration is not None
     assert small.calibration.opening_per_jaw < animator.calibration.opening_per_jaw
-    # The full-size astronaut sits at the gain floor (1.0) since her interior is dark
-    # (a dark opening reads wider to the tracker than the old pale one): 1.12 against it.
-    assert small.rig.jaw_gain > 1.1 * animator.rig.jaw_gain
+    # Her opening shows her own teeth (render/own_mouth.py): light teeth read narrower to
+    # the tracker than the stock's dark cavity did, so the full-size astronaut is off the
+    # gain floor (1.24) and the small one's margin over her narrower (1.35: 1.09x; it
+    # was 1.12 against the floor).
+    assert small.rig.jaw_gain > 1.05 * animator.rig.jaw_gain
     # Without calibration the jaw is the rig's own.
     plain = PortraitAnimator(wide, verdict.analysis.landmarks, head_motion=False,
                              calibrate=False)

@@ -19,6 +19,7 @@ from facecast.motion.track import CHANNELS, MouthTrack
 from facecast.render.calibrate import JawCalibration, calibrate_jaw, moustache_points
 from facecast.render.eyelid import EyelidPainter
 from facecast.render.head import HeadMover
+from facecast.render.own_mouth import closed_canvas, shows_teeth
 from facecast.render.rig import FACE_CHANNELS, MESH_POINTS, RIG_CHANNELS, FaceRig
 from facecast.render.stock_mouth import StockPainter
 from facecast.render.warp import MeshWarper, Region
@@ -52,7 +53,13 @@ class PortraitAnimator:
                  calibrate: bool = True) -> None:
         self.canvas = np.ascontiguousarray(canvas)
         h, w = canvas.shape[:2]
-        self.rig = FaceRig(landmarks, moustache_points(self.canvas, landmarks))
+        # What the warp moves: the portrait, or where it smiles with its teeth showing,
+        # the portrait with that open interior filled in from the lips (closing the mouth
+        # would squeeze the teeth into stripes on the lips); the interior painter then
+        # shows the portrait's own teeth (render/own_mouth.py).
+        own = shows_teeth(self.canvas, landmarks)
+        self.source = closed_canvas(self.canvas, landmarks) if own else self.canvas
+        self.rig = FaceRig(landmarks, moustache_points(self.canvas, landmarks), open_rest=own)
         self.region = face_region(landmarks, w, h)
         self.warper = MeshWarper(landmarks[:MESH_POINTS, :2], self.region)
         # A chin that drops to within CHIN_ROOM of the region's still bottom (a portrait
@@ -62,7 +69,7 @@ class PortraitAnimator:
         room = (self.region.y1 - 1 - float(landmarks[152, 1])) / (fr.down[1] * fr.iod)
         self.rig.chin_room = max(room - CHIN_ROOM, 0.0)
         # The interior is real (the packaged stock bank); painted only as the fallback.
-        self.painter = StockPainter(self.canvas, landmarks, self.rig.frame)
+        self.painter = StockPainter(self.canvas, landmarks, self.rig.frame, own=own)
         self.lids = EyelidPainter(self.canvas, landmarks, self.rig.frame)
         pts = landmarks[:MESH_POINTS, :2]
         face_box = Region(*(int(v) for v in pts.min(axis=0)), *(int(v) for v in pts.max(axis=0)))
@@ -88,9 +95,9 @@ class PortraitAnimator:
         values[_JAW] = jaw
         posed = self.rig.pose(values)
         r = self.region
-        patch = self.warper.warp(self.canvas, self.warper.vertices(posed[:MESH_POINTS]))
+        patch = self.warper.warp(self.source, self.warper.vertices(posed[:MESH_POINTS]))
         if patch is None:
-            patch = self.canvas[r.slices].copy()
+            patch = self.source[r.slices].copy()
         self.painter.paint(patch, (r.x0, r.y0), posed, 0.0)
         h, w = self.canvas.shape[:2]
         mx, my = r.width // 2, r.height // 2
@@ -112,9 +119,9 @@ class PortraitAnimator:
         posed = self.rig.pose(values)
         frame = self.canvas.copy()
         r = self.region
-        patch = self.warper.warp(self.canvas, self.warper.vertices(posed[:MESH_POINTS]))
+        patch = self.warper.warp(self.source, self.warper.vertices(posed[:MESH_POINTS]))
         if patch is None:  # nothing moved
-            patch = self.canvas[r.slices].copy()
+            patch = self.source[r.slices].copy()
         self.painter.paint(patch, (r.x0, r.y0), posed, float(values[_TEETH]))
         if blink > 0.0:  # the warp squashes an eye; the lids close it (nothing otherwise)
             self.lids.paint(patch, (r.x0, r.y0), posed, {"left": blink, "right": blink})

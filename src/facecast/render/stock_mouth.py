@@ -36,6 +36,7 @@ import numpy as np
 from facecast.assets import asset_path
 from facecast.render.mouth import MouthPainter
 from facecast.render.mouth_bank import MIN_GAP, MouthBank, MouthSample, _frame_axes
+from facecast.render.own_mouth import OwnBank, own_bank, shows_teeth
 from facecast.render.rig import EYES, LOWER_INNER, MESH_POINTS, UPPER_INNER, FaceFrame
 
 STOCK_FILE = "mouths/stock.npz"
@@ -466,29 +467,51 @@ class StockPainter(MouthPainter):
     """
 
     def __init__(self, image: np.ndarray, landmarks: np.ndarray, frame: FaceFrame,
-                 stock: StockBank | bool | None = True) -> None:
+                 stock: StockBank | bool | None = True, own: bool = False) -> None:
+        """``stock``: True prepares the packaged bank; None / False paints only.
+        ``own``: where the portrait shows its own teeth (:func:`shows_teeth`), its own
+        opening is the interior (``image`` is then the untouched portrait)."""
         super().__init__(image, landmarks, frame)
-        # ``stock``: True prepares the packaged bank; None / False paints only.
         self.stock: StockBank | None = (prepare(image, landmarks) if stock is True
                                         else stock or None)
+        self.own: OwnBank | None = None
+        if own and self.stock is not None and shows_teeth(image, landmarks):
+            # The portrait's own pixels need no softening to match it: the least feather.
+            self.own = own_bank(image, landmarks, self.stock.scale,
+                                max(FEATHER_MIN, FEATHER_EXTRA * frame.iod))
         self._neutral_lip = np.full(3, 128.0)  # the prepared samples' colour is final
         self.stock_frames = 0
 
     def paint(self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray,
               teeth: float) -> None:
         bank = self.stock
-        if bank is None or MouthBank.opening(posed)[0] < MIN_GAP or not bank.fits(posed):
+        gap = MouthBank.opening(posed)[0]
+        if bank is None or gap < MIN_GAP or not bank.fits(posed):
             super().paint(patch, origin, posed, teeth)
             return
         self._despeckle(patch, origin, posed)
         up = posed[list(UPPER_INNER)] - origin
         lo = posed[list(LOWER_INNER)] - origin
         gap_px = self._lip_seam(patch, posed[[61, 291]] - origin, up, lo)
-        if bank.paint(patch, origin, posed, self._neutral_lip, bank.feather):
+        own = self.own
+        # The portrait's own opening, shown from the upper lip down to the lower.
+        if own is not None and gap <= own.own_gap and own.paint(
+                patch, origin, posed, self._neutral_lip, own.feather):
             self.stock_frames += 1
-            self._shade_cavity(patch, up, lo, gap_px)
-        else:
+            return
+        if not bank.paint(patch, origin, posed, self._neutral_lip, bank.feather):
             super().paint(patch, origin, posed, teeth)
+            return
+        self.stock_frames += 1
+        self._shade_cavity(patch, up, lo, gap_px)
+        if own is not None:
+            # Wider than the portrait's own opening: all of it hangs under the upper lip
+            # at its own size (teeth are not stretched), the stock's darker floor below.
+            top = posed.copy()
+            share = own.own_gap / gap
+            top[list(LOWER_INNER)] = posed[list(UPPER_INNER)] + share * (
+                posed[list(LOWER_INNER)] - posed[list(UPPER_INNER)])
+            own.paint(patch, origin, top, self._neutral_lip, own.feather)
 
     def _shade_cavity(self, patch: np.ndarray, up: np.ndarray, lo: np.ndarray,
                       gap_px: float) -> None:
