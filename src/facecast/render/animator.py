@@ -27,6 +27,7 @@ from facecast.render.warp import MeshWarper, Region
 _BLINK = (RIG_CHANNELS.index("blink_left"), RIG_CHANNELS.index("blink_right"))
 _MOUTH = [RIG_CHANNELS.index(c) for c in CHANNELS]
 _TEETH = RIG_CHANNELS.index("teeth")
+_TONGUE = RIG_CHANNELS.index("tongue")
 _JAW = RIG_CHANNELS.index("jaw")
 _FACE = [RIG_CHANNELS.index(c) for c in FACE_CHANNELS]
 CHIN_ROOM = 0.15  # IOD kept between the dropped chin and the warp region's bottom
@@ -122,7 +123,8 @@ class PortraitAnimator:
         patch = self.warper.warp(self.source, self.warper.vertices(posed[:MESH_POINTS]))
         if patch is None:  # nothing moved
             patch = self.source[r.slices].copy()
-        self.painter.paint(patch, (r.x0, r.y0), posed, float(values[_TEETH]))
+        self.painter.paint(patch, (r.x0, r.y0), posed, float(values[_TEETH]),
+                           float(values[_TONGUE]))
         if blink > 0.0:  # the warp squashes an eye; the lids close it (nothing otherwise)
             self.lids.paint(patch, (r.x0, r.y0), posed, {"left": blink, "right": blink})
         frame[r.slices] = patch
