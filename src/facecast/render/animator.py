@@ -19,7 +19,7 @@ from facecast.motion.track import CHANNELS, MouthTrack
 from facecast.render.calibrate import JawCalibration, calibrate_jaw, moustache_points
 from facecast.render.eyelid import EyelidPainter
 from facecast.render.head import HeadMover
-from facecast.render.own_mouth import closed_canvas, shows_teeth
+from facecast.render.own_mouth import closed_canvas, own_bank, shows_teeth
 from facecast.render.rig import FACE_CHANNELS, MESH_POINTS, RIG_CHANNELS, FaceRig
 from facecast.render.stock_mouth import StockPainter
 from facecast.render.warp import MeshWarper, Region
@@ -70,7 +70,9 @@ class PortraitAnimator:
         room = (self.region.y1 - 1 - float(landmarks[152, 1])) / (fr.down[1] * fr.iod)
         self.rig.chin_room = max(room - CHIN_ROOM, 0.0)
         # The interior is real (the packaged stock bank); painted only as the fallback.
-        self.painter = StockPainter(self.canvas, landmarks, self.rig.frame, own=own)
+        self.painter = StockPainter(self.canvas, landmarks, self.rig.frame)
+        if own and self.painter.stock is not None:
+            self.painter.own = own_bank(self.canvas, landmarks, self.painter.stock.scale)
         self.lids = EyelidPainter(self.canvas, landmarks, self.rig.frame)
         pts = landmarks[:MESH_POINTS, :2]
         face_box = Region(*(int(v) for v in pts.min(axis=0)), *(int(v) for v in pts.max(axis=0)))

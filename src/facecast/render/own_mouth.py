@@ -25,6 +25,7 @@ import numpy as np
 
 from facecast.render.mouth_bank import MIN_GAP, BankBuilder, MouthBank, MouthSample, _frame_axes
 from facecast.render.rig import LOWER_INNER, LOWER_OUTER, MESH_POINTS, UPPER_INNER, UPPER_OUTER
+from facecast.render.stock_mouth import FEATHER_EXTRA, FEATHER_MIN, rgb_to_lab
 
 # A resting mouth open at least this much (IOD, mean inner-lip gap over its middle) ...
 OWN_MIN_GAP = 0.06
@@ -49,8 +50,8 @@ REVEAL_STEPS = 64
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
-    px = np.asarray(rgb, np.float32).reshape(-1, 1, 3) / 255.0
-    return cv2.cvtColor(px, cv2.COLOR_RGB2LAB).reshape(-1, 3)
+    # NumPy's Lab, not OpenCV's: its first call builds tables (a second or more under load).
+    return rgb_to_lab(np.asarray(rgb).reshape(-1, 3))
 
 
 def _ring(pts: np.ndarray, upper: tuple[int, ...], lower: tuple[int, ...]) -> np.ndarray:
@@ -63,9 +64,15 @@ def shows_teeth(image: np.ndarray, landmarks: np.ndarray) -> bool:
     gap, _ = MouthBank.opening(pts)
     if gap < OWN_MIN_GAP:
         return False
-    mask = np.zeros(image.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round(_ring(pts, UPPER_INNER, LOWER_INNER)).astype(np.int32)], 255)
-    px = image[cv2.erode(mask, np.ones((3, 3), np.uint8)) > 0]
+    ring = _ring(pts, UPPER_INNER, LOWER_INNER)
+    x0, y0 = np.maximum(np.floor(ring.min(axis=0)).astype(int) - 2, 0)
+    x1, y1 = np.minimum(np.ceil(ring.max(axis=0)).astype(int) + 3,
+                        [image.shape[1], image.shape[0]])
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return False
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(mask, [np.round(ring - [x0, y0]).astype(np.int32)], 255)
+    px = image[y0:y1, x0:x1][cv2.erode(mask, np.ones((3, 3), np.uint8)) > 0]
     if len(px) < 20:
         return False
     return bool(np.mean(_lab(px)[:, 0] > TEETH_L) >= OWN_MIN_TEETH)
@@ -75,6 +82,23 @@ def interior_mask(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """Mask (uint8, 255 inside) of the portrait's own open mouth interior."""
     pts = np.asarray(landmarks, np.float64)[:MESH_POINTS, :2]
     _, _, _, iod = _frame_axes(pts)
+    full = np.zeros(image.shape[:2], np.uint8)
+    # Everything happens in a box around the outer lips and the corners' reach.
+    lips = pts[list(UPPER_OUTER + LOWER_OUTER)]
+    pad = int(np.ceil(CORNER_REACH * iod)) + 4
+    bx0, by0 = np.maximum(np.floor(lips.min(axis=0)).astype(int) - pad, 0)
+    bx1, by1 = np.minimum(np.ceil(lips.max(axis=0)).astype(int) + pad + 1,
+                          [image.shape[1], image.shape[0]])
+    if bx1 - bx0 < 5 or by1 - by0 < 5:
+        return full
+    image = image[by0:by1, bx0:bx1]
+    pts = pts - [bx0, by0]
+    full[by0:by1, bx0:bx1] = _interior_mask(image, pts, iod)
+    return full
+
+
+def _interior_mask(image: np.ndarray, pts: np.ndarray, iod: float) -> np.ndarray:
+    """:func:`interior_mask` inside a box (``pts`` in its pixels)."""
     h, w = image.shape[:2]
 
     def fill(ring: np.ndarray) -> np.ndarray:
@@ -178,11 +202,13 @@ class OwnBank(MouthBank):
         return [(sample, 1.0)]
 
 
-def own_bank(image: np.ndarray, landmarks: np.ndarray, scale: float, feather: float
-             ) -> OwnBank | None:
+def own_bank(image: np.ndarray, landmarks: np.ndarray, scale: float) -> OwnBank | None:
     """The portrait's own opening, cut as a bank sample at ``scale`` canonical pixels per
     IOD (the stock's, so the two share one margin); None when it cannot be cut (a
     turned face, too small an opening)."""
+    pts = np.asarray(landmarks, np.float64)[:MESH_POINTS, :2]
+    # The portrait's own pixels need no softening to match it: the stock's least feather.
+    feather = max(FEATHER_MIN, FEATHER_EXTRA * _frame_axes(pts)[3])
     builder = BankBuilder()
     builder.scale = float(scale)
     builder.offer(0, np.ascontiguousarray(image), np.asarray(landmarks, np.float64))

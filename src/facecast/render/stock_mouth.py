@@ -29,6 +29,7 @@ warped, the painter draws it as before.
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -36,8 +37,10 @@ import numpy as np
 from facecast.assets import asset_path
 from facecast.render.mouth import MouthPainter
 from facecast.render.mouth_bank import MIN_GAP, MouthBank, MouthSample, _frame_axes, lip_colour
-from facecast.render.own_mouth import OwnBank, own_bank, shows_teeth
 from facecast.render.rig import EYES, LOWER_INNER, MESH_POINTS, UPPER_INNER, FaceFrame
+
+if TYPE_CHECKING:
+    from facecast.render.own_mouth import OwnBank
 
 STOCK_FILE = "mouths/stock.npz"
 # The scale the samples are prepared at never exceeds this (canonical pixels per IOD):
@@ -609,18 +612,14 @@ class StockPainter(MouthPainter):
     """
 
     def __init__(self, image: np.ndarray, landmarks: np.ndarray, frame: FaceFrame,
-                 stock: StockBank | bool | None = True, own: bool = False) -> None:
-        """``stock``: True prepares the packaged bank; None / False paints only.
-        ``own``: where the portrait shows its own teeth (:func:`shows_teeth`), its own
-        opening is the interior (``image`` is then the untouched portrait)."""
+                 stock: StockBank | bool | None = True) -> None:
+        """``stock``: True prepares the packaged bank; None / False paints only."""
         super().__init__(image, landmarks, frame)
         self.stock: StockBank | None = (prepare(image, landmarks) if stock is True
                                         else stock or None)
+        # A portrait showing its own teeth: its own opening is the interior
+        # (render/own_mouth.py: set by the animator, at the stock's scale).
         self.own: OwnBank | None = None
-        if own and self.stock is not None and shows_teeth(image, landmarks):
-            # The portrait's own pixels need no softening to match it: the least feather.
-            self.own = own_bank(image, landmarks, self.stock.scale,
-                                max(FEATHER_MIN, FEATHER_EXTRA * frame.iod))
         self._neutral_lip = np.full(3, 128.0)  # the prepared samples' colour is final
         self._teeth_luma = float(_luma(_rgb(teeth_colour(image, landmarks))))
         self.stock_frames = 0
