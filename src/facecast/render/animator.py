@@ -51,14 +51,16 @@ class PortraitAnimator:
     """Animates one portrait (an RGB canvas and its face landmarks in canvas pixels)."""
 
     def __init__(self, canvas: np.ndarray, landmarks: np.ndarray, *, head_motion: bool = True,
-                 calibrate: bool = True) -> None:
+                 calibrate: bool = True, own_teeth: bool = True) -> None:
+        """``own_teeth``: a portrait that smiles with its teeth showing keeps them as its
+        mouth interior (False: every portrait is closed and given the stock interior)."""
         self.canvas = np.ascontiguousarray(canvas)
         h, w = canvas.shape[:2]
         # What the warp moves: the portrait, or where it smiles with its teeth showing,
         # the portrait with that open interior filled in from the lips (closing the mouth
         # would squeeze the teeth into stripes on the lips); the interior painter then
         # shows the portrait's own teeth (render/own_mouth.py).
-        own = shows_teeth(self.canvas, landmarks)
+        own = own_teeth and shows_teeth(self.canvas, landmarks)
         self.source = closed_canvas(self.canvas, landmarks) if own else self.canvas
         self.rig = FaceRig(landmarks, moustache_points(self.canvas, landmarks), open_rest=own)
         self.region = face_region(landmarks, w, h)

@@ -68,6 +68,7 @@ ROUND = 0.28
 # lip covers (the lower lip the rest), and how much the upper and lower outer lip lines
 # follow their inner lines (the rest of the move stretches the lip).
 OPEN_REST = ((0.4, 0.6), (0.9, 0.7))
+REST_SKIN = 0.25  # IOD of skin beyond the outer lip line that follows that move, fading
 # Expression amplitudes at value 1, in IOD units (an eyebrow flash lifts the brows by
 # roughly 5-8 mm on a 63 mm inter-ocular distance; an eye opening is about 0.14 IOD).
 BROW_RAISE = 0.10  # brows up; the forehead above follows less, up to its top
@@ -217,6 +218,8 @@ class FaceRig:
         rest[np.array(UPPER_OUTER), 1] = rest[up_in, 1] * follow[0]
         rest[np.array(LOWER_OUTER), 1] = rest[lo_in, 1] * follow[1]
         rest[corners] = 0.0
+        if open_rest:
+            self._carry_lip_rest(rest, ab)
         self.rest = (fr.to_image(rest) * fr.iod).astype(np.float32)
         # closure (p, b, m) has no shape of its own beyond the rest pose: it cancels
         # the jaw's opening of the lips (see pose()).
@@ -249,6 +252,37 @@ class FaceRig:
         # The most the chin (152) may drop at jaw 1, in IOD (a portrait cut off just
         # under the chin has no room for more: see PortraitAnimator).
         self.chin_room = float("inf")
+
+    def _carry_lip_rest(self, rest: np.ndarray, ab: np.ndarray) -> None:
+        """The rest move of the lip contours, carried to every mesh point on the lips
+        (interpolated between outer and inner contour) and to the skin just outside them
+        (fading out over :data:`REST_SKIN` IOD). The mesh has rows of points inside each
+        lip; left still while the contours around them move, the lip folds between them
+        into a sawtooth along its border."""
+        iod = self.frame.iod
+        contours = set(UPPER_OUTER + UPPER_INNER + LOWER_OUTER + LOWER_INNER)
+        free = np.array([i for i in range(min(len(ab), MESH_POINTS)) if i not in contours])
+        a, b = ab[free, 0], ab[free, 1]
+        lo_a, hi_a = float(ab[[61, 291], 0].min()), float(ab[[61, 291], 0].max())
+        across = (a > lo_a) & (a < hi_a)
+
+        def line(idx: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+            order = np.argsort(ab[list(idx), 0])
+            xs = ab[list(idx), 0][order]
+            return (np.interp(a, xs, ab[list(idx), 1][order]),
+                    np.interp(a, xs, rest[list(idx), 1][order]))
+
+        for outer, inner, away in ((UPPER_OUTER, UPPER_INNER, -1.0),
+                                   (LOWER_OUTER, LOWER_INNER, 1.0)):
+            y_out, s_out = line(outer)
+            y_in, s_in = line(inner)
+            t = (b - y_out) / np.where(np.abs(y_in - y_out) > 1e-3, y_in - y_out, 1e-3)
+            on_lip = across & (t > 0.0) & (t < 1.0)
+            rest[free[on_lip], 1] = s_out[on_lip] + t[on_lip] * (s_in[on_lip] - s_out[on_lip])
+            beyond = away * (b - y_out) / iod  # IOD outside the outer contour
+            skin = across & (beyond > 0.0) & (beyond < REST_SKIN)
+            fade = 1.0 - _smoothstep(0.0, REST_SKIN, beyond[skin])
+            rest[free[skin], 1] = s_out[skin] * fade
 
     def set_jaw_gain(self, gain: float) -> None:
         """Scale the jaw channel: the lips' opening by ``gain``, the chin and jaw line by
