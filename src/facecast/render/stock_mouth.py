@@ -24,6 +24,11 @@ middle of the opening is shaded dark (the upper teeth keep their light), so a
 stretched or teeth-filled sample never reads as a pale plate. Below the bank's
 smallest opening (p/b/m, near-closures), and wherever a sample cannot be
 warped, the painter draws it as before.
+
+On l, th and dh (the track's ``tongue`` channel) a real l/th interior of the same
+footage (``tongue.npz``, prepared alike) is painted over the usual one as much as the
+channel asks, its upper teeth kept in front; over a portrait's own teeth
+(render/own_mouth.py) only its tongue, behind them.
 """
 
 from __future__ import annotations
