@@ -396,7 +396,7 @@ def test_neutral_closes_an_open_mouth_and_channels_reopen_it(face: np.ndarray) -
 def test_dubbed_frame_is_untouched_outside_the_lower_face(astronaut: np.ndarray,
                                                          face: np.ndarray) -> None:
     dubber = MouthDubber(face)
-    mouth = np.array([0.8, 0.2, 0.0, 0.0, 0.0, 0.5], np.float32)
+    mouth = np.array([0.8, 0.2, 0.0, 0.0, 0.0, 0.5, 0.0], np.float32)  # CHANNELS order
     out = dubber.render(astronaut, face, mouth)
     changed = np.any(out != astronaut, axis=2)
     ys = np.nonzero(changed)[0]

@@ -26,6 +26,7 @@ from facecast.motion.expressions import (
 )
 from facecast.motion.life import GESTURE_LIMITS, life_track, with_gestures
 from facecast.motion.prompt import parse_prompt
+from facecast.motion.track import CHANNELS
 from facecast.pipeline.talking_photo import TalkingPhotoSpec, render_talking_photo
 from facecast.render.rig import (
     BROW_RAISE,
@@ -70,9 +71,11 @@ def moved(rig: FaceRig, **values: float) -> np.ndarray:
 
 
 def test_new_channels_come_after_the_existing_ones() -> None:
-    assert RIG_CHANNELS[:8] == ("jaw", "spread", "round", "closure", "labiodental", "teeth",
-                                "blink_left", "blink_right")
-    assert RIG_CHANNELS[8:] == FACE_CHANNELS
+    # The mouth track's channels first, in its order (the tongue, added after the teeth,
+    # is the track's last), then the blinks, then the expressions.
+    assert RIG_CHANNELS[:9] == ("jaw", "spread", "round", "closure", "labiodental", "teeth",
+                                "tongue", "blink_left", "blink_right")
+    assert RIG_CHANNELS[9:] == FACE_CHANNELS
 
 
 def test_brow_raise_lifts_brows_and_forehead_only(rig: FaceRig) -> None:
@@ -144,7 +147,7 @@ def test_warp_region_holds_the_forehead(astronaut: np.ndarray, landmarks: np.nda
     animator = PortraitAnimator(astronaut, landmarks, head_motion=False)
     top = rig_top = animator.rig.pose(np.zeros(len(RIG_CHANNELS)))[:468, 1].min()
     assert animator.region.y0 < top, "the warped region reaches above the forehead"
-    mouth = np.zeros(6, np.float32)
+    mouth = np.zeros(len(CHANNELS), np.float32)
     plain = animator.render(mouth, 0.0, None)
     raised = animator.render(mouth, 0.0, None, np.array([1, 0, 0, 0, 0], np.float32))
     r = animator.region

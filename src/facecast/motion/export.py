@@ -19,10 +19,13 @@ from facecast.motion.track import CHANNEL_INDEX, MouthTrack
 
 PathLike = str | os.PathLike[str]
 
-# Thresholds on the 0..1 channels. Rhubarb has no tongue channel to give H (L),
-# so H is never produced from a track.
+# Thresholds on the 0..1 channels. H (the tongue raised behind the upper teeth, Rhubarb's
+# shape for L) takes the tongue channel with the jaw open past TONGUE_H_JAW (th / dh, the
+# tongue between nearly closed teeth, stay B as in Rhubarb).
 CLOSURE_A = 0.5
 LABIODENTAL_G = 0.5
+TONGUE_H = 0.5
+TONGUE_H_JAW = 0.2
 ROUND_F = 0.6
 ROUND_E = 0.3
 JAW_D = 0.75
@@ -32,13 +35,15 @@ MIN_SHAPE_S = 0.02  # two frames at 100 fps
 
 
 def classify_frame(values: np.ndarray) -> str:
-    """The Rhubarb shape (A-G, X) for one frame of channel values."""
+    """The Rhubarb shape (A-H, X) for one frame of channel values."""
     jaw = values[CHANNEL_INDEX["jaw"]]
     rnd = values[CHANNEL_INDEX["round"]]
     if values[CHANNEL_INDEX["closure"]] >= CLOSURE_A:
         return "A"
     if values[CHANNEL_INDEX["labiodental"]] >= LABIODENTAL_G:
         return "G"
+    if values[CHANNEL_INDEX["tongue"]] >= TONGUE_H and jaw >= TONGUE_H_JAW:
+        return "H"
     if rnd >= ROUND_F and jaw < JAW_D:
         return "F"
     if rnd >= ROUND_E and jaw < JAW_D:

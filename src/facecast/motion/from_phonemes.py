@@ -40,9 +40,9 @@ MIN_PAUSE_S = 0.08
 # the aligner mark acoustic segments, so the track is drawn this much earlier.
 DEFAULT_LEAD_S = 0.06
 # Anticipatory influence lasts this much longer than carry-over, per channel
-# (jaw, spread, round, closure, labiodental, teeth): jaw and lip shape are
-# prepared early (rounding most of all), lip contact is made just in time.
-ANTICIPATION = np.array([1.5, 1.5, 2.0, 1.0, 1.0, 1.5])
+# (jaw, spread, round, closure, labiodental, teeth, tongue): jaw and lip shape are
+# prepared early (rounding most of all), lip and tongue contact just in time.
+ANTICIPATION = np.array([1.5, 1.5, 2.0, 1.0, 1.0, 1.5, 1.0])
 DECAY_POWER = 1.5
 # Lip contact is held this long past the middle of a p/b/m/f/v as heard.
 CONTACT_HOLD_S = 0.01

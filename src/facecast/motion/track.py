@@ -9,6 +9,8 @@ alone); the renderer reads it frame by frame. Every channel is in [0, 1]:
 - ``closure``: lips pressed together (p, b, m); overrides ``jaw`` for the lips
 - ``labiodental``: lower lip raised to the upper teeth (f, v)
 - ``teeth``: how much of the teeth shows between the lips
+- ``tongue``: the tongue tip raised to the upper teeth or between them (l, th, dh);
+  no lip shape of its own: the mouth interior shows the tongue
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from typing import Any
 
 import numpy as np
 
-CHANNELS: tuple[str, ...] = ("jaw", "spread", "round", "closure", "labiodental", "teeth")
+CHANNELS: tuple[str, ...] = ("jaw", "spread", "round", "closure", "labiodental", "teeth",
+                             "tongue")
+# The layout before the tongue channel: tracks saved with it read with no tongue.
+LEGACY_CHANNELS: tuple[str, ...] = CHANNELS[:6]
 CHANNEL_INDEX: dict[str, int] = {name: i for i, name in enumerate(CHANNELS)}
 # Brief lip contacts that must survive a drop in frame rate.
-PEAK_CHANNELS = [CHANNEL_INDEX["closure"], CHANNEL_INDEX["labiodental"]]
+PEAK_CHANNELS = [CHANNEL_INDEX["closure"], CHANNEL_INDEX["labiodental"], CHANNEL_INDEX["tongue"]]
 
 
 @dataclass
@@ -96,10 +101,14 @@ class MouthTrack:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MouthTrack:
-        if list(data.get("channels", [])) != list(CHANNELS):
+        layout = list(data.get("channels", []))
+        frames = np.asarray(data["frames"], dtype=np.float32)
+        if layout == list(LEGACY_CHANNELS) and frames.ndim == 2:
+            frames = np.pad(frames, ((0, 0), (0, len(CHANNELS) - len(LEGACY_CHANNELS))))
+        elif layout != list(CHANNELS):
             raise ValueError(f"unknown channel layout {data.get('channels')!r}")
-        return cls(float(data["fps"]), np.asarray(data["frames"], dtype=np.float32),
-                   str(data.get("source", "audio")), dict(data.get("meta", {})))
+        return cls(float(data["fps"]), frames, str(data.get("source", "audio")),
+                   dict(data.get("meta", {})))
 
     def save_json(self, path: str | os.PathLike[str]) -> Path:
         path = Path(path)

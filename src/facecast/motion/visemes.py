@@ -41,9 +41,9 @@ class Viseme:
 
     kind: str  # silence, vowel, bilabial, labiodental, rounded, postalveolar, ...
     shape: str  # Rhubarb mouth shape
-    target: tuple[float, float, float, float, float, float]
-    dominance: tuple[float, float, float, float, float, float]
-    reach: tuple[float, float, float, float, float, float]
+    target: tuple[float, float, float, float, float, float, float]
+    dominance: tuple[float, float, float, float, float, float, float]
+    reach: tuple[float, float, float, float, float, float, float]
 
     def target_array(self) -> np.ndarray:
         return np.asarray(self.target, dtype=np.float64)
@@ -57,22 +57,33 @@ class Viseme:
 
 # Coarticulation weights by kind: (dominance per channel, reach per channel in
 # seconds), channels in CHANNELS order (jaw, spread, round, closure, labiodental,
-# teeth). Vowels rule the jaw and the lip shape over a wide reach but hardly touch
+# teeth, tongue). Vowels rule the jaw and the lip shape over a wide reach but hardly touch
 # the lip-contact channels, so a neighbouring p/b/m or f/v owns those outright;
 # contact reaches only ~25 ms past its phoneme, so the lips part for the vowel.
 # Tongue consonants (t, k, h) let jaw and lips follow the surrounding vowels,
 # which is what coarticulation looks like.
-_W6 = tuple[float, float, float, float, float, float]
-_DOMINANCE: dict[str, tuple[_W6, _W6]] = {
-    "silence": ((0.9, 0.6, 0.6, 0.3, 0.3, 0.8), (0.03, 0.03, 0.03, 0.02, 0.02, 0.03)),
-    "vowel": ((1.0, 0.7, 0.8, 0.2, 0.2, 0.5), (0.06, 0.06, 0.08, 0.015, 0.015, 0.05)),
-    "bilabial": ((1.0, 0.4, 0.3, 1.0, 1.0, 1.0), (0.03, 0.03, 0.03, 0.02, 0.02, 0.03)),
-    "labiodental": ((1.0, 0.4, 0.3, 1.0, 1.0, 1.0), (0.03, 0.03, 0.03, 0.02, 0.02, 0.03)),
-    "rounded": ((0.5, 0.8, 1.0, 0.4, 0.4, 0.5), (0.04, 0.05, 0.05, 0.025, 0.025, 0.04)),
-    "postalveolar": ((0.5, 0.4, 0.6, 0.4, 0.4, 0.7), (0.035, 0.04, 0.04, 0.025, 0.025, 0.035)),
-    "sibilant": ((0.8, 0.3, 0.15, 0.4, 0.4, 0.8), (0.035, 0.035, 0.035, 0.025, 0.025, 0.035)),
-    "consonant": ((0.6, 0.15, 0.1, 0.4, 0.4, 0.4), (0.035, 0.035, 0.035, 0.025, 0.025, 0.035)),
-    "weak": ((0.08, 0.05, 0.05, 0.3, 0.3, 0.1), (0.03, 0.03, 0.03, 0.025, 0.025, 0.03)),
+_W7 = tuple[float, float, float, float, float, float, float]
+# The tongue (last) belongs to l / th / dh; lip contacts and sibilants hold it down
+# (their own target is 0), vowels barely touch it.
+_DOMINANCE: dict[str, tuple[_W7, _W7]] = {
+    "silence": ((0.9, 0.6, 0.6, 0.3, 0.3, 0.8, 0.6),
+                (0.03, 0.03, 0.03, 0.02, 0.02, 0.03, 0.03)),
+    "vowel": ((1.0, 0.7, 0.8, 0.2, 0.2, 0.5, 0.2),
+              (0.06, 0.06, 0.08, 0.015, 0.015, 0.05, 0.03)),
+    "bilabial": ((1.0, 0.4, 0.3, 1.0, 1.0, 1.0, 1.0),
+                 (0.03, 0.03, 0.03, 0.02, 0.02, 0.03, 0.02)),
+    "labiodental": ((1.0, 0.4, 0.3, 1.0, 1.0, 1.0, 1.0),
+                    (0.03, 0.03, 0.03, 0.02, 0.02, 0.03, 0.02)),
+    "rounded": ((0.5, 0.8, 1.0, 0.4, 0.4, 0.5, 0.5),
+                (0.04, 0.05, 0.05, 0.025, 0.025, 0.04, 0.025)),
+    "postalveolar": ((0.5, 0.4, 0.6, 0.4, 0.4, 0.7, 0.6),
+                     (0.035, 0.04, 0.04, 0.025, 0.025, 0.035, 0.025)),
+    "sibilant": ((0.8, 0.3, 0.15, 0.4, 0.4, 0.8, 0.8),
+                 (0.035, 0.035, 0.035, 0.025, 0.025, 0.035, 0.025)),
+    "consonant": ((0.6, 0.15, 0.1, 0.4, 0.4, 0.4, 0.6),
+                  (0.035, 0.035, 0.035, 0.025, 0.025, 0.035, 0.025)),
+    "weak": ((0.08, 0.05, 0.05, 0.3, 0.3, 0.1, 0.1),
+             (0.03, 0.03, 0.03, 0.025, 0.025, 0.03, 0.025)),
 }
 
 
@@ -85,9 +96,11 @@ def _v(
     closure: float = 0.0,
     labiodental: float = 0.0,
     teeth: float = 0.0,
+    tongue: float = 0.0,
 ) -> Viseme:
     dom, reach = _DOMINANCE[kind]
-    return Viseme(kind, shape, (jaw, spread, rnd, closure, labiodental, teeth), dom, reach)
+    return Viseme(kind, shape, (jaw, spread, rnd, closure, labiodental, teeth, tongue), dom,
+                  reach)
 
 
 REST = _v("silence", "X")
@@ -113,11 +126,11 @@ _OPEN_FRONT_ROUND = _v("vowel", "E", jaw=0.5, rnd=0.6, teeth=0.1)  # œ
 _CLOSE_UNROUND = _v("vowel", "B", jaw=0.25, spread=0.5, teeth=0.4)  # ɨ ɯ ɤ
 _BILABIAL = _v("bilabial", "A", jaw=0.05, closure=1.0)
 _LABIODENTAL = _v("labiodental", "G", jaw=0.1, labiodental=1.0, teeth=0.7)
-_DENTAL = _v("sibilant", "B", jaw=0.15, spread=0.2, teeth=0.8)  # θ ð
+_DENTAL = _v("sibilant", "B", jaw=0.15, spread=0.2, teeth=0.8, tongue=1.0)  # θ ð
 _SIBILANT = _v("sibilant", "B", jaw=0.1, spread=0.4, teeth=1.0)  # s z
 _POSTALVEOLAR = _v("postalveolar", "B", jaw=0.15, rnd=0.5, teeth=0.8)  # ʃ ʒ tʃ dʒ
 _ALVEOLAR = _v("consonant", "B", jaw=0.2, spread=0.1, teeth=0.6)  # t d n
-_LATERAL = _v("consonant", "H", jaw=0.3, spread=0.1, teeth=0.4)  # l
+_LATERAL = _v("consonant", "H", jaw=0.3, spread=0.1, teeth=0.4, tongue=1.0)  # l
 _VELAR = _v("consonant", "B", jaw=0.3, teeth=0.3)  # k g ŋ x
 _RHOTIC_C = _v("rounded", "E", jaw=0.25, rnd=0.5, teeth=0.2)  # ɹ r
 _W = _v("rounded", "F", jaw=0.1, rnd=1.0)

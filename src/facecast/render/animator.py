@@ -19,6 +19,7 @@ from facecast.motion.track import CHANNELS, MouthTrack
 from facecast.render.calibrate import JawCalibration, calibrate_jaw, moustache_points
 from facecast.render.eyelid import EyelidPainter
 from facecast.render.head import HeadMover
+from facecast.render.own_mouth import closed_canvas, own_bank, shows_teeth
 from facecast.render.rig import FACE_CHANNELS, MESH_POINTS, RIG_CHANNELS, FaceRig
 from facecast.render.stock_mouth import StockPainter
 from facecast.render.warp import MeshWarper, Region
@@ -26,6 +27,7 @@ from facecast.render.warp import MeshWarper, Region
 _BLINK = (RIG_CHANNELS.index("blink_left"), RIG_CHANNELS.index("blink_right"))
 _MOUTH = [RIG_CHANNELS.index(c) for c in CHANNELS]
 _TEETH = RIG_CHANNELS.index("teeth")
+_TONGUE = RIG_CHANNELS.index("tongue")
 _JAW = RIG_CHANNELS.index("jaw")
 _FACE = [RIG_CHANNELS.index(c) for c in FACE_CHANNELS]
 CHIN_ROOM = 0.15  # IOD kept between the dropped chin and the warp region's bottom
@@ -49,10 +51,18 @@ class PortraitAnimator:
     """Animates one portrait (an RGB canvas and its face landmarks in canvas pixels)."""
 
     def __init__(self, canvas: np.ndarray, landmarks: np.ndarray, *, head_motion: bool = True,
-                 calibrate: bool = True) -> None:
+                 calibrate: bool = True, own_teeth: bool = True) -> None:
+        """``own_teeth``: a portrait that smiles with its teeth showing keeps them as its
+        mouth interior (False: every portrait is closed and given the stock interior)."""
         self.canvas = np.ascontiguousarray(canvas)
         h, w = canvas.shape[:2]
-        self.rig = FaceRig(landmarks, moustache_points(self.canvas, landmarks))
+        # What the warp moves: the portrait, or where it smiles with its teeth showing,
+        # the portrait with that open interior filled in from the lips (closing the mouth
+        # would squeeze the teeth into stripes on the lips); the interior painter then
+        # shows the portrait's own teeth (render/own_mouth.py).
+        own = own_teeth and shows_teeth(self.canvas, landmarks)
+        self.source = closed_canvas(self.canvas, landmarks) if own else self.canvas
+        self.rig = FaceRig(landmarks, moustache_points(self.canvas, landmarks), open_rest=own)
         self.region = face_region(landmarks, w, h)
         self.warper = MeshWarper(landmarks[:MESH_POINTS, :2], self.region)
         # A chin that drops to within CHIN_ROOM of the region's still bottom (a portrait
@@ -63,6 +73,8 @@ class PortraitAnimator:
         self.rig.chin_room = max(room - CHIN_ROOM, 0.0)
         # The interior is real (the packaged stock bank); painted only as the fallback.
         self.painter = StockPainter(self.canvas, landmarks, self.rig.frame)
+        if own and self.painter.stock is not None:
+            self.painter.own = own_bank(self.canvas, landmarks, self.painter.stock.scale)
         self.lids = EyelidPainter(self.canvas, landmarks, self.rig.frame)
         pts = landmarks[:MESH_POINTS, :2]
         face_box = Region(*(int(v) for v in pts.min(axis=0)), *(int(v) for v in pts.max(axis=0)))
@@ -88,9 +100,9 @@ class PortraitAnimator:
         values[_JAW] = jaw
         posed = self.rig.pose(values)
         r = self.region
-        patch = self.warper.warp(self.canvas, self.warper.vertices(posed[:MESH_POINTS]))
+        patch = self.warper.warp(self.source, self.warper.vertices(posed[:MESH_POINTS]))
         if patch is None:
-            patch = self.canvas[r.slices].copy()
+            patch = self.source[r.slices].copy()
         self.painter.paint(patch, (r.x0, r.y0), posed, 0.0)
         h, w = self.canvas.shape[:2]
         mx, my = r.width // 2, r.height // 2
@@ -112,10 +124,11 @@ class PortraitAnimator:
         posed = self.rig.pose(values)
         frame = self.canvas.copy()
         r = self.region
-        patch = self.warper.warp(self.canvas, self.warper.vertices(posed[:MESH_POINTS]))
+        patch = self.warper.warp(self.source, self.warper.vertices(posed[:MESH_POINTS]))
         if patch is None:  # nothing moved
-            patch = self.canvas[r.slices].copy()
-        self.painter.paint(patch, (r.x0, r.y0), posed, float(values[_TEETH]))
+            patch = self.source[r.slices].copy()
+        self.painter.paint(patch, (r.x0, r.y0), posed, float(values[_TEETH]),
+                           float(values[_TONGUE]))
         if blink > 0.0:  # the warp squashes an eye; the lids close it (nothing otherwise)
             self.lids.paint(patch, (r.x0, r.y0), posed, {"left": blink, "right": blink})
         frame[r.slices] = patch

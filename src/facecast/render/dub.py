@@ -182,11 +182,11 @@ class _FramePainter(StockPainter):
         self.seam = self.seam * 0.6 + self.tongue * 0.4 * 0.6
 
     def paint_in(self, frame: FaceFrame, patch: np.ndarray, origin: tuple[int, int],
-                 posed: np.ndarray, teeth: float) -> bool:
+                 posed: np.ndarray, teeth: float, tongue: float = 0.0) -> bool:
         """Paint the opening; True when what was drawn is the person's own (a photograph
         of their mouth, already as sharp as the video), False when synthesised."""
         self.frame = frame
-        self.paint(patch, origin, posed, teeth)
+        self.paint(patch, origin, posed, teeth, tongue)
         return False
 
 
@@ -204,12 +204,12 @@ class _BankPainter(_FramePainter):
         self.painted_frames = 0
 
     def paint_in(self, frame: FaceFrame, patch: np.ndarray, origin: tuple[int, int],
-                 posed: np.ndarray, teeth: float) -> bool:
+                 posed: np.ndarray, teeth: float, tongue: float = 0.0) -> bool:
         self.frame = frame
         if not self.bank.fits(posed):
             if self.bank.opening(posed)[0] >= MIN_OWN_GAP:
                 self.painted_frames += 1
-            self.paint(patch, origin, posed, teeth)
+            self.paint(patch, origin, posed, teeth, tongue)
             return False
         self._lip_seam(patch, posed[[61, 291]] - origin, posed[list(UPPER_INNER)] - origin,
                        posed[list(LOWER_INNER)] - origin)
@@ -305,7 +305,7 @@ class MouthDubber:
         teeth = float(mouth[CHANNELS.index("teeth")])
         painted = patch.copy()
         own = self._painter.paint_in(_face_frame(moved), painted, (region.x0, region.y0), moved,
-                                     teeth)
+                                     teeth, float(mouth[CHANNELS.index("tongue")]))
         # The painter draws crisp edges; video of a face is softer the larger the face is
         # drawn (optics, scaling, compression): soften what it changed to match. The
         # person's own mouth is already as sharp as the video: only its edge is eased.

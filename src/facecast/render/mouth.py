@@ -99,9 +99,12 @@ class MouthPainter:
         self.teeth = np.clip(np.array([240.0, 226.0, 198.0]) * light * cast, 0, 255)
 
     def paint(
-        self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray, teeth: float
+        self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray, teeth: float,
+        tongue: float = 0.0,
     ) -> None:
-        """Paint in place into ``patch`` (whose top-left is ``origin`` in the image)."""
+        """Paint in place into ``patch`` (whose top-left is ``origin`` in the image). The
+        painted interior always has its tongue resting low: ``tongue`` (l, th) is for
+        painters with real tongues (:class:`facecast.render.stock_mouth.StockPainter`)."""
         self._despeckle(patch, origin, posed)
         up = posed[list(UPPER_INNER)] - origin
         lo = posed[list(LOWER_INNER)] - origin

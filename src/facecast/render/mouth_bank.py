@@ -131,6 +131,9 @@ class MouthSample:
     lip: np.ndarray  # RGB
     sharpness: float
     frame: int  # where in the recording it was seen
+    # Which of the crop is drawn (H, W) float32 0..1 (the stock's tongue samples: only
+    # the tongue); None: all of it.
+    mask: np.ndarray | None = None
 
 
 class MouthBank:
@@ -200,12 +203,14 @@ class MouthBank:
         return bool(self.choose(*self.opening(posed)))
 
     def paint(self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray,
-              lip: np.ndarray | None = None, feather: float = 0.0) -> bool:
+              lip: np.ndarray | None = None, feather: float = 0.0,
+              opacity: float = 1.0) -> bool:
         """Paint the interior of the opening between ``posed``'s inner lips (image pixels,
         468+ landmarks) into ``patch`` (its top-left at ``origin`` in the image) from the
         person's own samples; ``lip`` is this face's lip colour, to match colours to;
-        ``feather`` (pixels) softens the edge inwards. Returns False (``patch``
-        untouched) when the bank has nothing near enough."""
+        ``feather`` (pixels) softens the edge inwards; ``opacity`` scales the cover (and a
+        sample's ``mask`` limits it). Returns False (``patch`` untouched) when the bank
+        has nothing near enough."""
         pts = np.asarray(posed, np.float64)[:MESH_POINTS, :2]
         _, right, down, iod = _frame_axes(pts)
         up = pts[list(UPPER_INNER)]
@@ -228,12 +233,23 @@ class MouthBank:
             return False
         local = target - [x0, y0]
         out = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
+        cover = np.zeros((y1 - y0, x1 - x0), np.float32)
         for sample, weight in chosen:
             warped = self._warp(sample, local, (y1 - y0, x1 - x0))
             if warped is None:
                 return False
             gain = self._gain(sample, lip)
             out += warped * (gain * weight)[None, None, :].astype(np.float32)
+            if sample.mask is None:
+                cover += weight
+            else:
+                held = MouthSample(np.repeat(sample.mask[..., None], 3, axis=2),
+                                   sample.upper, sample.lower, sample.gap, sample.width,
+                                   sample.lip, sample.sharpness, sample.frame)
+                m = self._warp(held, local, (y1 - y0, x1 - x0))
+                if m is None:
+                    return False
+                cover += m[..., 0] * weight
         alpha = mask.astype(np.float32) / 255.0
         if feather > 0.3:
             # A soft edge inside the lips for soft portraits: the mask is shrunk by about
@@ -242,6 +258,8 @@ class MouthBank:
             if k:
                 alpha = cv2.erode(alpha, np.ones((2 * k + 1, 2 * k + 1), np.uint8))
             alpha = cv2.GaussianBlur(alpha, (0, 0), feather)
+        if opacity != 1.0 or any(sample.mask is not None for sample, _ in chosen):
+            alpha = alpha * cover * opacity
         alpha = alpha[..., None]
         region = patch[y0:y1, x0:x1]
         region[:] = np.clip(region * (1.0 - alpha) + out * alpha, 0, 255).astype(np.uint8)

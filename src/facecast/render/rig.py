@@ -64,6 +64,11 @@ JAW_CHEEK = 0.35  # share of the jaw drop the cheeks beside the mouth follow at 
 JAW_GAIN_FACE_MAX = 1.4
 SPREAD = 0.13
 ROUND = 0.28
+# Closing a portrait's open resting mouth (teeth showing): the share of the gap the upper
+# lip covers (the lower lip the rest), and how much the upper and lower outer lip lines
+# follow their inner lines (the rest of the move stretches the lip).
+OPEN_REST = ((0.4, 0.6), (0.9, 0.7))
+REST_SKIN = 0.25  # IOD of skin beyond the outer lip line that follows that move, fading
 # Expression amplitudes at value 1, in IOD units (an eyebrow flash lifts the brows by
 # roughly 5-8 mm on a 63 mm inter-ocular distance; an eye opening is about 0.14 IOD).
 BROW_RAISE = 0.10  # brows up; the forehead above follows less, up to its top
@@ -124,9 +129,12 @@ def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
 class FaceRig:
     """Displacement basis for one face: ``pose(values) -> landmark positions``."""
 
-    def __init__(self, landmarks: np.ndarray, hair: np.ndarray | None = None) -> None:
+    def __init__(self, landmarks: np.ndarray, hair: np.ndarray | None = None,
+                 open_rest: bool = False) -> None:
         """``hair``: per landmark, whether it sits on a moustache (see
-        :func:`moustache_points`); None: no moustache."""
+        :func:`moustache_points`); None: no moustache. ``open_rest``: the portrait's
+        mouth is open with its teeth showing (render/own_mouth.py), closed as
+        :data:`OPEN_REST` says."""
         self.source = landmarks[:, :2].astype(np.float32)
         self.rest = np.zeros_like(self.source)
         self.frame = face_frame(landmarks)
@@ -198,13 +206,20 @@ class FaceRig:
         # smiles with open lips is closed first, so that every opening is painted
         # by the same mouth interior rather than half real teeth, half painted.
         up_in, lo_in = np.array(UPPER_INNER), np.array(LOWER_INNER)
-        mid = (ab[up_in, 1] + ab[lo_in, 1]) / 2.0
+        # A portrait showing its teeth (open_rest) closes mostly by raising the lower lip,
+        # and moves its lips more than it stretches them: a thin upper lip stretched over
+        # half a smile's opening reads as streaks.
+        share, follow = OPEN_REST if open_rest else ((0.5, 0.5), (0.5, 0.5))
+        mid = (ab[up_in, 1] + share[0] * (ab[lo_in, 1] - ab[up_in, 1]) if open_rest
+               else (ab[up_in, 1] + ab[lo_in, 1]) / 2.0)
         rest = np.zeros((n, 2))
         rest[up_in, 1] = (mid - ab[up_in, 1]) / fr.iod
         rest[lo_in, 1] = (mid - ab[lo_in, 1]) / fr.iod
-        rest[np.array(UPPER_OUTER), 1] = rest[up_in, 1] * 0.5
-        rest[np.array(LOWER_OUTER), 1] = rest[lo_in, 1] * 0.5
+        rest[np.array(UPPER_OUTER), 1] = rest[up_in, 1] * follow[0]
+        rest[np.array(LOWER_OUTER), 1] = rest[lo_in, 1] * follow[1]
         rest[corners] = 0.0
+        if open_rest:
+            self._carry_lip_rest(rest, ab)
         self.rest = (fr.to_image(rest) * fr.iod).astype(np.float32)
         # closure (p, b, m) has no shape of its own beyond the rest pose: it cancels
         # the jaw's opening of the lips (see pose()).
@@ -237,6 +252,37 @@ class FaceRig:
         # The most the chin (152) may drop at jaw 1, in IOD (a portrait cut off just
         # under the chin has no room for more: see PortraitAnimator).
         self.chin_room = float("inf")
+
+    def _carry_lip_rest(self, rest: np.ndarray, ab: np.ndarray) -> None:
+        """The rest move of the lip contours, carried to every mesh point on the lips
+        (interpolated between outer and inner contour) and to the skin just outside them
+        (fading out over :data:`REST_SKIN` IOD). The mesh has rows of points inside each
+        lip; left still while the contours around them move, the lip folds between them
+        into a sawtooth along its border."""
+        iod = self.frame.iod
+        contours = set(UPPER_OUTER + UPPER_INNER + LOWER_OUTER + LOWER_INNER)
+        free = np.array([i for i in range(min(len(ab), MESH_POINTS)) if i not in contours])
+        a, b = ab[free, 0], ab[free, 1]
+        lo_a, hi_a = float(ab[[61, 291], 0].min()), float(ab[[61, 291], 0].max())
+        across = (a > lo_a) & (a < hi_a)
+
+        def line(idx: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+            order = np.argsort(ab[list(idx), 0])
+            xs = ab[list(idx), 0][order]
+            return (np.interp(a, xs, ab[list(idx), 1][order]),
+                    np.interp(a, xs, rest[list(idx), 1][order]))
+
+        for outer, inner, away in ((UPPER_OUTER, UPPER_INNER, -1.0),
+                                   (LOWER_OUTER, LOWER_INNER, 1.0)):
+            y_out, s_out = line(outer)
+            y_in, s_in = line(inner)
+            t = (b - y_out) / np.where(np.abs(y_in - y_out) > 1e-3, y_in - y_out, 1e-3)
+            on_lip = across & (t > 0.0) & (t < 1.0)
+            rest[free[on_lip], 1] = s_out[on_lip] + t[on_lip] * (s_in[on_lip] - s_out[on_lip])
+            beyond = away * (b - y_out) / iod  # IOD outside the outer contour
+            skin = across & (beyond > 0.0) & (beyond < REST_SKIN)
+            fade = 1.0 - _smoothstep(0.0, REST_SKIN, beyond[skin])
+            rest[free[skin], 1] = s_out[skin] * fade
 
     def set_jaw_gain(self, gain: float) -> None:
         """Scale the jaw channel: the lips' opening by ``gain``, the chin and jaw line by

@@ -24,19 +24,28 @@ middle of the opening is shaded dark (the upper teeth keep their light), so a
 stretched or teeth-filled sample never reads as a pale plate. Below the bank's
 smallest opening (p/b/m, near-closures), and wherever a sample cannot be
 warped, the painter draws it as before.
+
+On l, th and dh (the track's ``tongue`` channel) a real l/th interior of the same
+footage (``tongue.npz``, prepared alike) is painted over the usual one as much as the
+channel asks, its upper teeth kept in front; over a portrait's own teeth
+(render/own_mouth.py) only its tongue, behind them.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from facecast.assets import asset_path
 from facecast.render.mouth import MouthPainter
-from facecast.render.mouth_bank import MIN_GAP, MouthBank, MouthSample, _frame_axes
+from facecast.render.mouth_bank import MIN_GAP, MouthBank, MouthSample, _frame_axes, lip_colour
 from facecast.render.rig import EYES, LOWER_INNER, MESH_POINTS, UPPER_INNER, FaceFrame
+
+if TYPE_CHECKING:
+    from facecast.render.own_mouth import OwnBank
 
 STOCK_FILE = "mouths/stock.npz"
 # The scale the samples are prepared at never exceeds this (canonical pixels per IOD):
@@ -89,6 +98,29 @@ CAVITY_DARK = 0.65
 # left on the floor of the mouth (lower teeth and tongue show there).
 CAVITY_DEPTH = (0.22, 0.5)
 CAVITY_FLOOR = 0.35
+# The tongue (l, th, dh): samples of the same footage at those sounds (tongue.npz).
+TONGUE_FILE = "mouths/tongue.npz"
+TONGUE_PHONES = frozenset({"L", "TH", "DH"})  # ARPAbet, as the recogniser gives them
+# Which of a sample's opening is tongue: at least this far (IOD) inside the inner lips
+# (their wet inside is as pink), Lab L* between the cavity's dark and the teeth's light,
+# a* past the grey of the teeth (smoothstep edges).
+TONGUE_INSET = 0.02
+TONGUE_L = ((24.0, 30.0), (56.0, 62.0))
+TONGUE_A = (9.0, 13.0)
+TONGUE_MIN_SHARE = 0.3  # of the opening, for a sample to be kept as a tongue sample
+TONGUE_GAP_STEP = 0.04  # IOD: one tongue sample per band of gaps (the most tongue)
+TONGUE_MIN = 0.03  # tongue channel values under this draw nothing
+# The teeth stay in front of the tongue: its cover fades out over pixels whose luma is
+# between these shares of the portrait's teeth luma.
+TONGUE_BEHIND = (0.7, 0.9)
+TONGUE_TEETH_DEPTH = (0.3, 0.45)  # ... the upper teeth: this far down the opening (0..1)
+# The tongue's colour (_tongue_in): the portrait's lip colour, this much as light and as
+# saturated (it lies in the mouth's shadow, wet), with this share of the footage's own
+# variation of colour around its mean.
+TONGUE_LIGHT = 0.9
+TONGUE_CHROMA = 1.1
+TONGUE_CHROMA_KEEP = 0.5
+TONGUE_KEEP_L = (64.0, 74.0)  # L*: lighter pixels at the mask's edge are teeth, kept
 
 
 def _smooth(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -254,18 +286,69 @@ def stock_samples(bank: MouthBank) -> MouthBank:
     """The samples fit for the stock: every small opening (a dark slit is what a
     barely parted mouth shows), and of the larger ones only those with teeth in view
     (a gaping dark hole, an "oo" seen from the front, reads as a hole in a portrait)."""
+    kept = [s for s in bank.samples
+            if s.gap < STOCK_OPEN_GAP or teeth_share(s) >= STOCK_MIN_TEETH]
+    return _trimmed(MouthBank(kept, bank.scale, bank.usual_width))
+
+
+def _trimmed(bank: MouthBank) -> MouthBank:
+    """Only the opening and a thin band of lip around it ship: the rest of the person's
+    face is never drawn (and would only enlarge the package)."""
     kept = []
     for s in bank.samples:
-        if s.gap >= STOCK_OPEN_GAP and teeth_share(s) < STOCK_MIN_TEETH:
-            continue
-        # Only the opening and a thin band of lip around it ship: the rest of the
-        # person's face is never drawn (and would only enlarge the package).
         crop = s.crop.copy()
         crop[_kept(s.upper, s.lower, crop.shape, KEEP_MARGIN * bank.scale) == 0] = \
             np.round(s.lip).astype(np.uint8)
         kept.append(MouthSample(crop, s.upper, s.lower, s.gap, s.width, s.lip, s.sharpness,
                                 s.frame))
     return MouthBank(kept, bank.scale, bank.usual_width)
+
+
+def tongue_mask(crop: np.ndarray, upper: np.ndarray, lower: np.ndarray, scale: float
+                ) -> np.ndarray:
+    """Where a sample's opening shows its tongue (H, W) float32 0..1."""
+    mask = np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(np.concatenate([upper, lower[::-1]])).astype(np.int32)], 255)
+    k = max(1, int(round(TONGUE_INSET * scale)))
+    inside = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                       (2 * k + 1, 2 * k + 1))) > 0
+    lab = rgb_to_lab(crop)
+    m = (_smooth(lab[..., 0], *TONGUE_L[0]) * (1.0 - _smooth(lab[..., 0], *TONGUE_L[1]))
+         * _smooth(lab[..., 1], *TONGUE_A) * inside)
+    return np.asarray(cv2.GaussianBlur(m.astype(np.float32), (0, 0), 1.0), np.float32)
+
+
+def tongue_share(sample: MouthSample, scale: float) -> float:
+    """Share of a sample's opening that is tongue."""
+    mask = np.zeros(sample.crop.shape[:2], np.uint8)
+    ring = np.concatenate([sample.upper, sample.lower[::-1]])
+    cv2.fillPoly(mask, [np.round(ring).astype(np.int32)], 255)
+    inside = mask > 0
+    if not inside.any():
+        return 0.0
+    return float(tongue_mask(sample.crop, sample.upper, sample.lower, scale)[inside].mean())
+
+
+def tongue_samples(bank: MouthBank) -> MouthBank:
+    """Of samples cut where l, th or dh is heard, those showing the most tongue: one per
+    band of gaps, each at least :data:`TONGUE_MIN_SHARE` tongue, kept as the stock
+    keeps its samples (the opening and a thin band of lip)."""
+    best: dict[int, tuple[float, MouthSample]] = {}
+    for s in bank.samples:
+        share = tongue_share(s, bank.scale)
+        band = int(s.gap // TONGUE_GAP_STEP)
+        if share >= TONGUE_MIN_SHARE and (band not in best or share > best[band][0]):
+            best[band] = (share, s)
+    return _trimmed(MouthBank([s for _, s in best.values()], bank.scale, bank.usual_width))
+
+
+@functools.lru_cache(maxsize=1)
+def stock_tongue() -> MouthBank | None:
+    """The packaged tongue samples, read once per process (None where absent)."""
+    try:
+        return MouthBank.load(asset_path(TONGUE_FILE))
+    except FileNotFoundError:
+        return None
 
 
 @functools.lru_cache(maxsize=1)
@@ -323,6 +406,32 @@ def flesh_gain(teeth_gain: np.ndarray) -> np.ndarray:
     return np.asarray(luma * np.sqrt(teeth_gain / luma), np.float64)
 
 
+def _tongue_in(sample: MouthSample, lip: np.ndarray) -> MouthSample:
+    """A prepared tongue sample whose tongue takes the portrait's lip colour (the same
+    flesh; the footage's tongue, small and compressed, is a dull brownish pink that reads
+    grey on a pale face), keeping part of its own variation of colour and its shading."""
+    if sample.mask is None:
+        return sample
+    m = sample.mask
+    sel = m > 0.05
+    if not sel.any():
+        return sample
+    lab = rgb_to_lab(sample.crop[sel])
+    # Light pixels at the mask's edge are teeth: left as they are.
+    w = (m[sel] * (1.0 - _smooth(lab[:, 0], *TONGUE_KEEP_L)))[:, None]
+    mean = (lab * w).sum(axis=0) / max(float(w.sum()), 1e-6)
+    want = rgb_to_lab(np.asarray(lip, np.float64))
+    out = lab.copy()
+    out[:, 0] = np.minimum(lab[:, 0] * (TONGUE_LIGHT * want[0] / max(mean[0], 1.0)),
+                           TONGUE_KEEP_L[0])
+    out[:, 1:] = want[1:] * TONGUE_CHROMA + TONGUE_CHROMA_KEEP * (lab[:, 1:] - mean[1:])
+    crop = sample.crop.copy()
+    crop[sel] = np.clip(sample.crop[sel] * (1.0 - w) + lab_to_rgb(out) * w, 0, 255
+                        ).astype(np.uint8)
+    return MouthSample(crop, sample.upper, sample.lower, sample.gap, sample.width,
+                       sample.lip, sample.sharpness, sample.frame, sample.mask)
+
+
 class StockBank(MouthBank):
     """The stock samples prepared for one face: beyond the widest sample the widest is
     stretched, and widths are compared relative to each face's own mouth."""
@@ -341,8 +450,30 @@ class StockBank(MouthBank):
         self.grain = 0.0
         self.feather = 0.0  # the interior's edge softness (pixels): the portrait's own
 
+        # The tongue samples prepared alike (None: no tongue drawn).
+        self.tongue: TongueBank | None = None
+
     def choose(self, gap: float, width: float) -> list[tuple[MouthSample, float]]:
         return super().choose(min(gap, self.max_gap), width * self.width_scale)
+
+
+class TongueBank(StockBank):
+    """The stock's tongue samples for one face: every opening takes the nearest (its gap
+    held within the samples' range), drawn only where its tongue is; ``whole`` draws
+    all of each sample (teeth, tongue and the dark of the mouth)."""
+
+    def __init__(self, samples: list[MouthSample], scale: float, usual_width: float,
+                 face_width: float, whole: bool = False) -> None:
+        super().__init__(samples, scale, usual_width, face_width)
+        self.whole: TongueBank = self
+        if not whole:
+            self.whole = TongueBank([MouthSample(s.crop, s.upper, s.lower, s.gap, s.width,
+                                                 s.lip, s.sharpness, s.frame)
+                                     for s in samples], scale, usual_width, face_width, True)
+
+    def choose(self, gap: float, width: float) -> list[tuple[MouthSample, float]]:
+        lo = float(self._gaps.min()) if len(self._gaps) else 0.0
+        return super().choose(max(gap, lo), width)
 
 
 def _recolour(crops: np.ndarray, flesh: np.ndarray, want: np.ndarray, src_teeth: np.ndarray
@@ -431,21 +562,41 @@ def prepare(image: np.ndarray, landmarks: np.ndarray,
     # The footage's own grain is gone (H.264 at 450x450, then resampled): the portrait's
     # is added in full, one fixed pattern for every sample.
     add = min(want_grain, MAX_GRAIN)
-    coloured = _recolour(np.stack([s.crop for s in src.samples]), flesh, want, src_teeth)
-    samples = []
-    for im, s in zip(coloured, src.samples, strict=True):
-        out = cv2.resize(im, size, interpolation=interp)
-        if blur:
-            out = cv2.GaussianBlur(out, (0, 0), blur)
-        if add > 0.3:
-            out += (add * grain)[..., None]
-        crop = np.clip(out, 0, 255).astype(np.uint8)
-        scale = np.array([fx, fy], np.float32)
-        samples.append(MouthSample(crop, (s.upper + 0.5) * scale - 0.5,
-                                   (s.lower + 0.5) * scale - 0.5, s.gap, s.width,
-                                   np.full(3, 128.0, np.float32), s.sharpness, s.frame))
+    def brought(found: list[MouthSample], masks: list[np.ndarray] | None = None
+                ) -> list[MouthSample]:
+        """``found`` at the face's scale, colour, sharpness and grain."""
+        coloured = _recolour(np.stack([s.crop for s in found]), flesh, want, src_teeth)
+        samples = []
+        for k, (im, s) in enumerate(zip(coloured, found, strict=True)):
+            out = cv2.resize(im, size, interpolation=interp)
+            if blur:
+                out = cv2.GaussianBlur(out, (0, 0), blur)
+            if add > 0.3:
+                out += (add * grain)[..., None]
+            crop = np.clip(out, 0, 255).astype(np.uint8)
+            scale = np.array([fx, fy], np.float32)
+            mask = (None if masks is None else
+                    np.asarray(cv2.resize(masks[k], size, interpolation=cv2.INTER_LINEAR),
+                               np.float32))
+            samples.append(MouthSample(crop, (s.upper + 0.5) * scale - 0.5,
+                                       (s.lower + 0.5) * scale - 0.5, s.gap, s.width,
+                                       np.full(3, 128.0, np.float32), s.sharpness, s.frame,
+                                       mask))
+        return samples
+
+    samples = brought(src.samples)
     face_width = float(np.linalg.norm(pts[291] - pts[61])) / iod
     bank = StockBank(samples, src.scale * fx, src.usual_width, face_width)
+    tongue = stock_tongue() if source is None else None
+    if tongue is not None and len(tongue) and tongue.samples[0].crop.shape == \
+            src.samples[0].crop.shape:
+        # Only the tongue of each is drawn: where the footage showed it (before recolouring).
+        masks = [tongue_mask(t.crop, t.upper, t.lower, tongue.scale) for t in tongue.samples]
+        lip = lip_colour(image, pts)
+        tongues = brought(tongue.samples, masks)
+        if lip is not None:
+            tongues = [_tongue_in(t, lip) for t in tongues]
+        bank.tongue = TongueBank(tongues, src.scale * fx, src.usual_width, face_width)
     # Of similar openings, those showing more teeth are preferred: a portrait's mouth
     # reads as open and lit, not as a dark hole.
     shares = np.array([teeth_share(s) for s in src.samples])  # the footage's own view
@@ -467,28 +618,107 @@ class StockPainter(MouthPainter):
 
     def __init__(self, image: np.ndarray, landmarks: np.ndarray, frame: FaceFrame,
                  stock: StockBank | bool | None = True) -> None:
+        """``stock``: True prepares the packaged bank; None / False paints only."""
         super().__init__(image, landmarks, frame)
-        # ``stock``: True prepares the packaged bank; None / False paints only.
         self.stock: StockBank | None = (prepare(image, landmarks) if stock is True
                                         else stock or None)
+        # A portrait showing its own teeth: its own opening is the interior
+        # (render/own_mouth.py: set by the animator, at the stock's scale).
+        self.own: OwnBank | None = None
         self._neutral_lip = np.full(3, 128.0)  # the prepared samples' colour is final
+        self._teeth_luma = float(_luma(_rgb(teeth_colour(image, landmarks))))
         self.stock_frames = 0
 
     def paint(self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray,
-              teeth: float) -> None:
+              teeth: float, tongue: float = 0.0) -> None:
         bank = self.stock
-        if bank is None or MouthBank.opening(posed)[0] < MIN_GAP or not bank.fits(posed):
-            super().paint(patch, origin, posed, teeth)
+        gap = MouthBank.opening(posed)[0]
+        if bank is None or gap < MIN_GAP or not bank.fits(posed):
+            super().paint(patch, origin, posed, teeth, tongue)
             return
         self._despeckle(patch, origin, posed)
         up = posed[list(UPPER_INNER)] - origin
         lo = posed[list(LOWER_INNER)] - origin
         gap_px = self._lip_seam(patch, posed[[61, 291]] - origin, up, lo)
-        if bank.paint(patch, origin, posed, self._neutral_lip, bank.feather):
+        own = self.own
+        # The portrait's own opening, shown from the upper lip down to the lower.
+        if own is not None and gap <= own.own_gap and own.paint(
+                patch, origin, posed, self._neutral_lip, own.feather):
             self.stock_frames += 1
-            self._shade_cavity(patch, up, lo, gap_px)
-        else:
-            super().paint(patch, origin, posed, teeth)
+            self._paint_tongue(patch, origin, posed, tongue)
+            return
+        if not bank.paint(patch, origin, posed, self._neutral_lip, bank.feather):
+            super().paint(patch, origin, posed, teeth, tongue)
+            return
+        self.stock_frames += 1
+        self._shade_cavity(patch, up, lo, gap_px)
+        self._paint_own_top(patch, origin, posed, gap)
+        self._paint_tongue(patch, origin, posed, tongue)
+
+    def _paint_tongue(self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray,
+                      tongue: float) -> None:
+        """The tongue (l, th, dh) over the interior: the stock's tongue samples, only where
+        they show tongue, as much as the channel asks, behind the teeth."""
+        bank = self.stock
+        if bank is None or bank.tongue is None or tongue < TONGUE_MIN:
+            return
+        pts = np.asarray(posed, np.float64)[:, :2] - np.asarray(origin, np.float64)
+        x0, y0 = np.maximum(np.floor(pts[list(UPPER_INNER + LOWER_INNER)].min(axis=0))
+                            .astype(int) - 2, 0)
+        x1, y1 = np.minimum(np.ceil(pts[list(UPPER_INNER + LOWER_INNER)].max(axis=0))
+                            .astype(int) + 3, [patch.shape[1], patch.shape[0]])
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            return
+        opacity = float(np.clip(tongue, 0.0, 1.0))
+        before = patch[y0:y1, x0:x1].astype(np.float32)
+        luma = before @ np.array([0.299, 0.587, 0.114], np.float32)
+        front = _smooth(luma, *(self._teeth_luma * np.array(TONGUE_BEHIND)))
+        if self.own is None:
+            # A real l / th mouth of the footage (its tongue, the dark and teeth around it)
+            # in place of the usual interior, as much as the channel asks; the upper teeth
+            # of the usual interior stay in front (the tongue tip is behind them).
+            if not bank.tongue.whole.paint(patch, origin, posed, self._neutral_lip,
+                                           bank.feather, opacity=opacity):
+                return
+            depth = self._depth(pts[list(UPPER_INNER)], pts[list(LOWER_INNER)],
+                                (x0, y0, x1, y1))
+            front = front * (1.0 - _smooth(depth, *TONGUE_TEETH_DEPTH))
+        # Over the portrait's own teeth only the tongue is drawn, and only behind them:
+        # where the interior is darker than teeth.
+        elif not bank.tongue.paint(patch, origin, posed, self._neutral_lip, self.own.feather,
+                                   opacity=opacity):
+            return
+        front = front[..., None]
+        region = patch[y0:y1, x0:x1]
+        region[:] = np.clip(region * (1.0 - front) + before * front, 0, 255).astype(np.uint8)
+
+    def _paint_own_top(self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray,
+                       gap: float) -> None:
+        """The portrait's own opening over the top of a wider one (own-teeth portraits)."""
+        own = self.own
+        if own is not None:
+            # Wider than the portrait's own opening: all of it hangs under the upper lip
+            # at its own size (teeth are not stretched), the stock's darker floor below.
+            top = posed.copy()
+            share = own.own_gap / gap
+            top[list(LOWER_INNER)] = posed[list(UPPER_INNER)] + share * (
+                posed[list(LOWER_INNER)] - posed[list(UPPER_INNER)])
+            own.paint(patch, origin, top, self._neutral_lip, own.feather)
+
+    def _depth(self, up: np.ndarray, lo: np.ndarray, box: tuple[int, int, int, int]
+               ) -> np.ndarray:
+        """Per pixel of ``box`` (x0, y0, x1, y1), how far down the opening between the
+        inner lips ``up`` and ``lo`` it lies: 0 under the upper lip, 1 on the lower."""
+        fr = self.frame
+        x0, y0, x1, y1 = box
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        a = xx * fr.right[0] + yy * fr.right[1]
+        b = xx * fr.down[0] + yy * fr.down[1]
+        ua, ub = up @ fr.right, up @ fr.down
+        la, lb = lo @ fr.right, lo @ fr.down
+        top = np.interp(a, ua[np.argsort(ua)], ub[np.argsort(ua)])
+        bottom = np.interp(a, la[np.argsort(la)], lb[np.argsort(la)])
+        return np.asarray((b - top) / np.maximum(bottom - top, 1.0), np.float32)
 
     def _shade_cavity(self, patch: np.ndarray, up: np.ndarray, lo: np.ndarray,
                       gap_px: float) -> None:
@@ -507,14 +737,7 @@ class StockPainter(MouthPainter):
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 16).astype(np.int32)], 255,
                      lineType=cv2.LINE_AA, shift=4)
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        a = xx * fr.right[0] + yy * fr.right[1]
-        b = xx * fr.down[0] + yy * fr.down[1]
-        ua, ub = up @ fr.right, up @ fr.down
-        la, lb = lo @ fr.right, lo @ fr.down
-        top = np.interp(a, ua[np.argsort(ua)], ub[np.argsort(ua)])
-        bottom = np.interp(a, la[np.argsort(la)], lb[np.argsort(la)])
-        depth = (b - top) / np.maximum(bottom - top, 1.0)
+        depth = self._depth(up, lo, (x0, y0, x1, y1))
         band = _smooth(depth, *CAVITY_DEPTH) * (
             1.0 - (1.0 - CAVITY_FLOOR) * _smooth(depth, 0.75, 1.0))
         shade = 1.0 - k * band * (mask.astype(np.float32) / 255.0)

@@ -20,6 +20,8 @@ from scipy.spatial import Delaunay
 MAP_MAX_SIDE = 320
 # A vertex that moves less than this (pixels) counts as still.
 STILL_EPS = 0.05
+# A pixel reads its source at most this far (pixels) outside its triangle's source.
+SOURCE_REACH = 1.0
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,19 @@ class MeshWarper:
         if sel.any():
             k = self._ids[sel]
             rx, ry = self._rx[sel], self._ry[sel]
-            dx[sel] = rx * coef[k, 0, 0] + ry * coef[k, 1, 0] + coef[k, 2, 0] - rx
-            dy[sel] = rx * coef[k, 0, 1] + ry * coef[k, 1, 1] + coef[k, 2, 1] - ry
+            # Read no further than SOURCE_REACH pixels beyond each triangle's own source:
+            # the rasteriser also fills pixels on a triangle's edge, and where a triangle
+            # is squashed nearly flat (a portrait's open mouth closed by the rig) its map
+            # extrapolates from there to pixels far away (specks of shirt or teeth on the
+            # lip line).
+            lo = s_local.min(axis=1) - SOURCE_REACH
+            hi = s_local.max(axis=1) + SOURCE_REACH
+            sx = np.clip(rx * coef[k, 0, 0] + ry * coef[k, 1, 0] + coef[k, 2, 0],
+                         lo[k, 0], hi[k, 0])
+            sy = np.clip(rx * coef[k, 0, 1] + ry * coef[k, 1, 1] + coef[k, 2, 1],
+                         lo[k, 1], hi[k, 1])
+            dx[sel] = sx - rx
+            dy[sel] = sy - ry
         size = (self.region.width, self.region.height)
         if (self.grid_w, self.grid_h) != size:
             dx = cv2.resize(dx, size, interpolation=cv2.INTER_LINEAR)
