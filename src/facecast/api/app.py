@@ -59,6 +59,10 @@ def create_app(service: Service, *, maintenance: bool = True) -> FastAPI:
         return Health(status="ok", version=__version__, queued=counts.get("queued", 0),
                       running=counts.get("running", 0))
 
+    from facecast.console import mount_console
+
+    mount_console(app, service)  # the web console at /
+
     from facecast.api.compat import mount_compat
     from facecast.service.storage import LocalStorage
 

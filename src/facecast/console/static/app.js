@@ -1,0 +1,752 @@
+// The facecast studio: sign in with an API key, then pages for making talking photos,
+// following jobs, the avatar and voice libraries, the account and (admin keys) the
+// service's accounts. Everything goes through the native API (/api/v1).
+
+import { api, ApiError, blobUrl, query, session, upload, whenSignedOut } from './api.js';
+import { append, field, fill, h, seconds, select, when } from './dom.js';
+
+const CONFIG = JSON.parse(document.getElementById('console-config').textContent);
+const ACTIVE = new Set(['queued', 'running']);
+const POLL_MS = 1000;
+
+const top = document.getElementById('top');
+const nav = document.getElementById('nav');
+const main = document.getElementById('main');
+const statusLine = document.getElementById('status');
+
+let account = null;        // GET /account of the signed-in key
+let leavePage = () => {};  // stops the current page's polling
+
+/** Say what is happening (read out by screen readers). */
+function say(text) { statusLine.textContent = text; }
+
+/** An error in words with its code, where the user is looking. */
+function errorBox(err) {
+  const text = err instanceof ApiError ? err.words : String(err?.message || err);
+  return h('p', { class: 'error', role: 'alert', testid: 'error-message' }, text);
+}
+
+/** Run an action: say what it does, show its refusal in `where`, keep the button busy. */
+async function act(button, doing, where, fn) {
+  if (button) button.disabled = true;
+  say(doing);
+  if (where) where.replaceChildren();
+  try {
+    const result = await fn();
+    say('');
+    return result;
+  } catch (err) {
+    say('');
+    if (where) fill(where, errorBox(err)); else say(err instanceof ApiError ? err.words : String(err));
+    return undefined;
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+// ---- sign in -----------------------------------------------------------------------------
+
+function signInPage(message) {
+  fill(top, h('h1', {}, h('img', { src: '/console/icon.svg', alt: '' }), 'facecast studio'));
+  nav.replaceChildren();
+  nav.hidden = true;
+  const key = h('input', { type: 'password', autocomplete: 'off', testid: 'api-key-input',
+    required: true, spellcheck: 'false' });
+  const problem = h('div');
+  if (message) fill(problem, h('p', { class: 'error', role: 'alert', testid: 'error-message' }, message));
+  const button = h('button', { type: 'submit', class: 'primary', testid: 'sign-in' }, 'Sign in');
+  const form = h('form', { class: 'panel signin', onsubmit: async (e) => {
+    e.preventDefault();
+    const value = key.value.trim();
+    if (!value) return;
+    const me = await act(button, 'Signing in…', problem, () => api('GET', '/account', undefined, value));
+    if (!me) return;
+    session.set(value);
+    account = me;
+    start();
+  } },
+  h('h2', {}, 'Sign in'),
+  field('API key', key, 'Your key (fc_…). It stays in this browser tab only and is forgotten when the tab closes.'),
+  problem, button);
+  fill(main, form);
+  key.focus();
+}
+
+function signOut(message) {
+  leavePage();
+  session.clear();
+  account = null;
+  location.hash = '';
+  signInPage(message);
+}
+
+whenSignedOut(() => signOut('The service no longer accepts this key: sign in again.'));
+
+// ---- the shell ---------------------------------------------------------------------------
+
+const PAGES = {
+  create: ['Create', createPage],
+  jobs: ['Jobs', jobsPage],
+  avatars: ['Avatars', avatarsPage],
+  voices: ['Voices', voicesPage],
+  account: ['Account', accountPage],
+  admin: ['Admin', adminPage],
+};
+
+function credits() {
+  return `${account.available} credits available`;
+}
+
+function shell() {
+  const creditsNode = h('span', { id: 'credits' }, credits());
+  fill(top, h('h1', {}, h('img', { src: '/console/icon.svg', alt: '' }), 'facecast studio'),
+    h('div', { class: 'who' }, h('span', {}, account.name), creditsNode,
+      h('button', { type: 'button', testid: 'sign-out', onclick: () => signOut() }, 'Sign out')));
+  nav.hidden = false;
+  fill(nav, Object.entries(PAGES)
+    .filter(([name]) => name !== 'admin' || account.is_admin)
+    .map(([name, [title]]) => h('a', { href: `#/${name}`, 'data-page': name }, title)));
+}
+
+async function refreshAccount() {
+  account = await api('GET', '/account');
+  const node = document.getElementById('credits');
+  if (node) node.textContent = credits();
+}
+
+function route() {
+  leavePage();
+  leavePage = () => {};
+  const [name, arg] = location.hash.replace(/^#\/?/, '').split('/');
+  const page = PAGES[name] && (name !== 'admin' || account.is_admin) ? name : 'create';
+  for (const link of nav.querySelectorAll('a')) {
+    if (link.dataset.page === page) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  document.title = `${PAGES[page][0]} · facecast studio`;
+  main.replaceChildren();
+  say('');
+  PAGES[page][1](arg);
+  main.focus({ preventScroll: true });
+}
+
+function start() {
+  shell();
+  if (!location.hash) location.hash = '#/create';
+  route();
+}
+
+// ---- avatars (a grid used by the create page and the avatars page) -----------------------
+
+/** A thumbnail grid of avatars with filters and pages; `onPick(avatar)` when one is chosen. */
+function avatarPicker({ onPick, manage = false, pageSize = 12 } = {}) {
+  const search = h('input', { type: 'search', placeholder: 'Name' });
+  const gender = select([['', 'Any'], ['female', 'Female'], ['male', 'Male']]);
+  const kind = select([['', 'Any'], ['photo', 'Photo'], ['video', 'Video']]);
+  const mine = select([['', 'All'], ['false', 'Library'], ['true', 'Mine']]);
+  const grid = h('div', { class: 'grid', role: 'list' });
+  const info = h('span', { class: 'muted' });
+  const prev = h('button', { type: 'button' }, 'Previous');
+  const next = h('button', { type: 'button' }, 'Next');
+  const problem = h('div');
+  let page = 1;
+  let chosen = null;
+
+  function card(avatar) {
+    const picture = avatar.thumbnail_url
+      ? h('img', { class: 'thumb', src: avatar.thumbnail_url, alt: '', loading: 'lazy' })
+      : h('span', { class: 'thumb', 'aria-hidden': 'true' }, (avatar.name || '?').slice(0, 1));
+    const facts = [avatar.kind, avatar.status !== 'ready' ? avatar.status : null,
+      avatar.custom ? 'yours' : 'library'].filter(Boolean).join(' · ');
+    const button = h('button', { type: 'button', class: 'card', testid: 'avatar-card',
+      'data-avatar-id': avatar.id, 'aria-pressed': String(chosen === avatar.id),
+      onclick: () => {
+        if (!onPick) return;
+        chosen = avatar.id;
+        for (const other of grid.querySelectorAll('.card')) {
+          other.setAttribute('aria-pressed', String(other.dataset.avatarId === avatar.id));
+        }
+        onPick(avatar);
+      } },
+    picture, h('span', { class: 'name' }, avatar.name), h('span', { class: 'meta' }, facts));
+    // a preview video plays while the card is pointed at or focused
+    if (avatar.preview_url) {
+      let video = null;
+      const show = () => {
+        if (video) return;
+        video = h('video', { class: 'thumb', src: avatar.preview_url, muted: true, autoplay: true,
+          loop: true, playsinline: true, 'aria-hidden': 'true' });
+        video.muted = true;
+        picture.replaceWith(video);
+      };
+      const hide = () => { if (video) { video.replaceWith(picture); video = null; } };
+      button.addEventListener('mouseenter', show);
+      button.addEventListener('focus', show);
+      button.addEventListener('mouseleave', hide);
+      button.addEventListener('blur', hide);
+    }
+    const item = h('div', { role: 'listitem' }, button);
+    if (manage && avatar.custom) {
+      append(item, h('button', { type: 'button', class: 'danger', onclick: async (e) => {
+        if (!confirm(`Delete the avatar "${avatar.name}"?`)) return;
+        const done = await act(e.target, `Deleting ${avatar.id}…`, problem,
+          () => api('DELETE', `/avatars/${avatar.id}`));
+        if (done !== undefined) load();
+      } }, 'Delete'));
+    }
+    return item;
+  }
+
+  async function load() {
+    const params = { query: search.value.trim(), gender: gender.value, kind: kind.value,
+      custom: mine.value, page, page_size: pageSize };
+    const list = await act(null, 'Loading avatars…', problem, () => api('GET', `/avatars${query(params)}`));
+    if (!list) return;
+    fill(grid, list.items.map(card));
+    if (!list.items.length) append(grid, h('p', { class: 'muted' }, 'No avatar matches.'));
+    const pages = Math.max(1, Math.ceil(list.total / pageSize));
+    info.textContent = `page ${page} of ${pages} · ${list.total} avatars`;
+    prev.disabled = page <= 1;
+    next.disabled = page >= pages;
+  }
+  prev.onclick = () => { page -= 1; load(); };
+  next.onclick = () => { page += 1; load(); };
+  let timer;
+  const reload = () => { clearTimeout(timer); timer = setTimeout(() => { page = 1; load(); }, 250); };
+  search.addEventListener('input', reload);
+  for (const s of [gender, kind, mine]) s.addEventListener('change', reload);
+  load();
+  const node = h('div', {},
+    h('div', { class: 'row' }, field('Search avatars', search), field('Gender', gender),
+      field('Kind', kind), field('Show', mine)),
+    problem, grid, h('div', { class: 'pager' }, prev, next, info));
+  return { node, reload: load };
+}
+
+// ---- a photo with its face check ---------------------------------------------------------
+
+/** Draw the photo on a canvas with the face box the check found. */
+async function drawPhoto(canvas, file, check) {
+  const url = URL.createObjectURL(file);
+  try {
+    const img = new Image();
+    img.src = url;
+    await img.decode();
+    const scale = Math.min(1, 360 / img.naturalWidth, 360 / img.naturalHeight);
+    canvas.width = Math.round(img.naturalWidth * scale);
+    canvas.height = Math.round(img.naturalHeight * scale);
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+    if (check?.face && check.image) {
+      // the box is in the checked image's pixels (EXIF orientation applied, as here)
+      const k = canvas.width / check.image.width;
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = check.accepted ? '#1e9a4c' : '#e08a00';
+      ctx.strokeRect(check.face.x * k, check.face.y * k, check.face.w * k, check.face.h * k);
+    }
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+}
+
+// ---- create a talking photo --------------------------------------------------------------
+
+function createPage() {
+  const state = { photoAsset: null, photoOk: false, avatar: null, audioAsset: null };
+  const problem = h('div');
+
+  // who speaks
+  const whoPhoto = h('input', { type: 'radio', name: 'who', value: 'photo', checked: true });
+  const whoAvatar = h('input', { type: 'radio', name: 'who', value: 'avatar' });
+  const photoInput = h('input', { type: 'file', accept: 'image/*', testid: 'photo-input' });
+  const canvas = h('canvas', { class: 'photo', width: 0, height: 0, role: 'img',
+    'aria-label': 'Your photo with the face the check found' });
+  const verdict = h('div', { class: 'verdict', 'aria-live': 'polite' });
+  const photoPanel = h('div', {}, field('Photo', photoInput,
+    'JPEG, PNG, WebP, HEIC…: one face, looking at the camera.'), canvas, verdict);
+  const picker = avatarPicker({ onPick: (avatar) => {
+    state.avatar = avatar;
+    sizeRow.hidden = avatar.kind === 'video';
+    update();
+  } });
+  const avatarPanel = h('div', { hidden: true }, picker.node);
+
+  photoInput.addEventListener('change', async () => {
+    const file = photoInput.files[0];
+    state.photoAsset = null;
+    state.photoOk = false;
+    verdict.replaceChildren();
+    update();
+    if (!file) return;
+    await drawPhoto(canvas, file, null).catch(() => {});
+    const check = await act(null, 'Uploading the photo…', verdict, async () => {
+      const asset = await upload(file);
+      say('Checking the face…');
+      const result = await api('POST', '/face-check', { photo: { asset_id: asset.id } });
+      return { asset, result };
+    });
+    if (!check) return;
+    await drawPhoto(canvas, file, check.result).catch(() => {});
+    state.photoAsset = check.asset;
+    state.photoOk = check.result.accepted;
+    fill(verdict, check.result.accepted
+      ? h('p', { class: 'ok', testid: 'face-verdict' }, `Face found: ${check.result.message}`)
+      : h('p', { class: 'error', testid: 'face-verdict', role: 'alert' },
+        `Refused: ${check.result.message} [${check.result.reason}]`));
+    update();
+  });
+
+  // what they say
+  const sayText = h('input', { type: 'radio', name: 'speech', value: 'text', checked: true });
+  const sayAudio = h('input', { type: 'radio', name: 'speech', value: 'audio' });
+  const script = h('textarea', { testid: 'script-input', maxlength: CONFIG.max_text_chars,
+    placeholder: 'What should they say?' });
+  const counter = h('small', { class: 'hint' });
+  const language = select([['', 'Any language']]);
+  const gender = select([['', 'Any'], ['female', 'Female'], ['male', 'Male']]);
+  const search = h('input', { type: 'search', placeholder: 'Name' });
+  const voice = select([['', 'Default voice']], { testid: 'voice-select' });
+  const sample = h('audio', { controls: true, hidden: true });
+  const play = h('button', { type: 'button' }, 'Play a sample');
+  const textPanel = h('div', {}, field('Script', script), counter,
+    h('div', { class: 'row' }, field('Language', language), field('Gender', gender),
+      field('Search voices', search)),
+    h('div', { class: 'row' }, field('Voice', voice), play), sample);
+  const audioInput = h('input', { type: 'file', accept: 'audio/*,video/*' });
+  const audioInfo = h('div', { 'aria-live': 'polite' });
+  const audioPanel = h('div', { hidden: true },
+    field('Audio file', audioInput, 'WAV, MP3, M4A…: 1 s to 10 min of speech.'), audioInfo);
+
+  async function loadVoices() {
+    const params = { language: language.value, gender: gender.value, query: search.value.trim(),
+      page_size: 100 };
+    const list = await act(null, 'Loading voices…', problem, () => api('GET', `/voices${query(params)}`));
+    if (!list) return;
+    const keep = voice.value;
+    fill(voice, h('option', { value: '' }, 'Default voice'), list.items.map((v) => h('option',
+      { value: v.id }, `${v.name} (${[v.language, v.gender, v.engine].filter(Boolean).join(', ')})`)));
+    if ([...voice.options].some((o) => o.value === keep)) voice.value = keep;
+  }
+  api('GET', '/languages').then((langs) => {
+    append(language, langs.map((l) => h('option', { value: l.code }, `${l.name} (${l.code})`)));
+  }).catch((err) => fill(problem, errorBox(err)));
+  loadVoices();
+  let voiceTimer;
+  search.addEventListener('input', () => { clearTimeout(voiceTimer); voiceTimer = setTimeout(loadVoices, 250); });
+  language.addEventListener('change', loadVoices);
+  gender.addEventListener('change', loadVoices);
+  play.addEventListener('click', async () => {
+    if (!voice.value) { say('Pick a voice to hear its sample.'); return; }
+    const url = await act(play, 'Fetching the sample…', problem, () => blobUrl(`/voices/${encodeURIComponent(voice.value)}/preview`));
+    if (!url) return;
+    sample.src = url;
+    sample.hidden = false;
+    sample.play().catch(() => {});
+  });
+  audioInput.addEventListener('change', async () => {
+    const file = audioInput.files[0];
+    state.audioAsset = null;
+    audioInfo.replaceChildren();
+    update();
+    if (!file) return;
+    const asset = await act(null, 'Uploading the audio…', audioInfo, () => upload(file));
+    if (!asset) return;
+    state.audioAsset = asset;
+    fill(audioInfo, h('p', { class: 'ok' }, `${asset.filename}: ${seconds(asset.info.duration || 0)} of sound`));
+    update();
+  });
+
+  // the picture
+  const size = select(CONFIG.sizes.map((s) => [s, s === 'source' ? 'As the photo' : s]));
+  const aspect = select([['', 'As the photo'], ...CONFIG.aspects.map((a) => [a, a])]);
+  const expression = select([['', 'Natural']]);
+  api('GET', '/expressions').then((list) => {
+    append(expression, list.items.map((x) => h('option', { value: x.key }, x.name)));
+  }).catch((err) => fill(problem, errorBox(err)));
+  const sizeRow = h('div', { class: 'row' }, field('Size', size), field('Aspect', aspect),
+    field('Expression', expression));
+
+  // estimate and create
+  const estimate = h('p', { 'aria-live': 'polite' });
+  const create = h('button', { type: 'button', class: 'primary', testid: 'create-button' }, 'Create video');
+
+  function speechSeconds() {
+    if (sayAudio.checked) return state.audioAsset ? state.audioAsset.info.duration || 0 : 0;
+    return script.value.trim().length / CONFIG.chars_per_second;
+  }
+
+  function update() {
+    photoPanel.hidden = !whoPhoto.checked;
+    avatarPanel.hidden = whoPhoto.checked;
+    textPanel.hidden = !sayText.checked;
+    audioPanel.hidden = sayText.checked;
+    counter.textContent = `${script.value.length} of ${CONFIG.max_text_chars} characters`;
+    if (whoPhoto.checked) sizeRow.hidden = false;
+    const who = whoPhoto.checked ? state.photoOk : state.avatar !== null;
+    const speech = sayText.checked ? script.value.trim().length > 0 : state.audioAsset !== null;
+    const secs = speechSeconds();
+    const cost = secs > 0 ? Math.max(1, Math.ceil(secs)) * account.prices.video_per_second : 0;
+    const missing = [!who && (whoPhoto.checked ? 'a photo that passes the face check' : 'an avatar'),
+      !speech && (sayText.checked ? 'a script' : 'an audio file')].filter(Boolean);
+    create.disabled = missing.length > 0;
+    fill(estimate, missing.length
+      ? h('span', { class: 'muted' }, `Still needed: ${missing.join(' and ')}.`)
+      : h('span', { testid: 'estimate', class: cost > account.available ? 'error' : '' },
+        `About ${cost} credits (${seconds(secs)} of video)${sayText.checked ? ', settled once the speech is made' : ''}; `
+        + `you have ${account.available}.`));
+  }
+  for (const node of [whoPhoto, whoAvatar, sayText, sayAudio]) node.addEventListener('change', update);
+  script.addEventListener('input', update);
+
+  create.addEventListener('click', async () => {
+    const body = {};
+    if (whoPhoto.checked) body.photo = { asset_id: state.photoAsset.id };
+    else body.avatar_id = state.avatar.id;
+    if (sayText.checked) {
+      body.text = script.value.trim();
+      if (voice.value) body.voice = voice.value;
+    } else body.audio = { asset_id: state.audioAsset.id };
+    if (!sizeRow.hidden) {
+      body.size = size.value;
+      if (aspect.value) body.aspect = aspect.value;
+      if (expression.value) body.expression = expression.value;
+    }
+    const job = await act(create, 'Creating the job…', problem, () => api('POST', '/talking-photos', body));
+    if (!job) return;
+    await refreshAccount().catch(() => {});
+    location.hash = `#/jobs/${job.id}`;
+  });
+
+  fill(main, h('h2', {}, 'Create a talking photo'),
+    h('div', { class: 'cols' },
+      h('section', { class: 'panel', 'aria-labelledby': 'who-h' }, h('h3', { id: 'who-h' }, '1. Who speaks'),
+        h('fieldset', {}, h('legend', {}, 'Face from'),
+          h('label', {}, whoPhoto, ' a photo'), h('label', {}, whoAvatar, ' an avatar')),
+        photoPanel, avatarPanel),
+      h('div', {},
+        h('section', { class: 'panel', 'aria-labelledby': 'say-h' }, h('h3', { id: 'say-h' }, '2. What they say'),
+          h('fieldset', {}, h('legend', {}, 'Speech from'),
+            h('label', {}, sayText, ' a script'), h('label', {}, sayAudio, ' an audio file')),
+          textPanel, audioPanel),
+        h('section', { class: 'panel', 'aria-labelledby': 'pic-h' }, h('h3', { id: 'pic-h' }, '3. Picture'), sizeRow),
+        h('section', { class: 'panel', 'aria-labelledby': 'go-h' }, h('h3', { id: 'go-h' }, '4. Create'),
+          estimate, problem, create))));
+  update();
+}
+
+// ---- jobs --------------------------------------------------------------------------------
+
+const KIND_NAMES = { talking_photo: 'Talking photo', avatar_video: 'Video avatar', dub_video: 'Dub',
+  cleanup: 'Clean-up', speech: 'Speech', voice_clone: 'Voice clone', avatar_clone: 'Video avatar analysis' };
+
+/** The mouth track (visemes JSON) as a strip: how open the mouth is over time. */
+async function drawTrack(canvas, url) {
+  const response = await fetch(url);
+  if (!response.ok) return;
+  const track = await response.json();
+  const jaw = (track.channels || []).indexOf('jaw');
+  if (jaw < 0) return;
+  const values = (track.frames || []).map((f) => f[jaw]);
+  if (!values.length) return;
+  canvas.width = canvas.clientWidth || 600;
+  canvas.height = 60;
+  const ctx = canvas.getContext('2d');
+  const top = Math.max(...values, 1e-6);
+  ctx.fillStyle = '#2b4c7e';
+  const w = canvas.width / values.length;
+  values.forEach((v, i) => { const bar = (v / top) * 56; ctx.fillRect(i * w, 58 - bar, Math.max(1, w), bar); });
+}
+
+function jobsPage(focusId) {
+  const list = h('ul', { class: 'jobs' });
+  const problem = h('div');
+  const player = h('section', { class: 'panel player', hidden: true, 'aria-labelledby': 'player-h' });
+  const status = select([['', 'Any status'], ...['queued', 'running', 'succeeded', 'failed', 'canceled', 'expired'].map((s) => [s, s])]);
+  const info = h('span', { class: 'muted' });
+  const prev = h('button', { type: 'button' }, 'Newer');
+  const next = h('button', { type: 'button' }, 'Older');
+  const rows = new Map();
+  const pageSize = 20;
+  let page = 1;
+  let timer = null;
+  let gone = false;
+  leavePage = () => { gone = true; clearTimeout(timer); };
+
+  function play(job) {
+    const video = h('video', { controls: true, testid: 'result-video', src: job.result.files.video.url,
+      preload: 'auto', playsinline: true });
+    const track = h('canvas', { class: 'track', role: 'img', 'aria-label': 'Mouth opening over time' });
+    fill(player, h('h3', { id: 'player-h' }, `${KIND_NAMES[job.kind] || job.kind} ${job.id}`), video,
+      job.result.files.visemes ? track : null,
+      job.result.quality ? h('p', { class: 'muted' }, `Lip-sync check: ${job.result.quality.verdict}`
+        + (job.result.quality.reasons.length ? ` (${job.result.quality.reasons.join('; ')})` : '')) : null);
+    player.hidden = false;
+    if (job.result.files.visemes) drawTrack(track, job.result.files.visemes.url).catch(() => {});
+    video.focus();
+  }
+
+  function row(job) {
+    const node = h('li', { class: 'panel job', testid: 'job-row', 'data-job-id': job.id });
+    const badge = h('span', { class: 'badge', testid: 'job-status' });
+    const bar = h('progress', { max: 100, value: 0, testid: 'job-progress' });
+    const stage = h('span', { class: 'hint' });
+    const actions = h('div', { class: 'actions' });
+    const err = h('div', { class: 'err' });
+    const title = h('div', {}, h('div', { class: 'title' }, `${KIND_NAMES[job.kind] || job.kind} · ${job.id}`),
+      h('div', { class: 'when' }, when(job.created_at)), badge);
+    append(node, title, h('div', {}, bar, stage), actions, err);
+    const entry = { node, badge, bar, stage, actions, err, job: null };
+    rows.set(job.id, entry);
+    return entry;
+  }
+
+  function show(entry, job) {
+    const before = entry.job;
+    entry.job = job;
+    entry.badge.textContent = job.status;
+    entry.badge.className = `badge ${job.status}`;
+    entry.bar.value = job.progress;
+    entry.bar.setAttribute('aria-label', `${job.id} progress`);
+    const money = job.cost != null ? `cost ${job.cost} credits` : `holds ${job.cost_estimate} credits`;
+    entry.stage.textContent = `${job.stage || job.status} · ${money}`;
+    if (before && before.status === job.status && !!before.result === !!job.result) return;
+    const buttons = [];
+    const video = job.result?.files?.video;
+    if (video) buttons.push(h('button', { type: 'button', onclick: () => play(job) }, 'Play'));
+    const file = video || Object.values(job.result?.files || {})[0];
+    if (file) {
+      buttons.push(h('a', { class: 'button', href: file.url, download: '', testid: 'download-link' }, 'Download'));
+    }
+    if (ACTIVE.has(job.status)) {
+      buttons.push(h('button', { type: 'button', onclick: (e) => act(e.target, `Canceling ${job.id}…`, entry.err,
+        () => api('POST', `/jobs/${job.id}/cancel`)).then(poll) }, 'Cancel'));
+    } else {
+      buttons.push(h('button', { type: 'button', class: 'danger', onclick: async (e) => {
+        if (!confirm(`Delete ${job.id} and its files?`)) return;
+        const done = await act(e.target, `Deleting ${job.id}…`, entry.err, () => api('DELETE', `/jobs/${job.id}`));
+        if (done !== undefined) { entry.node.remove(); rows.delete(job.id); }
+      } }, 'Delete'));
+    }
+    fill(entry.actions, buttons);
+    fill(entry.err, job.error ? h('p', { class: 'error', testid: 'error-message' },
+      `${job.error.message} [${job.error.code}]`) : null);
+  }
+
+  async function poll() {
+    clearTimeout(timer);
+    const params = { status: status.value, page, page_size: pageSize };
+    let data;
+    try {
+      data = await api('GET', `/jobs${query(params)}`);
+    } catch (err) {
+      if (!gone) fill(problem, errorBox(err));
+      return;
+    }
+    if (gone) return;
+    problem.replaceChildren();
+    const order = data.items.map((job) => {
+      const entry = rows.get(job.id) || row(job);
+      show(entry, job);
+      return entry.node;
+    });
+    for (const [id, entry] of rows) if (!data.items.some((j) => j.id === id)) { entry.node.remove(); rows.delete(id); }
+    fill(list, order);
+    if (!data.items.length) append(list, h('li', { class: 'muted' }, 'No jobs yet: make one on the Create page.'));
+    const pages = Math.max(1, Math.ceil(data.total / pageSize));
+    info.textContent = `page ${page} of ${pages} · ${data.total} jobs`;
+    prev.disabled = page <= 1;
+    next.disabled = page >= pages;
+    const active = data.items.filter((j) => ACTIVE.has(j.status)).length;
+    say(active ? `${active} job${active > 1 ? 's' : ''} in progress…` : '');
+    if (active) timer = setTimeout(poll, POLL_MS);
+    else refreshAccount().catch(() => {});
+  }
+  status.addEventListener('change', () => { page = 1; poll(); });
+  prev.onclick = () => { page -= 1; poll(); };
+  next.onclick = () => { page += 1; poll(); };
+
+  fill(main, h('h2', {}, 'Jobs'), player,
+    h('div', { class: 'row' }, field('Status', status), h('div', { class: 'pager' }, prev, next, info)),
+    problem, list);
+  poll().then(() => {
+    const entry = focusId && rows.get(focusId);
+    if (entry) entry.node.scrollIntoView({ block: 'nearest' });
+  });
+}
+
+// ---- avatars page ------------------------------------------------------------------------
+
+function avatarsPage() {
+  const picker = avatarPicker({ manage: true, pageSize: 24 });
+  const name = h('input', { type: 'text', maxlength: 200, required: true });
+  const photo = h('input', { type: 'file', accept: 'image/*', required: true });
+  const problem = h('div');
+  const button = h('button', { type: 'submit', class: 'primary' }, 'Create avatar');
+  const form = h('form', { class: 'panel', onsubmit: async (e) => {
+    e.preventDefault();
+    if (!photo.files[0] || !name.value.trim()) return;
+    const made = await act(button, 'Uploading and checking the photo…', problem, async () => {
+      const asset = await upload(photo.files[0]);
+      return api('POST', '/avatars', { name: name.value.trim(), photo: { asset_id: asset.id } });
+    });
+    if (!made) return;
+    fill(problem, h('p', { class: 'ok' }, `Made ${made.id}.`));
+    form.reset();
+    picker.reload();
+  } }, h('h3', {}, 'New avatar from a photo'),
+  h('div', { class: 'row' }, field('Name', name), field('Photo', photo)), problem, button);
+  fill(main, h('h2', {}, 'Avatars'), form, h('section', { class: 'panel' }, picker.node));
+}
+
+// ---- voices page -------------------------------------------------------------------------
+
+function voicesPage() {
+  const search = h('input', { type: 'search', placeholder: 'Name' });
+  const custom = select([['', 'All'], ['false', 'Built in'], ['true', 'My clones']]);
+  const body = h('tbody');
+  const problem = h('div');
+  const sample = h('audio', { controls: true, hidden: true });
+  async function load() {
+    const list = await act(null, 'Loading voices…', problem,
+      () => api('GET', `/voices${query({ query: search.value.trim(), custom: custom.value, page_size: 100 })}`));
+    if (!list) return;
+    fill(body, list.items.map((v) => h('tr', {},
+      h('td', {}, v.name), h('td', {}, v.language), h('td', {}, v.gender || ''), h('td', {}, v.engine),
+      h('td', {}, h('button', { type: 'button', 'aria-label': `Play a sample of ${v.name}`, onclick: async (e) => {
+        const url = await act(e.target, 'Fetching the sample…', problem, () => blobUrl(`/voices/${encodeURIComponent(v.id)}/preview`));
+        if (!url) return;
+        sample.src = url; sample.hidden = false; sample.play().catch(() => {});
+      } }, 'Play'),
+      v.custom ? h('button', { type: 'button', class: 'danger', onclick: async (e) => {
+        if (!confirm(`Delete the voice "${v.name}"?`)) return;
+        const done = await act(e.target, 'Deleting…', problem, () => api('DELETE', `/voices/${encodeURIComponent(v.id)}`));
+        if (done !== undefined) load();
+      } }, 'Delete') : null))));
+  }
+  let timer;
+  search.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(load, 250); });
+  custom.addEventListener('change', load);
+  load();
+  fill(main, h('h2', {}, 'Voices'), h('section', { class: 'panel' },
+    h('div', { class: 'row' }, field('Search voices', search), field('Show', custom)), sample, problem,
+    h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {},
+      ['Name', 'Language', 'Gender', 'Engine', ''].map((t) => h('th', { scope: 'col' }, t)))), body))));
+}
+
+// ---- account -----------------------------------------------------------------------------
+
+function accountPage() {
+  const stats = h('div', { class: 'stats' });
+  const ledger = h('tbody');
+  const keys = h('tbody');
+  const problem = h('div');
+  const keyName = h('input', { type: 'text', maxlength: 200 });
+  const shown = h('div', { 'aria-live': 'polite' });
+  const makeKey = h('button', { type: 'submit', class: 'primary' }, 'Create key');
+
+  async function load() {
+    const data = await act(null, 'Loading the account…', problem, async () => {
+      await refreshAccount();
+      return Promise.all([api('GET', '/account/ledger?page_size=20'), api('GET', '/keys')]);
+    });
+    if (!data) return;
+    const [entries, keyList] = data;
+    fill(stats, [['Balance', account.balance], ['Held by jobs', account.held], ['Available', account.available],
+      ['Spent', account.credits_spent]].map(([k, v]) => h('div', { class: 'stat' }, k, h('b', {}, String(v)))));
+    fill(ledger, entries.items.map((e) => h('tr', {}, h('td', {}, when(e.created_at)), h('td', {}, e.kind),
+      h('td', {}, String(e.amount)), h('td', {}, String(e.balance_after)), h('td', {}, e.job_id || ''),
+      h('td', {}, e.note))));
+    fill(keys, keyList.map((k) => h('tr', {}, h('td', {}, k.name || '(no name)'), h('td', {}, `${k.prefix}…`),
+      h('td', {}, when(k.created_at)), h('td', {}, k.last_used_at ? when(k.last_used_at) : 'never'),
+      h('td', {}, k.revoked_at ? `revoked ${when(k.revoked_at)}` : h('button', { type: 'button', class: 'danger',
+        onclick: async (e) => {
+          if (!confirm(`Revoke the key ${k.prefix}…? Whatever uses it stops working.`)) return;
+          const done = await act(e.target, 'Revoking…', problem, () => api('DELETE', `/keys/${k.id}`));
+          if (done !== undefined) load();
+        } }, 'Revoke')))));
+  }
+  const form = h('form', { onsubmit: async (e) => {
+    e.preventDefault();
+    const made = await act(makeKey, 'Creating a key…', problem, () => api('POST', '/keys', { name: keyName.value.trim() }));
+    if (!made) return;
+    fill(shown, h('p', { class: 'warn' }, 'Your new key, shown only now: copy it somewhere safe.'),
+      h('p', { class: 'secret', testid: 'new-key' }, made.key));
+    keyName.value = '';
+    load();
+  } }, h('div', { class: 'row' }, field('New key name', keyName), makeKey));
+  const table = (heads, tbody) => h('div', { class: 'scroll' }, h('table', {},
+    h('thead', {}, h('tr', {}, heads.map((t) => h('th', { scope: 'col' }, t)))), tbody));
+  fill(main, h('h2', {}, `Account: ${account.name}`), problem,
+    h('section', { class: 'panel' }, h('h3', {}, 'Credits'), stats,
+      h('p', { class: 'muted' }, `Prices: ${account.prices.video_per_second} credit per second of video, `
+        + `${account.prices.tts_per_100_chars} per 100 characters of speech, ${account.prices.voice_clone} per voice clone.`)),
+    h('div', { class: 'cols' },
+      h('section', { class: 'panel' }, h('h3', {}, 'API keys'), form, shown,
+        table(['Name', 'Key', 'Created', 'Last used', ''], keys)),
+      h('section', { class: 'panel' }, h('h3', {}, 'Credit history'),
+        table(['When', 'What', 'Amount', 'Balance', 'Job', 'Note'], ledger))));
+  load();
+}
+
+// ---- admin -------------------------------------------------------------------------------
+
+function adminPage() {
+  const body = h('tbody');
+  const problem = h('div');
+  const health = h('div', { class: 'stats' });
+  const name = h('input', { type: 'text', maxlength: 200, required: true });
+  const creditsIn = h('input', { type: 'number', min: 0, value: '100' });
+  const shown = h('div', { 'aria-live': 'polite' });
+  const makeButton = h('button', { type: 'submit', class: 'primary' }, 'Create account');
+  async function load() {
+    const data = await act(null, 'Loading accounts…', problem, async () => {
+      const r = await fetch('/health', { cache: 'no-store' });
+      return [await r.json(), await api('GET', '/accounts')];
+    });
+    if (!data) return;
+    const [state, accounts] = data;
+    fill(health, [['Queued jobs', state.queued], ['Running jobs', state.running], ['Version', state.version]]
+      .map(([k, v]) => h('div', { class: 'stat' }, k, h('b', {}, String(v)))));
+    fill(body, accounts.map((a) => {
+      const amount = h('input', { type: 'number', value: '100', 'aria-label': `Credits for ${a.name}` });
+      return h('tr', {}, h('td', {}, a.id), h('td', {}, a.name), h('td', {}, a.is_admin ? 'admin' : ''),
+        h('td', {}, String(a.balance)), h('td', {}, h('div', { class: 'row' }, amount,
+          h('button', { type: 'button', onclick: async (e) => {
+            const done = await act(e.target, 'Granting…', problem,
+              () => api('POST', `/accounts/${a.id}/credits`, { amount: Number(amount.value) }));
+            if (done !== undefined) load();
+          } }, 'Grant'))));
+    }));
+  }
+  const form = h('form', { onsubmit: async (e) => {
+    e.preventDefault();
+    const made = await act(makeButton, 'Creating the account…', problem,
+      () => api('POST', '/accounts', { name: name.value.trim(), credits: Number(creditsIn.value) }));
+    if (!made) return;
+    fill(shown, h('p', { class: 'warn' }, `The key of ${made.name}, shown only now:`),
+      h('p', { class: 'secret' }, made.api_key));
+    form.reset();
+    load();
+  } }, h('div', { class: 'row' }, field('Name', name), field('Credits', creditsIn), makeButton));
+  fill(main, h('h2', {}, 'Admin'), problem,
+    h('section', { class: 'panel' }, h('h3', {}, 'Service'), health),
+    h('section', { class: 'panel' }, h('h3', {}, 'New account'), form, shown),
+    h('section', { class: 'panel' }, h('h3', {}, 'Accounts'), h('div', { class: 'scroll' }, h('table', {},
+      h('thead', {}, h('tr', {}, ['Id', 'Name', '', 'Balance', 'Grant credits'].map((t) => h('th', { scope: 'col' }, t)))),
+      body))));
+  load();
+}
+
+// ---- start -------------------------------------------------------------------------------
+
+window.addEventListener('hashchange', () => { if (account) route(); });
+
+if (session.key) {
+  say('Signing in…');
+  api('GET', '/account').then((me) => { account = me; start(); }).catch((err) => {
+    // a refused key has already sent the page back to sign in, with the reason
+    if (!(err instanceof ApiError && err.status === 401)) signInPage(err.words || String(err));
+  });
+} else {
+  signInPage();
+}
