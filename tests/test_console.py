@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service_support import ServerProcess
+from service_support import ServerProcess, wait_for_job
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -165,4 +165,131 @@ def test_sign_in_and_out(server: ServerProcess, watched: Watched) -> None:
     page.get_by_test_id("sign-out").click()
     page.get_by_test_id("api-key-input").wait_for()
     assert page.evaluate("sessionStorage.length") == 0
+    watched.check()
+
+
+# ---- create a talking photo and watch it -------------------------------------------------
+
+SCRIPT = "Hello from the studio."
+# the progress bar, status and value of the newest job, recorded whenever they change
+WATCH_JOB = """() => {
+  const row = document.querySelector('[data-testid=job-row]');
+  if (!row) return false;
+  const status = row.querySelector('[data-testid=job-status]').textContent;
+  const value = row.querySelector('[data-testid=job-progress]').value;
+  const seen = (window.seenProgress ||= []);
+  if (seen[seen.length - 1] !== value) seen.push(value);
+  return ['succeeded', 'failed', 'canceled', 'expired'].includes(status) && status;
+}"""
+
+
+def speech_seconds(server: ServerProcess, text: str, voice: str) -> float:
+    """How long the service's speech of ``text`` is, from a speech job of its own."""
+    with server.client() as c:
+        r = c.post("/api/v1/speech", json={"text": text, "voice": voice, "format": "wav"})
+        assert r.status_code == 201, r.text
+        job = wait_for_job(c, r.json()["id"])
+    assert job["status"] == "succeeded", job
+    return float(job["result"]["info"]["duration"])
+
+
+def make_video(server: ServerProcess, watched: Watched, photo: Path, name: str) -> None:
+    """Sign in, upload ``photo``, type a script, pick a voice, create, watch the progress
+    bar move and play the result in the page."""
+    page = watched.page
+    sign_in(page, server)
+    page.get_by_test_id("photo-input").set_input_files(str(photo))
+    verdict = page.get_by_test_id("face-verdict")
+    verdict.wait_for()
+    assert verdict.inner_text().startswith("Face found"), verdict.inner_text()
+    # the face box is drawn on the photo: its outline colour is in the canvas
+    boxed = page.evaluate("""() => {
+      const c = document.querySelector('canvas.photo');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) {
+        if (d[i] === 30 && d[i + 1] === 154 && d[i + 2] === 76) n++;
+      }
+      return n;
+    }""")
+    assert boxed > 100, boxed
+    page.get_by_test_id("script-input").fill(SCRIPT)
+    voices = page.get_by_test_id("voice-select")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=voice-select]').options.length > 1")
+    voice = voices.locator("option").nth(1).get_attribute("value")
+    assert voice
+    voices.select_option(voice)
+    estimate = page.get_by_test_id("estimate")
+    assert re.match(r"About \d+ credits", estimate.inner_text()), estimate.inner_text()
+    page.get_by_test_id("create-button").click()
+    page.get_by_test_id("job-row").first.wait_for()
+    status = page.wait_for_function(WATCH_JOB, polling=50, timeout=120_000).json_value()
+    shot(page, f"{name}-jobs-done")
+    seen = page.evaluate("window.seenProgress")
+    assert status == "succeeded", (status, page.get_by_test_id("job-row").first.inner_text())
+    assert seen[-1] == 100 and seen == sorted(seen), seen
+    assert any(0 < v < 100 for v in seen), f"the bar never showed work in progress: {seen}"
+    row = page.get_by_test_id("job-row").first
+    job_id = row.get_attribute("data-job-id")
+    with server.client() as c:
+        job = c.get(f"/api/v1/jobs/{job_id}").json()
+    # play it in the page
+    row.get_by_role("button", name="Play").click()
+    video = page.get_by_test_id("result-video")
+    video.wait_for()
+    page.evaluate("() => { const v = document.querySelector('[data-testid=result-video]');"
+                  " v.muted = true; return v.play(); }")
+    page.wait_for_function("() => { const v = document.querySelector("
+                           "'[data-testid=result-video]'); return v.readyState >= 3 && "
+                           "v.currentTime > 0; }")
+    duration = page.evaluate("document.querySelector('[data-testid=result-video]').duration")
+    assert abs(duration - job["result"]["info"]["duration"]) <= 0.3, (duration, job["result"])
+    spoken = speech_seconds(server, SCRIPT, voice)
+    assert abs(duration - spoken) <= 0.3, (duration, spoken)
+    shot(page, f"{name}-playing")
+    link = row.get_by_test_id("download-link")
+    assert link.get_attribute("href") == job["result"]["files"]["video"]["url"]
+    got = httpx.get(link.get_attribute("href"))
+    assert got.status_code == 200 and got.content[4:8] == b"ftyp"
+    watched.check()
+
+
+def test_talking_photo_of_the_astronaut(server: ServerProcess, watched: Watched,
+                                        astronaut_path: Path) -> None:
+    make_video(server, watched, astronaut_path, "astronaut")
+
+
+def test_talking_photo_of_a_real_photo(server: ServerProcess, watched: Watched,
+                                       shared_media: Path) -> None:
+    make_video(server, watched, shared_media / "faces" / "photo_woman_happy_256.png", "woman")
+
+
+def blank_photo(tmp_path: Path) -> Path:
+    from PIL import Image
+
+    path = tmp_path / "wall.png"
+    Image.new("RGB", (400, 400), (180, 170, 160)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("make, reason", [
+    (blank_photo, "no_face"),
+    (lambda _tmp: MEDIA / "faces_rejected" / "two_faces_obama_biden.jpg", "multiple_faces"),
+], ids=["blank", "two-faces"])
+def test_refused_photo_shows_its_reason(server: ServerProcess, watched: Watched, tmp_path: Path,
+                                        make: Any, reason: str) -> None:
+    photo = make(tmp_path)
+    if not photo.exists():
+        pytest.skip("../shared/media is not present")
+    page = watched.page
+    sign_in(page, server)
+    page.get_by_test_id("script-input").fill(SCRIPT)
+    page.get_by_test_id("photo-input").set_input_files(str(photo))
+    verdict = page.get_by_test_id("face-verdict")
+    verdict.wait_for()
+    text = verdict.inner_text()
+    assert text.startswith("Refused: ") and f"[{reason}]" in text and len(text) > 30, text
+    assert page.get_by_test_id("create-button").is_disabled()
+    shot(page, f"refused-{reason}")
     watched.check()
