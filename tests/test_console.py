@@ -57,7 +57,8 @@ def browser() -> Iterator[Any]:
 @dataclass
 class Watched:
     """A page with what went wrong on it: console errors, script errors, failed requests
-    (no answer, or an answer of 400 and above), and alert() dialogs."""
+    (no answer, or an answer of 400 and above), and alert() dialogs (confirmations are
+    accepted)."""
 
     page: Any
     problems: list[str] = field(default_factory=list)
@@ -96,7 +97,10 @@ def watched(browser: Any) -> Iterator[Watched]:
     page.on("response", response)
 
     def dialog(d: Any) -> None:
-        w.dialogs.append(d.message)
+        if d.type == "confirm":  # "Delete ...?", "Revoke ...?": yes
+            d.accept()
+            return
+        w.dialogs.append(f"{d.type}: {d.message}")  # an alert() would be injected script
         d.dismiss()
 
     page.on("dialog", dialog)
@@ -111,6 +115,12 @@ def sign_in(page: Any, server: ServerProcess, key: str | None = None) -> None:
     page.get_by_test_id("api-key-input").fill(key or server.admin_key)
     page.get_by_test_id("api-key-input").press("Enter")  # the keyboard submits the form
     page.get_by_test_id("sign-out").wait_for()
+
+
+def settled(page: Any) -> None:
+    """Wait until the page has no API call in flight (the console counts them)."""
+    # (a function, not an expression: the page's CSP refuses eval of a string)
+    page.wait_for_function("() => document.documentElement.dataset.busy === '0'")
 
 
 def shot(page: Any, name: str) -> None:
@@ -216,7 +226,7 @@ def make_video(server: ServerProcess, watched: Watched, photo: Path, name: str) 
     page.get_by_test_id("script-input").fill(SCRIPT)
     voices = page.get_by_test_id("voice-select")
     page.wait_for_function(
-        "document.querySelector('[data-testid=voice-select]').options.length > 1")
+        "() => document.querySelector('[data-testid=voice-select]').options.length > 1")
     voice = voices.locator("option").nth(1).get_attribute("value")
     assert voice
     voices.select_option(voice)
@@ -292,4 +302,109 @@ def test_refused_photo_shows_its_reason(server: ServerProcess, watched: Watched,
     assert text.startswith("Refused: ") and f"[{reason}]" in text and len(text) > 30, text
     assert page.get_by_test_id("create-button").is_disabled()
     shot(page, f"refused-{reason}")
+    watched.check()
+
+
+# ---- user text stays text ----------------------------------------------------------------
+
+
+def test_names_render_as_text(server: ServerProcess, watched: Watched,
+                              astronaut_path: Path) -> None:
+    with server.client() as c:
+        asset = c.post("/api/v1/assets", files={"file": ("a.png", astronaut_path.read_bytes(),
+                                                         "image/png")}).json()
+        r = c.post("/api/v1/avatars", json={"name": XSS, "photo": {"asset_id": asset["id"]}})
+        assert r.status_code == 201, r.text
+        avatar = r.json()
+        assert c.post("/api/v1/keys", json={"name": XSS}).status_code == 201
+    page = watched.page
+    sign_in(page, server)
+    page.goto(f"{server.url}/#/avatars")
+    card = page.locator(f"[data-testid=avatar-card][data-avatar-id={avatar['id']}]")
+    card.wait_for()
+    assert card.locator(".name").inner_text() == XSS
+    assert card.locator("img.thumb").count() == 1  # its thumbnail, and no other image
+    page.goto(f"{server.url}/#/account")
+    page.get_by_role("cell", name=XSS, exact=True).wait_for()
+    # the create page's grid: the avatar picked by the keyboard, then a script: ready to go
+    page.goto(f"{server.url}/#/create")
+    page.get_by_label("an avatar").check()
+    card = page.locator(f"[data-testid=avatar-card][data-avatar-id={avatar['id']}]")
+    card.focus()
+    page.keyboard.press("Enter")
+    assert card.get_attribute("aria-pressed") == "true"
+    page.get_by_test_id("script-input").fill(SCRIPT)
+    assert page.get_by_test_id("create-button").is_enabled()
+    assert page.locator("img[src=x]").count() == 0
+    watched.check()  # no alert() ran
+
+
+# ---- jobs: cancel, errors in words, delete -----------------------------------------------
+
+
+def test_cancel_and_delete_a_job(server: ServerProcess, watched: Watched,
+                                 astronaut_path: Path) -> None:
+    with server.client() as c:
+        asset = c.post("/api/v1/assets", files={"file": ("a.png", astronaut_path.read_bytes(),
+                                                         "image/png")}).json()
+        r = c.post("/api/v1/talking-photos", json={"photo": {"asset_id": asset["id"]},
+                                                   "text": "A long speech. " * 40})
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+    page = watched.page
+    sign_in(page, server)
+    page.goto(f"{server.url}/#/jobs")
+    row = page.locator(f"[data-testid=job-row][data-job-id={job_id}]")
+    row.get_by_role("button", name="Cancel").click()
+    row.get_by_test_id("job-status").filter(has_text="canceled").wait_for()
+    error = row.get_by_test_id("error-message")
+    assert re.search(r"\[\w+\]$", error.inner_text()), error.inner_text()  # words, then the code
+    row.get_by_role("button", name="Delete").click()
+    row.wait_for(state="detached")
+    with server.client() as c:
+        assert c.get(f"/api/v1/jobs/{job_id}").status_code == 404
+    watched.check()
+
+
+# ---- account: keys shown once, revoked ---------------------------------------------------
+
+
+def test_api_key_created_once_and_revoked(server: ServerProcess, watched: Watched) -> None:
+    page = watched.page
+    sign_in(page, server)
+    page.goto(f"{server.url}/#/account")
+    page.get_by_label("New key name").fill("console test key")
+    page.get_by_role("button", name="Create key").click()
+    key = page.get_by_test_id("new-key").inner_text()
+    assert key.startswith("fc_")
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as c:
+        assert c.get("/api/v1/account").status_code == 200
+        row = page.get_by_role("row").filter(has_text="console test key")
+        row.get_by_role("button", name="Revoke").click()
+        row.filter(has_text="revoked").wait_for()
+        assert c.get("/api/v1/account").status_code == 401
+    assert key not in page.locator("main table").first.inner_text()  # the prefix only
+    watched.check()
+
+
+# ---- every page at a laptop's and a phone's size -----------------------------------------
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["1280x720", "390x844"])
+def test_every_page_fits_and_loads_cleanly(server: ServerProcess, watched: Watched,
+                                           viewport: dict[str, int]) -> None:
+    page = watched.page
+    page.set_viewport_size(viewport)
+    size = f"{viewport['width']}x{viewport['height']}"
+    page.goto(f"{server.url}/")
+    page.get_by_test_id("api-key-input").wait_for()
+    shot(page, f"signin-{size}")
+    sign_in(page, server)
+    for name in ("create", "jobs", "avatars", "voices", "account", "admin"):
+        page.goto(f"{server.url}/#/{name}")
+        page.locator(f"nav a[data-page={name}][aria-current=page]").wait_for()
+        settled(page)
+        shot(page, f"{name}-{size}")
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= viewport["width"], f"{name} is {wide} px wide at {size}"
     watched.check()

@@ -31,6 +31,15 @@ let onSignedOut = () => {};
 /** What to do when the key is refused (revoked or deleted while the page was open). */
 export function whenSignedOut(fn) { onSignedOut = fn; }
 
+// calls in flight, on <html data-busy>: the page is settled when it reads 0 (what browser
+// tests wait for before they look)
+let busy = 0;
+function track(delta) {
+  busy += delta;
+  document.documentElement.dataset.busy = String(busy);
+}
+track(0);
+
 async function send(method, path, body, key) {
   const headers = { Authorization: `Bearer ${key}` };
   let payload;
@@ -46,6 +55,17 @@ async function send(method, path, body, key) {
   }
 }
 
+/** Count `fn` as a call in flight until what its caller does with the answer is done: the
+ * caller's continuation runs as microtasks, before the next task lowers the count. */
+async function counted(fn) {
+  track(1);
+  try {
+    return await fn();
+  } finally {
+    setTimeout(() => track(-1));
+  }
+}
+
 async function refusal(response) {
   let err = {};
   try { err = (await response.json()).error || {}; } catch { /* not JSON */ }
@@ -54,18 +74,22 @@ async function refusal(response) {
 }
 
 /** One call: the answer's JSON (null for 204), or an ApiError. */
-export async function api(method, path, body, key = session.key) {
-  const response = await send(method, path, body, key);
-  if (response.status === 401 && key === session.key) onSignedOut();
-  if (!response.ok) throw await refusal(response);
-  return response.status === 204 ? null : response.json();
+export function api(method, path, body, key = session.key) {
+  return counted(async () => {
+    const response = await send(method, path, body, key);
+    if (response.status === 401 && key === session.key) onSignedOut();
+    if (!response.ok) throw await refusal(response);
+    return response.status === 204 ? null : response.json();
+  });
 }
 
 /** A file the API serves behind the key (a voice sample), as an object URL. */
-export async function blobUrl(path) {
-  const response = await send('GET', path, undefined, session.key);
-  if (!response.ok) throw await refusal(response);
-  return URL.createObjectURL(await response.blob());
+export function blobUrl(path) {
+  return counted(async () => {
+    const response = await send('GET', path, undefined, session.key);
+    if (!response.ok) throw await refusal(response);
+    return URL.createObjectURL(await response.blob());
+  });
 }
 
 /** Upload a file as an asset (the API checks its size and type). */
