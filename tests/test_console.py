@@ -118,9 +118,11 @@ def sign_in(page: Any, server: ServerProcess, key: str | None = None) -> None:
 
 
 def settled(page: Any) -> None:
-    """Wait until the page has no API call in flight (the console counts them)."""
+    """Wait until the page has no API call in flight (the console counts them) and its
+    pictures are in."""
     # (a function, not an expression: the page's CSP refuses eval of a string)
-    page.wait_for_function("() => document.documentElement.dataset.busy === '0'")
+    page.wait_for_function("() => document.documentElement.dataset.busy === '0' && "
+                           "[...document.images].every((i) => i.complete)")
 
 
 def shot(page: Any, name: str) -> None:

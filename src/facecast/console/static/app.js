@@ -154,7 +154,7 @@ function avatarPicker({ onPick, manage = false, pageSize = 12 } = {}) {
 
   function card(avatar) {
     const picture = avatar.thumbnail_url
-      ? h('img', { class: 'thumb', src: avatar.thumbnail_url, alt: '', loading: 'lazy' })
+      ? h('img', { class: 'thumb', src: avatar.thumbnail_url, alt: '' })
       : h('span', { class: 'thumb', 'aria-hidden': 'true' }, (avatar.name || '?').slice(0, 1));
     const facts = [avatar.kind, avatar.status !== 'ready' ? avatar.status : null,
       avatar.custom ? 'yours' : 'library'].filter(Boolean).join(' · ');
@@ -437,7 +437,7 @@ function createPage() {
 // ---- jobs --------------------------------------------------------------------------------
 
 const KIND_NAMES = { talking_photo: 'Talking photo', avatar_video: 'Video avatar', dub_video: 'Dub',
-  cleanup: 'Clean-up', speech: 'Speech', voice_clone: 'Voice clone', avatar_clone: 'Video avatar analysis' };
+  clean_video: 'Clean-up', tts: 'Speech', voice_clone: 'Voice clone', avatar_clone: 'Video avatar analysis' };
 
 /** The mouth track (visemes JSON) as a strip: how open the mouth is over time. */
 async function drawTrack(canvas, url) {
