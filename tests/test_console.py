@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service_support import ServerProcess, wait_for_job
+from service_support import ServerProcess, WebhookReceiver, wait_for_job
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -388,6 +388,32 @@ def test_api_key_created_once_and_revoked(server: ServerProcess, watched: Watche
         row.filter(has_text="revoked").wait_for()
         assert c.get("/api/v1/account").status_code == 401
     assert key not in page.locator("main table").first.inner_text()  # the prefix only
+    watched.check()
+
+
+# ---- webhooks: added, tested, their log, deleted ----------------------------------------
+
+
+def test_webhook_added_tested_and_deleted(server: ServerProcess, watched: Watched) -> None:
+    page = watched.page
+    sign_in(page, server)
+    page.goto(f"{server.url}/#/account")
+    with WebhookReceiver() as receiver:
+        page.get_by_label("Webhook URL").fill(f"{receiver.url}/hook")
+        page.get_by_label("Description").fill(XSS)
+        page.get_by_role("button", name="Add webhook").click()
+        row = page.get_by_test_id("webhook-row")
+        row.wait_for()
+        assert row.locator("td").nth(1).inner_text() == XSS  # as text
+        row.get_by_role("button", name="Send test").click()
+        page.get_by_role("cell", name="webhook.test").wait_for()  # the delivery log
+        received = receiver.wait_for(lambda got: len(got) >= 1)
+        assert b"webhook.test" in received[0].body
+    settled(page)
+    shot(page, "account-webhooks")
+    row.get_by_role("button", name="Delete").click()
+    row.wait_for(state="detached")
+    assert page.locator("img[src=x]").count() == 0
     watched.check()
 
 

@@ -617,6 +617,13 @@ function voicesPage() {
         if (!url) return;
         sample.src = url; sample.hidden = false; sample.play().catch(() => {});
       } }, 'Play'),
+      v.custom ? h('button', { type: 'button', onclick: async (e) => {
+        const name = prompt('New name', v.name);
+        if (!name || !name.trim()) return;
+        const done = await act(e.target, 'Renaming…', problem,
+          () => api('PATCH', `/voices/${encodeURIComponent(v.id)}`, { name: name.trim() }));
+        if (done) load();
+      } }, 'Rename') : null,
       v.custom ? h('button', { type: 'button', class: 'danger', onclick: async (e) => {
         if (!confirm(`Delete the voice "${v.name}"?`)) return;
         const done = await act(e.target, 'Deleting…', problem, () => api('DELETE', `/voices/${encodeURIComponent(v.id)}`));
@@ -627,7 +634,24 @@ function voicesPage() {
   search.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(load, 250); });
   custom.addEventListener('change', load);
   load();
-  fill(main, h('h2', {}, 'Voices'), h('section', { class: 'panel' },
+  const cloneName = h('input', { type: 'text', maxlength: 100, required: true });
+  const cloneFile = h('input', { type: 'file', accept: 'audio/*,video/*', required: true });
+  const cloneButton = h('button', { type: 'submit', class: 'primary' }, 'Clone voice');
+  const cloneProblem = h('div', { 'aria-live': 'polite' });
+  const cloneForm = h('form', { class: 'panel', onsubmit: async (e) => {
+    e.preventDefault();
+    if (!cloneFile.files[0] || !cloneName.value.trim()) return;
+    const job = await act(cloneButton, 'Uploading the sample…', cloneProblem, async () => {
+      const asset = await upload(cloneFile.files[0]);
+      return api('POST', '/voices/clones', { name: cloneName.value.trim(), sample: { asset_id: asset.id } });
+    });
+    if (!job) return;
+    fill(cloneProblem, h('p', { class: 'ok' }, `Cloning as ${job.id}: follow it on the `,
+      h('a', { href: `#/jobs/${job.id}` }, 'Jobs page'), '; the voice appears here when it is done.'));
+    cloneForm.reset();
+  } }, h('h3', {}, 'Clone a voice'), h('div', { class: 'row' }, field('Name', cloneName),
+    field('Sample', cloneFile, '2 s to 5 min of one person speaking.')), cloneProblem, cloneButton);
+  fill(main, h('h2', {}, 'Voices'), cloneForm, h('section', { class: 'panel' },
     h('div', { class: 'row' }, field('Search voices', search), field('Show', custom)), sample, problem,
     h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {},
       ['Name', 'Language', 'Gender', 'Engine', ''].map((t) => h('th', { scope: 'col' }, t)))), body))));
@@ -684,8 +708,76 @@ function accountPage() {
       h('section', { class: 'panel' }, h('h3', {}, 'API keys'), form, shown,
         table(['Name', 'Key', 'Created', 'Last used', ''], keys)),
       h('section', { class: 'panel' }, h('h3', {}, 'Credit history'),
-        table(['When', 'What', 'Amount', 'Balance', 'Job', 'Note'], ledger))));
+        table(['When', 'What', 'Amount', 'Balance', 'Job', 'Note'], ledger))),
+    webhooksPanel(table));
   load();
+}
+
+const EVENTS = ['job.queued', 'job.running', 'job.succeeded', 'job.failed', 'job.canceled', 'job.expired'];
+
+/** Webhook endpoints: add, send a test, delete; each one's delivery log with a retry. */
+function webhooksPanel(table) {
+  const body = h('tbody');
+  const problem = h('div');
+  const log = h('div', { 'aria-live': 'polite' });
+  const url = h('input', { type: 'url', required: true, placeholder: 'https://example.com/hooks' });
+  const description = h('input', { type: 'text', maxlength: 500 });
+  const boxes = EVENTS.map((e) => h('input', { type: 'checkbox', value: e }));
+  const add = h('button', { type: 'submit', class: 'primary' }, 'Add webhook');
+
+  async function deliveries(hook) {
+    const list = await act(null, 'Loading deliveries…', problem,
+      () => api('GET', `/webhooks/${hook.id}/deliveries?page_size=20`));
+    if (!list) return;
+    fill(log, h('h4', {}, `Deliveries to ${hook.url}`), list.items.length ? table(
+      ['When', 'Event', 'Status', 'Attempts', 'Last answer', ''],
+      h('tbody', {}, list.items.map((d) => {
+        const last = d.attempts_log[d.attempts_log.length - 1] || {};
+        return h('tr', {}, h('td', {}, when(d.created_at)), h('td', {}, d.event_type),
+          h('td', {}, d.status), h('td', {}, String(d.attempts)),
+          h('td', {}, last.status_code ? `HTTP ${last.status_code}` : last.error || ''),
+          h('td', {}, d.status === 'pending' ? '' : h('button', { type: 'button', onclick: async (e) => {
+            const done = await act(e.target, 'Sending again…', problem,
+              () => api('POST', `/webhook-deliveries/${d.id}/retry`));
+            if (done) deliveries(hook);
+          } }, 'Retry')));
+      }))) : h('p', { class: 'muted' }, 'No deliveries yet.'));
+  }
+
+  async function load() {
+    const hooks = await act(null, 'Loading webhooks…', problem, () => api('GET', '/webhooks'));
+    if (!hooks) return;
+    fill(body, hooks.map((hook) => h('tr', { testid: 'webhook-row' }, h('td', {}, hook.url),
+      h('td', {}, hook.description), h('td', {}, hook.events.length ? hook.events.join(', ') : 'all'),
+      h('td', {}, h('div', { class: 'row' },
+        h('button', { type: 'button', onclick: async (e) => {
+          const sent = await act(e.target, 'Sending a test event…', problem,
+            () => api('POST', `/webhooks/${hook.id}/test`));
+          if (sent) deliveries(hook);
+        } }, 'Send test'),
+        h('button', { type: 'button', onclick: () => deliveries(hook) }, 'Deliveries'),
+        h('button', { type: 'button', class: 'danger', onclick: async (e) => {
+          if (!confirm(`Delete the webhook to ${hook.url}?`)) return;
+          const done = await act(e.target, 'Deleting…', problem, () => api('DELETE', `/webhooks/${hook.id}`));
+          if (done !== undefined) { log.replaceChildren(); load(); }
+        } }, 'Delete'))))));
+  }
+  const form = h('form', { onsubmit: async (e) => {
+    e.preventDefault();
+    const events = boxes.filter((b) => b.checked).map((b) => b.value);
+    const made = await act(add, 'Adding the webhook…', problem,
+      () => api('POST', '/webhooks', { url: url.value.trim(), description: description.value, events }));
+    if (!made) return;
+    fill(log, h('p', { class: 'warn' }, 'Its signing secret, to verify deliveries:'),
+      h('p', { class: 'secret' }, made.secret));
+    form.reset();
+    load();
+  } }, h('div', { class: 'row' }, field('Webhook URL', url), field('Description', description)),
+  h('fieldset', {}, h('legend', {}, 'Events (none ticked: all)'),
+    boxes.map((b) => h('label', {}, b, ` ${b.value}`))), add);
+  load();
+  return h('section', { class: 'panel' }, h('h3', {}, 'Webhooks'), form, problem,
+    table(['URL', 'Description', 'Events', ''], body), log);
 }
 
 // ---- admin -------------------------------------------------------------------------------
