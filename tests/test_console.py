@@ -309,6 +309,78 @@ def test_refused_photo_shows_its_reason(server: ServerProcess, watched: Watched,
     watched.check()
 
 
+# ---- dub and clean-up: a video uploaded, areas drawn on its frame ------------------------
+
+
+@pytest.fixture(scope="module")
+def still_video(tmp_path_factory: pytest.TempPathFactory, astronaut_path: Path) -> Path:
+    """6 s of the astronaut standing still (256 px, H.264): long enough for a clean-up."""
+    import av
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("video") / "still.mp4"
+    frame = np.asarray(Image.open(astronaut_path).convert("RGB").resize((256, 256)))
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 256, 256, "yuv420p"
+        for _ in range(150):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode())
+    return path
+
+
+def cancel(server: ServerProcess, job_id: str) -> dict[str, Any]:
+    """The job as created, then canceled (the test is about the request, not the render)."""
+    with server.client() as c:
+        job = c.get(f"/api/v1/jobs/{job_id}").json()
+        c.post(f"/api/v1/jobs/{job_id}/cancel")
+    return job
+
+
+def test_clean_areas_drawn_on_a_frame(server: ServerProcess, watched: Watched,
+                                      still_video: Path) -> None:
+    page = watched.page
+    sign_in(page, server)
+    page.goto(f"{server.url}/#/clean")
+    page.locator("main input[type=file]").set_input_files(str(still_video))
+    frame = page.get_by_test_id("clean-frame")
+    page.wait_for_function("() => document.querySelector('[data-testid=clean-frame]').width > 0")
+    settled(page)
+    box = frame.bounding_box()
+    k = box["width"] / 256  # screen pixels per video pixel
+    page.mouse.move(box["x"] + 20 * k, box["y"] + 200 * k)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 120 * k, box["y"] + 230 * k, steps=4)
+    page.mouse.up()
+    area = page.locator("main ul.areas li").first
+    numbers = [int(n) for n in re.findall(r"\d+", area.inner_text())]
+    assert all(abs(a - b) <= 2 for a, b in zip(numbers, [20, 200, 120, 230], strict=True)), numbers
+    shot(page, "clean-area")
+    page.get_by_test_id("clean-button").click()
+    page.get_by_test_id("job-row").first.wait_for()
+    job = cancel(server, page.get_by_test_id("job-row").first.get_attribute("data-job-id"))
+    assert job["kind"] == "clean_video" and job["input"]["subtitle_areas"] == [numbers], job
+    watched.check()
+
+
+def test_dub_a_video(server: ServerProcess, watched: Watched, still_video: Path) -> None:
+    page = watched.page
+    sign_in(page, server)
+    page.goto(f"{server.url}/#/dub")
+    page.locator("main input[type=file][accept^=video]").set_input_files(str(still_video))
+    page.get_by_test_id("script-input").fill(SCRIPT)
+    create = page.get_by_role("button", name="Dub the video")
+    page.wait_for_function("() => [...document.querySelectorAll('button')].some("
+                           "(b) => b.textContent === 'Dub the video' && !b.disabled)")
+    assert re.match(r"About \d+ credits", page.get_by_test_id("estimate").inner_text())
+    create.click()
+    page.get_by_test_id("job-row").first.wait_for()
+    job = cancel(server, page.get_by_test_id("job-row").first.get_attribute("data-job-id"))
+    assert job["kind"] == "dub_video" and job["input"]["text"] == SCRIPT, job
+    watched.check()
+
+
 # ---- user text stays text ----------------------------------------------------------------
 
 
@@ -430,7 +502,7 @@ def test_every_page_fits_and_loads_cleanly(server: ServerProcess, watched: Watch
     page.get_by_test_id("api-key-input").wait_for()
     shot(page, f"signin-{size}")
     sign_in(page, server)
-    for name in ("create", "jobs", "avatars", "voices", "account", "admin"):
+    for name in ("create", "dub", "clean", "jobs", "avatars", "voices", "account", "admin"):
         page.goto(f"{server.url}/#/{name}")
         page.locator(f"nav a[data-page={name}][aria-current=page]").wait_for()
         settled(page)

@@ -86,6 +86,8 @@ whenSignedOut(() => signOut('The service no longer accepts this key: sign in aga
 
 const PAGES = {
   create: ['Create', createPage],
+  dub: ['Dub', dubPage],
+  clean: ['Clean', cleanPage],
   jobs: ['Jobs', jobsPage],
   avatars: ['Avatars', avatarsPage],
   voices: ['Voices', voicesPage],
@@ -249,59 +251,16 @@ async function drawPhoto(canvas, file, check) {
   }
 }
 
-// ---- create a talking photo --------------------------------------------------------------
+// ---- speech: a script with a voice, or an audio file (talking photos and dubs) ------------
 
-function createPage() {
-  const state = { photoAsset: null, photoOk: false, avatar: null, audioAsset: null };
-  const problem = h('div');
-
-  // who speaks
-  const whoPhoto = h('input', { type: 'radio', name: 'who', value: 'photo', checked: true });
-  const whoAvatar = h('input', { type: 'radio', name: 'who', value: 'avatar' });
-  const photoInput = h('input', { type: 'file', accept: 'image/*', testid: 'photo-input' });
-  const canvas = h('canvas', { class: 'photo', width: 0, height: 0, role: 'img',
-    'aria-label': 'Your photo with the face the check found' });
-  const verdict = h('div', { class: 'verdict', 'aria-live': 'polite' });
-  const photoPanel = h('div', {}, field('Photo', photoInput,
-    'JPEG, PNG, WebP, HEIC…: one face, looking at the camera.'), canvas, verdict);
-  const picker = avatarPicker({ onPick: (avatar) => {
-    state.avatar = avatar;
-    sizeRow.hidden = avatar.kind === 'video';
-    update();
-  } });
-  const avatarPanel = h('div', { hidden: true }, picker.node);
-
-  photoInput.addEventListener('change', async () => {
-    const file = photoInput.files[0];
-    state.photoAsset = null;
-    state.photoOk = false;
-    verdict.replaceChildren();
-    update();
-    if (!file) return;
-    await drawPhoto(canvas, file, null).catch(() => {});
-    const check = await act(null, 'Uploading the photo…', verdict, async () => {
-      const asset = await upload(file);
-      say('Checking the face…');
-      const result = await api('POST', '/face-check', { photo: { asset_id: asset.id } });
-      return { asset, result };
-    });
-    if (!check) return;
-    await drawPhoto(canvas, file, check.result).catch(() => {});
-    state.photoAsset = check.asset;
-    state.photoOk = check.result.accepted;
-    fill(verdict, check.result.accepted
-      ? h('p', { class: 'ok', testid: 'face-verdict' }, `Face found: ${check.result.message}`)
-      : h('p', { class: 'error', testid: 'face-verdict', role: 'alert' },
-        `Refused: ${check.result.message} [${check.result.reason}]`));
-    update();
-  });
-
-  // what they say
+/** The speech of a job; `changed()` is called whenever it changes. */
+function speechPicker(problem, changed) {
+  let audioAsset = null;
   const sayText = h('input', { type: 'radio', name: 'speech', value: 'text', checked: true });
   const sayAudio = h('input', { type: 'radio', name: 'speech', value: 'audio' });
   const script = h('textarea', { testid: 'script-input', maxlength: CONFIG.max_text_chars,
     placeholder: 'What should they say?' });
-  const counter = h('small', { class: 'hint' });
+  const counter = h('small', { class: 'hint', 'aria-live': 'off' });
   const language = select([['', 'Any language']]);
   const gender = select([['', 'Any'], ['female', 'Female'], ['male', 'Male']]);
   const search = h('input', { type: 'search', placeholder: 'Name' });
@@ -337,7 +296,8 @@ function createPage() {
   gender.addEventListener('change', loadVoices);
   play.addEventListener('click', async () => {
     if (!voice.value) { say('Pick a voice to hear its sample.'); return; }
-    const url = await act(play, 'Fetching the sample…', problem, () => blobUrl(`/voices/${encodeURIComponent(voice.value)}/preview`));
+    const url = await act(play, 'Fetching the sample…', problem,
+      () => blobUrl(`/voices/${encodeURIComponent(voice.value)}/preview`));
     if (!url) return;
     sample.src = url;
     sample.hidden = false;
@@ -345,71 +305,217 @@ function createPage() {
   });
   audioInput.addEventListener('change', async () => {
     const file = audioInput.files[0];
-    state.audioAsset = null;
+    audioAsset = null;
     audioInfo.replaceChildren();
     update();
     if (!file) return;
     const asset = await act(null, 'Uploading the audio…', audioInfo, () => upload(file));
     if (!asset) return;
-    state.audioAsset = asset;
+    audioAsset = asset;
     fill(audioInfo, h('p', { class: 'ok' }, `${asset.filename}: ${seconds(asset.info.duration || 0)} of sound`));
     update();
   });
+  function update() {
+    textPanel.hidden = !sayText.checked;
+    audioPanel.hidden = sayText.checked;
+    counter.textContent = `${script.value.length} of ${CONFIG.max_text_chars} characters`;
+    changed();
+  }
+  sayText.addEventListener('change', update);
+  sayAudio.addEventListener('change', update);
+  script.addEventListener('input', update);
+  const node = h('div', {}, h('fieldset', {}, h('legend', {}, 'Speech from'),
+    h('label', {}, sayText, ' a script'), h('label', {}, sayAudio, ' an audio file')), textPanel, audioPanel);
+  return {
+    node,
+    isText: () => sayText.checked,
+    /** What is still needed, or null. */
+    missing: () => (sayText.checked ? (script.value.trim() ? null : 'a script')
+      : (audioAsset ? null : 'an audio file')),
+    /** Seconds of speech: the file's, or the script's at the rate the service prices. */
+    seconds: () => (sayText.checked ? script.value.trim().length / CONFIG.chars_per_second
+      : (audioAsset?.info.duration || 0)),
+    /** The request's speech fields. */
+    fields: () => (sayText.checked
+      ? { text: script.value.trim(), ...(voice.value ? { voice: voice.value } : {}) }
+      : { audio: { asset_id: audioAsset.id } }),
+    update,
+  };
+}
+
+/** "About N credits (…)", red when the account cannot pay. */
+function estimateText(secs, textSpeech) {
+  const cost = secs > 0 ? Math.max(1, Math.ceil(secs)) * account.prices.video_per_second : 0;
+  return h('span', { testid: 'estimate', class: cost > account.available ? 'error' : '' },
+    `About ${cost} credits (${seconds(secs)} of video)${textSpeech ? ', settled once the speech is made' : ''}; `
+    + `you have ${account.available}.`);
+}
+
+// ---- the layout preview of a composition -------------------------------------------------
+
+/** Draw the canvas as the service will compose it: the portrait fitted whole into the canvas,
+ * times `scale`, centred at (x, y) fractions, in its mask, over the background colour. */
+function drawLayout(canvas, img, { ratio, color, mask, scale, x, y }) {
+  const W = 320;
+  const H = Math.round(W / ratio);
+  canvas.width = W;
+  canvas.height = H;
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = color || '#000000';
+  ctx.fillRect(0, 0, W, H);
+  if (!img) return;
+  const fit = Math.min(W / img.naturalWidth, H / img.naturalHeight) * scale;
+  const w = img.naturalWidth * fit;
+  const hh = img.naturalHeight * fit;
+  const left = x * W - w / 2;
+  const topY = y * H - hh / 2;
+  ctx.save();
+  if (mask === 'circle') {
+    ctx.beginPath();
+    ctx.arc(x * W, y * H, Math.min(w, hh) / 2, 0, 2 * Math.PI);
+    ctx.clip();
+  }
+  ctx.drawImage(img, left, topY, w, hh);
+  ctx.restore();
+}
+
+// ---- create a talking photo --------------------------------------------------------------
+
+function createPage() {
+  const state = { photoAsset: null, photoOk: false, avatar: null, image: null };
+  const problem = h('div');
+
+  // who speaks
+  const whoPhoto = h('input', { type: 'radio', name: 'who', value: 'photo', checked: true });
+  const whoAvatar = h('input', { type: 'radio', name: 'who', value: 'avatar' });
+  const photoInput = h('input', { type: 'file', accept: 'image/*', testid: 'photo-input' });
+  const canvas = h('canvas', { class: 'photo', width: 0, height: 0, role: 'img',
+    'aria-label': 'Your photo with the face the check found' });
+  const verdict = h('div', { class: 'verdict', 'aria-live': 'polite' });
+  const photoPanel = h('div', {}, field('Photo', photoInput,
+    'JPEG, PNG, WebP, HEIC…: one face, looking at the camera.'), canvas, verdict);
+  const picker = avatarPicker({ onPick: (avatar) => {
+    state.avatar = avatar;
+    state.image = null;
+    if (avatar.photo_url) {
+      const img = new Image();
+      img.src = avatar.photo_url;
+      img.decode().then(() => { state.image = img; update(); }).catch(() => {});
+    }
+    update();
+  } });
+  const avatarPanel = h('div', { hidden: true }, picker.node);
+
+  photoInput.addEventListener('change', async () => {
+    const file = photoInput.files[0];
+    state.photoAsset = null;
+    state.photoOk = false;
+    state.image = null;
+    verdict.replaceChildren();
+    update();
+    if (!file) return;
+    await drawPhoto(canvas, file, null).catch(() => {});
+    const check = await act(null, 'Uploading the photo…', verdict, async () => {
+      const asset = await upload(file);
+      say('Checking the face…');
+      const result = await api('POST', '/face-check', { photo: { asset_id: asset.id } });
+      return { asset, result };
+    });
+    if (!check) return;
+    await drawPhoto(canvas, file, check.result).catch(() => {});
+    state.photoAsset = check.asset;
+    state.photoOk = check.result.accepted;
+    const img = new Image();
+    img.src = URL.createObjectURL(file);
+    img.decode().then(() => { state.image = img; update(); }).catch(() => {});
+    fill(verdict, check.result.accepted
+      ? h('p', { class: 'ok', testid: 'face-verdict' }, `Face found: ${check.result.message}`)
+      : h('p', { class: 'error', testid: 'face-verdict', role: 'alert' },
+        `Refused: ${check.result.message} [${check.result.reason}]`));
+    update();
+  });
+
+  const speech = speechPicker(problem, () => update());
 
   // the picture
   const size = select(CONFIG.sizes.map((s) => [s, s === 'source' ? 'As the photo' : s]));
   const aspect = select([['', 'As the photo'], ...CONFIG.aspects.map((a) => [a, a])]);
   const expression = select([['', 'Natural']]);
+  const expressionInfo = h('div', { class: 'hint', 'aria-live': 'polite' });
+  let expressions = [];
   api('GET', '/expressions').then((list) => {
+    expressions = list.items;
     append(expression, list.items.map((x) => h('option', { value: x.key }, x.name)));
   }).catch((err) => fill(problem, errorBox(err)));
-  const sizeRow = h('div', { class: 'row' }, field('Size', size), field('Aspect', aspect),
-    field('Expression', expression));
+  expression.addEventListener('change', () => {
+    const x = expressions.find((e) => e.key === expression.value);
+    fill(expressionInfo, x ? [x.description, x.preview_url
+      ? h('video', { class: 'expression', src: x.preview_url, muted: true, autoplay: true, loop: true,
+        playsinline: true, 'aria-label': `Preview of ${x.name}` }) : null] : null);
+  });
+  const prompt = h('textarea', { maxlength: CONFIG.max_prompt_chars, rows: 2,
+    placeholder: 'e.g. while talking, nodding, then smiling; slow zoom in' });
+  const background = h('input', { type: 'color', value: '#20252e' });
+  const useBackground = h('input', { type: 'checkbox' });
+  const mask = select([['none', 'None'], ['circle', 'Circle'], ['rect', 'Rectangle']]);
+  const scale = h('input', { type: 'range', min: 0.3, max: 1.5, step: 0.05, value: '1' });
+  const posX = h('input', { type: 'range', min: 0, max: 1, step: 0.01, value: '0.5' });
+  const posY = h('input', { type: 'range', min: 0, max: 1, step: 0.01, value: '0.5' });
+  const layout = h('canvas', { class: 'layout', role: 'img', 'aria-label': 'Layout preview' });
+  const photoOptions = h('div', {},
+    h('div', { class: 'row' }, field('Size', size), field('Aspect', aspect)),
+    h('div', { class: 'row' }, field('Expression', expression)), expressionInfo,
+    field('Prompt (optional)', prompt, 'Steers expression, gestures and camera; the parts it could not use are listed with the result.'),
+    h('details', {}, h('summary', {}, 'Layout: background, mask, position, scale'),
+      h('div', { class: 'row' }, h('label', {}, useBackground, ' Background colour'),
+        h('span', {}, background), field('Mask', mask)),
+      h('div', { class: 'row' }, field('Scale', scale), field('Across', posX), field('Down', posY)),
+      layout));
 
   // estimate and create
   const estimate = h('p', { 'aria-live': 'polite' });
   const create = h('button', { type: 'button', class: 'primary', testid: 'create-button' }, 'Create video');
 
-  function speechSeconds() {
-    if (sayAudio.checked) return state.audioAsset ? state.audioAsset.info.duration || 0 : 0;
-    return script.value.trim().length / CONFIG.chars_per_second;
+  function composition() {
+    const c = {};
+    if (useBackground.checked) c.background_color = background.value;
+    if (mask.value !== 'none') c.mask = mask.value;
+    if (Number(scale.value) !== 1) c.scale = Number(scale.value);
+    if (Number(posX.value) !== 0.5 || Number(posY.value) !== 0.5) c.position = [Number(posX.value), Number(posY.value)];
+    return Object.keys(c).length ? c : null;
   }
 
   function update() {
     photoPanel.hidden = !whoPhoto.checked;
     avatarPanel.hidden = whoPhoto.checked;
-    textPanel.hidden = !sayText.checked;
-    audioPanel.hidden = sayText.checked;
-    counter.textContent = `${script.value.length} of ${CONFIG.max_text_chars} characters`;
-    if (whoPhoto.checked) sizeRow.hidden = false;
+    // a video avatar keeps its recording's size and motion
+    photoOptions.hidden = !whoPhoto.checked && state.avatar?.kind === 'video';
+    const img = state.image;
+    const [aw, ah] = aspect.value ? aspect.value.split(':').map(Number)
+      : [img?.naturalWidth || 1, img?.naturalHeight || 1];
+    drawLayout(layout, img, { ratio: aw / ah, color: useBackground.checked ? background.value : '#000000',
+      mask: mask.value, scale: Number(scale.value), x: Number(posX.value), y: Number(posY.value) });
     const who = whoPhoto.checked ? state.photoOk : state.avatar !== null;
-    const speech = sayText.checked ? script.value.trim().length > 0 : state.audioAsset !== null;
-    const secs = speechSeconds();
-    const cost = secs > 0 ? Math.max(1, Math.ceil(secs)) * account.prices.video_per_second : 0;
     const missing = [!who && (whoPhoto.checked ? 'a photo that passes the face check' : 'an avatar'),
-      !speech && (sayText.checked ? 'a script' : 'an audio file')].filter(Boolean);
+      speech.missing()].filter(Boolean);
     create.disabled = missing.length > 0;
     fill(estimate, missing.length
       ? h('span', { class: 'muted' }, `Still needed: ${missing.join(' and ')}.`)
-      : h('span', { testid: 'estimate', class: cost > account.available ? 'error' : '' },
-        `About ${cost} credits (${seconds(secs)} of video)${sayText.checked ? ', settled once the speech is made' : ''}; `
-        + `you have ${account.available}.`));
+      : estimateText(speech.seconds(), speech.isText()));
   }
-  for (const node of [whoPhoto, whoAvatar, sayText, sayAudio]) node.addEventListener('change', update);
-  script.addEventListener('input', update);
+  for (const node of [whoPhoto, whoAvatar]) node.addEventListener('change', update);
+  for (const node of [aspect, useBackground, background, mask, scale, posX, posY]) node.addEventListener('input', update);
 
   create.addEventListener('click', async () => {
-    const body = {};
-    if (whoPhoto.checked) body.photo = { asset_id: state.photoAsset.id };
-    else body.avatar_id = state.avatar.id;
-    if (sayText.checked) {
-      body.text = script.value.trim();
-      if (voice.value) body.voice = voice.value;
-    } else body.audio = { asset_id: state.audioAsset.id };
-    if (!sizeRow.hidden) {
+    const body = whoPhoto.checked ? { photo: { asset_id: state.photoAsset.id } } : { avatar_id: state.avatar.id };
+    Object.assign(body, speech.fields());
+    if (!photoOptions.hidden) {
       body.size = size.value;
       if (aspect.value) body.aspect = aspect.value;
       if (expression.value) body.expression = expression.value;
+      if (prompt.value.trim()) body.prompt = prompt.value.trim();
+      const c = composition();
+      if (c) body.composition = c;
     }
     const job = await act(create, 'Creating the job…', problem, () => api('POST', '/talking-photos', body));
     if (!job) return;
@@ -425,12 +531,154 @@ function createPage() {
         photoPanel, avatarPanel),
       h('div', {},
         h('section', { class: 'panel', 'aria-labelledby': 'say-h' }, h('h3', { id: 'say-h' }, '2. What they say'),
-          h('fieldset', {}, h('legend', {}, 'Speech from'),
-            h('label', {}, sayText, ' a script'), h('label', {}, sayAudio, ' an audio file')),
-          textPanel, audioPanel),
-        h('section', { class: 'panel', 'aria-labelledby': 'pic-h' }, h('h3', { id: 'pic-h' }, '3. Picture'), sizeRow),
+          speech.node),
+        h('section', { class: 'panel', 'aria-labelledby': 'pic-h' }, h('h3', { id: 'pic-h' }, '3. Picture'), photoOptions),
         h('section', { class: 'panel', 'aria-labelledby': 'go-h' }, h('h3', { id: 'go-h' }, '4. Create'),
           estimate, problem, create))));
+  speech.update();
+}
+
+// ---- a video upload shown in the page (dub, clean-up, video avatars) ----------------------
+
+/** A video file input that uploads the file as an asset and shows it. */
+function videoUpload(problem, changed, { testid } = {}) {
+  const input = h('input', { type: 'file', accept: 'video/*', testid });
+  const player = h('video', { controls: true, hidden: true, class: 'upload', playsinline: true, muted: true });
+  const info = h('div', { 'aria-live': 'polite' });
+  const box = { asset: null, player, node: h('div', {}, field('Video', input,
+    'MP4, MOV, MKV, WebM or AVI, longer than 5 s.'), player, info) };
+  input.addEventListener('change', async () => {
+    const file = input.files[0];
+    box.asset = null;
+    info.replaceChildren();
+    changed();
+    if (!file) return;
+    player.src = URL.createObjectURL(file);
+    player.hidden = false;
+    const asset = await act(null, 'Uploading the video…', info, () => upload(file));
+    if (!asset) return;
+    box.asset = asset;
+    const v = asset.info;
+    fill(info, h('p', { class: 'ok' }, `${asset.filename}: ${v.width}x${v.height}, ${seconds(v.duration || 0)}`));
+    changed();
+  });
+  return box;
+}
+
+// ---- dub a video -------------------------------------------------------------------------
+
+function dubPage() {
+  const problem = h('div');
+  const estimate = h('p', { 'aria-live': 'polite' });
+  const create = h('button', { type: 'button', class: 'primary' }, 'Dub the video');
+  const video = videoUpload(problem, () => update());
+  const speech = speechPicker(problem, () => update());
+  function update() {
+    const missing = [!video.asset && 'a video', speech.missing()].filter(Boolean);
+    create.disabled = missing.length > 0;
+    fill(estimate, missing.length ? h('span', { class: 'muted' }, `Still needed: ${missing.join(' and ')}.`)
+      : estimateText(speech.seconds(), speech.isText()));
+  }
+  create.addEventListener('click', async () => {
+    const body = { video: { asset_id: video.asset.id }, ...speech.fields() };
+    const job = await act(create, 'Creating the job…', problem, () => api('POST', '/dubs', body));
+    if (job) location.hash = `#/jobs/${job.id}`;
+  });
+  fill(main, h('h2', {}, 'Dub a video'), h('p', { class: 'muted' },
+    'The person in the video says new words: the same video with new lips, looped when the speech is longer.'),
+  h('div', { class: 'cols' },
+    h('section', { class: 'panel' }, h('h3', {}, '1. The video'), video.node),
+    h('div', {}, h('section', { class: 'panel' }, h('h3', {}, '2. What they say'), speech.node),
+      h('section', { class: 'panel' }, h('h3', {}, '3. Create'), estimate, problem, create))));
+  speech.update();
+}
+
+// ---- clean a video: rectangles drawn on a frame ------------------------------------------
+
+function cleanPage() {
+  const problem = h('div');
+  const areas = [];  // {kind, box: [x1, y1, x2, y2] in video pixels}
+  const frame = h('canvas', { class: 'frame', tabindex: '0', testid: 'clean-frame', role: 'img',
+    'aria-label': 'A frame of the video: drag to mark an area' });
+  const kind = select([['subtitle', 'Subtitles'], ['watermark', 'Watermark']]);
+  const list = h('ul', { class: 'areas' });
+  const at = h('input', { type: 'range', min: 0, max: 1, step: 0.01, value: '0.5' });
+  const create = h('button', { type: 'button', class: 'primary', testid: 'clean-button' }, 'Clean the video');
+  const note = h('p', { 'aria-live': 'polite' });
+  // keyboard users type an area in video pixels
+  const typed = ['x1', 'y1', 'x2', 'y2'].map((n) => h('input', { type: 'number', min: 0, 'aria-label': n, placeholder: n }));
+  const addTyped = h('button', { type: 'button' }, 'Add area');
+  let drag = null;
+  const video = videoUpload(problem, () => { areas.length = 0; update(); });
+  const player = video.player;
+
+  function scaleOf() { return player.videoWidth ? frame.width / player.videoWidth : 1; }
+  function draw(extra) {
+    if (!player.videoWidth) return;
+    const k = Math.min(1, 640 / player.videoWidth);
+    frame.width = Math.round(player.videoWidth * k);
+    frame.height = Math.round(player.videoHeight * k);
+    const ctx = frame.getContext('2d');
+    ctx.drawImage(player, 0, 0, frame.width, frame.height);
+    ctx.lineWidth = 2;
+    for (const a of [...areas, ...(extra ? [extra] : [])]) {
+      ctx.strokeStyle = a.kind === 'subtitle' ? '#ffd400' : '#ff3bd0';
+      const [x1, y1, x2, y2] = a.box.map((v) => v * k);
+      ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    }
+  }
+  player.addEventListener('loadedmetadata', () => { player.currentTime = player.duration * Number(at.value); });
+  player.addEventListener('seeked', () => draw());
+  at.addEventListener('input', () => { if (player.duration) player.currentTime = player.duration * Number(at.value); });
+  const point = (e) => {
+    const r = frame.getBoundingClientRect();
+    const k = scaleOf() * (r.width / frame.width);
+    return [Math.max(0, Math.min(player.videoWidth, (e.clientX - r.left) / k)),
+      Math.max(0, Math.min(player.videoHeight, (e.clientY - r.top) / k))];
+  };
+  const boxOf = (p, q) => [Math.min(p[0], q[0]), Math.min(p[1], q[1]), Math.max(p[0], q[0]), Math.max(p[1], q[1])]
+    .map(Math.round);
+  frame.addEventListener('pointerdown', (e) => { if (player.videoWidth) { drag = point(e); frame.setPointerCapture(e.pointerId); } });
+  frame.addEventListener('pointermove', (e) => { if (drag) draw({ kind: kind.value, box: boxOf(drag, point(e)) }); });
+  frame.addEventListener('pointerup', (e) => {
+    if (!drag) return;
+    const box = boxOf(drag, point(e));
+    drag = null;
+    if (box[2] - box[0] >= 4 && box[3] - box[1] >= 4) areas.push({ kind: kind.value, box });
+    update();
+  });
+  addTyped.addEventListener('click', () => {
+    const [x1, y1, x2, y2] = typed.map((t) => Number(t.value));
+    if (!(x2 > x1 && y2 > y1)) { say('An area needs x2 > x1 and y2 > y1.'); return; }
+    areas.push({ kind: kind.value, box: [x1, y1, x2, y2] });
+    for (const t of typed) t.value = '';
+    update();
+  });
+
+  function update() {
+    draw();
+    fill(list, areas.map((a, i) => h('li', {}, `${a.kind === 'subtitle' ? 'Subtitles' : 'Watermark'} `
+      + `[${a.box.join(', ')}] `, h('button', { type: 'button', 'aria-label': `Remove area ${i + 1}`,
+      onclick: () => { areas.splice(i, 1); update(); } }, 'Remove'))));
+    create.disabled = !video.asset;
+    fill(note, !video.asset ? h('span', { class: 'muted' }, 'Still needed: a video.')
+      : areas.length ? `${areas.length} area${areas.length > 1 ? 's' : ''} to clean.`
+        : 'No area drawn: subtitles and watermarks will be found automatically.');
+  }
+  create.addEventListener('click', async () => {
+    const body = { video: { asset_id: video.asset.id },
+      subtitle_areas: areas.filter((a) => a.kind === 'subtitle').map((a) => a.box),
+      watermark_areas: areas.filter((a) => a.kind === 'watermark').map((a) => a.box) };
+    const job = await act(create, 'Creating the job…', problem, () => api('POST', '/cleanups', body));
+    if (job) location.hash = `#/jobs/${job.id}`;
+  });
+  fill(main, h('h2', {}, 'Clean a video'), h('p', { class: 'muted' },
+    'Removes burned-in subtitles and watermarks. Drag rectangles over them on a frame, or draw none to let detection find them.'),
+  h('div', { class: 'cols' },
+    h('section', { class: 'panel' }, h('h3', {}, '1. The video'), video.node),
+    h('section', { class: 'panel' }, h('h3', {}, '2. What to remove'),
+      h('div', { class: 'row' }, field('Frame at', at), field('Marking', kind)), frame,
+      h('div', { class: 'row' }, typed, addTyped), list, note, problem, create)));
   update();
 }
 
@@ -476,12 +724,35 @@ function jobsPage(focusId) {
     const video = h('video', { controls: true, testid: 'result-video', src: job.result.files.video.url,
       preload: 'auto', playsinline: true });
     const track = h('canvas', { class: 'track', role: 'img', 'aria-label': 'Mouth opening over time' });
+    const info = job.result.info || {};
+    const unused = info.prompt_unused || [];
+    const cleaned = job.kind === 'clean_video'
+      ? h('canvas', { class: 'frame', role: 'img', 'aria-label': 'What was cleaned, on a frame of the result' }) : null;
     fill(player, h('h3', { id: 'player-h' }, `${KIND_NAMES[job.kind] || job.kind} ${job.id}`), video,
       job.result.files.visemes ? track : null,
       job.result.quality ? h('p', { class: 'muted' }, `Lip-sync check: ${job.result.quality.verdict}`
-        + (job.result.quality.reasons.length ? ` (${job.result.quality.reasons.join('; ')})` : '')) : null);
+        + (job.result.quality.reasons.length ? ` (${job.result.quality.reasons.join('; ')})` : '')) : null,
+      unused.length ? h('p', { class: 'warn' }, `Not used from the prompt: ${unused.map((u) => `“${u}”`).join(', ')}`) : null,
+      cleaned ? h('p', {}, `Cleaned ${(info.subtitle_areas || []).length} subtitle and `
+        + `${(info.watermark_areas || []).length} watermark area(s)${info.detected ? ', found automatically' : ''}.`) : null,
+      cleaned);
     player.hidden = false;
     if (job.result.files.visemes) drawTrack(track, job.result.files.visemes.url).catch(() => {});
+    if (cleaned) {
+      // the areas over the result's first frame
+      video.addEventListener('loadeddata', () => {
+        const k = Math.min(1, 640 / video.videoWidth);
+        cleaned.width = Math.round(video.videoWidth * k);
+        cleaned.height = Math.round(video.videoHeight * k);
+        const ctx = cleaned.getContext('2d');
+        ctx.drawImage(video, 0, 0, cleaned.width, cleaned.height);
+        ctx.lineWidth = 2;
+        for (const [boxes, colour] of [[info.subtitle_areas, '#ffd400'], [info.watermark_areas, '#ff3bd0']]) {
+          ctx.strokeStyle = colour;
+          for (const [x1, y1, x2, y2] of boxes || []) ctx.strokeRect(x1 * k, y1 * k, (x2 - x1) * k, (y2 - y1) * k);
+        }
+      }, { once: true });
+    }
     video.focus();
   }
 
@@ -579,22 +850,51 @@ function jobsPage(focusId) {
 function avatarsPage() {
   const picker = avatarPicker({ manage: true, pageSize: 24 });
   const name = h('input', { type: 'text', maxlength: 200, required: true });
-  const photo = h('input', { type: 'file', accept: 'image/*', required: true });
-  const problem = h('div');
+  const file = h('input', { type: 'file', accept: 'image/*,video/*', required: true });
+  const problem = h('div', { 'aria-live': 'polite' });
   const button = h('button', { type: 'submit', class: 'primary' }, 'Create avatar');
+  let timer = null;
+  let gone = false;
+  leavePage = () => { gone = true; clearTimeout(timer); };
+
+  /** A video avatar's analysis: its job's progress until the avatar is ready or failed. */
+  async function follow(avatar) {
+    const bar = h('progress', { max: 100, value: 0, 'aria-label': `${avatar.name}: analysing the recording` });
+    const stage = h('span', { class: 'hint' }, 'queued');
+    fill(problem, h('p', {}, `Analysing the recording of ${avatar.name} (${avatar.id})…`), bar, stage);
+    for (;;) {
+      let job;
+      try { job = await api('GET', `/jobs/${avatar.job_id}`); } catch (err) { fill(problem, errorBox(err)); return; }
+      if (gone) return;
+      bar.value = job.progress;
+      stage.textContent = ` ${job.stage || job.status}`;
+      if (!ACTIVE.has(job.status)) {
+        fill(problem, job.status === 'succeeded' ? h('p', { class: 'ok' }, `${avatar.name} is ready.`)
+          : h('p', { class: 'error', testid: 'error-message' }, job.error ? `${job.error.message} [${job.error.code}]` : job.status));
+        picker.reload();
+        return;
+      }
+      await new Promise((resolve) => { timer = setTimeout(resolve, POLL_MS); });
+    }
+  }
+
   const form = h('form', { class: 'panel', onsubmit: async (e) => {
     e.preventDefault();
-    if (!photo.files[0] || !name.value.trim()) return;
-    const made = await act(button, 'Uploading and checking the photo…', problem, async () => {
-      const asset = await upload(photo.files[0]);
-      return api('POST', '/avatars', { name: name.value.trim(), photo: { asset_id: asset.id } });
+    if (!file.files[0] || !name.value.trim()) return;
+    const made = await act(button, 'Uploading and checking…', problem, async () => {
+      const asset = await upload(file.files[0]);
+      const media = { asset_id: asset.id };
+      return api('POST', '/avatars', { name: name.value.trim(),
+        ...(asset.kind === 'video' ? { video: media } : { photo: media }) });
     });
     if (!made) return;
-    fill(problem, h('p', { class: 'ok' }, `Made ${made.id}.`));
     form.reset();
     picker.reload();
-  } }, h('h3', {}, 'New avatar from a photo'),
-  h('div', { class: 'row' }, field('Name', name), field('Photo', photo)), problem, button);
+    if (made.status === 'processing' && made.job_id) follow(made);
+    else fill(problem, h('p', { class: 'ok' }, `Made ${made.id}.`));
+  } }, h('h3', {}, 'New avatar'),
+  h('div', { class: 'row' }, field('Name', name), field('Photo or recording', file,
+    'A portrait photo, or a video of the person speaking (5 s to 10 min), analysed once.')), problem, button);
   fill(main, h('h2', {}, 'Avatars'), form, h('section', { class: 'panel' }, picker.node));
 }
 
