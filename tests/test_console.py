@@ -121,10 +121,12 @@ def sign_in(page: Any, server: ServerProcess, key: str | None = None) -> None:
 
 def settled(page: Any) -> None:
     """Wait until the page has no API call in flight (the console counts them) and its
-    pictures are in."""
+    pictures and video thumbnails are in."""
     # (a function, not an expression: the page's CSP refuses eval of a string)
     page.wait_for_function("() => document.documentElement.dataset.busy === '0' && "
-                           "[...document.images].every((i) => i.complete)")
+                           "[...document.images].every((i) => i.complete) && "
+                           "[...document.querySelectorAll('video')].every((v) => "
+                           "!v.getAttribute('src') || v.readyState >= 2 || v.error)")
 
 
 def shot(page: Any, name: str) -> None:
@@ -239,6 +241,7 @@ def make_video(server: ServerProcess, watched: Watched, photo: Path, name: str) 
     page.get_by_test_id("create-button").click()
     page.get_by_test_id("job-row").first.wait_for()
     status = page.wait_for_function(WATCH_JOB, polling=50, timeout=120_000).json_value()
+    settled(page)
     shot(page, f"{name}-jobs-done")
     seen = page.evaluate("window.seenProgress")
     assert status == "succeeded", (status, page.get_by_test_id("job-row").first.inner_text())
@@ -263,7 +266,9 @@ def make_video(server: ServerProcess, watched: Watched, photo: Path, name: str) 
     assert abs(duration - spoken) <= 0.3, (duration, spoken)
     shot(page, f"{name}-playing")
     link = row.get_by_test_id("download-link")
-    assert link.get_attribute("href") == job["result"]["files"]["video"]["url"]
+    # the job's video (its signed link's expiry moves with each read of the job)
+    assert link.get_attribute("href").split("?")[0] == \
+        job["result"]["files"]["video"]["url"].split("?")[0]
     got = httpx.get(link.get_attribute("href"))
     assert got.status_code == 200 and got.content[4:8] == b"ftyp"
     watched.check()
@@ -509,4 +514,42 @@ def test_every_page_fits_and_loads_cleanly(server: ServerProcess, watched: Watch
         shot(page, f"{name}-{size}")
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= viewport["width"], f"{name} is {wide} px wide at {size}"
+    watched.check()
+
+
+# ---- a failed job tried again with the same inputs ---------------------------------------
+
+
+def test_failed_job_retried_with_the_same_inputs(server: ServerProcess, watched: Watched,
+                                                 tmp_path: Path) -> None:
+    import wave
+
+    silence = tmp_path / "silence.wav"
+    with wave.open(str(silence), "wb") as w:  # 3 s of silence: no voice to clone
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\0\0" * 48000)
+    with server.client() as c:
+        asset = c.post("/api/v1/assets", files={"file": ("silence.wav", silence.read_bytes(),
+                                                         "audio/wav")}).json()
+        r = c.post("/api/v1/voices/clones", json={"sample": {"asset_id": asset["id"]},
+                                                  "name": "Quiet"})
+        assert r.status_code == 201, r.text
+        first = wait_for_job(c, r.json()["id"])
+    assert first["status"] == "failed", first
+    code = first["error"]["code"]
+    page = watched.page
+    sign_in(page, server)
+    page.goto(f"{server.url}/#/jobs")
+    row = page.locator(f"[data-testid=job-row][data-job-id={first['id']}]")
+    assert row.get_by_test_id("error-message").inner_text().endswith(f"[{code}]")
+    row.get_by_role("button", name="Retry").click()
+    newest = page.get_by_test_id("job-row").first
+    page.wait_for_function(f"() => document.querySelector('[data-testid=job-row]')"
+                           f".dataset.jobId !== '{first['id']}'")
+    with server.client() as c:
+        again = wait_for_job(c, newest.get_attribute("data-job-id"))
+    assert again["kind"] == "voice_clone" and again["input"] == first["input"], again
+    assert again["status"] == "failed" and again["error"]["code"] == code
     watched.check()

@@ -705,6 +705,37 @@ async function drawTrack(canvas, url) {
   values.forEach((v, i) => { const bar = (v / top) * 56; ctx.fillRect(i * w, 58 - bar, Math.max(1, w), bar); });
 }
 
+// where each kind of job is created, and which of its inputs were files
+const CREATE_PATHS = { talking_photo: '/talking-photos', avatar_video: '/talking-photos', dub_video: '/dubs',
+  clean_video: '/cleanups', tts: '/speech', voice_clone: '/voices/clones' };
+const CAPTION_PARAMS = ['captions', 'burn_captions', 'caption_position', 'caption_size'];
+
+/** The create request that makes `job` again with the same inputs (its stored files by asset
+ * id), or null when it cannot be rebuilt (a composition with its own background or layer
+ * files). A file removed since (uploads expire) is refused by the API, in words. */
+function retryRequest(job) {
+  const path = CREATE_PATHS[job.kind];
+  if (!path) return null;
+  const body = {};
+  for (const [key, value] of Object.entries(job.input || {})) {
+    if (value === null || value === undefined || CAPTION_PARAMS.includes(key)) continue;
+    const asset = key.match(/^(.+)_asset_id$/);
+    if (asset) body[asset[1]] = { asset_id: value };
+    else body[key] = value;
+  }
+  const p = job.input || {};
+  if (p.captions || p.burn_captions) {
+    body.captions = { format: p.captions || null, burn: !!p.burn_captions, position: p.caption_position,
+      size: p.caption_size };
+  }
+  if (body.composition) {
+    const c = body.composition;
+    if (c.background || (c.layers || []).some((l) => l.input)) return null;
+    body.composition = Object.fromEntries(Object.entries(c).filter(([k, v]) => v !== null && k !== 'background'));
+  }
+  return { path, body };
+}
+
 function jobsPage(focusId) {
   const list = h('ul', { class: 'jobs' });
   const problem = h('div');
@@ -763,10 +794,12 @@ function jobsPage(focusId) {
     const stage = h('span', { class: 'hint' });
     const actions = h('div', { class: 'actions' });
     const err = h('div', { class: 'err' });
-    const title = h('div', {}, h('div', { class: 'title' }, `${KIND_NAMES[job.kind] || job.kind} · ${job.id}`),
-      h('div', { class: 'when' }, when(job.created_at)), badge);
+    const thumb = h('span', { class: 'jobthumb', 'aria-hidden': 'true' });
+    const title = h('div', { class: 'head' }, thumb, h('div', {},
+      h('div', { class: 'title' }, `${KIND_NAMES[job.kind] || job.kind} · ${job.id}`),
+      h('div', { class: 'when' }, when(job.created_at)), badge));
     append(node, title, h('div', {}, bar, stage), actions, err);
-    const entry = { node, badge, bar, stage, actions, err, job: null };
+    const entry = { node, thumb, badge, bar, stage, actions, err, job: null };
     rows.set(job.id, entry);
     return entry;
   }
@@ -783,6 +816,8 @@ function jobsPage(focusId) {
     if (before && before.status === job.status && !!before.result === !!job.result) return;
     const buttons = [];
     const video = job.result?.files?.video;
+    // the result's first frame as the row's thumbnail
+    fill(entry.thumb, video ? h('video', { src: `${video.url}#t=0.1`, preload: 'metadata', muted: true }) : null);
     if (video) buttons.push(h('button', { type: 'button', onclick: () => play(job) }, 'Play'));
     const file = video || Object.values(job.result?.files || {})[0];
     if (file) {
@@ -797,6 +832,13 @@ function jobsPage(focusId) {
         const done = await act(e.target, `Deleting ${job.id}…`, entry.err, () => api('DELETE', `/jobs/${job.id}`));
         if (done !== undefined) { entry.node.remove(); rows.delete(job.id); }
       } }, 'Delete'));
+    }
+    const again = ['failed', 'canceled'].includes(job.status) && retryRequest(job);
+    if (again) {
+      buttons.push(h('button', { type: 'button', onclick: async (e) => {
+        const made = await act(e.target, `Trying ${job.id} again…`, entry.err, () => api('POST', again.path, again.body));
+        if (made) { page = 1; poll(); }
+      } }, 'Retry'));
     }
     fill(entry.actions, buttons);
     fill(entry.err, job.error ? h('p', { class: 'error', testid: 'error-message' },
