@@ -27,7 +27,9 @@ sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.slow
 
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync"]
+               "--disable-component-update", "--disable-sync",
+               # a microphone that plays a beep, allowed without asking (the recording test)
+               "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "out" / "console"
 MEDIA = ROOT.parent / "shared" / "media"
@@ -383,6 +385,23 @@ def test_dub_a_video(server: ServerProcess, watched: Watched, still_video: Path)
     page.get_by_test_id("job-row").first.wait_for()
     job = cancel(server, page.get_by_test_id("job-row").first.get_attribute("data-job-id"))
     assert job["kind"] == "dub_video" and job["input"]["text"] == SCRIPT, job
+    watched.check()
+
+
+def test_speech_recorded_from_the_microphone(server: ServerProcess, watched: Watched) -> None:
+    page = watched.page
+    sign_in(page, server)
+    page.get_by_label("an audio file").check()
+    record = page.get_by_test_id("record").first
+    record.click()
+    page.get_by_test_id("record-info").filter(has_text="Recording… 2 s").wait_for()
+    record.click()  # stop: the recording is uploaded and checked as any audio file
+    done = page.get_by_text(re.compile(r"recording\.webm: [\d.]+ s of sound"))
+    done.wait_for()
+    recorded = float(re.search(r"([\d.]+) s of sound", done.inner_text()).group(1))
+    assert 1.8 <= recorded <= 6, recorded
+    # the speech is there: only the photo is still needed
+    page.get_by_text("Still needed: a photo that passes the face check.").wait_for()
     watched.check()
 
 

@@ -251,6 +251,51 @@ async function drawPhoto(canvas, file, check) {
   }
 }
 
+// ---- a recording from the microphone -----------------------------------------------------
+
+/** A Record / Stop button: `onFile(file)` gets the recording (WebM/Opus as the browser makes
+ * it; the service checks it like any upload). */
+function recorder(onFile, label = 'Record from the microphone') {
+  const button = h('button', { type: 'button', testid: 'record' }, label);
+  const info = h('span', { class: 'hint', 'aria-live': 'polite', testid: 'record-info' });
+  let media = null;
+  let clock = null;
+  if (!navigator.mediaDevices?.getUserMedia || !window.MediaRecorder) {
+    button.disabled = true;
+    info.textContent = ' This browser cannot record here (recording needs https or localhost).';
+  }
+  button.addEventListener('click', async () => {
+    if (media) { media.stop(); return; }
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    } catch (e) {
+      info.textContent = ` No microphone: ${e.message}`;
+      return;
+    }
+    const chunks = [];
+    media = new MediaRecorder(stream);
+    media.addEventListener('dataavailable', (e) => chunks.push(e.data));
+    media.addEventListener('stop', () => {
+      clearInterval(clock);
+      for (const track of stream.getTracks()) track.stop();
+      const type = media.mimeType || 'audio/webm';
+      media = null;
+      button.textContent = label;
+      info.textContent = '';
+      onFile(new File(chunks, 'recording.webm', { type }));
+    });
+    const started = performance.now();
+    media.start();
+    button.textContent = 'Stop recording';
+    info.textContent = ' Recording… 0 s';
+    clock = setInterval(() => {
+      info.textContent = ` Recording… ${Math.floor((performance.now() - started) / 1000)} s`;
+    }, 250);
+  });
+  return h('div', { class: 'row' }, button, info);
+}
+
 // ---- speech: a script with a voice, or an audio file (talking photos and dubs) ------------
 
 /** The speech of a job; `changed()` is called whenever it changes. */
@@ -303,8 +348,7 @@ function speechPicker(problem, changed) {
     sample.hidden = false;
     sample.play().catch(() => {});
   });
-  audioInput.addEventListener('change', async () => {
-    const file = audioInput.files[0];
+  async function useAudio(file) {
     audioAsset = null;
     audioInfo.replaceChildren();
     update();
@@ -314,7 +358,9 @@ function speechPicker(problem, changed) {
     audioAsset = asset;
     fill(audioInfo, h('p', { class: 'ok' }, `${asset.filename}: ${seconds(asset.info.duration || 0)} of sound`));
     update();
-  });
+  }
+  audioInput.addEventListener('change', () => useAudio(audioInput.files[0]));
+  audioPanel.insertBefore(recorder((file) => { audioInput.value = ''; useAudio(file); }), audioInfo);
   function update() {
     textPanel.hidden = !sayText.checked;
     audioPanel.hidden = sayText.checked;
@@ -980,19 +1026,31 @@ function voicesPage() {
   const cloneFile = h('input', { type: 'file', accept: 'audio/*,video/*', required: true });
   const cloneButton = h('button', { type: 'submit', class: 'primary' }, 'Clone voice');
   const cloneProblem = h('div', { 'aria-live': 'polite' });
+  let recorded = null;
+  const recordedInfo = h('span', { class: 'hint' });
+  cloneFile.addEventListener('change', () => { recorded = null; recordedInfo.textContent = ''; cloneFile.required = true; });
   const cloneForm = h('form', { class: 'panel', onsubmit: async (e) => {
     e.preventDefault();
-    if (!cloneFile.files[0] || !cloneName.value.trim()) return;
+    const sampleFile = cloneFile.files[0] || recorded;
+    if (!sampleFile || !cloneName.value.trim()) return;
     const job = await act(cloneButton, 'Uploading the sample…', cloneProblem, async () => {
-      const asset = await upload(cloneFile.files[0]);
+      const asset = await upload(sampleFile);
       return api('POST', '/voices/clones', { name: cloneName.value.trim(), sample: { asset_id: asset.id } });
     });
     if (!job) return;
     fill(cloneProblem, h('p', { class: 'ok' }, `Cloning as ${job.id}: follow it on the `,
       h('a', { href: `#/jobs/${job.id}` }, 'Jobs page'), '; the voice appears here when it is done.'));
     cloneForm.reset();
+    recorded = null;
+    recordedInfo.textContent = '';
   } }, h('h3', {}, 'Clone a voice'), h('div', { class: 'row' }, field('Name', cloneName),
-    field('Sample', cloneFile, '2 s to 5 min of one person speaking.')), cloneProblem, cloneButton);
+    field('Sample', cloneFile, '2 s to 5 min of one person speaking.')),
+  recorder((file) => {
+    recorded = file;
+    cloneFile.value = '';
+    cloneFile.required = false;
+    recordedInfo.textContent = `Recorded ${Math.round(file.size / 1024)} KB: it is the sample.`;
+  }, 'Or record the sample'), recordedInfo, cloneProblem, cloneButton);
   fill(main, h('h2', {}, 'Voices'), cloneForm, h('section', { class: 'panel' },
     h('div', { class: 'row' }, field('Search voices', search), field('Show', custom)), sample, problem,
     h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {},
@@ -1051,8 +1109,41 @@ function accountPage() {
         table(['Name', 'Key', 'Created', 'Last used', ''], keys)),
       h('section', { class: 'panel' }, h('h3', {}, 'Credit history'),
         table(['When', 'What', 'Amount', 'Balance', 'Job', 'Note'], ledger))),
-    webhooksPanel(table));
+    webhooksPanel(table), vendorPanel(table));
   load();
+}
+
+/** Client id + secret pairs for the Akool and Kling compatible APIs (the secret shown once). */
+function vendorPanel(table) {
+  const body = h('tbody');
+  const problem = h('div', { 'aria-live': 'polite' });
+  const vendor = select([['akool', 'Akool (clientId / clientSecret)'], ['kling', 'Kling (access key / secret key)']]);
+  const name = h('input', { type: 'text', maxlength: 200 });
+  const add = h('button', { type: 'submit', class: 'primary' }, 'Create credential');
+  async function load() {
+    const rows = await act(null, 'Loading vendor credentials…', problem, () => api('GET', '/vendor-credentials'));
+    if (!rows) return;
+    fill(body, rows.map((c) => h('tr', {}, h('td', {}, c.vendor), h('td', {}, c.name), h('td', {}, c.client_id),
+      h('td', {}, when(c.created_at)), h('td', {}, c.revoked_at ? `revoked ${when(c.revoked_at)}`
+        : h('button', { type: 'button', class: 'danger', onclick: async (e) => {
+          if (!confirm(`Revoke the ${c.vendor} credential ${c.client_id}?`)) return;
+          const done = await act(e.target, 'Revoking…', problem, () => api('DELETE', `/vendor-credentials/${c.id}`));
+          if (done !== undefined) load();
+        } }, 'Revoke')))));
+  }
+  const form = h('form', { onsubmit: async (e) => {
+    e.preventDefault();
+    const made = await act(add, 'Creating the credential…', problem,
+      () => api('POST', '/vendor-credentials', { vendor: vendor.value, name: name.value.trim() }));
+    if (!made) return;
+    fill(problem, h('p', { class: 'warn' }, 'The secret, shown only now:'),
+      h('p', { class: 'secret' }, `${made.client_id} / ${made.client_secret}`));
+    form.reset();
+    load();
+  } }, h('div', { class: 'row' }, field('Vendor API', vendor), field('Name', name), add));
+  load();
+  return h('section', { class: 'panel' }, h('h3', {}, 'Vendor API credentials'), form, problem,
+    table(['Vendor', 'Name', 'Client id', 'Created', ''], body));
 }
 
 const EVENTS = ['job.queued', 'job.running', 'job.succeeded', 'job.failed', 'job.canceled', 'job.expired'];
