@@ -3,7 +3,7 @@
 // service's accounts. Everything goes through the native API (/api/v1).
 
 import { api, ApiError, blobUrl, query, session, upload, whenSignedOut } from './api.js';
-import { append, field, fill, h, seconds, select, when } from './dom.js';
+import { append, dataTable, field, fill, h, seconds, select, when } from './dom.js';
 
 const CONFIG = JSON.parse(document.getElementById('console-config').textContent);
 const ACTIVE = new Set(['queued', 'running']);
@@ -994,12 +994,21 @@ function voicesPage() {
   const body = h('tbody');
   const problem = h('div');
   const sample = h('audio', { controls: true, hidden: true });
+  const pageSize = 20;
+  let page = 1;
+  const info = h('span', { class: 'muted' });
+  const prev = h('button', { type: 'button', onclick: () => { page -= 1; load(); } }, 'Previous');
+  const next = h('button', { type: 'button', onclick: () => { page += 1; load(); } }, 'Next');
   async function load() {
     const list = await act(null, 'Loading voices…', problem,
-      () => api('GET', `/voices${query({ query: search.value.trim(), custom: custom.value, page_size: 100 })}`));
+      () => api('GET', `/voices${query({ query: search.value.trim(), custom: custom.value, page, page_size: pageSize })}`));
     if (!list) return;
+    const pages = Math.max(1, Math.ceil(list.total / pageSize));
+    info.textContent = `page ${page} of ${pages} · ${list.total} voices`;
+    prev.disabled = page <= 1;
+    next.disabled = page >= pages;
     fill(body, list.items.map((v) => h('tr', {},
-      h('td', {}, v.name), h('td', {}, v.language), h('td', {}, v.gender || ''), h('td', {}, v.engine),
+      h('td', {}, v.name), h('td', {}, v.language), h('td', {}, v.gender || ''), h('td', { class: 'wide-only' }, v.engine),
       h('td', {}, h('button', { type: 'button', 'aria-label': `Play a sample of ${v.name}`, onclick: async (e) => {
         const url = await act(e.target, 'Fetching the sample…', problem, () => blobUrl(`/voices/${encodeURIComponent(v.id)}/preview`));
         if (!url) return;
@@ -1019,8 +1028,8 @@ function voicesPage() {
       } }, 'Delete') : null))));
   }
   let timer;
-  search.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(load, 250); });
-  custom.addEventListener('change', load);
+  search.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(() => { page = 1; load(); }, 250); });
+  custom.addEventListener('change', () => { page = 1; load(); });
   load();
   const cloneName = h('input', { type: 'text', maxlength: 100, required: true });
   const cloneFile = h('input', { type: 'file', accept: 'audio/*,video/*', required: true });
@@ -1053,8 +1062,9 @@ function voicesPage() {
   }, 'Or record the sample'), recordedInfo, cloneProblem, cloneButton);
   fill(main, h('h2', {}, 'Voices'), cloneForm, h('section', { class: 'panel' },
     h('div', { class: 'row' }, field('Search voices', search), field('Show', custom)), sample, problem,
-    h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {},
-      ['Name', 'Language', 'Gender', 'Engine', ''].map((t) => h('th', { scope: 'col' }, t)))), body))));
+    dataTable(['Name', 'Language', 'Gender', 'Engine', ''], body,
+      (t) => ({ class: t === 'Engine' ? 'wide-only' : null })),
+    h('div', { class: 'pager' }, prev, next, info)));
 }
 
 // ---- account -----------------------------------------------------------------------------
@@ -1098,8 +1108,7 @@ function accountPage() {
     keyName.value = '';
     load();
   } }, h('div', { class: 'row' }, field('New key name', keyName), makeKey));
-  const table = (heads, tbody) => h('div', { class: 'scroll' }, h('table', {},
-    h('thead', {}, h('tr', {}, heads.map((t) => h('th', { scope: 'col' }, t)))), tbody));
+  const table = dataTable;
   fill(main, h('h2', {}, `Account: ${account.name}`), problem,
     h('section', { class: 'panel' }, h('h3', {}, 'Credits'), stats,
       h('p', { class: 'muted' }, `Prices: ${account.prices.video_per_second} credit per second of video, `
@@ -1256,9 +1265,7 @@ function adminPage() {
   fill(main, h('h2', {}, 'Admin'), problem,
     h('section', { class: 'panel' }, h('h3', {}, 'Service'), health),
     h('section', { class: 'panel' }, h('h3', {}, 'New account'), form, shown),
-    h('section', { class: 'panel' }, h('h3', {}, 'Accounts'), h('div', { class: 'scroll' }, h('table', {},
-      h('thead', {}, h('tr', {}, ['Id', 'Name', '', 'Balance', 'Grant credits'].map((t) => h('th', { scope: 'col' }, t)))),
-      body))));
+    h('section', { class: 'panel' }, h('h3', {}, 'Accounts'), dataTable(['Id', 'Name', '', 'Balance', 'Grant credits'], body)));
   load();
 }
 

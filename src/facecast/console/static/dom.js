@@ -51,6 +51,20 @@ export function select(options, props = {}) {
   return h('select', props, options.map(([value, text]) => h('option', { value }, text)));
 }
 
+/** A table with these column heads around `tbody`; on a phone its rows stack, each cell
+ * labelled with its column's head (kept on the cells as rows are added). */
+export function dataTable(heads, tbody, headProps = () => ({})) {
+  const label = () => {
+    for (const tr of tbody.rows) {
+      [...tr.cells].forEach((td, i) => { if (heads[i]) td.dataset.label = heads[i]; });
+    }
+  };
+  new MutationObserver(label).observe(tbody, { childList: true });
+  label();
+  return h('div', { class: 'scroll' }, h('table', { class: 'stack' },
+    h('thead', {}, h('tr', {}, heads.map((t) => h('th', { scope: 'col', ...headProps(t) }, t)))), tbody));
+}
+
 /** Seconds as "1.2 s", a time as the reader's local date and time. */
 export const seconds = (s) => `${Number(s).toFixed(1)} s`;
 export const when = (iso) => (iso ? new Date(iso).toLocaleString() : '');
