@@ -16,6 +16,7 @@ result links), the storage's own origin (an S3 store's presigned links) and ``bl
 from __future__ import annotations
 
 import json
+import typing
 from functools import cache
 from importlib import resources
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 
 from facecast.api.errors import error_response
+from facecast.api.native import wire
 from facecast.render.canvas import NAMED_HEIGHTS
 from facecast.rules import ASPECTS, DEFAULT_SIZE, MAX_PROMPT_CHARS
 from facecast.service.core import CHARS_PER_SECOND, Service
@@ -87,6 +89,9 @@ def console_config(service: Service) -> dict[str, object]:
         "max_text_chars": s.max_text_chars,
         "max_prompt_chars": MAX_PROMPT_CHARS,
         "max_upload_bytes": s.max_upload_bytes,
+        # the avatar library's filters, as the API takes them
+        "avatar_ages": list(typing.get_args(wire.AvatarAge)),
+        "avatar_regions": list(typing.get_args(wire.AvatarRegion)),
     }
 
 

@@ -146,6 +146,9 @@ function avatarPicker({ onPick, manage = false, pageSize = 12 } = {}) {
   const gender = select([['', 'Any'], ['female', 'Female'], ['male', 'Male']]);
   const kind = select([['', 'Any'], ['photo', 'Photo'], ['video', 'Video']]);
   const mine = select([['', 'All'], ['false', 'Library'], ['true', 'Mine']]);
+  const words = (v) => v.replace(/_/g, ' ');
+  const age = select([['', 'Any'], ...CONFIG.avatar_ages.map((a) => [a, words(a)])]);
+  const region = select([['', 'Any'], ...CONFIG.avatar_regions.map((r) => [r, words(r)])]);
   const grid = h('div', { class: 'grid', role: 'list' });
   const info = h('span', { class: 'muted' });
   const prev = h('button', { type: 'button' }, 'Previous');
@@ -201,7 +204,7 @@ function avatarPicker({ onPick, manage = false, pageSize = 12 } = {}) {
 
   async function load() {
     const params = { query: search.value.trim(), gender: gender.value, kind: kind.value,
-      custom: mine.value, page, page_size: pageSize };
+      custom: mine.value, age: age.value, region: region.value, page, page_size: pageSize };
     const list = await act(null, 'Loading avatars…', problem, () => api('GET', `/avatars${query(params)}`));
     if (!list) return;
     fill(grid, list.items.map(card));
@@ -216,11 +219,11 @@ function avatarPicker({ onPick, manage = false, pageSize = 12 } = {}) {
   let timer;
   const reload = () => { clearTimeout(timer); timer = setTimeout(() => { page = 1; load(); }, 250); };
   search.addEventListener('input', reload);
-  for (const s of [gender, kind, mine]) s.addEventListener('change', reload);
+  for (const s of [gender, kind, mine, age, region]) s.addEventListener('change', reload);
   load();
   const node = h('div', {},
     h('div', { class: 'row' }, field('Search avatars', search), field('Gender', gender),
-      field('Kind', kind), field('Show', mine)),
+      field('Age', age), field('Region', region), field('Kind', kind), field('Show', mine)),
     problem, grid, h('div', { class: 'pager' }, prev, next, info));
   return { node, reload: load };
 }
