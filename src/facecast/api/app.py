@@ -71,6 +71,9 @@ def create_app(service: Service, *, maintenance: bool = True) -> FastAPI:
 
         app.include_router(files_router(service.storage))
     mounted = mount_compat(app, service)
+    from facecast.api.metrics import install_metrics
+
+    install_metrics(app, service)  # its request timer innermost: it reads the matched route
     if service.settings.public_url is None:  # links follow each request's scheme and host
         app.add_middleware(PublicBase,  # type: ignore[arg-type]
                            trusted=tuple(service.settings.trusted_proxies))

@@ -89,6 +89,7 @@ def console_config(service: Service) -> dict[str, object]:
         "max_text_chars": s.max_text_chars,
         "max_prompt_chars": MAX_PROMPT_CHARS,
         "max_upload_bytes": s.max_upload_bytes,
+        "metrics": s.metrics,  # the admin page reads /metrics when it is served
         # the avatar library's filters, as the API takes them
         "avatar_ages": list(typing.get_args(wire.AvatarAge)),
         "avatar_regions": list(typing.get_args(wire.AvatarRegion)),

@@ -57,7 +57,7 @@ async function send(method, path, body, key) {
 
 /** Count `fn` as a call in flight until what its caller does with the answer is done: the
  * caller's continuation runs as microtasks, before the next task lowers the count. */
-async function counted(fn) {
+export async function counted(fn) {
   track(1);
   try {
     return await fn();

@@ -2,12 +2,12 @@
 // following jobs, the avatar and voice libraries, the account and (admin keys) the
 // service's accounts. Everything goes through the native API (/api/v1).
 
-import { api, ApiError, blobUrl, query, session, upload, whenSignedOut } from './api.js';
+import { api, ApiError, blobUrl, counted, query, session, upload, whenSignedOut } from './api.js';
 import { append, dataTable, field, fill, h, seconds, select, when } from './dom.js';
 
 const CONFIG = JSON.parse(document.getElementById('console-config').textContent);
 const ACTIVE = new Set(['queued', 'running']);
-const POLL_MS = 1000;
+const POLL_MS = 500;  // jobs in progress are read this often (a short render lasts a second or two)
 
 const top = document.getElementById('top');
 const nav = document.getElementById('nav');
@@ -1225,6 +1225,19 @@ function webhooksPanel(table) {
     table(['URL', 'Description', 'Events', ''], body), log);
 }
 
+/** Samples of the Prometheus text format: {name, labels, value} (comments skipped). */
+function parseMetrics(text) {
+  const out = [];
+  for (const line of text.split('\n')) {
+    const m = line.match(/^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)$/);
+    if (!m) continue;
+    const labels = {};
+    for (const [, k, v] of (m[2] || '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k] = v;
+    out.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
 // ---- admin -------------------------------------------------------------------------------
 
 function adminPage() {
@@ -1236,14 +1249,17 @@ function adminPage() {
   const shown = h('div', { 'aria-live': 'polite' });
   const makeButton = h('button', { type: 'submit', class: 'primary' }, 'Create account');
   async function load() {
-    const data = await act(null, 'Loading accounts…', problem, async () => {
+    const data = await act(null, 'Loading accounts…', problem, () => counted(async () => {
+      // /health and /metrics need no key
       const r = await fetch('/health', { cache: 'no-store' });
-      return [await r.json(), await api('GET', '/accounts')];
-    });
+      const m = CONFIG.metrics ? await fetch('/metrics', { cache: 'no-store' }) : null;
+      return [await r.json(), await api('GET', '/accounts'), m?.ok ? parseMetrics(await m.text()) : null];
+    }));
     if (!data) return;
-    const [state, accounts] = data;
+    const [state, accounts, metrics] = data;
     fill(health, [['Queued jobs', state.queued], ['Running jobs', state.running], ['Version', state.version]]
       .map(([k, v]) => h('div', { class: 'stat' }, k, h('b', {}, String(v)))));
+    if (metrics) showMetrics(metrics);
     fill(body, accounts.map((a) => {
       const amount = h('input', { type: 'number', value: '100', 'aria-label': `Credits for ${a.name}` });
       return h('tr', {}, h('td', {}, a.id), h('td', {}, a.name), h('td', {}, a.is_admin ? 'admin' : ''),
@@ -1265,8 +1281,24 @@ function adminPage() {
     form.reset();
     load();
   } }, h('div', { class: 'row' }, field('Name', name), field('Credits', creditsIn), makeButton));
+  const figures = h('div');
+  /** Jobs by kind and status, render speed and webhook deliveries, from /metrics. */
+  function showMetrics(samples) {
+    const of = (name) => samples.filter((x) => x.name === name);
+    const kinds = [...new Set(of('facecast_jobs').map((x) => x.labels.kind))].sort();
+    const statuses = ['queued', 'running', 'succeeded', 'failed', 'canceled', 'expired'];
+    const count = (kind, status) => of('facecast_jobs').find((x) => x.labels.kind === kind && x.labels.status === status)?.value || 0;
+    const speed = (kind) => of('facecast_render_seconds_per_media_second').find((x) => x.labels.kind === kind)?.value;
+    const jobsBody = h('tbody', {}, kinds.map((kind) => h('tr', {}, h('td', {}, KIND_NAMES[kind] || kind),
+      statuses.map((st) => h('td', {}, String(count(kind, st)))),
+      h('td', {}, speed(kind) != null ? `${speed(kind).toFixed(2)} s` : ''))));
+    const sent = of('facecast_webhook_deliveries').map((x) => `${x.value} ${x.labels.status}`).join(', ');
+    fill(figures, h('h4', {}, 'Jobs by kind'),
+      dataTable(['Kind', ...statuses, 'Render s per media s'], jobsBody),
+      h('p', { class: 'muted' }, `Webhook deliveries: ${sent || 'none'}. The same figures for monitoring tools: /metrics (Prometheus).`));
+  }
   fill(main, h('h2', {}, 'Admin'), problem,
-    h('section', { class: 'panel' }, h('h3', {}, 'Service'), health),
+    h('section', { class: 'panel' }, h('h3', {}, 'Service'), health, figures),
     h('section', { class: 'panel' }, h('h3', {}, 'New account'), form, shown),
     h('section', { class: 'panel' }, h('h3', {}, 'Accounts'), dataTable(['Id', 'Name', '', 'Balance', 'Grant credits'], body)));
   load();
