@@ -550,6 +550,14 @@ def test_webhook_added_tested_and_deleted(server: ServerProcess, watched: Watche
 # ---- every page at a laptop's and a phone's size -----------------------------------------
 
 
+# every control (shown or in a panel not shown yet) must have a name a screen reader says: a
+# <label>, an aria-label, or (buttons and links) its text
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button, a[href]')]
+  .filter((el) => !el.labels?.length && !el.getAttribute('aria-label')
+    && !(['BUTTON', 'A'].includes(el.tagName) && el.textContent.trim()))
+  .map((el) => el.outerHTML.slice(0, 120))"""
+
+
 @pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["1280x720", "390x844"])
 def test_every_page_fits_and_loads_cleanly(server: ServerProcess, watched: Watched,
                                            viewport: dict[str, int]) -> None:
@@ -567,6 +575,7 @@ def test_every_page_fits_and_loads_cleanly(server: ServerProcess, watched: Watch
         shot(page, f"{name}-{size}")
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= viewport["width"], f"{name} is {wide} px wide at {size}"
+        assert page.evaluate(UNLABELLED) == [], f"controls without a label on {name}"
     watched.check()
 
 

@@ -504,7 +504,7 @@ function createPage() {
   });
   const prompt = h('textarea', { maxlength: CONFIG.max_prompt_chars, rows: 2,
     placeholder: 'e.g. while talking, nodding, then smiling; slow zoom in' });
-  const background = h('input', { type: 'color', value: '#20252e' });
+  const background = h('input', { type: 'color', value: '#20252e', 'aria-label': 'Background colour' });
   const useBackground = h('input', { type: 'checkbox' });
   const mask = select([['none', 'None'], ['circle', 'Circle'], ['rect', 'Rectangle']]);
   const scale = h('input', { type: 'range', min: 0.3, max: 1.5, step: 0.05, value: '1' });
