@@ -416,6 +416,18 @@ def test_speech_recorded_from_the_microphone(server: ServerProcess, watched: Wat
     watched.check()
 
 
+def test_prompt_parts_not_used_are_named_while_typing(server: ServerProcess,
+                                                     watched: Watched) -> None:
+    page = watched.page
+    sign_in(page, server)
+    page.get_by_label("Prompt (optional)").fill("nodding, then smiling; fly to the moon")
+    unused = page.get_by_test_id("prompt-unused")
+    unused.wait_for()
+    assert unused.inner_text() == "Will not be rendered: “fly to the moon”"
+    assert "nod" in page.get_by_text("Will do:").inner_text()
+    watched.check()
+
+
 # ---- user text stays text ----------------------------------------------------------------
 
 

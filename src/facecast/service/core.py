@@ -497,6 +497,16 @@ class Service:
         listing starts rendering the missing previews in the background)."""
         return self.expression_previews.catalogue()
 
+    def read_prompt(self, text: str) -> dict[str, list[str]]:
+        """What a talking photo's ``prompt`` would do, before any job: the parts understood
+        (``used``), the parts that will not be rendered (``unused``, exact substrings) and
+        the actions in words; ``prompt_too_long`` past the limit."""
+        from facecast.motion.prompt import parse_prompt
+
+        plan = parse_prompt(text)
+        return {"used": list(plan.used), "unused": list(plan.unused),
+                "actions": list(plan.actions)}
+
     # ---- voices ----------------------------------------------------------------------------
 
     def _owned_clones(self, principal: Principal) -> set[str]:

@@ -362,6 +362,18 @@ class ExpressionOut(BaseModel):
     thumbnail_url: str = Field(description="Its thumbnail (JPEG); empty until rendered")
 
 
+class PromptCheck(Request):
+    prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)]
+
+
+class PromptCheckOut(BaseModel):
+    used: list[str] = Field(description="The parts understood (exact substrings)")
+    unused: list[str] = Field(description="The parts that will not be rendered (exact "
+                                          "substrings); a job lists the same in "
+                                          "result.info.prompt_unused")
+    actions: list[str] = Field(description="What the prompt will do, in words")
+
+
 class ExpressionList(BaseModel):
     items: list[ExpressionOut]
     total: int

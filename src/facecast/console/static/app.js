@@ -504,6 +504,21 @@ function createPage() {
   });
   const prompt = h('textarea', { maxlength: CONFIG.max_prompt_chars, rows: 2,
     placeholder: 'e.g. while talking, nodding, then smiling; slow zoom in' });
+  const promptInfo = h('div', { 'aria-live': 'polite' });
+  let promptTimer;
+  // what the prompt will do and what it will not use, as it is typed
+  prompt.addEventListener('input', () => {
+    clearTimeout(promptTimer);
+    promptTimer = setTimeout(async () => {
+      const text = prompt.value.trim();
+      if (!text) { promptInfo.replaceChildren(); return; }
+      const read = await act(null, 'Reading the prompt…', promptInfo, () => api('POST', '/prompt-check', { prompt: text }));
+      if (!read || prompt.value.trim() !== text) return;
+      fill(promptInfo, read.actions.length ? h('p', { class: 'ok' }, `Will do: ${read.actions.join('; ')}`) : null,
+        read.unused.length ? h('p', { class: 'warn', testid: 'prompt-unused' },
+          `Will not be rendered: ${read.unused.map((u) => `“${u}”`).join(', ')}`) : null);
+    }, 300);
+  });
   const background = h('input', { type: 'color', value: '#20252e', 'aria-label': 'Background colour' });
   const useBackground = h('input', { type: 'checkbox' });
   const mask = select([['none', 'None'], ['circle', 'Circle'], ['rect', 'Rectangle']]);
@@ -514,7 +529,7 @@ function createPage() {
   const photoOptions = h('div', {},
     h('div', { class: 'row' }, field('Size', size), field('Aspect', aspect)),
     h('div', { class: 'row' }, field('Expression', expression)), expressionInfo,
-    field('Prompt (optional)', prompt, 'Steers expression, gestures and camera; the parts it could not use are listed with the result.'),
+    field('Prompt (optional)', prompt, 'Steers expression, gestures and camera.'), promptInfo,
     h('details', {}, h('summary', {}, 'Layout: background, mask, position, scale'),
       h('div', { class: 'row' }, h('label', {}, useBackground, ' Background colour'),
         h('span', {}, background), field('Mask', mask)),

@@ -88,6 +88,13 @@ def list_expressions(service: ServiceDep, caller: Caller) -> s.ExpressionList:
     return s.ExpressionList(items=items, total=len(items))
 
 
+@router.post("/prompt-check", response_model=s.PromptCheckOut, tags=["expressions"],
+             summary="What a talking photo's prompt would do, and which parts it would not "
+                     "use (nothing is made)")
+def prompt_check(body: s.PromptCheck, service: ServiceDep, caller: Caller) -> s.PromptCheckOut:
+    return s.PromptCheckOut(**service.read_prompt(body.prompt))
+
+
 @router.get("/avatars", response_model=s.AvatarList, tags=["avatars"],
             summary="The library and your own avatars, filtered and paged")
 def list_avatars(service: ServiceDep, caller: Caller,
