@@ -4,7 +4,6 @@ would not use, before any job is made (the studio shows them as the prompt is ty
 from __future__ import annotations
 
 from app_support import App
-
 from facecast.rules import MAX_PROMPT_CHARS
 
 
