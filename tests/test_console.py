@@ -376,9 +376,18 @@ def test_clean_areas_drawn_on_a_frame(server: ServerProcess, watched: Watched,
     assert all(abs(a - b) <= 2 for a, b in zip(numbers, [20, 200, 120, 230], strict=True)), numbers
     shot(page, "clean-area")
     page.get_by_test_id("clean-button").click()
-    page.get_by_test_id("job-row").first.wait_for()
-    job = cancel(server, page.get_by_test_id("job-row").first.get_attribute("data-job-id"))
+    row = page.get_by_test_id("job-row").first
+    row.wait_for()
+    with server.client() as c:
+        job = wait_for_job(c, row.get_attribute("data-job-id"))
     assert job["kind"] == "clean_video" and job["input"]["subtitle_areas"] == [numbers], job
+    assert job["status"] == "succeeded", job
+    # what was cleaned, said and drawn on the result's first frame
+    row.get_by_role("button", name="Play").click()
+    page.get_by_text("Cleaned 1 subtitle and 0 watermark area(s).").wait_for()
+    page.wait_for_function("() => document.querySelector('.player canvas.frame').width > 0")
+    settled(page)
+    shot(page, "clean-result")
     watched.check()
 
 
