@@ -456,6 +456,14 @@ def test_names_render_as_text(server: ServerProcess, watched: Watched,
     card.wait_for()
     assert card.locator(".name").inner_text() == XSS
     assert card.locator("img.thumb").count() == 1  # its thumbnail, and no other image
+    # renamed in place, to markup again: still text
+    item = page.locator("[role=listitem]").filter(has=card)
+    item.get_by_role("button", name="Rename").click()
+    item.get_by_label(f"New name for {XSS}").fill("<b>Renamed</b>")
+    item.get_by_role("button", name="Save").click()
+    page.locator(f"[data-avatar-id={avatar['id']}] .name").filter(
+        has_text="<b>Renamed</b>").wait_for()
+    assert page.locator("main b").count() == 0
     page.goto(f"{server.url}/#/account")
     page.get_by_role("cell", name=XSS, exact=True).wait_for()
     # the create page's grid: the avatar picked by the keyboard, then a script: ready to go

@@ -393,6 +393,10 @@ AvatarStyle = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$",
                                    description="e.g. professional, casual, formal")]
 
 
+class AvatarUpdate(Request):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class AvatarCreate(Request):
     """A photo avatar (face-checked at once) or a video avatar (made by an
     ``avatar_clone`` job from a 5 s to 10 min recording: ``processing`` until it ends)."""

@@ -138,6 +138,27 @@ function start() {
   route();
 }
 
+/** A Rename button that opens a small form in its place; `save(name)` does the renaming
+ * (an ApiError is shown by the form), then `done()`. */
+function renamer(what, current, save, done, problem) {
+  const button = h('button', { type: 'button' }, 'Rename');
+  button.addEventListener('click', () => {
+    const input = h('input', { type: 'text', value: current, maxlength: 200, 'aria-label': `New name for ${what}` });
+    const form = h('form', { class: 'row rename', onsubmit: async (e) => {
+      e.preventDefault();
+      const name = input.value.trim();
+      if (!name) return;
+      const saved = await act(e.submitter, 'Renaming…', problem, () => save(name));
+      if (saved) done();
+    } }, input, h('button', { type: 'submit' }, 'Save'),
+    h('button', { type: 'button', onclick: () => form.replaceWith(button) }, 'Cancel'));
+    button.replaceWith(form);
+    input.focus();
+    input.select();
+  });
+  return button;
+}
+
 // ---- avatars (a grid used by the create page and the avatars page) -----------------------
 
 /** A thumbnail grid of avatars with filters and pages; `onPick(avatar)` when one is chosen. */
@@ -192,6 +213,8 @@ function avatarPicker({ onPick, manage = false, pageSize = 12 } = {}) {
     }
     const item = h('div', { role: 'listitem' }, button);
     if (manage && avatar.custom) {
+      append(item, renamer(avatar.name, avatar.name,
+        (name) => api('PATCH', `/avatars/${avatar.id}`, { name }), load, problem));
       append(item, h('button', { type: 'button', class: 'danger', onclick: async (e) => {
         if (!confirm(`Delete the avatar "${avatar.name}"?`)) return;
         const done = await act(e.target, `Deleting ${avatar.id}…`, problem,
@@ -1032,13 +1055,8 @@ function voicesPage() {
         if (!url) return;
         sample.src = url; sample.hidden = false; sample.play().catch(() => {});
       } }, 'Play'),
-      v.custom ? h('button', { type: 'button', onclick: async (e) => {
-        const name = prompt('New name', v.name);
-        if (!name || !name.trim()) return;
-        const done = await act(e.target, 'Renaming…', problem,
-          () => api('PATCH', `/voices/${encodeURIComponent(v.id)}`, { name: name.trim() }));
-        if (done) load();
-      } }, 'Rename') : null,
+      v.custom ? renamer(v.name, v.name,
+        (name) => api('PATCH', `/voices/${encodeURIComponent(v.id)}`, { name }), load, problem) : null,
       v.custom ? h('button', { type: 'button', class: 'danger', onclick: async (e) => {
         if (!confirm(`Delete the voice "${v.name}"?`)) return;
         const done = await act(e.target, 'Deleting…', problem, () => api('DELETE', `/voices/${encodeURIComponent(v.id)}`));

@@ -152,6 +152,15 @@ def get_avatar(avatar_id: str, service: ServiceDep, caller: Caller) -> s.AvatarO
     return views.avatar(service, row)
 
 
+@router.patch("/avatars/{avatar_id}", response_model=s.AvatarOut, tags=["avatars"],
+              summary="Rename one of your avatars")
+def rename_avatar(avatar_id: str, body: s.AvatarUpdate, service: ServiceDep,
+                  caller: Caller) -> s.AvatarOut:
+    row = service.avatars.rename(caller.account_id, parse_id("av", avatar_id, "avatar"),
+                                 body.name)
+    return views.avatar(service, row)
+
+
 @router.delete("/avatars/{avatar_id}", status_code=204, tags=["avatars"])
 def delete_avatar(avatar_id: str, service: ServiceDep, caller: Caller) -> Response:
     service.avatars.delete(caller.account_id, parse_id("av", avatar_id, "avatar"))
