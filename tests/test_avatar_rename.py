@@ -32,3 +32,23 @@ def test_rename_own_avatar_not_the_library(app: App, astronaut_path: Path) -> No
     empty = app.client.patch(f"/api/v1/avatars/{avatar_id}", json={"name": ""},
                              headers=app.native(key))
     assert empty.status_code == 422
+
+
+def test_python_client_renames_and_checks_prompts(app: App, astronaut_path: Path) -> None:
+    from facecast.client import Client
+    from facecast.client.errors import ConflictError
+
+    key = app.account()
+    with Client("http://testserver", key, http_client=app.client) as client:
+        avatar = client.avatars.create("Client's", photo=astronaut_path)
+        assert client.avatars.rename(avatar, "Renamed by the client").name == \
+            "Renamed by the client"
+        builtin = client.avatars.list(custom=False).items[0]
+        try:
+            client.avatars.rename(builtin, "Mine")
+        except ConflictError as e:
+            assert e.code == "avatar_builtin"
+        else:
+            raise AssertionError("a library avatar was renamed")
+        read = client.expressions.check_prompt("smiling; juggle three balls")
+        assert read.unused == ["juggle three balls"] and read.actions
