@@ -437,6 +437,42 @@ def test_prompt_parts_not_used_are_named_while_typing(server: ServerProcess,
     watched.check()
 
 
+def test_layout_choices_reach_the_request(server: ServerProcess, watched: Watched,
+                                          astronaut_path: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    backdrop = tmp_path / "backdrop.png"
+    Image.new("RGB", (320, 180), (40, 90, 160)).save(backdrop)
+    page = watched.page
+    sign_in(page, server)
+    page.get_by_test_id("photo-input").set_input_files(str(astronaut_path))
+    page.get_by_test_id("face-verdict").wait_for()
+    page.get_by_test_id("script-input").fill(SCRIPT)
+    page.get_by_label("Aspect").select_option("16:9")
+    page.get_by_text("Layout: background, mask, position, scale").click()
+    page.get_by_label("Mask").select_option("circle")
+    page.get_by_label("Background picture").set_input_files(str(backdrop))
+    page.get_by_text("Background: backdrop.png").wait_for()
+    # the live preview: 16:9, the backdrop's blue at a corner, the portrait in the middle
+    corner, middle, size = page.evaluate("""() => {
+      const c = document.querySelector('canvas.layout');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;  // read once
+      const px = (x, y) => [...d.slice((y * c.width + x) * 4, (y * c.width + x) * 4 + 3)];
+      return [px(2, 2), px(c.width / 2, c.height / 2), [c.width, c.height]];
+    }""")
+    assert size == [320, 180] and corner == [40, 90, 160] and middle != corner, (corner, middle)
+    settled(page)
+    shot(page, "create-layout")
+    page.get_by_test_id("create-button").click()
+    row = page.get_by_test_id("job-row").first
+    row.wait_for()
+    job = cancel(server, row.get_attribute("data-job-id"))
+    layout = job["input"]["composition"]
+    assert job["input"]["aspect"] == "16:9" and layout["mask"] == "circle", job["input"]
+    assert layout["background"] is not None and layout["background_color"] is None, layout
+    watched.check()
+
+
 # ---- user text stays text ----------------------------------------------------------------
 
 

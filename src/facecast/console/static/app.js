@@ -427,7 +427,7 @@ function estimateText(secs, textSpeech) {
 
 /** Draw the canvas as the service will compose it: the portrait fitted whole into the canvas,
  * times `scale`, centred at (x, y) fractions, in its mask, over the background colour. */
-function drawLayout(canvas, img, { ratio, color, mask, scale, x, y }) {
+function drawLayout(canvas, img, { ratio, color, backdrop, mask, scale, x, y }) {
   const W = 320;
   const H = Math.round(W / ratio);
   canvas.width = W;
@@ -435,6 +435,12 @@ function drawLayout(canvas, img, { ratio, color, mask, scale, x, y }) {
   const ctx = canvas.getContext('2d');
   ctx.fillStyle = color || '#000000';
   ctx.fillRect(0, 0, W, H);
+  if (backdrop) {  // a background picture covers the canvas, centre-cropped
+    const k = Math.max(W / backdrop.naturalWidth, H / backdrop.naturalHeight);
+    const bw = backdrop.naturalWidth * k;
+    const bh = backdrop.naturalHeight * k;
+    ctx.drawImage(backdrop, (W - bw) / 2, (H - bh) / 2, bw, bh);
+  }
   if (!img) return;
   const fit = Math.min(W / img.naturalWidth, H / img.naturalHeight) * scale;
   const w = img.naturalWidth * fit;
@@ -545,6 +551,25 @@ function createPage() {
   const background = h('input', { type: 'color', value: '#20252e', 'aria-label': 'Background colour' });
   const useBackground = h('input', { type: 'checkbox' });
   const mask = select([['none', 'None'], ['circle', 'Circle'], ['rect', 'Rectangle']]);
+  const backdropInput = h('input', { type: 'file', accept: 'image/*' });
+  const backdropInfo = h('div', { 'aria-live': 'polite' });
+  let backdrop = null;  // {asset, img}
+  backdropInput.addEventListener('change', async () => {
+    const file = backdropInput.files[0];
+    backdrop = null;
+    backdropInfo.replaceChildren();
+    update();
+    if (!file) return;
+    const asset = await act(null, 'Uploading the background…', backdropInfo, () => upload(file));
+    if (!asset) return;
+    const img = new Image();
+    img.src = URL.createObjectURL(file);
+    await img.decode().catch(() => {});
+    backdrop = { asset, img };
+    useBackground.checked = false;  // a colour or a picture, not both
+    fill(backdropInfo, h('p', { class: 'ok' }, `Background: ${asset.filename}`));
+    update();
+  });
   const scale = h('input', { type: 'range', min: 0.3, max: 1.5, step: 0.05, value: '1' });
   const posX = h('input', { type: 'range', min: 0, max: 1, step: 0.01, value: '0.5' });
   const posY = h('input', { type: 'range', min: 0, max: 1, step: 0.01, value: '0.5' });
@@ -556,6 +581,7 @@ function createPage() {
     h('details', {}, h('summary', {}, 'Layout: background, mask, position, scale'),
       h('div', { class: 'row' }, h('label', {}, useBackground, ' Background colour'),
         h('span', {}, background), field('Mask', mask)),
+      field('Background picture', backdropInput), backdropInfo,
       h('div', { class: 'row' }, field('Scale', scale), field('Across', posX), field('Down', posY)),
       layout));
 
@@ -565,7 +591,8 @@ function createPage() {
 
   function composition() {
     const c = {};
-    if (useBackground.checked) c.background_color = background.value;
+    if (backdrop) c.background = { asset_id: backdrop.asset.id };
+    else if (useBackground.checked) c.background_color = background.value;
     if (mask.value !== 'none') c.mask = mask.value;
     if (Number(scale.value) !== 1) c.scale = Number(scale.value);
     if (Number(posX.value) !== 0.5 || Number(posY.value) !== 0.5) c.position = [Number(posX.value), Number(posY.value)];
@@ -581,6 +608,7 @@ function createPage() {
     const [aw, ah] = aspect.value ? aspect.value.split(':').map(Number)
       : [img?.naturalWidth || 1, img?.naturalHeight || 1];
     drawLayout(layout, img, { ratio: aw / ah, color: useBackground.checked ? background.value : '#000000',
+      backdrop: backdrop?.img,
       mask: mask.value, scale: Number(scale.value), x: Number(posX.value), y: Number(posY.value) });
     const who = whoPhoto.checked ? state.photoOk : state.avatar !== null;
     const missing = [!who && (whoPhoto.checked ? 'a photo that passes the face check' : 'an avatar'),
@@ -591,6 +619,9 @@ function createPage() {
       : estimateText(speech.seconds(), speech.isText()));
   }
   for (const node of [whoPhoto, whoAvatar]) node.addEventListener('change', update);
+  useBackground.addEventListener('change', () => {
+    if (useBackground.checked && backdrop) { backdrop = null; backdropInput.value = ''; backdropInfo.replaceChildren(); }
+  });
   for (const node of [aspect, useBackground, background, mask, scale, posX, posY]) node.addEventListener('input', update);
 
   create.addEventListener('click', async () => {
