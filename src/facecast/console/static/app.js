@@ -76,7 +76,7 @@ function signOut(message) {
   leavePage();
   session.clear();
   account = null;
-  location.hash = '';
+  history.replaceState(null, '', location.pathname);
   signInPage(message);
 }
 
@@ -134,7 +134,8 @@ function route() {
 
 function start() {
   shell();
-  if (!location.hash) location.hash = '#/create';
+  // (replaceState: no hashchange, so the page is drawn once)
+  if (!location.hash || location.hash === '#') history.replaceState(null, '', '#/create');
   route();
 }
 
@@ -716,7 +717,7 @@ function dubPage() {
 function cleanPage() {
   const problem = h('div');
   const areas = [];  // {kind, box: [x1, y1, x2, y2] in video pixels}
-  const frame = h('canvas', { class: 'frame', tabindex: '0', testid: 'clean-frame', role: 'img',
+  const frame = h('canvas', { class: 'frame', testid: 'clean-frame', role: 'img',
     'aria-label': 'A frame of the video: drag to mark an area' });
   const kind = select([['subtitle', 'Subtitles'], ['watermark', 'Watermark']]);
   const list = h('ul', { class: 'areas' });
