@@ -679,4 +679,10 @@ def test_failed_job_retried_with_the_same_inputs(server: ServerProcess, watched:
         again = wait_for_job(c, newest.get_attribute("data-job-id"))
     assert again["kind"] == "voice_clone" and again["input"] == first["input"], again
     assert again["status"] == "failed" and again["error"]["code"] == code
+    # the admin page lists both among every account's recent failures, in words
+    page.goto(f"{server.url}/#/admin")
+    settled(page)
+    failures = page.get_by_role("row").filter(has_text=f"[{code}]")
+    assert failures.count() >= 2
+    shot(page, "admin-failures")
     watched.check()

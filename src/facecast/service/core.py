@@ -460,6 +460,11 @@ class Service:
     def list_jobs(self, principal: Principal, **filters: Any) -> tuple[list[Job], int]:
         return jobs.list_jobs(self.db, principal.account_id, **filters)
 
+    def all_jobs(self, principal: Principal, **filters: Any) -> tuple[list[Job], int]:
+        """Every account's jobs, newest first (admin keys: recent failures, the queue)."""
+        self._admin(principal)
+        return jobs.list_jobs(self.db, None, **filters)
+
     def cancel_job(self, principal: Principal, job_id: int) -> Job:
         self._recent_jobs.pop(job_id, None)
         return jobs.cancel_job(self.db, principal.account_id, job_id)

@@ -293,6 +293,14 @@ class JobList(Page):
     items: list[JobOut]
 
 
+class AdminJobOut(JobOut):
+    account_id: str = Field(description="Whose job it is (acc_...)")
+
+
+class AdminJobList(Page):
+    items: list[AdminJobOut]
+
+
 class AssetOut(BaseModel):
     id: str
     object: Literal["asset"] = "asset"

@@ -1318,10 +1318,16 @@ function adminPage() {
       // /health and /metrics need no key
       const r = await fetch('/health', { cache: 'no-store' });
       const m = CONFIG.metrics ? await fetch('/metrics', { cache: 'no-store' }) : null;
-      return [await r.json(), await api('GET', '/accounts'), m?.ok ? parseMetrics(await m.text()) : null];
+      return [await r.json(), await api('GET', '/accounts'), m?.ok ? parseMetrics(await m.text()) : null,
+        await api('GET', '/admin/jobs?status=failed&page_size=10')];
     }));
     if (!data) return;
-    const [state, accounts, metrics] = data;
+    const [state, accounts, metrics, failures] = data;
+    fill(failed, failures.items.length ? failures.items.map((j) => h('tr', {},
+      h('td', {}, when(j.finished_at || j.created_at)), h('td', {}, j.account_id),
+      h('td', {}, `${KIND_NAMES[j.kind] || j.kind} ${j.id}`),
+      h('td', {}, j.error ? `${j.error.message} [${j.error.code}]` : '')))
+      : h('tr', {}, h('td', { colspan: 4 }, 'No failed jobs.')));
     fill(health, [['Queued jobs', state.queued], ['Running jobs', state.running], ['Version', state.version]]
       .map(([k, v]) => h('div', { class: 'stat' }, k, h('b', {}, String(v)))));
     if (metrics) showMetrics(metrics);
@@ -1347,6 +1353,7 @@ function adminPage() {
     load();
   } }, h('div', { class: 'row' }, field('Name', name), field('Credits', creditsIn), makeButton));
   const figures = h('div');
+  const failed = h('tbody');
   /** Jobs by kind and status, render speed and webhook deliveries, from /metrics. */
   function showMetrics(samples) {
     const of = (name) => samples.filter((x) => x.name === name);
@@ -1364,6 +1371,8 @@ function adminPage() {
   }
   fill(main, h('h2', {}, 'Admin'), problem,
     h('section', { class: 'panel' }, h('h3', {}, 'Service'), health, figures),
+    h('section', { class: 'panel' }, h('h3', {}, 'Recent failures (every account)'),
+      dataTable(['When', 'Account', 'Job', 'Error'], failed)),
     h('section', { class: 'panel' }, h('h3', {}, 'New account'), form, shown),
     h('section', { class: 'panel' }, h('h3', {}, 'Accounts'), dataTable(['Id', 'Name', '', 'Balance', 'Grant credits'], body)));
   load();
