@@ -40,3 +40,23 @@ def test_admin_sees_every_accounts_failures(app: App) -> None:
     assert made.json()["id"] not in {j["id"] for j in mine["items"]}
     refused = app.client.get("/api/v1/admin/jobs", headers=app.native(key))
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+
+
+def test_python_client_lists_every_accounts_jobs(app: App) -> None:
+    from facecast.client import Client
+    from facecast.client.errors import PermissionDeniedError
+
+    key = app.account()
+    made = app.client.post("/api/v1/speech", json={"text": "Listed for the admin."},
+                           headers=app.native(key)).json()
+    # (not closed: closing a client closes the http_client it was given, the app's)
+    admin = Client("http://testserver", app.admin, http_client=app.client)
+    listed = admin.accounts.jobs(kind="tts", page_size=100)
+    assert made["id"] in {j.id for j in listed.items}
+    user = Client("http://testserver", key, http_client=app.client)
+    try:
+        user.accounts.jobs()
+    except PermissionDeniedError as e:
+        assert e.code == "forbidden"
+    else:
+        raise AssertionError("a user key listed every account's jobs")

@@ -39,16 +39,17 @@ def test_python_client_renames_and_checks_prompts(app: App, astronaut_path: Path
     from facecast.client.errors import ConflictError
 
     key = app.account()
-    with Client("http://testserver", key, http_client=app.client) as client:
-        avatar = client.avatars.create("Client's", photo=astronaut_path)
-        assert client.avatars.rename(avatar, "Renamed by the client").name == \
-            "Renamed by the client"
-        builtin = client.avatars.list(custom=False).items[0]
-        try:
-            client.avatars.rename(builtin, "Mine")
-        except ConflictError as e:
-            assert e.code == "avatar_builtin"
-        else:
-            raise AssertionError("a library avatar was renamed")
-        read = client.expressions.check_prompt("smiling; juggle three balls")
-        assert read.unused == ["juggle three balls"] and read.actions
+    # (not closed: closing a client closes the http_client it was given, the app's)
+    client = Client("http://testserver", key, http_client=app.client)
+    avatar = client.avatars.create("Client's", photo=astronaut_path)
+    assert client.avatars.rename(avatar, "Renamed by the client").name == \
+        "Renamed by the client"
+    builtin = client.avatars.list(custom=False).items[0]
+    try:
+        client.avatars.rename(builtin, "Mine")
+    except ConflictError as e:
+        assert e.code == "avatar_builtin"
+    else:
+        raise AssertionError("a library avatar was renamed")
+    read = client.expressions.check_prompt("smiling; juggle three balls")
+    assert read.unused == ["juggle three balls"] and read.actions
