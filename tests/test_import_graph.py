@@ -31,8 +31,8 @@ import facecast
 PACKAGE_DIR = Path(facecast.__file__).parent
 ENGINE_PACKAGES = ["media", "face", "motion", "render", "pipeline", "cleanup", "speech", "quality",
                    "captions"]
-ABOVE_ENGINE = ("facecast.service", "facecast.api", "facecast.cli", "facecast.server",
-                "facecast.client")
+ABOVE_ENGINE = ("facecast.service", "facecast.api", "facecast.console", "facecast.cli",
+                "facecast.server", "facecast.client")
 
 
 def is_above_engine(module: str) -> bool:

@@ -59,6 +59,10 @@ def create_app(service: Service, *, maintenance: bool = True) -> FastAPI:
         return Health(status="ok", version=__version__, queued=counts.get("queued", 0),
                       running=counts.get("running", 0))
 
+    from facecast.console import mount_console
+
+    mount_console(app, service)  # the web console at /
+
     from facecast.api.compat import mount_compat
     from facecast.service.storage import LocalStorage
 
@@ -67,6 +71,9 @@ def create_app(service: Service, *, maintenance: bool = True) -> FastAPI:
 
         app.include_router(files_router(service.storage))
     mounted = mount_compat(app, service)
+    from facecast.api.metrics import install_metrics
+
+    install_metrics(app, service)  # its request timer innermost: it reads the matched route
     if service.settings.public_url is None:  # links follow each request's scheme and host
         app.add_middleware(PublicBase,  # type: ignore[arg-type]
                            trusted=tuple(service.settings.trusted_proxies))

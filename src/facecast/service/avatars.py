@@ -642,6 +642,19 @@ class AvatarService:
         return {"photo": signed(photo), "thumbnail": signed(avatar.thumbnail_key),
                 "preview": signed(avatar.preview_key)}
 
+    def rename(self, account_id: int, avatar_id: int, name: str) -> Avatar:
+        """Give one of the account's own avatars a new name (the library's are fixed)."""
+        name = check_name(name)
+        avatar = self.get(account_id, avatar_id)
+        if avatar.account_id is None:
+            raise ConflictError(f"avatar av_{avatar_id} is built in and cannot be renamed",
+                                code="avatar_builtin")
+        with self.db.session() as session:
+            row = session.get(Avatar, avatar_id)
+            assert row is not None
+            row.name = name
+        return self.get(account_id, avatar_id)
+
     def delete(self, account_id: int, avatar_id: int) -> None:
         avatar = self.get(account_id, avatar_id)
         if avatar.account_id is None:

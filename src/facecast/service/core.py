@@ -460,6 +460,11 @@ class Service:
     def list_jobs(self, principal: Principal, **filters: Any) -> tuple[list[Job], int]:
         return jobs.list_jobs(self.db, principal.account_id, **filters)
 
+    def all_jobs(self, principal: Principal, **filters: Any) -> tuple[list[Job], int]:
+        """Every account's jobs, newest first (admin keys: recent failures, the queue)."""
+        self._admin(principal)
+        return jobs.list_jobs(self.db, None, **filters)
+
     def cancel_job(self, principal: Principal, job_id: int) -> Job:
         self._recent_jobs.pop(job_id, None)
         return jobs.cancel_job(self.db, principal.account_id, job_id)
@@ -496,6 +501,16 @@ class Service:
         """The expression templates with their preview URLs ("" until rendered; the first
         listing starts rendering the missing previews in the background)."""
         return self.expression_previews.catalogue()
+
+    def read_prompt(self, text: str) -> dict[str, list[str]]:
+        """What a talking photo's ``prompt`` would do, before any job: the parts understood
+        (``used``), the parts that will not be rendered (``unused``, exact substrings) and
+        the actions in words; ``prompt_too_long`` past the limit."""
+        from facecast.motion.prompt import parse_prompt
+
+        plan = parse_prompt(text)
+        return {"used": list(plan.used), "unused": list(plan.unused),
+                "actions": list(plan.actions)}
 
     # ---- voices ----------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -186,12 +186,15 @@ def get_by_external_id(db: Database, account_id: int, external_id: str) -> Job:
     return job
 
 
-def list_jobs(db: Database, account_id: int, *, kinds: Iterable[str] | None = None,
+def list_jobs(db: Database, account_id: int | None, *, kinds: Iterable[str] | None = None,
               status: str | None = None, origin: str | None = None,
               created_after: datetime | None = None, created_before: datetime | None = None,
               offset: int = 0, limit: int = 20) -> tuple[list[Job], int]:
-    """A page of the account's jobs, newest first, and the total that match."""
-    where = [Job.account_id == account_id, Job.deleted_at.is_(None)]
+    """A page of the account's jobs (every account's: None), newest first, and the total
+    that match."""
+    where: list[ColumnElement[bool]] = [Job.deleted_at.is_(None)]
+    if account_id is not None:
+        where.append(Job.account_id == account_id)
     if kinds:
         where.append(Job.kind.in_(list(kinds)))
     if status:

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     progress_interval_s: float = 0.5  # at most this often a progress write per job
     worker_nice: int = 10  # workers yield the CPU to the API
 
+    # GET /metrics in the Prometheus text format (no key, like /health: keep it off public
+    # networks, or turn it off)
+    metrics: bool = True
+
     # the avatar library: operator folders of portraits / video-avatar packages, previews
     avatar_dirs: Annotated[list[str], NoDecode] = Field(default_factory=list)
     avatar_previews: bool = True  # render library avatars' preview videos in the background

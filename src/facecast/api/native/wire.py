@@ -293,6 +293,14 @@ class JobList(Page):
     items: list[JobOut]
 
 
+class AdminJobOut(JobOut):
+    account_id: str = Field(description="Whose job it is (acc_...)")
+
+
+class AdminJobList(Page):
+    items: list[AdminJobOut]
+
+
 class AssetOut(BaseModel):
     id: str
     object: Literal["asset"] = "asset"
@@ -362,6 +370,18 @@ class ExpressionOut(BaseModel):
     thumbnail_url: str = Field(description="Its thumbnail (JPEG); empty until rendered")
 
 
+class PromptCheck(Request):
+    prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)]
+
+
+class PromptCheckOut(BaseModel):
+    used: list[str] = Field(description="The parts understood (exact substrings)")
+    unused: list[str] = Field(description="The parts that will not be rendered (exact "
+                                          "substrings); a job lists the same in "
+                                          "result.info.prompt_unused")
+    actions: list[str] = Field(description="What the prompt will do, in words")
+
+
 class ExpressionList(BaseModel):
     items: list[ExpressionOut]
     total: int
@@ -379,6 +399,10 @@ AvatarRegion = Literal["western", "asian", "japanese_korean", "southeast_asian",
                        "middle_eastern", "african"]
 AvatarStyle = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$",
                                    description="e.g. professional, casual, formal")]
+
+
+class AvatarUpdate(Request):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class AvatarCreate(Request):

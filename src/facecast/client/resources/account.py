@@ -1,5 +1,5 @@
 """``client.account`` (balance, ledger, API keys, vendor credentials) and
-``client.accounts`` (admin keys only: other accounts and their credits)."""
+``client.accounts`` (admin keys only: other accounts, their credits and jobs)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from facecast.api.native.wire import (
     AccountBrief,
     AccountCreated,
     AccountOut,
+    AdminJobList,
     KeyCreated,
     KeyOut,
     LedgerList,
@@ -66,3 +67,11 @@ class Accounts(Resource[M]):
         """Add (or, negative, remove) credits."""
         return (yield from call("POST", f"/accounts/{segment(account)}/credits", LedgerOut,
                                 json=body(amount=amount, note=note)))
+
+    @operation
+    def jobs(self, *, kind: str | None = None, status: str | None = None,
+             page: int | None = None, page_size: int | None = None) -> Plan[AdminJobList]:
+        """Every account's jobs, newest first, each with its ``account_id``
+        (``status="failed"``: the recent failures)."""
+        params = body(kind=kind, status=status, page=page, page_size=page_size)
+        return (yield from call("GET", "/admin/jobs", AdminJobList, params=params))

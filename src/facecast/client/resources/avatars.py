@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from facecast.api.native.wire import AvatarList, AvatarOut, ExpressionList, FaceCheckOut
+from facecast.api.native.wire import (
+    AvatarList,
+    AvatarOut,
+    ExpressionList,
+    FaceCheckOut,
+    PromptCheckOut,
+)
 from facecast.client._media import Media, media_input
 from facecast.client._plan import Plan, body, call, listed, no_content, segment
 from facecast.client._resource import M, Resource, operation
@@ -46,6 +52,12 @@ class Avatars(Resource[M]):
         return (yield from call("POST", "/avatars", AvatarOut, json=request))
 
     @operation
+    def rename(self, avatar: AvatarRef, name: str) -> Plan[AvatarOut]:
+        """Rename one of your own avatars (the library's are refused: ``avatar_builtin``)."""
+        return (yield from call("PATCH", f"/avatars/{avatar_id(avatar)}", AvatarOut,
+                                json={"name": name}))
+
+    @operation
     def delete(self, avatar: AvatarRef) -> Plan[None]:
         yield from no_content("DELETE", f"/avatars/{avatar_id(avatar)}")
 
@@ -62,3 +74,10 @@ class Expressions(Resource[M]):
     def list(self) -> Plan[ExpressionList]:
         """The expression templates a talking photo's ``expression`` takes."""
         return (yield from call("GET", "/expressions", ExpressionList))
+
+    @operation
+    def check_prompt(self, prompt: str) -> Plan[PromptCheckOut]:
+        """What a talking photo's ``prompt`` would do: ``used``, ``unused`` (the parts that
+        will not be rendered) and ``actions``; nothing is made."""
+        return (yield from call("POST", "/prompt-check", PromptCheckOut,
+                                json={"prompt": prompt}))

@@ -115,6 +115,21 @@ def list_jobs(service: ServiceDep, caller: Caller,
                      page_size=page_size)
 
 
+@router.get("/admin/jobs", response_model=s.AdminJobList, tags=["admin"],
+            summary="Every account's jobs, newest first (admin key): recent failures, the "
+                    "queue")
+def list_all_jobs(service: ServiceDep, caller: Caller,
+                  kind: Annotated[s.JobKind | None, Query()] = None,
+                  status: Annotated[s.JobStatus | None, Query()] = None,
+                  page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+                  page_size: Annotated[int, Query(ge=1, le=100)] = 20) -> s.AdminJobList:
+    rows, total = service.all_jobs(caller, kinds=[kind] if kind else None, status=status,
+                                   offset=(page - 1) * page_size, limit=page_size)
+    items = [s.AdminJobOut(**views.job(service, r).model_dump(), account_id=f"acc_{r.account_id}")
+             for r in rows]
+    return s.AdminJobList(items=items, total=total, page=page, page_size=page_size)
+
+
 @router.get("/jobs/{job_id}", response_model=s.JobOut, tags=["jobs"], summary="One job")
 async def get_job(job_id: str, request: Request, service: ServiceDep,
                   caller: Caller) -> s.JobOut:

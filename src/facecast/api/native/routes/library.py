@@ -88,6 +88,13 @@ def list_expressions(service: ServiceDep, caller: Caller) -> s.ExpressionList:
     return s.ExpressionList(items=items, total=len(items))
 
 
+@router.post("/prompt-check", response_model=s.PromptCheckOut, tags=["expressions"],
+             summary="What a talking photo's prompt would do, and which parts it would not "
+                     "use (nothing is made)")
+def prompt_check(body: s.PromptCheck, service: ServiceDep, caller: Caller) -> s.PromptCheckOut:
+    return s.PromptCheckOut(**service.read_prompt(body.prompt))
+
+
 @router.get("/avatars", response_model=s.AvatarList, tags=["avatars"],
             summary="The library and your own avatars, filtered and paged")
 def list_avatars(service: ServiceDep, caller: Caller,
@@ -142,6 +149,15 @@ def face_check(body: s.FaceCheckRequest, service: ServiceDep,
 @router.get("/avatars/{avatar_id}", response_model=s.AvatarOut, tags=["avatars"])
 def get_avatar(avatar_id: str, service: ServiceDep, caller: Caller) -> s.AvatarOut:
     row = service.avatars.get(caller.account_id, parse_id("av", avatar_id, "avatar"))
+    return views.avatar(service, row)
+
+
+@router.patch("/avatars/{avatar_id}", response_model=s.AvatarOut, tags=["avatars"],
+              summary="Rename one of your avatars")
+def rename_avatar(avatar_id: str, body: s.AvatarUpdate, service: ServiceDep,
+                  caller: Caller) -> s.AvatarOut:
+    row = service.avatars.rename(caller.account_id, parse_id("av", avatar_id, "avatar"),
+                                 body.name)
     return views.avatar(service, row)
 
 
