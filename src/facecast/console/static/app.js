@@ -930,7 +930,9 @@ function jobsPage(focusId) {
     entry.badge.className = `badge ${job.status}`;
     entry.bar.value = job.progress;
     entry.bar.setAttribute('aria-label', `${job.id} progress`);
-    const money = job.cost != null ? `cost ${job.cost} credits` : `holds ${job.cost_estimate} credits`;
+    // an ended job without a cost was not charged: its hold went back to the account
+    const money = job.cost != null ? `cost ${job.cost} credits`
+      : ACTIVE.has(job.status) ? `holds ${job.cost_estimate} credits` : 'not charged';
     entry.stage.textContent = `${job.stage || job.status} · ${money}`;
     if (before && before.status === job.status && !!before.result === !!job.result) return;
     const buttons = [];
