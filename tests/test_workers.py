@@ -4,8 +4,12 @@ from the list after a clean stop. Real processes, real jobs; every wait polls a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from service_support import ServerProcess, wait_for_job
+from scale_support import ServerMissing, postgres_cluster, redis_server
+from service_support import ServerProcess, service_env, wait_for_job
 
 HEARTBEAT_S = 0.25
 LEASE_S = 4.0  # FACECAST_LEASE_S: the timeout after which a silent worker shows as lost
@@ -72,9 +77,9 @@ def test_other_keys_are_refused_and_the_client_lists(server: ServerProcess) -> N
     with Client(server.url, server.admin_key) as client:
         listed = poll_client(client)
         assert listed.lost_after_s == LEASE_S and listed.items[0].id.startswith("wrk_")
-    with Client(server.url, made.json()["api_key"]) as client:
-        with pytest.raises(PermissionDeniedError):
-            client.accounts.workers()
+    with Client(server.url, made.json()["api_key"]) as client, \
+            pytest.raises(PermissionDeniedError):
+        client.accounts.workers()
 
 
 def poll_client(client: Any, timeout: float = 60) -> Any:
@@ -134,3 +139,41 @@ def test_worker_idle_busy_idle_then_lost_and_removed(server: ServerProcess) -> N
     finally:
         db.dispose()
     assert [w.row.id for w in left] == [int(first["id"].removeprefix("wrk_"))]
+
+
+def test_standalone_worker_on_redis_and_postgresql(tmp_path: Path) -> None:
+    """A ``facecast worker`` on another "machine" (its own home) lists itself in the
+    shared PostgreSQL database with its Redis queue, and leaves on a clean stop."""
+    with contextlib.ExitStack() as stack:
+        try:
+            redis = stack.enter_context(redis_server(tmp_path / "redis"))
+            postgres = stack.enter_context(postgres_cluster())
+        except ServerMissing as exc:
+            pytest.skip(f"needs real servers: {exc}")
+        shared: dict[str, object] = {"database_url": postgres.url, "queue_url": redis.url,
+                                     "storage_url": f"file://{tmp_path / 'storage'}",
+                                     "heartbeat_s": HEARTBEAT_S, "lease_s": LEASE_S}
+        server = ServerProcess(tmp_path / "api", workers=0, **shared).start()  # migrates
+        stack.callback(server.stop)
+        (tmp_path / "worker").mkdir()
+        with open(tmp_path / "worker" / "worker.log", "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "facecast.cli", "worker"],
+                                    env=service_env(tmp_path / "worker", **shared),
+                                    stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+
+        def kill_group() -> None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+
+        stack.callback(kill_group)
+        with server.client() as admin:
+            assert workers(admin) == []  # `serve` with no worker processes lists none
+            one = poll(admin, lambda ws: len(ws) == 1 and ws[0]["state"] == "idle", 90,
+                       "one idle worker")[0]
+            assert one["queue"] == "redis" and one["hostname"] == socket.gethostname()
+            assert redis.url not in str(one)  # the backend's kind, never its URL
+            proc.terminate()  # the consumer stops its worker process, which leaves
+            assert proc.wait(30) is not None
+            poll(admin, lambda ws: ws == [], 10, "gone after a clean stop")
