@@ -177,3 +177,30 @@ def test_standalone_worker_on_redis_and_postgresql(tmp_path: Path) -> None:
             proc.terminate()  # the consumer stops its worker process, which leaves
             assert proc.wait(30) is not None
             poll(admin, lambda ws: ws == [], 10, "gone after a clean stop")
+
+
+def test_a_worker_started_before_the_database_is_ready_lists_itself_later(
+        tmp_path: Path) -> None:
+    """``facecast worker`` may start while the API still migrates a new database: it
+    runs on, and its heartbeat writes its row once the table is there."""
+    from facecast.service.db import Database
+    from facecast.service.settings import Settings
+    from facecast.service.worker import Presence
+    from facecast.service.workers import list_workers, unregister
+
+    settings = Settings(home=tmp_path, heartbeat_s=3600.0)  # beats by hand below
+    db = Database(settings.db_url)
+    try:
+        presence = Presence(db, settings)  # no tables yet
+        assert presence.id is None
+        db.migrate()
+        presence.beat()
+        listed = list_workers(db, settings.lease_s)
+        assert [(w.row.id, w.row.pid, w.state) for w in listed] == [
+            (presence.id, os.getpid(), "idle")]
+        assert presence.id is not None
+        unregister(db, presence.id)  # pruned while it was stopped: the next beat writes it again
+        presence.beat()
+        assert [w.row.id for w in list_workers(db, settings.lease_s)] == [presence.id]
+    finally:
+        db.dispose()

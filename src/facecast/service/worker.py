@@ -5,7 +5,9 @@ a scratch folder, runs the kind's runner with a progress callback, stores the
 output files and finishes the job. A heartbeat thread keeps the claim alive
 while the runner works; when the job is canceled (or was requeued because
 this worker looked dead) the next progress report raises :class:`Abandoned`
-and the run stops without writing anything.
+and the run stops without writing anything. :class:`Presence` keeps the worker process
+itself in the list of workers (:mod:`facecast.service.workers`) on the same kind of
+heartbeat thread (:class:`Beat`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -110,16 +113,22 @@ class Presence(Beat):
     def __init__(self, db: Database, settings: Settings) -> None:
         super().__init__(settings.heartbeat_s, "worker-heartbeat")
         self.db, self.settings = db, settings
-        self.id = workers.register(db, settings.queue)
+        self.id: int | None = None
+        try:
+            self.id = workers.register(db, settings.queue)
+        except Exception:  # a worker started before the API migrated the database
+            log.warning("not in the list of workers yet (the database is not ready); "
+                        "trying again on the next heartbeat", exc_info=True)
 
     def beat(self) -> None:
-        if not workers.touch(self.db, self.id):
-            # the row was pruned (this process was stopped for a day): write it again
+        # not written yet, or the row was pruned (this process was stopped for a day)
+        if self.id is None or not workers.touch(self.db, self.id):
             self.id = workers.register(self.db, self.settings.queue)
 
     def __exit__(self, *exc: object) -> None:
         super().__exit__(*exc)
-        workers.unregister(self.db, self.id)
+        if self.id is not None:
+            workers.unregister(self.db, self.id)
 
 
 class JobRunner:
@@ -186,15 +195,22 @@ class JobRunner:
         job = jobs.claim(self.db, job_id, self.name)
         if job is None:
             return  # a duplicate wake-up, or the job was canceled meanwhile
-        presence = self.presence
-        if presence is not None:
-            workers.working(self.db, presence.id, job.id, job.kind)
+        listed = self.presence.id if self.presence is not None else None
+        if listed is not None:
+            self._note(workers.working, listed, job.id, job.kind)
         succeeded: bool | None = None  # an interrupted run (shutdown) counts as neither
         try:
             succeeded = self._run(job)
         finally:
-            if presence is not None:
-                workers.finished(self.db, presence.id, succeeded)
+            if listed is not None:
+                self._note(workers.finished, listed, succeeded)
+
+    def _note(self, write: Callable[..., None], *args: object) -> None:
+        """Writes to the list of workers; one that fails must not fail the job."""
+        try:
+            write(self.db, *args)
+        except Exception:
+            log.exception("the list of workers was not updated")
 
     def _run(self, job: Job) -> bool | None:
         """Runs a claimed job: True when it succeeded, False when it failed, None when
