@@ -179,7 +179,9 @@ def upgrade_from_0002(url: str) -> list[tuple]:
         rows = conn.execute(text("SELECT builtin_key, source, style, thumbnail_key, job_id "
                                  "FROM avatars ORDER BY id")).all()
     db.dispose()
-    assert version == "0003"
+    from alembic.script import ScriptDirectory
+
+    assert version == ScriptDirectory.from_config(cfg).get_current_head()  # 0003 and later
     return [tuple(r) for r in rows]
 
 

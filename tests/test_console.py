@@ -684,5 +684,8 @@ def test_failed_job_retried_with_the_same_inputs(server: ServerProcess, watched:
     settled(page)
     failures = page.get_by_role("row").filter(has_text=f"[{code}]")
     assert failures.count() >= 2
+    # and the server's worker process, its state in words, the cell labelled for a phone
+    worker = page.get_by_test_id("worker-row").first
+    assert worker.locator("td[data-label=State]").inner_text() in {"idle", "busy"}
     shot(page, "admin-failures")
     watched.check()

@@ -3,10 +3,11 @@ tools (the `prometheus-client` package writes the format).
 
 What the database knows is read at each scrape, so every API process answers the same
 whatever process or worker did the work: jobs by kind and status, the queue's depth, render
-seconds per second of media made (over the most recent finished jobs of each kind) and
-webhook deliveries by status. HTTP request latencies are a histogram of this process's own
-requests (with ``--api-workers N``, each process counts its own: sum them in the query).
-No key is asked, as for ``/health``; ``FACECAST_METRICS=false`` turns the route off.
+seconds per second of media made (over the most recent finished jobs of each kind),
+webhook deliveries by status and worker processes by state. HTTP request latencies are a
+histogram of this process's own requests (with ``--api-workers N``, each process counts
+its own: sum them in the query). No key is asked, as for ``/health``;
+``FACECAST_METRICS=false`` turns the route off.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facecast.service.core import Service
 from facecast.service.models import Job, WebhookDelivery
+from facecast.service.workers import list_workers
 
 __all__ = ["RECENT_JOBS", "install_metrics"]
 
@@ -52,6 +54,8 @@ class ServiceCollector:
         deliveries = GaugeMetricFamily("facecast_webhook_deliveries", "Webhook deliveries "
                                        "by status (failed: every attempt failed)",
                                        labels=["status"])
+        workers = GaugeMetricFamily("facecast_workers", "Worker processes by state (lost: "
+                                    "no heartbeat for FACECAST_LEASE_S)", labels=["state"])
         with self.service.db.session() as session:
             counts = session.execute(select(Job.kind, Job.status, func.count())
                                      .where(Job.deleted_at.is_(None))
@@ -73,7 +77,10 @@ class ServiceCollector:
                 speed.add_metric([kind], ratio)
         for status, n in sent:
             deliveries.add_metric([status], n)
-        yield from (jobs, queue, speed, deliveries)
+        states = [w.state for w in list_workers(self.service.db, self.service.settings.lease_s)]
+        for state in ("idle", "busy", "lost"):  # each state always, 0 too: alerts on "lost"
+            workers.add_metric([state], states.count(state))
+        yield from (jobs, queue, speed, deliveries, workers)
 
 
 def _seconds_per_media_second(rows: Iterable[Any]) -> float | None:

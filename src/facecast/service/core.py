@@ -73,6 +73,7 @@ from facecast.service.ratelimit import RateLimiter
 from facecast.service.runners import KINDS, tts_cost, video_cost
 from facecast.service.settings import Settings
 from facecast.service.storage import Storage, open_storage
+from facecast.service.workers import WorkerView, list_workers
 
 # speech runs at about 14 characters a second: enough to price a text job up front
 CHARS_PER_SECOND = 14.0
@@ -745,6 +746,11 @@ class Service:
         self._admin(principal)
         with self.db.session() as session:
             return list(session.scalars(select(Account).order_by(Account.id)).all())
+
+    def workers(self, principal: Principal) -> list[WorkerView]:
+        """Every worker process with its state (admin keys); lost after ``lease_s``."""
+        self._admin(principal)
+        return list_workers(self.db, self.settings.lease_s)
 
     def grant(self, principal: Principal, account_id: int, amount: int, note: str
               ) -> LedgerEntry:

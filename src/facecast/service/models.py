@@ -244,3 +244,23 @@ class VendorCredential(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Worker(Base):
+    """A worker process that runs jobs: written when it starts, touched by its heartbeat,
+    removed when it stops cleanly. One whose heartbeat is older than ``Settings.lease_s``
+    is lost (killed, or its machine gone); see :mod:`facecast.service.workers`."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    queue: Mapped[str] = mapped_column(String(16))  # the queue's backend: sqlite | redis
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # the job it runs now (no foreign key: a job row may be purged while a worker lists it)
+    job_id: Mapped[int | None] = mapped_column(BigInteger)
+    job_kind: Mapped[str | None] = mapped_column(String(32))
+    jobs_done: Mapped[int] = mapped_column(Integer, default=0)
+    jobs_failed: Mapped[int] = mapped_column(Integer, default=0)

@@ -19,3 +19,20 @@ def run_job(job_id: int) -> None:
 
 def enqueue(job_id: int) -> None:
     run_job(job_id)
+
+
+# Huey calls these in each of its worker processes (never in the API, which only
+# enqueues): the process enters the list of workers when it starts and leaves it when it
+# stops cleanly.
+@huey.on_startup()
+def worker_started() -> None:
+    from facecast.service.worker import job_runner
+
+    job_runner().start()
+
+
+@huey.on_shutdown()
+def worker_stopped() -> None:
+    from facecast.service.worker import job_runner
+
+    job_runner().stop()

@@ -5,7 +5,9 @@ a scratch folder, runs the kind's runner with a progress callback, stores the
 output files and finishes the job. A heartbeat thread keeps the claim alive
 while the runner works; when the job is canceled (or was requeued because
 this worker looked dead) the next progress report raises :class:`Abandoned`
-and the run stops without writing anything.
+and the run stops without writing anything. :class:`Presence` keeps the worker process
+itself in the list of workers (:mod:`facecast.service.workers`) on the same kind of
+heartbeat thread (:class:`Beat`).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from facecast.errors import FacecastError
-from facecast.service import jobs
+from facecast.service import jobs, workers
 from facecast.service.db import Database
 from facecast.service.models import Asset, Job
 from facecast.service.processes import lower_priority
@@ -36,27 +39,51 @@ class Abandoned(Exception):
     """This run no longer owns its job (canceled, or requeued after a lost heartbeat)."""
 
 
-class Heartbeat:
-    """Keeps a claimed job alive and carries progress to the database."""
+_B = TypeVar("_B", bound="Beat")
 
-    def __init__(self, db: Database, settings: Settings, job: Job) -> None:
-        self.db, self.settings, self.job_id, self.attempt = db, settings, job.id, job.attempt
-        self.lost = False
-        self._progress: float | None = None
-        self._stage: str | None = None
-        self._last_write = 0.0
+
+class Beat:
+    """A daemon thread that calls :meth:`beat` every ``interval`` seconds while the
+    ``with`` block runs: a running job's heartbeat, and a worker process's own."""
+
+    def __init__(self, interval: float, name: str) -> None:
+        self.interval = interval
         self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{job.id}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
-    def __enter__(self) -> Heartbeat:
+    def __enter__(self: _B) -> _B:
         self._thread.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+    def beat(self) -> None:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.beat()
+            except Exception:  # a busy database must not kill the worker; retry next beat
+                log.exception("%s failed", self._thread.name)
+
+
+class Heartbeat(Beat):
+    """Keeps a claimed job alive and carries progress to the database."""
+
+    def __init__(self, db: Database, settings: Settings, job: Job) -> None:
+        super().__init__(settings.heartbeat_s, f"heartbeat-{job.id}")
+        self.db, self.settings, self.job_id, self.attempt = db, settings, job.id, job.attempt
+        self.lost = False
+        self._progress: float | None = None
+        self._stage: str | None = None
+        self._last_write = 0.0
+        self._lock = threading.Lock()
+
+    def beat(self) -> None:
+        self._write()
 
     def _write(self) -> None:
         with self._lock:
@@ -65,13 +92,6 @@ class Heartbeat:
         if not jobs.heartbeat(self.db, self.job_id, self.attempt, progress=progress,
                               stage=stage):
             self.lost = True
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.settings.heartbeat_s):
-            try:
-                self._write()
-            except Exception:  # a busy database must not kill the render; retry next beat
-                log.exception("heartbeat of job %s failed", self.job_id)
 
     def progress(self, fraction: float, stage: str) -> None:
         if self.lost:
@@ -86,6 +106,31 @@ class Heartbeat:
                 raise Abandoned
 
 
+class Presence(Beat):
+    """This worker process's row in the list of workers, kept fresh while it runs and
+    removed when it stops cleanly (one killed stays, and shows as lost)."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        super().__init__(settings.heartbeat_s, "worker-heartbeat")
+        self.db, self.settings = db, settings
+        self.id: int | None = None
+        try:
+            self.id = workers.register(db, settings.queue)
+        except Exception:  # a worker started before the API migrated the database
+            log.warning("not in the list of workers yet (the database is not ready); "
+                        "trying again on the next heartbeat", exc_info=True)
+
+    def beat(self) -> None:
+        # not written yet, or the row was pruned (this process was stopped for a day)
+        if self.id is None or not workers.touch(self.db, self.id):
+            self.id = workers.register(self.db, self.settings.queue)
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        if self.id is not None:
+            workers.unregister(self.db, self.id)
+
+
 class JobRunner:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -96,6 +141,18 @@ class JobRunner:
         lower_priority(settings.worker_nice)  # renders yield the CPU to the API's requests
         # a new worker process (Huey restarts one that died): what dead attempts left goes
         sweep(settings.scratch_root)
+        self.presence: Presence | None = None  # in the list of workers (consumer processes)
+
+    def start(self) -> None:
+        """Enter the list of workers (called when a consumer's worker process starts)."""
+        if self.presence is None:
+            self.presence = Presence(self.db, self.settings).__enter__()
+
+    def stop(self) -> None:
+        """Leave the list of workers (a clean stop)."""
+        if self.presence is not None:
+            presence, self.presence = self.presence, None
+            presence.__exit__(None, None, None)
 
     def _inputs(self, job: Job, workdir: Path) -> dict[str, Path]:
         out: dict[str, Path] = {}
@@ -138,11 +195,31 @@ class JobRunner:
         job = jobs.claim(self.db, job_id, self.name)
         if job is None:
             return  # a duplicate wake-up, or the job was canceled meanwhile
+        listed = self.presence.id if self.presence is not None else None
+        if listed is not None:
+            self._note(workers.working, listed, job.id, job.kind)
+        succeeded: bool | None = None  # an interrupted run (shutdown) counts as neither
+        try:
+            succeeded = self._run(job)
+        finally:
+            if listed is not None:
+                self._note(workers.finished, listed, succeeded)
+
+    def _note(self, write: Callable[..., None], *args: object) -> None:
+        """Writes to the list of workers; one that fails must not fail the job."""
+        try:
+            write(self.db, *args)
+        except Exception:
+            log.exception("the list of workers was not updated")
+
+    def _run(self, job: Job) -> bool | None:
+        """Runs a claimed job: True when it succeeded, False when it failed, None when
+        this run gave it up (canceled, or taken over by another attempt)."""
         kind = KINDS.get(job.kind)
         if kind is None:
             jobs.finish_failure(self.db, job.id, job.attempt, "unknown_job_kind",
                                 f"this worker cannot run {job.kind!r} jobs")
-            return
+            return False
         log.info("job %s (%s) attempt %s started on %s", job.id, job.kind, job.attempt,
                  self.name)
         with scratch(self.settings.scratch_root, f"job{job.id}-{job.attempt}-") as tmp, \
@@ -160,24 +237,24 @@ class JobRunner:
                 log.info("job %s attempt %s abandoned (canceled or requeued)", job.id,
                          job.attempt)
                 self._discard(kind, job)
-                return
+                return None
             except FacecastError as exc:
                 jobs.finish_failure(self.db, job.id, job.attempt, exc.code, exc.message)
-                return
+                return False
             except Exception as exc:
                 log.exception("job %s failed", job.id)
                 jobs.finish_failure(self.db, job.id, job.attempt, "internal_error",
                                     f"the job failed unexpectedly: {type(exc).__name__}: {exc}")
-                return
+                return False
         cost = kind.price(self.settings, job.params, output)
         if not jobs.finish_success(self.db, self.settings, job.id, job.attempt, result, cost,
                                    after=kind.on_success):
             # canceled or taken over while storing: its files are nobody's
             self.storage.delete_prefix(f"jobs/{job.id}/{job.attempt}/")
             self._discard(kind, job)
-        else:
-            log.info("job %s succeeded (cost %s)", job.id, cost)
-
+            return None
+        log.info("job %s succeeded (cost %s)", job.id, cost)
+        return True
 
     def _hold(self, job: Job, cost: int) -> None:
         if not jobs.hold(self.db, job.id, job.attempt, cost):

@@ -17,6 +17,7 @@ from facecast.service.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from facecast.service.workers import WorkerView
 
 # internal bookkeeping in params that callers did not send
 _HIDDEN_PARAMS = ("inputs", "avatar_package")
@@ -118,6 +119,16 @@ def ledger(row: LedgerEntry) -> s.LedgerOut:
 def account_brief(row: Account) -> s.AccountBrief:
     return s.AccountBrief(id=f"acc_{row.id}", name=row.name, is_admin=row.is_admin,
                           balance=row.balance, created_at=row.created_at)
+
+
+def worker(view: WorkerView) -> s.WorkerOut:
+    row = view.row
+    return s.WorkerOut(id=f"wrk_{row.id}", hostname=row.hostname, pid=row.pid,
+                       queue=row.queue,  # type: ignore[arg-type]  # sqlite | redis
+                       state=view.state, started_at=row.started_at, last_seen=row.last_seen,
+                       job_id=f"job_{row.job_id}" if row.job_id is not None else None,
+                       job_kind=row.job_kind, jobs_done=row.jobs_done,
+                       jobs_failed=row.jobs_failed)
 
 
 def credential(row: VendorCredential) -> s.VendorCredentialOut:

@@ -633,6 +633,29 @@ class AccountBrief(BaseModel):
     created_at: Timestamp
 
 
+class WorkerOut(BaseModel):
+    id: str = Field(description="wrk_...: one worker process")
+    object: Literal["worker"] = "worker"
+    hostname: str
+    pid: int
+    queue: Literal["sqlite", "redis"] = Field(description="The queue it takes jobs from")
+    state: Literal["idle", "busy", "lost"] = Field(
+        description="busy: running job_id; lost: no heartbeat for lost_after_s seconds "
+                    "(killed, or its machine is gone)")
+    started_at: Timestamp
+    last_seen: Timestamp
+    job_id: str | None = Field(None, description="The job it runs now (job_...)")
+    job_kind: str | None = None
+    jobs_done: int = Field(description="Jobs it finished since it started")
+    jobs_failed: int
+
+
+class WorkerList(BaseModel):
+    object: Literal["list"] = "list"
+    items: list[WorkerOut]
+    lost_after_s: float = Field(description="A worker silent this long shows as lost")
+
+
 class CreditGrant(Request):
     amount: Annotated[int, Field(ge=-(10**12), le=10**12)]
     note: Annotated[str, Field(max_length=500)] = ""

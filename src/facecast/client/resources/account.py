@@ -1,5 +1,6 @@
 """``client.account`` (balance, ledger, API keys, vendor credentials) and
-``client.accounts`` (admin keys only: other accounts, their credits and jobs)."""
+``client.accounts`` (admin keys only: other accounts, their credits and jobs, the
+worker processes)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from facecast.api.native.wire import (
     KeyOut,
     LedgerList,
     LedgerOut,
+    WorkerList,
 )
 from facecast.client._plan import Plan, body, call, segment
 from facecast.client._resource import M, Resource, operation
@@ -75,3 +77,9 @@ class Accounts(Resource[M]):
         (``status="failed"``: the recent failures)."""
         params = body(kind=kind, status=status, page=page, page_size=page_size)
         return (yield from call("GET", "/admin/jobs", AdminJobList, params=params))
+
+    @operation
+    def workers(self) -> Plan[WorkerList]:
+        """Every worker process, each ``idle``, ``busy`` (with its ``job_id``) or ``lost``
+        (silent for ``lost_after_s``: killed, or its machine gone)."""
+        return (yield from call("GET", "/admin/workers", WorkerList))

@@ -1321,10 +1321,17 @@ function adminPage() {
       const r = await fetch('/health', { cache: 'no-store' });
       const m = CONFIG.metrics ? await fetch('/metrics', { cache: 'no-store' }) : null;
       return [await r.json(), await api('GET', '/accounts'), m?.ok ? parseMetrics(await m.text()) : null,
-        await api('GET', '/admin/jobs?status=failed&page_size=10')];
+        await api('GET', '/admin/jobs?status=failed&page_size=10'), await api('GET', '/admin/workers')];
     }));
     if (!data) return;
-    const [state, accounts, metrics, failures] = data;
+    const [state, accounts, metrics, failures, workers] = data;
+    fill(workersBody, workers.items.length ? workers.items.map((w) => h('tr', { testid: 'worker-row' },
+      h('td', {}, w.hostname), h('td', {}, String(w.pid)),
+      h('td', {}, h('span', { class: `badge ${w.state}` }, w.state)),
+      h('td', {}, w.job_id ? `${KIND_NAMES[w.job_kind] || w.job_kind || ''} ${w.job_id}`.trim() : ''),
+      h('td', {}, when(w.last_seen)), h('td', {}, `${w.jobs_done} / ${w.jobs_failed}`)))
+      : h('tr', {}, h('td', { colspan: 6 }, 'No worker processes: start one with facecast worker (or facecast serve --workers 1).')));
+    fill(workersNote, `Lost: no heartbeat for ${workers.lost_after_s} s (killed, or its machine is gone).`);
     fill(failed, failures.items.length ? failures.items.map((j) => h('tr', {},
       h('td', {}, when(j.finished_at || j.created_at)), h('td', {}, j.account_id),
       h('td', {}, `${KIND_NAMES[j.kind] || j.kind} ${j.id}`),
@@ -1356,6 +1363,8 @@ function adminPage() {
   } }, h('div', { class: 'row' }, field('Name', name), field('Credits', creditsIn), makeButton));
   const figures = h('div');
   const failed = h('tbody');
+  const workersBody = h('tbody');
+  const workersNote = h('p', { class: 'muted' });
   /** Jobs by kind and status, render speed and webhook deliveries, from /metrics. */
   function showMetrics(samples) {
     const of = (name) => samples.filter((x) => x.name === name);
@@ -1373,6 +1382,8 @@ function adminPage() {
   }
   fill(main, h('h2', {}, 'Admin'), problem,
     h('section', { class: 'panel' }, h('h3', {}, 'Service'), health, figures),
+    h('section', { class: 'panel' }, h('h3', {}, 'Workers'),
+      dataTable(['Host', 'PID', 'State', 'Current job', 'Last seen', 'Done / failed'], workersBody), workersNote),
     h('section', { class: 'panel' }, h('h3', {}, 'Recent failures (every account)'),
       dataTable(['When', 'Account', 'Job', 'Error'], failed)),
     h('section', { class: 'panel' }, h('h3', {}, 'New account'), form, shown),

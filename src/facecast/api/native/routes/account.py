@@ -150,6 +150,13 @@ def list_accounts(service: ServiceDep, caller: Caller) -> list[s.AccountBrief]:
     return [views.account_brief(a) for a in service.accounts(caller)]
 
 
+@router.get("/admin/workers", response_model=s.WorkerList, tags=["admin"],
+            summary="Every worker process: idle, busy (with its job) or lost (admin key)")
+def list_workers(service: ServiceDep, caller: Caller) -> s.WorkerList:
+    return s.WorkerList(items=[views.worker(w) for w in service.workers(caller)],
+                        lost_after_s=service.settings.lease_s)
+
+
 @router.post("/accounts", status_code=201, response_model=s.AccountCreated, tags=["admin"],
              summary="A new account and its first API key (admin key)")
 def create_account(body: s.AccountCreate, service: ServiceDep,
