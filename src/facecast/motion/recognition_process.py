@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from facecast.media.audio import Audio
-from facecast.motion.recognition import Recognition, recognise
+from facecast.motion.recognition import Recognition, new_decoder, recognise
 
 log = logging.getLogger(__name__)
 
@@ -166,10 +166,13 @@ def serve() -> None:
     """The child's side: read one pickled ``(samples, sample_rate)`` from stdin, write the
     pickled :class:`Recognition` of it to stdout."""
     _end_with_parent(int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid())
+    # The models load (0.2-0.3 s) while the parent still checks the face; unused until the
+    # audio comes, the decoder is as fresh as recognise() would make it.
+    decoder = new_decoder()
     data = sys.stdin.buffer.read()
     if not data:  # the parent no longer wants it
         return
     samples, rate = pickle.loads(data)  # our parent's samples
-    heard = recognise(Audio(samples, int(rate)))
+    heard = recognise(Audio(samples, int(rate)), decoder=decoder)
     sys.stdout.buffer.write(pickle.dumps(heard, protocol=pickle.HIGHEST_PROTOCOL))
     sys.stdout.buffer.flush()
