@@ -106,6 +106,7 @@ def test_a_render_recognises_in_a_child_and_draws_the_same_mouth(
                                                    output=tmp_path / "r.mp4", size="256x256",
                                                    export_visemes=tmp_path / "t.json"))
     assert not _children()
+    assert result.timings["recognition_wait"] >= 0.0  # it was recognised beside the set-up
     # the same samples recognised here (WAV's 16 bits round them: recognise them again)
     from facecast.media import load_audio
 

@@ -297,8 +297,13 @@ def _render(spec: TalkingPhotoSpec, report: Progress, timings: dict[str, float],
     try:
         t = time.perf_counter()
         wants_captions = bool(spec.captions) or spec.burn_captions is not None
-        heard = ahead.result() if ahead is not None \
-            else heard_if_needed(audio, phonemes, wants_captions)
+        heard: Recognition | None
+        if ahead is not None:
+            heard = ahead.result()
+            # > 0: the recogniser, not the portrait, held the render up this long
+            timings["recognition_wait"] = ahead.wait_s
+        else:
+            heard = heard_if_needed(audio, phonemes, wants_captions)
         captions = None
         if wants_captions:
             from facecast.pipeline.captioning import make_captions
