@@ -21,10 +21,15 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from facecast.errors import InputError
-from facecast.motion.life import nod_track, shake_track, tilt_track, zoom_track
+from facecast.motion.life import (
+    gaussian_filter1d,
+    nod_track,
+    shake_track,
+    tilt_track,
+    zoom_track,
+)
 
 # The face rig's expression channels (facecast.render.rig appends them to its channels).
 FACE_CHANNELS: tuple[str, ...] = ("brow_raise", "brow_furrow", "smile", "eyes_wide", "squint")

@@ -17,9 +17,9 @@ camera zoom for the whole picture.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 HEAD_CHANNELS: tuple[str, ...] = ("roll", "dx", "dy", "scale")
 # Bounds of the head pose with gestures: the head mover fills in background for about
@@ -46,6 +46,15 @@ class LifeTrack:
 
     def __len__(self) -> int:
         return len(self.blink)
+
+
+def gaussian_filter1d(x: np.ndarray, sigma: float, **kwargs: Any) -> np.ndarray:
+    """SciPy's ``gaussian_filter1d``, imported when first used: ``scipy.ndimage`` takes
+    0.15 s to import, which a render otherwise pays before it can start its speech
+    recogniser (:mod:`facecast.motion.recognition_process`)."""
+    from scipy.ndimage import gaussian_filter1d as scipy_gaussian
+
+    return np.asarray(scipy_gaussian(x, sigma, **kwargs))
 
 
 def _smooth_noise(rng: np.random.Generator, n: int, fps: float, seconds: float) -> np.ndarray:

@@ -104,10 +104,10 @@ class Recognition:
         }
 
 
-def _decoder() -> Any:
-    """A fresh decoder per recognition. Reusing one would save its 0.2-0.8 s of loading,
-    but its Gaussian selection carries state from the audio it heard before (the same
-    clip's word posteriors moved 0.77 -> 0.72 on a second pass), and the same audio
+def new_decoder() -> Any:
+    """A fresh decoder, for one recognition only. Reusing one would save its 0.2-0.8 s of
+    loading, but its Gaussian selection carries state from the audio it heard before (the
+    same clip's word posteriors moved 0.77 -> 0.72 on a second pass), and the same audio
     must give the same mouth."""
     from pocketsphinx import Decoder
 
@@ -137,16 +137,19 @@ def chunk_bounds(samples: np.ndarray, rate: int = SAMPLE_RATE,
     return list(itertools.pairwise(cuts))
 
 
-def recognise(audio: Audio) -> Recognition:
+def recognise(audio: Audio, *, decoder: Any = None) -> Recognition:
     """Recognise English words in ``audio`` and time their phones (no transcript needed).
 
+    ``decoder``: a fresh one from :func:`new_decoder`, made ahead of the audio (the
+    recogniser's child process loads its models while it waits); None makes one.
     Never raises for odd audio (silence, noise, another language): such input
     comes back with few words and a low :attr:`Recognition.confidence`.
     """
     t0 = time.process_time()
     samples = np.clip(audio.resampled(SAMPLE_RATE).samples, -1.0, 1.0)
     duration = audio.duration
-    decoder = _decoder()
+    if decoder is None:
+        decoder = new_decoder()
     words: list[WordTiming] = []
     phones: list[PhonemeTiming] = []
     post_sum = ac_sum = 0.0

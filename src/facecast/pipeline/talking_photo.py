@@ -35,10 +35,10 @@ from facecast.media.video import render_preset
 from facecast.motion.expressions import ExpressionPlan, expression_track, get_template
 from facecast.motion.life import LifeTrack, life_track, with_gestures
 from facecast.motion.prompt import PromptPlan, parse_prompt
+from facecast.motion.recognition_process import RecognitionProcess
 from facecast.motion.track import CHANNEL_INDEX, MouthTrack
 from facecast.pipeline.frames import prefetched
 from facecast.pipeline.specs import check_look, check_speech_choice
-from facecast.render.animator import PortraitAnimator
 from facecast.render.canvas import canvas_size, fit_photo
 from facecast.render.compose import Composition, Compositor, VideoFill, check_canvas
 from facecast.rules import (
@@ -53,6 +53,7 @@ from facecast.timing import PhonemeTiming, WordTiming
 if TYPE_CHECKING:
     from facecast.captions import CaptionStyle, Cue
     from facecast.motion.recognition import Recognition
+    from facecast.render.animator import PortraitAnimator
 
 PathLike = str | os.PathLike[str]
 Progress = Callable[[float, str], None]
@@ -245,6 +246,25 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
     plan = prompt.plan(template.controls) if not prompt.is_empty() \
         else ExpressionPlan(template.controls)
 
+    # Audio without its words is recognised in a child process, started now so that its
+    # imports overlap the face check and its decoding the portrait's set-up.
+    ahead = RecognitionProcess() if _recognises(spec) else None
+    try:
+        return _render(spec, report, timings, t0, template.key, prompt, plan, ahead)
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+def _recognises(spec: TalkingPhotoSpec) -> bool:
+    """Whether the mouth track will recognise the speech (audio given without its words)."""
+    return spec.audio is not None and spec.text is None and not spec.transcript
+
+
+def _render(spec: TalkingPhotoSpec, report: Progress, timings: dict[str, float], t0: float,
+            expression: str, prompt: PromptPlan, plan: ExpressionPlan,
+            ahead: RecognitionProcess | None) -> TalkingPhotoResult:
+    """The stages of :func:`render_talking_photo` after the spec's own checks."""
     report(0.0, "analysing face")
     photo = spec.photo if isinstance(spec.photo, np.ndarray) else load_image(
         spec.photo, max_bytes=spec.face_limits.max_bytes)
@@ -265,70 +285,67 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
     report(0.02, "preparing speech")
     t = time.perf_counter()
     audio, phonemes, words = speech_with_words(spec)
-    captions = None
-    wants_captions = bool(spec.captions) or spec.burn_captions is not None
-    heard = heard_if_needed(audio, phonemes, wants_captions)
-    if wants_captions:
-        from facecast.pipeline.captioning import make_captions
-
-        # before the costly part: speech that cannot be captioned stops the render here
-        captions = make_captions(audio, words, text=spec.text, transcript=spec.transcript,
-                                 heard=heard)
-    track = mouth_track(audio, phonemes, spec.fps, heard=heard)
-    n_frames = max(1, round(audio.duration * spec.fps))
-    track = MouthTrack(spec.fps, _fit_length(track.values, n_frames), track.source, track.meta)
-    if spec.export_visemes:
-        from facecast.motion.export import save_track
-
-        save_track(track, spec.export_visemes)
+    if ahead is not None:
+        ahead.send(audio)  # decoded in the child while the portrait is set up
     timings["speech"] = time.perf_counter() - t
-    if spec.on_speech is not None:
-        spec.on_speech(n_frames / spec.fps)
 
     report(0.05, "preparing portrait")
     t = time.perf_counter()
-    life = life_track(n_frames, spec.fps, seed=spec.seed, activity=track.channel("jaw"),
-                      head_motion=spec.head_motion, blinks=spec.blinks)
-    zoom: np.ndarray | None = None
-    if not plan.is_neutral():  # natural without a prompt renders exactly as before
-        expr = expression_track(plan, spec.fps, n_frames, track.channel("jaw"), seed=spec.seed)
-        life = with_gestures(life, expr.head * spec.head_motion, gain=expr.gain, face=expr.face)
-        if plan.camera is not None:
-            zoom = expr.zoom
-    frames: Iterator[np.ndarray]
-    if comp is None:
-        fit = fit_photo(photo, width, height)
-        landmarks = fit.map_points(verdict.analysis.landmarks)
-        animator = PortraitAnimator(fit.image, landmarks, head_motion=spec.head_motion > 0)
-        frames = animator.frames(track, life)
-        face_centre = _centre(landmarks)
-    else:
-        # The animator works on the avatar's own pixels only; the compositor puts each
-        # frame on the canvas (so a 4K canvas costs 4K only where the avatar is).
-        compositor = Compositor(comp, photo, verdict.analysis.landmarks, width, height,
-                                fps=spec.fps)
-        try:
-            animator = PortraitAnimator(compositor.avatar, compositor.landmarks,
-                                        head_motion=spec.head_motion > 0)
-        except BaseException:
-            compositor.close()
-            raise
-        compositor.follow(animator.head)
-        # Animating and composing in threads of their own (encoding is a third): at 4K
-        # each takes longer than encoding a frame, and in one thread they left a core idle.
-        frames = _composed(compositor, prefetched(enumerate(animator.frames(track, life))),
-                           life)
-        # the avatar's pixels start at the composed region's corner on the canvas
-        face_centre = _centre(compositor.landmarks) + np.array(
-            [compositor.cols.start, compositor.rows.start], np.float64)
-    if zoom is not None:
-        frames = camera_zoom(frames, zoom, face_centre)
-    if captions is not None and spec.burn_captions is not None:
-        from facecast.captions import CaptionBurner
-
-        frames = CaptionBurner(captions.cues, width, height, spec.fps,
-                               spec.burn_captions).frames(frames)
+    # The portrait's set-up needs no mouth track: it runs while the speech is recognised.
+    portrait = _Portrait(spec, photo, verdict.analysis.landmarks, width, height)
     timings["setup"] = time.perf_counter() - t
+    try:
+        t = time.perf_counter()
+        wants_captions = bool(spec.captions) or spec.burn_captions is not None
+        heard: Recognition | None
+        if ahead is not None:
+            heard = ahead.result()
+            # > 0: the recogniser, not the portrait, held the render up this long
+            timings["recognition_wait"] = ahead.wait_s
+        else:
+            heard = heard_if_needed(audio, phonemes, wants_captions)
+        captions = None
+        if wants_captions:
+            from facecast.pipeline.captioning import make_captions
+
+            # before the costly part: speech that cannot be captioned stops the render here
+            captions = make_captions(audio, words, text=spec.text,
+                                     transcript=spec.transcript, heard=heard)
+        track = mouth_track(audio, phonemes, spec.fps, heard=heard)
+        n_frames = max(1, round(audio.duration * spec.fps))
+        track = MouthTrack(spec.fps, _fit_length(track.values, n_frames), track.source,
+                           track.meta)
+        if spec.export_visemes:
+            from facecast.motion.export import save_track
+
+            save_track(track, spec.export_visemes)
+        timings["speech"] += time.perf_counter() - t
+        if spec.on_speech is not None:
+            spec.on_speech(n_frames / spec.fps)
+
+        t = time.perf_counter()
+        life = life_track(n_frames, spec.fps, seed=spec.seed, activity=track.channel("jaw"),
+                          head_motion=spec.head_motion, blinks=spec.blinks)
+        zoom: np.ndarray | None = None
+        if not plan.is_neutral():  # natural without a prompt renders exactly as before
+            expr = expression_track(plan, spec.fps, n_frames, track.channel("jaw"),
+                                    seed=spec.seed)
+            life = with_gestures(life, expr.head * spec.head_motion, gain=expr.gain,
+                                 face=expr.face)
+            if plan.camera is not None:
+                zoom = expr.zoom
+        frames = portrait.frames(track, life)
+        if zoom is not None:
+            frames = camera_zoom(frames, zoom, portrait.face_centre)
+        if captions is not None and spec.burn_captions is not None:
+            from facecast.captions import CaptionBurner
+
+            frames = CaptionBurner(captions.cues, width, height, spec.fps,
+                                   spec.burn_captions).frames(frames)
+    except BaseException:
+        portrait.close()  # a background video's reader (the frames never started)
+        raise
+    timings["setup"] += time.perf_counter() - t
 
     t = time.perf_counter()
     # The writer stops the audio at the last frame; a shorter track simply ends early.
@@ -341,11 +358,65 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
     timings["total"] = time.perf_counter() - t0
     report(1.0, "done")
     return TalkingPhotoResult(Path(spec.output), n_frames / spec.fps, frames_done, width, height,
-                              track, phonemes, timings, expression=template.key,
+                              track, phonemes, timings, expression=expression,
                               prompt_unused=list(prompt.unused),
                               prompt_actions=list(prompt.actions),
                               captions=captions.cues if captions else [],
                               captions_source=captions.source if captions else None)
+
+
+class _Portrait:
+    """The portrait set up to be animated: the animator alone on the fitted photo, or, with
+    a composition, the animator on the avatar's own pixels and the compositor that puts
+    them on the canvas. Needs no mouth track, so it is built while the speech is
+    recognised."""
+
+    def __init__(self, spec: TalkingPhotoSpec, photo: np.ndarray, landmarks: np.ndarray,
+                 width: int, height: int) -> None:
+        # Imported here, not with this module: the animator's imports (MediaPipe, SciPy)
+        # take about a second, which an audio-only render spends beside the recogniser
+        # (started before this) rather than before it.
+        from facecast.render.animator import PortraitAnimator
+
+        self.compositor: Compositor | None = None
+        self.animator: PortraitAnimator
+        comp = spec.composition
+        if comp is None:
+            fit = fit_photo(photo, width, height)
+            fitted = fit.map_points(landmarks)
+            self.animator = PortraitAnimator(fit.image, fitted,
+                                             head_motion=spec.head_motion > 0)
+            self.face_centre = _centre(fitted)
+            return
+        # The animator works on the avatar's own pixels only; the compositor puts each
+        # frame on the canvas (so a 4K canvas costs 4K only where the avatar is).
+        compositor = Compositor(comp, photo, landmarks, width, height, fps=spec.fps)
+        try:
+            self.animator = PortraitAnimator(compositor.avatar, compositor.landmarks,
+                                             head_motion=spec.head_motion > 0)
+        except BaseException:
+            compositor.close()
+            raise
+        compositor.follow(self.animator.head)
+        self.compositor = compositor
+        # the avatar's pixels start at the composed region's corner on the canvas
+        self.face_centre = _centre(compositor.landmarks) + np.array(
+            [compositor.cols.start, compositor.rows.start], np.float64)
+
+    def frames(self, track: MouthTrack, life: LifeTrack) -> Iterator[np.ndarray]:
+        """The video's frames (the canvas), rendered as they are read."""
+        if self.compositor is None:
+            return self.animator.frames(track, life)
+        # Animating and composing in threads of their own (encoding is a third): at 4K
+        # each takes longer than encoding a frame, and in one thread they left a core idle.
+        return _composed(self.compositor,
+                         prefetched(enumerate(self.animator.frames(track, life))), life)
+
+    def close(self) -> None:
+        """Free what the set-up opened (a background video's reader) when no frames will
+        be read; reading the frames to their end closes it otherwise."""
+        if self.compositor is not None:
+            self.compositor.close()
 
 
 def _composed(compositor: Compositor, animated: Iterator[tuple[int, np.ndarray]],

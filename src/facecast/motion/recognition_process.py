@@ -1,0 +1,178 @@
+"""Speech recognition in a child process, beside the work that does not need its words.
+
+Recognising the speech of an audio-only render (:func:`facecast.motion.recognition.recognise`,
+about 0.1 s of CPU per audio second) used to run before the portrait's set-up; in a thread
+beside it, it measured slower still, because pocketsphinx holds the GIL while it decodes.
+A child Python decodes on the other core instead, while the parent checks the face, loads
+the audio and sets up the portrait.
+
+:class:`RecognitionProcess` starts the child before the audio is at hand (its own imports
+then overlap the parent's face check), :meth:`~RecognitionProcess.send` hands it the
+audio's samples and :meth:`~RecognitionProcess.result` waits for its pickled
+:class:`~facecast.motion.recognition.Recognition`. The child runs the very same
+:func:`~facecast.motion.recognition.recognise` on the very same samples (a fresh decoder
+either way), so the words and phones are the ones the parent would have found itself.
+Whatever goes wrong there (the child cannot start, dies, answers nothing usable) the
+parent recognises the audio itself: slower, never different.
+
+The child is a plain ``python -c`` started with :mod:`subprocess`, not a
+:mod:`multiprocessing` process: the service runs renders in daemonic worker processes,
+which multiprocessing does not allow to have children, and its ``spawn`` start method
+would import the parent's ``__main__`` module again in the child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from facecast.media.audio import Audio
+from facecast.motion.recognition import Recognition, new_decoder, recognise
+
+log = logging.getLogger(__name__)
+
+# The package's root (the folder holding ``facecast``): the child's working folder, so its
+# ``python -c`` imports this very facecast (its sys.path starts with the working folder).
+_ROOT = Path(__file__).resolve().parents[2]
+_CHILD_CODE = "from facecast.motion.recognition_process import serve; serve()"
+# The child decodes on one core: no BLAS or OpenMP thread pools to start for it.
+_CHILD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+_PR_SET_PDEATHSIG = 1
+
+
+class RecognitionProcess:
+    """One recognition in a child process: start it early, :meth:`send` the audio,
+    :meth:`result` when the words are needed, and :meth:`close` it in any case (a
+    context manager does). Not thread-safe: one caller drives it."""
+
+    def __init__(self) -> None:
+        self._audio: Audio | None = None
+        self._answer: tuple[bytes, bytes] | None = None
+        self._thread: threading.Thread | None = None
+        self._heard: Recognition | None = None
+        self.in_child = False  # whether the result came from the child (False: recognised here)
+        self.wait_s = 0.0  # how long result() waited for the child
+        self._proc: subprocess.Popen[bytes] | None = None
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", _CHILD_CODE, str(os.getpid())],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                cwd=_ROOT, env={**os.environ, **_CHILD_ENV}, close_fds=True)
+        except (OSError, ValueError) as exc:  # no executable, no processes left, ...
+            log.warning("speech recognition could not start a child process (%s): "
+                        "recognising in this one", exc)
+
+    def __enter__(self) -> RecognitionProcess:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def send(self, audio: Audio) -> None:
+        """Hand ``audio`` to the child (it starts decoding at once); returns at once."""
+        if self._audio is not None:
+            raise RuntimeError("a RecognitionProcess recognises one audio")
+        self._audio = audio
+        proc = self._proc
+        if proc is None:
+            return
+        payload = pickle.dumps((audio.samples, audio.sample_rate),
+                               protocol=pickle.HIGHEST_PROTOCOL)
+
+        def talk() -> None:
+            # communicate() writes and reads together (the samples fill many pipe buffers
+            # while the child may still be importing) and reaps the child.
+            with contextlib.suppress(OSError, ValueError):
+                self._answer = proc.communicate(payload)
+
+        self._thread = threading.Thread(target=talk, name="facecast-recognition", daemon=True)
+        self._thread.start()
+
+    def result(self) -> Recognition:
+        """The recognition of the audio given to :meth:`send`: the child's answer, or, if it
+        failed, this process's own (the same function on the same samples)."""
+        if self._audio is None:
+            raise RuntimeError("send() the audio before asking for the result")
+        if self._heard is not None:
+            return self._heard
+        t = time.perf_counter()
+        if self._thread is not None:
+            self._thread.join()
+        self.wait_s = time.perf_counter() - t
+        heard = self._answered()
+        self.in_child = heard is not None
+        if heard is None:
+            heard = recognise(self._audio)
+        self._heard = heard
+        return heard
+
+    def _answered(self) -> Recognition | None:
+        proc, answer = self._proc, self._answer
+        if proc is None:
+            return None
+        if answer is None or proc.returncode != 0:
+            why = answer[1].decode(errors="replace").strip().splitlines()[-1:] if answer else []
+            log.warning("speech recognition's child process failed (exit %s%s): recognising "
+                        "in this one", proc.returncode, f", {why[0]}" if why else "")
+            return None
+        try:
+            heard = pickle.loads(answer[0])  # our own child's answer
+        except Exception as exc:  # a truncated or garbled answer: recognise here instead
+            log.warning("speech recognition's child process answered nothing usable (%s): "
+                        "recognising in this one", exc)
+            return None
+        return heard if isinstance(heard, Recognition) else None
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None when it could not start)."""
+        return self._proc.pid if self._proc is not None else None
+
+    def close(self) -> None:
+        """End the child if it still runs (its answer is no longer wanted) and reap it."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            with contextlib.suppress(OSError):
+                proc.kill()
+        if self._thread is not None:
+            self._thread.join()  # communicate() returns once the pipes close
+        with contextlib.suppress(OSError, ValueError):
+            proc.communicate()  # reaps it and closes the pipes (a no-op after the thread's)
+
+
+def _end_with_parent(parent: int) -> None:
+    """Be killed when the parent dies (a canceled job's worker killed hard must not leave
+    a decoder running for a minute), and end now if it is already gone."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL),
+                                                    0, 0, 0)
+    if os.getppid() != parent:
+        sys.exit(0)
+
+
+def serve() -> None:
+    """The child's side: read one pickled ``(samples, sample_rate)`` from stdin, write the
+    pickled :class:`Recognition` of it to stdout."""
+    _end_with_parent(int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid())
+    # The models load (0.2-0.3 s) while the parent still checks the face; unused until the
+    # audio comes, the decoder is as fresh as recognise() would make it.
+    decoder = new_decoder()
+    data = sys.stdin.buffer.read()
+    if not data:  # the parent no longer wants it
+        return
+    samples, rate = pickle.loads(data)  # our parent's samples
+    heard = recognise(Audio(samples, int(rate)), decoder=decoder)
+    sys.stdout.buffer.write(pickle.dumps(heard, protocol=pickle.HIGHEST_PROTOCOL))
+    sys.stdout.buffer.flush()

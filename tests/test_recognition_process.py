@@ -1,0 +1,151 @@
+"""Speech recognition in a child process (facecast.motion.recognition_process), as the
+audio-only talking photo uses it: the child's words, phones and mouth track are the
+in-process ones; a child that dies is replaced by recognising in-process; a render that
+fails early leaves no child behind; and it works from a daemonic, forked worker process
+(the service's Huey workers are such). Piper TTS speech (always) and a real render of
+the packaged astronaut.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import pytest
+
+import facecast.motion as motion
+from facecast.errors import InputError
+from facecast.media.audio import Audio
+from facecast.motion.recognition import Recognition, recognise
+from facecast.motion.recognition_process import RecognitionProcess
+from facecast.pipeline.talking_photo import TalkingPhotoSpec, mouth_track, render_talking_photo
+
+SENTENCE = ("Peter picked a bunch of bright blue berries before the movie began, "
+            "and Mom baked a big apple pie for the boys.")
+
+
+@pytest.fixture(scope="module")
+def speech() -> Audio:
+    from facecast.speech import synthesize
+
+    return synthesize(SENTENCE).audio
+
+
+@pytest.fixture(scope="module")
+def here(speech: Audio) -> Recognition:
+    """The recognition made in this process."""
+    return recognise(speech)
+
+
+def _same(a: Recognition, b: Recognition) -> None:
+    assert a.words == b.words
+    assert a.phonemes == b.phonemes
+    assert (a.posterior, a.acoustic, a.speech_s) == (b.posterior, b.acoustic, b.speech_s)
+
+
+def _children() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children(recursive=True)
+            if p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_the_child_hears_what_this_process_hears(speech: Audio, here: Recognition) -> None:
+    with RecognitionProcess() as child:
+        child.send(speech)
+        heard = child.result()
+        assert child.in_child
+    assert here.confident and len(here.words) >= 12
+    _same(heard, here)
+    # and so the mouth drawn from it is the same, value for value
+    ours, theirs = mouth_track(speech, [], 25.0, heard=here), mouth_track(speech, [], 25.0,
+                                                                           heard=heard)
+    assert ours.source == theirs.source == "recognised"
+    assert np.array_equal(ours.values, theirs.values)
+    assert not _children()  # answered, reaped
+
+
+@pytest.mark.parametrize("when", ["before the audio", "while decoding"])
+def test_a_killed_child_is_replaced_by_recognising_here(speech: Audio, here: Recognition,
+                                                        when: str) -> None:
+    with RecognitionProcess() as child:
+        assert child.pid is not None
+        if when == "before the audio":
+            os.kill(child.pid, signal.SIGKILL)
+            child.send(speech)
+        else:
+            child.send(speech)
+            os.kill(child.pid, signal.SIGKILL)  # it is still importing or decoding
+        heard = child.result()
+        assert not child.in_child
+    _same(heard, here)
+    assert not _children()
+
+
+def test_a_render_that_fails_on_its_audio_leaves_no_child(tmp_path: Path,
+                                                          astronaut_path: Path) -> None:
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + os.urandom(64))
+    out = tmp_path / "x.mp4"
+    with pytest.raises(InputError) as err:
+        render_talking_photo(TalkingPhotoSpec(photo=astronaut_path, audio=broken, output=out))
+    assert err.value.code in {"unreadable_audio", "no_audio_stream"}, err.value.code
+    assert not out.exists()
+    assert not _children()
+
+
+def test_a_render_recognises_in_a_child_and_draws_the_same_mouth(
+        tmp_path: Path, astronaut_path: Path, speech: Audio, here: Recognition) -> None:
+    from facecast.media import write_audio
+
+    wav = write_audio(tmp_path / "speech.wav", speech)
+    result = render_talking_photo(TalkingPhotoSpec(photo=astronaut_path, audio=wav,
+                                                   output=tmp_path / "r.mp4", size="256x256",
+                                                   export_visemes=tmp_path / "t.json"))
+    assert not _children()
+    assert result.timings["recognition_wait"] >= 0.0  # it was recognised beside the set-up
+    # the same samples recognised here (WAV's 16 bits round them: recognise them again)
+    from facecast.media import load_audio
+
+    expected = mouth_track(load_audio(wav), [], 25.0)
+    assert result.track.source == "recognised"
+    n = min(len(expected), len(result.track))
+    assert n >= result.frames - 1
+    assert np.array_equal(result.track.values[:n], expected.values[:n])
+
+
+def _recognise_in(samples: np.ndarray, rate: int, answers: Any) -> None:
+    """Runs in a daemonic forked process, as a render in a Huey worker does."""
+    with RecognitionProcess() as child:
+        child.send(Audio(samples, rate))
+        heard = child.result()
+        answers.put((child.in_child, [w.word for w in heard.words]))
+
+
+def test_it_works_in_a_daemonic_forked_worker(speech: Audio, here: Recognition) -> None:
+    ctx = multiprocessing.get_context("fork")
+    answers = ctx.Queue()
+    worker = ctx.Process(target=_recognise_in, args=(speech.samples, speech.sample_rate,
+                                                     answers), daemon=True)
+    worker.start()
+    try:
+        in_child, words = answers.get(timeout=120)
+    finally:
+        worker.join(timeout=30)
+    assert worker.exitcode == 0
+    # a multiprocessing child would have been refused here ("daemonic processes are not
+    # allowed to have children") and recognised in the worker instead
+    assert in_child
+    assert words == [w.word for w in here.words]
+
+
+def test_the_motion_package_still_exports_its_names() -> None:
+    """Its names load on first use (so the recogniser's child skips SciPy)."""
+    for name in motion.__all__:
+        assert getattr(motion, name) is not None
+    assert motion.recognise is recognise
+    with pytest.raises(AttributeError):
+        _ = motion.no_such_name
