@@ -16,7 +16,7 @@ import numpy as np
 
 from facecast.face.litert import TfliteModel, as_rgb_u8, image_to_tensor
 
-__all__ = ["Detection", "FaceDetector"]
+__all__ = ["FULL_RANGE_MIN_SCORE", "SHORT_RANGE_MIN_SCORE", "Detection", "FaceDetector"]
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,13 @@ class _Spec:
 # threshold is fixed per model: mediapipe 0.10.21's FaceDetection solution passes
 # its min_detection_confidence as a graph option that the model's node options
 # override, so 0.6 (full range) and 0.5 (short range) were always in force.
+FULL_RANGE_MIN_SCORE = 0.6
+SHORT_RANGE_MIN_SCORE = 0.5
 _SPECS = {
-    "short": _Spec("face_detection_short_range.tflite", 128, (8, 16, 16, 16), 1.0, 0.5),
-    "full": _Spec("face_detection_full_range_sparse.tflite", 192, (4,), 0.0, 0.6),
+    "short": _Spec("face_detection_short_range.tflite", 128, (8, 16, 16, 16), 1.0,
+                   SHORT_RANGE_MIN_SCORE),
+    "full": _Spec("face_detection_full_range_sparse.tflite", 192, (4,), 0.0,
+                  FULL_RANGE_MIN_SCORE),
 }
 _SCORE_CLIP = 100.0  # raw scores are clipped to +-100 before the sigmoid
 _NMS_IOU = 0.3  # weighted NMS merges boxes overlapping more than this

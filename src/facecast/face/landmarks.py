@@ -75,6 +75,9 @@ _CROPS = (
 _CROP_SIDE = 16  # each crop is 16x16 cells of the 48x48 feature map
 _CROP_SCALE = 1.5
 _FEATURES = "p_re_lu_3"
+_FEATURE_SIDE = 48  # the feature map the crops are taken from is 48x48
+# Crop cell coordinates, row-major (x varies fastest).
+_GRID_Y, _GRID_X = (g.ravel() for g in np.mgrid[0:_CROP_SIDE, 0:_CROP_SIDE].astype(np.float32))
 # TransformLandmarks: (landmarks input, matrix input, output)
 _BACK = (
     ("reshape_1", "multiply_by_constant_1", "transform_landmarks_v2"),
@@ -131,29 +134,44 @@ def _landmarks_to_matrix(
 
 def _transform_tensor_bilinear(features: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """TransformTensorBilinear (v2): the 16x16 crop of the (48, 48, C) feature map
-    through ``matrix``, sampled at cell centres, zero outside the map."""
-    fh, fw = features.shape[:2]
+    through ``matrix``, sampled at cell centres, zero outside the map.
+
+    ``features`` may come with a one-cell zero border already (50, 50, C; see
+    :func:`_zero_border`), which is how the kernel reads neighbours past the edge.
+    """
+    if features.shape[0] == _FEATURE_SIDE:
+        features = _zero_border(features)
+    fh, fw = features.shape[0] - 2, features.shape[1] - 2
     m = matrix.astype(np.float32)
     # Align-corners correction of the v2 kernel: sample at cell centres.
     tx = m[0, 3] + m[0, 0] * 0.5 + m[0, 1] * 0.5 - 0.5
     ty = m[1, 3] + m[1, 0] * 0.5 + m[1, 1] * 0.5 - 0.5
-    oy, ox = np.mgrid[0:_CROP_SIDE, 0:_CROP_SIDE].astype(np.float32)
-    x = m[0, 0] * ox + m[0, 1] * oy + tx
-    y = m[1, 0] * ox + m[1, 1] * oy + ty
+    x = m[0, 0] * _GRID_X + m[0, 1] * _GRID_Y + tx
+    y = m[1, 0] * _GRID_X + m[1, 1] * _GRID_Y + ty
     inside = (x >= 0) & (x <= fw - 1) & (y >= 0) & (y <= fh - 1)
     x0, y0 = np.floor(x), np.floor(y)
-    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
-    xi, yi = x0.astype(np.int64), y0.astype(np.int64)
-
-    def read(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
-        ok = (yy >= 0) & (xx >= 0) & (yy < fh) & (xx < fw)
-        vals = features[np.clip(yy, 0, fh - 1), np.clip(xx, 0, fw - 1)]
-        return np.where(ok[..., None], vals, 0.0)
-
-    upper = (1.0 - fx) * read(yi, xi) + fx * read(yi, xi + 1)
-    lower = (1.0 - fx) * read(yi + 1, xi) + fx * read(yi + 1, xi + 1)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    # Index into the bordered map: neighbour (r, c) of the map is (r + 1, c + 1) there.
+    stride = fw + 2
+    xi = np.clip(x0.astype(np.int64), -1, fw) + 1
+    yi = np.clip(y0.astype(np.int64), -1, fh) + 1
+    idx = np.where(inside, yi * stride + xi, 0)
+    flat = features.reshape(-1, features.shape[2])
+    q11, q21 = flat[idx], flat[idx + 1]
+    q12, q22 = flat[idx + stride], flat[idx + stride + 1]
+    upper = (1.0 - fx) * q11 + fx * q21
+    lower = (1.0 - fx) * q12 + fx * q22
     out = fy * lower + (1.0 - fy) * upper
-    return np.where(inside[..., None], out, 0.0).astype(np.float32)[None]
+    out[~inside] = 0.0
+    return out.reshape(1, _CROP_SIDE, _CROP_SIDE, -1).astype(np.float32, copy=False)
+
+
+def _zero_border(features: np.ndarray) -> np.ndarray:
+    """The (H, W, C) map inside a one-cell border of zeros."""
+    h, w, c = features.shape
+    out = np.zeros((h + 2, w + 2, c), np.float32)
+    out[1:-1, 1:-1] = features
+    return out
 
 
 def _transform_landmarks(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -201,7 +219,7 @@ class FaceLandmarker:
         p1, p2, p3 = self._parts
         env: dict[str, np.ndarray] = {"input_1": tensor}
         env.update(p1.run(env))
-        features = env[_FEATURES][0]
+        features = _zero_border(env[_FEATURES][0])
         for lm_name, mat_name, crop_name, rot_idx, subset in _CROPS:
             matrix = _landmarks_to_matrix(env[lm_name].reshape(-1, 3), rot_idx, subset)
             env[mat_name] = matrix[None]
