@@ -90,6 +90,21 @@ def test_video_mesh_searches_again_after_losing_the_face(astronaut: np.ndarray) 
         assert len(mesh.process(astronaut)) == 1 and mesh.last_detections
 
 
+def test_meshes_in_one_thread_share_models_but_not_tracking(astronaut: np.ndarray,
+                                                            ref: dict[str, np.ndarray]) -> None:
+    # Both meshes run the same loaded interpreters (shared_model); each follows its own
+    # face: one the clip, the other a still portrait, frames interleaved.
+    h, w = astronaut.shape[:2]
+    with FaceMesh(static_image_mode=False) as a, FaceMesh(static_image_mode=False) as b:
+        assert a._landmarker._parts[0] is b._landmarker._parts[0]
+        got = []
+        for frame in synthetic_clip(astronaut):
+            got.append(a.process(frame)[0])
+            assert len(b.process(astronaut)) == 1
+    err = _px_error(np.array(got), ref["mesh_video"], w, h)
+    assert err.mean(axis=1).max() < VIDEO_MEAN_PX and err.max() < VIDEO_MAX_PX
+
+
 def test_no_face_no_landmarks() -> None:
     rng = np.random.default_rng(0)
     noise = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)

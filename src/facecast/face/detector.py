@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facecast.face.litert import TfliteModel, as_rgb_u8, image_to_tensor
+from facecast.face.litert import as_rgb_u8, image_to_tensor, shared_model
 
 __all__ = ["FULL_RANGE_MIN_SCORE", "SHORT_RANGE_MIN_SCORE", "Detection", "FaceDetector"]
 
@@ -129,7 +129,7 @@ class FaceDetector:
         self.range = range_
         self.min_score = spec.min_score if min_score is None else float(min_score)
         self._spec = spec
-        self._model = TfliteModel(spec.model)
+        self._model = shared_model(spec.model)
         self._anchors = ssd_anchor_centres(
             spec.size, spec.strides, spec.interpolated_scale_aspect_ratio
         )

@@ -27,10 +27,10 @@ import numpy as np
 from facecast.face.detector import Detection, FaceDetector
 from facecast.face.litert import (
     NormRect,
-    TfliteModel,
     as_rgb_u8,
     image_to_tensor,
     rect_from_box,
+    shared_model,
 )
 
 __all__ = ["FaceLandmarker", "FaceMesh", "detection_to_roi", "landmarks_to_roi"]
@@ -211,7 +211,7 @@ class FaceLandmarker:
     """The attention landmark model on one crop (FaceLandmarkCpu). Not thread-safe."""
 
     def __init__(self) -> None:
-        self._parts = [TfliteModel(_MODEL.format(k)) for k in (1, 2, 3)]
+        self._parts = [shared_model(_MODEL.format(k)) for k in (1, 2, 3)]
 
     def raw(self, tensor: np.ndarray) -> tuple[np.ndarray, float]:
         """Landmarks (478, 3) in input-tensor pixels (0..192) and the face-presence

@@ -12,6 +12,7 @@ into the model's input, bilinear, as MediaPipe's OpenCV converter does it).
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -28,6 +29,7 @@ __all__ = [
     "image_to_tensor",
     "model_path",
     "rect_from_box",
+    "shared_model",
 ]
 
 # Interpreter threads per model: one keeps the two cores free for the rest of a
@@ -79,6 +81,27 @@ class TfliteModel:
 
     def __repr__(self) -> str:
         return f"TfliteModel({self.name!r})"
+
+
+_LOADED = threading.local()
+
+
+def shared_model(name: str) -> TfliteModel:
+    """This thread's instance of a packaged model, loaded on first use.
+
+    Loading one (the interpreter and its XNNPACK plan) takes tens of milliseconds, and
+    facecast builds face analysers, trackers and segmenters per portrait and per
+    video. An interpreter must not run in two threads at once, but one thread may
+    share it between any number of detectors and meshes: each ``run`` sets every
+    input and reads every output before it returns, and the models keep no state.
+    """
+    cache: dict[str, TfliteModel] | None = getattr(_LOADED, "models", None)
+    if cache is None:
+        cache = _LOADED.models = {}
+    model = cache.get(name)
+    if model is None:
+        model = cache[name] = TfliteModel(name)
+    return model
 
 
 @dataclass(frozen=True)

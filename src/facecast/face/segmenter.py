@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facecast.face.litert import TfliteModel, as_rgb_u8, image_to_tensor
+from facecast.face.litert import as_rgb_u8, image_to_tensor, shared_model
 
 __all__ = ["SelfieSegmenter"]
 
@@ -22,7 +22,7 @@ class SelfieSegmenter:
     """Soft person mask of an RGB image. Not thread-safe."""
 
     def __init__(self) -> None:
-        self._model = TfliteModel(_MODEL)
+        self._model = shared_model(_MODEL)
 
     def mask(self, image_rgb: np.ndarray) -> np.ndarray:
         """float32 HxW, 1 on the person, 0 on the background."""
