@@ -54,7 +54,9 @@ class HeadMover:
         )
         r = self.region
         self.iod = iod
-        self.pivot = np.array(pivot, np.float32) - [r.x0, r.y0]
+        # float32 throughout: under numpy 2 a float64 pivot would turn the remap grids
+        # float64, which cv2.remap refuses (numpy 1 kept them float32).
+        self.pivot = (np.array(pivot, np.float32) - [r.x0, r.y0]).astype(np.float32)
         m = mask[r.slices]
         self.mask = m
         yy, xx = np.mgrid[0 : r.height, 0 : r.width].astype(np.float32)
