@@ -113,8 +113,9 @@ def _landmarks_to_matrix(
     c, s = math.cos(rot), math.sin(rot)
     rx = c * pts[:, 0] - s * pts[:, 1]
     ry = s * pts[:, 0] + c * pts[:, 1]
-    crop_w, crop_h = rx.max() - rx.min(), ry.max() - ry.min()
-    mx, my = (rx.max() + rx.min()) / 2.0, (ry.max() + ry.min()) / 2.0
+    x0, x1, y0, y1 = float(np.min(rx)), float(np.max(rx)), float(np.min(ry)), float(np.max(ry))
+    crop_w, crop_h = x1 - x0, y1 - y0
+    mx, my = (x1 + x0) / 2.0, (y1 + y0) / 2.0
     # Back through the inverse rotation: the region's centre in feature-map units.
     cx = math.cos(-rot) * mx - math.sin(-rot) * my
     cy = math.sin(-rot) * mx + math.cos(-rot) * my
