@@ -221,7 +221,7 @@ class RegionFiller:
         self.previous: np.ndarray | None = None
         self.previous_synth = np.zeros((h, w), bool)
         self._offset = np.zeros(2)  # the picture's accumulated motion, sub-pixel
-        self._rounded = np.zeros(2, int)
+        self._rounded: np.ndarray = np.zeros(2, int)
 
     def analyse(self, frame: YuvFrame) -> _Strip:
         r = self.region

@@ -448,7 +448,7 @@ def score_series(
     # The grid is shared with the envelope's own sample times (i / fps), so the
     # audio needs no interpolation and its lags are whole samples.
     i0 = int(np.ceil(start * GRID_FPS - 1e-9))
-    grid_idx = np.arange(i0, i0 + n)
+    grid_idx: np.ndarray = np.arange(i0, i0 + n)
     grid_idx = grid_idx[grid_idx < len(env)]
     grid = grid_idx / GRID_FPS
     lip, lip_ok = _lip_on_grid(times, opening, grid)
