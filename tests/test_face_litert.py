@@ -195,3 +195,30 @@ def test_shared_clip_video_mode_matches_mediapipe_live() -> None:
     err = np.array(errs)
     assert len(err) > 200
     assert err.mean() < MEAN_PX / 2 and err.max() < VIDEO_MAX_PX
+
+
+@pytest.mark.parametrize("static", [True, False], ids=["image", "video"])
+def test_several_faces_match_mediapipe_live(static: bool) -> None:
+    mp = pytest.importorskip("mediapipe")
+    path = SHARED / "faces_rejected" / "two_faces_obama_biden.jpg"
+    if not path.exists():
+        pytest.skip("shared media absent")
+    from facecast.media.image import load_image
+
+    img = load_image(path)
+    h, w = img.shape[:2]
+    # max_num_faces above the faces there: in video mode the detector then runs on every
+    # frame and its faces are merged with the followed ones (the association step).
+    with (
+        mp.solutions.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=3,
+                                        refine_landmarks=True) as fm,
+        FaceMesh(static_image_mode=static, max_num_faces=3) as ours,
+    ):
+        for _ in range(3):
+            want = fm.process(img).multi_face_landmarks
+            got = ours.process(img)
+            assert len(got) == len(want) == 2
+            for face in want:
+                pts = np.array([(p.x, p.y) for p in face.landmark])
+                err = min(float(_px_error(g, pts, w, h).mean()) for g in got)
+                assert err < MEAN_PX
