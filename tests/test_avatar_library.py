@@ -33,9 +33,9 @@ from facecast.service.settings import Settings
 
 
 def grace_hopper() -> Path:
-    import matplotlib
+    from facecast.assets import asset_path
 
-    return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    return asset_path("grace_hopper.jpg")
 
 
 @pytest.fixture()

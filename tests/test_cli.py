@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-# What MediaPipe, TensorFlow Lite, absl and libpng print from C++ straight to fd 2.
+# What LiteRT (TensorFlow Lite), absl and libpng print from C++ straight to fd 2.
 NATIVE_NOISE = re.compile(r"W0000|absl|libpng|iCCP|TensorFlow Lite|\.cc:\d+\]")
 
 

@@ -359,4 +359,4 @@ def test_importing_the_client_loads_no_server_or_engine() -> None:
                                 check=True).stdout.split())
     assert "httpx" in loaded and "pydantic" in loaded
     assert not loaded & {"fastapi", "starlette", "sqlalchemy", "numpy", "av", "cv2",
-                         "mediapipe", "huey", "uvicorn"}, loaded
+                         "ai_edge_litert", "huey", "uvicorn"}, loaded

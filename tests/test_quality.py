@@ -91,16 +91,16 @@ def test_still_portrait_gives_constant_opening_in_every_frame(still_video: Path)
 
 
 def _mouth_frames(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Remap grids and the mouth line of the portrait, found with mediapipe itself."""
-    import mediapipe as mp
+    """Remap grids and the mouth line of the portrait, found with the bare face mesh."""
+    from facecast.face.landmarks import FaceMesh
 
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True) as mesh:
-        res = mesh.process(image)
-    assert res.multi_face_landmarks, "mediapipe finds no face in the packaged portrait"
+    with FaceMesh(static_image_mode=True) as mesh:
+        found = mesh.process(image)
+    assert found, "the face mesh finds no face in the packaged portrait"
     h, w = image.shape[:2]
-    lm = res.multi_face_landmarks[0].landmark
-    mx = (lm[13].x + lm[14].x) / 2 * w
-    my = (lm[13].y + lm[14].y) / 2 * h
+    lm = found[0]
+    mx = (lm[13, 0] + lm[14, 0]) / 2 * w
+    my = (lm[13, 1] + lm[14, 1]) / 2 * h
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     return yy, xx, mx, my
 

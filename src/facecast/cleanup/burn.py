@@ -7,8 +7,9 @@ corner logo. :class:`Burner` knows, for every time, which pixels it covered
 and how. :func:`moving_scene` makes a clip whose picture keeps moving (a pan
 over the packaged astronaut photo) for tests that need no outside media.
 
-The font is DejaVu Sans Bold from matplotlib's data (a dependency of
-mediapipe); it covers Latin, Greek and Cyrillic scripts.
+The font is DejaVu Sans Bold, packaged in ``facecast/assets/fonts`` (it was read from
+matplotlib's data while mediapipe brought matplotlib in); it covers Latin, Greek and
+Cyrillic scripts.
 """
 
 from __future__ import annotations
@@ -69,11 +70,11 @@ def default_cues(duration: float, *, seed: int = 0, gap_every: int = 4,
     return cues
 
 
-def font_path(bold: bool = True) -> Path:
-    import matplotlib
+def font_path() -> Path:
+    from facecast.assets import asset_path
+    from facecast.captions.burn import FONT
 
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name
+    return asset_path(FONT)
 
 
 @lru_cache(maxsize=16)

@@ -516,8 +516,8 @@ def _subtitle_bands(detection: Detection, boxes: list[tuple[int, TextBox]], time
         # the ends of the longest lines show up in few samples.
         seen = strokes[y1:y2, x1:x2].astype(np.float32)
         rows_profile, cols_profile = seen.sum(axis=1), seen.sum(axis=0)
-        if rows_profile.max() > 0:
-            rows = np.nonzero(rows_profile >= 0.05 * rows_profile.max())[0]
+        if np.max(rows_profile) > 0:
+            rows = np.nonzero(rows_profile >= 0.05 * np.max(rows_profile))[0]
             cols = np.nonzero(cols_profile > 0)[0]
             pad = 2  # the text mask grows past the area by itself; only strokes must be in
             x1, x2 = max(0, x1 + cols[0] - pad), min(width, x1 + cols[-1] + 1 + pad)

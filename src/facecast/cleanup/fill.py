@@ -221,7 +221,7 @@ class RegionFiller:
         self.previous: np.ndarray | None = None
         self.previous_synth = np.zeros((h, w), bool)
         self._offset = np.zeros(2)  # the picture's accumulated motion, sub-pixel
-        self._rounded = np.zeros(2, int)
+        self._rounded: np.ndarray = np.zeros(2, int)
 
     def analyse(self, frame: YuvFrame) -> _Strip:
         r = self.region
@@ -337,7 +337,8 @@ class RegionFiller:
         Worked out only over the box that the first ``count`` masks cover.
         """
         out: list[tuple[np.ndarray, np.ndarray, tuple[slice, slice]] | None] = [None] * count
-        union = np.zeros(strips[0].y.shape, bool)
+        # Annotated: numpy 2's stubs read the strip's shape as one-dimensional.
+        union: np.ndarray = np.zeros(strips[0].y.shape, bool)
         for strip in strips[:count]:
             assert strip.mask is not None
             union |= strip.mask

@@ -1,12 +1,12 @@
 """Quiet start-up: the native libraries' own stderr chatter hidden from CLI users.
 
-MediaPipe, TensorFlow Lite, absl and libpng (through OpenCV) write warnings such as
-``W0000 ... inference_feedback_manager.cc``, ``INFO: Created TensorFlow Lite XNNPACK
-delegate`` and ``libpng warning: iCCP: known incorrect sRGB profile`` straight to file
-descriptor 2 from C++. ``GLOG_minloglevel`` and ``TF_CPP_MIN_LOG_LEVEL`` do not reach
-them (MediaPipe logs through absl, which reads neither, and libpng has no switch), and
-Python's ``logging`` never sees them. So for a command's lifetime fd 2 points at
-/dev/null while Python's ``sys.stderr`` writes to a duplicate of the original fd:
+LiteRT (TensorFlow Lite), absl and libpng (through OpenCV) write messages such as
+``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`` and ``libpng warning: iCCP:
+known incorrect sRGB profile`` straight to file descriptor 2 from C++.
+``GLOG_minloglevel`` and ``TF_CPP_MIN_LOG_LEVEL`` do not reach all of them (absl reads
+neither, and libpng has no switch), and Python's ``logging`` never sees them. So for a
+command's lifetime fd 2 points at /dev/null while Python's ``sys.stderr`` writes to a
+duplicate of the original fd:
 facecast's own progress, warnings, errors and tracebacks still reach the user.
 
 ``facecast --verbose`` or ``FACECAST_LOG_LEVEL=debug`` leaves stderr alone.

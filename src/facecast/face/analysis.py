@@ -1,9 +1,10 @@
 """Find the face in a portrait and describe it: box, 478 mesh landmarks and head pose.
 
-Two mediapipe graphs do the work (STACK.md): the full-range face detector finds
-every face in the whole image, then the face mesh runs on a square crop around
-the chosen face, because the mesh's own short-range detector misses faces that
-are small in the frame. Landmarks come back in full-image pixels so the rest of
+MediaPipe's face models do the work, run by facecast itself on LiteRT
+(:mod:`facecast.face.detector`, :mod:`facecast.face.landmarks`): the full-range
+face detector finds every face in the whole image, then the face mesh runs on a
+square crop around the chosen face, because the mesh's own short-range detector
+misses faces that are small in the frame. Landmarks come back in full-image pixels so the rest of
 facecast never deals with crops.
 
 Landmark side convention (mediapipe's): ``LEFT_EYE`` is the subject's left eye,
@@ -19,6 +20,7 @@ import cv2
 import numpy as np
 
 from facecast.errors import FaceCheckError
+from facecast.face.detector import FULL_RANGE_MIN_SCORE
 
 __all__ = [
     "FACE_OVAL",
@@ -222,23 +224,19 @@ def _square_crop(image: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray:
 
 
 class FaceAnalyzer:
-    """Holds the mediapipe graphs; reuse one instance for many images/frames. Not thread-safe."""
+    """Holds the face models; reuse one instance for many images/frames. Not thread-safe."""
 
-    def __init__(self, min_detection_confidence: float = 0.5) -> None:
-        # Imported here: mediapipe takes about a second to import (it loads matplotlib),
-        # and the contour constants above must not pay for it.
-        import mediapipe as mp
+    def __init__(self, min_detection_confidence: float = FULL_RANGE_MIN_SCORE) -> None:
+        # Imported here: loading the models (LiteRT) must not be paid by the contour
+        # constants above.
+        from facecast.face.detector import FaceDetector
+        from facecast.face.landmarks import FaceMesh
 
         self.min_detection_confidence = float(min_detection_confidence)
-        self._detector = mp.solutions.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=self.min_detection_confidence
-        )
+        self._detector = FaceDetector("full", min_score=self.min_detection_confidence)
         # The crop holds the face we chose, so the mesh's own detector can be lenient.
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True,
-            max_num_faces=1,
-            refine_landmarks=True,
-            min_detection_confidence=0.3,
+        self._mesh = FaceMesh(
+            static_image_mode=True, max_num_faces=1, min_detection_confidence=0.3
         )
         self._closed = False
 
@@ -251,7 +249,6 @@ class FaceAnalyzer:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._detector.close()
             self._mesh.close()
 
     def detect(self, image_rgb: np.ndarray) -> list[FaceBox]:
@@ -274,19 +271,17 @@ class FaceAnalyzer:
         if pad > 0:
             img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=_PAD_RGB)
         h, w = img.shape[:2]
-        result = self._detector.process(img)
         faces: list[FaceBox] = []
-        for det in result.detections or []:
-            rb = det.location_data.relative_bounding_box
-            if rb.width <= 0 or rb.height <= 0:
+        for det in self._detector.detect(img):
+            if det.width <= 0 or det.height <= 0:
                 continue
             faces.append(
                 FaceBox(
-                    x=float(rb.xmin) * w - pad,
-                    y=float(rb.ymin) * h - pad,
-                    w=float(rb.width) * w,
-                    h=float(rb.height) * h,
-                    score=float(det.score[0]) if det.score else 0.0,
+                    x=det.xmin * w - pad,
+                    y=det.ymin * h - pad,
+                    w=det.width * w,
+                    h=det.height * h,
+                    score=det.score,
                 )
             )
         return faces
@@ -317,11 +312,10 @@ class FaceAnalyzer:
                 target = max(round(side * scale), 1)
                 interp = cv2.INTER_CUBIC if scale > 1.0 else cv2.INTER_AREA
                 crop = cv2.resize(crop, (target, target), interpolation=interp)
-            result = self._mesh.process(crop)
-            if not result.multi_face_landmarks:
+            found = self._mesh.process(crop)
+            if not found:
                 continue
-            lms = result.multi_face_landmarks[0].landmark
-            pts = np.array([(p.x, p.y, p.z) for p in lms], dtype=np.float64)
+            pts = found[0].astype(np.float64)
             if pts.shape[0] != NUM_LANDMARKS:
                 continue
             # Normalised crop coordinates -> full-image pixels (the crop is square, so

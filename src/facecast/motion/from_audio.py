@@ -107,10 +107,10 @@ def _dip_closures(
         strength = float(np.clip((depth - 8.0) / 12.0, 0.0, 1.0)) * (1.0 - 0.6 * release)
         # The lips are shut over the bottom of the dip only.
         bottom = smooth[m] + 0.3 * depth
-        j0 = m
+        j0 = int(m)
         while j0 > a and smooth[j0 - 1] <= bottom:
             j0 -= 1
-        j1 = m
+        j1 = int(m)
         while j1 < b - 1 and smooth[j1 + 1] <= bottom:
             j1 += 1
         idx = np.arange(max(0, j0 - 5), min(n, j1 + 6))

@@ -146,7 +146,7 @@ def life_track(
             seg = curve[: n_frames - start]
             blink[start : start + len(seg)] = np.maximum(blink[start : start + len(seg)], seg)
             t = start / fps + float(np.clip(rng.gamma(4.0, 0.9), 1.8, 7.0))
-    head = np.zeros((n_frames, len(HEAD_CHANNELS)), np.float32)
+    head: np.ndarray = np.zeros((n_frames, len(HEAD_CHANNELS)), np.float32)
     if n_frames and head_motion > 0:
         times = np.arange(n_frames) / fps
         emphasis = gaussian_filter1d(act, sigma=0.12 * fps) - gaussian_filter1d(act, 0.8 * fps)

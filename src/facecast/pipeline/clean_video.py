@@ -262,7 +262,7 @@ def _footprint(model: OverlayModel, width: int, height: int,
     n, labels = cv2.connectedComponents(joined, connectivity=8)
     if n > 2:
         sizes = np.bincount(labels[touched], minlength=n)
-        big = np.flatnonzero(sizes >= 0.2 * sizes.max())
+        big = np.flatnonzero(sizes >= 0.2 * np.max(sizes))
         touched = touched & np.isin(labels, big[big > 0])
     rows, cols = np.nonzero(touched.any(axis=1))[0], np.nonzero(touched.any(axis=0))[0]
     return Area(max(0, model.x1 + int(cols[0]) - 1), max(0, model.y1 + int(rows[0]) - 1),

@@ -100,10 +100,11 @@ class FaceTracking:
         self._transform, self._on_frame = transform, on_frame
         rate = float(fps)
         capacity = max(16, info.frames + 16)
-        self._points = np.zeros((capacity, MESH_POINTS, 2), np.float32)
-        self._valid = np.zeros(capacity, bool)
-        self._smooth = np.zeros((capacity, MESH_POINTS, 2), np.float32)
-        self._presence = np.zeros(capacity, np.float32)
+        # Plain np.ndarray: they grow (_grow), which numpy 2's shape-typed stubs refuse.
+        self._points: np.ndarray = np.zeros((capacity, MESH_POINTS, 2), np.float32)
+        self._valid: np.ndarray = np.zeros(capacity, bool)
+        self._smooth: np.ndarray = np.zeros((capacity, MESH_POINTS, 2), np.float32)
+        self._presence: np.ndarray = np.zeros(capacity, np.float32)
         self._final = 0  # frames [0, _final) have their final smoothed landmarks
         self.count = 0  # frames tracked so far
         self.faces = 0  # of those, frames where the mesh found the face

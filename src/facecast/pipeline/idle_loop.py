@@ -113,7 +113,7 @@ def choose_idle(
         d = distance(int(lag)) / usual  # d[i]: frame i vs frame i + lag
         # Jumping from end e = s + lag back to start s: the mean over the fade before them.
         cost = np.convolve(d, kernel, mode="valid")  # cost[k] covers d[k .. k + fade - 1]
-        s = np.arange(fade - 1, fade - 1 + len(cost))  # the start each cost belongs to
+        s: np.ndarray = np.arange(fade - 1, fade - 1 + len(cost))  # the start each cost belongs to
         e = s + lag
         lo = s - fade + 1
         keep = e < n

@@ -7,7 +7,9 @@ size), placed on the frames' real timestamps; the audio gives its 1-3 kHz
 log-RMS envelope; both are high-passed over 1 s and cross-correlated over
 lags of +-600 ms.
 
-Calibration (shared/media/videos, mediapipe 0.10.21): the 20 s Obama address
+The face models are MediaPipe's (mediapipe 0.10.21's, run on LiteRT by
+:mod:`facecast.face.detector` and :mod:`facecast.face.landmarks`, which reproduce
+mediapipe's results). Calibration (shared/media/videos, mediapipe 0.10.21): the 20 s Obama address
 with its own track peaks at r 0.43, lag +250 ms (its audio is known to be
 about 250 ms late); with the track delayed 400 ms more, or other people's
 speech, the peak falls to 0.1-0.3. The 10 s Klobuchar clip gives r 0.24 at
@@ -17,8 +19,9 @@ Sign convention: ``best_lag_ms`` is positive when the lips lead the sound,
 i.e. a lip movement at ``t`` pairs best with the sound at ``t + lag``.
 Delaying the audio by ``d`` ms raises ``best_lag_ms`` by ``d``.
 
-Only :mod:`facecast.media` (and its errors) is used from facecast, so the measure judges the
-engine's output without sharing any of its assumptions.
+Only :mod:`facecast.media` (and its errors) and the bare face models are used from
+facecast, not the engine's face analysis or rig, so the measure judges the engine's
+output without sharing any of its assumptions.
 """
 
 from __future__ import annotations
@@ -109,15 +112,13 @@ class LipTracker:
     """FaceDetection to place a square crop, FaceMesh (video mode) inside the crop."""
 
     def __init__(self) -> None:
-        import mediapipe as mp
+        from facecast.face.detector import FaceDetector
+        from facecast.face.landmarks import FaceMesh
 
-        self._detector = mp.solutions.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=0.5
-        )
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
+        self._detector = FaceDetector("full")
+        self._mesh = FaceMesh(
             static_image_mode=False,
             max_num_faces=1,
-            refine_landmarks=True,
             min_detection_confidence=0.5,
             min_tracking_confidence=0.5,
         )
@@ -125,18 +126,16 @@ class LipTracker:
         self._since_detect = DETECT_EVERY
 
     def close(self) -> None:
-        self._detector.close()
         self._mesh.close()
 
     def _detect(self, rgb: np.ndarray) -> bool:
         h, w = rgb.shape[:2]
-        res = self._detector.process(rgb)
+        found = self._detector.detect(rgb)
         self._since_detect = 0
-        if not res.detections:
+        if not found:
             self._crop = None
             return False
-        best = max(res.detections, key=lambda d: d.score[0])
-        box = best.location_data.relative_bounding_box
+        box = max(found, key=lambda d: d.score)
         cx = (box.xmin + box.width / 2) * w
         cy = (box.ymin + box.height / 2) * h
         side = int(round(max(box.width * w, box.height * h) * CROP_SCALE))
@@ -175,10 +174,9 @@ class LipTracker:
         for attempt in range(2):
             if self._crop is None:
                 return None
-            res = self._mesh.process(self._cut(rgb))
-            if res.multi_face_landmarks:
-                lm = res.multi_face_landmarks[0].landmark
-                return np.array([(p.x, p.y) for p in lm], dtype=np.float64)
+            found = self._mesh.process(self._cut(rgb))
+            if found:
+                return found[0][:, :2].astype(np.float64)
             if attempt == 0:
                 self._detect(rgb)  # lost it: look for the face again before giving up
         return None
@@ -450,7 +448,7 @@ def score_series(
     # The grid is shared with the envelope's own sample times (i / fps), so the
     # audio needs no interpolation and its lags are whole samples.
     i0 = int(np.ceil(start * GRID_FPS - 1e-9))
-    grid_idx = np.arange(i0, i0 + n)
+    grid_idx: np.ndarray = np.arange(i0, i0 + n)
     grid_idx = grid_idx[grid_idx < len(env)]
     grid = grid_idx / GRID_FPS
     lip, lip_ok = _lip_on_grid(times, opening, grid)

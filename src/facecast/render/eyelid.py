@@ -157,7 +157,7 @@ class _Eye:
         skin_like = above >= SKIN_LIKE * float(self.skin.mean())
         first = np.where(skin_like.any(axis=0), np.argmax(skin_like, axis=0), len(steps) - 1)
         padded = np.pad(first, 1, mode="edge")
-        dark_above = np.maximum.reduce([padded[:-2], padded[1:-1], padded[2:]]).astype(
+        dark_above = np.maximum(np.maximum(padded[:-2], padded[1:-1]), padded[2:]).astype(
             np.float64)
         # ... but never into the brow (a dark brow close over a deep-set eye is not liner):
         # the lid would reach up to it and carry its tone.

@@ -1,10 +1,10 @@
 """Moving the head over a still background.
 
-The person is separated from the background once (MediaPipe selfie
-segmentation); the background behind the head's edge is filled in once
-(inpainting at reduced resolution), so that when the head turns or nods by a
-few pixels the background stays exactly still and what the head uncovers is
-plausible background, not a stretched copy of the head. The head moves
+The person is separated from the background once (MediaPipe's selfie
+segmentation model, :mod:`facecast.face.segmenter`); the background behind the
+head's edge is filled in once (inpainting at reduced resolution), so that when
+the head turns or nods by a few pixels the background stays exactly still and
+what the head uncovers is plausible background, not a stretched copy of the head. The head moves
 rigidly (its outline is never bent); the neck absorbs the motion, fading to
 no motion at the shoulders.
 """
@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 
 import cv2
-import mediapipe as mp
 import numpy as np
 
+from facecast.face.segmenter import SelfieSegmenter
 from facecast.render.warp import Region
 
 # Largest expected motion in IOD units (roll of 2.5 degrees at the face's far edge plus shifts).
@@ -27,9 +27,9 @@ MAP_STEP = 8  # pixels per coarse motion-field cell
 
 def person_mask(image: np.ndarray) -> np.ndarray:
     """Soft person mask (float32 0..1) of an RGB image."""
-    with mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0) as seg:
-        mask = seg.process(image).segmentation_mask
-    return np.clip(mask.astype(np.float32), 0.0, 1.0)
+    with SelfieSegmenter() as seg:
+        mask = seg.mask(image)
+    return np.clip(mask, 0.0, 1.0)
 
 
 class HeadMover:
@@ -54,7 +54,9 @@ class HeadMover:
         )
         r = self.region
         self.iod = iod
-        self.pivot = np.array(pivot, np.float32) - [r.x0, r.y0]
+        # float32 throughout: under numpy 2 a float64 pivot would turn the remap grids
+        # float64, which cv2.remap refuses (numpy 1 kept them float32).
+        self.pivot = (np.array(pivot, np.float32) - [r.x0, r.y0]).astype(np.float32)
         m = mask[r.slices]
         self.mask = m
         yy, xx = np.mgrid[0 : r.height, 0 : r.width].astype(np.float32)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -155,7 +156,7 @@ class MouthBank:
 
     @property
     def max_gap(self) -> float:
-        return float(self._gaps.max()) if len(self._gaps) else 0.0
+        return float(np.max(self._gaps)) if len(self._gaps) else 0.0
 
     # ------------------------------------------------------------------ choosing
 
@@ -321,7 +322,9 @@ class MouthBank:
                 width=np.array([s.width for s in self.samples], np.float32),
                 lip=np.array([s.lip for s in self.samples], np.float32).reshape(n, 3),
                 sharpness=np.array([s.sharpness for s in self.samples], np.float32),
-                frame=np.array([s.frame for s in self.samples], np.int64), **(extra or {}))
+                frame=np.array([s.frame for s in self.samples], np.int64),
+                # Any: numpy 2's stubs match ** against savez's allow_pickle flag
+                **cast("dict[str, Any]", extra or {}))
         return path
 
     @staticmethod

@@ -72,12 +72,12 @@ class FaceTracker:
     """Landmarks of one chosen face, frame after frame (video-mode mesh). Not thread-safe."""
 
     def __init__(self, choice: FaceChoice | None = None) -> None:
-        import mediapipe as mp
+        from facecast.face.landmarks import FaceMesh
 
         self.choice = choice or FaceChoice()
         self._analyzer = FaceAnalyzer()
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=False, max_num_faces=1, refine_landmarks=True,
+        self._mesh = FaceMesh(
+            static_image_mode=False, max_num_faces=1,
             min_detection_confidence=0.3, min_tracking_confidence=0.5,
         )
         self._target: FaceBox | None = None  # the chosen face's last known box
@@ -143,13 +143,12 @@ class FaceTracker:
         return cv2.resize(cut, (CROP_PX, CROP_PX), interpolation=interp)
 
     def _mesh_once(self, rgb: np.ndarray) -> np.ndarray | None:
-        res = self._mesh.process(self._cut(rgb))
-        if not res.multi_face_landmarks:
+        found = self._mesh.process(self._cut(rgb))
+        if not found:
             return None
         assert self._crop is not None
         x0, y0, side = self._crop
-        lm = res.multi_face_landmarks[0].landmark
-        pts = np.array([(p.x, p.y) for p in lm[:MESH_POINTS]], np.float32) * side
+        pts = found[0][:MESH_POINTS, :2].astype(np.float32) * side
         pts += np.array([x0, y0], np.float32)
         # A mesh whose nose is far from the face we follow found something else.
         if self._target is not None:

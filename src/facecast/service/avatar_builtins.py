@@ -1,6 +1,7 @@
 """The built-in library portraits: public-domain pictures that ship inside installed
 packages, so nothing is downloaded (the NASA astronaut Eileen Collins in facecast itself,
-scikit-image's copy only if it differs, Grace Hopper from matplotlib's sample data), each
+scikit-image's copy only if it differs, Grace Hopper (matplotlib's sample-data copy,
+packaged in facecast)), each
 with its metadata and, for known pictures, the face box the check finds.
 """
 
@@ -18,9 +19,9 @@ def _astronaut() -> Path:
 
 
 def _grace_hopper() -> Path:
-    import matplotlib
+    from facecast.assets import asset_path
 
-    return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    return asset_path("grace_hopper.jpg")
 
 
 def _skimage_astronaut() -> Path:

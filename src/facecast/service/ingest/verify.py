@@ -10,7 +10,7 @@ import os
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import av
 
@@ -140,9 +140,19 @@ def verify_media(path: Path, accept: Collection[str]) -> MediaInfo:
     return MediaInfo(kind, content_type, size, digest.hexdigest(), info)
 
 
+def _av_open(path: str) -> Any:
+    """``av.open`` skipping undecodable metadata. PyAV 19 (Python 3.12+ in the lock) has no
+    ``metadata_errors`` switch and raises TypeError on it; there the plain call is used."""
+    opener = cast(Any, av.open)  # the switch is not in every PyAV's stubs either
+    try:
+        return opener(path, options=dict(_AV_OPTIONS), metadata_errors="ignore")
+    except TypeError:
+        return opener(path, options=dict(_AV_OPTIONS))
+
+
 def _probe_av(path: Path, kinds: set[str]) -> tuple[str, str, dict[str, Any]]:
     try:
-        container = av.open(str(path), options=dict(_AV_OPTIONS), metadata_errors="ignore")
+        container = _av_open(str(path))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         raise _unsupported(
             kinds, "undecodable", "it is not a readable audio or video file"
