@@ -624,3 +624,43 @@ def test_translucent_logo_leaves_no_ghost_on_a_grainy_talking_head(shared_media:
     assert scores.psnr >= scores.inpaint + 3.0
     # 0.1-0.4 from run to run (OCR's boxes vary a little); an opacity 0.02 off is about 5.
     assert abs(scores.ghost) <= 1.0
+
+
+BAND_ROW, BAND_WIDTH = 0.045, 0.025  # of the frame's height: the band's light over the letters
+
+
+def _band_picture(width: int, height: int) -> np.ndarray:
+    """The packaged astronaut photo, darkened, under the soft light band of a blind's slat
+    (RGB), placed so that a top-right logo's letters sit on its falling edge, as on
+    Klobuchar's wall: on a still shot a background guessed from round the letters takes in
+    the band's light the same way in every frame."""
+    from facecast.assets import asset_path
+    from facecast.media import load_image
+
+    photo = cv2.resize(load_image(asset_path("astronaut.png")), (width, height),
+                       interpolation=cv2.INTER_AREA).astype(np.float32)
+    rows = np.arange(height, dtype=np.float32)[:, None, None]
+    band = np.exp(-(((rows - BAND_ROW * height) / (BAND_WIDTH * height)) ** 2))
+    return np.clip(25 + 0.25 * photo + 70 * band, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.xfail(strict=True, reason="hardening item 9, open: on a still shot the logo's "
+                   "opacity (0.536 for 0.55) and its rim are estimated against a background "
+                   "guessed from round the letters; ghost 3.6 (bench/README, fourth round)")
+def test_translucent_logo_leaves_no_ghost_on_a_still_shot(media_dir: Path) -> None:
+    """A still shot (nothing moves, so nothing tells the logo from the picture over time) of
+    a 55% white logo whose letters sit on the falling edge of a light band, box given. With
+    the true overlay (opacity 0.55, the burned coverage) the same pipeline leaves 0.3 grey
+    levels; the estimated one leaves the letters 3.6 grey levels bright."""
+    original = moving_scene(media_dir / "band.mp4", width=W, height=H, seconds=SECONDS,
+                            speed=0.0, audio=False, picture=_band_picture(W, H))
+    burned = media_dir / "band_logo55.mp4"
+    burner = burn_video(original, burned, BurnSpec(cues=[], logo_opacity=LOGO_OPACITY))
+    assert burner.logo is not None
+    area = ",".join(map(str, _padded(burner.logo.box)))
+    cleaned = clean_video(CleanVideoSpec(burned, media_dir / "band_logo55_clean.mp4",
+                                         watermark_areas=[area]))
+    assert cleaned.overlays and cleaned.overlays[0]["kind"] == "semi-transparent"
+    scores = _logo_scores(original, burned, cleaned.output, burner)
+    assert scores.psnr >= scores.inpaint + 6.0
+    assert abs(scores.ghost) <= 1.0
