@@ -644,14 +644,13 @@ def _band_picture(width: int, height: int) -> np.ndarray:
     return np.clip(25 + 0.25 * photo + 70 * band, 0, 255).astype(np.uint8)
 
 
-@pytest.mark.xfail(strict=True, reason="hardening item 9, open: on a still shot the logo's "
-                   "opacity (0.536 for 0.55) and its rim are estimated against a background "
-                   "guessed from round the letters; ghost 3.6 (bench/README, fourth round)")
 def test_translucent_logo_leaves_no_ghost_on_a_still_shot(media_dir: Path) -> None:
     """A still shot (nothing moves, so nothing tells the logo from the picture over time) of
-    a 55% white logo whose letters sit on the falling edge of a light band, box given. With
-    the true overlay (opacity 0.55, the burned coverage) the same pipeline leaves 0.3 grey
-    levels; the estimated one leaves the letters 3.6 grey levels bright."""
+    a 55% white logo whose letters sit on the falling edge of a light band, box given.
+    Estimated against a background inpainted from round the letters (too bright there in
+    every frame), the opacity came out 0.536 and the letters' rim short: they stayed 3.6
+    grey levels bright. Calibrated across the strokes, with the rim's background guessed
+    between the recovered strokes and the picture outside, 0.1."""
     original = moving_scene(media_dir / "band.mp4", width=W, height=H, seconds=SECONDS,
                             speed=0.0, audio=False, picture=_band_picture(W, H))
     burned = media_dir / "band_logo55.mp4"
@@ -662,5 +661,7 @@ def test_translucent_logo_leaves_no_ghost_on_a_still_shot(media_dir: Path) -> No
                                          watermark_areas=[area]))
     assert cleaned.overlays and cleaned.overlays[0]["kind"] == "semi-transparent"
     scores = _logo_scores(original, burned, cleaned.output, burner)
-    assert scores.psnr >= scores.inpaint + 6.0
-    assert abs(scores.ghost) <= 1.0
+    # The opacity: 0.536 -> 0.548.
+    assert cleaned.overlays[0]["opacity"] == pytest.approx(LOGO_OPACITY, abs=0.006)
+    assert scores.psnr >= scores.inpaint + 6.0  # +9.2 -> +10.9 dB
+    assert abs(scores.ghost) <= 1.0  # 3.6 -> 0.1
