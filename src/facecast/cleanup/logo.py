@@ -19,7 +19,12 @@ The model is estimated from frames sampled across the video:
   guess from further away is worse than the faint edge it would take in);
   the logo's solid pixels all get its opacity, the median of its pixels'
   opacities around their most common value (a 0.02 error leaves 11 grey
-  levels of ghost on black).
+  levels of ghost on black);
+* on a still shot the inpainted background is wrong the same way in every
+  sample, so opacity and colour are then calibrated across the logo's strokes,
+  against a parabola through the clear picture on either side of each
+  (:func:`_calibrated`), and the rim's background is guessed again between the
+  picture outside and the picture recovered under the solid pixels.
 
 The overlay is taken off the YUV planes (:class:`PlaneInversion`), since 4:2:0
 chroma mixes logo and picture at the logo's edges, down to its faintest
