@@ -610,7 +610,11 @@ def test_translucent_logo_on_a_grainy_portrait(shared_media: Path, media_dir: Pa
     found[result.watermark_areas[0].y1:result.watermark_areas[0].y2,
           result.watermark_areas[0].x1:result.watermark_areas[0].x2] = True
     assert (found & logo).sum() >= 0.9 * logo.sum()
-    assert scores.psnr >= scores.inpaint + 6.0  # was +8.1 dB; now about +10.5
+    assert scores.psnr >= scores.inpaint + 6.0  # was +8.1 dB; +10.1 -> +12.7
+    # 7.2 -> 0.25: the opacity 0.538 -> 0.550 (the still wall's inpainted background is wrong
+    # the same way in every frame), the rim, and the frame's corner flush with a slat kept.
+    assert result.overlays[0]["opacity"] == pytest.approx(LOGO_OPACITY, abs=0.006)
+    assert abs(scores.ghost) <= 1.0
 
 
 def test_translucent_logo_leaves_no_ghost_on_a_grainy_talking_head(shared_media: Path,
