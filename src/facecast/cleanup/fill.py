@@ -32,7 +32,7 @@ import numpy as np
 
 from facecast.cleanup.areas import Area, Region
 from facecast.cleanup.io import YuvFrame
-from facecast.cleanup.logo import OverlayModel, PlaneInversion
+from facecast.cleanup.logo import LUMA, OverlayModel, PlaneInversion
 from facecast.cleanup.textmask import (
     StrokeParams,
     persistence_frames,
@@ -145,12 +145,17 @@ def fill_holes(rgb: np.ndarray, hole: np.ndarray) -> None:
 
 
 def _level_with_surroundings(rgb: np.ndarray, recovered: np.ndarray, hidden: np.ndarray) -> None:
-    """Shift pixels recovered from an overlay, per channel, by their median difference from
-    a fill of the picture around them, in place.
+    """Shift the colour of pixels recovered from an overlay, per channel, by their median
+    difference from a fill of the picture around them, in place; not their brightness.
 
-    Codec noise and 4:2:0 chroma leave recovered pixels a few levels off as a
-    whole on saturated dark colours; a few levels in the shape of letters still
-    reads. The median over the whole logo ignores the picture's own detail.
+    4:2:0 chroma holds one sample per 2x2 pixels, mixing logo and picture at the logo's
+    edges, which leaves recovered pixels a few levels off in colour as a whole on
+    saturated dark colours; a few levels in the shape of letters still reads. The
+    median over the whole logo ignores the picture's own detail. Luma has a sample per
+    pixel and comes off exactly once the opacity is right, while the fill, a guess
+    from round the logo, is off wherever the picture has structure at the logo's
+    scale: on a still shot of letters on a dark band between bright blind slats it was
+    2-4 grey levels too bright in every frame, and the shift drew the letters back in.
     """
     rows, cols = np.nonzero(recovered.any(axis=1))[0], np.nonzero(recovered.any(axis=0))[0]
     pad = 16
@@ -162,6 +167,7 @@ def _level_with_surroundings(rgb: np.ndarray, recovered: np.ndarray, hidden: np.
     fill_holes(reference, inside | hidden[y1:y2, x1:x2])
     diff = part[inside].astype(np.float32) - reference[inside].astype(np.float32)
     offset = np.clip(np.median(diff, axis=0), -12.0, 12.0)
+    offset -= float(LUMA @ offset)  # the colour of the shift, not its brightness
     if np.abs(offset).max() < 1.0:
         return
     levelled = np.clip(part.astype(np.float32) - offset + 0.5, 0, 255).astype(np.uint8)

@@ -19,7 +19,12 @@ The model is estimated from frames sampled across the video:
   guess from further away is worse than the faint edge it would take in);
   the logo's solid pixels all get its opacity, the median of its pixels'
   opacities around their most common value (a 0.02 error leaves 11 grey
-  levels of ghost on black).
+  levels of ghost on black);
+* on a still shot the inpainted background is wrong the same way in every
+  sample, so opacity and colour are then calibrated across the logo's strokes,
+  against a parabola through the clear picture on either side of each
+  (:func:`_calibrated`), and the rim's background is guessed again between the
+  picture outside and the picture recovered under the solid pixels.
 
 The overlay is taken off the YUV planes (:class:`PlaneInversion`), since 4:2:0
 chroma mixes logo and picture at the logo's edges, down to its faintest
@@ -44,6 +49,14 @@ MAX_ALPHA_SAMPLES = 16
 FRINGE_ALPHA = 0.2  # of the logo's opacity: a pixel this covered next to it is its edge
 SOLID = 0.85  # of the logo's opacity: estimates above are the logo's solid pixels
 FAINTEST = 0.04  # of the logo's opacity: less is left alone (5% white is 13 grey levels)
+FULL = 0.95  # of the logo's opacity: refined estimates above are fully covered pixels
+RIM_ITERATIONS = 40  # of the harmonic fill under the rim: 1-2 px wide, started from Telea
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601, as cv2 RGB2GRAY
+ACROSS_SPAN = 5  # px at most between the clear pixels on either side of a stroke
+ACROSS_AGREE = 8.0  # grey levels: a stroke's two sides this close lie on one surface
+ACROSS_MIN = 40  # fewer crossings of the logo's strokes than this: the fit stands
+ACROSS_TRUST = 0.1  # of the fitted opacity: a calibration further off is not the logo's
+ACROSS_SHIFT = 40.0  # grey levels: the most the colour's luma is moved by the calibration
 
 
 @dataclass
@@ -290,6 +303,136 @@ def _fit_overlay(stack: np.ndarray, mask: np.ndarray, inside: np.ndarray
     return colour, _plateau(raw[~np.isnan(raw)]), frames, bgs, hole
 
 
+def _core_aided(frames: np.ndarray, bgs: np.ndarray, hole: np.ndarray, alpha: np.ndarray,
+                opacity: float, colour: np.ndarray) -> np.ndarray:
+    """The backgrounds under the logo's anti-aliased rim guessed again, now between the
+    picture outside and the picture recovered under the logo's solid pixels.
+
+    Guessed from outside alone, the background under a letter is the picture a few
+    pixels off: on a still shot of letters on a blind slat's falling edge it came out
+    10-15 grey levels too bright in every sample, the rim's opacity 0.03-0.06 short and
+    the letters' outline bright. Once the logo's opacity is known the solid pixels'
+    background is exact, ``(I - a L) / (1 - a)``, so the rim lies between two known
+    sides, and a harmonic fill (each pixel the mean of its four neighbours) across it is
+    within 0.02 of its opacity (rms; 0.05-0.07 guessed from outside). Then each solid
+    pixel is checked against its neighbours the same way: those that are not (a stroke
+    85% covered passes the first test) are filled as rim, not given the full opacity.
+    """
+    solid = hole & (alpha >= SOLID * opacity) & (alpha <= (2.0 - SOLID) * opacity)
+    rim = hole & ~solid
+    if not solid.any() or not rim.any():
+        return bgs
+    out = bgs.copy()
+    out[:, solid] = (frames[:, solid] - opacity * colour) / (1.0 - opacity)
+    ys, xs = np.nonzero(hole)
+    rows = slice(max(0, ys.min() - 1), ys.max() + 2)
+    cols = slice(max(0, xs.min() - 1), xs.max() + 2)
+    part, where = out[:, rows, cols], rim[rows, cols]
+    for _ in range(RIM_ITERATIONS):
+        part[:, where] = _neighbour_mean(part)[:, where]
+    around = _neighbour_mean(part)
+    told = np.nan_to_num(_opacity(frames[:, rows, cols], around, colour), nan=0.0)
+    partial = solid[rows, cols] & (told < FULL * opacity)
+    if partial.any():
+        part[:, partial] = around[:, partial]
+        where = where | partial
+        for _ in range(RIM_ITERATIONS):
+            part[:, where] = _neighbour_mean(part)[:, where]
+    return out
+
+
+def _neighbour_mean(stack: np.ndarray) -> np.ndarray:
+    """Each pixel's mean of its four neighbours (edges repeated), for a stack of images."""
+    pad = np.pad(stack, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+    return 0.25 * (pad[:, :-2, 1:-1] + pad[:, 2:, 1:-1] + pad[:, 1:-1, :-2] + pad[:, 1:-1, 2:])
+
+
+def _crossings(solid: np.ndarray, clear: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lines across the logo's strokes: for each ``solid`` pixel and direction (row, column,
+    both diagonals) with ``clear`` picture on both sides within ACROSS_SPAN, the flat
+    index of the solid pixel and of two clear pixels on each side, outermost first
+    (shape (n, 4)), and their positions along the line (the solid pixel at 0)."""
+    h, w = solid.shape
+    ys, xs = np.nonzero(solid)
+    at, idx, pos = [], [], []
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        found = []
+        for sign in (1, -1):
+            f = np.zeros(len(ys), int)
+            for k in range(1, ACROSS_SPAN):
+                yy, xx = ys + sign * k * dy, xs + sign * k * dx
+                ok = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w) & (f == 0)
+                f[ok & clear[np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)]] = k
+            found.append(f)
+        fa, fb = found
+        good = (fa > 0) & (fb > 0) & (fa + fb <= ACROSS_SPAN)
+        offsets = np.stack([-(fb + 1), -fb, fa, fa + 1], axis=1)
+        yy, xx = ys[:, None] + offsets * dy, xs[:, None] + offsets * dx
+        good &= ((yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)).all(axis=1)
+        good &= clear[np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)].all(axis=1)
+        at.append((ys * w + xs)[good])
+        idx.append((yy * w + xx)[good])
+        pos.append(offsets[good])
+    return np.concatenate(at), np.concatenate(idx), np.concatenate(pos).astype(np.float64)
+
+
+def _quadratic_at_zero(pos: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Least-squares parabolas through (pos, values), row by row, evaluated at 0."""
+    design = np.stack([np.ones_like(pos), pos, pos * pos], axis=2)  # (n, 4, 3)
+    gram = np.einsum("nki,nkj->nij", design, design)
+    rhs = np.einsum("nki,nk->ni", design, values)
+    return np.linalg.solve(gram, rhs[..., None])[:, 0, 0]
+
+
+def _calibrated(stack: np.ndarray, mask: np.ndarray, alpha: np.ndarray, opacity: float,
+                colour: np.ndarray, inside: np.ndarray) -> tuple[float, np.ndarray] | None:
+    """Opacity and colour made to agree with the picture right beside the logo's strokes,
+    or None when too few strokes can be crossed.
+
+    On a still shot nothing tells the fit's opacity and colour from the inpainted
+    background's error, which is the same in every sample. Across a stroke the
+    picture is continuous: a parabola through two clear pixels on either side
+    (luma, averaged over the samples) is its background to a fraction of a grey level,
+    where a straight line across the letters on Klobuchar's dark band between bright
+    slats was 1.5 too bright, and guessing from all round 3-6. Only crossings whose two
+    sides agree count (a stroke along a slat's edge says nothing). The colour's luma is
+    then moved so that the recovered strokes meet that picture (the median over the
+    crossings): the opacity stays, and with it the fit's consistency on a moving picture.
+    Where that colour would pass white or black (a white logo: 258-260 on Klobuchar) the
+    colour stays and the opacity is taken from the same crossings instead.
+    """
+    solid = mask & (alpha >= SOLID * opacity) & (alpha <= (2.0 - SOLID) * opacity)
+    covered = mask | (grow_mask(mask, 1) & (alpha > FAINTEST * opacity))
+    clear = inside & ~covered
+    at, idx, pos = _crossings(solid, clear)
+    if at.size < ACROSS_MIN:
+        return None
+    luma = (stack @ LUMA).reshape(len(stack), -1).mean(axis=0)
+    values = luma[idx].astype(np.float64)
+    agree = np.abs(values[:, 1] - values[:, 2]) <= ACROSS_AGREE
+    if agree.sum() < ACROSS_MIN:
+        return None
+    beside = _quadratic_at_zero(pos[agree], values[agree])
+    under = luma[at[agree]].astype(np.float64)
+    ly = float(LUMA @ colour)
+    want = float(np.median((under - (1.0 - opacity) * beside) / opacity))
+    if 0.0 <= want <= 255.0:
+        if abs(want - ly) > ACROSS_SHIFT:
+            return None
+        return opacity, np.clip(colour + (want - ly), 0, 255).astype(np.float32)
+    towards = ly - beside
+    # A background near the logo's own luma tells nothing about its opacity.
+    ratio = (under - beside) / np.where(np.abs(towards) < 24.0, np.nan, towards)
+    ratio = ratio[~np.isnan(ratio)]
+    if ratio.size < ACROSS_MIN:
+        return None
+    told = float(np.median(ratio))
+    if abs(told - opacity) > ACROSS_TRUST * opacity:
+        return None
+    return told, colour
+
+
 def _plateau(alpha: np.ndarray) -> float:
     """The logo's own opacity: the most common value of its pixels' opacities.
 
@@ -388,7 +531,20 @@ def estimate_overlay(samples: Sequence[np.ndarray], box: tuple[int, int, int, in
         return OverlayModel(ox, oy, empty, np.zeros(3, np.float32), none, "none")
     fits.sort(key=lambda f: (f[0], f[1]), reverse=True)
     colour, opacity, frames, bgs, hole, mask, explained = fits[0][2]
-    alpha = np.clip(np.nan_to_num(_opacity(frames, bgs, colour), nan=0.0), 0.0, 1.0)
+    alpha = np.nan_to_num(_opacity(frames, bgs, colour), nan=0.0)
+    if 0.08 <= opacity <= 0.92:
+        # Against the inpainted background the fit is biased wherever that guess is, and on
+        # a still shot the same way in every sample (letters on a dark band between bright
+        # blind slats: 0.538 for 0.55). The picture right beside the strokes says it better.
+        calibrated = _calibrated(stack, mask, alpha, opacity, colour, inside)
+        if calibrated is not None:
+            opacity, colour = calibrated
+            alpha = np.nan_to_num(_opacity(frames, bgs, colour), nan=0.0)
+        # With the opacity known, the rim's background is guessed again between the picture
+        # outside and the picture recovered under the solid pixels.
+        bgs = _core_aided(frames, bgs, hole, alpha, opacity, colour)
+        alpha = np.nan_to_num(_opacity(frames, bgs, colour), nan=0.0)
+    alpha = np.clip(alpha, 0.0, 1.0)
     info = {"explained": explained, "pixels": float(mask.sum())}
     if opacity > 0.92 or opacity < 0.08 or explained < 0.6:
         # Opaque, or not an overlay the model explains: fill these pixels instead.

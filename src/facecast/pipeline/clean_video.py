@@ -190,8 +190,20 @@ def clean_video(spec: CleanVideoSpec, progress: Progress | None = None) -> Clean
                 detection.replace(area, footprint)
                 if footprint is None:
                     continue
-                model = _within(model, footprint, _picture_parts(model, searched))
+                drop = _picture_parts(model, searched)
+                lines = _overlay_lines(model, samples, drop)
+                model = _within(model, footprint, drop & ~lines, lines)
                 area = footprint
+            else:
+                # A box drawn by hand has room round the logo too, and on a still shot the
+                # picture's bright structures reaching its edge (blind slats beside the
+                # logo) fit the overlay as well as the logo: "taken off", they were dark
+                # patches (-3 grey levels round Klobuchar's logo). A box drawn tight round
+                # the logo keeps it: its frame's runs are as short as the line is thick and
+                # nothing thick reaches the edge.
+                drop = _picture_parts(model, area)
+                lines = _overlay_lines(model, samples, drop)
+                model = _within(model, area, drop & ~lines, lines)
             kept.append(area)
             overlays.append(model)
         watermarks = kept
@@ -390,7 +402,53 @@ def _without_border_blobs(touched: np.ndarray, searched: Area, model: OverlayMod
     return out
 
 
-def _within(model: OverlayModel, area: Area, drop: np.ndarray | None = None) -> OverlayModel:
+LINE_FIT = 0.3  # of a pixel's step from the picture beside it: what taking the logo off leaves
+LINE_REACH = 3  # px on either side of a pixel where the picture beside it is read
+
+
+def _overlay_lines(model: OverlayModel, samples: Sequence[np.ndarray], drop: np.ndarray
+                   ) -> np.ndarray:
+    """The pixels of ``drop`` (the picture's structures left out of ``model``) that are the
+    logo's after all: the lines of its frame running across a bright blind slat.
+
+    Such a pixel stands out from the picture on either side of it (along a row or a
+    column, one to three pixels off) by what the overlay adds, and taken off with the
+    logo's opacity it joins that picture: ``(I - a L) / (1 - a)`` lies within LINE_FIT of
+    the step from it. A slat's own pixels stand out by something else, or not at all.
+    Cut away with the slat, the frame's side and corner stayed bright (Klobuchar).
+    Only pieces that touch the logo's kept pixels count.
+    """
+    if model.kind != "semi-transparent" or not drop.any() or not samples:
+        return np.zeros_like(drop)
+    mean = np.mean(np.stack(samples), axis=0, dtype=np.float32)
+    a = model.opacity
+    taken = (mean - a * model.colour) / (1.0 - a)
+    h, w = drop.shape
+    pad = LINE_REACH
+    padded = cv2.copyMakeBorder(mean, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    best = np.full((h, w), np.inf, np.float32)
+    for dy, dx in ((0, 1), (1, 0)):
+        for d1 in range(1, LINE_REACH + 1):
+            for d2 in range(1, LINE_REACH + 1):
+                before = padded[pad - d1 * dy:pad - d1 * dy + h, pad - d1 * dx:pad - d1 * dx + w]
+                after = padded[pad + d2 * dy:pad + d2 * dy + h, pad + d2 * dx:pad + d2 * dx + w]
+                ref = (before * d2 + after * d1) / (d1 + d2)  # the picture, interpolated
+                step = np.abs(mean - ref).mean(axis=2)
+                # Standing out by at least half what the overlay adds over that picture.
+                enough = step >= 0.5 * a * np.abs(model.colour - ref).mean(axis=2)
+                left = np.abs(taken - ref).mean(axis=2) / np.maximum(step, 1e-3)
+                best = np.where(enough, np.minimum(best, left), best)
+    lines = drop & (best < LINE_FIT) & ((model.alpha > 0) | model.fixed)
+    if not lines.any():
+        return lines
+    kept = _body(model) & ~drop
+    _, labels = cv2.connectedComponents(lines.view(np.uint8), connectivity=8)
+    touching = np.unique(labels[grow_mask(kept, 1) & lines])
+    return np.isin(labels, touching[touching > 0])
+
+
+def _within(model: OverlayModel, area: Area, drop: np.ndarray | None = None,
+            solid: np.ndarray | None = None) -> OverlayModel:
     """``model`` acting only inside ``area``.
 
     The fill applies a model over its whole region, the area and a margin
@@ -406,11 +464,17 @@ def _within(model: OverlayModel, area: Area, drop: np.ndarray | None = None) -> 
         # The picture's own structures found beside the logo (not grown: the logo's frame
         # often runs along them, and what was left of it read as a bright corner).
         keep &= ~drop
-    if keep.all():
+    alpha, fixed = model.alpha, model.fixed
+    if solid is not None and solid.any():
+        # Lines of the logo found across the picture's structures: fully covered (their
+        # estimates there are the structure's).
+        alpha = np.where(solid, np.float32(model.opacity), alpha)
+        fixed = fixed & ~solid
+    elif keep.all():
         return model
-    return OverlayModel(model.x1, model.y1, np.where(keep, model.alpha, 0.0).astype(np.float32),
-                        model.colour, model.fixed & keep, model.kind, model.opacity,
-                        model.fit_r2, dict(model.info))
+    return OverlayModel(model.x1, model.y1, np.where(keep, alpha, 0.0).astype(np.float32),
+                        model.colour, fixed & keep, model.kind, model.opacity, model.fit_r2,
+                        dict(model.info))
 
 
 def _overlaps(model: OverlayModel, x1: int, y1: int, x2: int, y2: int) -> bool:
