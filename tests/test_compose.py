@@ -163,12 +163,12 @@ def test_layers_land_where_asked_with_alpha_and_z(tmp_path: Path, astronaut: np.
     assert tuple(out[75, 415]) == (0, 0, 255), "layer above the avatar covers it"
     assert not np.array_equal(out[110, 455], [255, 255, 0]), "layer below is hidden by it"
     # The PNG's alpha ramp, scaled 2x: transparent at its left end, opaque at its right.
-    assert tuple(out[320, 11]) == pytest.approx((32, 48, 64), abs=6)
-    assert tuple(out[320, 108]) == pytest.approx((250, 1, 1), abs=6)
+    assert tuple(out[320, 11].tolist()) == pytest.approx((32, 48, 64), abs=6)
+    assert tuple(out[320, 108].tolist()) == pytest.approx((250, 1, 1), abs=6)
     mid = out[320, 60].astype(int)
     assert 110 < mid[0] < 160 and mid[2] < 64
-    assert tuple(out[10, 620]) == pytest.approx(((32 + 255) / 2, (48 + 255) / 2,
-                                                 (64 + 255) / 2), abs=1), "opacity 0.5"
+    assert tuple(out[10, 620].tolist()) == pytest.approx(((32 + 255) / 2, (48 + 255) / 2,
+                                                          (64 + 255) / 2), abs=1), "opacity 0.5"
     assert tuple(out[10, 599]) == (32, 48, 64) and tuple(out[31, 620]) == (32, 48, 64)
 
 

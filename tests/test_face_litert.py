@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -145,13 +146,30 @@ def test_shipped_models_match_their_provenance() -> None:
 # --------------------------------------------------------------- live, with mediapipe
 
 
+@pytest.fixture(scope="module")
+def mp() -> Any:
+    """mediapipe 0.10.21 where it works: an environment of its own (numpy 1, protobuf 4).
+    Left installed beside facecast's stack (numpy 2, protobuf 7) it imports but fails on
+    its first graph, which is no finding about facecast's models."""
+    mediapipe = pytest.importorskip("mediapipe")
+    try:
+        blank = np.zeros((64, 64, 3), np.uint8)
+        with mediapipe.solutions.face_detection.FaceDetection(model_selection=1) as fd:
+            fd.process(blank)
+        with mediapipe.solutions.face_mesh.FaceMesh(static_image_mode=True,
+                                                    refine_landmarks=True) as fm:
+            fm.process(blank)
+    except Exception as exc:  # any failure: it cannot run here
+        pytest.skip(f"mediapipe is installed but does not run with this stack: {exc!r}")
+    return mediapipe
+
+
 def _shared_faces() -> list[Path]:
     return sorted((SHARED / "faces").glob("*")) if (SHARED / "faces").is_dir() else []
 
 
 @pytest.mark.parametrize("path", _shared_faces(), ids=lambda p: p.name)
-def test_shared_faces_match_mediapipe_live(path: Path) -> None:
-    mp = pytest.importorskip("mediapipe")
+def test_shared_faces_match_mediapipe_live(mp: Any, path: Path) -> None:
     from facecast.media.image import load_image
 
     img = load_image(path)
@@ -172,8 +190,7 @@ def test_shared_faces_match_mediapipe_live(path: Path) -> None:
         assert err.mean() < MEAN_PX and err.max() < MAX_PX
 
 
-def test_shared_clip_video_mode_matches_mediapipe_live() -> None:
-    mp = pytest.importorskip("mediapipe")
+def test_shared_clip_video_mode_matches_mediapipe_live(mp: Any) -> None:
     clip = SHARED / "videos" / "klobuchar_10s_noaudio.mp4"
     if not clip.exists():
         pytest.skip("shared media absent")
@@ -198,8 +215,7 @@ def test_shared_clip_video_mode_matches_mediapipe_live() -> None:
 
 
 @pytest.mark.parametrize("static", [True, False], ids=["image", "video"])
-def test_several_faces_match_mediapipe_live(static: bool) -> None:
-    mp = pytest.importorskip("mediapipe")
+def test_several_faces_match_mediapipe_live(mp: Any, static: bool) -> None:
     path = SHARED / "faces_rejected" / "two_faces_obama_biden.jpg"
     if not path.exists():
         pytest.skip("shared media absent")

@@ -24,13 +24,15 @@ def _mark(width: int, height: int, text: str) -> tuple[np.ndarray, np.ndarray, t
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
     pad = max(4, round(8 * scale))
     h, w = th + base + 2 * pad, tw + 2 * pad
-    alpha = np.zeros((h, w), np.float32)
-    cv2.putText(alpha, text, (pad, pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale, 1.0,
+    # Drawn on 8-bit planes (OpenCV 5 draws text on nothing else), then made 0..1.
+    outline8 = np.zeros((h, w), np.uint8)
+    cv2.putText(outline8, text, (pad, pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale, 255,
                 thickness + 2, cv2.LINE_AA)  # a dark outline first, then the white text
-    outline = alpha.copy()
-    alpha[:] = 0
-    cv2.putText(alpha, text, (pad, pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale, 1.0, thickness,
+    text8 = np.zeros((h, w), np.uint8)
+    cv2.putText(text8, text, (pad, pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness,
                 cv2.LINE_AA)
+    outline = outline8.astype(np.float32) / 255.0
+    alpha = text8.astype(np.float32) / 255.0
     rgb = np.repeat((alpha * 255)[..., None], 3, axis=2)
     a = np.clip(0.55 * np.maximum(alpha, outline), 0, 1)
     x, y = max(0, width - w - pad), max(0, height - h - pad)

@@ -311,6 +311,7 @@ def dub_video(spec: DubVideoSpec, progress: Progress | None = None) -> DubVideoR
 
     tracking = FaceTracking(info, fps, FaceChoice(spec.face_index, spec.face_point),
                             stop_after).start()
+    update()  # the stage is named as it starts, however soon the first frames are in
     try:
         t = time.perf_counter()
         profile = _profile(tracking, fps, spec, update)
