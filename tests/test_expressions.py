@@ -369,8 +369,10 @@ def test_nodding_and_shaking_move_the_head_in_the_video(
                    seed=3)
     pn, ps = head_path(frames_of(nod.output, 2)), head_path(frames_of(shake.output, 2))
     # Same seed, same natural motion: nodding moves the head up and down more than
-    # shaking does, shaking moves it sideways more than nodding does.
-    assert pn[:, 1].std() > 2 * ps[:, 1].std() and pn[:, 1].std() > 0.01
+    # shaking does, shaking moves it sideways more than nodding does. The nods follow the
+    # speech's stresses, whose timing piper varies from one synthesis of the same text to
+    # the next (up-down 0.018-0.025 over three, against the shake's 0.008-0.011): 1.5x.
+    assert pn[:, 1].std() > 1.5 * ps[:, 1].std() and pn[:, 1].std() > 0.012
     assert ps[:, 0].std() > 3 * pn[:, 0].std() and ps[:, 0].std() > 0.025
     assert _crossings(pn[:, 1]) >= 4 and _crossings(ps[:, 0]) >= 4, "back and forth"
 
