@@ -129,7 +129,7 @@ def _interior_mask(image: np.ndarray, pts: np.ndarray, iod: float) -> np.ndarray
     ys, xs = np.nonzero(allowed)
     if not len(ys):
         return grown
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    y0, y1, x0, x1 = int(np.min(ys)), int(np.max(ys)) + 1, int(np.min(xs)), int(np.max(xs)) + 1
     box = (slice(y0, y1), slice(x0, x1))
     lab = _lab(image[box].reshape(-1, 3)).reshape(y1 - y0, x1 - x0, 3)
     bands = [lab[m[box]] for m in (upper_lip, lower_lip)]

@@ -472,7 +472,7 @@ class TongueBank(StockBank):
                                      for s in samples], scale, usual_width, face_width, True)
 
     def choose(self, gap: float, width: float) -> list[tuple[MouthSample, float]]:
-        lo = float(self._gaps.min()) if len(self._gaps) else 0.0
+        lo = float(np.min(self._gaps)) if len(self._gaps) else 0.0
         return super().choose(max(gap, lo), width)
 
 

@@ -1342,7 +1342,7 @@ function adminPage() {
     if (metrics) showMetrics(metrics);
     fill(body, accounts.map((a) => {
       const amount = h('input', { type: 'number', value: '100', 'aria-label': `Credits for ${a.name}` });
-      return h('tr', {}, h('td', {}, a.id), h('td', {}, a.name), h('td', {}, a.is_admin ? 'admin' : ''),
+      return h('tr', {}, h('td', {}, a.id), h('td', {}, a.name), h('td', {}, a.is_admin ? 'admin' : 'user'),
         h('td', {}, String(a.balance)), h('td', {}, h('div', { class: 'row' }, amount,
           h('button', { type: 'button', onclick: async (e) => {
             const done = await act(e.target, 'Granting…', problem,
@@ -1387,7 +1387,7 @@ function adminPage() {
     h('section', { class: 'panel' }, h('h3', {}, 'Recent failures (every account)'),
       dataTable(['When', 'Account', 'Job', 'Error'], failed)),
     h('section', { class: 'panel' }, h('h3', {}, 'New account'), form, shown),
-    h('section', { class: 'panel' }, h('h3', {}, 'Accounts'), dataTable(['Id', 'Name', '', 'Balance', 'Grant credits'], body)));
+    h('section', { class: 'panel' }, h('h3', {}, 'Accounts'), dataTable(['Id', 'Name', 'Role', 'Balance', 'Grant credits'], body)));
   load();
 }
 
