@@ -50,4 +50,4 @@ def test_every_module_imports() -> None:
         timeout=600,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "facecast modules import on Python" in proc.stdout, proc.stdout + proc.stderr
+    assert "lazily imported dependencies) import on Python" in proc.stdout, proc.stdout + proc.stderr
