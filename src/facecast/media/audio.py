@@ -126,6 +126,7 @@ def write_audio(path: PathLike, audio: Audio) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as out:
         stream = out.add_stream(codec, rate=audio.sample_rate, layout="mono")
+        assert isinstance(stream, av.AudioStream)  # PyAV 17's stubs type it as any stream
         _encode_samples(out, stream, audio.samples, audio.sample_rate, fmt)
         for packet in stream.encode(None):
             out.mux(packet)

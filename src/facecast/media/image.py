@@ -181,8 +181,8 @@ def _decode_pillow(data: bytes, unreadable: InputError) -> tuple[np.ndarray, np.
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=list(_pillow_formats())) as im:
-                im = ImageOps.exif_transpose(im)
+            with Image.open(io.BytesIO(data), formats=list(_pillow_formats())) as opened:
+                im: Image.Image = ImageOps.exif_transpose(opened)
                 if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
                     rgba = np.asarray(im.convert("RGBA"))
                     alpha = rgba[:, :, 3].astype(np.float32) / 255.0

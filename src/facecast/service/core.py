@@ -673,8 +673,9 @@ class Service:
             assert account is not None
             held = session.scalar(select(func.coalesce(func.sum(Job.cost_estimate), 0)).where(
                 Job.account_id == account.id, Job.status.in_(jobs.ACTIVE))) or 0
-            by_status = dict(session.execute(select(Job.status, func.count()).where(
-                Job.account_id == account.id).group_by(Job.status)).all())
+            by_status: dict[str, int] = {status: n for status, n in session.execute(
+                select(Job.status, func.count()).where(
+                    Job.account_id == account.id).group_by(Job.status)).all()}
             spent = -(session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), 0))
                                      .where(LedgerEntry.account_id == account.id,
                                             LedgerEntry.kind == "charge")) or 0)
