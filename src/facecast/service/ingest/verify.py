@@ -226,6 +226,7 @@ def _demux(
     """
     spans: dict[int, tuple[float, float]] = {}
     decoded = 0
+    refused: av.error.InvalidDataError | None = None  # by the decoder, on the latest packet
     for packet in container.demux(*streams):
         if packet.pts is not None and packet.time_base is not None:
             first = float(packet.pts * packet.time_base)
@@ -237,8 +238,18 @@ def _demux(
         # Decoding all of a video would take as long as rendering it; its first frame shows
         # the codec works, while every packet is still read to find truncation.
         if packet.stream.index == main.index and packet.size and (kind == "audio" or not decoded):
-            for frame in packet.decode():
-                decoded += frame.samples if kind == "audio" else 1
+            if refused is not None:  # a bad packet with more after it: not a cut-off end
+                raise refused
+            try:
+                for frame in packet.decode():
+                    decoded += frame.samples if kind == "audio" else 1
+            except av.error.InvalidDataError as exc:
+                if not decoded:
+                    raise
+                # A file cut mid-sample ends in a partial packet, which older FFmpeg (PyAV
+                # 17's) refuses to decode; if it is the last, the truncation check judges
+                # the file by what came before it.
+                refused = exc
     if kind == "audio" or not decoded:
         for frame in main.codec_context.decode(None):  # flush delayed frames
             decoded += frame.samples if kind == "audio" else 1
