@@ -49,5 +49,6 @@ def test_every_module_imports() -> None:
         text=True,
         timeout=600,
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "lazily imported dependencies) import on Python" in proc.stdout, proc.stdout + proc.stderr
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "lazily imported dependencies) import on Python" in proc.stdout, output
