@@ -116,6 +116,15 @@ async function refreshAccount() {
   if (node) node.textContent = credits();
 }
 
+/** Create a job from one of the create pages, then follow it on the jobs page (the
+ * header's credits first, since the job holds some of them). */
+async function createJob(button, where, path, body) {
+  const job = await act(button, 'Creating the job…', where, () => api('POST', path, body));
+  if (!job) return;
+  await refreshAccount().catch(() => {});
+  location.hash = `#/jobs/${job.id}`;
+}
+
 function route() {
   leavePage();
   leavePage = () => {};
@@ -636,10 +645,7 @@ function createPage() {
       const c = composition();
       if (c) body.composition = c;
     }
-    const job = await act(create, 'Creating the job…', problem, () => api('POST', '/talking-photos', body));
-    if (!job) return;
-    await refreshAccount().catch(() => {});
-    location.hash = `#/jobs/${job.id}`;
+    await createJob(create, problem, '/talking-photos', body);
   });
 
   fill(main, h('h2', {}, 'Create a talking photo'),
@@ -700,8 +706,7 @@ function dubPage() {
   }
   create.addEventListener('click', async () => {
     const body = { video: { asset_id: video.asset.id }, ...speech.fields() };
-    const job = await act(create, 'Creating the job…', problem, () => api('POST', '/dubs', body));
-    if (job) location.hash = `#/jobs/${job.id}`;
+    await createJob(create, problem, '/dubs', body);
   });
   fill(main, h('h2', {}, 'Dub a video'), h('p', { class: 'muted' },
     'The person in the video says new words: the same video with new lips, looped when the speech is longer.'),
@@ -788,8 +793,7 @@ function cleanPage() {
     const body = { video: { asset_id: video.asset.id },
       subtitle_areas: areas.filter((a) => a.kind === 'subtitle').map((a) => a.box),
       watermark_areas: areas.filter((a) => a.kind === 'watermark').map((a) => a.box) };
-    const job = await act(create, 'Creating the job…', problem, () => api('POST', '/cleanups', body));
-    if (job) location.hash = `#/jobs/${job.id}`;
+    await createJob(create, problem, '/cleanups', body);
   });
   fill(main, h('h2', {}, 'Clean a video'), h('p', { class: 'muted' },
     'Removes burned-in subtitles and watermarks. Drag rectangles over them on a frame, or draw none to let detection find them.'),
