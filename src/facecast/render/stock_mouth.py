@@ -73,6 +73,13 @@ GAIN_RANGE = (0.3, 2.0)  # per channel, footage -> portrait
 TEETH_BLEND = (0.55, 0.85)
 TEETH_CHROMA_GATE = (1.3, 2.0)
 TEETH_CHROMA_KEEP = 0.4  # share of the footage's teeth a*, b* variation that is kept
+# Teeth in the mouth's shadow (lower teeth, edges, back teeth; darker than the blend
+# above): pixels of Lab L* over these (smoothstep) whose chroma, for their lightness, is
+# the teeth's (the same gate) take the portrait's teeth colour too. With only the flesh's
+# half white balance they kept the footage's grey: blue-grey beside a yellow painting,
+# grey beside Grace Hopper's orange skin. Chroma under SHADE_TEETH_MIN_CHROMA is noise.
+SHADE_TEETH_L = (12.0, 22.0)
+SHADE_TEETH_MIN_CHROMA = 3.0
 # Which of the footage's samples the stock keeps (stock_samples): above this gap (IOD)
 # only those whose opening is at least this share teeth (Lab L* above the level).
 STOCK_OPEN_GAP = 0.08
@@ -98,6 +105,10 @@ CAVITY_DARK = 0.65
 # left on the floor of the mouth (lower teeth and tongue show there).
 CAVITY_DEPTH = (0.22, 0.5)
 CAVITY_FLOOR = 0.35
+# ... and across it (0 middle, 1 corner): from the first to the second the cheeks' shadow
+# takes this share of the light (under the upper lip, then from the cavity's depth down).
+CAVITY_SIDE = (0.35, 0.95)
+CAVITY_SIDE_DARK = (0.35, 0.8)
 # The tongue (l, th, dh): samples of the same footage at those sounds (tongue.npz).
 TONGUE_FILE = "mouths/tongue.npz"
 TONGUE_PHONES = frozenset({"L", "TH", "DH"})  # ARPAbet, as the recogniser gives them
@@ -485,26 +496,43 @@ def _recolour(crops: np.ndarray, flesh: np.ndarray, want: np.ndarray, src_teeth:
     variation around it (a per-channel gain tuned to the footage's pinkish mean turns
     its greyer teeth green). Which pixels are teeth: light ones (between shares of the
     footage's teeth luma the flesh colouring passes to the teeth's) that are not much
-    more coloured than its teeth (tongue, gums and lips can be as light, but pinker).
+    more coloured than its teeth (tongue, gums and lips can be as light, but pinker),
+    and darker ones as little coloured for their lightness as its teeth (teeth in the
+    mouth's shadow: lower teeth, the teeth's edges, back teeth).
     """
     px = crops.astype(np.float32)
     out = px * flesh.astype(np.float32)
     src_luma = float(_luma(src_teeth))
-    light = _smooth(px @ np.array([0.299, 0.587, 0.114], np.float32),
-                    TEETH_BLEND[0] * src_luma, TEETH_BLEND[1] * src_luma)
-    sel = light > 0  # only these need Lab (a small share of the pixels)
+    luma = px @ np.array([0.299, 0.587, 0.114], np.float32)
+    light = _smooth(luma, TEETH_BLEND[0] * src_luma, TEETH_BLEND[1] * src_luma)
+    # Only pixels that may be teeth need Lab: light ones, and darker ones above the
+    # cavity's black whose RGB saturation is near the teeth's (lips, gums and tongue are
+    # far more saturated; a cheap test that leaves a minority of the pixels).
+    r, g, b = px[..., 0], px[..., 1], px[..., 2]
+    top, low = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
+    src_sat = float((src_teeth.max() - src_teeth.min()) / max(src_teeth.max(), 1.0))
+    sel = (light > 0) | ((luma > SHADE_TEETH_L[0] * 1.2)
+                         & (top - low < 1.8 * max(src_sat, 0.1) * top))
     if not sel.any():
         return out
     src_lab = _lab(src_teeth)
-    chroma = max(float(np.hypot(src_lab[1], src_lab[2])), 4.0)
     lab = rgb_to_lab(px[sel])
-    t = light[sel] * (1.0 - _smooth(np.hypot(lab[:, 1], lab[:, 2]),
-                                    TEETH_CHROMA_GATE[0] * chroma,
-                                    TEETH_CHROMA_GATE[1] * chroma))
+    # Lab chroma falls with lightness for one surface: the teeth's colour at each
+    # pixel's lightness is the footage's (or the portrait's) teeth colour scaled by it.
+    rel = np.minimum(lab[:, :1] / max(src_lab[0], 1.0), 1.0)
+    chroma = max(float(np.hypot(src_lab[1], src_lab[2])), 4.0)
+    gate = np.maximum(chroma * rel[:, 0], SHADE_TEETH_MIN_CHROMA)
+    grey = 1.0 - _smooth(np.hypot(lab[:, 1], lab[:, 2]) / gate, *TEETH_CHROMA_GATE)
+    shaded = _smooth(lab[:, 0], *SHADE_TEETH_L) * (1.0 - light[sel])
+    t = (light[sel] + shaded) * grey
+    on = t > 0.01
+    if not on.any():
+        return out
+    lab, rel, t = lab[on], rel[on], t[on, None].astype(np.float32)
+    lab[:, 1:] = (want[1:] * rel + TEETH_CHROMA_KEEP * (lab[:, 1:] - src_lab[1:] * rel))
     lab[:, 0] *= want[0] / max(src_lab[0], 1.0)
-    lab[:, 1:] = want[1:] + TEETH_CHROMA_KEEP * (lab[:, 1:] - src_lab[1:])
-    t = t[:, None].astype(np.float32)
-    out[sel] = out[sel] * (1.0 - t) + lab_to_rgb(lab).astype(np.float32) * t
+    where = tuple(axis[on] for axis in np.nonzero(sel))
+    out[where] = out[where] * (1.0 - t) + lab_to_rgb(lab).astype(np.float32) * t
     return out
 
 
@@ -651,9 +679,11 @@ class StockPainter(MouthPainter):
             super().paint(patch, origin, posed, teeth, tongue)
             return
         self.stock_frames += 1
+        # The tongue lies in the mouth: it is shaded with the rest (drawn after the shade,
+        # an l / th sample stretched over a wide opening was a flat light plate).
+        self._paint_tongue(patch, origin, posed, tongue)
         self._shade_cavity(patch, up, lo, gap_px)
         self._paint_own_top(patch, origin, posed, gap)
-        self._paint_tongue(patch, origin, posed, tongue)
 
     def _paint_tongue(self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray,
                       tongue: float) -> None:
@@ -720,6 +750,17 @@ class StockPainter(MouthPainter):
         bottom = np.interp(a, la[np.argsort(la)], lb[np.argsort(la)])
         return np.asarray((b - top) / np.maximum(bottom - top, 1.0), np.float32)
 
+    def _across(self, up: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """Per pixel of ``box`` (x0, y0, x1, y1), where across the opening it lies: 0 in
+        the middle, -1 / +1 at the corners (the inner lips' ends ``up[0]``, ``up[-1]``)."""
+        fr = self.frame
+        x0, y0, x1, y1 = box
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        a = xx * fr.right[0] + yy * fr.right[1]
+        ends = np.sort([float(up[0] @ fr.right), float(up[-1] @ fr.right)])
+        mid, half = (ends[0] + ends[1]) / 2.0, max((ends[1] - ends[0]) / 2.0, 1.0)
+        return np.asarray((a - mid) / half, np.float32)
+
     def _shade_cavity(self, patch: np.ndarray, up: np.ndarray, lo: np.ndarray,
                       gap_px: float) -> None:
         """Darken the middle of a wide opening (patch coordinates of the inner lips):
@@ -740,6 +781,14 @@ class StockPainter(MouthPainter):
         depth = self._depth(up, lo, (x0, y0, x1, y1))
         band = _smooth(depth, *CAVITY_DEPTH) * (
             1.0 - (1.0 - CAVITY_FLOOR) * _smooth(depth, 0.75, 1.0))
+        # Towards the corners the cheeks shade the mouth: the floor (lower teeth, tongue)
+        # and the back teeth fall off into the dark, so a stretched sample's even floor
+        # reads rounded, lit in front and in the middle.
+        side = np.abs(self._across(up, (x0, y0, x1, y1)))
+        lateral = _smooth(side, *CAVITY_SIDE) * (
+            CAVITY_SIDE_DARK[0] + (CAVITY_SIDE_DARK[1] - CAVITY_SIDE_DARK[0])
+            * _smooth(depth, *CAVITY_DEPTH))
+        band = 1.0 - (1.0 - band) * (1.0 - lateral)
         shade = 1.0 - k * band * (mask.astype(np.float32) / 255.0)
         region = patch[y0:y1, x0:x1]
         region[:] = np.clip(region * shade[..., None], 0, 255).astype(np.uint8)
