@@ -73,13 +73,6 @@ GAIN_RANGE = (0.3, 2.0)  # per channel, footage -> portrait
 TEETH_BLEND = (0.55, 0.85)
 TEETH_CHROMA_GATE = (1.3, 2.0)
 TEETH_CHROMA_KEEP = 0.4  # share of the footage's teeth a*, b* variation that is kept
-# Teeth in the mouth's shadow (lower teeth, edges, back teeth; darker than the blend
-# above): pixels of Lab L* over these (smoothstep) whose chroma, for their lightness, is
-# the teeth's (the same gate) take the portrait's teeth colour too. With only the flesh's
-# half white balance they kept the footage's grey: blue-grey beside a yellow painting,
-# grey beside Grace Hopper's orange skin. Chroma under SHADE_TEETH_MIN_CHROMA is noise.
-SHADE_TEETH_L = (12.0, 22.0)
-SHADE_TEETH_MIN_CHROMA = 3.0
 # Which of the footage's samples the stock keeps (stock_samples): above this gap (IOD)
 # only those whose opening is at least this share teeth (Lab L* above the level).
 STOCK_OPEN_GAP = 0.08
@@ -496,43 +489,26 @@ def _recolour(crops: np.ndarray, flesh: np.ndarray, want: np.ndarray, src_teeth:
     variation around it (a per-channel gain tuned to the footage's pinkish mean turns
     its greyer teeth green). Which pixels are teeth: light ones (between shares of the
     footage's teeth luma the flesh colouring passes to the teeth's) that are not much
-    more coloured than its teeth (tongue, gums and lips can be as light, but pinker),
-    and darker ones as little coloured for their lightness as its teeth (teeth in the
-    mouth's shadow: lower teeth, the teeth's edges, back teeth).
+    more coloured than its teeth (tongue, gums and lips can be as light, but pinker).
     """
     px = crops.astype(np.float32)
     out = px * flesh.astype(np.float32)
     src_luma = float(_luma(src_teeth))
-    luma = px @ np.array([0.299, 0.587, 0.114], np.float32)
-    light = _smooth(luma, TEETH_BLEND[0] * src_luma, TEETH_BLEND[1] * src_luma)
-    # Only pixels that may be teeth need Lab: light ones, and darker ones above the
-    # cavity's black whose RGB saturation is near the teeth's (lips, gums and tongue are
-    # far more saturated; a cheap test that leaves a minority of the pixels).
-    r, g, b = px[..., 0], px[..., 1], px[..., 2]
-    top, low = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
-    src_sat = float((src_teeth.max() - src_teeth.min()) / max(src_teeth.max(), 1.0))
-    sel = (light > 0) | ((luma > SHADE_TEETH_L[0] * 1.2)
-                         & (top - low < 1.8 * max(src_sat, 0.1) * top))
+    light = _smooth(px @ np.array([0.299, 0.587, 0.114], np.float32),
+                    TEETH_BLEND[0] * src_luma, TEETH_BLEND[1] * src_luma)
+    sel = light > 0  # only these need Lab (a small share of the pixels)
     if not sel.any():
         return out
     src_lab = _lab(src_teeth)
-    lab = rgb_to_lab(px[sel])
-    # Lab chroma falls with lightness for one surface: the teeth's colour at each
-    # pixel's lightness is the footage's (or the portrait's) teeth colour scaled by it.
-    rel = np.minimum(lab[:, :1] / max(src_lab[0], 1.0), 1.0)
     chroma = max(float(np.hypot(src_lab[1], src_lab[2])), 4.0)
-    gate = np.maximum(chroma * rel[:, 0], SHADE_TEETH_MIN_CHROMA)
-    grey = 1.0 - _smooth(np.hypot(lab[:, 1], lab[:, 2]) / gate, *TEETH_CHROMA_GATE)
-    shaded = _smooth(lab[:, 0], *SHADE_TEETH_L) * (1.0 - light[sel])
-    t = (light[sel] + shaded) * grey
-    on = t > 0.01
-    if not on.any():
-        return out
-    lab, rel, t = lab[on], rel[on], t[on, None].astype(np.float32)
-    lab[:, 1:] = (want[1:] * rel + TEETH_CHROMA_KEEP * (lab[:, 1:] - src_lab[1:] * rel))
+    lab = rgb_to_lab(px[sel])
+    t = light[sel] * (1.0 - _smooth(np.hypot(lab[:, 1], lab[:, 2]),
+                                    TEETH_CHROMA_GATE[0] * chroma,
+                                    TEETH_CHROMA_GATE[1] * chroma))
     lab[:, 0] *= want[0] / max(src_lab[0], 1.0)
-    where = tuple(axis[on] for axis in np.nonzero(sel))
-    out[where] = out[where] * (1.0 - t) + lab_to_rgb(lab).astype(np.float32) * t
+    lab[:, 1:] = want[1:] + TEETH_CHROMA_KEEP * (lab[:, 1:] - src_lab[1:])
+    t = t[:, None].astype(np.float32)
+    out[sel] = out[sel] * (1.0 - t) + lab_to_rgb(lab).astype(np.float32) * t
     return out
 
 
