@@ -212,7 +212,7 @@ def test_a_wide_opening_is_rounded_at_its_corners(astronaut: np.ndarray,
     height = posed[list(LOWER_INNER), 1] - posed[list(UPPER_INNER), 1]
     assert height[5] > 0.15 * animator.rig.frame.iod
     assert height[1] < 0.8 * height[5] and height[-2] < 0.8 * height[5]
-    # ... and still nearly full a third of the way out (the measured gap stays).
+    # ... and still nearly full half way out (the gap the tracker measures stays).
     assert height[3] > 0.9 * height[5] and height[-4] > 0.9 * height[5]
 
 
