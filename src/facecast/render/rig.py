@@ -60,8 +60,10 @@ UPPER_LIP_LIFT = 0.05
 # the move is the corner's by t**LIP_LENS. Real wide openings (the stock footage's,
 # measured from the line between the corners) are lens-shaped, each lip's depth 1 - t**2
 # of its middle's (0.34 / 0.55 / 0.76 / 0.92 at t 0.83 / 0.69 / 0.5 / 0.28); that on a
-# portrait's lips pinched the opening into a diamond and cut its measured gap (a jaw gain
-# of 2.2 on Mona Lisa), so the rig rounds only the ends: a superellipse.
+# portrait's lips (outer lines too) pinched the opening into a diamond and cut its
+# measured gap (a jaw gain of 2.2 on Mona Lisa), so the rig rounds only the ends: at 6
+# the opening beside the corners is about 0.65 of the middle's, half way out 0.98 (the
+# gap the tracker measures stays).
 LIP_LENS = 6.0
 HAIR_SWAY = 0.5  # share of the jaw drop a moustache's hanging tips follow
 JAW_CHEEK = 0.35  # share of the jaw drop the cheeks beside the mouth follow at the mouth line

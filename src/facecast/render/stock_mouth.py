@@ -20,15 +20,17 @@ frame). Per frame it draws the seam where the lips meet (as the painter does)
 and takes the interior from the samples nearest the posed opening, warped into
 the inner-lip contour (:meth:`MouthBank.paint`), its edge feathered inwards.
 Openings wider than any sample use the widest one, stretched; past 0.1 IOD the
-middle of the opening is shaded dark (the upper teeth keep their light), so a
-stretched or teeth-filled sample never reads as a pale plate. Below the bank's
+middle of the opening is shaded dark (the upper teeth keep their light) and its sides
+fall off into the cheeks' shadow, so a stretched or teeth-filled sample never reads as
+a pale plate. Below the bank's
 smallest opening (p/b/m, near-closures), and wherever a sample cannot be
 warped, the painter draws it as before.
 
 On l, th and dh (the track's ``tongue`` channel) a real l/th interior of the same
 footage (``tongue.npz``, prepared alike) is painted over the usual one as much as the
-channel asks, its upper teeth kept in front; over a portrait's own teeth
-(render/own_mouth.py) only its tongue, behind them.
+channel asks, its upper teeth kept in front, before the shade of a wide opening (the
+tongue lies in the mouth's shadow); over a portrait's own teeth (render/own_mouth.py)
+only its tongue, behind them.
 """
 
 from __future__ import annotations
