@@ -16,7 +16,13 @@ from facecast.render.animator import PortraitAnimator
 from facecast.render.mouth import MouthPainter
 from facecast.render.mouth_bank import MouthBank
 from facecast.render.rig import LOWER_INNER, RIG_CHANNELS, UPPER_INNER
-from facecast.render.stock_mouth import STOCK_FILE, prepare, stock_bank, teeth_colour
+from facecast.render.stock_mouth import (
+    STOCK_FILE,
+    StockPainter,
+    prepare,
+    stock_bank,
+    teeth_colour,
+)
 
 
 def still_animator(image: np.ndarray, landmarks: np.ndarray) -> PortraitAnimator:
@@ -185,3 +191,43 @@ def test_no_dark_specks_at_the_mouth_corners(astronaut: np.ndarray,
         for cx, cy in posed[[61, 291], :2]:
             near |= np.hypot(xx - cx, yy - cy) < 0.15 * iod
         assert int((dark & near & ~inside).sum()) < 8
+
+
+def _interior(frame: np.ndarray, posed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The opening's pixels (Lab L*) and how far down the opening each lies (0 under the
+    upper lip, 1 on the lower)."""
+    up, lo = posed[list(UPPER_INNER), :2], posed[list(LOWER_INNER), :2]
+    ys, xs = np.nonzero(opening(frame.shape, posed))
+    top, bottom = np.interp(xs, up[:, 0], up[:, 1]), np.interp(xs, lo[:, 0], lo[:, 1])
+    return lab(frame[ys, xs])[:, 0], (ys - top) / np.maximum(bottom - top, 1.0)
+
+
+def test_a_wide_opening_is_rounded_at_its_corners(astronaut: np.ndarray,
+                                                  landmarks: np.ndarray) -> None:
+    """Every inner-lip point but the corners used to move in full with the jaw: the
+    opening was a box with square sides and a wedge at each corner. Beside the corners it
+    is now lower than in the middle, as a real opening is (main: 1.0 of the middle)."""
+    animator = still_animator(astronaut, landmarks)
+    posed = _pose(animator, mouth(jaw=1.0, teeth=0.4))
+    height = posed[list(LOWER_INNER), 1] - posed[list(UPPER_INNER), 1]
+    assert height[5] > 0.15 * animator.rig.frame.iod
+    assert height[1] < 0.8 * height[5] and height[-2] < 0.8 * height[5]
+    # ... and still nearly full half way out (the gap the tracker measures stays).
+    assert height[3] > 0.9 * height[5] and height[-4] > 0.9 * height[5]
+
+
+def test_a_tongue_at_a_wide_opening_is_shaded_with_the_cavity(
+        astronaut: np.ndarray, landmarks: np.ndarray) -> None:
+    """Grace Hopper's widest frame in the bench's speech (jaw 0.86 with a little l):
+    the l / th sample was drawn after the cavity's shade, stretched over the opening, so
+    its teeth and tongue lit the lower half as a flat light plate. Now the tongue is
+    shaded with the rest: it lifts the lower half's light by little (main: +10 L*)."""
+    animator = still_animator(astronaut, landmarks)
+    animator.painter = StockPainter(animator.canvas, landmarks, animator.rig.frame)
+    lower = {}
+    for tongue in (0.0, 0.37):
+        values = mouth(jaw=0.86, spread=0.11, teeth=0.25, tongue=tongue)
+        light, depth = _interior(animator.render(values, 0.0, None), _pose(animator, values))
+        assert (depth > 0.55).sum() > 60
+        lower[tongue] = float(light[depth > 0.55].mean())
+    assert lower[0.37] < lower[0.0] + 3.0

@@ -104,6 +104,13 @@ def moustache_points(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | N
 MAX_PROBES = 4
 # Close enough: the measured opening per jaw within this fraction of the target.
 TOLERANCE = 0.08
+# A larger gain whose reading grows by less than this share of the proportional growth
+# over the nearest smaller gain's is not seen by the mesh: the search stops there and keeps
+# the gains it could see, rather than extrapolating from a reading that did not follow
+# the gain. Mona Lisa reads 0.15-0.16 at gain 1 and 0.145-0.178 at 1.45-1.51 (the wide
+# moustache shot 0.161 -> 0.129 at 1.42); which side of its first reading the second fell
+# decided between gain 1 and 1.8-2.2 on a 1 % change in her first reading.
+UNSEEN_GROWTH = 0.5
 
 
 @dataclass(frozen=True)
@@ -175,6 +182,11 @@ def calibrate_jaw(render: Callable[[float, float], np.ndarray]) -> JawCalibratio
             k_new = slope(opening, proposed)
             if not np.isfinite(k_new) or k_new <= 1e-4:
                 break
+            smaller = [p for p in probed if p[0] < proposed]
+            if smaller:
+                g0, k0 = max(smaller)
+                if k_new < k0 * (1.0 + UNSEEN_GROWTH * (proposed / g0 - 1.0)):
+                    break
             probed.append((proposed, k_new))
         gain, k = min(probed, key=lambda p: abs(p[1] - target))
     return JawCalibration(gain, k1, k, len(probed), (time.perf_counter() - t0) * 1e3)

@@ -56,6 +56,15 @@ _CHIN = 152
 # Channel amplitudes at value 1, in IOD units.
 JAW_DROP = 0.24
 UPPER_LIP_LIFT = 0.05
+# How an inner lip's jaw move fades into its corners' (t 0 mid-lip .. 1 at the corner):
+# the move is the corner's by t**LIP_LENS. Real wide openings (the stock footage's,
+# measured from the line between the corners) are lens-shaped, each lip's depth 1 - t**2
+# of its middle's (0.34 / 0.55 / 0.76 / 0.92 at t 0.83 / 0.69 / 0.5 / 0.28); that on a
+# portrait's lips (outer lines too) pinched the opening into a diamond and cut its
+# measured gap (a jaw gain of 2.2 on Mona Lisa), so the rig rounds only the ends: at 6
+# the opening beside the corners is about 0.65 of the middle's, half way out 0.98 (the
+# gap the tracker measures stays).
+LIP_LENS = 6.0
 HAIR_SWAY = 0.5  # share of the jaw drop a moustache's hanging tips follow
 JAW_CHEEK = 0.35  # share of the jaw drop the cheeks beside the mouth follow at the mouth line
 # A per-face jaw gain (render/calibrate.py) scales the lips' opening in full; the chin
@@ -175,6 +184,17 @@ class FaceRig:
         jaw[:, 1] = JAW_DROP * w
         jaw[upper, 1] = -UPPER_LIP_LIFT * 0.6
         jaw[corners, 1] = JAW_DROP * 0.42
+        # The inner lips' move fades into the corners' (LIP_LENS): with every point but
+        # the corner moving in full the opening was a box with square sides and a wedge
+        # at each corner. (The outer lines keep their move: fading them too tore the
+        # skin above the upper lip's ends.)
+        ends = a[[78, 308]]
+        for contour in (UPPER_INNER, LOWER_INNER):
+            idx = np.array(contour[1:-1])
+            t = np.clip(np.where(a[idx] < 0, a[idx] / min(ends[0], -1e-3),
+                                 a[idx] / max(ends[1], 1e-3)), 0.0, 1.0)
+            fade = t ** LIP_LENS
+            jaw[idx, 1] = (1.0 - fade) * jaw[idx, 1] + fade * JAW_DROP * 0.42
         if hair is not None:
             # A moustache grows on the upper lip: its hair moves with that lip, and the
             # jaw opens under it. Ends that hang beside the mouth corners sway half way

@@ -20,15 +20,17 @@ frame). Per frame it draws the seam where the lips meet (as the painter does)
 and takes the interior from the samples nearest the posed opening, warped into
 the inner-lip contour (:meth:`MouthBank.paint`), its edge feathered inwards.
 Openings wider than any sample use the widest one, stretched; past 0.1 IOD the
-middle of the opening is shaded dark (the upper teeth keep their light), so a
-stretched or teeth-filled sample never reads as a pale plate. Below the bank's
+middle of the opening is shaded dark (the upper teeth keep their light) and its sides
+fall off into the cheeks' shadow, so a stretched or teeth-filled sample never reads as
+a pale plate. Below the bank's
 smallest opening (p/b/m, near-closures), and wherever a sample cannot be
 warped, the painter draws it as before.
 
 On l, th and dh (the track's ``tongue`` channel) a real l/th interior of the same
 footage (``tongue.npz``, prepared alike) is painted over the usual one as much as the
-channel asks, its upper teeth kept in front; over a portrait's own teeth
-(render/own_mouth.py) only its tongue, behind them.
+channel asks, its upper teeth kept in front, before the shade of a wide opening (the
+tongue lies in the mouth's shadow); over a portrait's own teeth (render/own_mouth.py)
+only its tongue, behind them.
 """
 
 from __future__ import annotations
@@ -98,6 +100,10 @@ CAVITY_DARK = 0.65
 # left on the floor of the mouth (lower teeth and tongue show there).
 CAVITY_DEPTH = (0.22, 0.5)
 CAVITY_FLOOR = 0.35
+# ... and across it (0 middle, 1 corner): from the first to the second the cheeks' shadow
+# takes this share of the light (under the upper lip, then from the cavity's depth down).
+CAVITY_SIDE = (0.35, 0.95)
+CAVITY_SIDE_DARK = (0.35, 0.8)
 # The tongue (l, th, dh): samples of the same footage at those sounds (tongue.npz).
 TONGUE_FILE = "mouths/tongue.npz"
 TONGUE_PHONES = frozenset({"L", "TH", "DH"})  # ARPAbet, as the recogniser gives them
@@ -651,9 +657,11 @@ class StockPainter(MouthPainter):
             super().paint(patch, origin, posed, teeth, tongue)
             return
         self.stock_frames += 1
+        # The tongue lies in the mouth: it is shaded with the rest (drawn after the shade,
+        # an l / th sample stretched over a wide opening was a flat light plate).
+        self._paint_tongue(patch, origin, posed, tongue)
         self._shade_cavity(patch, up, lo, gap_px)
         self._paint_own_top(patch, origin, posed, gap)
-        self._paint_tongue(patch, origin, posed, tongue)
 
     def _paint_tongue(self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray,
                       tongue: float) -> None:
@@ -720,6 +728,17 @@ class StockPainter(MouthPainter):
         bottom = np.interp(a, la[np.argsort(la)], lb[np.argsort(la)])
         return np.asarray((b - top) / np.maximum(bottom - top, 1.0), np.float32)
 
+    def _across(self, up: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """Per pixel of ``box`` (x0, y0, x1, y1), where across the opening it lies: 0 in
+        the middle, -1 / +1 at the corners (the inner lips' ends ``up[0]``, ``up[-1]``)."""
+        fr = self.frame
+        x0, y0, x1, y1 = box
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        a = xx * fr.right[0] + yy * fr.right[1]
+        ends = np.sort([float(up[0] @ fr.right), float(up[-1] @ fr.right)])
+        mid, half = (ends[0] + ends[1]) / 2.0, max((ends[1] - ends[0]) / 2.0, 1.0)
+        return np.asarray((a - mid) / half, np.float32)
+
     def _shade_cavity(self, patch: np.ndarray, up: np.ndarray, lo: np.ndarray,
                       gap_px: float) -> None:
         """Darken the middle of a wide opening (patch coordinates of the inner lips):
@@ -740,6 +759,14 @@ class StockPainter(MouthPainter):
         depth = self._depth(up, lo, (x0, y0, x1, y1))
         band = _smooth(depth, *CAVITY_DEPTH) * (
             1.0 - (1.0 - CAVITY_FLOOR) * _smooth(depth, 0.75, 1.0))
+        # Towards the corners the cheeks shade the mouth: the floor (lower teeth, tongue)
+        # and the back teeth fall off into the dark, so a stretched sample's even floor
+        # reads rounded, lit in front and in the middle.
+        side = np.abs(self._across(up, (x0, y0, x1, y1)))
+        lateral = _smooth(side, *CAVITY_SIDE) * (
+            CAVITY_SIDE_DARK[0] + (CAVITY_SIDE_DARK[1] - CAVITY_SIDE_DARK[0])
+            * _smooth(depth, *CAVITY_DEPTH))
+        band = 1.0 - (1.0 - band) * (1.0 - lateral)
         shade = 1.0 - k * band * (mask.astype(np.float32) / 255.0)
         region = patch[y0:y1, x0:x1]
         region[:] = np.clip(region * shade[..., None], 0, 255).astype(np.uint8)
