@@ -45,9 +45,10 @@ SEAL = (0.8, 1.0)
 # the open eye's white meets the lower lid (which is where the landmarks put the lower
 # lid). Meeting that line exactly, the shut eye read to a face mesh as a slit still
 # open, 0.2-0.5 of the open eye on the narrow-eyed portraits (a real shut eye: 0.1).
-# (0.1 left Mona Lisa's soft, wide lower-lid rim showing under the line as a slit:
-# 0.18 of her open eye across the lids; 0.13 covers it, bench/README.md "fourth round".)
-SEAL_OVERLAP = 0.13
+# (0.1 left Mona Lisa's soft, wide lower-lid rim showing under the line as a slit, 0.15-0.18
+# of her open eye across the lids; 0.12 covers it. More reads a little more open on the
+# 256 px woman: bench/README.md, "fourth round".)
+SEAL_OVERLAP = 0.12
 # The painted lid starts this far above the posed crease (fraction of the portrait's
 # crease-to-lid height), so whatever the warp stretched below the crease (lashes,
 # the crease's shadow, the lit band of the lid's fold, which reaches a little above
@@ -117,9 +118,12 @@ LIT_TONE = (1.6, 2.2)
 FEATHER = 0.6
 FEATHER_MIN_PX = 2.0
 # The fill relaxes towards a smooth membrane this many times at each level of its
-# pyramid (pull-push alone leaves a flat plateau of the box's mean skin inside a wide
-# hole, stepping to the skin at its edge: a lighter patch with a rim on a shaded socket).
+# pyramid from this one up (0: full size; pull-push alone leaves a flat plateau of the
+# box's mean skin inside a wide hole, stepping to the skin at its edge: a lighter patch
+# with a rim on a shaded socket). The plateau is a coarse-level thing: relaxing the two
+# finest levels too changed the tone by under a grey level and doubled the fill's cost.
 RELAX = 30
+RELAX_FROM = 2
 COLUMNS = 24  # lid colour samples across each eye
 
 
@@ -417,7 +421,7 @@ def _fill(image: np.ndarray, known: np.ndarray) -> np.ndarray:
     total = max(float(w.sum()), 1e-6)
     mean = (c.reshape(-1, c.shape[-1]).sum(axis=0) / total).astype(np.float32)
     val = np.where(w[..., None] > 1e-6, c / np.maximum(w, 1e-6)[..., None], mean)
-    for c, w in reversed(levels[:-1]):
+    for level, (c, w) in reversed(list(enumerate(levels[:-1]))):
         up = cv2.resize(val, (w.shape[1], w.shape[0]), interpolation=cv2.INTER_LINEAR)
         if up.ndim == 2:
             up = up[..., None]
@@ -425,7 +429,8 @@ def _fill(image: np.ndarray, known: np.ndarray) -> np.ndarray:
         fixed = alpha * (c / np.maximum(w, 1e-6)[..., None])
         val = fixed + (1 - alpha) * up
         free = 1 - alpha
-        for _ in range(RELAX):  # Jacobi steps: the hole's pixels towards their neighbours' mean
+        # Jacobi steps: the hole's pixels towards their neighbours' mean.
+        for _ in range(RELAX if level >= RELAX_FROM else 0):
             val = fixed + free * cv2.blur(val, (3, 3), borderType=cv2.BORDER_REPLICATE).reshape(
                 val.shape)
     return val.astype(np.float32)
