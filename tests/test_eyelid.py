@@ -242,5 +242,5 @@ def test_mona_lisa_shut_lid_is_her_shaded_socket(shared_media: Path) -> None:
     finally:
         tracker.close()
     assert len(gaps) == 2
-    # main: 0.18 (a slit under the line, her wide soft lower-lid rim); now 0.11.
+    # main: 0.18 (a slit under the line, her wide soft lower-lid rim); now 0.13.
     assert gaps[1] <= 0.15 * gaps[0], f"gap across at a shut eye {gaps[1] / gaps[0]:.2f}"

@@ -9,15 +9,17 @@ follows head roll) and only inside a small box round the eye:
 - the eye under the lid: between the posed lid edge and the lower lid, the
   portrait's own unwarped eye, so a half-closed lid covers the iris rather
   than squashing it;
-- the lid: from a little above the posed crease (above any lashes or liner
-  that reach over it, short of the brow) down to the lid edge. Its tone is
-  filled in from the skin round the lid and the eye (a smooth membrane over
-  them, from skin-bright pixels only), so it meets the skin at every edge and
-  no patch shows; it fades in over a feather above its top, taking the fold
-  line over the crease with it. On that tone: the portrait's own skin texture
-  from under the eye, drawn out along the lid (fine folds) and fixed to it,
-  fine grain as strong as the skin's, a little roundness over the eyeball and
-  the lashes' shade at its margin;
+- the lid: from above the posed crease (over the lit band of the lid's fold and
+  any lashes or liner that reach over it, short of the brow) down to the lid
+  edge. Its tone is filled in from the skin round the lid and the eye (a smooth
+  membrane over them, from pixels as bright as skin, a shaded socket included,
+  not darker lashes, brows or frames), so it meets the skin at every edge, runs
+  from the socket's shade to the lower lid's light, and no patch shows; it fades
+  in over a feather above its top, taking the fold line over the crease with it.
+  On that tone: the portrait's own skin texture from under the eye, drawn out
+  along the lid (fine folds) and fixed to it, fine grain as strong as the
+  skin's, a little roundness over the eyeball and the lashes' shade at its
+  margin;
 - the lash line: a soft dark line of the portrait's lash colour along the lid
   edge, even along the lid and thinning only at the corners.
 
