@@ -9,15 +9,17 @@ follows head roll) and only inside a small box round the eye:
 - the eye under the lid: between the posed lid edge and the lower lid, the
   portrait's own unwarped eye, so a half-closed lid covers the iris rather
   than squashing it;
-- the lid: from a little above the posed crease (above any lashes or liner
-  that reach over it, short of the brow) down to the lid edge. Its tone is
-  filled in from the skin round the lid and the eye (a smooth membrane over
-  them, from skin-bright pixels only), so it meets the skin at every edge and
-  no patch shows; it fades in over a feather above its top, taking the fold
-  line over the crease with it. On that tone: the portrait's own skin texture
-  from under the eye, drawn out along the lid (fine folds) and fixed to it,
-  fine grain as strong as the skin's, a little roundness over the eyeball and
-  the lashes' shade at its margin;
+- the lid: from above the posed crease (over the lit band of the lid's fold and
+  any lashes or liner that reach over it, short of the brow) down to the lid
+  edge. Its tone is filled in from the skin round the lid and the eye (a smooth
+  membrane over them, from pixels as bright as skin, a shaded socket included,
+  not darker lashes, brows or frames), so it meets the skin at every edge, runs
+  from the socket's shade to the lower lid's light, and no patch shows; it fades
+  in over a feather above its top, taking the fold line over the crease with it.
+  On that tone: the portrait's own skin texture from under the eye, drawn out
+  along the lid (fine folds) and fixed to it, fine grain as strong as the
+  skin's, a little roundness over the eyeball and the lashes' shade at its
+  margin;
 - the lash line: a soft dark line of the portrait's lash colour along the lid
   edge, even along the lid and thinning only at the corners.
 
@@ -45,11 +47,18 @@ SEAL = (0.8, 1.0)
 # the open eye's white meets the lower lid (which is where the landmarks put the lower
 # lid). Meeting that line exactly, the shut eye read to a face mesh as a slit still
 # open, 0.2-0.5 of the open eye on the narrow-eyed portraits (a real shut eye: 0.1).
-SEAL_OVERLAP = 0.1
+# (0.1 left Mona Lisa's soft, wide lower-lid rim showing under the line as a slit, 0.15-0.18
+# of her open eye across the lids; 0.12 covers it. More reads a little more open on the
+# 256 px woman: bench/README.md, "fourth round".)
+SEAL_OVERLAP = 0.12
 # The painted lid starts this far above the posed crease (fraction of the portrait's
 # crease-to-lid height), so whatever the warp stretched below the crease (lashes,
-# the crease's shadow) goes under it ...
-TOP_EXTEND = 0.15
+# the crease's shadow, the lit band of the lid's fold, which reaches a little above
+# the crease points: at 0.15 it stayed on Mona Lisa as a light rim round the lid's top
+# and lit its tone) goes under it, though never more than BROW_ROOM of the way to
+# the brow ...
+TOP_EXTEND = 0.5
+TOP_EXTEND_MIN = 0.15  # (but at least this, as before, close under a brow)
 # ... or above dark lashes or eyeliner where they reach higher (up to this fraction):
 # to the first pixel at least this bright (fraction of the lid skin's brightness).
 TOP_EXTEND_MAX = 0.7
@@ -97,8 +106,11 @@ TEXTURE_GAIN = 2.0
 # (so it meets the skin round it at every edge), taken this much blurred (pixels) ...
 FILL_BLUR = 1.0
 # ... from the pixels round it as bright as skin: weighted in between these fractions
-# of the lid skin's brightness at that column, as measured on the portrait ...
-SKIN_TONE = (0.55, 0.8)
+# of the lid skin's brightness at that column, as measured on the portrait (lashes,
+# liner, brow hairs and glasses frames are darker). The lid skin is measured on the lit
+# fold, so a shaded socket round it is often half as bright: from 0.55 up, Mona Lisa's
+# socket did not count and her lid took the tone of the lit skin under the eye ...
+SKIN_TONE = (0.35, 0.55)
 # ... and not much brighter than it (the lit skin beside a lid in a hard shadow would
 # light the lid): weighted down between these fractions.
 LIT_TONE = (1.6, 2.2)
@@ -107,6 +119,13 @@ LIT_TONE = (1.6, 2.2)
 # the line of the fold over the crease fades with it (a shut lid is unfolded).
 FEATHER = 0.6
 FEATHER_MIN_PX = 2.0
+# The fill relaxes towards a smooth membrane this many times at each level of its
+# pyramid from this one up (0: full size; pull-push alone leaves a flat plateau of the
+# box's mean skin inside a wide hole, stepping to the skin at its edge: a lighter patch
+# with a rim on a shaded socket). The plateau is a coarse-level thing: relaxing the two
+# finest levels too changed the tone by under a grey level and doubled the fill's cost.
+RELAX = 30
+RELAX_FROM = 2
 COLUMNS = 24  # lid colour samples across each eye
 
 
@@ -165,6 +184,7 @@ class _Eye:
         brow = _sorted(fr.local(pts[list(BROWS[side_name][5:])]))
         brow_room = np.maximum(c_b - np.interp(a, brow[:, 0], brow[:, 1]), 0.0)
         self.dark_above = np.minimum(dark_above, BROW_ROOM * brow_room)
+        self.brow_cap = BROW_ROOM * brow_room  # how high the lid may reach, by column
         self.brow_room = float(np.median(brow_room))
         # Lash colour: the dark end of the upper lid margin.
         margin = _sample(image, fr, np.broadcast_to(a, (5, COLUMNS)),
@@ -270,8 +290,10 @@ class EyelidPainter:
             band = np.interp(at, eye.src_up[:, 0], eye.src_up[:, 1]) - np.interp(
                 at, eye.src_cr[:, 0], eye.src_cr[:, 1])
             band = np.maximum(band, 1.0)
+            least = np.minimum(TOP_EXTEND * band, np.maximum(
+                np.interp(at, eye.light_a, eye.brow_cap), TOP_EXTEND_MIN * band))
             extend = np.clip(np.interp(at, eye.light_a, eye.dark_above) + 1.0,
-                             TOP_EXTEND * band, TOP_EXTEND_MAX * band)
+                             least, TOP_EXTEND_MAX * band)
             top = top - extend * fade
             # The lid narrows towards the corners (almond-shaped, not a box).
             uu = (at - a0) / max(a1 - a0, 1.0)
@@ -401,10 +423,16 @@ def _fill(image: np.ndarray, known: np.ndarray) -> np.ndarray:
     total = max(float(w.sum()), 1e-6)
     mean = (c.reshape(-1, c.shape[-1]).sum(axis=0) / total).astype(np.float32)
     val = np.where(w[..., None] > 1e-6, c / np.maximum(w, 1e-6)[..., None], mean)
-    for c, w in reversed(levels[:-1]):
+    for level, (c, w) in reversed(list(enumerate(levels[:-1]))):
         up = cv2.resize(val, (w.shape[1], w.shape[0]), interpolation=cv2.INTER_LINEAR)
         if up.ndim == 2:
             up = up[..., None]
         alpha = np.clip(2.0 * w, 0.0, 1.0)[..., None]
-        val = alpha * (c / np.maximum(w, 1e-6)[..., None]) + (1 - alpha) * up
+        fixed = alpha * (c / np.maximum(w, 1e-6)[..., None])
+        val = fixed + (1 - alpha) * up
+        free = 1 - alpha
+        # Jacobi steps: the hole's pixels towards their neighbours' mean.
+        for _ in range(RELAX if level >= RELAX_FROM else 0):
+            val = fixed + free * cv2.blur(val, (3, 3), borderType=cv2.BORDER_REPLICATE).reshape(
+                val.shape)
     return val.astype(np.float32)
