@@ -428,7 +428,8 @@ def _quadratic_at_zero(pos: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def _calibrated(stack: np.ndarray, mask: np.ndarray, alpha: np.ndarray, opacity: float,
-                colour: np.ndarray, inside: np.ndarray) -> tuple[float, np.ndarray] | None:
+                colour: np.ndarray, inside: np.ndarray, weights: np.ndarray = LUMA
+                ) -> tuple[float, np.ndarray] | None:
     """Opacity and colour made to agree with the picture right beside the logo's strokes,
     or None when too few strokes can be crossed.
 
@@ -450,14 +451,14 @@ def _calibrated(stack: np.ndarray, mask: np.ndarray, alpha: np.ndarray, opacity:
     at, idx, pos = _crossings(solid, clear)
     if at.size < ACROSS_MIN:
         return None
-    luma = (stack @ LUMA).reshape(len(stack), -1).mean(axis=0)
+    luma = (stack @ weights).reshape(len(stack), -1).mean(axis=0)
     values = luma[idx].astype(np.float64)
     agree = np.abs(values[:, 1] - values[:, 2]) <= ACROSS_AGREE
     if agree.sum() < ACROSS_MIN:
         return None
     beside = _quadratic_at_zero(pos[agree], values[agree])
     under = luma[at[agree]].astype(np.float64)
-    ly = float(LUMA @ colour)
+    ly = float(weights @ colour)
     want = float(np.median((under - (1.0 - opacity) * beside) / opacity))
     if 0.0 <= want <= 255.0:
         if abs(want - ly) > ACROSS_SHIFT:
@@ -548,11 +549,12 @@ def _polarity_fit(stack: np.ndarray, med: np.ndarray, inside: np.ndarray, scale:
 
 
 def estimate_overlay(samples: Sequence[np.ndarray], box: tuple[int, int, int, int],
-                     origin: tuple[int, int] = (0, 0)) -> OverlayModel:
+                     origin: tuple[int, int] = (0, 0), luma: np.ndarray = LUMA) -> OverlayModel:
     """The overlay inside ``box`` (in the samples' coordinates) from RGB crops across the video.
 
     ``samples`` show the same rectangle in different frames, with some picture
-    around ``box`` for context; ``origin`` is where that rectangle sits in the frame.
+    around ``box`` for context; ``origin`` is where that rectangle sits in the frame;
+    ``luma`` the R, G, B weights of the video's luma (its matrix's; BT.601's by default).
     """
     if not samples:
         raise ValueError("estimate_overlay needs at least one sample")
@@ -593,7 +595,7 @@ def estimate_overlay(samples: Sequence[np.ndarray], box: tuple[int, int, int, in
         # Against the inpainted background the fit is biased wherever that guess is, and on
         # a still shot the same way in every sample (letters on a dark band between bright
         # blind slats: 0.538 for 0.55). The picture right beside the strokes says it better.
-        calibrated = _calibrated(stack, mask, alpha, opacity, colour, inside)
+        calibrated = _calibrated(stack, mask, alpha, opacity, colour, inside, luma)
         if calibrated is not None:
             opacity, colour = calibrated
             alpha = np.nan_to_num(_opacity(frames, bgs, colour), nan=0.0)
