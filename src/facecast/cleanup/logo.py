@@ -20,6 +20,8 @@ The model is estimated from frames sampled across the video:
   the logo's solid pixels all get its opacity, the median of its pixels'
   opacities around their most common value (a 0.02 error leaves 11 grey
   levels of ghost on black);
+* a fitted colour within a few levels of white (or black) is taken as white (or
+  black): the fit's colour strays that far on a white logo, and the error shows;
 * on a still shot the inpainted background is wrong the same way in every
   sample, so opacity and colour are then calibrated across the logo's strokes,
   against a parabola through the clear picture on either side of each
@@ -40,6 +42,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
+from scipy.special import ndtr
 
 from facecast.cleanup.textmask import grow_mask
 
@@ -49,7 +52,10 @@ MAX_ALPHA_SAMPLES = 16
 FRINGE_ALPHA = 0.2  # of the logo's opacity: a pixel this covered next to it is its edge
 SOLID = 0.85  # of the logo's opacity: estimates above are the logo's solid pixels
 FAINTEST = 0.04  # of the logo's opacity: less is left alone (5% white is 13 grey levels)
-FULL = 0.95  # of the logo's opacity: refined estimates above are fully covered pixels
+FULL_SHARE = 0.6  # prior: the share of a logo's pixels that it covers fully
+FULL_SPREAD = 0.02  # of the logo's opacity: a fully covered pixel's estimate strays this far
+CHECK_ROUNDS = 3  # of leaving out solid pixels more likely partly covered, and guessing again
+NEUTRAL_SNAP = 8.0  # grey levels per channel: a fitted colour this close to white is white
 RIM_ITERATIONS = 40  # of the harmonic fill under the rim: 1-2 px wide, started from Telea
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601, as cv2 RGB2GRAY
 ACROSS_SPAN = 5  # px at most between the clear pixels on either side of a stroke
@@ -304,7 +310,7 @@ def _fit_overlay(stack: np.ndarray, mask: np.ndarray, inside: np.ndarray
 
 
 def _core_aided(frames: np.ndarray, bgs: np.ndarray, hole: np.ndarray, alpha: np.ndarray,
-                opacity: float, colour: np.ndarray) -> np.ndarray:
+                opacity: float, colour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The backgrounds under the logo's anti-aliased rim guessed again, now between the
     picture outside and the picture recovered under the logo's solid pixels.
 
@@ -315,30 +321,69 @@ def _core_aided(frames: np.ndarray, bgs: np.ndarray, hole: np.ndarray, alpha: np
     background is exact, ``(I - a L) / (1 - a)``, so the rim lies between two known
     sides, and a harmonic fill (each pixel the mean of its four neighbours) across it is
     within 0.02 of its opacity (rms; 0.05-0.07 guessed from outside). Then each solid
-    pixel is checked against its neighbours the same way: those that are not (a stroke
-    85% covered passes the first test) are filled as rim, not given the full opacity.
+    pixel is checked against its neighbours the same way, in a few rounds: a letter's
+    edge 86-97% covered passes the first test, and taken as solid its background comes
+    out 10-15 grey levels too dark, which darkens its neighbours' guesses too (their
+    estimates 0.03-0.04 high); each round leaves out the pixels more likely partly
+    covered than fully (:func:`_full_chance`) and guesses their background again.
+    Returns the backgrounds and the pixels so left out (the letters' edges).
     """
     solid = hole & (alpha >= SOLID * opacity) & (alpha <= (2.0 - SOLID) * opacity)
-    rim = hole & ~solid
-    if not solid.any() or not rim.any():
-        return bgs
-    out = bgs.copy()
-    out[:, solid] = (frames[:, solid] - opacity * colour) / (1.0 - opacity)
+    edges = np.zeros_like(hole)
+    if not solid.any() or not (hole & ~solid).any():
+        return bgs, edges
     ys, xs = np.nonzero(hole)
     rows = slice(max(0, ys.min() - 1), ys.max() + 2)
     cols = slice(max(0, xs.min() - 1), xs.max() + 2)
-    part, where = out[:, rows, cols], rim[rows, cols]
-    for _ in range(RIM_ITERATIONS):
-        part[:, where] = _neighbour_mean(part)[:, where]
-    around = _neighbour_mean(part)
-    told = np.nan_to_num(_opacity(frames[:, rows, cols], around, colour), nan=0.0)
-    partial = solid[rows, cols] & (told < FULL * opacity)
-    if partial.any():
-        part[:, partial] = around[:, partial]
-        where = where | partial
+    recovered = (frames - opacity * colour) / (1.0 - opacity)
+    out = bgs
+    for _ in range(CHECK_ROUNDS):
+        out = bgs.copy()
+        out[:, solid] = recovered[:, solid]
+        part, where = out[:, rows, cols], (hole & ~solid)[rows, cols]
         for _ in range(RIM_ITERATIONS):
             part[:, where] = _neighbour_mean(part)[:, where]
-    return out
+        around = _neighbour_mean(part)
+        told, error = _opacity_spread(frames[:, rows, cols], around, colour)
+        chance = _full_chance(np.nan_to_num(told, nan=0.0) / opacity, error / opacity)
+        partial = solid[rows, cols] & (chance < 0.5)
+        if not partial.any():
+            break
+        solid[rows, cols] &= ~partial
+        edges[rows, cols] |= partial
+    return out, edges
+
+
+def _opacity_spread(frames: np.ndarray, bgs: np.ndarray, colour: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel opacity (median over samples, as :func:`_opacity`) and the standard error
+    of that median from the samples' own (robust) spread."""
+    towards = colour - bgs
+    norm = (towards * towards).sum(axis=-1)
+    raw = ((frames - bgs) * towards).sum(axis=-1) / np.maximum(norm, 1.0)
+    raw[norm < 3 * 24.0**2] = np.nan
+    with warnings.catch_warnings():
+        # Pixels with no usable sample at all are NaN, on purpose.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        told = np.nanmedian(raw, axis=0)
+        mad = np.nanmedian(np.abs(raw - told), axis=0)
+    n = np.maximum((~np.isnan(raw)).sum(axis=0), 1)
+    # 1.4826 MAD is the samples' standard deviation; the median's error is 1.2533 / sqrt(n)
+    # of it.
+    return told, 1.2533 * 1.4826 * np.nan_to_num(mad, nan=1.0) / np.sqrt(n)
+
+
+def _full_chance(coverage: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """How likely a pixel whose estimated coverage (its opacity over the logo's) is
+    ``coverage``, give or take ``error`` (the samples' part), is fully covered rather than
+    partly: a posterior with FULL_SHARE of the logo's pixels fully covered and the rest
+    spread evenly over (0, 1), and an error of at least FULL_SPREAD (the background's guess,
+    off the same way in every sample of a still shot)."""
+    s = np.sqrt(error**2 + FULL_SPREAD**2)
+    t = np.minimum(coverage, 1.0)
+    full = FULL_SHARE * np.exp(-0.5 * ((t - 1.0) / s) ** 2) / (s * np.sqrt(2 * np.pi))
+    partly = (1.0 - FULL_SHARE) * (ndtr((1.0 - t) / s) - ndtr(-t / s))
+    return full / np.maximum(full + partly, 1e-12)
 
 
 def _neighbour_mean(stack: np.ndarray) -> np.ndarray:
@@ -386,7 +431,8 @@ def _quadratic_at_zero(pos: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def _calibrated(stack: np.ndarray, mask: np.ndarray, alpha: np.ndarray, opacity: float,
-                colour: np.ndarray, inside: np.ndarray) -> tuple[float, np.ndarray] | None:
+                colour: np.ndarray, inside: np.ndarray, weights: np.ndarray = LUMA
+                ) -> tuple[float, np.ndarray] | None:
     """Opacity and colour made to agree with the picture right beside the logo's strokes,
     or None when too few strokes can be crossed.
 
@@ -408,14 +454,14 @@ def _calibrated(stack: np.ndarray, mask: np.ndarray, alpha: np.ndarray, opacity:
     at, idx, pos = _crossings(solid, clear)
     if at.size < ACROSS_MIN:
         return None
-    luma = (stack @ LUMA).reshape(len(stack), -1).mean(axis=0)
+    luma = (stack @ weights).reshape(len(stack), -1).mean(axis=0)
     values = luma[idx].astype(np.float64)
     agree = np.abs(values[:, 1] - values[:, 2]) <= ACROSS_AGREE
     if agree.sum() < ACROSS_MIN:
         return None
     beside = _quadratic_at_zero(pos[agree], values[agree])
     under = luma[at[agree]].astype(np.float64)
-    ly = float(LUMA @ colour)
+    ly = float(weights @ colour)
     want = float(np.median((under - (1.0 - opacity) * beside) / opacity))
     if 0.0 <= want <= 255.0:
         if abs(want - ly) > ACROSS_SHIFT:
@@ -431,6 +477,13 @@ def _calibrated(stack: np.ndarray, mask: np.ndarray, alpha: np.ndarray, opacity:
     if abs(told - opacity) > ACROSS_TRUST * opacity:
         return None
     return told, colour
+
+
+def _refit_opacity(frames: np.ndarray, bgs: np.ndarray, mask: np.ndarray,
+                   colour: np.ndarray) -> float:
+    """The logo's opacity once its colour is fixed (as :func:`_fit_overlay` ends)."""
+    raw = _opacity(frames, bgs, colour)[mask]
+    return _plateau(raw[~np.isnan(raw)])
 
 
 def _plateau(alpha: np.ndarray) -> float:
@@ -499,11 +552,12 @@ def _polarity_fit(stack: np.ndarray, med: np.ndarray, inside: np.ndarray, scale:
 
 
 def estimate_overlay(samples: Sequence[np.ndarray], box: tuple[int, int, int, int],
-                     origin: tuple[int, int] = (0, 0)) -> OverlayModel:
+                     origin: tuple[int, int] = (0, 0), luma: np.ndarray = LUMA) -> OverlayModel:
     """The overlay inside ``box`` (in the samples' coordinates) from RGB crops across the video.
 
     ``samples`` show the same rectangle in different frames, with some picture
-    around ``box`` for context; ``origin`` is where that rectangle sits in the frame.
+    around ``box`` for context; ``origin`` is where that rectangle sits in the frame;
+    ``luma`` the R, G, B weights of the video's luma (its matrix's; BT.601's by default).
     """
     if not samples:
         raise ValueError("estimate_overlay needs at least one sample")
@@ -531,18 +585,27 @@ def estimate_overlay(samples: Sequence[np.ndarray], box: tuple[int, int, int, in
         return OverlayModel(ox, oy, empty, np.zeros(3, np.float32), none, "none")
     fits.sort(key=lambda f: (f[0], f[1]), reverse=True)
     colour, opacity, frames, bgs, hole, mask, explained = fits[0][2]
+    neutral = np.round(colour.mean() / 255.0) * 255.0
+    if np.all(np.abs(colour - neutral) <= NEUTRAL_SNAP):
+        # White (or black) unless the fit says otherwise by more than NEUTRAL_SNAP: a white
+        # logo's fitted colour strays a few levels (255, 255, 253.8 on a talking head), and
+        # that alone left its letters 1.2 grey levels dark. A logo off white by more on any
+        # channel (cream, pale yellow) keeps its fitted colour.
+        colour = np.full(3, neutral, np.float32)
+        opacity = _refit_opacity(frames, bgs, mask, colour)
     alpha = np.nan_to_num(_opacity(frames, bgs, colour), nan=0.0)
+    edges = np.zeros_like(hole)
     if 0.08 <= opacity <= 0.92:
         # Against the inpainted background the fit is biased wherever that guess is, and on
         # a still shot the same way in every sample (letters on a dark band between bright
         # blind slats: 0.538 for 0.55). The picture right beside the strokes says it better.
-        calibrated = _calibrated(stack, mask, alpha, opacity, colour, inside)
+        calibrated = _calibrated(stack, mask, alpha, opacity, colour, inside, luma)
         if calibrated is not None:
             opacity, colour = calibrated
             alpha = np.nan_to_num(_opacity(frames, bgs, colour), nan=0.0)
         # With the opacity known, the rim's background is guessed again between the picture
         # outside and the picture recovered under the solid pixels.
-        bgs = _core_aided(frames, bgs, hole, alpha, opacity, colour)
+        bgs, edges = _core_aided(frames, bgs, hole, alpha, opacity, colour)
         alpha = np.nan_to_num(_opacity(frames, bgs, colour), nan=0.0)
     alpha = np.clip(alpha, 0.0, 1.0)
     info = {"explained": explained, "pixels": float(mask.sum())}
@@ -553,7 +616,12 @@ def estimate_overlay(samples: Sequence[np.ndarray], box: tuple[int, int, int, in
                             opacity=min(max(opacity, 0.0), 1.0), fit_r2=explained, info=info)
     # The logo's solid pixels share its opacity: noise in their estimates, clipped at the
     # opacity, would leave them all a little short (a faint bright copy of the letters).
-    alpha[alpha >= SOLID * opacity] = opacity
+    # Not the letters' edges that _core_aided found partly covered, though: snapped, an
+    # edge 86-97% covered came off 10-15 grey levels too dark (a talking head's letters
+    # 1.2 dark on the whole). They keep their own estimate, at most the logo's opacity.
+    snap = (alpha >= SOLID * opacity) & ~edges
+    alpha = np.where(edges, np.minimum(alpha, opacity), alpha)
+    alpha[snap] = opacity
     alpha[~hole] = 0.0
     alpha[alpha < FAINTEST * opacity] = 0.0
     # Deep inside a large logo the inpainted background is a poor guess; the logo's

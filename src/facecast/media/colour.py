@@ -104,6 +104,14 @@ class Colour:
         obj.color_trc = self.transfer
         obj.color_range = self.range
 
+    @property
+    def luma_weights(self) -> np.ndarray:
+        """R, G, B weights of this matrix's luma (float32): the luma a player shows, free of
+        the chroma that 4:2:0 shares between four pixels (BT.601's weights on a BT.709 video
+        mix chroma into it)."""
+        kr, kb = _WEIGHTS.get(self.matrix, _BT601)
+        return np.array([kr, 1.0 - kr - kb, kb], np.float32)
+
     def _matrices(self) -> tuple[np.ndarray, np.ndarray]:
         """RGB -> YUV and YUV -> RGB as 3x4 float32 matrices (offsets in the last column)."""
         return _matrices(_WEIGHTS.get(self.matrix, _BT601), self.full_range)

@@ -24,7 +24,7 @@ import numpy as np
 from facecast.cleanup.areas import Area, check_areas, group_regions
 from facecast.cleanup.fill import RegionFiller, StreamCleaner, fill_params
 from facecast.cleanup.io import CleanWriter, SourcePacket, YuvFrame, read_source, sample_frames
-from facecast.cleanup.logo import OverlayModel, estimate_overlay
+from facecast.cleanup.logo import LUMA, OverlayModel, estimate_overlay
 from facecast.cleanup.textmask import (
     Polarity,
     choose_polarity,
@@ -107,21 +107,24 @@ def _grown(area: Area, margin: int, width: int, height: int) -> tuple[int, int, 
 
 def _sample_pass(video: PathLike, info: VideoInfo, watermarks: Sequence[Area],
                  subtitles: Sequence[Area], margin: int, report: Progress, start: float,
-                 span: float) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]]]:
+                 span: float) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]], np.ndarray]:
     """Crops of each watermark area (RGB, with margin) and, per sampled frame, the luma of
-    each subtitle area, from frames spread across the video."""
+    each subtitle area, from frames spread across the video; and the R, G, B weights of the
+    video's luma (its matrix's)."""
     total = max(1, info.frames)
     crops: list[list[np.ndarray]] = [[] for _ in watermarks]
     lumas: list[list[np.ndarray]] = []
     boxes = [_grown(a, margin, info.width, info.height) for a in watermarks]
     want = OVERLAY_SAMPLES
+    weights = LUMA
     for frame in sample_frames(video, want, total, info.fps):
+        weights = frame.colour.luma_weights
         for store, (x1, y1, x2, y2) in zip(crops, boxes, strict=True):
             store.append(_crop_rgb(frame, x1, y1, x2, y2))
         if subtitles:
             lumas.append([frame.y[a.y1:a.y2, a.x1:a.x2].copy() for a in subtitles])
         report(start + span * min(1.0, frame.index / total), "sampling frames")
-    return crops, lumas
+    return crops, lumas, weights
 
 
 def _crop_rgb(frame: YuvFrame, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
@@ -175,13 +178,13 @@ def clean_video(spec: CleanVideoSpec, progress: Progress | None = None) -> Clean
     polarity: Polarity = "light"
     t = time.perf_counter()
     if watermarks or subtitles:
-        crops, lumas = _sample_pass(spec.video, info, watermarks, subtitles, margin, report,
-                                    position, 0.1)
+        crops, lumas, weights = _sample_pass(spec.video, info, watermarks, subtitles, margin,
+                                             report, position, 0.1)
         kept: list[Area] = []
         for area, samples in zip(watermarks, crops, strict=True):
             x1, y1, _, _ = _grown(area, margin, info.width, info.height)
             box = (area.x1 - x1, area.y1 - y1, area.x2 - x1, area.y2 - y1)
-            model = estimate_overlay(samples, box, origin=(x1, y1))
+            model = estimate_overlay(samples, box, origin=(x1, y1), luma=weights)
             if detection is not None and area in detection.watermark_areas:
                 # A found area is only a guess at where the logo is: keep it to the logo's
                 # own pixels, and drop it when no overlay is there after all.
