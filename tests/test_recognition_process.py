@@ -149,3 +149,56 @@ def test_the_motion_package_still_exports_its_names() -> None:
     assert motion.recognise is recognise
     with pytest.raises(AttributeError):
         _ = motion.no_such_name
+
+
+@pytest.fixture(scope="module")
+def long_speech(speech: Audio) -> Audio:
+    """The sentence three times with pauses between (over 15 s: recognised in two chunks)."""
+    pause = np.zeros(int(0.4 * speech.sample_rate), np.float32)
+    return Audio(np.concatenate([speech.samples, pause, speech.samples, pause, speech.samples]),
+                 speech.sample_rate)
+
+
+def test_the_child_answers_the_first_chunk_before_the_whole(long_speech: Audio) -> None:
+    parts: list[Recognition] = []
+    here = recognise(long_speech, on_chunk=parts.append)
+    with RecognitionProcess() as child:
+        child.send(long_speech)
+        first = child.next_part()
+        whole = child.next_part()
+        assert child.in_child and child.next_part() is whole and child.result() is whole
+    assert first.partial and not whole.partial and len(parts) == 1
+    _same(first, parts[0])
+    assert first.until_s == parts[0].until_s
+    _same(whole, here)
+
+
+def test_a_render_started_on_the_first_chunk_draws_the_whole_ones_frames(
+        tmp_path: Path, astronaut_path: Path, long_speech: Audio) -> None:
+    """The render starts on the recogniser's first chunk; its mouth track is the whole
+    recognition's, and the part's tracks give the frames it drew before the whole came:
+    mouth and blinks equal, the head's nod within 0.001 IOD."""
+    from facecast.media import load_audio, write_audio
+    from facecast.pipeline.talking_photo import PROGRESSIVE_MARGIN_S, speech_tracks
+
+    wav = write_audio(tmp_path / "speech.wav", long_speech)
+    spec = TalkingPhotoSpec(photo=astronaut_path, audio=wav, output=tmp_path / "r.mp4",
+                            size="256x256")
+    result = render_talking_photo(spec)
+    assert not _children()
+    audio = load_audio(wav)  # the samples as the render read them (16-bit WAV)
+    parts: list[Recognition] = []
+    whole = recognise(audio, on_chunk=parts.append)
+    n = result.frames
+    track, life = speech_tracks(audio, whole, spec, n)
+    assert result.track.source == "recognised"
+    assert np.array_equal(result.track.values, track.values)
+    drawn = int(result.timings["frames_before_whole"])
+    assert len(parts) == 1
+    assert drawn == int((parts[0].until_s - PROGRESSIVE_MARGIN_S) * 25) > 50  # type: ignore[operator]
+    ptrack, plife = speech_tracks(audio, parts[0], spec, n)
+    assert np.array_equal(ptrack.values[:drawn], track.values[:drawn])
+    assert np.array_equal(plife.blink[:drawn], life.blink[:drawn])
+    assert np.abs(plife.head[:drawn] - life.head[:drawn]).max() < 1e-3
+    # after the margin the part's mouth is not the whole's: the margin is needed
+    assert not np.array_equal(ptrack.values[drawn:], track.values[drawn:])

@@ -60,9 +60,12 @@ DECODER_CONFIG: dict[str, Any] = {
     "maxhmmpf": 1000, "maxwpf": 5, "topn": 2,
 }
 CHUNK_S = 20.0
-# The first chunk's length: its words come about 0.7 s of CPU after the audio, so a render
-# can start on them (the chunks after it double, up to CHUNK_S, staying ahead of it).
-FIRST_CHUNK_S = 6.0
+# The first chunk's length: its words come about 1 s of CPU after the audio, so a render
+# can start on them (the chunks after it double, up to CHUNK_S). Each cut changes what is
+# heard (each chunk is normalised on its own): Obama's 20 s cut at 7 s read r 0.35 against
+# his real lips, 0.39 whole (bench/README.md, "Speed bar, third round"); CHUNK_S here
+# keeps audio under 30 s whole and renders it as before, about 1 s later.
+FIRST_CHUNK_S = 10.0
 # A chunk boundary moves to the quietest stretch of CUT_WINDOW_S (a pause, not a stop
 # consonant's 10 ms closure) within CUT_SEARCH_S of it (at most half the chunk).
 CUT_SEARCH_S = 3.0

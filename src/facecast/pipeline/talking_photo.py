@@ -343,6 +343,7 @@ def _render(spec: TalkingPhotoSpec, report: Progress, timings: dict[str, float],
         track = growing.track
         # > 0: the render waited this long for the recogniser's chunks
         timings["recognition_wait"] = ahead.wait_s
+        timings["frames_before_whole"] = float(growing.early)
         if spec.export_visemes:
             from facecast.motion.export import save_track
 
@@ -444,7 +445,7 @@ class _Progressive:
         self.ahead, self.audio, self.spec = ahead, audio, spec
         self.n_frames, self.animator = n_frames, animator
         self.track: MouthTrack | None = None  # the whole mouth track, once known
-        self.parts: list[int] = []  # frames drawn after each answer (for the record)
+        self.early = 0  # frames drawn before the whole recognition came
         from facecast.motion.from_audio import track_from_audio
 
         self.spectral = track_from_audio(audio, fps=100.0)  # once, not for every part
@@ -463,8 +464,7 @@ class _Progressive:
             else:
                 if done and track.source != "recognised":
                     raise _Redo
-                self.track, limit = track, self.n_frames
-            self.parts.append(limit - done)
+                self.track, self.early, limit = track, done, self.n_frames
             for i in range(done, limit):
                 yield self.animator.render(track.values[i], float(life.blink[i]),
                                            life.head[i])
