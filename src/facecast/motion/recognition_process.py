@@ -70,7 +70,7 @@ class RecognitionProcess:
         self._ended = False  # the child's answers have all been read
         self._closed = False
         self.in_child = False  # whether the result came from the child (False: recognised here)
-        self.wait_s = 0.0  # how long result() waited for the child
+        self.wait_s = 0.0  # how long next_part() and result() waited for the child, in all
         self._proc: subprocess.Popen[bytes] | None = None
         try:
             self._proc = subprocess.Popen(

@@ -79,7 +79,7 @@ SPECTRAL_JAW_SHARE = 0.2
 # to this long before the end of what was heard: the mouth track looks ahead about 0.7 s
 # (a phone's reach, the recognised lead) and a blink's placement 0.8 s (life_track), so
 # these frames are those of the whole recognition; the head's slow nod looks further
-# (a 0.8 s Gaussian) and differs by a few thousandths of a degree.
+# (a 0.8 s Gaussian) and differs by up to 0.0005 IOD (see speech_tracks).
 PROGRESSIVE_MARGIN_S = 1.2
 
 
@@ -437,7 +437,7 @@ class _Progressive:
 
     Each chunk is decoded on its own, so the phones heard so far are those of the whole
     recognition, and the tracks' frames before the margin are the whole tracks' (the
-    head's nod to within a few thousandths of a degree). A part is only drawn from when
+    head's nod to within 0.0005 IOD). A part is only drawn from when
     it is confident English; if the whole then is not, :class:`_Redo`."""
 
     def __init__(self, ahead: RecognitionProcess, audio: Audio, spec: TalkingPhotoSpec,
