@@ -142,17 +142,45 @@ def test_german_and_noise_fall_back_to_the_spectral_track() -> None:
     assert recognise(noise).words == [] or recognise(noise).speech_s < 1.0
 
 
-def test_chunks_cut_long_audio_at_quiet_points() -> None:
+def test_chunks_cut_long_audio_in_pauses() -> None:
     rate = 16000
     rng = np.random.default_rng(1)
     x = (0.1 * rng.standard_normal(rate * 50)).astype(np.float32)
-    x[rate * 21: rate * 21 + 1600] = 0.0  # a pause 1 s after the 20 s mark
+    x[rate * 11: rate * 11 + 4800] = 0.0  # a 0.3 s pause 1 s after the first chunk's 10 s
+    x[rate * 32: rate * 32 + 4800] = 0.0  # and one about 1 s after the next 20 s
+    # a single quiet 10 ms (a stop's closure) nearer the 10 s mark is not a pause
+    x[rate * 10: rate * 10 + 160] = 0.0
     bounds = chunk_bounds(x, rate)
     assert bounds[0][0] == 0 and bounds[-1][1] == len(x)
     assert all(a < b for a, b in bounds)
     assert all(b0[1] == b1[0] for b0, b1 in itertools.pairwise(bounds))
-    assert rate * 21 <= bounds[0][1] <= rate * 21 + 1600
-    assert chunk_bounds(x[: rate * 25], rate) == [(0, rate * 25)]
+    assert rate * 11 <= bounds[0][1] <= rate * 11 + 4800
+    assert rate * 32 <= bounds[1][1] <= rate * 32 + 4800
+    assert len(bounds) == 3  # the last 17.9 s: under 1.5x the next chunk's 20 s
+    assert chunk_bounds(x[: rate * 15], rate) == [(0, rate * 15)]  # up to 1.5x 10 s: whole
+    # no sliver at the end: the rest after the first cut is at least about half a chunk
+    short = chunk_bounds(x[: rate * 16], rate)
+    assert len(short) == 2 and short[1][1] - short[1][0] >= int(rate * 4.8)
+
+
+def test_the_parts_heard_are_the_whole_ones(piper_speech: tuple[Audio, list[PhonemeTiming]]
+                                            ) -> None:
+    """Speech of over 15 s is decoded in chunks; after each but the last, on_chunk gets
+    what was heard so far, which the whole recognition then only extends."""
+    audio = piper_speech[0]
+    pause = np.zeros(int(0.4 * audio.sample_rate), np.float32)
+    twice = Audio(np.concatenate([audio.samples, pause, audio.samples, pause, audio.samples]),
+                  audio.sample_rate)
+    assert twice.duration > 15.0
+    parts: list[Recognition] = []
+    whole = recognise(twice, on_chunk=parts.append)
+    assert len(parts) == 1 and whole.until_s is None and not whole.partial
+    part = parts[0]
+    assert part.partial and 3.0 <= part.until_s <= twice.duration - 3.0  # type: ignore[operator]
+    assert part.words == whole.words[: len(part.words)] and len(part.words) >= 8
+    assert part.phonemes == whole.phonemes[: len(part.phonemes)]
+    assert all(w.end <= part.until_s + 0.1 for w in part.words)  # type: ignore[operator]
+    assert len(whole.words) > len(part.words) and part.confident and whole.confident
 
 
 def test_recognise_go_forward(shared_media: Path) -> None:

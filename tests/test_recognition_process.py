@@ -149,3 +149,99 @@ def test_the_motion_package_still_exports_its_names() -> None:
     assert motion.recognise is recognise
     with pytest.raises(AttributeError):
         _ = motion.no_such_name
+
+
+@pytest.fixture(scope="module")
+def long_speech(speech: Audio) -> Audio:
+    """The sentence three times with pauses between (over 15 s: recognised in two chunks)."""
+    pause = np.zeros(int(0.4 * speech.sample_rate), np.float32)
+    return Audio(np.concatenate([speech.samples, pause, speech.samples, pause, speech.samples]),
+                 speech.sample_rate)
+
+
+def test_the_child_answers_the_first_chunk_before_the_whole(long_speech: Audio) -> None:
+    parts: list[Recognition] = []
+    here = recognise(long_speech, on_chunk=parts.append)
+    with RecognitionProcess() as child:
+        child.send(long_speech)
+        first = child.next_part()
+        whole = child.next_part()
+        assert child.in_child and child.next_part() is whole and child.result() is whole
+    assert first.partial and not whole.partial and len(parts) == 1
+    _same(first, parts[0])
+    assert first.until_s == parts[0].until_s
+    _same(whole, here)
+
+
+@pytest.fixture(scope="module")
+def long_wav(tmp_path_factory: pytest.TempPathFactory, long_speech: Audio
+             ) -> tuple[Path, Audio, Recognition, Recognition]:
+    """``long_speech`` as a WAV, the samples as a render reads them back (16 bits) and
+    their recognition here: the first chunk's part and the whole."""
+    from facecast.media import load_audio, write_audio
+
+    wav = write_audio(tmp_path_factory.mktemp("long") / "speech.wav", long_speech)
+    audio = load_audio(wav)
+    parts: list[Recognition] = []
+    whole = recognise(audio, on_chunk=parts.append)
+    assert len(parts) == 1
+    return wav, audio, parts[0], whole
+
+
+def test_a_render_started_on_the_first_chunk_draws_the_whole_ones_frames(
+        tmp_path: Path, astronaut_path: Path,
+        long_wav: tuple[Path, Audio, Recognition, Recognition]) -> None:
+    """The render starts on the recogniser's first chunk; its mouth track is the whole
+    recognition's, and the part's tracks give the frames it drew before the whole came:
+    mouth and blinks equal, the head's nod within 0.001 IOD."""
+    from facecast.pipeline.talking_photo import PROGRESSIVE_MARGIN_S, speech_tracks
+
+    wav, audio, part, whole = long_wav
+    spec = TalkingPhotoSpec(photo=astronaut_path, audio=wav, output=tmp_path / "r.mp4",
+                            size="256x256")
+    result = render_talking_photo(spec)
+    assert not _children()
+    n = result.frames
+    track, life = speech_tracks(audio, whole, spec, n)
+    assert result.track.source == "recognised"
+    assert np.array_equal(result.track.values, track.values)
+    drawn = int(result.timings["frames_before_whole"])
+    assert drawn == int((part.until_s - PROGRESSIVE_MARGIN_S) * 25) > 50  # type: ignore[operator]
+    ptrack, plife = speech_tracks(audio, part, spec, n)
+    assert np.array_equal(ptrack.values[:drawn], track.values[:drawn])
+    assert np.array_equal(plife.blink[:drawn], life.blink[:drawn])
+    assert np.abs(plife.head[:drawn] - life.head[:drawn]).max() < 1e-3
+    # after the margin the part's mouth is not the whole's: the margin is needed
+    assert not np.array_equal(ptrack.values[drawn:], track.values[drawn:])
+
+
+def test_a_confident_part_of_an_unconfident_whole_is_rendered_again(
+        tmp_path: Path, astronaut_path: Path, monkeypatch: pytest.MonkeyPatch,
+        speech: Audio) -> None:
+    """Frames drawn on a confident first chunk are thrown away when the whole is not
+    confident: the video is the spectral track's, as if the render had waited."""
+    import facecast.motion.recognition as recognition
+    from facecast.media import load_audio, write_audio
+
+    # The sentence twice, then backwards (English-like sound, no English words): the
+    # first chunk is surer than the whole.
+    pause = np.zeros(int(0.4 * speech.sample_rate), np.float32)
+    mixed = Audio(np.concatenate([speech.samples, pause, speech.samples, pause,
+                                  speech.samples[::-1].copy()]), speech.sample_rate)
+    wav = write_audio(tmp_path / "mixed.wav", mixed)
+    audio = load_audio(wav)
+    parts: list[Recognition] = []
+    whole = recognise(audio, on_chunk=parts.append)
+    assert len(parts) == 1 and parts[0].confidence > whole.confidence + 0.01
+    # the bar between the two (read at each use, in this process: the child only hears)
+    monkeypatch.setattr(recognition, "MIN_CONFIDENCE",
+                        (parts[0].confidence + whole.confidence) / 2)
+    assert parts[0].confident and not whole.confident
+    result = render_talking_photo(TalkingPhotoSpec(photo=astronaut_path, audio=wav,
+                                                   output=tmp_path / "r.mp4", size="256x256"))
+    assert not _children()
+    assert result.track.source == "audio"
+    assert "frames_before_whole" not in result.timings  # rendered again, as a whole
+    expected = mouth_track(audio, [], 25.0, heard=whole)
+    assert np.array_equal(result.track.values, expected.values[: len(result.track)])
+    assert result.frames == len(result.track)

@@ -148,6 +148,11 @@ def life_track(
             t = start / fps + float(np.clip(rng.gamma(4.0, 0.9), 1.8, 7.0))
     head: np.ndarray = np.zeros((n_frames, len(HEAD_CHANNELS)), np.float32)
     if n_frames and head_motion > 0:
+        # The head's noise has a stream of its own too: drawn after the blinks, it followed
+        # how many blinks the whole activity had room for, so a render started on the
+        # first seconds of its speech (pipeline.talking_photo._Progressive) moved the head
+        # otherwise than the whole speech would have.
+        rng = np.random.default_rng([seed, 4])
         times = np.arange(n_frames) / fps
         emphasis = gaussian_filter1d(act, sigma=0.12 * fps) - gaussian_filter1d(act, 0.8 * fps)
         head[:, 0] = 1.1 * _smooth_noise(rng, n_frames, fps, 1.1)

@@ -24,9 +24,13 @@ both averaged over the frames of the recognised words:
 :attr:`Recognition.confidence` maps them to 0..1; below
 :data:`MIN_CONFIDENCE` the caller should use the spectral track instead.
 
-Long audio is decoded in chunks of about :data:`CHUNK_S` seconds, cut at the
-quietest 10 ms near each boundary, so the lattice stays small and memory does
-not grow with the audio. Cost on 2 cores: about 0.1 s of CPU per second of
+Audio is decoded in chunks cut in pauses (the quietest :data:`CUT_WINDOW_S` near
+each boundary), so the lattice stays small and memory does not grow with the
+audio: the first of about :data:`FIRST_CHUNK_S` seconds, each next one twice as
+long up to :data:`CHUNK_S`. The short first chunk lets a render start on the
+words heard so far (``on_chunk``) while the rest is still decoded
+(:mod:`facecast.motion.recognition_process`); audio up to 1.5x the first chunk
+is one chunk. Cost on 2 cores: about 0.1 s of CPU per second of
 audio (decode about 0.08, alignment 0.02) at the beams below; pocketsphinx's
 own defaults cost about twice as much for the same lip correlation.
 """
@@ -56,8 +60,16 @@ DECODER_CONFIG: dict[str, Any] = {
     "maxhmmpf": 1000, "maxwpf": 5, "topn": 2,
 }
 CHUNK_S = 20.0
-# A chunk boundary moves to the quietest frame within this many seconds of it.
+# The first chunk's length: its words come about 1 s of CPU after the audio, so a render
+# can start on them (the chunks after it double, up to CHUNK_S). Each cut changes what is
+# heard (each chunk is normalised on its own): Obama's 20 s cut at 7 s read r 0.35 against
+# his real lips, 0.39 whole (bench/README.md, "Speed bar, third round"); CHUNK_S here
+# keeps audio under 30 s whole and renders it as before, about 1 s later.
+FIRST_CHUNK_S = 10.0
+# A chunk boundary moves to the quietest stretch of CUT_WINDOW_S (a pause, not a stop
+# consonant's 10 ms closure) within CUT_SEARCH_S of it (at most half the chunk).
 CUT_SEARCH_S = 3.0
+CUT_WINDOW_S = 0.2
 # Confidence (0..1) below which the words are not trusted (see the module docstring).
 MIN_CONFIDENCE = 0.5
 # Too little recognised speech to judge a language by: fall back.
@@ -78,6 +90,13 @@ class Recognition:
     acoustic: float  # mean acoustic log score per word frame (0 = best; -inf: no words)
     speech_s: float  # seconds covered by recognised words
     cpu_s: float = 0.0  # CPU seconds spent recognising
+    # Seconds of the audio heard so far: a part, handed to ``on_chunk`` while later chunks
+    # are still decoded; None: the whole audio.
+    until_s: float | None = None
+
+    @property
+    def partial(self) -> bool:
+        return self.until_s is not None
 
     @property
     def confidence(self) -> float:
@@ -118,32 +137,45 @@ def _is_word(name: str) -> bool:
     return name not in _FILLERS and not name.startswith(("[", "+"))
 
 
-def chunk_bounds(samples: np.ndarray, rate: int = SAMPLE_RATE,
-                 chunk_s: float = CHUNK_S) -> list[tuple[int, int]]:
-    """``(start, end)`` sample ranges of about ``chunk_s``, cut at quiet 10 ms frames."""
+def chunk_bounds(samples: np.ndarray, rate: int = SAMPLE_RATE, chunk_s: float = CHUNK_S,
+                 first_s: float = FIRST_CHUNK_S) -> list[tuple[int, int]]:
+    """``(start, end)`` sample ranges: the first about ``first_s``, each next twice the one
+    before up to ``chunk_s``, cut in the middle of the quietest :data:`CUT_WINDOW_S` near
+    each boundary; a rest of up to 1.5x the next length stays with the last chunk."""
     n = len(samples)
-    if n <= int(1.5 * chunk_s * rate):
-        return [(0, n)]
     hop = int(FRAME_S * rate)
     frames = n // hop
     energy = np.square(samples[: frames * hop].astype(np.float64)).reshape(frames, hop).mean(1)
+    win = max(1, int(round(CUT_WINDOW_S / FRAME_S)))
+    # mean energy of the window starting at each frame
+    sums = np.concatenate([[0.0], np.cumsum(energy)])
+    windowed = (sums[win:] - sums[:-win]) / win if frames >= win else energy
     cuts = [0]
-    while n - cuts[-1] > int(1.5 * chunk_s * rate):
-        centre = (cuts[-1] + int(chunk_s * rate)) // hop
-        lo, hi = centre - int(CUT_SEARCH_S / FRAME_S), centre + int(CUT_SEARCH_S / FRAME_S)
-        lo = max(lo, cuts[-1] // hop + 1)
-        cuts.append(int(lo + np.argmin(energy[lo:hi])) * hop)
+    length = min(first_s, chunk_s)
+    while n - cuts[-1] > int(1.5 * length * rate):
+        centre = (cuts[-1] + int(length * rate)) // hop
+        search = int(min(CUT_SEARCH_S, length / 2) / FRAME_S)
+        lo = max(centre - search, cuts[-1] // hop + 1)
+        # a last chunk of at least half this length: a sliver would be heard out of context
+        hi = min(centre + search, len(windowed), (n - int(0.5 * length * rate)) // hop)
+        cuts.append((int(lo + np.argmin(windowed[lo:hi])) + win // 2) * hop)
+        length = min(2 * length, chunk_s)
     cuts.append(n)
     return list(itertools.pairwise(cuts))
 
 
-def recognise(audio: Audio, *, decoder: Any = None) -> Recognition:
+def recognise(audio: Audio, *, decoder: Any = None,
+              on_chunk: Callable[[Recognition], None] | None = None) -> Recognition:
     """Recognise English words in ``audio`` and time their phones (no transcript needed).
 
     ``decoder``: a fresh one from :func:`new_decoder`, made ahead of the audio (the
     recogniser's child process loads its models while it waits); None makes one.
     Never raises for odd audio (silence, noise, another language): such input
     comes back with few words and a low :attr:`Recognition.confidence`.
+
+    ``on_chunk``: told, after each chunk but the last, what was heard up to its end
+    (a partial :class:`Recognition`, ``until_s`` set); the words and phones of a chunk
+    are those of the whole result (each chunk is decoded on its own).
     """
     t0 = time.process_time()
     samples = np.clip(audio.resampled(SAMPLE_RATE).samples, -1.0, 1.0)
@@ -154,7 +186,11 @@ def recognise(audio: Audio, *, decoder: Any = None) -> Recognition:
     phones: list[PhonemeTiming] = []
     post_sum = ac_sum = 0.0
     frames = 0
-    for start, end in chunk_bounds(samples):
+    bounds = chunk_bounds(samples)
+    for index, (start, end) in enumerate(bounds):
+        if on_chunk is not None and index > 0:
+            on_chunk(_heard(words, phones, post_sum, ac_sum, frames, t0,
+                            until_s=start / SAMPLE_RATE))
         pcm = (samples[start:end] * 32767.0).astype("<i2").tobytes()
         base = start / SAMPLE_RATE + ALIGN_OFFSET_S
 
@@ -183,14 +219,22 @@ def recognise(audio: Audio, *, decoder: Any = None) -> Recognition:
         if not heard:
             continue
         phones.extend(_phone_pass(decoder, pcm, segs, sec))
-    speech_s = frames * FRAME_S
+    return _heard(words, phones, post_sum, ac_sum, frames, t0)
+
+
+def _heard(words: list[WordTiming], phones: list[PhonemeTiming], post_sum: float,
+           ac_sum: float, frames: int, t0: float, until_s: float | None = None
+           ) -> Recognition:
+    """The recognition from the running sums (copies of the lists: a partial one stays
+    as it was when later chunks add to them)."""
     return Recognition(
-        words=words,
-        phonemes=phones,
+        words=list(words),
+        phonemes=list(phones),
         posterior=post_sum / frames if frames else 0.0,
         acoustic=ac_sum / frames if frames else -np.inf,
-        speech_s=speech_s,
+        speech_s=frames * FRAME_S,
         cpu_s=time.process_time() - t0,
+        until_s=until_s,
     )
 
 

@@ -9,7 +9,9 @@ the audio and sets up the portrait.
 :class:`RecognitionProcess` starts the child before the audio is at hand (its own imports
 then overlap the parent's face check), :meth:`~RecognitionProcess.send` hands it the
 audio's samples and :meth:`~RecognitionProcess.result` waits for its pickled
-:class:`~facecast.motion.recognition.Recognition`. The child runs the very same
+:class:`~facecast.motion.recognition.Recognition`. The child also answers what it heard
+after each chunk of the audio but the last (:meth:`~RecognitionProcess.next_part`), so
+that a render can start on the first seconds while the rest is decoded. The child runs the very same
 :func:`~facecast.motion.recognition.recognise` on the very same samples (a fresh decoder
 either way), so the words and phones are the ones the parent would have found itself.
 Whatever goes wrong there (the child cannot start, dies, answers nothing usable) the
@@ -28,7 +30,9 @@ import ctypes
 import logging
 import os
 import pickle
+import queue
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -47,6 +51,9 @@ _CHILD_CODE = "from facecast.motion.recognition_process import serve; serve()"
 # The child decodes on one core: no BLAS or OpenMP thread pools to start for it.
 _CHILD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 _PR_SET_PDEATHSIG = 1
+# Each answer on the child's stdout: its pickle's length (8 bytes, little-endian), then it.
+_LENGTH = struct.Struct("<Q")
+_END = object()  # the child's stdout closed
 
 
 class RecognitionProcess:
@@ -56,11 +63,14 @@ class RecognitionProcess:
 
     def __init__(self) -> None:
         self._audio: Audio | None = None
-        self._answer: tuple[bytes, bytes] | None = None
+        self._answers: queue.Queue[object] = queue.Queue()
+        self._errors = b""
         self._thread: threading.Thread | None = None
         self._heard: Recognition | None = None
+        self._ended = False  # the child's answers have all been read
+        self._closed = False
         self.in_child = False  # whether the result came from the child (False: recognised here)
-        self.wait_s = 0.0  # how long result() waited for the child
+        self.wait_s = 0.0  # how long next_part() and result() waited for the child, in all
         self._proc: subprocess.Popen[bytes] | None = None
         try:
             self._proc = subprocess.Popen(
@@ -84,53 +94,100 @@ class RecognitionProcess:
         self._audio = audio
         proc = self._proc
         if proc is None:
+            self._answers.put(_END)  # nothing will answer: next_part() recognises here
             return
         payload = pickle.dumps((audio.samples, audio.sample_rate),
                                protocol=pickle.HIGHEST_PROTOCOL)
 
         def talk() -> None:
-            # communicate() writes and reads together (the samples fill many pipe buffers
-            # while the child may still be importing) and reaps the child.
-            with contextlib.suppress(OSError, ValueError):
-                self._answer = proc.communicate(payload)
+            # The child reads all of its stdin before it writes anything, so writing the
+            # samples (many pipe buffers, while it may still be importing) and then reading
+            # its answers one by one cannot deadlock; stderr is read last (it writes
+            # nothing there unless it fails).
+            try:
+                assert proc.stdin is not None and proc.stdout is not None
+                with contextlib.suppress(OSError, ValueError):
+                    proc.stdin.write(payload)
+                with contextlib.suppress(OSError, ValueError):
+                    proc.stdin.close()
+                with contextlib.suppress(OSError, ValueError):
+                    while (head := proc.stdout.read(_LENGTH.size)) and \
+                            len(head) == _LENGTH.size:
+                        body = proc.stdout.read(_LENGTH.unpack(head)[0])
+                        self._answers.put(body)
+                with contextlib.suppress(OSError, ValueError):
+                    self._errors = proc.stderr.read() if proc.stderr is not None else b""
+                with contextlib.suppress(OSError, ValueError):
+                    proc.wait()
+            finally:
+                self._answers.put(_END)
 
         self._thread = threading.Thread(target=talk, name="facecast-recognition", daemon=True)
         self._thread.start()
 
-    def result(self) -> Recognition:
-        """The recognition of the audio given to :meth:`send`: the child's answer, or, if it
-        failed, this process's own (the same function on the same samples)."""
+    @property
+    def sent(self) -> bool:
+        """Whether :meth:`send` was called."""
+        return self._audio is not None
+
+    def next_part(self) -> Recognition:
+        """What the child heard next: a partial recognition (``until_s`` set: the words of
+        the audio up to there are final), or at last the whole one, as :meth:`result`
+        gives it. Waits for it (the time adds to :attr:`wait_s`)."""
         if self._audio is None:
             raise RuntimeError("send() the audio before asking for the result")
         if self._heard is not None:
             return self._heard
         t = time.perf_counter()
-        if self._thread is not None:
-            self._thread.join()
-        self.wait_s = time.perf_counter() - t
-        heard = self._answered()
-        self.in_child = heard is not None
+        heard = None
+        while heard is None and not self._ended:
+            answer = self._answers.get()
+            if self._closed:  # close() ended the child: nobody wants the words any more
+                raise RuntimeError("the recognition was closed")
+            if answer is _END:
+                self._ended = True
+                break
+            heard = self._unpickled(answer)
+            if heard is None:  # garbled: nothing after it can be trusted either
+                self._ended = True
+        self.wait_s += time.perf_counter() - t
+        if heard is not None and heard.partial:
+            return heard
+        self.in_child = heard is not None  # a whole answer, unpickled: the child finished
         if heard is None:
+            self._warn()
+            # the same chunks in the same order: the parts already given stay true
             heard = recognise(self._audio)
+        assert heard is not None
         self._heard = heard
         return heard
 
-    def _answered(self) -> Recognition | None:
-        proc, answer = self._proc, self._answer
-        if proc is None:
-            return None
-        if answer is None or proc.returncode != 0:
-            why = answer[1].decode(errors="replace").strip().splitlines()[-1:] if answer else []
-            log.warning("speech recognition's child process failed (exit %s%s): recognising "
-                        "in this one", proc.returncode, f", {why[0]}" if why else "")
-            return None
+    def result(self) -> Recognition:
+        """The recognition of the audio given to :meth:`send`: the child's answer, or, if it
+        failed, this process's own (the same function on the same samples)."""
+        heard = self.next_part()
+        while heard.partial:
+            heard = self.next_part()
+        return heard
+
+    def _unpickled(self, answer: object) -> Recognition | None:
         try:
-            heard = pickle.loads(answer[0])  # our own child's answer
+            heard = pickle.loads(answer)  # type: ignore[arg-type]  # our own child's answer
         except Exception as exc:  # a truncated or garbled answer: recognise here instead
             log.warning("speech recognition's child process answered nothing usable (%s): "
                         "recognising in this one", exc)
             return None
         return heard if isinstance(heard, Recognition) else None
+
+    def _warn(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        if self._thread is not None:
+            self._thread.join()
+        why = self._errors.decode(errors="replace").strip().splitlines()[-1:]
+        log.warning("speech recognition's child process failed (exit %s%s): recognising "
+                    "in this one", proc.returncode, f", {why[0]}" if why else "")
 
     @property
     def pid(self) -> int | None:
@@ -139,6 +196,7 @@ class RecognitionProcess:
 
     def close(self) -> None:
         """End the child if it still runs (its answer is no longer wanted) and reap it."""
+        self._closed = self._heard is None
         proc = self._proc
         if proc is None:
             return
@@ -146,7 +204,7 @@ class RecognitionProcess:
             with contextlib.suppress(OSError):
                 proc.kill()
         if self._thread is not None:
-            self._thread.join()  # communicate() returns once the pipes close
+            self._thread.join()  # its reads end once the pipes close
         with contextlib.suppress(OSError, ValueError):
             proc.communicate()  # reaps it and closes the pipes (a no-op after the thread's)
 
@@ -164,7 +222,8 @@ def _end_with_parent(parent: int) -> None:
 
 def serve() -> None:
     """The child's side: read one pickled ``(samples, sample_rate)`` from stdin, write the
-    pickled :class:`Recognition` of it to stdout."""
+    pickled partial :class:`Recognition` after each chunk and then the whole one to stdout
+    (each after its length)."""
     _end_with_parent(int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid())
     # The models load (0.2-0.3 s) while the parent still checks the face; unused until the
     # audio comes, the decoder is as fresh as recognise() would make it.
@@ -173,6 +232,10 @@ def serve() -> None:
     if not data:  # the parent no longer wants it
         return
     samples, rate = pickle.loads(data)  # our parent's samples
-    heard = recognise(Audio(samples, int(rate)), decoder=decoder)
-    sys.stdout.buffer.write(pickle.dumps(heard, protocol=pickle.HIGHEST_PROTOCOL))
-    sys.stdout.buffer.flush()
+
+    def answer(heard: Recognition) -> None:
+        body = pickle.dumps(heard, protocol=pickle.HIGHEST_PROTOCOL)
+        sys.stdout.buffer.write(_LENGTH.pack(len(body)) + body)
+        sys.stdout.buffer.flush()  # the parent may start rendering on it now
+
+    answer(recognise(Audio(samples, int(rate)), decoder=decoder, on_chunk=answer))

@@ -53,6 +53,7 @@ from facecast.timing import PhonemeTiming, WordTiming
 if TYPE_CHECKING:
     from facecast.captions import CaptionStyle, Cue
     from facecast.motion.recognition import Recognition
+    from facecast.pipeline.captioning import Captions
     from facecast.render.animator import PortraitAnimator
 
 PathLike = str | os.PathLike[str]
@@ -74,6 +75,12 @@ RECOGNISED_ADVANCE_S = 0.06
 # -> 0.58) and raised the sync to the sound's envelope (0.41 -> 0.48, bench_lipsync's
 # bar is 0.35). Scaling the jaw by loudness instead measured worse on both.
 SPECTRAL_JAW_SHARE = 0.2
+# A render on partly recognised speech (the recogniser's first chunks) draws the frames up
+# to this long before the end of what was heard: the mouth track looks ahead about 0.7 s
+# (a phone's reach, the recognised lead) and a blink's placement 0.8 s (life_track), so
+# these frames are those of the whole recognition; the head's slow nod looks further
+# (a 0.8 s Gaussian) and differs by up to 0.0005 IOD (see speech_tracks).
+PROGRESSIVE_MARGIN_S = 1.2
 
 
 @dataclass
@@ -185,13 +192,15 @@ def heard_if_needed(audio: Audio, phonemes: list[PhonemeTiming], captions: bool
 
 
 def mouth_track(audio: Audio, phonemes: list[PhonemeTiming], fps: float, *,
-                recognise: bool = True, heard: Recognition | None = None) -> MouthTrack:
+                recognise: bool = True, heard: Recognition | None = None,
+                spectral: MouthTrack | None = None) -> MouthTrack:
     """Mouth shapes at ``fps``: from phoneme timings when known; else, for English
     speech, from recognised phonemes; else (other languages, noise, low confidence, or
     ``recognise=False``) from the sound alone.
 
     ``track.source`` says which: ``"phonemes"``, ``"recognised"`` or ``"audio"``; an
     audio-only track's ``meta["recognition"]`` holds the recogniser's figures.
+    ``spectral``: the audio's own ``track_from_audio(audio, fps=100.0)``, when already made.
     """
     from facecast.motion.from_phonemes import track_from_phonemes
 
@@ -203,7 +212,10 @@ def mouth_track(audio: Audio, phonemes: list[PhonemeTiming], fps: float, *,
         return track.resampled(fps)
     from facecast.motion.from_audio import track_from_audio
 
-    spectral = track_from_audio(audio, fps=100.0)
+    if spectral is None:
+        spectral = track_from_audio(audio, fps=100.0)
+    spectral = MouthTrack(spectral.fps, spectral.values, spectral.source,
+                          dict(spectral.meta))  # its meta is written below
     if recognise:
         if heard is None:
             from facecast.motion.recognition import recognise as recognise_speech
@@ -250,7 +262,15 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
     # imports overlap the face check and its decoding the portrait's set-up.
     ahead = RecognitionProcess() if _recognises(spec) else None
     try:
-        return _render(spec, report, timings, t0, template.key, prompt, plan, ahead)
+        try:
+            return _render(spec, report, timings, t0, template.key, prompt, plan, ahead)
+        except _Redo:
+            # Frames drawn on a confident first part, then the whole speech not confident:
+            # drawn again from the start, all from the spectral track (rare; slower, never
+            # different from a render that waited for the whole recognition).
+            timings.clear()
+            return _render(spec, report, timings, t0, template.key, prompt, plan, ahead,
+                           progressive=False)
     finally:
         if ahead is not None:
             ahead.close()
@@ -263,8 +283,13 @@ def _recognises(spec: TalkingPhotoSpec) -> bool:
 
 def _render(spec: TalkingPhotoSpec, report: Progress, timings: dict[str, float], t0: float,
             expression: str, prompt: PromptPlan, plan: ExpressionPlan,
-            ahead: RecognitionProcess | None) -> TalkingPhotoResult:
-    """The stages of :func:`render_talking_photo` after the spec's own checks."""
+            ahead: RecognitionProcess | None, *, progressive: bool = True
+            ) -> TalkingPhotoResult:
+    """The stages of :func:`render_talking_photo` after the spec's own checks.
+
+    ``progressive``: with speech recognised in ``ahead`` (and no captions, composition or
+    expression, which want all of it), start rendering on its first chunks
+    (:class:`_Progressive`)."""
     report(0.0, "analysing face")
     photo = spec.photo if isinstance(spec.photo, np.ndarray) else load_image(
         spec.photo, max_bytes=spec.face_limits.max_bytes)
@@ -285,7 +310,7 @@ def _render(spec: TalkingPhotoSpec, report: Progress, timings: dict[str, float],
     report(0.02, "preparing speech")
     t = time.perf_counter()
     audio, phonemes, words = speech_with_words(spec)
-    if ahead is not None:
+    if ahead is not None and not ahead.sent:
         ahead.send(audio)  # decoded in the child while the portrait is set up
     timings["speech"] = time.perf_counter() - t
 
@@ -294,6 +319,56 @@ def _render(spec: TalkingPhotoSpec, report: Progress, timings: dict[str, float],
     # The portrait's set-up needs no mouth track: it runs while the speech is recognised.
     portrait = _Portrait(spec, photo, verdict.analysis.landmarks, width, height)
     timings["setup"] = time.perf_counter() - t
+    wants_captions = bool(spec.captions) or spec.burn_captions is not None
+    growing: _Progressive | None = None
+    if progressive and ahead is not None and not wants_captions and plan.is_neutral() \
+            and portrait.compositor is None:
+        n_frames = max(1, round(audio.duration * spec.fps))
+        if spec.on_speech is not None:
+            spec.on_speech(n_frames / spec.fps)
+        growing = _Progressive(ahead, audio, spec, n_frames, portrait.animator)
+        frames: Iterator[np.ndarray] = growing.frames()
+        captions = None
+    else:
+        frames, captions, track = _frames_on_whole_speech(
+            spec, portrait, ahead, audio, phonemes, words, plan, timings, width, height)
+        n_frames = len(track)
+    t = time.perf_counter()
+    # The writer stops the audio at the last frame; a shorter track simply ends early.
+    frames_done = _encode(spec, frames, n_frames, audio, width, height, report,
+                          cancel=growing.ahead.close if growing is not None else None)
+    timings["render"] = time.perf_counter() - t
+    if growing is not None:
+        assert ahead is not None and growing.track is not None  # the frames all came
+        track = growing.track
+        # > 0: the render waited this long for the recogniser's chunks
+        timings["recognition_wait"] = ahead.wait_s
+        timings["frames_before_whole"] = float(growing.early)
+        if spec.export_visemes:
+            from facecast.motion.export import save_track
+
+            save_track(track, spec.export_visemes)
+    if captions is not None and spec.captions:
+        from facecast.pipeline.captioning import save_captions
+
+        save_captions(captions, spec.captions)  # with the video, not without it
+    timings["total"] = time.perf_counter() - t0
+    report(1.0, "done")
+    return TalkingPhotoResult(Path(spec.output), n_frames / spec.fps, frames_done, width, height,
+                              track, phonemes, timings, expression=expression,
+                              prompt_unused=list(prompt.unused),
+                              prompt_actions=list(prompt.actions),
+                              captions=captions.cues if captions else [],
+                              captions_source=captions.source if captions else None)
+
+
+def _frames_on_whole_speech(spec: TalkingPhotoSpec, portrait: _Portrait,
+                            ahead: RecognitionProcess | None, audio: Audio,
+                            phonemes: list[PhonemeTiming], words: list[WordTiming],
+                            plan: ExpressionPlan, timings: dict[str, float], width: int,
+                            height: int
+                            ) -> tuple[Iterator[np.ndarray], Captions | None, MouthTrack]:
+    """The frames, captions and mouth track once the speech's words are all known."""
     try:
         t = time.perf_counter()
         wants_captions = bool(spec.captions) or spec.burn_captions is not None
@@ -346,23 +421,83 @@ def _render(spec: TalkingPhotoSpec, report: Progress, timings: dict[str, float],
         portrait.close()  # a background video's reader (the frames never started)
         raise
     timings["setup"] += time.perf_counter() - t
+    return frames, captions, track
 
-    t = time.perf_counter()
-    # The writer stops the audio at the last frame; a shorter track simply ends early.
-    frames_done = _encode(spec, frames, len(track), audio, width, height, report)
-    timings["render"] = time.perf_counter() - t
-    if captions is not None and spec.captions:
-        from facecast.pipeline.captioning import save_captions
 
-        save_captions(captions, spec.captions)  # with the video, not without it
-    timings["total"] = time.perf_counter() - t0
-    report(1.0, "done")
-    return TalkingPhotoResult(Path(spec.output), n_frames / spec.fps, frames_done, width, height,
-                              track, phonemes, timings, expression=expression,
-                              prompt_unused=list(prompt.unused),
-                              prompt_actions=list(prompt.actions),
-                              captions=captions.cues if captions else [],
-                              captions_source=captions.source if captions else None)
+class _Redo(Exception):
+    """A progressive render's first frames were drawn from recognised phones, but the
+    whole speech was not confident enough for them: render again, as a whole."""
+
+
+class _Progressive:
+    """Frames drawn while the speech is still being recognised: after each chunk the
+    recogniser's child answers (:meth:`RecognitionProcess.next_part`), the frames up to
+    :data:`PROGRESSIVE_MARGIN_S` before the end of what it heard are drawn from the mouth
+    and life tracks of the words so far, and the rest once the whole is known.
+
+    Each chunk is decoded on its own, so the phones heard so far are those of the whole
+    recognition, and the tracks' frames before the margin are the whole tracks' (the
+    head's nod to within 0.0005 IOD). A part is only drawn from when
+    it is confident English; if the whole then is not, :class:`_Redo`."""
+
+    def __init__(self, ahead: RecognitionProcess, audio: Audio, spec: TalkingPhotoSpec,
+                 n_frames: int, animator: PortraitAnimator) -> None:
+        self.ahead, self.audio, self.spec = ahead, audio, spec
+        self.n_frames, self.animator = n_frames, animator
+        self.track: MouthTrack | None = None  # the whole mouth track, once known
+        self.early = 0  # frames drawn before the whole recognition came
+        from facecast.motion.from_audio import track_from_audio
+
+        self.spectral = track_from_audio(audio, fps=100.0)  # once, not for every part
+
+    def frames(self) -> Iterator[np.ndarray]:
+        done = 0
+        while True:
+            heard = self.ahead.next_part()
+            track, life = speech_tracks(self.audio, heard, self.spec, self.n_frames,
+                                        spectral=self.spectral)
+            if heard.until_s is not None:
+                if track.source != "recognised":
+                    continue  # not yet sure it is English: wait for more
+                limit = int((heard.until_s - PROGRESSIVE_MARGIN_S) * self.spec.fps)
+                limit = min(max(limit, done), self.n_frames)
+            else:
+                if done and track.source != "recognised":
+                    raise _Redo
+                self.track, self.early, limit = track, done, self.n_frames
+            for i in range(done, limit):
+                yield self.animator.render(track.values[i], float(life.blink[i]),
+                                           life.head[i])
+            done = limit
+            if heard.until_s is None:
+                return
+
+
+def speech_tracks(audio: Audio, heard: Recognition, spec: TalkingPhotoSpec, n_frames: int,
+                  *, spectral: MouthTrack | None = None) -> tuple[MouthTrack, LifeTrack]:
+    """The mouth track (``n_frames`` long) and the natural life track (blinks, head)
+    of audio-only speech with what was recognised of it (a part, or the whole).
+
+    For a part, the head's nods follow the sound's own jaw (``spectral``, the audio's
+    :func:`track_from_audio` at 100 fps) after what was heard: the nearest guess at the
+    whole track's (which mixes a fifth of it in), so the nod drawn before the part's end
+    is within 0.0005 IOD of the whole's (0.002 with a shut mouth there)."""
+    if spectral is None:
+        from facecast.motion.from_audio import track_from_audio
+
+        spectral = track_from_audio(audio, fps=100.0)
+    track = mouth_track(audio, [], spec.fps, heard=heard, spectral=spectral)
+    track = MouthTrack(spec.fps, _fit_length(track.values, n_frames), track.source, track.meta)
+    activity = track.channel("jaw")
+    if heard.until_s is not None:
+        heard_frames = min(int(heard.until_s * spec.fps), n_frames)
+        guess = _fit_length(spectral.resampled(spec.fps).values, n_frames)
+        activity = activity.copy()
+        activity[heard_frames:] = guess[heard_frames:, CHANNEL_INDEX["jaw"]]
+    life = life_track(n_frames, spec.fps, seed=spec.seed, activity=activity,
+                      head_motion=spec.head_motion, blinks=spec.blinks)
+    return track, life
+
 
 
 class _Portrait:
@@ -485,8 +620,12 @@ def output_colour(spec: TalkingPhotoSpec) -> Colour:
 
 
 def _encode(spec: TalkingPhotoSpec, source: Iterator[np.ndarray], n: int, audio: Audio,
-            width: int, height: int, report: Progress) -> int:
-    """Render frames in a worker thread while this thread encodes them (two cores busy)."""
+            width: int, height: int, report: Progress,
+            cancel: Callable[[], None] | None = None) -> int:
+    """Render frames in a worker thread while this thread encodes them (two cores busy).
+
+    ``cancel``: called when the encoding stops before the frames end, to release a worker
+    that waits for something other than the queue (the recogniser's next chunk)."""
     frames: queue.Queue = queue.Queue(maxsize=6)
     stop = threading.Event()
     failure: list[BaseException] = []
@@ -531,4 +670,6 @@ def _encode(spec: TalkingPhotoSpec, source: Iterator[np.ndarray], n: int, audio:
             return writer.frames_written
     finally:
         stop.set()
+        if cancel is not None and worker.is_alive():
+            cancel()
         worker.join(timeout=5)
