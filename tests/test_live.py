@@ -142,6 +142,21 @@ def _frames(w: Watched, t0: float, t1: float) -> list[np.ndarray]:
     return [v.image for v in w.recording.video if t0 <= v.arrived < t1 and v.image is not None]
 
 
+def _on_media_clock(w: Watched) -> tuple[list[float], list[float]]:
+    """Each received frame's and audio packet's time on the session's media clock.
+
+    The sender stamps both from that clock, behind a random RTP origin per stream;
+    the packet that arrived soonest after its time shows the origin (to within its
+    few milliseconds on this machine). Unlike arrival times, these do not depend on how
+    far behind a busy receiver is."""
+    start = float(w.session.info["clock_start"])
+    times = []
+    for samples, rate in ((w.recording.video, 90_000), (w.recording.audio, 48_000)):
+        origin = min(s.arrived - start - s.pts / rate for s in samples)
+        times.append([s.pts / rate + origin for s in samples])
+    return times[0], times[1]
+
+
 def _loudness(w: Watched, t0: float, t1: float) -> float:
     packets = [a.samples for a in w.recording.audio if t0 <= a.arrived < t1]
     return float(np.abs(np.concatenate(packets)).max()) if packets else 0.0
@@ -206,14 +221,22 @@ def test_interrupt_silences_and_closes_the_mouth(watched: Watched) -> None:
     assert mine[-1]["reason"] == "interrupted"
     assert [(e["type"], e["reason"]) for e in rec.events if e["utterance_id"] == queued] == [
         ("utterance_started", None), ("utterance_ended", "cancelled")]
-    # speaking just before, silent and closed from 300 ms after (200 ms + the network
-    # and the receiver's jitter buffer)
-    assert _loudness(watched, m["interrupt"] - 0.5, m["interrupt"]) > 0.1
-    assert _loudness(watched, m["interrupt"] + 0.3, m["end"]) < 0.01
+    # On the media clock (the sender's stamps, not the busy receiver's arrivals):
+    # speaking up to the interrupt, silent and closed from 200 ms after it.
+    cut = next(e["t"] for e in mine if e["type"] == "interrupted")
+    video_t, audio_t = _on_media_clock(watched)
+    loud = [float(np.abs(a.samples).max()) for a in rec.audio]
+    assert max(v for v, t in zip(loud, audio_t, strict=True) if cut - 0.5 <= t < cut) > 0.1
+    silent = [v for v, t in zip(loud, audio_t, strict=True) if t > cut + 0.2]
+    assert len(silent) > 25 and max(silent) < 0.01
     idle = _mouth_contrast(watched, _frames(watched, 0.0, m["speak"]))
-    before = _mouth_contrast(watched, _frames(watched, m["interrupt"] - 1.0, m["interrupt"]))
-    after = _mouth_contrast(watched, _frames(watched, m["interrupt"] + 0.3, m["end"]))
-    assert before.max() > idle.max() + 4.0  # it was talking
+
+    def mouths(t0: float, t1: float) -> np.ndarray:
+        return _mouth_contrast(watched, [v.image for v, t in zip(rec.video, video_t, strict=True)
+                                         if t0 <= t < t1 and v.image is not None])
+
+    assert mouths(cut - 1.0, cut).max() > idle.max() + 4.0  # it was talking
+    after = mouths(cut + 0.2, 1e9)
     assert len(after) >= 5 and after.max() < idle.max() + 1.5
 
 
