@@ -50,6 +50,7 @@ class Stage:
         self.render_s = 0.0  # CPU seconds spent rendering (for the bench)
         self.rendered = 0
         self.skipped = 0
+        self.failures = 0
         self._thread = threading.Thread(target=self._run, name="facecast-live-render",
                                         daemon=True)
 
@@ -108,7 +109,13 @@ class Stage:
                 self.skipped += now - k
                 k = now
             if k <= now + LEAD_FRAMES:
-                self._render(k)
+                try:
+                    self._render(k)
+                except Exception as exc:  # the session lives on: the last frame repeats
+                    self.failures += 1
+                    if self.failures == 1:
+                        self.emit(LiveEvent("error", None, k / self.clock.fps,
+                                            reason=f"rendering failed: {exc!r}"))
                 k += 1
                 continue
             self._wake.wait(max(0.0, self.clock.frame_due(k - LEAD_FRAMES) - time.monotonic()))
