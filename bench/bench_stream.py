@@ -404,10 +404,12 @@ async def long_session(watch: Watch, minutes: float) -> list[list[Any]]:
     print("RSS MiB over time:", " ".join(f"{t:.0f}s={m:.0f}" for t, m in rss))
     after_1 = [m for t, m in rss if t >= 60] or [rss[-1][1]]
     growth = (rss[-1][1] - after_1[0]) / max((rss[-1][0] - 60) / 60, 1e-9)
-    # each stream's delay minus its first value: how far audio and video moved apart
-    av = [(t, (a - offsets[0][1]) - (v - offsets[0][2])) for t, a, v in offsets]
+    # each stream's delay minus its value at the first sample after 20 s (before, the
+    # receiver is still catching up with its start-up backlog)
+    base = next((o for o in offsets if o[0] >= 20), offsets[0])
+    av = [(t, (a - base[1]) - (v - base[2])) for t, a, v in offsets if t >= base[0]]
     print("A/V drift ms over time:", " ".join(f"{t:.0f}s={d * 1000:+.0f}" for t, d in av))
-    first = np.mean([d for t, d in av if t <= 60])
+    first = np.mean([d for t, d in av if t <= base[0] + 60])
     last = np.mean([d for t, d in av if t >= av[-1][0] - 60])
     return [[f"{minutes:g} min", rss[0][1], rss[-1][1], growth, (last - first) * 1000,
              verdict(growth < 5 and abs(last - first) < 0.04)]]
