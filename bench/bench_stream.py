@@ -296,7 +296,9 @@ async def interrupts(watch: Watch, n: int) -> list[Any]:
     closed: list[float] = []
     grabs: list[tuple[str, np.ndarray]] = []
     for i in range(n):
-        await watch.idle_for(1.0)
+        # the baseline from the second before: after a fresh connection, a little later
+        # (the encoder's first second is softer, which reads as a lower contrast)
+        await watch.idle_for(1.0 if i else 3.0)
         t = time.monotonic()
         idle = [watch.contrast(im) for _, im in watch.frames(t - 1.0, t)]
         if i == 0:

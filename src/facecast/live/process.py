@@ -47,6 +47,9 @@ ICE_SERVERS_ENV = "FACECAST_LIVE_ICE_SERVERS"
 # Video codecs in the order a viewer's offer is answered with: VP8 encodes a 512x512
 # frame in about 2 ms here, H.264 (libx264, zerolatency) in about 8 ms (bench_stream).
 VIDEO_CODECS = ("video/VP8", "video/H264")
+# An interrupt closes the mouth from the frame after the one due now (that one may be
+# in the encoder already): quiet machine, received 203 ms -> see bench/README.md.
+CUT_AHEAD_FRAMES = 1
 TICK_S = 0.5  # how often the parent hears the streamed seconds
 # Speech starts this many frames after the frame due now: the next one may be in the
 # encoder already; the renderer redraws the ones it drew ahead (Stage.redo_from).
@@ -222,8 +225,8 @@ class _Session:
         self.speaker.cancel()
         now = self.clock.frame_now()
         sample = (self.clock.packet_now() + 1) * AUDIO_FRAME
-        cut = self.schedule.cut(now + PLACE_AHEAD_FRAMES, sample, now)
-        self.stage.redo_from(now + PLACE_AHEAD_FRAMES)
+        cut = self.schedule.cut(now + CUT_AHEAD_FRAMES, sample, now)
+        self.stage.redo_from(now + CUT_AHEAD_FRAMES)
         return cut
 
     async def _tick(self) -> None:
