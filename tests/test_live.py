@@ -51,10 +51,11 @@ def _ended(events: list[dict[str, object]], uid: str | None) -> bool:
     return any(e["type"] == "utterance_ended" and e["utterance_id"] == uid for e in events)
 
 
-def _files() -> set[str]:
-    """Files in the temporary directory and the working directory (nothing may appear)."""
+def _files(tmp: str) -> set[str]:
+    """Files in the session's own temporary directory and the working directory (nothing
+    may appear; the machine's shared /tmp is written by other processes meanwhile)."""
     out: set[str] = set()
-    for root in {tempfile.gettempdir(), os.getcwd()}:
+    for root in (tmp, os.getcwd()):
         out |= {os.path.join(root, name) for name in os.listdir(root)}
     return out
 
@@ -121,16 +122,26 @@ async def _scenario(session: LiveSession, watched: Watched) -> None:
 @pytest.fixture(scope="module")
 def watched() -> Iterator[Watched]:
     events: list[tuple[float, LiveEvent]] = []
-    before = _files()
-    session = LiveSession(LiveSpec(photo=PHOTO, width=SIZE, height=SIZE),
-                          on_event=lambda e: events.append((time.monotonic(), e)))
-    session.start(timeout=120)
-    w = Watched(session, Recording(), events, files_before=before)
-    try:
-        asyncio.run(_scenario(session, w))
-    finally:
-        session.close()
-    w.files_after = _files()
+    with tempfile.TemporaryDirectory(prefix="facecast-live-test-") as tmp:
+        before = _files(tmp)
+        session = LiveSession(LiveSpec(photo=PHOTO, width=SIZE, height=SIZE),
+                              on_event=lambda e: events.append((time.monotonic(), e)))
+        # the session's process takes its temporary directory from its environment
+        saved = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = tmp
+        try:
+            session.start(timeout=120)
+        finally:
+            if saved is None:
+                os.environ.pop("TMPDIR")
+            else:
+                os.environ["TMPDIR"] = saved
+        w = Watched(session, Recording(), events, files_before=before)
+        try:
+            asyncio.run(_scenario(session, w))
+        finally:
+            session.close()
+        w.files_after = _files(tmp)
     yield w
 
 
