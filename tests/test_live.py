@@ -56,7 +56,8 @@ def _files(tmp: str) -> set[str]:
     may appear; the machine's shared /tmp is written by other processes meanwhile)."""
     out: set[str] = set()
     for root in (tmp, os.getcwd()):
-        out |= {os.path.join(root, name) for name in os.listdir(root)}
+        # ".ses": onnxruntime's import writes its session id there (any TTS does; no media)
+        out |= {os.path.join(root, name) for name in os.listdir(root) if name != ".ses"}
     return out
 
 
