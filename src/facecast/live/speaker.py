@@ -108,6 +108,8 @@ class Speaker:
             except Exception as exc:  # reported as the utterance's end, the session lives on
                 self.on_error(job.uid, exc)
             self.schedule.finish(job.uid, self.frame_now())
+            if self._jobs.empty():
+                _trim_heap()
 
     def _place(self, uid: str, samples: np.ndarray, mouth: np.ndarray,
                words: list[tuple[str, float]]) -> bool:
@@ -189,6 +191,20 @@ class Speaker:
             if not self._place(job.uid, samples[start:end], values, []):
                 return
             start = end
+
+
+def _trim_heap() -> None:
+    """Give the heap's free pages back to the system (glibc; elsewhere nothing).
+
+    Each utterance's synthesis allocates and frees large buffers in fresh threads; glibc
+    kept them (a session's RSS grew by 60-150 MiB per minute-long utterance, measured
+    with bench_stream --minutes) until asked."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _shifted(speech: Speech, offset: float) -> Speech:
