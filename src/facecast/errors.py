@@ -110,6 +110,7 @@ CODES_LIST: tuple[ErrorCode, ...] = (
         tts_failed: speech synthesis failed
         missing_dependency: an optional package the operation needs is not installed
         input_expired: a job's stored input was removed before the job ran
+        live_failed: a live session's process failed, or did not start or answer in time
     """),
     *_codes("InputError", """
         invalid_input: the input cannot be used
@@ -144,6 +145,7 @@ CODES_LIST: tuple[ErrorCode, ...] = (
         bad_size: an unknown output size
         bad_aspect: an unknown aspect ratio
         bad_fps: a frame rate out of range
+        bad_offer: a WebRTC (WHEP) SDP offer that cannot be answered
         bad_quality: an unknown quality
         bad_head_motion: head motion out of range
         bad_format: an unknown audio format
@@ -213,6 +215,7 @@ CODES_LIST: tuple[ErrorCode, ...] = (
         viewer_not_found: no such WHEP viewer of the live stream
     """),
     *_codes("ConflictError", """
+        live_session_closed: the live session has closed
         conflict: clashes with the current state
         job_not_cancelable: the job has finished
         job_active: the job is still queued or running

@@ -47,6 +47,15 @@ VOLUME_RANGE = (0.0, 2.0)
 DEFAULT_RATE, DEFAULT_PITCH, DEFAULT_VOLUME = 1.0, 0.0, 1.0
 TTS_FORMATS = ("mp3", "wav")
 
+# Live avatars (issue #16): a session's picture (even sides, at most LIVE_MAX_PIXELS,
+# each side LIVE_MIN_SIDE..LIVE_MAX_SIDE) and frame rate (one that divides 48 kHz audio
+# into whole samples per frame, so both media share one clock exactly).
+LIVE_DEFAULT_SIZE = (512, 512)
+LIVE_MIN_SIDE, LIVE_MAX_SIDE = 128, 1280
+LIVE_MAX_PIXELS = 1280 * 720
+LIVE_FPS = (10, 12, 15, 16, 20, 24, 25, 30)
+LIVE_DEFAULT_FPS = 25
+
 # Captions (SRT / WebVTT, optionally burned in): common subtitle rules. A cue shows at
 # most CAPTION_MAX_LINES lines of CAPTION_LINE_CHARS characters for CAPTION_MIN_S to
 # CAPTION_MAX_S seconds, with at least CAPTION_GAP_S between cues (two frames at 25 fps,

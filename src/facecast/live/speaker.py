@@ -1,0 +1,160 @@
+"""The speech thread: turns each utterance into pieces on the schedule as they are made.
+
+Text is synthesised sentence by sentence (:func:`facecast.speech.synth.stream`,
+whose first piece is a short clause): each sentence is placed, with its mouth from
+the voice's own phoneme timings, as soon as it exists, so the first words play while
+the rest is still being made. Audio is placed in blocks (``FIRST_BLOCK_S``, then
+``BLOCK_S``), each with a mouth from the sound alone
+(:func:`facecast.motion.from_audio.track_from_audio`, analysed with
+``CONTEXT_S`` of the audio before it for its levels): speech recognition would be
+the better mouth but costs about a second before the first block could play.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from facecast.live.clock import AUDIO_RATE
+from facecast.live.schedule import Schedule
+from facecast.media.audio import Audio
+
+FIRST_BLOCK_S = 0.5
+BLOCK_S = 3.0
+CONTEXT_S = 2.0
+
+
+@dataclass
+class TextJob:
+    uid: str
+    text: str
+    rate: float = 1.0
+    pitch: float = 0.0
+    volume: float = 1.0
+
+
+@dataclass
+class AudioJob:
+    uid: str
+    samples: np.ndarray
+    sample_rate: int
+
+
+class Speaker:
+    """Works through the utterances in order in a daemon thread."""
+
+    def __init__(self, schedule: Schedule, voice: str | None, fps: int,
+                 frame_now: Callable[[], int],
+                 on_error: Callable[[str, BaseException], None]) -> None:
+        self.schedule = schedule
+        self.voice = voice
+        self.fps = fps
+        self.frame_now = frame_now
+        self.on_error = on_error
+        self._jobs: queue.Queue[TextJob | AudioJob | None] = queue.Queue()
+        self._generation = 0  # bumped by every interrupt: older jobs stop
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="facecast-live-speech",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout=5)
+
+    def submit(self, job: TextJob | AudioJob) -> None:
+        self.schedule.enqueue(job.uid)
+        self._jobs.put(job)
+
+    def cancel(self) -> None:
+        """Stop the utterance being made (its schedule entry is cut by the caller)."""
+        with self._lock:
+            self._generation += 1
+
+    def warm_up(self) -> None:
+        """Load the voice and the mouth models now, not on the first utterance."""
+        from facecast.motion.from_audio import track_from_audio
+        from facecast.motion.from_phonemes import track_from_phonemes
+        from facecast.speech.synth import synthesize
+
+        speech = synthesize("Hello there.", self.voice)
+        track_from_phonemes(speech.phonemes, speech.audio.duration, fps=100.0)
+        track_from_audio(speech.audio, fps=100.0)
+        speech.audio.resampled(AUDIO_RATE)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            with self._lock:
+                generation = self._generation
+            try:
+                if isinstance(job, TextJob):
+                    self._speak_text(job, generation)
+                else:
+                    self._speak_audio(job, generation)
+            except Exception as exc:  # reported as the utterance's end, the session lives on
+                self.on_error(job.uid, exc)
+            self.schedule.finish(job.uid, self.frame_now())
+
+    def _current(self, generation: int) -> bool:
+        with self._lock:
+            return generation == self._generation
+
+    def _speak_text(self, job: TextJob, generation: int) -> None:
+        from facecast.motion.from_phonemes import track_from_phonemes
+        from facecast.pipeline.talking_photo import PHONEME_LEAD_S
+        from facecast.speech.synth import stream
+
+        pieces = stream(job.text, self.voice, rate=job.rate, pitch=job.pitch,
+                        volume=job.volume)
+        try:
+            offset = 0.0
+            for piece in pieces:
+                if not self._current(generation):
+                    return
+                audio = piece.audio
+                phonemes = [p.__class__(p.phoneme, p.start - offset, p.end - offset)
+                            for p in piece.phonemes]
+                track = track_from_phonemes(phonemes, audio.duration, fps=100.0,
+                                            lead=PHONEME_LEAD_S).resampled(self.fps)
+                words = [(w.word, w.start - offset) for w in piece.words]
+                samples = audio.resampled(AUDIO_RATE).samples
+                if self.schedule.place(job.uid, samples, track.values, words,
+                                       self.frame_now()) is None:
+                    return
+                offset += audio.duration
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()  # the sentences not yet made are not made
+
+    def _speak_audio(self, job: AudioJob, generation: int) -> None:
+        from facecast.motion.from_audio import track_from_audio
+
+        samples = Audio(np.asarray(job.samples, np.float32),
+                        job.sample_rate).resampled(AUDIO_RATE).samples
+        spf = AUDIO_RATE // self.fps
+        # block edges on frame edges: each block's mouth starts on its first frame
+        first = max(spf, int(FIRST_BLOCK_S * AUDIO_RATE) // spf * spf)
+        step = max(spf, int(BLOCK_S * AUDIO_RATE) // spf * spf)
+        context = int(CONTEXT_S * AUDIO_RATE) // spf * spf
+        start = 0
+        while start < len(samples):
+            if not self._current(generation):
+                return
+            end = min(len(samples), start + (first if start == 0 else step))
+            lo = max(0, start - context)
+            track = track_from_audio(Audio(samples[lo:end], AUDIO_RATE), fps=100.0)
+            values = track.resampled(self.fps).values[(start - lo) // spf:]
+            if self.schedule.place(job.uid, samples[start:end], values, [],
+                                   self.frame_now()) is None:
+                return
+            start = end

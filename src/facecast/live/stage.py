@@ -1,0 +1,113 @@
+"""The renderer: draws each video frame just before it falls due, in a thread of its own.
+
+It keeps ``LEAD_FRAMES`` frames ahead of the media clock (a lead of milliseconds,
+not seconds: speech placed now shows within a few frames), asks the schedule for
+the mouth and the idle motion for the blink and head, and hands the tracks ready
+``yuv420p`` frames (converted here, not in the encoder's thread). Falling behind (a
+busy machine) it skips to the frame due now rather than play late. Each pass it
+also sends the events the clock has reached.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import av
+
+from facecast.live.clock import MediaClock
+from facecast.live.idle import IdleMotion
+from facecast.live.schedule import Schedule
+from facecast.live.spec import LiveEvent
+
+if TYPE_CHECKING:
+    from facecast.render.animator import PortraitAnimator
+
+LEAD_FRAMES = 2  # frames rendered ahead of the clock
+KEEP_FRAMES = 6  # rendered frames kept for viewers a frame or two behind
+
+
+class Stage:
+    """Renders frames for the clock in a daemon thread; ``frame(k)`` hands them out."""
+
+    def __init__(self, animator: PortraitAnimator, idle: IdleMotion, schedule: Schedule,
+                 clock: MediaClock, emit: Callable[[LiveEvent], None]) -> None:
+        self.animator = animator
+        self.idle = idle
+        self.schedule = schedule
+        self.clock = clock
+        self.emit = emit
+        self._frames: dict[int, av.VideoFrame] = {}
+        self._latest = -1
+        self._taken: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self.render_s = 0.0  # CPU seconds spent rendering (for the bench)
+        self.rendered = 0
+        self.skipped = 0
+        self._thread = threading.Thread(target=self._run, name="facecast-live-render",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=5)
+
+    @property
+    def next_unrendered(self) -> int:
+        """The first frame not rendered yet (an interrupt can still change it)."""
+        with self._lock:
+            return self._latest + 1
+
+    def frame(self, k: int) -> tuple[int, av.VideoFrame] | None:
+        """Frame ``k`` if rendered, else the latest one before it (None before the first)."""
+        with self._lock:
+            if k in self._frames:
+                return k, self._frames[k]
+            best = max((i for i in self._frames if i <= k), default=None)
+            return None if best is None else (best, self._frames[best])
+
+    def take(self, index: int) -> bool:
+        """Claim rendered frame ``index`` for one encoder: True the first time (the encoder
+        stamps and flags the frame it gets, so a second viewer needs a copy)."""
+        with self._lock:
+            if index in self._taken:
+                return False
+            self._taken.add(index)
+            return True
+
+    def _run(self) -> None:
+        k = self.clock.frame_now()
+        while not self._stop.is_set():
+            now = self.clock.frame_now()
+            for event in self.schedule.due(now):
+                self.emit(event)
+            if k < now:  # behind: what is due now, not what is late
+                self.skipped += now - k
+                k = now
+            if k <= now + LEAD_FRAMES:
+                self._render(k)
+                k += 1
+                continue
+            self._wake.wait(max(0.0, self.clock.frame_due(k - LEAD_FRAMES) - time.monotonic()))
+            self._wake.clear()
+
+    def _render(self, k: int) -> None:
+        t = time.perf_counter()
+        blink, head, face = self.idle.at(k)
+        rgb = self.animator.render(self.schedule.mouth(k), blink, head, face)
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        self.render_s += time.perf_counter() - t
+        self.rendered += 1
+        with self._lock:
+            self._frames[k] = frame
+            self._latest = k
+            for old in [i for i in self._frames if i < k - KEEP_FRAMES]:
+                del self._frames[old]
+                self._taken.discard(old)
