@@ -49,7 +49,6 @@ from facecast.service.scratch import scratch
 
 if TYPE_CHECKING:
     from facecast.live import LiveEvent, LiveSession, LiveSpec
-
     from facecast.service.assets import MediaSource
     from facecast.service.core import Service
 
@@ -388,7 +387,7 @@ class LiveStreams:
         if not session.alive:
             return f"process_exited: {stream.engine_end}" if stream.engine_end \
                 else "process_exited"
-        if now - stream.started >= self.settings.live_max_duration_s:
+        if now - stream.started >= stream.max_duration_s:
             return "max_duration"
         active = max(session.last_activity, stream.last_event, stream.started,
                      max(stream.viewers.values(), default=0.0))
