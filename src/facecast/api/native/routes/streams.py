@@ -106,14 +106,16 @@ def _sse(event: StreamEvent) -> str:
 @router.get("/streams/{stream_id}/events", tags=["live"],
             response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}},
-                             "description": "Server-sent events until the stream ends"}},
+                             "description": "Server-sent events until the stream ends"},
+                       204: {"description": "The stream has ended and every event was sent "
+                                            "(EventSource stops reconnecting)"}},
             summary="The stream's events as server-sent events: ready, utterance_started, "
                     "word, utterance_ended, interrupted, closed")
 async def stream_events(
     stream_id: str, request: Request,
     key: GivenKey, token: Token = None,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
-) -> StreamingResponse:
+) -> Response:
     stream = await _stream_for(request, stream_id, token, key)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[StreamEvent] = asyncio.Queue()
@@ -125,6 +127,10 @@ async def stream_events(
 
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     missed = stream.listen(listener, after)
+    if stream.status == "ended" and not missed:
+        # a reconnect after the end: 204 tells EventSource to stop reconnecting
+        stream.unlisten(listener)
+        return Response(status_code=204)
 
     async def events() -> AsyncIterator[str]:
         try:
@@ -170,7 +176,7 @@ async def whep_offer(
     try:
         offer = (await request.body()).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError("the SDP offer is not UTF-8 text", code="bad_sdp") from exc
+        raise InputError("the SDP offer is not UTF-8 text", code="bad_offer") from exc
     service: Service = request.app.state.service
     viewer, answer = await run_in_threadpool(service.live.watch, stream, offer)
     # no trickle ICE: the answer holds every candidate, and a PATCH is refused (405)
