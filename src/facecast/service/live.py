@@ -327,7 +327,7 @@ class LiveStreams:
                                     code="stream_ended")
             stream.status = "live"
             stream.started = session.started_at
-        stream.publish("ready")
+        # (the session's own "ready" event follows through engine_event)
 
     def _discard(self, stream: Stream, exc: BaseException) -> None:
         """A session that did not open: its process closed, its minute refunded, no trace."""
