@@ -34,7 +34,8 @@ def module_names() -> list[str]:
 
 # Imported inside functions by facecast, so a module import alone does not reach them.
 LAZY_DEPENDENCIES = ("pyworld", "parselmouth", "pocketsphinx", "piper", "rapidocr",
-                     "ai_edge_litert.interpreter", "onnxruntime", "av", "cv2", "scipy.signal", "aiortc")
+                     "ai_edge_litert.interpreter", "onnxruntime", "av", "cv2", "scipy.signal",
+                     "aiortc")
 
 
 def main() -> int:

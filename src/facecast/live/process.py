@@ -74,6 +74,8 @@ class _Pipe:
 @dataclass
 class Portrait:
     animator: PortraitAnimator
+    mouth: tuple[float, float]  # the lips' centre on the session's canvas (pixels)
+    iod: float  # the distance between the eyes (pixels)
 
 
 def prepare(spec: LiveSpec) -> Portrait:
@@ -90,8 +92,11 @@ def prepare(spec: LiveSpec) -> Portrait:
         raise FaceCheckError(verdict.message, code=verdict.reason or "no_face",
                              verdict=verdict.to_dict())
     fit = fit_photo(photo, spec.width, spec.height)
-    animator = PortraitAnimator(fit.image, fit.map_points(verdict.analysis.landmarks))
-    return Portrait(animator)
+    landmarks = fit.map_points(verdict.analysis.landmarks)
+    animator = PortraitAnimator(fit.image, landmarks)
+    lips = landmarks[[13, 14], :2].mean(axis=0)  # face-mesh inner upper / lower lip
+    return Portrait(animator, (float(lips[0]), float(lips[1])),
+                    float(animator.rig.frame.iod))
 
 
 def main(conn: Connection, spec: LiveSpec) -> None:
@@ -116,6 +121,7 @@ class _Session:
     def __init__(self, spec: LiveSpec, portrait: Portrait, pipe: _Pipe) -> None:
         self.spec = spec
         self.pipe = pipe
+        self.portrait = portrait
         self.clock = MediaClock(spec.fps)
         self.schedule = Schedule(spec.fps, PLACE_AHEAD_FRAMES)
         self.idle = IdleMotion(spec.fps, expression=spec.expression)
@@ -160,7 +166,8 @@ class _Session:
                                   daemon=True)
         reader.start()
         self.pipe.send(("ready", {"pid": os.getpid(), "width": self.spec.width,
-                                  "height": self.spec.height, "fps": self.spec.fps}))
+                                  "height": self.spec.height, "fps": self.spec.fps,
+                                  "mouth": self.portrait.mouth, "iod": self.portrait.iod}))
         self.emit(LiveEvent("ready", None, 0.0))
         ticker = asyncio.create_task(self._tick())
         await self.closing.wait()

@@ -61,6 +61,9 @@ class LiveSession:
         self._last_activity = 0.0
         self._media_s = 0.0
         self.pid: int | None = None
+        # from the process once started: pid, width, height, fps, and where the face is:
+        # "mouth" (x, y) and "iod" (eye distance) in pixels of the streamed picture
+        self.info: dict[str, Any] = {}
 
     # -- life -------------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> None:
@@ -91,6 +94,7 @@ class LiveSession:
             self._kill()
             raise _rebuilt(msg[1])
         self.pid = int(msg[1]["pid"])
+        self.info = dict(msg[1])
         self._started_at = self._last_activity = time.monotonic()
         self._reader = threading.Thread(target=self._read, name="facecast-live-events",
                                         daemon=True)
