@@ -60,6 +60,7 @@ ENDED_KEEP_S = 600.0  # an ended stream is still shown (how it ended, what it co
 ENDED_KEEP_MAX = 1000  # and at most this many ended streams are kept in memory
 REAP_INTERVAL_S = 1.0  # how often idle / expired / unpaid sessions are looked for
 MINUTE_S = 60.0
+CAPACITY_RETRY_S = 30  # Retry-After of a refusal for want of CPU: sessions last minutes
 SDP_MAX_CHARS = 64 * 1024  # a WHEP offer is a few kB; more is not an offer
 
 
@@ -243,6 +244,9 @@ class LiveStreams:
             from facecast.motion.expressions import get_template
 
             key = get_template(expression).key  # unknown_expression
+        live_size(512, 512, size, aspect)  # the size's words, before anything is fetched
+        with self._lock:
+            self._check_caps(principal)  # and the caps (checked again when reserving)
         with self._portrait(principal, avatar_id, photo) as path:
             from facecast.live import LiveSpec, check_spec
             from facecast.media import load_image
@@ -297,23 +301,26 @@ class LiveStreams:
         """A place for a new session under the account's and the machine's caps."""
         with self._lock:
             self._forget_ended()
-            open_ = [s for s in self._streams.values() if s.status != "ended"]
-            mine = sum(s.account_id == principal.account_id for s in open_)
-            cap = self.settings.live_max_per_account
-            if mine >= cap:
-                raise LimitError(f"this account already has {mine} live streams open (the "
-                                 f"limit is {cap}); end one first", code="too_many_streams",
-                                 limit=cap)
-            capacity = self.settings.live_capacity
-            if len(open_) >= capacity:
-                raise LimitError(f"this server is already running {len(open_)} live streams, "
-                                 f"all it has CPU for ({capacity}); try again later",
-                                 code="capacity_reached", limit=capacity, retry_after=30)
+            self._check_caps(principal)
             stream = Stream(ID_PREFIX + secrets.token_hex(8), principal.account_id, avatar_id,
                             width, height, voice, expression,
                             max_duration_s=self.settings.live_max_duration_s)
             self._streams[stream.id] = stream
         return stream
+
+    def _check_caps(self, principal: Principal) -> None:
+        """Refuse a new session past the account's or the machine's cap (hold the lock)."""
+        open_ = [s for s in self._streams.values() if s.status != "ended"]
+        mine = sum(s.account_id == principal.account_id for s in open_)
+        cap = self.settings.live_max_per_account
+        if mine >= cap:
+            raise LimitError(f"this account already has {mine} live streams open (the limit "
+                             f"is {cap}); end one first", code="too_many_streams", limit=cap)
+        capacity = self.settings.live_capacity
+        if len(open_) >= capacity:
+            raise LimitError(f"this server is already running {len(open_)} live streams, all "
+                             f"it has CPU for ({capacity}); try again later",
+                             code="capacity_reached", limit=capacity, retry_after=CAPACITY_RETRY_S)
 
     def _open(self, stream: Stream, spec: LiveSpec) -> None:
         from facecast.live import LiveSession
@@ -390,7 +397,7 @@ class LiveStreams:
         if now - stream.started >= stream.max_duration_s:
             return "max_duration"
         active = max(session.last_activity, stream.last_event, stream.started,
-                     max(stream.viewers.values(), default=0.0))
+                     max(list(stream.viewers.values()), default=0.0))
         if now - active >= self.settings.live_idle_timeout_s:
             return "idle"
         return None
