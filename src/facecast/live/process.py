@@ -34,7 +34,7 @@ from facecast.live.idle import IdleMotion
 from facecast.live.schedule import Schedule
 from facecast.live.speaker import AudioJob, Speaker, TextJob
 from facecast.live.spec import LiveEvent, LiveSpec
-from facecast.live.stage import LEAD_FRAMES, Stage
+from facecast.live.stage import Stage
 
 if TYPE_CHECKING:
     from aiortc import RTCDataChannel, RTCPeerConnection
@@ -48,8 +48,9 @@ ICE_SERVERS_ENV = "FACECAST_LIVE_ICE_SERVERS"
 # frame in about 2 ms here, H.264 (libx264, zerolatency) in about 8 ms (bench_stream).
 VIDEO_CODECS = ("video/VP8", "video/H264")
 TICK_S = 0.5  # how often the parent hears the streamed seconds
-# Speech is placed this many frames past the rendered ones (one frame of margin).
-PLACE_AHEAD_FRAMES = LEAD_FRAMES + 2
+# Speech starts this many frames after the frame due now: the next one may be in the
+# encoder already; the renderer redraws the ones it drew ahead (Stage.redo_from).
+PLACE_AHEAD_FRAMES = 2
 
 
 def error_tuple(exc: BaseException) -> tuple[str, str, str, dict[str, Any]]:
@@ -127,7 +128,7 @@ class _Session:
         self.idle = IdleMotion(spec.fps, expression=spec.expression)
         self.stage = Stage(portrait.animator, self.idle, self.schedule, self.clock, self.emit)
         self.speaker = Speaker(self.schedule, spec.voice, spec.fps, self.clock.frame_now,
-                               self._speech_failed)
+                               self._speech_failed, self.stage.redo_from)
         self.speaker.warm_up()
         self.peers: set[RTCPeerConnection] = set()
         self.channels: list[RTCDataChannel] = []
@@ -167,7 +168,8 @@ class _Session:
         reader.start()
         self.pipe.send(("ready", {"pid": os.getpid(), "width": self.spec.width,
                                   "height": self.spec.height, "fps": self.spec.fps,
-                                  "mouth": self.portrait.mouth, "iod": self.portrait.iod}))
+                                  "mouth": self.portrait.mouth, "iod": self.portrait.iod,
+                                  "clock_start": self.clock.start}))
         self.emit(LiveEvent("ready", None, 0.0))
         ticker = asyncio.create_task(self._tick())
         await self.closing.wait()
@@ -220,7 +222,9 @@ class _Session:
         self.speaker.cancel()
         now = self.clock.frame_now()
         sample = (self.clock.packet_now() + 1) * AUDIO_FRAME
-        return self.schedule.cut(self.stage.next_unrendered, sample, now)
+        cut = self.schedule.cut(now + PLACE_AHEAD_FRAMES, sample, now)
+        self.stage.redo_from(now + PLACE_AHEAD_FRAMES)
+        return cut
 
     async def _tick(self) -> None:
         """Count the seconds streamed to at least one connected viewer (billing)."""

@@ -49,12 +49,15 @@ class Speaker:
 
     def __init__(self, schedule: Schedule, voice: str | None, fps: int,
                  frame_now: Callable[[], int],
-                 on_error: Callable[[str, BaseException], None]) -> None:
+                 on_error: Callable[[str, BaseException], None],
+                 on_placed: Callable[[int], None] = lambda _k: None) -> None:
+        """``on_placed(k)``: a piece was placed from frame ``k`` (the renderer redraws)."""
         self.schedule = schedule
         self.voice = voice
         self.fps = fps
         self.frame_now = frame_now
         self.on_error = on_error
+        self.on_placed = on_placed
         self._jobs: queue.Queue[TextJob | AudioJob | None] = queue.Queue()
         self._generation = 0  # bumped by every interrupt: older jobs stop
         self._lock = threading.Lock()
@@ -104,6 +107,15 @@ class Speaker:
                 self.on_error(job.uid, exc)
             self.schedule.finish(job.uid, self.frame_now())
 
+    def _place(self, uid: str, samples: np.ndarray, mouth: np.ndarray,
+               words: list[tuple[str, float]]) -> bool:
+        """One piece on the schedule (False: the utterance was cut meanwhile)."""
+        start = self.schedule.place(uid, samples, mouth, words, self.frame_now())
+        if start is None:
+            return False
+        self.on_placed(start)
+        return True
+
     def _current(self, generation: int) -> bool:
         with self._lock:
             return generation == self._generation
@@ -127,8 +139,7 @@ class Speaker:
                                             lead=PHONEME_LEAD_S).resampled(self.fps)
                 words = [(w.word, w.start - offset) for w in piece.words]
                 samples = audio.resampled(AUDIO_RATE).samples
-                if self.schedule.place(job.uid, samples, track.values, words,
-                                       self.frame_now()) is None:
+                if not self._place(job.uid, samples, track.values, words):
                     return
                 offset += audio.duration
         finally:
@@ -154,7 +165,6 @@ class Speaker:
             lo = max(0, start - context)
             track = track_from_audio(Audio(samples[lo:end], AUDIO_RATE), fps=100.0)
             values = track.resampled(self.fps).values[(start - lo) // spf:]
-            if self.schedule.place(job.uid, samples[start:end], values, [],
-                                   self.frame_now()) is None:
+            if not self._place(job.uid, samples[start:end], values, []):
                 return
             start = end

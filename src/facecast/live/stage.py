@@ -42,6 +42,7 @@ class Stage:
         self._frames: dict[int, av.VideoFrame] = {}
         self._latest = -1
         self._taken: set[int] = set()
+        self._redo: int | None = None  # render again from this frame (speech came in)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -59,19 +60,29 @@ class Stage:
         self._wake.set()
         self._thread.join(timeout=5)
 
-    @property
-    def next_unrendered(self) -> int:
-        """The first frame not rendered yet (an interrupt can still change it)."""
-        with self._lock:
-            return self._latest + 1
-
     def frame(self, k: int) -> tuple[int, av.VideoFrame] | None:
-        """Frame ``k`` if rendered, else the latest one before it (None before the first)."""
+        """Frame ``k`` if rendered; else the latest one before it; else, when the renderer
+        has skipped past ``k`` (it falls behind on a busy machine and jumps to the frame
+        due), the earliest it kept. None only before the very first frame."""
         with self._lock:
             if k in self._frames:
                 return k, self._frames[k]
             best = max((i for i in self._frames if i <= k), default=None)
+            if best is None:
+                best = min(self._frames, default=None)
             return None if best is None else (best, self._frames[best])
+
+    def redo_from(self, k: int) -> None:
+        """Frames from ``k`` on must be drawn again (speech placed or cut there): the ones
+        rendered ahead are dropped, so new speech shows from the next frame due rather
+        than after the lead."""
+        with self._lock:
+            for i in [i for i in self._frames if i >= k]:
+                del self._frames[i]
+                self._taken.discard(i)
+            self._latest = min(self._latest, k - 1)
+            self._redo = k if self._redo is None else min(self._redo, k)
+        self._wake.set()
 
     def take(self, index: int) -> bool:
         """Claim rendered frame ``index`` for one encoder: True the first time (the encoder
@@ -85,6 +96,10 @@ class Stage:
     def _run(self) -> None:
         k = self.clock.frame_now()
         while not self._stop.is_set():
+            with self._lock:
+                if self._redo is not None:
+                    k = min(k, self._redo)
+                    self._redo = None
             now = self.clock.frame_now()
             for event in self.schedule.due(now):
                 self.emit(event)
@@ -106,6 +121,8 @@ class Stage:
         self.render_s += time.perf_counter() - t
         self.rendered += 1
         with self._lock:
+            if self._redo is not None and k >= self._redo:
+                return  # drawn with what was true before the speech came: drawn again
             self._frames[k] = frame
             self._latest = k
             for old in [i for i in self._frames if i < k - KEEP_FRAMES]:

@@ -50,14 +50,15 @@ class LiveVideoTrack(MediaStreamTrack):
         # up to one frame for it, then send the latest one there is.
         got = self.stage.frame(k)
         give_up = time.monotonic() + 1.0 / self.clock.fps
-        while (got is None or got[0] != k) and time.monotonic() < give_up:
+        while (got is None or got[0] < k) and time.monotonic() < give_up:
             await asyncio.sleep(FRAME_WAIT_S)
             got = self.stage.frame(k)
         while got is None:  # before the very first frame (start-up only)
             await asyncio.sleep(FRAME_WAIT_S)
             got = self.stage.frame(k)
-        self._next = k + 1
         index, frame = got
+        k = max(k, index)  # the renderer skipped ahead (a busy machine): so does the track
+        self._next = k + 1
         if not self.stage.take(index):
             # The same picture again, or for another viewer: a frame of its own, as the
             # encoder stamps and flags the frame it is given.

@@ -47,11 +47,14 @@ class Viewer:
     """Watch one session: ``await viewer.connect(answerer)``, then read ``recording``."""
 
     def __init__(self, *, keep_frames: bool = True,
-                 keep: Callable[[float], bool] | None = None) -> None:
+                 keep: Callable[[float], bool] | None = None,
+                 crop: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         """``keep_frames``: keep decoded images (else only their times); ``keep``: a
-        predicate on the arrival time choosing which images to keep."""
+        predicate on the arrival time choosing which images to keep; ``crop``: what of
+        each kept image to keep (a long watch keeps the face, not the picture)."""
         self.keep_frames = keep_frames
         self.keep = keep
+        self.crop = crop
         self.recording = Recording()
         self.changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -88,6 +91,8 @@ class Viewer:
                 image = None
                 if self.keep_frames and (self.keep is None or self.keep(now)):
                     image = frame.to_ndarray(format="rgb24")
+                    if self.crop is not None:
+                        image = np.ascontiguousarray(self.crop(image))
                 self.recording.video.append(VideoSample(now, int(frame.pts), image))
                 self.changed.set()
 

@@ -1,0 +1,436 @@
+"""Live streaming (facecast.live, issue #16) as a viewer receives it.
+
+A real aiortc client (:class:`facecast.live.viewer.Viewer`) watches a live session
+on the astronaut and records every decoded frame and audio packet with its arrival
+time. Measured:
+
+1. latency, speak_text -> the first received frame whose mouth moves for it and ->
+   the first audible audio packet, over 12 utterances whose first sentence has 8-12
+   words (p50 / p95; bars 600 / 900 ms);
+2. smoothness over 60 s of continuous speech: frames received per second and the
+   largest gap between two frames (bars >= 24.5 fps, <= 120 ms);
+3. lip sync of what was received: the frames and sound put back on their own media
+   timestamps, each stream at its median delay (as a player's jitter buffer plays them),
+   written to an MP4 and scored by facecast.quality.lipsync against an offline render
+   of the same text (bar: lag 0..+120 ms, r >= 0.35);
+4. two sessions at once, both speaking: each one's fps and largest gap (bar >= 24 fps);
+5. interrupt -> the last audible packet and the first closed-mouth frame (bar 200 ms,
+   plus the network and the receiver's jitter buffer);
+6. ``--minutes N``: a long session speaking without pause: the session process's RSS
+   (growth per minute after the first) and A/V drift (the audio's delay minus the
+   video's, first minute vs last).
+
+Run by hand (the figures need a quiet machine; under load they are indicative):
+
+    python bench/bench_stream.py [--quick] [--size 512] [--minutes N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from common import OUT_DIR, portrait_path, print_table, render_in_child, spec_fields, tts_text
+from facecast.live import LiveSession, LiveSpec
+from facecast.live.viewer import Recording, Viewer
+
+# First sentences of 8 to 12 words, each followed by a second one.
+UTTERANCES = (
+    "Good morning, and welcome to our little corner of the internet. It is good to see you.",
+    "Today I would like to tell you about the history of lighthouses. They are old.",
+    "The weather in the mountains changes faster than you might expect. Bring a coat.",
+    "Please remember to save your work before you close the window. Thank you.",
+    "My favourite book has a blue cover and a torn first page. I read it twice.",
+    "We will meet again at nine o'clock tomorrow in the main hall. Do not be late.",
+    "Every river finds its way to the sea in the end. That is a comfort.",
+    "Our team has finished the first part of the project this week. Well done.",
+    "Could you tell me the quickest way to the railway station? I am lost.",
+    "The museum opens at ten and closes early on Sundays. Entry is free.",
+    "Bright yellow flowers grew along the edge of the old stone wall. Bees came.",
+    "A good cup of tea makes almost any morning a little better. Try it.",
+)
+LONG = ("Once upon a time there was a lighthouse keeper who counted the waves every night. "
+        "She wrote each number in a long blue book. The book grew and grew, and nobody "
+        "ever read it, until one stormy evening a sailor knocked at her door.")
+LATENCY_BAR_MS = (600.0, 900.0)  # p50, p95
+FPS_BAR, GAP_BAR_MS, TWO_FPS_BAR = 24.5, 120.0, 24.0
+LAG_BAR_MS, R_BAR = (0.0, 120.0), 0.35
+INTERRUPT_BAR_MS = 200.0
+AUDIBLE = 0.02  # peak level of an audible packet (silence decodes to about 0)
+SYNC_S = 25.0  # seconds of speech scored for lip sync (>= 20 s: shorter gives chance r)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+class Watch:
+    """One session and one viewer that keeps the face (a 256-pixel square) of each frame."""
+
+    def __init__(self, session: LiveSession) -> None:
+        self.session = session
+        x, y = session.info["mouth"]
+        self.iod = float(session.info["iod"])
+        w, h = session.info["width"], session.info["height"]
+        half = min(128, w // 2, h // 2)
+        cx = int(np.clip(x, half, w - half))
+        cy = int(np.clip(y - 0.8 * self.iod, half, h - half))
+        self.box = (slice(cy - half, cy + half), slice(cx - half, cx + half))
+        self.mouth = (y - (cy - half), x - (cx - half))  # in the crop
+        self.viewer = Viewer(crop=lambda im: im[self.box])
+        self.viewer.keep = lambda _t: self.keeping
+        self.keeping = True
+
+    @property
+    def rec(self) -> Recording:
+        return self.viewer.recording
+
+    async def connect(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        async def answer(sdp: str) -> str:
+            return await loop.run_in_executor(None, self.session.answer, sdp)
+
+        await self.viewer.connect(answer)
+        assert await self.viewer.wait_for(lambda r: len(r.video) > 25, 60.0)
+
+    def contrast(self, image: np.ndarray) -> float:
+        """Grey-level spread on the lips: high when the mouth is open (dark inside, teeth)."""
+        y, x = self.mouth
+        d = self.iod
+        patch = image[int(y - 0.25 * d):int(y + 0.25 * d), int(x - 0.4 * d):int(x + 0.4 * d)]
+        return float(patch.astype(np.float32).mean(axis=2).std())
+
+    def frames(self, t0: float, t1: float) -> list[tuple[float, np.ndarray]]:
+        return [(v.arrived, v.image) for v in self.rec.video
+                if t0 <= v.arrived < t1 and v.image is not None]
+
+    def trim(self, before: float) -> None:
+        """Forget frames and audio that arrived before ``before`` (a long watch stays flat)."""
+        self.rec.video = [v for v in self.rec.video if v.arrived >= before]
+        self.rec.audio = [a for a in self.rec.audio if a.arrived >= before]
+
+    async def until_ended(self, uid: str, timeout: float = 120.0) -> None:
+        ok = await self.viewer.wait_for(
+            lambda r: any(e["type"] == "utterance_ended" and e["utterance_id"] == uid
+                          for e in r.events), timeout)
+        assert ok, f"utterance {uid} did not end in {timeout} s"
+
+    async def idle_for(self, seconds: float) -> None:
+        t = time.monotonic() + seconds
+        await self.viewer.wait_for(lambda r: bool(r.video) and r.video[-1].arrived >= t,
+                                   seconds + 30)
+
+
+def start(size: int) -> LiveSession:
+    session = LiveSession(LiveSpec(photo=portrait_path(), width=size, height=size))
+    t = time.monotonic()
+    session.start(timeout=180)
+    print(f"session started in {time.monotonic() - t:.1f} s (pid {session.pid})")
+    return session
+
+
+def smoothness(rec: Recording, t0: float, t1: float) -> tuple[float, float]:
+    """Frames received per second and the largest gap (ms) between ``t0`` and ``t1``."""
+    times = np.array([v.arrived for v in rec.video if t0 <= v.arrived <= t1])
+    if len(times) < 2:
+        return 0.0, float("inf")
+    return (len(times) - 1) / (times[-1] - times[0]), float(np.diff(times).max() * 1000)
+
+
+def speech_window(watch: Watch, uid: str) -> tuple[float, float]:
+    """Arrival times of the utterance's first and last loud packets."""
+    loud = [a.arrived for a in watch.rec.audio if np.abs(a.samples).max() > AUDIBLE]
+    ev = {e["type"]: e for e in watch.rec.events if e["utterance_id"] == uid}
+    assert "utterance_started" in ev
+    return (loud[0], loud[-1]) if loud else (0.0, 0.0)
+
+
+# --------------------------------------------------------------------------- 1. latency
+async def latency(watch: Watch, n: int) -> list[list[Any]]:
+    to_mouth: list[float] = []
+    to_sound: list[float] = []
+    to_plan: list[float] = []  # speak -> the time the session put the speech at
+    clock_start = float(watch.session.info["clock_start"])
+    for text in UTTERANCES[:n]:
+        await watch.idle_for(1.0)
+        t_s = time.monotonic()
+        idle = [watch.contrast(im) for _, im in watch.frames(t_s - 1.0, t_s)]
+        uid = watch.session.speak_text(text)
+        await watch.until_ended(uid)
+        moving = next((t for t, im in watch.frames(t_s, time.monotonic())
+                       if watch.contrast(im) > max(idle) + 2.0), float("nan"))
+        audible = next((a.arrived for a in watch.rec.audio
+                        if a.arrived > t_s and np.abs(a.samples).max() > AUDIBLE), float("nan"))
+        to_mouth.append((moving - t_s) * 1000)
+        to_sound.append((audible - t_s) * 1000)
+        started = next(e for e in watch.rec.events
+                       if e["type"] == "utterance_started" and e["utterance_id"] == uid)
+        # one monotonic clock for every process: the media clock's t is comparable
+        to_plan.append((clock_start + started["t"] - t_s) * 1000)
+        watch.trim(time.monotonic() - 2.0)
+    print("speak -> mouth ms:", " ".join(f"{v:.0f}" for v in to_mouth))
+    print("speak -> sound ms:", " ".join(f"{v:.0f}" for v in to_sound))
+    print("speak -> placed on the media clock (TTS + placement) ms:",
+          " ".join(f"{v:.0f}" for v in to_plan))
+    rows = []
+    for name, values in (("speak -> first moving-mouth frame", to_mouth),
+                         ("speak -> first audible audio", to_sound),
+                         ("(speak -> speech due on the media clock)", to_plan)):
+        p50, p95 = np.nanpercentile(values, 50), np.nanpercentile(values, 95)
+        rows.append([name, len(values), float(p50), float(p95), "600 / 900",
+                     verdict(p50 <= LATENCY_BAR_MS[0] and p95 <= LATENCY_BAR_MS[1])])
+    return rows
+
+
+# --------------------------------------------------------------------------- 2. smoothness
+async def continuous(watch: Watch, seconds: float) -> list[Any]:
+    watch.keeping = False  # times only: 60 s of frames are not kept
+    uid = watch.session.speak_text(tts_text(seconds))
+    await watch.until_ended(uid, timeout=seconds * 4 + 60)
+    t0, t1 = speech_window(watch, uid)
+    fps, gap = smoothness(watch.rec, t0, t1)
+    watch.keeping = True
+    watch.trim(time.monotonic() - 2.0)
+    return [f"{watch.session.info['width']}px, {t1 - t0:.0f} s of speech", fps, gap,
+            verdict(fps >= FPS_BAR and gap <= GAP_BAR_MS)]
+
+
+# --------------------------------------------------------------------------- 3. lip sync
+def on_media_clock(rec: Recording, t0: float, t1: float, fps: int
+                   ) -> tuple[list[np.ndarray], np.ndarray]:
+    """The received frames and sound between arrival times ``t0`` and ``t1`` on one
+    timeline: each stream's media timestamps shifted by its median delay (arrival minus
+    timestamp), as a player plays them. Frames on the fps grid (a missing one repeats
+    the last), audio at 48 kHz from the first frame's time."""
+    video = [v for v in rec.video if t0 <= v.arrived <= t1 and v.image is not None]
+    audio = [a for a in rec.audio if t0 - 1 <= a.arrived <= t1 + 1]
+    dv = float(np.median([v.arrived - v.pts / 90000 for v in video]))
+    da = float(np.median([a.arrived - a.pts / 48000 for a in audio]))
+    first = video[0].pts
+    frames: list[np.ndarray] = []
+    for v in video:
+        k = round((v.pts - first) / (90000 / fps))
+        while len(frames) < k:
+            frames.append(frames[-1])
+        if len(frames) == k:
+            frames.append(v.image)  # type: ignore[arg-type]
+    start = first / 90000 + dv  # when the first frame plays
+    n = int(len(frames) / fps * 48000)
+    sound = np.zeros(n, np.float32)
+    for a in audio:
+        i = int(round((a.pts / 48000 + da - start) * 48000))
+        lo, hi = max(i, 0), min(i + len(a.samples), n)
+        if lo < hi:
+            sound[lo:hi] = a.samples[lo - i:hi - i]
+    return frames, sound
+
+
+async def lip_sync(watch: Watch, size: int) -> tuple[list[list[Any]], Path]:
+    from facecast.media import Audio, Mp4Writer
+    from facecast.quality.lipsync import measure_lipsync
+
+    text = tts_text(SYNC_S)
+    watch.trim(time.monotonic())
+    uid = watch.session.speak_text(text)
+    await watch.until_ended(uid, timeout=SYNC_S * 4 + 60)
+    t0, t1 = speech_window(watch, uid)
+    frames, sound = on_media_clock(watch.rec, t0 - 1.0, t1 + 0.5, 25)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    live_mp4 = OUT_DIR / "stream_received.mp4"
+    h, w = frames[0].shape[:2]
+    with Mp4Writer(live_mp4, w, h, 25, Audio(sound, 48000)) as writer:
+        for f in frames:
+            writer.write(f)
+    watch.trim(time.monotonic())
+    live = measure_lipsync(live_mp4)
+    offline_mp4 = OUT_DIR / "stream_offline.mp4"
+    offline = render_in_child(spec_fields(offline_mp4, text=text, size=f"{size}x{size}"))
+    rows = [["received live stream", live.best_lag_ms, live.peak_correlation,
+             verdict(LAG_BAR_MS[0] <= live.best_lag_ms <= LAG_BAR_MS[1]
+                     and live.peak_correlation >= R_BAR)]]
+    if offline.ok:
+        ref = measure_lipsync(offline_mp4)
+        rows.append(["offline render, same text", ref.best_lag_ms, ref.peak_correlation,
+                     verdict(LAG_BAR_MS[0] <= ref.best_lag_ms <= LAG_BAR_MS[1]
+                             and ref.peak_correlation >= R_BAR)])
+    else:
+        print("offline render failed:", offline.error)
+    return rows, live_mp4
+
+
+# --------------------------------------------------------------------------- 4. two at once
+async def two_at_once(a: Watch, b: Watch, seconds: float) -> list[list[Any]]:
+    a.keeping = b.keeping = False
+    ua = a.session.speak_text(tts_text(seconds))
+    ub = b.session.speak_text(tts_text(seconds))
+    await a.until_ended(ua, timeout=seconds * 4 + 60)
+    await b.until_ended(ub, timeout=seconds * 4 + 60)
+    rows = []
+    for name, w, uid in (("session A", a, ua), ("session B", b, ub)):
+        t0, t1 = speech_window(w, uid)
+        fps, gap = smoothness(w.rec, t0, t1)
+        rows.append([name, fps, gap, verdict(fps >= TWO_FPS_BAR)])
+        w.keeping = True
+        w.trim(time.monotonic() - 2.0)
+    return rows
+
+
+# --------------------------------------------------------------------------- 5. interrupt
+async def interrupts(watch: Watch, n: int) -> list[Any]:
+    loop = asyncio.get_running_loop()
+    silent: list[float] = []
+    closed: list[float] = []
+    grabs: list[tuple[str, np.ndarray]] = []
+    for i in range(n):
+        await watch.idle_for(1.0)
+        t = time.monotonic()
+        idle = [watch.contrast(im) for _, im in watch.frames(t - 1.0, t)]
+        if i == 0:
+            grabs.append(("idle", watch.frames(t - 0.2, t)[-1][1]))
+        uid = watch.session.speak_text(LONG)
+        await watch.viewer.wait_for(
+            lambda r, u=uid: sum(e["type"] == "word" and e["utterance_id"] == u
+                                 for e in r.events) >= 5, 60)
+        t_i = time.monotonic()
+        if i == 0:
+            grabs.append(("speaking", max(watch.frames(t_i - 0.6, t_i),
+                                          key=lambda f: watch.contrast(f[1]))[1]))
+        await loop.run_in_executor(None, watch.session.interrupt)
+        await watch.idle_for(1.0)
+        loud = [a.arrived for a in watch.rec.audio
+                if a.arrived > t_i and np.abs(a.samples).max() > AUDIBLE]
+        silent.append(((loud[-1] if loud else t_i) - t_i) * 1000)
+        after = watch.frames(t_i, time.monotonic())
+        limit = max(idle) + 1.0
+        # the first frame from which the mouth stays closed
+        last_open = max((j for j, (_, im) in enumerate(after) if watch.contrast(im) > limit),
+                        default=-1)
+        closed.append(((after[last_open + 1][0] if last_open + 1 < len(after)
+                        else float("nan")) - t_i) * 1000)
+        if i == 0:
+            grabs.append(("interrupted +300 ms",
+                          next(im for ta, im in after if ta > t_i + 0.3)))
+        watch.trim(time.monotonic() - 2.0)
+    save_grabs(grabs, watch)
+    print("interrupt -> silent ms:", " ".join(f"{v:.0f}" for v in silent))
+    print("interrupt -> closed ms:", " ".join(f"{v:.0f}" for v in closed))
+    return [float(np.median(silent)), float(np.max(silent)), float(np.nanmedian(closed)),
+            float(np.nanmax(closed)), verdict(float(np.max(silent)) <= INTERRUPT_BAR_MS + 150)]
+
+
+def save_grabs(grabs: list[tuple[str, np.ndarray]], watch: Watch) -> None:
+    """Face crops side by side, and the mouths at 3x, under out/bench/."""
+    import cv2
+
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    y, x = watch.mouth
+    d = watch.iod
+    faces, mouths = [], []
+    for name, im in grabs:
+        face = np.ascontiguousarray(im)
+        cv2.putText(face, name, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 0), 1)
+        faces.append(face)
+        m = im[int(y - 0.6 * d):int(y + 0.6 * d), int(x - 0.8 * d):int(x + 0.8 * d)]
+        mouths.append(cv2.resize(m, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC))
+    cv2.imwrite(str(OUT_DIR / "stream_faces.png"), np.concatenate(faces, axis=1)[:, :, ::-1])
+    cv2.imwrite(str(OUT_DIR / "stream_mouths.png"),
+                np.concatenate(mouths, axis=1)[:, :, ::-1])
+
+
+# --------------------------------------------------------------------------- 6. long
+async def long_session(watch: Watch, minutes: float) -> list[list[Any]]:
+    import psutil
+
+    proc = psutil.Process(watch.session.pid)
+    watch.keeping = False
+    end = time.monotonic() + minutes * 60
+    rss: list[tuple[float, float]] = []
+    offsets: list[tuple[float, float, float]] = []  # (time, audio delay, video delay)
+    t_start = time.monotonic()
+    uid = watch.session.speak_text(tts_text(60))
+    while time.monotonic() < end:
+        await watch.idle_for(10.0)
+        now = time.monotonic()
+        rss.append((now - t_start, proc.memory_info().rss / 2**20))
+        recent_v = [v.arrived - v.pts / 90000 for v in watch.rec.video if v.arrived > now - 10]
+        recent_a = [a.arrived - a.pts / 48000 for a in watch.rec.audio if a.arrived > now - 10]
+        offsets.append((now - t_start, float(np.median(recent_a)), float(np.median(recent_v))))
+        watch.trim(now - 1.0)
+        if any(e["type"] == "utterance_ended" and e["utterance_id"] == uid
+               for e in watch.rec.events):
+            uid = watch.session.speak_text(tts_text(60))
+        watch.rec.events = [e for e in watch.rec.events if e["utterance_id"] == uid]
+    watch.session.interrupt()
+    print("RSS MiB over time:", " ".join(f"{t:.0f}s={m:.0f}" for t, m in rss))
+    after_1 = [m for t, m in rss if t >= 60] or [rss[-1][1]]
+    growth = (rss[-1][1] - after_1[0]) / max((rss[-1][0] - 60) / 60, 1e-9)
+    # each stream's delay minus its first value: how far audio and video moved apart
+    av = [(t, (a - offsets[0][1]) - (v - offsets[0][2])) for t, a, v in offsets]
+    print("A/V drift ms over time:", " ".join(f"{t:.0f}s={d * 1000:+.0f}" for t, d in av))
+    first = np.mean([d for t, d in av if t <= 60])
+    last = np.mean([d for t, d in av if t >= av[-1][0] - 60])
+    return [[f"{minutes:g} min", rss[0][1], rss[-1][1], growth, (last - first) * 1000,
+             verdict(growth < 5 and abs(last - first) < 0.04)]]
+
+
+async def run(args: argparse.Namespace) -> None:
+    a = Watch(start(args.size))
+    b: Watch | None = None
+    try:
+        await a.connect()
+        n = 4 if args.quick else len(UTTERANCES)
+        lat = await latency(a, n)
+        print_table(["from speak_text", "n", "p50 ms", "p95 ms", "bar", "verdict"], lat,
+                    "Latency (first sentence 8-12 words)")
+        smooth = await continuous(a, 20 if args.quick else 60)
+        print_table(["stream", "fps received", "largest gap ms", "verdict"], [smooth],
+                    f"Smoothness (bars >= {FPS_BAR} fps, gap <= {GAP_BAR_MS:.0f} ms)")
+        irows = await interrupts(a, 3 if args.quick else 5)
+        print_table(["silent p50 ms", "silent max ms", "mouth closed p50 ms",
+                     "closed max ms", "verdict"], [irows],
+                    "Interrupt -> last audible packet / mouth closed from then on (received)")
+        sync, mp4 = await lip_sync(a, args.size)
+        print_table(["video", "best lag ms", "peak r", "verdict"], sync,
+                    f"Lip sync of the received stream ({mp4})")
+        if not args.quick:
+            b = Watch(start(args.size))
+            await b.connect()
+            two = await two_at_once(a, b, 30)
+            print_table(["session", "fps received", "largest gap ms", "verdict"], two,
+                        "Two sessions at once, both speaking")
+            b.session.close()
+            await b.viewer.close()
+            b = None
+        if args.minutes:
+            rows = await long_session(a, args.minutes)
+            print_table(["length", "RSS first MiB", "RSS last MiB", "MiB / min after 1st",
+                         "A/V drift ms", "verdict"], rows, "Long session")
+    finally:
+        await a.viewer.close()
+        a.session.close()
+        if b is not None:
+            await b.viewer.close()
+            b.session.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer utterances, shorter runs")
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--minutes", type=float, default=0.0, help="also a long session")
+    args = p.parse_args(argv)
+    with open("/proc/loadavg") as f:
+        print("load average:", f.read().split()[:3])
+    asyncio.run(run(args))
+    return 0
+
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
