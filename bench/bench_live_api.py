@@ -10,7 +10,9 @@ Starts ``facecast serve`` (no job workers) in a scratch home, then:
    answer (an aiortc viewer per session, receiving and decoding, as a player would);
 3. with every session streaming to its viewer, one of them speaking, polls again, and
    times ``speak`` -> ``utterance_started`` and -> the first ``word`` event (SSE);
-4. deletes the sessions and times how long until their processes are gone.
+4. samples the CPU time of each session's process (idle, and the one speaking): what
+   ``FACECAST_LIVE_CPU_PER_SESSION`` should say;
+5. deletes the sessions and times how long until their processes are gone.
 
 Prints a table (metric, value, bar, PASS/FAIL) and exits 0 whether a bar is met or not.
 The viewers decode in this process, so on a small machine they take CPU from the sessions
@@ -42,6 +44,7 @@ from service_support import ServerProcess
 
 CREATE_BAR_S = 5.0
 POLL_P99_BAR_MS = 100.0
+CPU_WINDOW_S = 5.0
 
 
 def polls(client: httpx.Client, path: str, n: int) -> list[float]:
@@ -53,6 +56,14 @@ def polls(client: httpx.Client, path: str, n: int) -> list[float]:
         out.append((time.perf_counter() - started) * 1000)
         assert r.status_code == 200, r.text
     return out
+
+
+def cores(processes: list[psutil.Process], seconds: float) -> list[float]:
+    """CPU cores each process (all its threads) kept busy over the next ``seconds``."""
+    before = [sum(x.cpu_times()[:2]) for x in processes]
+    time.sleep(seconds)  # a measuring window, not a wait for something to happen
+    return [(sum(x.cpu_times()[:2]) - b) / seconds for x, b in zip(processes, before,
+                                                                     strict=True)]
 
 
 def p(values: list[float], q: float) -> float:
@@ -96,6 +107,12 @@ def main() -> None:
                 rows.append([f"session {i + 1}: create s", f"{created:.2f}", f"< {CREATE_BAR_S}",
                              "PASS" if created < CREATE_BAR_S else "FAIL"])
                 rows.append([f"session {i + 1}: WHEP answer s", f"{answered:.2f}", "", ""])
+            assert server.proc is not None
+            sessions = [c for c in psutil.Process(server.proc.pid).children()
+                        if "spawn_main" in " ".join(c.cmdline())]  # the sessions' processes
+            idle_cores = cores(sessions, CPU_WINDOW_S)
+            rows.append([f"CPU cores per session, idle ({CPU_WINDOW_S:g} s)",
+                         " / ".join(f"{c:.2f}" for c in idle_cores), "", ""])
             first = streams[0]
             events = Events(first["events_url"])
             long = ("The family of Dashwood had long been settled in Sussex, and their estate "
@@ -108,6 +125,9 @@ def main() -> None:
             to_start = time.perf_counter() - started
             events.wait("word", 60, utterance_id=uid)
             to_word = time.perf_counter() - started
+            talking_cores = cores(sessions[:1], CPU_WINDOW_S)
+            rows.append([f"CPU cores of the speaking session ({CPU_WINDOW_S:g} s)",
+                         f"{talking_cores[0]:.2f}", "", ""])
             rows.append(["speak -> utterance_started event s", f"{to_start:.2f}", "", ""])
             rows.append(["speak -> first word event s", f"{to_word:.2f}", "", ""])
             for path in ("/health", "/api/v1/account", f"/api/v1/streams/{first['id']}"):
@@ -118,9 +138,7 @@ def main() -> None:
                              "PASS" if p(busy, 99) < POLL_P99_BAR_MS else "FAIL"])
             frames = [v.video_frames for v in viewers]
             events.close()
-            assert server.proc is not None
-            pids = [c.pid for c in psutil.Process(server.proc.pid).children()
-                    if "spawn_main" in " ".join(c.cmdline())]  # the sessions' processes
+            pids = [c.pid for c in sessions]
             started = time.perf_counter()
             for stream in streams:
                 assert client.delete(f"/api/v1/streams/{stream['id']}").status_code == 200
