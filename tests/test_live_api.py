@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 from live_support import Events, LiveServer, Viewer, live_server, wait_for
+from service_support import file_server
 
 API = "/api/v1"
 SMALL = {"size": "256x256"}  # a session whose picture is not looked at: less CPU
@@ -164,6 +165,11 @@ def test_round_trip(srv: LiveServer, live: dict[str, Any], tmp_path: Path) -> No
         again = Events(f"{srv.url}{API}/streams/{sid}/events",
                        {**headers, "Last-Event-ID": str(events.ids[-2])})
         assert again.ended.wait(10) and again.types() == ["closed"]
+        again.close()
+        # ... and after the end, nothing more: 204 tells EventSource to stop reconnecting
+        r = httpx.get(f"{srv.url}{API}/streams/{sid}/events",
+                      headers={**headers, "Last-Event-ID": str(events.ids[-1])})
+        assert r.status_code == 204, r.text
         # a session keeps no files: no scratch folder of a portrait or an audio input
         scratch = srv.service.settings.scratch_root
         assert not [p for p in scratch.iterdir() if not p.name.startswith(".")], \
@@ -304,10 +310,11 @@ def test_caps_and_credits(srv: LiveServer, avatar: str, small: dict[str, Any]) -
     assert [e["amount"] for e in charges] == [-price, -price]
 
 
-def test_idle_and_max_duration_end_sessions(srv: LiveServer, avatar: str,
-                                            small: dict[str, Any]) -> None:
+def test_idle_and_max_duration_end_sessions(srv: LiveServer, small: dict[str, Any],
+                                            astronaut_path: Path) -> None:
     """The reaper thread ends a session nobody uses (small's, quiet since its tests), and
-    one past its maximum duration."""
+    one past its maximum duration (this one of a photo given by URL, downloaded through
+    the same checks as any input, and not kept)."""
     settings = srv.service.settings
     assert srv.service.live.open_count() == 1  # small's: the others have ended
     sid, key = small["id"], small["key"]
@@ -317,8 +324,14 @@ def test_idle_and_max_duration_end_sessions(srv: LiveServer, avatar: str,
         setattr(settings, setting, value)
         try:
             if reason == "max_duration":  # a stream's maximum is fixed when it opens
-                r = create(srv, avatar_id=avatar, **SMALL)
+                assets = httpx.get(f"{srv.url}{API}/assets", headers=srv.headers()).json()
+                with file_server(astronaut_path.parent) as files:
+                    r = create(srv, photo={"url": f"{files.url}/{astronaut_path.name}"},
+                               **SMALL)
                 assert r.status_code == 201, r.text
+                assert r.json()["avatar_id"] is None
+                assert httpx.get(f"{srv.url}{API}/assets", headers=srv.headers()).json() \
+                    == assets  # the photo was not kept
                 sid, key = r.json()["id"], srv.admin
             process = pid(srv, sid)
             seen = wait_for(lambda sid=sid, key=key: (x := get(srv, sid, key))["status"]
