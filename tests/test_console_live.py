@@ -111,6 +111,7 @@ def test_live_page_speaks_what_is_typed(srv: LiveServer, landmarks: np.ndarray) 
             assert len(sessions) == 1 and sessions[0].session is not None
             process = sessions[0].session.pid
             assert process is not None
+            SHOTS.mkdir(parents=True, exist_ok=True)
             idle = mouth(page, box)
             print(f"\nplaying {time.monotonic() - started:.1f} s after the start")
 
@@ -126,6 +127,7 @@ def test_live_page_speaks_what_is_typed(srv: LiveServer, landmarks: np.ndarray) 
                     "(t) => document.querySelector('[data-testid=live-video]').currentTime"
                     " > t + 0.5", arg=before)
                 talking.append(mouth(page, box))
+            page.screenshot(path=str(SHOTS / "live.png"), full_page=True)
             later = video.evaluate(WATCH)
             assert later["time"] > first["time"] + 2 and later["frames"] > 40, (first, later)
             moved = max(float(np.abs(t - idle).mean()) for t in talking)
