@@ -147,6 +147,9 @@ def test_round_trip(srv: LiveServer, live: dict[str, Any], tmp_path: Path) -> No
 
         seen = get(srv, sid)
         assert seen["viewers"] == 1 and seen["media_seconds"] > 0
+        metrics = httpx.get(f"{srv.url}/metrics").text
+        assert 'facecast_live_sessions{of="open"} 1.0' in metrics
+        assert 'facecast_live_sessions{of="capacity"} 3.0' in metrics
         # the viewer leaves (WHEP DELETE); the stream goes on
         r = httpx.delete(f"{srv.url}{viewer.resource}", headers=headers)
         assert r.status_code == 200, r.text
