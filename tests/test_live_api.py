@@ -215,9 +215,19 @@ def small(srv: LiveServer, avatar: str) -> Iterator[dict[str, Any]]:
         httpx.delete(f"{srv.url}{API}/streams/{r.json()['id']}", headers=srv.headers(key))
 
 
-def test_bad_speech_and_offers(srv: LiveServer, small: dict[str, Any]) -> None:
+def test_bad_speech_and_offers(srv: LiveServer, small: dict[str, Any],
+                               monkeypatch: pytest.MonkeyPatch) -> None:
     sid, headers = small["id"], srv.headers(small["key"])
     url = f"{srv.url}{API}/streams/{sid}"
+    # the cap on utterances queued at once (lowered to 1 here), freed by an interrupt
+    monkeypatch.setattr("facecast.service.live.LIVE_MAX_QUEUED_UTTERANCES", 1)
+    speech = {"text": "One long sentence, to keep the queue busy for a little while."}
+    assert httpx.post(f"{url}/speak", json=speech, headers=headers).status_code == 202
+    assert error(httpx.post(f"{url}/speak", json=speech, headers=headers)) == \
+        (429, "too_many_utterances")
+    assert httpx.post(f"{url}/interrupt", headers=headers).status_code == 200
+    assert httpx.post(f"{url}/speak", json=speech, headers=headers).status_code == 202
+    assert httpx.post(f"{url}/interrupt", headers=headers).status_code == 200
     for body, expected in [({"text": "bell\u0007"}, (400, "invalid_characters")),
                            ({"text": "   "}, (400, "empty_text")),
                            ({}, (422, "invalid_request")),

@@ -236,6 +236,7 @@ CODES_LIST: tuple[ErrorCode, ...] = (
         insufficient_credits: not enough credits
         too_many_streams: the account's cap on open live streams
         too_many_viewers: the live stream's cap on WHEP viewers
+        too_many_utterances: the live stream's cap on utterances queued at once
         capacity_reached: the server runs all the live streams its CPU carries
         live_unavailable: live streams need a single API process
     """),

@@ -83,6 +83,7 @@ LIVE_DEFAULT_SIZE_WITH_ASPECT = "480p"
 LIVE_CPU_PER_SESSION = 1.0
 LIVE_MAX_PER_ACCOUNT = 2  # sessions one account may have open at once
 LIVE_MAX_VIEWERS = 4  # WHEP viewers of one session (each costs its own video encoding)
+LIVE_MAX_QUEUED_UTTERANCES = 32  # utterances of one session queued or speaking at once
 LIVE_IDLE_TIMEOUT_S = 300.0  # a session nobody spoke to or watched for this long ends
 LIVE_MAX_DURATION_S = 3600.0  # and every session ends after this long
 LIVE_PRICE_PER_MINUTE = 6  # credits per started minute (a video second costs 1)

@@ -45,6 +45,7 @@ STATUS_BY_CODE = {
     "storage_full": 507,  # the service's disk is full: not the caller's fault, worth a retry
     "too_many_streams": 429,  # live streams: the account's cap
     "too_many_viewers": 429,
+    "too_many_utterances": 429,
     "capacity_reached": 503,  # live streams: this machine's CPU is taken; retry later
     "live_unavailable": 503,
     "live_failed": 503,  # a live session's process did not start or answer in time

@@ -39,6 +39,7 @@ from facecast.rules import (
     DEFAULT_VOLUME,
     LIVE_DEFAULT_SIZE,
     LIVE_DEFAULT_SIZE_WITH_ASPECT,
+    LIVE_MAX_QUEUED_UTTERANCES,
     LIVE_MAX_VIEWERS,
     MAX_AUDIO_S,
 )
@@ -124,6 +125,8 @@ class Stream:
     viewers: dict[str, float] = field(default_factory=dict)  # WHEP resource -> made (monotonic)
     last_event: float = 0.0  # monotonic time of the last event of speech (not idle while speaking)
     engine_end: str | None = None  # why the session's process said it closed
+    pending: set[str] = field(default_factory=set)  # utterances given out and not yet ended
+    _ended: deque[str] = field(default_factory=lambda: deque(maxlen=BACKLOG))  # recent ends
     _seq: int = 0
     _events: deque[StreamEvent] = field(default_factory=lambda: deque(maxlen=BACKLOG))
     _listeners: set[Listener] = field(default_factory=set)
@@ -159,8 +162,19 @@ class Stream:
             return
         if event.type in ("utterance_started", "word", "utterance_ended", "interrupted"):
             self.last_event = time.monotonic()
+        if event.type in ("utterance_ended", "error") and event.utterance_id:
+            with self._lock:
+                self.pending.discard(event.utterance_id)
+                self._ended.append(event.utterance_id)
         self.publish(event.type, utterance_id=event.utterance_id, t=round(event.t, 3),
                      word=event.word, reason=event.reason)
+
+    def add_pending(self, utterance: str) -> None:
+        """Count an utterance as queued, unless its end has already been reported (a
+        short one can end before its caller is back)."""
+        with self._lock:
+            if utterance not in self._ended:
+                self.pending.add(utterance)
 
     def listen(self, listener: Listener, after: int | None) -> list[StreamEvent]:
         """Register ``listener``; returns the events it missed: those after ``after`` (a
@@ -462,28 +476,41 @@ class LiveStreams:
               audio: MediaSource | None = None, rate: float = DEFAULT_RATE,
               pitch: float = DEFAULT_PITCH, volume: float = DEFAULT_VOLUME) -> str:
         """Queue an utterance (text in the session's voice, or audio); its id."""
-        session = self._live(self.get(principal, stream_id))
+        stream = self.get(principal, stream_id)
+        session = self._live(stream)
         if (text is None) == (audio is None):
             raise InputError("give either text or audio", code="bad_request")
+        if len(stream.pending) >= LIVE_MAX_QUEUED_UTTERANCES:
+            raise LimitError(f"live stream {stream.id} already has {len(stream.pending)} "
+                             f"utterances queued (the limit is {LIVE_MAX_QUEUED_UTTERANCES}); "
+                             "wait for one to end, or interrupt", code="too_many_utterances",
+                             limit=LIVE_MAX_QUEUED_UTTERANCES)
         if text is not None:
             from facecast.speech.synth import check_ranges
 
             check_ranges(rate, pitch, volume)
-            return session.speak_text(self.service.check_text(text), rate=rate, pitch=pitch,
-                                      volume=volume)
-        assert audio is not None
-        from facecast.media.audio import load_audio
+            utterance = session.speak_text(self.service.check_text(text), rate=rate,
+                                           pitch=pitch, volume=volume)
+        else:
+            assert audio is not None
+            from facecast.media.audio import load_audio
 
-        # decoded from a scratch file that is deleted at once: a session keeps no files
-        with self.service.assets.temporary(principal.account_id, audio, {"audio", "video"},
-                                           "audio") as path, \
-                self.service.assets.naming("audio"):
-            sound = load_audio(path, max_duration=MAX_AUDIO_S)
-        return session.speak_audio(sound)
+            # decoded from a scratch file that is deleted at once: a session keeps no files
+            with self.service.assets.temporary(principal.account_id, audio,
+                                               {"audio", "video"}, "audio") as path, \
+                    self.service.assets.naming("audio"):
+                sound = load_audio(path, max_duration=MAX_AUDIO_S)
+            utterance = session.speak_audio(sound)
+        stream.add_pending(utterance)
+        return utterance
 
     def interrupt(self, principal: Principal, stream_id: str) -> str | None:
         """Cut the utterance being spoken (and drop those queued); the id cut, or None."""
-        return self._live(self.get(principal, stream_id)).interrupt()
+        stream = self.get(principal, stream_id)
+        cut = self._live(stream).interrupt()
+        with stream._lock:
+            stream.pending.clear()  # each gets its utterance_ended; none is queued any more
+        return cut
 
     # ---- WHEP ------------------------------------------------------------------------------
 
