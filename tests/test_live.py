@@ -42,6 +42,7 @@ class Watched:
     marks: dict[str, float] = field(default_factory=dict)  # time.monotonic() of each step
     ids: dict[str, str | None] = field(default_factory=dict)
     bad_text_s: float = 0.0
+    second: Recording = field(default_factory=Recording)
     files_before: set[str] = field(default_factory=set)
     files_after: set[str] = field(default_factory=set)
 
@@ -72,6 +73,12 @@ async def _scenario(session: LiveSession, watched: Watched) -> None:
     assert await viewer.wait_for(lambda r: len(r.video) >= 40 and len(r.audio) >= 75,
                                  TIMEOUT)
     marks["idle_end"] = time.monotonic()
+    # a second viewer of the same session, for a moment
+    second = Viewer()
+    await second.connect(answer)
+    assert await second.wait_for(lambda r: len(r.video) >= 10 and len(r.audio) >= 10, TIMEOUT)
+    watched.second = second.recording
+    await second.close()
 
     t = time.perf_counter()
     for bad in ("", "   ", "bell\x07"):
@@ -142,6 +149,21 @@ def _frames(w: Watched, t0: float, t1: float) -> list[np.ndarray]:
     return [v.image for v in w.recording.video if t0 <= v.arrived < t1 and v.image is not None]
 
 
+def _on_media_clock(w: Watched) -> tuple[list[float], list[float]]:
+    """Each received frame's and audio packet's time on the session's media clock.
+
+    The sender stamps both from that clock, behind a random RTP origin per stream;
+    the packet that arrived soonest after its time shows the origin (to within its
+    few milliseconds on this machine). Unlike arrival times, these do not depend on how
+    far behind a busy receiver is."""
+    start = float(w.session.info["clock_start"])
+    times = []
+    for samples, rate in ((w.recording.video, 90_000), (w.recording.audio, 48_000)):
+        origin = min(s.arrived - start - s.pts / rate for s in samples)
+        times.append([s.pts / rate + origin for s in samples])
+    return times[0], times[1]
+
+
 def _loudness(w: Watched, t0: float, t1: float) -> float:
     packets = [a.samples for a in w.recording.audio if t0 <= a.arrived < t1]
     return float(np.abs(np.concatenate(packets)).max()) if packets else 0.0
@@ -160,6 +182,13 @@ def test_streams_idle_video_and_silence(watched: Watched) -> None:
     assert max(np.abs(v.image.astype(int) - first).mean() for v in idle[3:]
                if v.image is not None) > 0.2
     assert _loudness(watched, rec.audio[0].arrived, watched.marks["speak"]) < 0.01
+
+
+def test_a_second_viewer_gets_the_same_picture(watched: Watched) -> None:
+    first = watched.recording.video[5].image
+    other = watched.second.video[-1].image
+    assert first is not None and other is not None and other.shape == first.shape
+    assert np.abs(other.astype(int) - first).mean() < 12  # the same portrait, moving a little
 
 
 def test_bad_text_is_refused_at_once(watched: Watched) -> None:
@@ -206,14 +235,22 @@ def test_interrupt_silences_and_closes_the_mouth(watched: Watched) -> None:
     assert mine[-1]["reason"] == "interrupted"
     assert [(e["type"], e["reason"]) for e in rec.events if e["utterance_id"] == queued] == [
         ("utterance_started", None), ("utterance_ended", "cancelled")]
-    # speaking just before, silent and closed from 300 ms after (200 ms + the network
-    # and the receiver's jitter buffer)
-    assert _loudness(watched, m["interrupt"] - 0.5, m["interrupt"]) > 0.1
-    assert _loudness(watched, m["interrupt"] + 0.3, m["end"]) < 0.01
+    # On the media clock (the sender's stamps, not the busy receiver's arrivals):
+    # speaking up to the interrupt, silent and closed from 200 ms after it.
+    cut = next(e["t"] for e in mine if e["type"] == "interrupted")
+    video_t, audio_t = _on_media_clock(watched)
+    loud = [float(np.abs(a.samples).max()) for a in rec.audio]
+    assert max(v for v, t in zip(loud, audio_t, strict=True) if cut - 0.5 <= t < cut) > 0.1
+    silent = [v for v, t in zip(loud, audio_t, strict=True) if t > cut + 0.2]
+    assert len(silent) > 25 and max(silent) < 0.01
     idle = _mouth_contrast(watched, _frames(watched, 0.0, m["speak"]))
-    before = _mouth_contrast(watched, _frames(watched, m["interrupt"] - 1.0, m["interrupt"]))
-    after = _mouth_contrast(watched, _frames(watched, m["interrupt"] + 0.3, m["end"]))
-    assert before.max() > idle.max() + 4.0  # it was talking
+
+    def mouths(t0: float, t1: float) -> np.ndarray:
+        return _mouth_contrast(watched, [v.image for v, t in zip(rec.video, video_t, strict=True)
+                                         if t0 <= t < t1 and v.image is not None])
+
+    assert mouths(cut - 1.0, cut).max() > idle.max() + 4.0  # it was talking
+    after = mouths(cut + 0.2, 1e9)
     assert len(after) >= 5 and after.max() < idle.max() + 1.5
 
 
@@ -229,3 +266,44 @@ def test_close_ends_the_process_and_leaves_no_files(watched: Watched) -> None:
     session.close()  # idempotent
     with pytest.raises(Exception, match="not running"):
         session.speak_text("Hello.")
+
+
+# ---------------------------------------------------------------- the parts, without a process
+def test_schedule_places_pieces_back_to_back_and_cuts_everything() -> None:
+    from facecast.live.schedule import CLOSE_FRAMES, Schedule
+
+    s = Schedule(25, lead_frames=2)
+    s.enqueue("a")
+    s.enqueue("b")
+    mouth = np.full((25, 7), 0.5, np.float32)
+    assert s.place("a", np.full(1920 * 25, 0.3, np.float32), mouth, [("hi", 0.2)], 10) == 12
+    assert s.place("a", np.full(1920 * 10, 0.3, np.float32), mouth[:10], [], 11) == 37
+    s.finish("a", 20)
+    assert [e.type for e in s.due(12)] == ["utterance_started"]
+    assert [(e.type, e.word, e.t) for e in s.due(17)] == [("word", "hi", 17 / 25)]
+    assert s.mouth(20)[0] == 0.5 and s.audio(20 * 1920, 960).max() == np.float32(0.3)
+    assert s.cut(30, 30 * 1920, 29) == "a"
+    # the mouth eases shut over CLOSE_FRAMES, then nothing; the sound fades, then silence
+    assert 0.0 < s.mouth(30)[0] < 0.5 and not s.mouth(30 + CLOSE_FRAMES).any()
+    assert not s.audio(30 * 1920 + 480, 960).any()
+    events = [(e.type, e.utterance_id, e.reason) for e in s.due(29)]
+    assert events == [("interrupted", "a", None), ("utterance_ended", "a", "interrupted"),
+                      ("utterance_started", "b", None), ("utterance_ended", "b", "cancelled")]
+    assert s.place("b", np.ones(1920, np.float32), mouth[:1], [], 40) is None
+    assert not s.busy() and s.cut(40, 40 * 1920, 40) is None
+
+
+def test_idle_motion_runs_on_across_blocks_without_a_jump() -> None:
+    from facecast.live.idle import IdleMotion
+
+    idle = IdleMotion(25, expression="happy")
+    heads = np.array([idle.at(k)[1] for k in range(idle.block - 50, idle.block + 50)])
+    steps = np.abs(np.diff(heads, axis=0)).max(axis=0)
+    within = np.abs(np.diff(np.array([idle.at(k)[1] for k in range(100, 300)]), axis=0))
+    # a jump would be the whole swing (a degree or more of roll); the cross-fade of two
+    # independent motions moves at most about twice as fast as one
+    assert (steps <= 3 * within.max(axis=0) + 1e-6).all()
+    blinks = [idle.at(k)[0] for k in range(0, 250)]
+    assert max(blinks) > 0.9  # it blinks within ten seconds
+    face = idle.at(10)[2]
+    assert face is not None and np.abs(face).max() > 0  # the expression holds while idle

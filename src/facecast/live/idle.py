@@ -3,7 +3,8 @@
 :func:`facecast.motion.life.life_track` makes a fixed number of frames; a live
 session has no end. Blocks of ``BLOCK_S`` are made one after another (each with its
 own seed) and the head motion of consecutive blocks is cross-faded over
-``OVERLAP_S``, so block edges do not jerk. Only two blocks are held at a time.
+``OVERLAP_S`` (eased), so block edges do not jerk: the head moves at most about
+twice as fast there as within a block. Only two blocks are held at a time.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from facecast.motion.expressions import ExpressionPlan, expression_track, get_te
 from facecast.motion.life import LifeTrack, life_track, with_gestures
 
 BLOCK_S = 30.0
-OVERLAP_S = 1.0
+OVERLAP_S = 2.0
 
 
 class IdleMotion:
@@ -60,7 +61,7 @@ class IdleMotion:
         if b > 0 and i < self.overlap:
             # the previous block's tail fades out as this block's start fades in
             prev = self._get(b - 1)
-            w = (i + 1) / (self.overlap + 1)
+            w = 0.5 - 0.5 * np.cos(np.pi * (i + 1) / (self.overlap + 1))  # eased
             j = self.block + i
             head = (1 - w) * prev.head[j] + w * head
             blink = max(blink, float(prev.blink[j]))

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import av
+import cv2
 
 from facecast.live.clock import MediaClock
 from facecast.live.idle import IdleMotion
@@ -49,6 +50,7 @@ class Stage:
         self.render_s = 0.0  # CPU seconds spent rendering (for the bench)
         self.rendered = 0
         self.skipped = 0
+        self.failures = 0
         self._thread = threading.Thread(target=self._run, name="facecast-live-render",
                                         daemon=True)
 
@@ -107,7 +109,13 @@ class Stage:
                 self.skipped += now - k
                 k = now
             if k <= now + LEAD_FRAMES:
-                self._render(k)
+                try:
+                    self._render(k)
+                except Exception as exc:  # the session lives on: the last frame repeats
+                    self.failures += 1
+                    if self.failures == 1:
+                        self.emit(LiveEvent("error", None, k / self.clock.fps,
+                                            reason=f"rendering failed: {exc!r}"))
                 k += 1
                 continue
             self._wake.wait(max(0.0, self.clock.frame_due(k - LEAD_FRAMES) - time.monotonic()))
@@ -117,7 +125,10 @@ class Stage:
         t = time.perf_counter()
         blink, head, face = self.idle.at(k)
         rgb = self.animator.render(self.schedule.mouth(k), blink, head, face)
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        # OpenCV's BT.601 limited-range I420 is what swscale makes (within 0.3 of a
+        # level) in 0.3 ms instead of 2.3 ms at 512x512
+        yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         self.render_s += time.perf_counter() - t
         self.rendered += 1
         with self._lock:
