@@ -80,6 +80,14 @@ def wav_base64(folder: Path, seconds: float = 1.5, rate: int = 16000) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
+def png_base64(image: np.ndarray) -> str:
+    import cv2
+
+    ok, data = cv2.imencode(".png", image)
+    assert ok
+    return base64.b64encode(data.tobytes()).decode()
+
+
 @pytest.fixture(scope="module")
 def live(srv: LiveServer, avatar: str) -> dict[str, Any]:
     """The admin's stream of the avatar at the default size (the round trip's)."""
@@ -288,6 +296,14 @@ def test_caps_and_credits(srv: LiveServer, avatar: str, small: dict[str, Any]) -
     broke = srv.account(credits=price - 1)
     assert error(create(srv, broke, avatar_id=avatar, **SMALL)) == (402, "insufficient_credits")
     assert srv.balance(broke) == price - 1
+    # a portrait the session's face check refuses: its first minute comes back
+    exact = srv.account(credits=price)
+    r = create(srv, exact, photo={"base64": png_base64(np.full((256, 256, 3), 128, np.uint8))},
+               **SMALL)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "no_face", r.text
+    assert srv.balance(exact) == price
+    r = httpx.get(f"{srv.url}{API}/account/ledger", headers=srv.headers(exact))
+    assert sorted(e["kind"] for e in r.json()["items"]) == ["charge", "grant", "refund"]
 
     settings.live_max_per_account = 1  # small's account has its one stream open
     try:
