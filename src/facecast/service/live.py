@@ -394,13 +394,25 @@ class LiveStreams:
                 continue
             assert stream.started is not None
             due = int((now - stream.started) // MINUTE_S) + 1
-            while stream.minutes_charged < due and stream.status == "live":
-                try:
-                    self._charge_minute(stream)
-                except LimitError:
-                    self._end(stream, "insufficient_credits")
+            while self._charge_due(stream, due):
+                pass
         with self._lock:
             self._forget_ended()
+
+    def _charge_due(self, stream: Stream, due: int) -> bool:
+        """Charge one more minute if fewer than ``due`` are and the stream is live (under
+        its lock: a stream ended meanwhile is charged no further); True when charged. An
+        account that cannot pay ends the stream."""
+        with stream._lock:
+            if stream.status != "live" or stream.minutes_charged >= due:
+                return False
+            try:
+                self._charge_minute(stream)
+                return True
+            except LimitError:
+                pass
+        self._end(stream, "insufficient_credits")
+        return False
 
     def _why_end(self, stream: Stream, now: float) -> str | None:
         session = stream.session
