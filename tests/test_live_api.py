@@ -258,6 +258,19 @@ def test_bad_speech_and_offers(srv: LiveServer, small: dict[str, Any],
     assert httpx.request("PATCH", f"{url}/whep/x", headers=headers).status_code == 405
 
 
+def test_python_client(srv: LiveServer, small: dict[str, Any]) -> None:
+    """``client.streams`` drives a session as the HTTP calls do."""
+    from facecast.client import Client
+
+    with Client(srv.url, api_key=small["key"]) as client:
+        stream = client.streams.get(small["id"])
+        assert stream.status == "live" and stream.whep_url.startswith(srv.url)
+        assert [s.id for s in client.streams.list().items] == [small["id"]]
+        said = client.streams.speak(stream, "A word from the Python client.")
+        assert said.stream_id == stream.id and said.id
+        client.streams.interrupt(stream)
+
+
 def test_whep_and_events_authorisation(srv: LiveServer, small: dict[str, Any]) -> None:
     sid, token = small["id"], small["whep_url"].split("token=")[1]
     url = f"{srv.url}{API}/streams/{sid}"
