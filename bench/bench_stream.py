@@ -351,6 +351,32 @@ def save_grabs(grabs: list[tuple[str, np.ndarray]], watch: Watch) -> None:
                 np.concatenate(mouths, axis=1)[:, :, ::-1])
 
 
+# --------------------------------------------------------------------------- cpu
+async def cpu_use(watch: Watch, seconds: float) -> list[list[Any]]:
+    """The session process's CPU (user + system, all its threads) per second of stream,
+    idle and speaking: what a session costs whatever else the machine runs."""
+    import psutil
+
+    proc = psutil.Process(watch.session.pid)
+    watch.keeping = False
+    rows = []
+    for name in ("idle", "speaking"):
+        uid = watch.session.speak_text(tts_text(seconds + 5)) if name == "speaking" else None
+        if uid is not None:
+            await watch.viewer.wait_for(lambda r, u=uid: any(
+                e["type"] == "utterance_started" and e["utterance_id"] == u
+                for e in r.events), 60)
+        c0, t0 = sum(proc.cpu_times()[:2]), time.monotonic()
+        await watch.idle_for(seconds)
+        c1, t1 = sum(proc.cpu_times()[:2]), time.monotonic()
+        rows.append([name, (c1 - c0) / (t1 - t0), seconds])
+        if uid is not None:
+            watch.session.interrupt()
+        watch.trim(time.monotonic() - 1.0)
+    watch.keeping = True
+    return rows
+
+
 # --------------------------------------------------------------------------- 6. long
 async def long_session(watch: Watch, minutes: float) -> list[list[Any]]:
     import psutil
@@ -419,6 +445,10 @@ async def run(args: argparse.Namespace) -> None:
             sync, mp4 = await lip_sync(a, args.size)
             print_table(["video", "best lag ms", "peak r", "verdict"], sync,
                         f"Lip sync of the received stream ({mp4})")
+        if "cpu" in parts:
+            rows = await cpu_use(a, 10 if args.quick else 20)
+            print_table(["stream", "cores busy", "seconds"], rows,
+                        "CPU of the session process (render, TTS, encode, network)")
         if "two" in parts and not args.quick:
             b = await started(args.size)
             await b.connect()
@@ -446,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="fewer utterances, shorter runs")
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--minutes", type=float, default=0.0, help="also a long session")
-    p.add_argument("--parts", default="latency,smooth,interrupt,sync,two",
+    p.add_argument("--parts", default="latency,smooth,interrupt,sync,cpu,two",
                    help="which measurements (comma-separated; --minutes adds the long one)")
     args = p.parse_args(argv)
     with open("/proc/loadavg") as f:

@@ -71,6 +71,8 @@ class LiveSession:
         InputError for a portrait that cannot be used; FacecastError on a timeout)."""
         from facecast.live import process
 
+        if self._proc is not None or self._closed:
+            raise errors.ConflictError("the live session was started already")
         ctx = multiprocessing.get_context("spawn")
         ours, theirs = ctx.Pipe(duplex=True)
         proc = ctx.Process(target=process.main, args=(theirs, self.spec),
