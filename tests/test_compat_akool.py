@@ -511,7 +511,9 @@ def test_rules_codes_and_envelope(server: ServerProcess, media: Path,
                 "elements": [avatar, {"type": "audio", "url": audio}]}
         # each rule's refusal, the list's parameters and unknown paths are tested one case
         # each in-process: test_compat_akool_rules.py
-        assert akool.get("/avatar/list", params={"type": 2}).json()["data"] == []
+        # every avatar streams live (issue #16): type 2 lists the library as streaming ones
+        streaming = akool.get("/avatar/list", params={"type": 2}).json()["data"]
+        assert streaming and {a["type"] for a in streaming} == {2}
         for value in ("zz", "00000000000000000000ffff", ""):
             r = akool.get("/content/video/infobymodelid", params={"video_model_id": value})
             assert r.json()["code"] in (1003, 1008) and r.status_code == 200, r.text

@@ -186,6 +186,7 @@ CODES_LIST: tuple[ErrorCode, ...] = (
         result_not_ready: a job result used as input before the job succeeded
         result_expired: a job result removed by retention
         bad_rate_limit: an unreadable rate-limit setting
+        unsupported_media_type: a WHEP offer that is not application/sdp (HTTP 415)
     """),
     *_codes("FaceCheckError", """
         face_check_failed: the portrait failed the face check
@@ -210,6 +211,8 @@ CODES_LIST: tuple[ErrorCode, ...] = (
         delivery_not_found: no such webhook delivery
         credential_not_found: no such vendor credential
         vendor_credential_not_found: no vendor credential with that id
+        stream_not_found: no such live stream (or one ended over 10 minutes ago)
+        viewer_not_found: no such WHEP viewer of the live stream
     """),
     *_codes("ConflictError", """
         live_session_closed: the live session has closed
@@ -222,6 +225,8 @@ CODES_LIST: tuple[ErrorCode, ...] = (
         bad_amount: a credit grant of 0
         delivery_pending: a delivery that is still being sent
         endpoint_deleted: the delivery's webhook endpoint was deleted
+        stream_ended: the live stream has ended
+        stream_not_ready: the live stream is still starting
     """),
     *_codes("LimitError", """
         limit_exceeded: a configured limit refuses the request
@@ -229,6 +234,11 @@ CODES_LIST: tuple[ErrorCode, ...] = (
         too_many_queued_jobs: the account's queue cap
         too_many_downloads: too many URL inputs downloading at once
         insufficient_credits: not enough credits
+        too_many_streams: the account's cap on open live streams
+        too_many_viewers: the live stream's cap on WHEP viewers
+        too_many_utterances: the live stream's cap on utterances queued at once
+        capacity_reached: the server runs all the live streams its CPU carries
+        live_unavailable: live streams need a single API process
     """),
     *_codes("ForbiddenError", """
         forbidden: the caller may not do this (admin only)
@@ -236,6 +246,8 @@ CODES_LIST: tuple[ErrorCode, ...] = (
     *_codes("AuthError", """
         unauthorized: no API key
         invalid_api_key: an unknown or revoked API key
+        invalid_token: a live stream's URL token that does not verify
+        token_expired: a live stream's URL token past its expiry
     """),
     *_codes("StorageFull", """
         storage_full: the service's disk is full; nothing was kept

@@ -73,3 +73,19 @@ DEFAULT_CAPTION_SIZE = 0.05
 CAPTION_SIZE_RANGE = (0.02, 0.12)
 DEFAULT_CAPTION_SAFE_AREA = 0.05
 CAPTION_SAFE_AREA_RANGE = (0.0, 0.2)
+
+# Live avatars (issue #16), the service's rules (the picture's own limits, LIVE_MAX_PIXELS
+# and the rest, are above). Without a size a session is LIVE_DEFAULT_SIZE, or
+# LIVE_DEFAULT_SIZE_WITH_ASPECT (a named height) when only an aspect is given.
+LIVE_DEFAULT_SIZE_WITH_ASPECT = "480p"
+# CPU cores one streaming session keeps busy: the engine measured ~8 ms of work a frame at
+# 512x512 (render, I420, VP8 for one viewer), a fifth of a core at 25 fps; piper's bursts
+# while it speaks and a second viewer's encoding come on top, hence half a core. A machine
+# takes cores / this many sessions unless FACECAST_LIVE_MAX_SESSIONS says otherwise.
+LIVE_CPU_PER_SESSION = 0.5
+LIVE_MAX_PER_ACCOUNT = 2  # sessions one account may have open at once
+LIVE_MAX_VIEWERS = 4  # WHEP viewers of one session (each costs its own video encoding)
+LIVE_MAX_QUEUED_UTTERANCES = 32  # utterances of one session queued or speaking at once
+LIVE_IDLE_TIMEOUT_S = 300.0  # a session nobody spoke to or watched for this long ends
+LIVE_MAX_DURATION_S = 3600.0  # and every session ends after this long
+LIVE_PRICE_PER_MINUTE = 6  # credits per started minute (a video second costs 1)

@@ -14,7 +14,7 @@ from facecast import __version__
 from facecast.api.deps import CHECKED_URL
 from facecast.api.errors import ERROR_RESPONSES, error_response, install_error_handlers
 from facecast.api.limits import BodyLimit
-from facecast.api.native.routes import account, jobs, library
+from facecast.api.native.routes import account, jobs, library, streams
 from facecast.api.native.wire import Health
 from facecast.api.public_base import PublicBase
 from facecast.service.core import Service
@@ -33,6 +33,7 @@ def create_app(service: Service, *, maintenance: bool = True) -> FastAPI:
         upkeep = Maintenance(service.db, service.storage, service.settings, service.enqueue)
         if maintenance:
             upkeep.start()
+        service.live.start()  # its sessions are this process's children: its own reaper
         # what start-up made (some 200,000 objects: the app, the libraries) lives as long
         # as the process; out of the collector's reach, a full collection scans only what
         # came later instead of stopping every request in the process for about 100 ms
@@ -40,6 +41,7 @@ def create_app(service: Service, *, maintenance: bool = True) -> FastAPI:
         try:
             yield
         finally:
+            service.live.stop()  # every live session ends with the server
             if maintenance:
                 upkeep.stop()
 
@@ -49,7 +51,7 @@ def create_app(service: Service, *, maintenance: bool = True) -> FastAPI:
     app.state.service = service
     app.state.job_reads = {}  # status-poll reads in flight (api.native.routes.jobs)
     install_error_handlers(app)
-    for module in (jobs, library, account):
+    for module in (jobs, library, account, streams):
         app.include_router(module.router)
 
     @app.get("/health", response_model=Health, tags=["health"], responses={},

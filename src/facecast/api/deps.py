@@ -50,6 +50,15 @@ async def get_principal(
     return guarded_auth(request, lambda: service.authenticate(key))
 
 
+async def given_key(
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    header: Annotated[str | None, Security(_header)],
+) -> str | None:
+    """The API key the request carries, if any (routes that also take other credentials,
+    such as a live stream's signed token, check it themselves)."""
+    return bearer.credentials if bearer else header
+
+
 async def in_ingest_threads(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` in an ingest thread (see INGEST_THREADS)."""
     try:
@@ -101,6 +110,7 @@ def guarded_auth(request: Request, attempt: Callable[[], T]) -> T:
 
 ServiceDep = Annotated[Service, Depends(get_service)]
 Caller = Annotated[Principal, Depends(get_principal)]
+GivenKey = Annotated[str | None, Depends(given_key)]
 
 
 def parse_id(prefix: str, value: str, what: str) -> int:

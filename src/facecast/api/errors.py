@@ -43,6 +43,13 @@ STATUS_BY_CODE = {
     "file_too_large": 413,
     "payload_too_large": 413,
     "storage_full": 507,  # the service's disk is full: not the caller's fault, worth a retry
+    "too_many_streams": 429,  # live streams: the account's cap
+    "too_many_viewers": 429,
+    "too_many_utterances": 429,
+    "capacity_reached": 503,  # live streams: this machine's CPU is taken; retry later
+    "live_unavailable": 503,
+    "live_failed": 503,  # a live session's process did not start or answer in time
+    "unsupported_media_type": 415,  # WHEP: an offer that is not application/sdp
 }
 
 
@@ -61,7 +68,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (400, "Bad input"), (401, "Missing or invalid API key"), (402, "Not enough credits"),
         (403, "Not allowed"), (404, "Not found"), (409, "Conflicts with the current state"),
         (413, "Too large"), (422, "Invalid request or failed face check"),
-        (429, "Rate limit or queue cap reached"), (507, "The service's storage is full"))
+        (429, "Rate limit or queue cap reached"),
+        (503, "No capacity for another live stream now"), (507, "The service's storage is full"))
 }
 
 

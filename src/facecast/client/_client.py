@@ -27,6 +27,7 @@ from facecast.client.resources import (
     Expressions,
     Jobs,
     Speech,
+    Streams,
     TalkingPhotos,
     Voices,
     Webhooks,
@@ -55,6 +56,7 @@ class _Resources(Generic[M]):
         self.expressions: Expressions[M] = Expressions(runner)
         self.assets: Assets[M] = Assets(runner)
         self.webhooks: Webhooks[M] = Webhooks(runner)
+        self.streams: Streams[M] = Streams(runner)  # live avatars (WebRTC)
         self.account: Account[M] = Account(runner)
         self.accounts: Accounts[M] = Accounts(runner)  # admin keys only
 

@@ -56,6 +56,7 @@ from facecast.service.credentials import (
 )
 from facecast.service.db import Database
 from facecast.service.expressions import ExpressionPreviews
+from facecast.service.live import LiveStreams
 from facecast.service.models import (
     Account,
     ApiKey,
@@ -102,6 +103,7 @@ class Service:
         self.vendor_keys = CredentialResolver(self.db, settings.signing_key)
         self.limiter = RateLimiter(settings)
         self.expression_previews = ExpressionPreviews(self.storage, settings)
+        self.live = LiveStreams(self)  # live avatar sessions: child processes of this one
         self._enqueue = enqueue
         # job rows read by status polls, kept briefly: workers write progress at most
         # every 0.5 s, so a poll answered from a 0.25 s old row loses nothing
@@ -222,7 +224,7 @@ class Service:
         except NotFoundError:
             return None
 
-    def _check_text(self, text: str) -> str:
+    def check_text(self, text: str) -> str:
         text = check_characters((text or "").strip())
         if not text:
             raise InputError("text is empty", code="empty_text")
@@ -231,7 +233,7 @@ class Service:
                              f"{self.settings.max_text_chars}", code="text_too_long")
         return text
 
-    def _check_voice(self, principal: Principal, voice: str | None) -> None:
+    def check_voice(self, principal: Principal, voice: str | None) -> None:
         from facecast.speech.voices import get_voice
 
         v = get_voice(voice)
@@ -306,8 +308,8 @@ class Service:
         """The speech of a render into ``params`` (text and voice checked, or the audio
         stored); its length in seconds, estimated for text, for the price."""
         if text is not None:
-            params["text"] = self._check_text(text)
-            self._check_voice(principal, voice)
+            params["text"] = self.check_text(text)
+            self.check_voice(principal, voice)
             params["voice"] = voice
             from facecast.speech.synth import spoken_text
 
@@ -419,8 +421,8 @@ class Service:
         existing = self._existing(principal, opts)
         if existing is not None:
             return existing, False
-        text = self._check_text(text)
-        self._check_voice(principal, voice)
+        text = self.check_text(text)
+        self.check_voice(principal, voice)
         options = TtsOptions(rate=rate, pitch=pitch, volume=volume, format=format)
         options.check()
         params = {"text": text, "voice": voice, **options.to_params()}
@@ -688,11 +690,15 @@ class Service:
                        "max_queued_text_removal": s.max_queued_text_removal,
                        "max_upload_bytes": s.max_upload_bytes,
                        "max_text_chars": s.max_text_chars,
-                       "result_ttl_s": s.result_ttl_s, "upload_ttl_s": s.upload_ttl_s},
+                       "result_ttl_s": s.result_ttl_s, "upload_ttl_s": s.upload_ttl_s,
+                       "live_streams": s.live_max_per_account,
+                       "live_idle_timeout_s": s.live_idle_timeout_s,
+                       "live_max_duration_s": s.live_max_duration_s},
             "prices": {"video_per_second": s.price_per_video_second,
                        "tts_per_100_chars": s.price_per_100_tts_chars,
                        "voice_clone": s.price_voice_clone,
-                       "avatar_clone": s.price_avatar_clone},
+                       "avatar_clone": s.price_avatar_clone,
+                       "live_per_minute": s.live_price_per_minute},
         }
 
     def ledger(self, principal: Principal, offset: int = 0, limit: int = 50

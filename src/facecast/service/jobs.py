@@ -111,7 +111,7 @@ def create_job(db: Database, settings: Settings, principal: Principal, new: NewJ
                 f"this account already has {in_group} unfinished {new.queue_group} jobs "
                 f"(the limit is {cap}); wait for one to finish",
                 code="too_many_queued_jobs", limit=cap)
-        _check_credits(session, principal.account_id, new.cost_estimate)
+        check_credits(session, principal.account_id, new.cost_estimate)
         now = _now()
         job = Job(account_id=principal.account_id, kind=new.kind, origin=new.origin,
                   status="queued", params=new.params, cost_estimate=new.cost_estimate,
@@ -133,10 +133,11 @@ def create_job(db: Database, settings: Settings, principal: Principal, new: NewJ
     return job, True
 
 
-def _check_credits(session: Session, account_id: int, needed: int,
-                   except_job: int | None = None) -> None:
+def check_credits(session: Session, account_id: int, needed: int,
+                  except_job: int | None = None, what: str = "this job") -> None:
     """Refuse ``needed`` credits unless the balance less what unfinished jobs hold (but
-    ``except_job``) covers them. The caller holds the account (:func:`lock_account`)."""
+    ``except_job``) covers them. The caller holds the account (:func:`lock_account`);
+    ``what`` names the spender in the refusal (a live stream's minute spends too)."""
     where = [Job.account_id == account_id, Job.status.in_(ACTIVE)]
     if except_job is not None:
         where.append(Job.id != except_job)
@@ -145,7 +146,7 @@ def _check_credits(session: Session, account_id: int, needed: int,
     balance = int(session.scalar(select(Account.balance).where(Account.id == account_id)) or 0)
     if needed > balance - held:
         raise LimitError(
-            f"not enough credits: this job needs {needed}, the balance is {balance} with "
+            f"not enough credits: {what} needs {needed}, the balance is {balance} with "
             f"{held} held by unfinished jobs", code="insufficient_credits", needed=needed,
             available=balance - held)
 
@@ -301,7 +302,7 @@ def hold(db: Database, job_id: int, attempt: int, cost: int) -> bool:
         if job is None:
             return False
         if cost > job.cost_estimate:
-            _check_credits(session, account_id, cost, except_job=job_id)
+            check_credits(session, account_id, cost, except_job=job_id)
         job.cost_estimate = cost
     return True
 

@@ -20,6 +20,13 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from facecast.home import facecast_home
+from facecast.rules import (
+    LIVE_CPU_PER_SESSION,
+    LIVE_IDLE_TIMEOUT_S,
+    LIVE_MAX_DURATION_S,
+    LIVE_MAX_PER_ACCOUNT,
+    LIVE_PRICE_PER_MINUTE,
+)
 
 
 class Settings(BaseSettings):
@@ -84,6 +91,17 @@ class Settings(BaseSettings):
     admin_initial_credits: int = 1_000_000
     new_account_credits: int = 0
 
+    # live avatars (issue #16): streaming sessions, child processes of the API process
+    live_price_per_minute: int = Field(LIVE_PRICE_PER_MINUTE, ge=0)  # per started minute
+    live_max_per_account: int = Field(LIVE_MAX_PER_ACCOUNT, ge=0)
+    # sessions this machine runs at once; default the CPU cores / live_cpu_per_session
+    live_max_sessions: int | None = Field(None, ge=0)
+    live_cpu_per_session: float = Field(LIVE_CPU_PER_SESSION, gt=0)
+    live_idle_timeout_s: float = Field(LIVE_IDLE_TIMEOUT_S, gt=0)
+    live_max_duration_s: float = Field(LIVE_MAX_DURATION_S, gt=0)
+    live_start_timeout_s: float = Field(60.0, gt=0)  # a session's face check and set-up
+    live_token_ttl_s: float = Field(3600.0, gt=0)  # a signed whep_url stays valid this long
+
     # job execution
     heartbeat_s: float = 5.0  # a running job's worker touches it this often
     lease_s: float = 30.0  # no heartbeat for this long: the worker is gone
@@ -124,6 +142,14 @@ class Settings(BaseSettings):
         if self.ssl_keyfile and not self.ssl_certfile:
             raise ValueError("FACECAST_SSL_KEYFILE needs FACECAST_SSL_CERTFILE (the certificate)")
         return self
+
+    @property
+    def live_capacity(self) -> int:
+        """Live sessions this machine runs at once: the setting, or what its CPU cores
+        carry at the measured cost of one session."""
+        if self.live_max_sessions is not None:
+            return self.live_max_sessions
+        return max(1, int((os.cpu_count() or 1) / self.live_cpu_per_session))
 
     @property
     def service_dir(self) -> Path:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from facecast.api.native import wire as s
+from facecast.service import origin
 from facecast.service.core import Service
+from facecast.service.live import Stream
 from facecast.service.models import (
     Account,
     ApiKey,
@@ -135,3 +137,19 @@ def credential(row: VendorCredential) -> s.VendorCredentialOut:
     return s.VendorCredentialOut(id=f"vc_{row.id}", vendor=row.vendor, client_id=row.client_id,
                                  name=row.name, created_at=row.created_at,
                                  revoked_at=row.revoked_at)
+
+
+def stream(service: Service, row: Stream) -> s.StreamOut:
+    """A live stream with its WHEP and events URLs (each with a fresh signed token)."""
+    base = f"{origin.base(service.settings.base_url)}/api/v1/streams/{row.id}"
+    token = service.live.token(row)
+    return s.StreamOut(
+        id=row.id, status=row.status,  # type: ignore[arg-type]
+        avatar_id=f"av_{row.avatar_id}" if row.avatar_id is not None else None,
+        width=row.width, height=row.height, voice=row.voice, expression=row.expression,
+        whep_url=f"{base}/whep?token={token}", events_url=f"{base}/events?token={token}",
+        created_at=row.created_at, expires_at=row.expires_at, ended_at=row.ended_at,
+        ended_reason=row.ended_reason, viewers=len(row.viewers),
+        media_seconds=round(row.media_seconds, 2), minutes_charged=row.minutes_charged,
+        credits_charged=row.credits_charged,
+        price_per_minute=service.settings.live_price_per_minute)

@@ -23,6 +23,11 @@ from facecast.rules import (
     DEFAULT_RATE,
     DEFAULT_SIZE,
     DEFAULT_VOLUME,
+    LIVE_DEFAULT_SIZE,
+    LIVE_DEFAULT_SIZE_WITH_ASPECT,
+    LIVE_MAX_PIXELS,
+    LIVE_MAX_SIDE,
+    LIVE_MIN_SIDE,
     MAX_AUDIO_S,
     MAX_CORNER_RADIUS,
     MAX_FPS,
@@ -666,3 +671,80 @@ class Health(BaseModel):
     version: str
     queued: int
     running: int
+
+
+# ---- live avatars (issue #16) -------------------------------------------------------------
+
+StreamStatus = Literal["starting", "live", "ended"]
+
+
+class StreamCreate(Request):
+    avatar_id: Annotated[str, Field(pattern=r"^av_[0-9]{1,18}$")] | None = Field(
+        None, description="The avatar to stream; or give photo.")
+    photo: MediaInput | None = Field(None, description="A portrait (as a talking photo takes "
+                                     "it); or give avatar_id. Not kept.")
+    voice: Annotated[str, Field(max_length=200)] | None = Field(
+        None, description="Voice id for spoken text (see /voices); default the built-in voice.")
+    size: Annotated[str, Field(max_length=20)] | None = Field(
+        None, description=f"source, 480p, 720p or WxH (sides {LIVE_MIN_SIDE} to "
+                          f"{LIVE_MAX_SIDE}, at most {LIVE_MAX_PIXELS} pixels: 720p either "
+                          f"way); default {LIVE_DEFAULT_SIZE[0]}x{LIVE_DEFAULT_SIZE[1]} "
+                          f"({LIVE_DEFAULT_SIZE_WITH_ASPECT} with an aspect)")
+    aspect: Aspect | None = None
+    expression: Annotated[str, Field(min_length=1, max_length=40)] | Annotated[
+        int, Field(ge=1, le=10_000)] | None = Field(
+        None, description="An expression template: its key or id (see /expressions).")
+
+
+class StreamOut(BaseModel):
+    id: str
+    object: Literal["live_stream"] = "live_stream"
+    status: StreamStatus
+    avatar_id: str | None
+    width: int
+    height: int
+    voice: str | None
+    expression: str | None
+    whep_url: str = Field(description="POST an SDP offer here (WHEP, RFC 9725): the API key "
+                          "as Bearer token, or this URL's signed token as it is.")
+    events_url: str = Field(description="Server-sent events: utterances and words")
+    created_at: Timestamp
+    expires_at: Timestamp = Field(description="The latest the stream ends (maximum duration)")
+    ended_at: Timestamp | None
+    ended_reason: str | None = Field(description="deleted, idle, max_duration, "
+                                     "insufficient_credits, process_exited, shutdown")
+    viewers: int
+    media_seconds: float
+    minutes_charged: int
+    credits_charged: int
+    price_per_minute: int
+
+
+class StreamList(BaseModel):
+    items: list[StreamOut]
+
+
+class SpeakIn(Request):
+    text: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
+    audio: MediaInput | None = Field(
+        None, description=f"Speech to play (up to {MAX_AUDIO_S:g} s); or give text.")
+    rate: Annotated[float, Field(ge=RATE_RANGE[0], le=RATE_RANGE[1])] = DEFAULT_RATE
+    pitch: Annotated[float, Field(ge=PITCH_RANGE[0], le=PITCH_RANGE[1])] = DEFAULT_PITCH
+    volume: Annotated[float, Field(ge=VOLUME_RANGE[0], le=VOLUME_RANGE[1])] = DEFAULT_VOLUME
+
+    @model_validator(mode="after")
+    def _one(self) -> SpeakIn:
+        if (self.text is None) == (self.audio is None):
+            raise ValueError("give exactly one of text or audio")
+        return self
+
+
+class UtteranceOut(BaseModel):
+    id: str
+    object: Literal["utterance"] = "utterance"
+    stream_id: str
+
+
+class InterruptOut(BaseModel):
+    interrupted: str | None = Field(description="The utterance cut, or null when none played")
+    stream_id: str

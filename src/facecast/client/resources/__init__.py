@@ -6,8 +6,9 @@ from facecast.client.resources.assets import Assets
 from facecast.client.resources.avatars import Avatars, Expressions
 from facecast.client.resources.jobs import Jobs
 from facecast.client.resources.speech import Speech, Voices
+from facecast.client.resources.streams import Streams
 from facecast.client.resources.videos import Cleanups, Dubs, TalkingPhotos
 from facecast.client.resources.webhooks import Webhooks
 
 __all__ = ["Account", "Accounts", "Assets", "Avatars", "Cleanups", "Dubs", "Expressions",
-           "Jobs", "Speech", "TalkingPhotos", "Voices", "Webhooks"]
+           "Jobs", "Speech", "Streams", "TalkingPhotos", "Voices", "Webhooks"]

@@ -106,3 +106,30 @@ export function query(params) {
   const s = q.toString();
   return s ? `?${s}` : '';
 }
+
+/** Watch a live stream over WHEP (RFC 9725) in a few lines: a receive-only offer for video
+ * and audio, every ICE candidate gathered (no trickle), POSTed to the stream's whep_url
+ * with the key; the answer applied. Returns the connection, its media and the viewer's
+ * resource (DELETE it to leave). */
+export async function whep(url) {
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.addTransceiver('audio', { direction: 'recvonly' });
+  const media = new MediaStream();
+  pc.addEventListener('track', (e) => media.addTrack(e.track));
+  await pc.setLocalDescription(await pc.createOffer());
+  if (pc.iceGatheringState !== 'complete') {
+    await new Promise((resolve) => pc.addEventListener('icegatheringstatechange', () => {
+      if (pc.iceGatheringState === 'complete') resolve();
+    }));
+  }
+  const response = await counted(() => fetch(url, { method: 'POST', cache: 'no-store',
+    headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${session.key}` },
+    body: pc.localDescription.sdp }));
+  if (response.status !== 201) {
+    pc.close();
+    throw await refusal(response);
+  }
+  await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
+  return { pc, media, resource: new URL(response.headers.get('Location'), url).href };
+}

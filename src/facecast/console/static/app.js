@@ -2,7 +2,7 @@
 // following jobs, the avatar and voice libraries, the account and (admin keys) the
 // service's accounts. Everything goes through the native API (/api/v1).
 
-import { api, ApiError, blobUrl, counted, query, session, upload, whenSignedOut } from './api.js';
+import { api, ApiError, blobUrl, counted, query, session, upload, whenSignedOut, whep } from './api.js';
 import { append, dataTable, field, fill, h, seconds, select, when } from './dom.js';
 
 const CONFIG = JSON.parse(document.getElementById('console-config').textContent);
@@ -91,6 +91,7 @@ const PAGES = {
   jobs: ['Jobs', jobsPage],
   avatars: ['Avatars', avatarsPage],
   voices: ['Voices', voicesPage],
+  live: ['Live', livePage],
   account: ['Account', accountPage],
   admin: ['Admin', adminPage],
 };
@@ -1142,6 +1143,145 @@ function voicesPage() {
 }
 
 // ---- account -----------------------------------------------------------------------------
+
+// ---- live: an avatar that answers as you type ----------------------------------------------
+
+const LIVE_SIZES = [['', '512 × 512'], ['480p', '480p'], ['720p', '720p']];
+// what a stream's server-sent events are called ('error' also names EventSource's own
+// connection trouble: an event of the stream's carries data)
+const LIVE_EVENTS = ['ready', 'utterance_started', 'word', 'utterance_ended', 'interrupted',
+  'error', 'closed'];
+const LIVE_ENDS = { deleted: 'ended', idle: 'ended: nobody spoke to it for a while',
+  max_duration: 'ended: it reached its maximum duration',
+  insufficient_credits: 'ended: the credits ran out', shutdown: 'ended: the service stopped' };
+
+function livePage() {
+  let chosen = null;
+  let live = null;  // { stream, pc, resource, events } while a session is open
+  const problem = h('div');
+  const picker = avatarPicker({ pageSize: 8, onPick: (avatar) => { chosen = avatar; update(); } });
+  const voice = select([['', 'Default voice']]);
+  const size = select(LIVE_SIZES);
+  const start = h('button', { type: 'button', class: 'primary', testid: 'live-start' }, 'Start');
+  const stop = h('button', { type: 'button', class: 'danger', testid: 'live-stop', hidden: true },
+    'End the session');
+  const state = h('p', { class: 'muted', testid: 'live-state' });
+  const video = h('video', { class: 'live', testid: 'live-video', autoplay: true,
+    playsinline: true, 'aria-label': 'The avatar, live' });
+  const text = h('textarea', { testid: 'live-text', maxlength: CONFIG.max_text_chars,
+    placeholder: 'Say something…' });
+  const speak = h('button', { type: 'submit', class: 'primary', testid: 'live-speak' }, 'Speak');
+  const interrupt = h('button', { type: 'button', testid: 'live-interrupt' }, 'Interrupt');
+  const said = h('p', { class: 'said', testid: 'live-said', 'aria-live': 'off' });
+  const log = h('ol', { class: 'live-log', testid: 'live-events' });
+  const talkProblem = h('div');
+  const talk = h('form', { class: 'panel', hidden: true, onsubmit: (e) => {
+    e.preventDefault();
+    const words = text.value.trim();
+    if (!words || !live) return;
+    act(speak, 'Sending…', talkProblem, async () => {
+      await api('POST', `/streams/${live.stream.id}/speak`, { text: words });
+      text.value = '';
+    });
+  } },
+  h('h2', {}, 'Talk'), field('Say', text, 'Press Speak (or Ctrl+Enter); the avatar says it at once, after what it is saying.'),
+  h('div', { class: 'row' }, speak, interrupt), talkProblem, said, log);
+  text.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) talk.requestSubmit();
+  });
+
+  function update() {
+    start.disabled = !chosen || !!live;
+    stop.hidden = !live;
+    talk.hidden = !live;
+    const price = account.prices?.live_per_minute;
+    if (live) {
+      const { stream } = live;
+      state.textContent = `Live: ${stream.width} × ${stream.height}, ${price} credits a started minute.`;
+    } else {
+      state.textContent = chosen ? `${chosen.name}: start a live session (${price} credits a started minute).`
+        : 'Pick an avatar, then start.';
+    }
+  }
+
+  function note(words) {
+    log.prepend(h('li', {}, words));
+    while (log.children.length > 8) log.lastElementChild.remove();
+  }
+
+  function onEvent(event) {
+    if (event.type === 'utterance_started') { said.textContent = ''; note('Speaking…'); }
+    else if (event.type === 'word') said.textContent = `${said.textContent} ${event.word}`.trim();
+    else if (event.type === 'utterance_ended') note(event.reason === 'done' ? 'Done.' : `Stopped (${event.reason}).`);
+    else if (event.type === 'interrupted') note('Interrupted.');
+    else if (event.type === 'error') note(`Problem: ${event.reason}`);
+    else if (event.type === 'closed') {
+      const why = LIVE_ENDS[event.reason] || `ended (${event.reason})`;
+      end(false).then(() => say(`The live session ${why}.`));
+    }
+  }
+
+  /** Close the session's connection and events; ``remote``: end the stream too. */
+  async function end(remote = true) {
+    if (!live) return;
+    const { stream, pc, resource, events } = live;
+    live = null;
+    events?.close();
+    pc?.close();
+    video.srcObject = null;
+    update();
+    const auth = { Authorization: `Bearer ${session.key}` };
+    if (resource) fetch(resource, { method: 'DELETE', headers: auth, keepalive: true }).catch(() => {});
+    if (remote) await api('DELETE', `/streams/${stream.id}`).catch(() => {});
+    refreshAccount().catch(() => {});
+  }
+
+  start.onclick = () => act(start, 'Starting the live session (checking the face)…', problem, async () => {
+    const stream = await api('POST', '/streams', { avatar_id: chosen.id, voice: voice.value || null,
+      size: size.value || null });
+    live = { stream };
+    try {
+      say('Connecting the video…');
+      const { pc, media, resource } = await whep(stream.whep_url);
+      Object.assign(live, { pc, resource });
+      video.srcObject = media;
+      video.play().catch(() => {});  // a browser that wants a click first shows its controls
+      const events = new EventSource(stream.events_url);
+      live.events = events;
+      for (const type of LIVE_EVENTS) {
+        events.addEventListener(type, (e) => { if (e.data) onEvent(JSON.parse(e.data)); });
+      }
+    } catch (err) {
+      await end();
+      throw err;
+    }
+    update();
+    text.focus();
+    refreshAccount().catch(() => {});
+  });
+  stop.onclick = () => act(stop, 'Ending the live session…', problem, () => end());
+  interrupt.onclick = () => live && act(interrupt, 'Interrupting…', talkProblem,
+    () => api('POST', `/streams/${live.stream.id}/interrupt`));
+  // leaving the page (or the tab) ends the session: it is charged by the minute
+  const leave = () => {
+    if (live) fetch(`/api/v1/streams/${live.stream.id}`, { method: 'DELETE', keepalive: true,
+      headers: { Authorization: `Bearer ${session.key}` } }).catch(() => {});
+  };
+  window.addEventListener('pagehide', leave);
+  leavePage = () => { window.removeEventListener('pagehide', leave); end(); };
+
+  api('GET', '/voices?page_size=100').then((list) => {
+    append(voice, list.items.map((v) => h('option', { value: v.id }, `${v.name} (${v.language})`)));
+  }).catch(() => {});
+  update();
+  fill(main, h('h2', {}, 'Live'),
+    h('p', { class: 'muted' }, 'An avatar streamed as it speaks (WebRTC): pick one, start, then type and hear it answer.'),
+    h('div', { class: 'cols' },
+      h('section', { class: 'panel' }, h('h3', {}, 'Who'), picker.node,
+        h('div', { class: 'row' }, field('Voice', voice), field('Size', size)), state, problem,
+        h('div', { class: 'row' }, start, stop)),
+      h('section', {}, video, talk)));
+}
 
 function accountPage() {
   const stats = h('div', { class: 'stats' });

@@ -211,11 +211,12 @@ def _avatar_status(service: Service, avatar: Avatar) -> int:
     return {"ready": 3, "failed": 4}.get(avatar.status, 4)
 
 
-def avatar_item(service: Service, avatar: Avatar) -> dict[str, Any]:
+def avatar_item(service: Service, avatar: Avatar, kind: int = 1) -> dict[str, Any]:
+    """An avatar as Akool lists it; ``kind`` 2 when listed as a streaming avatar."""
     urls = service.avatars.urls(avatar)
     # "url: you can preview the avatar via the link": the photo, or a video avatar's preview
     url = urls["photo"] or urls["preview"] or ""
-    return {"_id": oid(avatar.id), "uid": avatar.account_id or 0, "type": 1,
+    return {"_id": oid(avatar.id), "uid": avatar.account_id or 0, "type": kind,
             "from": 2 if avatar.account_id is None else 3,
             "status": _avatar_status(service, avatar), "disabled": False, "sort": avatar.id,
             "name": avatar.name, "avatar_id": _avatar_key(avatar), "url": url,
@@ -242,12 +243,11 @@ def list_avatars(service: Service, principal: Principal, source: int | None,
         raise bad(f"page must be 1 or more, not {page}")
     if not 1 <= size <= AVATAR_PAGE_SIZE_MAX:
         raise bad(f"size must be 1 to {AVATAR_PAGE_SIZE_MAX}, not {size}")
-    if kind == 2:  # streaming avatars: facecast has none
-        return []
     custom = None if source is None else source == 3
     rows, _total = service.avatars.list(principal.account_id, custom=custom,
                                         offset=(page - 1) * size, limit=size)
-    return [avatar_item(service, row) for row in rows]
+    # every avatar streams live (POST /api/v1/streams): type 2 lists them all as such
+    return [avatar_item(service, row, 2 if kind == 2 else 1) for row in rows]
 
 
 def find_avatar(service: Service, principal: Principal, value: str) -> Avatar:
