@@ -236,13 +236,21 @@ def _backgrounds(stack: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.stack(frames), np.stack(backgrounds)
 
 
-def _opacity(frames: np.ndarray, bgs: np.ndarray, colour: np.ndarray) -> np.ndarray:
-    """Per-pixel opacity (median over samples) of an overlay of ``colour``; NaN where the
-    background is too close to that colour to tell."""
+def _sample_opacities(frames: np.ndarray, bgs: np.ndarray, colour: np.ndarray
+                      ) -> np.ndarray:
+    """Per-sample, per-pixel opacity of an overlay of ``colour`` over ``bgs``; NaN where
+    the background is too close to that colour to tell."""
     towards = colour - bgs
     norm = (towards * towards).sum(axis=-1)
     raw = ((frames - bgs) * towards).sum(axis=-1) / np.maximum(norm, 1.0)
     raw[norm < 3 * 24.0**2] = np.nan
+    return raw
+
+
+def _opacity(frames: np.ndarray, bgs: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Per-pixel opacity (median over samples) of an overlay of ``colour``; NaN where the
+    background is too close to that colour to tell."""
+    raw = _sample_opacities(frames, bgs, colour)
     with warnings.catch_warnings():
         # Pixels with no usable sample at all are NaN, on purpose.
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -358,10 +366,7 @@ def _opacity_spread(frames: np.ndarray, bgs: np.ndarray, colour: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel opacity (median over samples, as :func:`_opacity`) and the standard error
     of that median from the samples' own (robust) spread."""
-    towards = colour - bgs
-    norm = (towards * towards).sum(axis=-1)
-    raw = ((frames - bgs) * towards).sum(axis=-1) / np.maximum(norm, 1.0)
-    raw[norm < 3 * 24.0**2] = np.nan
+    raw = _sample_opacities(frames, bgs, colour)
     with warnings.catch_warnings():
         # Pixels with no usable sample at all are NaN, on purpose.
         warnings.simplefilter("ignore", RuntimeWarning)
