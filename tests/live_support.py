@@ -118,6 +118,9 @@ class Viewer:
     async def _offer(self) -> str:
         from aiortc import RTCPeerConnection
 
+        from facecast.live.ice import offer_loopback_when_alone
+
+        offer_loopback_when_alone()
         self._pc = pc = RTCPeerConnection()
         pc.addTransceiver("video", direction="recvonly")
         pc.addTransceiver("audio", direction="recvonly")

@@ -320,3 +320,19 @@ def test_idle_motion_runs_on_across_blocks_without_a_jump() -> None:
     assert max(blinks) > 0.9  # it blinks within ten seconds
     face = idle.at(10)[2]
     assert face is not None and np.abs(face).max() > 0  # the expression holds while idle
+
+
+def test_loopback_is_offered_only_on_a_machine_without_a_network() -> None:
+    from facecast.live.ice import LOOPBACK, with_loopback_fallback
+
+    def alone(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return []
+
+    def networked(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return ["192.0.2.2"]
+
+    assert with_loopback_fallback(alone)(True, False) == [LOOPBACK]
+    assert with_loopback_fallback(alone)(False, True) == []  # no IPv4 asked for: none given
+    assert with_loopback_fallback(networked)(True, True) == ["192.0.2.2"]
+    wrapped = with_loopback_fallback(alone)
+    assert with_loopback_fallback(wrapped) is wrapped  # installed once, however often called

@@ -259,8 +259,10 @@ class _Session:
             RTCSessionDescription,
         )
 
+        from facecast.live.ice import offer_loopback_when_alone
         from facecast.live.tracks import LiveAudioTrack, LiveVideoTrack
 
+        offer_loopback_when_alone()
         urls = [u.strip() for u in os.environ.get(ICE_SERVERS_ENV, "").split(",") if u.strip()]
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[RTCIceServer(u) for u in urls]))
         self.peers.add(pc)

@@ -63,6 +63,9 @@ class Viewer:
     async def connect(self, answerer: Answerer) -> None:
         from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
+        from facecast.live.ice import offer_loopback_when_alone
+
+        offer_loopback_when_alone()
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.pc = pc
         pc.addTransceiver("video", direction="recvonly")
