@@ -32,7 +32,12 @@ sync_api = pytest.importorskip("playwright.sync_api")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync",
                # the avatar is heard as well as seen: no click-to-play in a test
-               "--autoplay-policy=no-user-gesture-required"]
+               "--autoplay-policy=no-user-gesture-required",
+               # the server is on this machine; where loopback is its only interface (a
+               # container), the browser must offer loopback candidates too
+               "--allow-loopback-in-peer-connection",
+               # plain addresses, not mDNS names (which need multicast to resolve)
+               "--disable-features=WebRtcHideLocalIpsWithMdns"]
 SHOTS = Path(__file__).resolve().parent.parent / "out" / "console"
 TIMEOUT_MS = 60_000
 SENTENCE = "Hello, I am your live avatar, and I am speaking to you right now."
