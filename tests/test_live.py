@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,15 +37,23 @@ TIMEOUT = 20.0  # generous: the test machine runs several suites at once
 
 @dataclass
 class Watched:
-    session: LiveSession
     recording: Recording
     events: list[tuple[float, LiveEvent]]  # on_event's, with arrival time
+    session: LiveSession = field(init=False)  # made with on_event below as its callback
     marks: dict[str, float] = field(default_factory=dict)  # time.monotonic() of each step
     ids: dict[str, str | None] = field(default_factory=dict)
     bad_text_s: float = 0.0
     second: Recording = field(default_factory=Recording)
     files_before: set[str] = field(default_factory=set)
     files_after: set[str] = field(default_factory=set)
+    stream_started: threading.Event = field(default_factory=threading.Event)
+    heard_before_the_rest: bool = False
+    streamed_s: float = 0.0
+
+    def on_event(self, event: LiveEvent) -> None:
+        self.events.append((time.monotonic(), event))
+        if event.type == "utterance_started" and "stream" in self.marks:
+            self.stream_started.set()
 
 
 def _ended(events: list[dict[str, object]], uid: str | None) -> bool:
@@ -102,6 +111,22 @@ async def _scenario(session: LiveSession, watched: Watched) -> None:
     watched.ids["audio"] = aid
     assert await viewer.wait_for(lambda r: _ended(r.events, aid), TIMEOUT)
 
+    # audio still being decoded: the first piece is spoken before the rest is given
+    streamed = synthesize("The second part of this sentence comes later.").audio
+    streamed = streamed.resampled(48_000)
+    head = int(0.6 * 48_000)
+    marks["stream"] = time.monotonic()
+
+    def pieces() -> Iterator[np.ndarray]:
+        yield streamed.samples[:head]
+        watched.heard_before_the_rest = watched.stream_started.wait(TIMEOUT)
+        yield streamed.samples[head:]
+
+    sid = await loop.run_in_executor(None, session.speak_audio_stream, pieces(), 48_000)
+    watched.ids["stream"] = sid
+    watched.streamed_s = streamed.duration
+    assert await viewer.wait_for(lambda r: _ended(r.events, sid), TIMEOUT)
+
     lid = session.speak_text(LONG)
     queued = session.speak_text(TEXT)
     watched.ids["long"], watched.ids["queued"] = lid, queued
@@ -125,8 +150,9 @@ def watched() -> Iterator[Watched]:
     events: list[tuple[float, LiveEvent]] = []
     with tempfile.TemporaryDirectory(prefix="facecast-live-test-") as tmp:
         before = _files(tmp)
-        session = LiveSession(LiveSpec(photo=PHOTO, width=SIZE, height=SIZE),
-                              on_event=lambda e: events.append((time.monotonic(), e)))
+        w = Watched(Recording(), events, files_before=before)
+        session = w.session = LiveSession(LiveSpec(photo=PHOTO, width=SIZE, height=SIZE),
+                                          on_event=w.on_event)
         # the session's process takes its temporary directory from its environment
         saved = os.environ.get("TMPDIR")
         os.environ["TMPDIR"] = tmp
@@ -137,7 +163,6 @@ def watched() -> Iterator[Watched]:
                 os.environ.pop("TMPDIR")
             else:
                 os.environ["TMPDIR"] = saved
-        w = Watched(session, Recording(), events, files_before=before)
         try:
             asyncio.run(_scenario(session, w))
         finally:
@@ -336,3 +361,14 @@ def test_loopback_is_offered_only_on_a_machine_without_a_network() -> None:
     assert with_loopback_fallback(networked)(True, True) == ["192.0.2.2"]
     wrapped = with_loopback_fallback(alone)
     assert with_loopback_fallback(wrapped) is wrapped  # installed once, however often called
+
+
+def test_audio_is_spoken_while_it_is_still_being_decoded(watched: Watched) -> None:
+    """speak_audio_stream: the first piece plays before the caller has the rest, and the
+    utterance lasts as long as all its pieces together."""
+    assert watched.heard_before_the_rest
+    uid = watched.ids["stream"]
+    times = {e.type: e.t for _, e in watched.events
+             if e.utterance_id == uid and e.type in ("utterance_started", "utterance_ended")}
+    assert times["utterance_ended"] - times["utterance_started"] == pytest.approx(
+        watched.streamed_s, abs=0.08)

@@ -11,6 +11,7 @@ import pytest
 
 from facecast.errors import InputError
 from facecast.media import Audio, Mp4Writer, load_audio, load_image, write_audio
+from facecast.media.audio import AudioStream
 
 
 def tone(seconds: float, rate: int = 22050, freq: float = 440.0) -> Audio:
@@ -69,6 +70,23 @@ def test_audio_limits_and_garbage(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         load_audio(junk)
     assert err.value.code == "unreadable_audio" and "junk.m4a" in err.value.message
+
+
+def test_audio_stream_yields_pieces_as_decoded_and_refuses_long_files_up_front(
+        tmp_path: Path) -> None:
+    """AudioStream (live sessions speak audio as it is decoded): pieces of about the size
+    asked for that add up to the whole; a file whose header says it is too long is
+    refused on opening, before any sample."""
+    path = write_audio(tmp_path / "speech.wav", tone(2.0))
+    with AudioStream(path, 48_000, max_duration=5.0, chunk_s=0.5) as stream:
+        pieces = list(stream)
+    assert len(pieces) >= 4 and all(len(p) >= 0.5 * 48_000 for p in pieces[:-1])
+    whole = load_audio(path, 48_000)
+    assert np.allclose(np.concatenate(pieces), whole.samples)
+    long = write_audio(tmp_path / "long.wav", tone(5.0))
+    with pytest.raises(InputError) as err:
+        AudioStream(long, max_duration=3.0)
+    assert err.value.code == "audio_too_long"
 
 
 def test_image_guards(tmp_path: Path, astronaut: np.ndarray) -> None:

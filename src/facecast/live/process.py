@@ -10,10 +10,11 @@ is written to disk. The process ends on ``close`` or when the parent's end of
 the pipe goes away.
 
 Messages, parent -> child: ``("answer", rid, sdp)``, ``("speak_text", uid, text, rate,
-pitch, volume)``, ``("speak_audio", uid, samples, sample_rate)``, ``("interrupt",
-rid)``, ``("close",)``. Child -> parent: ``("ready", info)`` or ``("failed", error)``
-once, then ``("event", dict)``, ``("reply", rid, ok, value)``, ``("tick",
-media_seconds)``.
+pitch, volume)``, ``("speak_audio", uid, samples, sample_rate)``, audio still being
+decoded as ``("audio_begin", uid, sample_rate)``, ``("audio_piece", uid, samples)``...
+``("audio_end", uid)``, ``("interrupt", rid)``, ``("close",)``. Child -> parent:
+``("ready", info)`` or ``("failed", error)`` once, then ``("event", dict)``,
+``("reply", rid, ok, value)``, ``("tick", media_seconds)``.
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ class _Session:
                                self._speech_failed, self.stage.redo_from)
         self.speaker.warm_up()
         self.peers: set[RTCPeerConnection] = set()
+        self.audio_in: dict[str, AudioJob] = {}  # audio utterances still arriving
         self.channels: list[RTCDataChannel] = []
         self.media_s = 0.0
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -205,7 +207,15 @@ class _Session:
             self.speaker.submit(TextJob(uid, text, rate, pitch, volume))
         elif kind == "speak_audio":
             _, uid, samples, sample_rate = msg
-            self.speaker.submit(AudioJob(uid, samples, sample_rate))
+            self.speaker.submit(AudioJob.whole(uid, samples, sample_rate))
+        elif kind == "audio_begin":
+            _, uid, sample_rate = msg
+            self.audio_in[uid] = AudioJob(uid, sample_rate)
+            self.speaker.submit(self.audio_in[uid])
+        elif kind == "audio_piece":
+            self.audio_in[msg[1]].pieces.put(msg[2])
+        elif kind == "audio_end":
+            self.audio_in.pop(msg[1]).pieces.put(None)
         elif kind == "interrupt":
             self._reply(msg[1], True, self._interrupt())
         elif kind == "answer":

@@ -16,7 +16,7 @@ import multiprocessing
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -157,6 +157,29 @@ class LiveSession:
         uid = _new_id()
         self._touch()
         self._send(("speak_audio", uid, samples, int(audio.sample_rate)))
+        return uid
+
+    def speak_audio_stream(self, pieces: Iterable[np.ndarray], sample_rate: int) -> str:
+        """Queue audio still being decoded (mono float32 ``pieces`` at ``sample_rate``;
+        decode at the session's 48 kHz to spare it resampling piece by piece): each piece
+        goes to the session as it comes, so speech starts before the last is decoded.
+        Returns the utterance id once every piece is sent. An error raised by ``pieces``
+        part-way ends the utterance with what was sent (it plays, then ends) and is
+        raised here; none at all is ``empty_audio``."""
+        uid = _new_id()
+        self._touch()
+        self._send(("audio_begin", uid, int(sample_rate)))
+        sent = 0
+        try:
+            for piece in pieces:
+                samples = np.asarray(piece, np.float32).reshape(-1)
+                if len(samples):
+                    self._send(("audio_piece", uid, samples))
+                    sent += len(samples)
+        finally:
+            self._send(("audio_end", uid))
+        if not sent:
+            raise InputError("the audio has no samples", code="empty_audio")
         return uid
 
     def interrupt(self) -> str | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,9 +41,19 @@ class TextJob:
 
 @dataclass
 class AudioJob:
+    """Audio to speak, arriving in pieces as the caller decodes it (None ends it); a
+    whole decoded sound is one piece and the end."""
+
     uid: str
-    samples: np.ndarray
     sample_rate: int
+    pieces: queue.Queue[np.ndarray | None] = field(default_factory=queue.Queue)
+
+    @classmethod
+    def whole(cls, uid: str, samples: np.ndarray, sample_rate: int) -> AudioJob:
+        job = cls(uid, sample_rate)
+        job.pieces.put(samples)
+        job.pieces.put(None)
+        return job
 
 
 class Speaker:
@@ -171,26 +181,44 @@ class Speaker:
             pieces.close()
 
     def _speak_audio(self, job: AudioJob, generation: int) -> None:
+        """Place the job's audio block by block as its pieces arrive: a block is placed
+        once it is all here (or the audio has ended), so the first plays while the
+        caller is still decoding the rest. Only the analysis context before the next
+        block is held, however long the audio."""
         from facecast.motion.from_audio import track_from_audio
 
-        samples = Audio(np.asarray(job.samples, np.float32),
-                        job.sample_rate).resampled(AUDIO_RATE).samples
         spf = AUDIO_RATE // self.fps
         # block edges on frame edges: each block's mouth starts on its first frame
         first = max(spf, int(FIRST_BLOCK_S * AUDIO_RATE) // spf * spf)
         step = max(spf, int(BLOCK_S * AUDIO_RATE) // spf * spf)
         context = int(CONTEXT_S * AUDIO_RATE) // spf * spf
-        start = 0
-        while start < len(samples):
-            if not self._current(generation):
+        held, base = np.zeros(0, np.float32), 0  # held[i] is sample base + i
+        start, ended = 0, False
+        while True:
+            want = start + (first if start == 0 else step)
+            while not ended and base + len(held) < want:
+                piece = job.pieces.get()
+                if piece is None:
+                    ended = True
+                else:
+                    held = np.concatenate([held, self._at_our_rate(piece, job.sample_rate)])
+            end = min(base + len(held), want)
+            if start >= end or not self._current(generation):
                 return
-            end = min(len(samples), start + (first if start == 0 else step))
             lo = max(0, start - context)
-            track = track_from_audio(Audio(samples[lo:end], AUDIO_RATE), fps=100.0)
+            track = track_from_audio(Audio(held[lo - base:end - base], AUDIO_RATE), fps=100.0)
             values = track.resampled(self.fps).values[(start - lo) // spf:]
-            if not self._place(job.uid, samples[start:end], values, []):
+            if not self._place(job.uid, held[start - base:end - base], values, []):
                 return
             start = end
+            drop = max(0, start - context) - base
+            if drop > 0:
+                held, base = held[drop:], base + drop
+
+    @staticmethod
+    def _at_our_rate(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        audio = Audio(np.asarray(samples, np.float32), sample_rate)
+        return audio.resampled(AUDIO_RATE).samples
 
 
 def _trim_heap() -> None:

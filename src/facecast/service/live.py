@@ -505,14 +505,18 @@ class LiveStreams:
                                            pitch=pitch, volume=volume)
         else:
             assert audio is not None
-            from facecast.media.audio import load_audio
+            from facecast.live.clock import AUDIO_RATE
+            from facecast.media.audio import AudioStream
 
-            # decoded from a scratch file that is deleted at once: a session keeps no files
+            # Decoded from a scratch file that is deleted once it is read (a session keeps
+            # no files), at the session's own rate, and sent piece by piece as it is
+            # decoded: the first words play while the rest is still being read. A file
+            # that fails only part-way is spoken up to the fault, then refused here.
             with self.service.assets.temporary(principal.account_id, audio,
                                                {"audio", "video"}, "audio") as path, \
-                    self.service.assets.naming("audio"):
-                sound = load_audio(path, max_duration=MAX_AUDIO_S)
-            utterance = session.speak_audio(sound)
+                    self.service.assets.naming("audio"), \
+                    AudioStream(path, AUDIO_RATE, max_duration=MAX_AUDIO_S) as sound:
+                utterance = session.speak_audio_stream(sound, sound.sample_rate)
         stream.add_pending(utterance)
         return utterance
 
