@@ -147,6 +147,11 @@ class Viewer:
             else:
                 self.audio_frames += 1
 
+    @property
+    def hung_up(self) -> bool:
+        """The server ended this connection: every track it received has ended."""
+        return bool(self._tasks) and all(t.done() for t in self._tasks)
+
     def connect(self, whep_url: str, headers: dict[str, str] | None = None) -> httpx.Response:
         """POST the offer to ``whep_url``; on 201 the answer is applied."""
         r = httpx.post(whep_url, content=self.offer(), timeout=30,

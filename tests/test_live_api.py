@@ -158,10 +158,11 @@ def test_round_trip(srv: LiveServer, live: dict[str, Any], tmp_path: Path) -> No
         metrics = httpx.get(f"{srv.url}/metrics").text
         assert 'facecast_live_sessions{of="open"} 1.0' in metrics
         assert 'facecast_live_sessions{of="capacity"} 3.0' in metrics
-        # the viewer leaves (WHEP DELETE); the stream goes on
+        # the viewer leaves (WHEP DELETE): its media stops at once; the stream goes on
         r = httpx.delete(f"{srv.url}{viewer.resource}", headers=headers)
         assert r.status_code == 200, r.text
         assert get(srv, sid)["viewers"] == 0
+        wait_for(lambda: viewer.hung_up, 15, "the viewer's connection to be ended")
         assert httpx.delete(f"{srv.url}{viewer.resource}", headers=headers).status_code == 404
 
         r = httpx.delete(f"{srv.url}{API}/streams/{sid}", headers=headers)

@@ -9,12 +9,12 @@ viewer's ``RTCPeerConnection`` (aiortc encodes in its executor threads). Nothing
 is written to disk. The process ends on ``close`` or when the parent's end of
 the pipe goes away.
 
-Messages, parent -> child: ``("answer", rid, sdp)``, ``("speak_text", uid, text, rate,
-pitch, volume)``, ``("speak_audio", uid, samples, sample_rate)``, audio still being
-decoded as ``("audio_begin", uid, sample_rate)``, ``("audio_piece", uid, samples)``...
-``("audio_end", uid)``, ``("interrupt", rid)``, ``("close",)``. Child -> parent:
-``("ready", info)`` or ``("failed", error)`` once, then ``("event", dict)``,
-``("reply", rid, ok, value)``, ``("tick", media_seconds)``.
+Messages, parent -> child: ``("answer", rid, sdp, viewer)``, ``("hang_up", viewer)``,
+``("speak_text", uid, text, rate, pitch, volume)``, ``("speak_audio", uid, samples,
+sample_rate)``; audio still being decoded as ``("audio_begin", uid, sample_rate)``,
+``("audio_piece", uid, samples)``... ``("audio_end", uid)``; ``("interrupt", rid)``,
+``("close",)``. Child -> parent: ``("ready", info)`` or ``("failed", error)`` once, then
+``("event", dict)``, ``("reply", rid, ok, value)``, ``("tick", media_seconds)``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -136,6 +137,7 @@ class _Session:
         self.speaker.warm_up()
         self.peers: set[RTCPeerConnection] = set()
         self.audio_in: dict[str, AudioJob] = {}  # audio utterances still arriving
+        self.viewers: dict[str, RTCPeerConnection] = {}  # named viewers, to hang up
         self.channels: list[RTCDataChannel] = []
         self.media_s = 0.0
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -219,12 +221,20 @@ class _Session:
         elif kind == "interrupt":
             self._reply(msg[1], True, self._interrupt())
         elif kind == "answer":
-            task = asyncio.ensure_future(self._answer_reply(msg[1], msg[2]))
-            self._tasks.add(task)  # held until done (the loop keeps only weak references)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._answer_reply(msg[1], msg[2], msg[3]))
+        elif kind == "hang_up":
+            pc = self.viewers.pop(msg[1], None)
+            if pc is not None:
+                self.peers.discard(pc)
+                self._spawn(pc.close())
         elif kind == "close":
             assert self.closing is not None
             self.closing.set()
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)  # held until done (the loop keeps only weak references)
+        task.add_done_callback(self._tasks.discard)
 
     def _reply(self, rid: int, ok: bool, value: Any) -> None:
         self.pipe.send(("reply", rid, ok, value))
@@ -251,15 +261,15 @@ class _Session:
             self.pipe.send(("tick", self.media_s))
 
     # -- viewers ----------------------------------------------------------------------
-    async def _answer_reply(self, rid: int, sdp: str) -> None:
+    async def _answer_reply(self, rid: int, sdp: str, viewer: str | None) -> None:
         try:
-            answer = await self._answer(sdp)
+            answer = await self._answer(sdp, viewer)
         except BaseException as exc:
             self._reply(rid, False, error_tuple(exc))
         else:
             self._reply(rid, True, answer)
 
-    async def _answer(self, offer: str) -> str:
+    async def _answer(self, offer: str, viewer: str | None = None) -> str:
         """A WHEP viewer: its offer -> our answer, with every ICE candidate in it."""
         from aiortc import (
             RTCConfiguration,
@@ -276,6 +286,8 @@ class _Session:
         urls = [u.strip() for u in os.environ.get(ICE_SERVERS_ENV, "").split(",") if u.strip()]
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[RTCIceServer(u) for u in urls]))
         self.peers.add(pc)
+        if viewer is not None:
+            self.viewers[viewer] = pc
 
         @pc.on("datachannel")
         def on_channel(channel: RTCDataChannel) -> None:
@@ -315,6 +327,8 @@ class _Session:
             await pc.setLocalDescription(await pc.createAnswer())
         except BaseException:
             self.peers.discard(pc)
+            if viewer is not None:
+                self.viewers.pop(viewer, None)
             await pc.close()
             raise
         return pc.localDescription.sdp

@@ -129,12 +129,18 @@ class LiveSession:
                 self._conn.close()
 
     # -- commands ---------------------------------------------------------------------
-    def answer(self, offer_sdp: str, timeout: float = 10.0) -> str:
-        """A viewer's SDP offer -> the session's SDP answer (ICE gathered, no trickle)."""
+    def answer(self, offer_sdp: str, timeout: float = 10.0, *, viewer: str | None = None
+               ) -> str:
+        """A viewer's SDP offer -> the session's SDP answer (ICE gathered, no trickle).
+        A ``viewer`` name lets :meth:`hang_up` end that viewer alone later."""
         if not isinstance(offer_sdp, str) or "m=" not in offer_sdp:
             raise InputError("the SDP offer is empty or has no media", code="bad_offer")
         self._touch()
-        return str(self._request("answer", offer_sdp, timeout=timeout))
+        return str(self._request("answer", offer_sdp, viewer, timeout=timeout))
+
+    def hang_up(self, viewer: str) -> None:
+        """End one named viewer's connection (its media stops; the others' go on)."""
+        self._send(("hang_up", viewer), quiet=True)
 
     def speak_text(self, text: str, *, rate: float = 1.0, pitch: float = 0.0,
                    volume: float = 1.0) -> str:

@@ -563,16 +563,19 @@ class LiveStreams:
             raise LimitError(f"live stream {stream.id} already has {len(stream.viewers)} "
                              f"viewers (the limit is {LIVE_MAX_VIEWERS})",
                              code="too_many_viewers", limit=LIVE_MAX_VIEWERS)
-        answer = session.answer(offer)  # bad_offer: one the session's process refuses
         viewer = secrets.token_hex(8)
+        # bad_offer: one the session's process refuses
+        answer = session.answer(offer, viewer=viewer)
         stream.viewers[viewer] = time.monotonic()
         return viewer, answer
 
     def stop_watching(self, stream: Stream, viewer: str) -> None:
-        """A WHEP resource deleted: the viewer is no longer counted."""
+        """A WHEP resource deleted: that viewer's connection ends at once."""
         if stream.viewers.pop(viewer, None) is None:
             raise NotFoundError(f"no viewer {viewer!r} of live stream {stream.id}",
                                 code="viewer_not_found")
+        if stream.session is not None:
+            stream.session.hang_up(viewer)
 
     def open_count(self) -> int:
         with self._lock:
