@@ -78,11 +78,11 @@ CAPTION_SAFE_AREA_RANGE = (0.0, 0.2)
 # and the rest, are above). Without a size a session is LIVE_DEFAULT_SIZE, or
 # LIVE_DEFAULT_SIZE_WITH_ASPECT (a named height) when only an aspect is given.
 LIVE_DEFAULT_SIZE_WITH_ASPECT = "480p"
-# CPU cores one streaming session keeps busy: the engine measured ~8 ms of work a frame at
-# 512x512 (render, I420, VP8 for one viewer), a fifth of a core at 25 fps; piper's bursts
-# while it speaks and a second viewer's encoding come on top, hence half a core. A machine
-# takes cores / this many sessions unless FACECAST_LIVE_MAX_SESSIONS says otherwise.
-LIVE_CPU_PER_SESSION = 0.5
+# CPU cores one streaming session keeps busy: its whole process measured 0.34 cores idle
+# and 0.52 speaking without pause at 512x512 with one viewer (bench_stream, quiet 2-core
+# machine; two such sessions held 25 fps each). A machine takes cores / this many
+# sessions (3 on 2 cores) unless FACECAST_LIVE_MAX_SESSIONS says otherwise.
+LIVE_CPU_PER_SESSION = 0.6
 LIVE_MAX_PER_ACCOUNT = 2  # sessions one account may have open at once
 LIVE_MAX_VIEWERS = 4  # WHEP viewers of one session (each costs its own video encoding)
 LIVE_MAX_QUEUED_UTTERANCES = 32  # utterances of one session queued or speaking at once
