@@ -117,13 +117,17 @@ class TalkingPhotoSpec:
     captions: Sequence[PathLike] = ()
     burn_captions: CaptionStyle | None = None
 
+    @property
+    def wants_captions(self) -> bool:
+        return bool(self.captions) or self.burn_captions is not None
+
     def check(self) -> None:
         """The request's own rules (:mod:`facecast.pipeline.specs`), before any file is
         read: the same checks, and codes, as every other door gets."""
         check_speech_choice(self.audio, self.text)
         check_look(size=self.size, aspect=self.aspect, fps=self.fps,
                    head_motion=self.head_motion, prompt=self.prompt, expression=self.expression)
-        if self.captions or self.burn_captions is not None:
+        if self.wants_captions:
             from facecast.pipeline.captioning import check_captions
 
             check_captions(self.captions, self.burn_captions)
@@ -319,9 +323,8 @@ def _render(spec: TalkingPhotoSpec, report: Progress, timings: dict[str, float],
     # The portrait's set-up needs no mouth track: it runs while the speech is recognised.
     portrait = _Portrait(spec, photo, verdict.analysis.landmarks, width, height)
     timings["setup"] = time.perf_counter() - t
-    wants_captions = bool(spec.captions) or spec.burn_captions is not None
     growing: _Progressive | None = None
-    if progressive and ahead is not None and not wants_captions and plan.is_neutral() \
+    if progressive and ahead is not None and not spec.wants_captions and plan.is_neutral() \
             and portrait.compositor is None:
         n_frames = max(1, round(audio.duration * spec.fps))
         if spec.on_speech is not None:
@@ -371,16 +374,15 @@ def _frames_on_whole_speech(spec: TalkingPhotoSpec, portrait: _Portrait,
     """The frames, captions and mouth track once the speech's words are all known."""
     try:
         t = time.perf_counter()
-        wants_captions = bool(spec.captions) or spec.burn_captions is not None
         heard: Recognition | None
         if ahead is not None:
             heard = ahead.result()
             # > 0: the recogniser, not the portrait, held the render up this long
             timings["recognition_wait"] = ahead.wait_s
         else:
-            heard = heard_if_needed(audio, phonemes, wants_captions)
+            heard = heard_if_needed(audio, phonemes, spec.wants_captions)
         captions = None
-        if wants_captions:
+        if spec.wants_captions:
             from facecast.pipeline.captioning import make_captions
 
             # before the costly part: speech that cannot be captioned stops the render here
