@@ -10,9 +10,9 @@ is written to disk. The process ends on ``close`` or when the parent's end of
 the pipe goes away.
 
 Messages, parent -> child: ``("answer", rid, sdp, viewer)``, ``("hang_up", viewer)``,
-``("speak_text", uid, text, rate, pitch, volume)``, ``("speak_audio", uid, samples,
-sample_rate)``; audio still being decoded as ``("audio_begin", uid, sample_rate)``,
-``("audio_piece", uid, samples)``... ``("audio_end", uid)``; ``("interrupt", rid)``,
+``("speak_text", uid, text, rate, pitch, volume)``; audio (still being decoded, or all
+at hand) as ``("audio_begin", uid, sample_rate)``, ``("audio_piece", uid, samples)``...
+``("audio_end", uid)``; ``("interrupt", rid)``,
 ``("close",)``. Child -> parent: ``("ready", info)`` or ``("failed", error)`` once, then
 ``("event", dict)``, ``("reply", rid, ok, value)``, ``("tick", media_seconds)``.
 """
@@ -207,9 +207,6 @@ class _Session:
         if kind == "speak_text":
             _, uid, text, rate, pitch, volume = msg
             self.speaker.submit(TextJob(uid, text, rate, pitch, volume))
-        elif kind == "speak_audio":
-            _, uid, samples, sample_rate = msg
-            self.speaker.submit(AudioJob.whole(uid, samples, sample_rate))
         elif kind == "audio_begin":
             _, uid, sample_rate = msg
             self.audio_in[uid] = AudioJob(uid, sample_rate)

@@ -160,10 +160,7 @@ class LiveSession:
         samples = np.asarray(audio.samples, np.float32)
         if samples.ndim != 1 or not len(samples):
             raise InputError("the audio has no samples (or is not mono)", code="empty_audio")
-        uid = _new_id()
-        self._touch()
-        self._send(("speak_audio", uid, samples, int(audio.sample_rate)))
-        return uid
+        return self.speak_audio_stream([samples], audio.sample_rate)  # one piece, all here
 
     def speak_audio_stream(self, pieces: Iterable[np.ndarray], sample_rate: int) -> str:
         """Queue audio still being decoded (mono float32 ``pieces`` at ``sample_rate``;

@@ -41,19 +41,11 @@ class TextJob:
 
 @dataclass
 class AudioJob:
-    """Audio to speak, arriving in pieces as the caller decodes it (None ends it); a
-    whole decoded sound is one piece and the end."""
+    """Audio to speak, arriving in pieces as the caller decodes it (None ends it)."""
 
     uid: str
     sample_rate: int
     pieces: queue.Queue[np.ndarray | None] = field(default_factory=queue.Queue)
-
-    @classmethod
-    def whole(cls, uid: str, samples: np.ndarray, sample_rate: int) -> AudioJob:
-        job = cls(uid, sample_rate)
-        job.pieces.put(samples)
-        job.pieces.put(None)
-        return job
 
 
 class Speaker:
