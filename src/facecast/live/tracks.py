@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import time
+from collections.abc import Callable
 
 import av
 import numpy as np
@@ -23,6 +24,20 @@ from facecast.live.stage import Stage
 
 MAX_LATE_S = 0.1  # a track further behind than this skips to now
 FRAME_WAIT_S = 0.004  # how often a track looks again for a frame not rendered yet
+
+
+async def _in_turn(wanted: int | None, now: Callable[[], int], due: Callable[[int], float]
+                  ) -> int:
+    """The index (frame or packet) a track sends next: ``wanted`` once its time on the
+    clock has come, or the one due now when there is none yet or ``wanted`` is more than
+    MAX_LATE_S late."""
+    k = now() if wanted is None else wanted
+    wait = due(k) - time.monotonic()
+    if wait > 0:
+        await asyncio.sleep(wait)
+    elif -wait > MAX_LATE_S:
+        k = now()
+    return k
 
 
 class LiveVideoTrack(MediaStreamTrack):
@@ -40,12 +55,7 @@ class LiveVideoTrack(MediaStreamTrack):
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        k = self.clock.frame_now() if self._next is None else self._next
-        wait = self.clock.frame_due(k) - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        elif -wait > MAX_LATE_S:
-            k = self.clock.frame_now()
+        k = await _in_turn(self._next, self.clock.frame_now, self.clock.frame_due)
         # The frame is normally rendered already (LEAD_FRAMES ahead); at worst, wait
         # up to one frame for it, then send the latest one there is.
         got = self.stage.frame(k)
@@ -83,12 +93,7 @@ class LiveAudioTrack(MediaStreamTrack):
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        j = self.clock.packet_now() if self._next is None else self._next
-        wait = self.clock.packet_due(j) - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        elif -wait > MAX_LATE_S:
-            j = self.clock.packet_now()
+        j = await _in_turn(self._next, self.clock.packet_now, self.clock.packet_due)
         self._next = j + 1
         samples = self.schedule.audio(j * AUDIO_FRAME, AUDIO_FRAME)
         pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
