@@ -72,6 +72,7 @@ BAND_ITERATIONS = 24  # of the harmonic fill across the doubted band: a few pixe
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 _CROSS4 = np.array([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], np.float32)
 ACROSS_SPAN = 5  # px at most between the clear pixels on either side of a stroke
+FILL_SPAN = 9  # the same for the fill across a band of doubted pixels (letters' gaps too)
 ACROSS_AGREE = 8.0  # grey levels: a stroke's two sides this close lie on one surface
 ACROSS_MIN = 40  # fewer crossings of the logo's strokes than this: the fit stands
 ACROSS_TRUST = 0.1  # of the fitted opacity: a calibration further off is not the logo's
@@ -367,10 +368,11 @@ def _core_aided(frames: np.ndarray, bgs: np.ndarray, hole: np.ndarray, alpha: np
     # snapped to full darkens the guess of its neighbours, and take back those that are
     # fully covered after all.
     core = solid & (cv2.erode(solid.view(np.uint8), _CROSS, borderValue=0) > 0)
-    outer = solid & ~core
-    if not core.any():
-        core, outer = solid, np.zeros_like(solid)
-    solid = core.copy()
+    outer = solid & ~core & (cv2.dilate(core.view(np.uint8), _CROSS) > 0)
+    # A stroke too thin to have an inside (a small logo's) has no such layer: its pixels
+    # start in, and the rounds leave out those more likely partly covered.
+    thin = solid & ~core & ~outer
+    solid = core | thin
     out = bgs
     for _ in range(CHECK_ROUNDS + 1):
         out = _rim_fill(bgs, recovered, hole, solid, rows, cols)
@@ -379,14 +381,14 @@ def _core_aided(frames: np.ndarray, bgs: np.ndarray, hole: np.ndarray, alpha: np
         chance = _full_chance(np.nan_to_num(told, nan=0.0) / opacity, error / opacity)
         full = np.zeros_like(solid)
         full[rows, cols] = chance >= 0.5
-        want = core | (outer & full)
+        want = core | (outer & full) | (thin & solid & full)
         spread[rows, cols] = error / opacity
         if np.array_equal(want, solid):
             break
         solid = want
     else:
         out = _rim_fill(bgs, recovered, hole, solid, rows, cols)
-    edges = (core | outer) & ~solid
+    edges = (outer | thin) & ~solid
     return out, edges, spread
 
 
@@ -437,7 +439,7 @@ def _neighbour_mean(stack: np.ndarray) -> np.ndarray:
     return 0.25 * (pad[:, :-2, 1:-1] + pad[:, 2:, 1:-1] + pad[:, 1:-1, :-2] + pad[:, 1:-1, 2:])
 
 
-def _crossings(solid: np.ndarray, clear: np.ndarray
+def _crossings(solid: np.ndarray, clear: np.ndarray, span: int = ACROSS_SPAN
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lines across the logo's strokes: for each ``solid`` pixel and direction (row, column,
     both diagonals) with ``clear`` picture on both sides within ACROSS_SPAN, the flat
@@ -450,13 +452,13 @@ def _crossings(solid: np.ndarray, clear: np.ndarray
         found = []
         for sign in (1, -1):
             f = np.zeros(len(ys), int)
-            for k in range(1, ACROSS_SPAN):
+            for k in range(1, span):
                 yy, xx = ys + sign * k * dy, xs + sign * k * dx
                 ok = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w) & (f == 0)
                 f[ok & clear[np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)]] = k
             found.append(f)
         fa, fb = found
-        good = (fa > 0) & (fb > 0) & (fa + fb <= ACROSS_SPAN)
+        good = (fa > 0) & (fb > 0) & (fa + fb <= span)
         offsets = np.stack([-(fb + 1), -fb, fa, fa + 1], axis=1)
         yy, xx = ys[:, None] + offsets * dy, xs[:, None] + offsets * dx
         good &= ((yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)).all(axis=1)
@@ -726,21 +728,49 @@ def _doubt(frames: np.ndarray, bgs: np.ndarray, alpha: np.ndarray, opacity: floa
     levels = opacity * error * contrast / np.maximum(1.0 - alpha, 0.05)
     doubt = levels**2 / (levels**2 + np.maximum(texture, 0.5) ** 2)
     doubt[~inverted | core] = 0.0
-    # What the fill itself gets wrong here, on the whole: on the pixels the inversion gets
-    # right on the whole (the fully covered ones), the fill from the neighbours against the
-    # recovered picture, over the samples, smoothed (a stroke's edge wrongly taken as full
-    # stands out alone). Letters in a dark trough between a blind's bright slats were
-    # filled 2-3 grey levels bright.
+    # What the harmonic fill gets wrong here, on the whole. It is a straight line across
+    # a stroke, and letters in a dark trough between a blind's bright slats, or on the
+    # falling edge of a light band, sit below that line: they were filled 2-4 grey levels
+    # bright. A parabola through two known pixels on either side of the stroke, along the
+    # directions where the two sides agree, follows the picture's curve (within 0.1-0.3 on
+    # such walls); their difference on the recovered picture's mean over the samples is
+    # what the fill is then corrected by, frame after frame.
     a = alpha[None, :, :, None]
-    recovered = ((frames - a * colour) / (1.0 - a)) @ weights
-    mean = recovered.mean(axis=0)
+    mean = (((frames - a * colour) / (1.0 - a)) @ weights).mean(axis=0)
     band = doubt > DOUBT_MIN
-    fill = harmonic_fill(mean[..., None], band)[..., 0]
-    check = (full & ~core & band).astype(np.float32)
+    known = ~band & (~inverted | core | (doubt <= DOUBT_MIN))
     bias = np.zeros(alpha.shape, np.float32)
-    if check.sum() >= 16:
-        bias = _local_median(np.where(check > 0, fill - mean, np.nan), band, TEXTURE_REACH)
+    across, found = _across_fill(mean, band, known)
+    if found.any():
+        fill = harmonic_fill(mean[..., None], band)[..., 0]
+        # Where no line crosses the band with both sides known, the correction of the
+        # crossings nearby (it follows the picture's curve, which spans the logo).
+        bias = _local_median(np.where(found, fill - across, np.nan), band, TEXTURE_REACH)
+        bias[found] = (fill - across)[found]
     return doubt.astype(np.float32), bias
+
+
+def _across_fill(image: np.ndarray, band: np.ndarray, known: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``image``'s ``band`` pixels guessed across the band from ``known`` pixels: a parabola
+    through two on either side, along each direction where the two sides agree, averaged;
+    and the pixels so guessed."""
+    at, idx, pos = _crossings(band, known, FILL_SPAN)
+    out = np.zeros(image.shape, np.float32)
+    found = np.zeros(image.shape, bool)
+    if at.size == 0:
+        return out, found
+    values = image.ravel()[idx].astype(np.float64)
+    agree = np.abs(values[:, 1] - values[:, 2]) <= ACROSS_AGREE
+    if not agree.any():
+        return out, found
+    guess = _quadratic_at_zero(pos[agree], values[agree])
+    total = np.bincount(at[agree], guess, minlength=image.size)
+    count = np.bincount(at[agree], minlength=image.size)
+    flat = count > 0
+    out.ravel()[flat] = total[flat] / count[flat]
+    found.ravel()[flat] = True
+    return out, found
 
 
 def _local_median(values: np.ndarray, where: np.ndarray, reach: int) -> np.ndarray:
