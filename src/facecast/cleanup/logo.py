@@ -352,7 +352,10 @@ def _core_aided(frames: np.ndarray, bgs: np.ndarray, hole: np.ndarray, alpha: np
     out 10-15 grey levels too dark, which darkens its neighbours' guesses too (their
     estimates 0.03-0.04 high); each round leaves out the pixels more likely partly
     covered than fully (:func:`_full_chance`) and guesses their background again.
-    Returns the backgrounds and the pixels so left out (the letters' edges).
+    Next to a stroke's inside the outer layer starts out instead, and those of its
+    pixels fully covered after all are taken back (the darkened guesses never happen).
+    Returns the backgrounds, the pixels so left out (the letters' edges) and each
+    pixel's opacity error from its samples' spread (of the logo's opacity).
     """
     solid = hole & (alpha >= SOLID * opacity) & (alpha <= (2.0 - SOLID) * opacity)
     edges = np.zeros_like(hole)
@@ -363,10 +366,10 @@ def _core_aided(frames: np.ndarray, bgs: np.ndarray, hole: np.ndarray, alpha: np
     rows = slice(max(0, ys.min() - 1), ys.max() + 2)
     cols = slice(max(0, xs.min() - 1), xs.max() + 2)
     recovered = (frames - opacity * colour) / (1.0 - opacity)
-    # The solid pixels' outer layer (next to a pixel that is not solid, along a row or a
-    # column) is where a stroke's edge lies; start with it left out, so that no edge pixel
-    # snapped to full darkens the guess of its neighbours, and take back those that are
-    # fully covered after all.
+    # The solid pixels' outer layer (next to a pixel that is not solid along a row or a
+    # column, and to the stroke's inside) is where a stroke's edge lies; start with it left
+    # out, so that no edge pixel snapped to full darkens the guess of its neighbours, and
+    # take back those that are fully covered after all (grainy Obama's edges -11 -> -8).
     core = solid & (cv2.erode(solid.view(np.uint8), _CROSS, borderValue=0) > 0)
     outer = solid & ~core & (cv2.dilate(core.view(np.uint8), _CROSS) > 0)
     # A stroke too thin to have an inside (a small logo's) has no such layer: its pixels
