@@ -32,7 +32,7 @@ import numpy as np
 
 from facecast.cleanup.areas import Area, Region
 from facecast.cleanup.io import YuvFrame
-from facecast.cleanup.logo import LUMA, OverlayModel, PlaneInversion
+from facecast.cleanup.logo import DOUBT_MIN, LUMA, OverlayModel, PlaneInversion, harmonic_fill
 from facecast.cleanup.textmask import (
     StrokeParams,
     persistence_frames,
@@ -174,6 +174,34 @@ def _level_with_surroundings(rgb: np.ndarray, recovered: np.ndarray, hidden: np.
     cv2.copyTo(levelled, inside.view(np.uint8), part)
 
 
+def repair_band(rgb: np.ndarray, doubt: np.ndarray, hidden: np.ndarray,
+                bias: np.ndarray | None = None) -> None:
+    """Blend the pixels recovered with a doubtful opacity (a stroke's outline, its
+    anti-aliased rim) toward a fill from their well-recovered neighbours, in place.
+
+    ``doubt`` is the fill's weight per pixel (:func:`facecast.cleanup.logo._doubt`);
+    the fill is harmonic across the doubted pixels and ``hidden`` ones (to be filled
+    later), from the picture outside the logo and the strokes' recovered inside. A band
+    a pixel or two wide filled so is invisible where an outline 10 grey levels dark is
+    not.
+    """
+    band = doubt > DOUBT_MIN
+    rows, cols = np.nonzero(band.any(axis=1))[0], np.nonzero(band.any(axis=0))[0]
+    if rows.size == 0:
+        return
+    h, w = band.shape
+    y1, y2 = max(0, rows[0] - 2), min(h, rows[-1] + 3)
+    x1, x2 = max(0, cols[0] - 2), min(w, cols[-1] + 3)
+    part = rgb[y1:y2, x1:x2]
+    source = part.astype(np.float32)
+    fill = harmonic_fill(source, (band | hidden)[y1:y2, x1:x2])
+    if bias is not None:
+        fill -= bias[y1:y2, x1:x2, None]
+    weight = np.where(band, doubt, 0.0)[y1:y2, x1:x2, None].astype(np.float32)
+    out = np.clip(source + weight * (fill - source) + 0.5, 0, 255).astype(np.uint8)
+    cv2.copyTo(out, band[y1:y2, x1:x2].view(np.uint8), part)
+
+
 class RegionFiller:
     """The per-region state of the fill: analysis of new frames, memories, the fill itself."""
 
@@ -222,6 +250,17 @@ class RegionFiller:
                     self.inversions.append(inv)
                     if s == 1:
                         self.inverted |= inv.inverted((h, w))
+        # How far each recovered pixel is better filled from its neighbours.
+        self.doubt = np.zeros((h, w), np.float32)
+        for dst, part in self.overlays:
+            if part.doubt is not None:
+                self.doubt[dst] = np.maximum(self.doubt[dst],
+                                             np.where(part.fixed, 0.0, part.doubt))
+        self.doubt[~self.inverted] = 0.0
+        self.fill_bias = np.zeros((h, w), np.float32)
+        for dst, part in self.overlays:
+            if part.fill_bias is not None:
+                self.fill_bias[dst] += np.where(part.fixed, 0.0, part.fill_bias)
         self.memory = np.zeros((h, w, 3), np.uint8)
         self.staleness = np.full((h, w), NEVER, np.float32)
         self.previous: np.ndarray | None = None
@@ -392,6 +431,7 @@ class RegionFiller:
         synth = strip.inverted
         if synth.any():
             _level_with_surroundings(rgb, synth, mask)
+            repair_band(rgb, self.doubt, mask, self.fill_bias)
         if mask.any():
             stale = self.params.stale
             from_past = mask & (self.staleness < stale)

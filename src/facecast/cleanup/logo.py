@@ -31,6 +31,14 @@ The model is estimated from frames sampled across the video:
 The overlay is taken off the YUV planes (:class:`PlaneInversion`), since 4:2:0
 chroma mixes logo and picture at the logo's edges, down to its faintest
 anti-aliased rim (a fill there, smooth on grainy footage, drew an outline).
+
+Only the strokes' inside is known to be fully covered; along their outline the
+coverage is an estimate, and an error of a few percent there comes off as a dark
+or bright outline. So the model also says, per pixel, how far a fill from the
+well-recovered neighbours is to be trusted over the inversion (``doubt``: the
+inversion's error against the fill's, from the picture's detail beside the logo)
+and what that fill is off by on the whole (``fill_bias``);
+:func:`facecast.cleanup.fill.repair_band` blends the two in each frame.
 """
 
 from __future__ import annotations
@@ -58,7 +66,13 @@ CHECK_ROUNDS = 3  # of leaving out solid pixels more likely partly covered, and 
 NEUTRAL_SNAP = 8.0  # grey levels per channel: a fitted colour this close to white is white
 RIM_ITERATIONS = 40  # of the harmonic fill under the rim: 1-2 px wide, started from Telea
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601, as cv2 RGB2GRAY
+TEXTURE_REACH = 4  # px round a pixel where the picture's detail is read (9x9)
+DOUBT_MIN = 0.05  # a fill this little trusted over the inversion is not worth its cost
+BAND_ITERATIONS = 24  # of the harmonic fill across the doubted band: a few pixels wide
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+_CROSS4 = np.array([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], np.float32)
 ACROSS_SPAN = 5  # px at most between the clear pixels on either side of a stroke
+FILL_SPAN = 9  # the same for the fill across a band of doubted pixels (letters' gaps too)
 ACROSS_AGREE = 8.0  # grey levels: a stroke's two sides this close lie on one surface
 ACROSS_MIN = 40  # fewer crossings of the logo's strokes than this: the fit stands
 ACROSS_TRUST = 0.1  # of the fitted opacity: a calibration further off is not the logo's
@@ -83,6 +97,8 @@ class OverlayModel:
     opacity: float = 0.0
     fit_r2: float = 0.0
     info: dict[str, float] = field(default_factory=dict)
+    doubt: np.ndarray | None = None  # per pixel, the weight of a fill from its neighbours
+    fill_bias: np.ndarray | None = None  # grey levels that fill is off by, per pixel
     _plan: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -111,7 +127,9 @@ class OverlayModel:
         """The part of this model at ``rows, cols`` of its maps."""
         return OverlayModel(self.x1 + (cols.start or 0), self.y1 + (rows.start or 0),
                             self.alpha[rows, cols], self.colour, self.fixed[rows, cols],
-                            self.kind, self.opacity, self.fit_r2, dict(self.info))
+                            self.kind, self.opacity, self.fit_r2, dict(self.info),
+                            None if self.doubt is None else self.doubt[rows, cols],
+                            None if self.fill_bias is None else self.fill_bias[rows, cols])
 
     def _prepare(self) -> tuple[np.ndarray, tuple[slice, slice] | None, np.ndarray, np.ndarray]:
         # B = (I - a L) / (1 - a) = I * gain + offset, worked out once for the logo's box.
@@ -318,7 +336,7 @@ def _fit_overlay(stack: np.ndarray, mask: np.ndarray, inside: np.ndarray
 
 
 def _core_aided(frames: np.ndarray, bgs: np.ndarray, hole: np.ndarray, alpha: np.ndarray,
-                opacity: float, colour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                opacity: float, colour: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The backgrounds under the logo's anti-aliased rim guessed again, now between the
     picture outside and the picture recovered under the logo's solid pixels.
 
@@ -334,32 +352,59 @@ def _core_aided(frames: np.ndarray, bgs: np.ndarray, hole: np.ndarray, alpha: np
     out 10-15 grey levels too dark, which darkens its neighbours' guesses too (their
     estimates 0.03-0.04 high); each round leaves out the pixels more likely partly
     covered than fully (:func:`_full_chance`) and guesses their background again.
-    Returns the backgrounds and the pixels so left out (the letters' edges).
+    Next to a stroke's inside the outer layer starts out instead, and those of its
+    pixels fully covered after all are taken back (the darkened guesses never happen).
+    Returns the backgrounds, the pixels so left out (the letters' edges) and each
+    pixel's opacity error from its samples' spread (of the logo's opacity).
     """
     solid = hole & (alpha >= SOLID * opacity) & (alpha <= (2.0 - SOLID) * opacity)
     edges = np.zeros_like(hole)
+    spread = np.full(hole.shape, FULL_SPREAD, np.float32)
     if not solid.any() or not (hole & ~solid).any():
-        return bgs, edges
+        return bgs, edges, spread
     ys, xs = np.nonzero(hole)
     rows = slice(max(0, ys.min() - 1), ys.max() + 2)
     cols = slice(max(0, xs.min() - 1), xs.max() + 2)
     recovered = (frames - opacity * colour) / (1.0 - opacity)
+    # The solid pixels' outer layer (next to a pixel that is not solid along a row or a
+    # column, and to the stroke's inside) is where a stroke's edge lies; start with it left
+    # out, so that no edge pixel snapped to full darkens the guess of its neighbours, and
+    # take back those that are fully covered after all (grainy Obama's edges -11 -> -8).
+    core = solid & (cv2.erode(solid.view(np.uint8), _CROSS, borderValue=0) > 0)
+    outer = solid & ~core & (cv2.dilate(core.view(np.uint8), _CROSS) > 0)
+    # A stroke too thin to have an inside (a small logo's) has no such layer: its pixels
+    # start in, and the rounds leave out those more likely partly covered.
+    thin = solid & ~core & ~outer
+    solid = core | thin
     out = bgs
-    for _ in range(CHECK_ROUNDS):
-        out = bgs.copy()
-        out[:, solid] = recovered[:, solid]
-        part, where = out[:, rows, cols], (hole & ~solid)[rows, cols]
-        for _ in range(RIM_ITERATIONS):
-            part[:, where] = _neighbour_mean(part)[:, where]
-        around = _neighbour_mean(part)
+    for _ in range(CHECK_ROUNDS + 1):
+        out = _rim_fill(bgs, recovered, hole, solid, rows, cols)
+        around = _neighbour_mean(out[:, rows, cols])
         told, error = _opacity_spread(frames[:, rows, cols], around, colour)
         chance = _full_chance(np.nan_to_num(told, nan=0.0) / opacity, error / opacity)
-        partial = solid[rows, cols] & (chance < 0.5)
-        if not partial.any():
+        full = np.zeros_like(solid)
+        full[rows, cols] = chance >= 0.5
+        want = core | (outer & full) | (thin & solid & full)
+        spread[rows, cols] = error / opacity
+        if np.array_equal(want, solid):
             break
-        solid[rows, cols] &= ~partial
-        edges[rows, cols] |= partial
-    return out, edges
+        solid = want
+    else:
+        out = _rim_fill(bgs, recovered, hole, solid, rows, cols)
+    edges = (outer | thin) & ~solid
+    return out, edges, spread
+
+
+def _rim_fill(bgs: np.ndarray, recovered: np.ndarray, hole: np.ndarray, solid: np.ndarray,
+              rows: slice, cols: slice) -> np.ndarray:
+    """``bgs`` with the solid pixels' backgrounds recovered and the rest of the hole filled
+    harmonically between them and the picture outside."""
+    out = bgs.copy()
+    out[:, solid] = recovered[:, solid]
+    part, where = out[:, rows, cols], (hole & ~solid)[rows, cols]
+    for _ in range(RIM_ITERATIONS):
+        part[:, where] = _neighbour_mean(part)[:, where]
+    return out
 
 
 def _opacity_spread(frames: np.ndarray, bgs: np.ndarray, colour: np.ndarray
@@ -397,7 +442,7 @@ def _neighbour_mean(stack: np.ndarray) -> np.ndarray:
     return 0.25 * (pad[:, :-2, 1:-1] + pad[:, 2:, 1:-1] + pad[:, 1:-1, :-2] + pad[:, 1:-1, 2:])
 
 
-def _crossings(solid: np.ndarray, clear: np.ndarray
+def _crossings(solid: np.ndarray, clear: np.ndarray, span: int = ACROSS_SPAN
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lines across the logo's strokes: for each ``solid`` pixel and direction (row, column,
     both diagonals) with ``clear`` picture on both sides within ACROSS_SPAN, the flat
@@ -410,13 +455,13 @@ def _crossings(solid: np.ndarray, clear: np.ndarray
         found = []
         for sign in (1, -1):
             f = np.zeros(len(ys), int)
-            for k in range(1, ACROSS_SPAN):
+            for k in range(1, span):
                 yy, xx = ys + sign * k * dy, xs + sign * k * dx
                 ok = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w) & (f == 0)
                 f[ok & clear[np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)]] = k
             found.append(f)
         fa, fb = found
-        good = (fa > 0) & (fb > 0) & (fa + fb <= ACROSS_SPAN)
+        good = (fa > 0) & (fb > 0) & (fa + fb <= span)
         offsets = np.stack([-(fb + 1), -fb, fa, fa + 1], axis=1)
         yy, xx = ys[:, None] + offsets * dy, xs[:, None] + offsets * dx
         good &= ((yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)).all(axis=1)
@@ -600,6 +645,7 @@ def estimate_overlay(samples: Sequence[np.ndarray], box: tuple[int, int, int, in
         opacity = _refit_opacity(frames, bgs, mask, colour)
     alpha = np.nan_to_num(_opacity(frames, bgs, colour), nan=0.0)
     edges = np.zeros_like(hole)
+    spread = np.full(hole.shape, FULL_SPREAD, np.float32)
     if 0.08 <= opacity <= 0.92:
         # Against the inpainted background the fit is biased wherever that guess is, and on
         # a still shot the same way in every sample (letters on a dark band between bright
@@ -610,7 +656,7 @@ def estimate_overlay(samples: Sequence[np.ndarray], box: tuple[int, int, int, in
             alpha = np.nan_to_num(_opacity(frames, bgs, colour), nan=0.0)
         # With the opacity known, the rim's background is guessed again between the picture
         # outside and the picture recovered under the solid pixels.
-        bgs, edges = _core_aided(frames, bgs, hole, alpha, opacity, colour)
+        bgs, edges, spread = _core_aided(frames, bgs, hole, alpha, opacity, colour)
         alpha = np.nan_to_num(_opacity(frames, bgs, colour), nan=0.0)
     alpha = np.clip(alpha, 0.0, 1.0)
     info = {"explained": explained, "pixels": float(mask.sum())}
@@ -639,5 +685,115 @@ def estimate_overlay(samples: Sequence[np.ndarray], box: tuple[int, int, int, in
     # against 29.9 dB on the rim of a logo over a grainy talking head).
     fixed = alpha > MAX_INVERT_ALPHA
     alpha[fixed] = 0.0
+    doubt, bias = _doubt(frames, bgs, alpha, opacity, colour, spread, hole, inside, luma)
     return OverlayModel(ox, oy, alpha, colour, fixed, "semi-transparent", opacity=opacity,
-                        fit_r2=explained, info=info)
+                        fit_r2=explained, info=info, doubt=doubt, fill_bias=bias)
+
+
+def _doubt(frames: np.ndarray, bgs: np.ndarray, alpha: np.ndarray, opacity: float,
+           colour: np.ndarray, spread: np.ndarray, hole: np.ndarray, inside: np.ndarray,
+           weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How far to trust a fill from the neighbours over the inversion, per pixel (0-1).
+
+    Only the strokes' inside is certain: a pixel whose four neighbours are all fully
+    covered is fully covered too. Elsewhere the coverage is an estimate, off by its
+    samples' spread and at least FULL_SPREAD (the background's guess), and the inversion
+    turns a coverage error ``e`` into ``opacity * e * (L - B) / (1 - a)`` grey levels
+    (10-15 along a stroke's outline 86-97% covered, taken as full). A fill from the
+    neighbours is off by the picture's own detail at the scale of a pixel, read beside
+    the logo: a few levels on a clean picture, the grain's on a grainy one. The weights
+    are the two errors' shares, as for two independent estimates.
+    """
+    inverted = alpha > 0
+    full = inverted & (alpha >= opacity * (1.0 - 1e-4))
+    core = full & (cv2.erode(full.view(np.uint8), _CROSS, borderValue=0) > 0)
+    luma = frames @ weights
+    # Across a band two or three pixels wide: the picture at two pixels on either side.
+    pad = np.pad(luma, ((0, 0), (2, 2), (2, 2)), mode="edge")
+    lap = luma - 0.25 * (pad[:, :-4, 2:-2] + pad[:, 4:, 2:-2] + pad[:, 2:-2, :-4]
+                         + pad[:, 2:-2, 4:])
+    clear = inside & ~grow_mask(hole, 2)
+    if clear.sum() < 16:
+        return np.zeros(alpha.shape, np.float32), np.zeros(alpha.shape, np.float32)
+    # The picture's detail near each pixel (the logo's own pixels left out): a block's edge
+    # or a slat's beside a stroke makes a fill across it worse than anything the inversion
+    # leaves, while a flat wall lets it be exact.
+    power = np.where(clear, (lap**2).mean(axis=0), 0.0).astype(np.float32)
+    k = (2 * TEXTURE_REACH + 1,) * 2
+    total = cv2.boxFilter(power, -1, k, normalize=False, borderType=cv2.BORDER_REFLECT)
+    count = cv2.boxFilter(clear.astype(np.float32), -1, k, normalize=False,
+                          borderType=cv2.BORDER_REFLECT)
+    overall = float(power[clear].mean())
+    texture = np.sqrt(np.where(count >= 4, total / np.maximum(count, 1.0), overall))
+    background = (bgs @ weights).mean(axis=0)
+    contrast = np.abs(float(weights @ colour) - background)
+    error = np.sqrt(spread**2 + FULL_SPREAD**2)
+    levels = opacity * error * contrast / np.maximum(1.0 - alpha, 0.05)
+    doubt = levels**2 / (levels**2 + np.maximum(texture, 0.5) ** 2)
+    doubt[~inverted | core] = 0.0
+    # What the harmonic fill gets wrong here, on the whole. It is a straight line across
+    # a stroke, and letters in a dark trough between a blind's bright slats, or on the
+    # falling edge of a light band, sit below that line: they were filled 2-4 grey levels
+    # bright. A parabola through two known pixels on either side of the stroke, along the
+    # directions where the two sides agree, follows the picture's curve (within 0.1-0.3 on
+    # such walls); their difference on the recovered picture's mean over the samples is
+    # what the fill is then corrected by, frame after frame.
+    a = alpha[None, :, :, None]
+    mean = (((frames - a * colour) / (1.0 - a)) @ weights).mean(axis=0)
+    band = doubt > DOUBT_MIN
+    known = ~band & (~inverted | core | (doubt <= DOUBT_MIN))
+    bias = np.zeros(alpha.shape, np.float32)
+    across, found = _across_fill(mean, band, known)
+    if found.any():
+        fill = harmonic_fill(mean[..., None], band)[..., 0]
+        # Where no line crosses the band with both sides known, the correction of the
+        # crossings nearby (it follows the picture's curve, which spans the logo).
+        bias = _local_median(np.where(found, fill - across, np.nan), band, TEXTURE_REACH)
+        bias[found] = (fill - across)[found]
+    return doubt.astype(np.float32), bias
+
+
+def _across_fill(image: np.ndarray, band: np.ndarray, known: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``image``'s ``band`` pixels guessed across the band from ``known`` pixels: a parabola
+    through two on either side, along each direction where the two sides agree, averaged;
+    and the pixels so guessed."""
+    at, idx, pos = _crossings(band, known, FILL_SPAN)
+    out = np.zeros(image.shape, np.float32)
+    found = np.zeros(image.shape, bool)
+    if at.size == 0:
+        return out, found
+    values = image.ravel()[idx].astype(np.float64)
+    agree = np.abs(values[:, 1] - values[:, 2]) <= ACROSS_AGREE
+    if not agree.any():
+        return out, found
+    guess = _quadratic_at_zero(pos[agree], values[agree])
+    total = np.bincount(at[agree], guess, minlength=image.size)
+    count = np.bincount(at[agree], minlength=image.size)
+    flat = count > 0
+    out.ravel()[flat] = total[flat] / count[flat]
+    found.ravel()[flat] = True
+    return out, found
+
+
+def _local_median(values: np.ndarray, where: np.ndarray, reach: int) -> np.ndarray:
+    """At each ``where`` pixel, the median of the ``values`` (NaN: none) within ``reach``
+    (0 where fewer than 4 are known); 0 elsewhere."""
+    out = np.zeros(values.shape, np.float32)
+    for y, x in zip(*np.nonzero(where), strict=True):
+        near = values[max(0, y - reach):y + reach + 1, max(0, x - reach):x + reach + 1]
+        near = near[~np.isnan(near)]
+        if near.size >= 4:
+            out[y, x] = float(np.median(near))
+    return out
+
+
+def harmonic_fill(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+    """``image`` (float32, HxWxC) with its ``unknown`` pixels filled harmonically (each the
+    mean of its four neighbours) from the rest, a band a few pixels wide at most."""
+    fill = image.astype(np.float32).copy()
+    where = np.repeat(unknown[..., None], fill.shape[2], axis=2)
+    for _ in range(BAND_ITERATIONS):
+        blurred = cv2.filter2D(fill, -1, _CROSS4, borderType=cv2.BORDER_REPLICATE)
+        np.copyto(fill, blurred.reshape(fill.shape), where=where)
+    return fill

@@ -475,9 +475,13 @@ def _within(model: OverlayModel, area: Area, drop: np.ndarray | None = None,
         fixed = fixed & ~solid
     elif keep.all():
         return model
+    doubt = model.doubt
+    if doubt is not None:
+        doubt = np.where(keep & ~(solid if solid is not None else False), doubt, 0.0)
     return OverlayModel(model.x1, model.y1, np.where(keep, alpha, 0.0).astype(np.float32),
                         model.colour, fixed & keep, model.kind, model.opacity, model.fit_r2,
-                        dict(model.info))
+                        dict(model.info), None if doubt is None else doubt.astype(np.float32),
+                        model.fill_bias)
 
 
 def _overlaps(model: OverlayModel, x1: int, y1: int, x2: int, y2: int) -> bool:
