@@ -227,6 +227,7 @@ CODES_LIST: tuple[ErrorCode, ...] = (
         endpoint_deleted: the delivery's webhook endpoint was deleted
         stream_ended: the live stream has ended
         stream_not_ready: the live stream is still starting
+        stream_exists: a live worker was asked to start a stream it runs already
     """),
     *_codes("LimitError", """
         limit_exceeded: a configured limit refuses the request
