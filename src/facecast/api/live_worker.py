@@ -26,7 +26,9 @@ import logging
 import queue
 import socket
 import sys
+import threading
 from collections.abc import Iterator
+from types import FrameType
 from typing import Annotated, Any
 
 import numpy as np
@@ -47,6 +49,7 @@ from facecast.service.settings import Settings
 log = logging.getLogger("facecast.live_worker")
 
 ERROR_STATUS = 400  # the API rebuilds the error from its class and code, not the status
+SHUTDOWN_S = 10  # on SIGTERM, what uvicorn waits for open requests at most
 
 
 class OpenIn(BaseModel):
@@ -181,10 +184,18 @@ def run_live_worker(settings: Settings) -> None:
     sock.bind((settings.live_worker_host, settings.live_worker_port))  # 0: any free port
     host = LiveHost(settings, db)
     host.start(_advertised(settings, sock.getsockname()[1]))
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # the sessions end first: their closed events end the relayed event streams,
+            # which uvicorn would otherwise wait for before it stops
+            threading.Thread(target=host.close_all, args=("shutdown",), daemon=True).start()
+            super().handle_exit(sig, frame)
+
     try:
         config = uvicorn.Config(create_worker_app(host, settings.live_rpc_key),
-                                log_level="warning", access_log=False)
-        uvicorn.Server(config).run(sockets=[sock])
+                                log_level="warning", access_log=False,
+                                timeout_graceful_shutdown=SHUTDOWN_S)
+        Server(config).run(sockets=[sock])
     finally:
         host.stop()
         db.dispose()

@@ -19,7 +19,9 @@ import click
 @click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False),
               help="The certificate's PEM private key (FACECAST_SSL_KEYFILE).")
 @click.option("--api-workers", type=click.IntRange(1, 64),
-              help="API processes sharing the port (FACECAST_API_WORKERS, default 1).")
+              help="API processes sharing the port (FACECAST_API_WORKERS, default 1). Above "
+                   "1, live streams run on a live worker started beside them (see "
+                   "live-worker).")
 def serve(host: str | None, port: int | None, workers: int | None, ssl_certfile: str | None,
           ssl_keyfile: str | None, api_workers: int | None) -> None:
     """Run the HTTP API, its workers, database and storage on this machine."""

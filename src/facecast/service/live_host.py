@@ -65,16 +65,21 @@ class LiveHost:
         self._beat.start()
         log.info("live worker %s at %s: %d sessions", self.worker_id, rpc_url, self.capacity)
 
+    def close_all(self, reason: str) -> None:
+        """End every open session (at once: each close waits for its process); their
+        ``closed`` events end the event streams the API processes relay."""
+        with self._lock:
+            open_ = [s for s in self._streams.values() if s.status != "ended"]
+        if open_:
+            with ThreadPoolExecutor(max_workers=min(16, len(open_))) as pool:
+                list(pool.map(lambda s: self._end(s, reason, finish=True), open_))
+
     def stop(self) -> None:
         """Every session ends (``shutdown``) and the row goes (a clean stop)."""
         self._stop.set()
         if self._beat is not None:
             self._beat.join(timeout=10)
-        with self._lock:
-            open_ = [s for s in self._streams.values() if s.status != "ended"]
-        if open_:
-            with ThreadPoolExecutor(max_workers=min(16, len(open_))) as pool:
-                list(pool.map(lambda s: self._end(s, "shutdown", finish=True), open_))
+        self.close_all("shutdown")
         if self.worker_id is not None:
             live_workers.unregister(self.db, self.worker_id)
 

@@ -58,8 +58,9 @@ class Report:
 
 def beat(db: Database, worker_id: int, reports: list[Report]) -> dict[str, str]:
     """The heartbeat: the row touched, each session's state written. Returns the sessions
-    of this worker ended meanwhile by someone else (id -> reason), for the worker to
-    close; raises LookupError when the worker's row is gone (pruned after being lost)."""
+    of this worker ended meanwhile by someone else, or whose row is gone (id -> reason),
+    for the worker to close; raises LookupError when the worker's own row is gone
+    (pruned after being lost)."""
     with db.session() as session:
         if not rowcount(session.execute(update(LiveWorker).where(LiveWorker.id == worker_id)
                                         .values(last_seen=utcnow()))):
@@ -70,9 +71,13 @@ def beat(db: Database, worker_id: int, reports: list[Report]) -> dict[str, str]:
                 viewers=r.viewers, media_seconds=r.media_seconds,
                 last_activity=r.last_activity))
         ids = [r.stream_id for r in reports]
-        ended = session.execute(select(LiveSessionRow.id, LiveSessionRow.ended_reason).where(
-            LiveSessionRow.id.in_(ids), LiveSessionRow.status == "ended")).all() if ids else []
-    return {sid: reason or "ended" for sid, reason in ended}
+        rows = session.execute(select(LiveSessionRow.id, LiveSessionRow.status,
+                                      LiveSessionRow.ended_reason).where(
+            LiveSessionRow.id.in_(ids))).all() if ids else []
+    ended = {sid: reason or "ended" for sid, status, reason in rows if status == "ended"}
+    # no row: the API gave up on it while it started here (a timeout) and dropped it
+    ended.update({sid: "start_failed" for sid in set(ids) - {row[0] for row in rows}})
+    return ended
 
 
 def alive_after(lease_s: float) -> datetime:
