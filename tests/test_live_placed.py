@@ -16,6 +16,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +25,7 @@ import pytest
 from sqlalchemy import select
 
 from facecast.service.models import LiveWorker
-from live_support import Events, LiveServer, Viewer, live_server, wait_for
+from live_support import Events, LiveServer, Viewer, live_server, wait_for, wav_base64
 from service_support import ServerProcess
 
 API = "/api/v1"
@@ -77,7 +78,7 @@ def worker_pid(a: LiveServer) -> int:
 
 
 def test_any_api_process_answers_any_stream(pair: tuple[LiveServer, ServerProcess],
-                                            avatar: str) -> None:
+                                            avatar: str, tmp_path: Path) -> None:
     a, b = pair
     headers = a.headers()
     r = create(a.url, headers, avatar_id=avatar, **SMALL)
@@ -107,6 +108,11 @@ def test_any_api_process_answers_any_stream(pair: tuple[LiveServer, ServerProces
         events.wait("utterance_started", utterance_id=said)
         assert events.wait("word", utterance_id=said)["word"]
         events.wait("utterance_ended", utterance_id=said)
+        # audio: decoded in b's process, streamed on to the worker as it is decoded
+        r = httpx.post(f"{b.url}{API}/streams/{sid}/speak", headers=headers,
+                       json={"audio": {"base64": wav_base64(tmp_path, seconds=1.0)}})
+        assert r.status_code == 202, r.text
+        events.wait("utterance_ended", utterance_id=r.json()["id"])
         r = httpx.post(f"{a.url}{API}/streams/{sid}/interrupt", headers=headers)
         assert r.status_code == 200 and r.json()["stream_id"] == sid, r.text
         # what the worker's heartbeat reports, read through either server

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hmac
 import logging
 import queue
+import signal
 import socket
 import sys
 import threading
@@ -184,20 +186,30 @@ def run_live_worker(settings: Settings) -> None:
     sock.bind((settings.live_worker_host, settings.live_worker_port))  # 0: any free port
     host = LiveHost(settings, db)
     host.start(_advertised(settings, sock.getsockname()[1]))
+    closing = threading.Thread(target=host.close_all, args=("shutdown",), daemon=True)
+
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             # the sessions end first: their closed events end the relayed event streams,
             # which uvicorn would otherwise wait for before it stops
-            threading.Thread(target=host.close_all, args=("shutdown",), daemon=True).start()
+            if closing.ident is None:  # once, whatever signals follow
+                closing.start()
             super().handle_exit(sig, frame)
 
+    def _terminated(_sig: int, _frame: FrameType | None) -> None:
+        raise SystemExit(0)  # uvicorn raises SIGTERM again once it has stopped: end cleanly
+
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         config = uvicorn.Config(create_worker_app(host, settings.live_rpc_key),
                                 log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=SHUTDOWN_S)
-        Server(config).run(sockets=[sock])
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises Ctrl-C again, too
+            Server(config).run(sockets=[sock])
     finally:
-        host.stop()
+        if closing.ident is not None:
+            closing.join(SHUTDOWN_S)
+        host.stop()  # the row goes
         db.dispose()
 
 
