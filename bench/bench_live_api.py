@@ -18,7 +18,12 @@ Prints a table (metric, value, bar, PASS/FAIL) and exits 0 whether a bar is met 
 The viewers decode in this process, so on a small machine they take CPU from the sessions
 too (as a player on the same machine would).
 
-    python bench/bench_live_api.py [--sessions 2] [--polls 200]
+    python bench/bench_live_api.py [--sessions 2] [--polls 200] [--placed]
+
+``--placed`` runs the sessions on a live worker (``FACECAST_LIVE_PLACEMENT=workers``:
+``serve`` starts one beside its API process) instead of as the API process's children:
+every call is then forwarded over loopback HTTP and the events relayed, so the two runs
+side by side give what the forwarding adds.
 
 Bars (a quiet 2-core machine): a session opens in < 5 s; with two sessions streaming, API
 polls keep p99 < 100 ms (sessions render in their own processes; the API only signals).
@@ -74,13 +79,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, default=2)
     parser.add_argument("--polls", type=int, default=200)
+    parser.add_argument("--placed", action="store_true",
+                        help="sessions on a live worker (calls forwarded, events relayed)")
     args = parser.parse_args()
 
     rows: list[list[object]] = []
     with tempfile.TemporaryDirectory() as home:
         server = ServerProcess(Path(home), workers=0, rate_limit="100000/second",
                                live_max_per_account=args.sessions,
-                               live_max_sessions=args.sessions).start()
+                               live_max_sessions=args.sessions,
+                               live_placement="workers" if args.placed else "local").start()
         viewers: list[Viewer] = []
         try:
             client = httpx.Client(base_url=server.url, timeout=120,
@@ -89,6 +97,9 @@ def main() -> None:
                 base = polls(client, path, args.polls)
                 rows.append([f"GET {path}, no session: p50 / p99 ms",
                              f"{p(base, 50):.1f} / {p(base, 99):.1f}", "", ""])
+            if args.placed:  # the live worker has registered
+                wait_for(lambda: 'live_sessions{of="capacity"} 0.0' not in
+                         client.get("/metrics").text, 60, "the live worker")
             avatar = next(a["id"] for a in client.get("/api/v1/avatars").json()["items"]
                           if a["name"] == "Eileen Collins")
             streams = []
@@ -108,8 +119,9 @@ def main() -> None:
                              "PASS" if created < CREATE_BAR_S else "FAIL"])
                 rows.append([f"session {i + 1}: WHEP answer s", f"{answered:.2f}", "", ""])
             assert server.proc is not None
-            sessions = [c for c in psutil.Process(server.proc.pid).children()
-                        if "spawn_main" in " ".join(c.cmdline())]  # the sessions' processes
+            # the sessions' processes (the live worker's children when placed)
+            sessions = [c for c in psutil.Process(server.proc.pid).children(recursive=True)
+                        if "spawn_main" in " ".join(c.cmdline())]
             idle_cores = cores(sessions, CPU_WINDOW_S)
             rows.append([f"CPU cores per session, idle ({CPU_WINDOW_S:g} s)",
                          " / ".join(f"{c:.2f}" for c in idle_cores), "", ""])
@@ -153,7 +165,8 @@ def main() -> None:
                 viewer.close()
             server.stop()
     print_table(["metric", "value", "bar", ""], rows,
-                title=f"live streaming, API side ({psutil.cpu_count()} cores)")
+                title=f"live streaming, API side ({psutil.cpu_count()} cores"
+                      f"{', placed on a live worker' if args.placed else ''})")
 
 
 if __name__ == "__main__":
