@@ -197,3 +197,27 @@ def test_a_lost_worker_ends_its_streams(pair: tuple[LiveServer, ServerProcess],
     # no worker alive: placement refuses
     r = create(a.url, headers, avatar_id=avatar, **SMALL)
     assert r.status_code == 503 and r.json()["error"]["code"] == "capacity_reached", r.text
+
+
+def test_claims_at_once_never_overfill_a_worker(tmp_path: Path) -> None:
+    """Thirty-two placements at once on a worker with room for two: two win, whatever the
+    order (each claim is one conditional UPDATE); a slot given back is claimed again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from facecast.service import live_workers
+    from facecast.service.db import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'claims.db'}")
+    db.migrate()
+    try:
+        worker = live_workers.register(db, "http://127.0.0.1:9", capacity=2)
+        with ThreadPoolExecutor(32) as pool:
+            won = [w for w in pool.map(lambda _: live_workers.claim(db, 60.0), range(32)) if w]
+        assert [w.id for w in won] == [worker] * 2
+        with db.session() as session:
+            assert session.get(LiveWorker, worker).sessions == 2  # type: ignore[union-attr]
+            live_workers.release(session, worker)
+        assert live_workers.claim(db, 60.0) is not None
+        assert live_workers.claim(db, 60.0) is None
+    finally:
+        db.dispose()
