@@ -12,7 +12,9 @@ Starts ``facecast serve`` (no job workers) in a scratch home, then:
    times ``speak`` -> ``utterance_started`` and -> the first ``word`` event (SSE);
 4. samples the CPU time of each session's process (idle, and the one speaking): what
    ``FACECAST_LIVE_CPU_PER_SESSION`` should say;
-5. deletes the sessions and times how long until their processes are gone.
+5. times a forwarded call (``interrupt``, to the session and back) and ``speak`` ->
+   ``utterance_started`` for a few short sentences;
+6. deletes the sessions and times how long until their processes are gone.
 
 Prints a table (metric, value, bar, PASS/FAIL) and exits 0 whether a bar is met or not.
 The viewers decode in this process, so on a small machine they take CPU from the sessions
@@ -50,6 +52,7 @@ from service_support import ServerProcess
 CREATE_BAR_S = 5.0
 POLL_P99_BAR_MS = 100.0
 CPU_WINDOW_S = 5.0
+SPEAK_REPEATS = 5
 
 
 def polls(client: httpx.Client, path: str, n: int) -> list[float]:
@@ -148,6 +151,26 @@ def main() -> None:
                              "streaming: p50 / p99 ms", f"{p(busy, 50):.1f} / {p(busy, 99):.1f}",
                              f"p99 < {POLL_P99_BAR_MS:.0f}",
                              "PASS" if p(busy, 99) < POLL_P99_BAR_MS else "FAIL"])
+            # a call that goes to the session and back (through the live worker when placed)
+            cuts = []
+            for _ in range(max(10, args.polls // 5)):
+                started = time.perf_counter()
+                assert client.post(f"/api/v1/streams/{first['id']}/interrupt").status_code \
+                    == 200
+                cuts.append((time.perf_counter() - started) * 1000)
+            rows.append(["POST /streams/{id}/interrupt: p50 / p99 ms",
+                         f"{p(cuts, 50):.1f} / {p(cuts, 99):.1f}", "", ""])
+            # speak -> utterance_started, a short sentence at a time (its first audio)
+            starts = []
+            for i in range(SPEAK_REPEATS):
+                started = time.perf_counter()
+                said = client.post(f"/api/v1/streams/{first['id']}/speak",
+                                   json={"text": f"Number {i + 1}, a short sentence."})
+                events.wait("utterance_started", 60, utterance_id=said.json()["id"])
+                starts.append((time.perf_counter() - started) * 1000)
+                events.wait("utterance_ended", 60, utterance_id=said.json()["id"])
+            rows.append([f"speak -> utterance_started, {SPEAK_REPEATS} short: p50 / max ms",
+                         f"{p(starts, 50):.0f} / {max(starts):.0f}", "", ""])
             frames = [v.video_frames for v in viewers]
             events.close()
             pids = [c.pid for c in sessions]
