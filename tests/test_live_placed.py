@@ -137,7 +137,7 @@ def test_any_api_process_answers_any_stream(pair: tuple[LiveServer, ServerProces
         wait_for(lambda: viewer.hung_up, 15, "the viewer's connection to be ended")
         assert httpx.delete(resource, headers=headers).json()["error"]["code"] == \
             "viewer_not_found"
-        r = httpx.delete(f"{a.url}{API}/streams/{sid}", headers=headers)
+        r = httpx.delete(f"{a.url}{API}/streams/{sid}", headers=headers, timeout=30)
         assert r.status_code == 200 and r.json()["ended_reason"] == "deleted", r.text
         assert events.wait("closed")["reason"] == "deleted"
         assert events.ended.wait(10)

@@ -238,13 +238,14 @@ class LiveHost:
         return len(stream.viewers)
 
     def close(self, stream_id: str, reason: str) -> None:
-        """The API ended the stream (its row says so already): ``closed``, then the
-        process."""
-        self._end(self.stream(stream_id), reason, finish=False)
+        """The API ended the stream (its row says so already): ``closed`` at once, then
+        the process, in the background (the API's caller does not wait for it)."""
+        self._end(self.stream(stream_id), reason, finish=False, wait=False)
 
-    def _end(self, stream: Stream, reason: str, *, finish: bool) -> None:
+    def _end(self, stream: Stream, reason: str, *, finish: bool, wait: bool = True) -> None:
         """End a session here once; ``finish``: this worker decided it, so the row ends
-        too (the one UPDATE that ends a row gives its slot back)."""
+        too (the one UPDATE that ends a row gives its slot back); ``wait``: for its
+        process to end (else a thread waits)."""
         with stream._lock:
             if stream.status == "ended":
                 return
@@ -259,13 +260,22 @@ class LiveHost:
         stream.publish("closed", reason=reason, utterance_id=None,
                        t=round(stream.media_seconds, 3))
         if stream.session is not None:
-            try:
-                stream.session.close()
-            except Exception:
-                log.exception("closing live stream %s failed", stream.id)
+            if wait:
+                self._close(stream)
+            else:
+                threading.Thread(target=self._close, args=(stream,), daemon=True,
+                                 name=f"facecast-live-close-{stream.id}").start()
         with self._lock:
             self._ended_at[stream.id] = time.monotonic()
         log.info("live stream %s ended here: %s", stream.id, reason)
+
+    @staticmethod
+    def _close(stream: Stream) -> None:
+        assert stream.session is not None
+        try:
+            stream.session.close()
+        except Exception:
+            log.exception("closing live stream %s failed", stream.id)
 
     def open_count(self) -> int:
         with self._lock:
