@@ -205,6 +205,15 @@ class Stream:
             self._listeners.discard(listener)
 
 
+def close_session(stream: Stream) -> None:
+    """A session's process ended (up to session.JOIN_S, then killed)."""
+    assert stream.session is not None
+    try:
+        stream.session.close()
+    except Exception:
+        log.exception("closing live stream %s failed", stream.id)
+
+
 class LiveStreams:
     """The live sessions of this process: create, speak, watch (WHEP), end, reap."""
 
@@ -439,8 +448,9 @@ class LiveStreams:
             return "idle"
         return None
 
-    def _end(self, stream: Stream, reason: str) -> None:
-        """End a session once: its ``closed`` event, then its process."""
+    def _end(self, stream: Stream, reason: str, wait: bool = True) -> None:
+        """End a session once: its ``closed`` event, then its process (``wait``: for it
+        to end; else a thread does, and the caller goes on)."""
         with stream._lock:
             if stream.status == "ended":
                 return
@@ -450,10 +460,11 @@ class LiveStreams:
         stream.publish("closed", reason=reason, utterance_id=None,
                        t=round(stream.media_seconds, 3))
         if stream.session is not None:
-            try:
-                stream.session.close()
-            except Exception:
-                log.exception("closing live stream %s failed", stream.id)
+            if wait:
+                close_session(stream)
+            else:
+                threading.Thread(target=close_session, args=(stream,), daemon=True,
+                                 name=f"facecast-live-close-{stream.id}").start()
         log.info("live stream %s ended: %s (%d min, %d credits)", stream.id, reason,
                  stream.minutes_charged, stream.credits_charged)
 
@@ -501,7 +512,7 @@ class LiveStreams:
 
     def end(self, principal: Principal, stream_id: str) -> Stream:
         stream = self.get(principal, stream_id)
-        self._end(stream, "deleted")
+        self._end(stream, "deleted", wait=False)  # the caller need not wait for the process
         return stream
 
     def speak(self, principal: Principal, stream_id: str, *, text: str | None = None,

@@ -31,7 +31,7 @@ from facecast.errors import ConflictError, LimitError, NotFoundError
 from facecast.rules import LIVE_MAX_QUEUED_UTTERANCES, LIVE_MAX_VIEWERS
 from facecast.service import live_workers
 from facecast.service.db import Database
-from facecast.service.live import ENDED_KEEP_S, Stream, check_sdp
+from facecast.service.live import ENDED_KEEP_S, Stream, check_sdp, close_session
 from facecast.service.models import utcnow
 from facecast.service.scratch import scratch
 from facecast.service.settings import Settings
@@ -261,21 +261,13 @@ class LiveHost:
                        t=round(stream.media_seconds, 3))
         if stream.session is not None:
             if wait:
-                self._close(stream)
+                close_session(stream)
             else:
-                threading.Thread(target=self._close, args=(stream,), daemon=True,
+                threading.Thread(target=close_session, args=(stream,), daemon=True,
                                  name=f"facecast-live-close-{stream.id}").start()
         with self._lock:
             self._ended_at[stream.id] = time.monotonic()
         log.info("live stream %s ended here: %s", stream.id, reason)
-
-    @staticmethod
-    def _close(stream: Stream) -> None:
-        assert stream.session is not None
-        try:
-            stream.session.close()
-        except Exception:
-            log.exception("closing live stream %s failed", stream.id)
 
     def open_count(self) -> int:
         with self._lock:

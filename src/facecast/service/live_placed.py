@@ -274,9 +274,10 @@ class PlacedStreams(LiveStreams):
         """Nothing: an API process stopping leaves the streams to their workers (and to
         the other API processes)."""
 
-    def _end(self, stream: Stream, reason: str) -> None:
+    def _end(self, stream: Stream, reason: str, wait: bool = True) -> None:
         """End a stream once (its row), then its session on its worker (``closed``
-        with the reason goes out from there); a lost worker is not asked."""
+        with the reason goes out from there; the worker closes the process in the
+        background, so ``wait`` changes nothing); a lost worker is not asked."""
         if not live_workers.finish(self.db, stream.id, reason):
             return
         stream.status, stream.ended_reason, stream.ended_at = "ended", reason, utcnow()
