@@ -56,6 +56,7 @@ from facecast.service.models import LiveSessionRow, LiveWorker, utcnow
 if TYPE_CHECKING:
     from facecast.live import LiveSpec
     from facecast.service.assets import MediaSource
+    from facecast.service.core import Service
 
 log = logging.getLogger("facecast.live")
 
@@ -75,7 +76,7 @@ def _at(now: float | None) -> datetime:
 class PlacedStreams(LiveStreams):
     """Live streams on live workers, any API process answering for any of them."""
 
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: Service) -> None:
         super().__init__(service)
         self.db = service.db
         self._http = httpx.Client(timeout=RPC_TIMEOUT_S)
@@ -124,12 +125,20 @@ class PlacedStreams(LiveStreams):
 
     # ---- the calls to a worker -------------------------------------------------------------
 
+    def stop(self) -> None:
+        super().stop()
+        self._http.close()
+
     def _call(self, stream: Stream, method: str, path: str = "", *,
               timeout: float = RPC_TIMEOUT_S, **kwargs: Any) -> dict[str, Any]:
+        """One call about the stream to its worker (``/sessions/{id}/{path}``)."""
+        url = f"{stream.worker}/sessions/{stream.id}" + (f"/{path}" if path else "")
+        return self._request(stream, method, url, timeout, **kwargs)
+
+    def _request(self, stream: Stream, method: str, url: str, timeout: float,
+                 **kwargs: Any) -> dict[str, Any]:
         """One call to the stream's worker: its answer, or its error raised again here
         (``live_failed`` when the worker cannot be reached)."""
-        url = f"{stream.worker}/sessions" + (f"/{stream.id}" if path != "open" else "") + \
-            (f"/{path}" if path and path != "open" else "")
         try:
             r = self._http.request(method, url, headers=self._auth, timeout=timeout, **kwargs)
         except httpx.HTTPError as exc:
@@ -235,12 +244,12 @@ class PlacedStreams(LiveStreams):
     def _open(self, stream: Stream, spec: LiveSpec) -> None:
         import base64
 
-        self._call(stream, "POST", "open", timeout=self.settings.live_start_timeout_s +
-                   RPC_TIMEOUT_S, json={
-                       "id": stream.id, "photo": base64.b64encode(spec.photo.read_bytes())
-                       .decode("ascii"), "suffix": spec.photo.suffix, "voice": spec.voice,
-                       "width": spec.width, "height": spec.height,
-                       "expression": spec.expression, "max_duration_s": stream.max_duration_s})
+        opening = {"id": stream.id, "photo": base64.b64encode(spec.photo.read_bytes())
+                   .decode("ascii"), "suffix": spec.photo.suffix, "voice": spec.voice,
+                   "width": spec.width, "height": spec.height, "expression": spec.expression,
+                   "max_duration_s": stream.max_duration_s}
+        self._request(stream, "POST", f"{stream.worker}/sessions",
+                      self.settings.live_start_timeout_s + RPC_TIMEOUT_S, json=opening)
         stream.started = time.monotonic()  # the worker runs it (a failure now closes it)
         with self.db.session() as session:
             won = rowcount(session.execute(update(LiveSessionRow).where(
