@@ -206,7 +206,7 @@ class Stream:
 
 
 def close_session(stream: Stream) -> None:
-    """A session's process ended (up to session.JOIN_S, then killed)."""
+    """End a session's process (it is given session.JOIN_S, then killed)."""
     assert stream.session is not None
     try:
         stream.session.close()
