@@ -5,6 +5,7 @@ server-sent-events reader, each waiting on conditions with timeouts rather than 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import threading
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import uvicorn
 
 from facecast.api.app import create_app
@@ -220,3 +222,15 @@ class Events:
     def close(self) -> None:
         self._client.close()
         self._thread.join(10)
+
+
+def wav_base64(folder: Path, seconds: float = 1.5, rate: int = 16000) -> str:
+    """A voiced sound (a 150 Hz buzz with harmonics, rising and falling) as a WAV file."""
+    from facecast.media.audio import Audio, write_audio
+
+    t = np.arange(int(seconds * rate)) / rate
+    buzz = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 8))
+    envelope = np.sin(np.pi * t / seconds) ** 2 * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+    path = write_audio(folder / "buzz.wav", Audio((0.3 * buzz * envelope).astype(np.float32),
+                                                  rate))
+    return base64.b64encode(path.read_bytes()).decode()

@@ -20,7 +20,7 @@ import numpy as np
 import psutil
 import pytest
 
-from live_support import Events, LiveServer, Viewer, live_server, wait_for
+from live_support import Events, LiveServer, Viewer, live_server, wait_for, wav_base64
 from service_support import file_server
 
 API = "/api/v1"
@@ -66,18 +66,6 @@ def gone(process_id: int) -> bool:
 
 def error(r: httpx.Response) -> tuple[int, str]:
     return r.status_code, str(r.json()["error"]["code"])
-
-
-def wav_base64(folder: Path, seconds: float = 1.5, rate: int = 16000) -> str:
-    """A voiced sound (a 150 Hz buzz with harmonics, rising and falling) as a WAV file."""
-    from facecast.media.audio import Audio, write_audio
-
-    t = np.arange(int(seconds * rate)) / rate
-    buzz = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 8))
-    envelope = np.sin(np.pi * t / seconds) ** 2 * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
-    path = write_audio(folder / "buzz.wav", Audio((0.3 * buzz * envelope).astype(np.float32),
-                                                  rate))
-    return base64.b64encode(path.read_bytes()).decode()
 
 
 def png_base64(image: np.ndarray) -> str:

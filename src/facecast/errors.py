@@ -227,6 +227,7 @@ CODES_LIST: tuple[ErrorCode, ...] = (
         endpoint_deleted: the delivery's webhook endpoint was deleted
         stream_ended: the live stream has ended
         stream_not_ready: the live stream is still starting
+        stream_exists: a live worker was asked to start a stream it runs already
     """),
     *_codes("LimitError", """
         limit_exceeded: a configured limit refuses the request
@@ -237,8 +238,8 @@ CODES_LIST: tuple[ErrorCode, ...] = (
         too_many_streams: the account's cap on open live streams
         too_many_viewers: the live stream's cap on WHEP viewers
         too_many_utterances: the live stream's cap on utterances queued at once
-        capacity_reached: the server runs all the live streams its CPU carries
-        live_unavailable: live streams need a single API process
+        capacity_reached: the server (or every live worker) runs all the live streams it can
+        live_unavailable: live streams kept in the API process need a single API process
     """),
     *_codes("ForbiddenError", """
         forbidden: the caller may not do this (admin only)

@@ -8,7 +8,9 @@ running when it stopped are requeued when it (or another server) runs again.
 
 With ``api_workers`` above 1, several API processes (uvicorn's supervisor, one listening
 socket shared by all) answer requests, and this process only supervises them and runs
-the upkeep thread (reaper, webhooks, retention) once for all of them.
+the upkeep thread (reaper, webhooks, retention) once for all of them. Live streams are
+then placed on live workers (any API process answers for any stream), and a live worker
+runs here as a child too (``FACECAST_LIVE_LOCAL_WORKER=false``: only on other machines).
 """
 
 from __future__ import annotations
@@ -34,6 +36,25 @@ def start_workers(settings: Settings) -> subprocess.Popen[bytes] | None:
         return None
     return subprocess.Popen([sys.executable, "-m", "facecast.service.consumer",
                              "--die-with-parent"], env=os.environ.copy())
+
+
+def start_live_worker(settings: Settings) -> subprocess.Popen[bytes] | None:
+    """A live worker on this machine, when live streams are placed on live workers (as
+    they are with several API processes) and none is said to run elsewhere only."""
+    if not (settings.live_placed and settings.live_local_worker):
+        return None
+    return subprocess.Popen([sys.executable, "-m", "facecast.api.live_worker",
+                             "--die-with-parent"], env=os.environ.copy())
+
+
+def _stop(child: subprocess.Popen[bytes] | None) -> None:
+    if child is None:
+        return
+    child.terminate()
+    try:
+        child.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        child.kill()
 
 
 def api_process_app() -> FastAPI:
@@ -74,10 +95,12 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
     sweep(settings.scratch_root)  # what work killed before this start left behind
     first_key = service.bootstrap()
     workers = start_workers(settings)
+    live_worker = start_live_worker(settings)
     try:
         announce(f"facecast {settings.base_url} (API docs at {settings.base_url}/docs; "
                  f"data in {settings.service_dir}; {settings.api_workers} API process(es), "
-                 f"{settings.workers} worker process(es))")
+                 f"{settings.workers} worker process(es)"
+                 + (", a live worker" if live_worker is not None else "") + ")")
         if first_key:
             announce(f"first start: admin API key (shown once, keep it): {first_key}")
         if settings.api_workers > 1:
@@ -93,10 +116,6 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
         with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C after stopping
             uvicorn.Server(config).run()
     finally:
-        if workers is not None:
-            workers.terminate()
-            try:
-                workers.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                workers.kill()
+        _stop(live_worker)  # its sessions end (shutdown) before the API goes
+        _stop(workers)
         service.db.dispose()

@@ -80,11 +80,12 @@ class ServiceCollector:
         states = [w.state for w in list_workers(self.service.db, self.service.settings.lease_s)]
         for state in ("idle", "busy", "lost"):  # each state always, 0 too: alerts on "lost"
             workers.add_metric([state], states.count(state))
-        # this process's own: live sessions are children of the API process that opened them
-        live = GaugeMetricFamily("facecast_live_sessions", "Live stream sessions open in this "
-                                 "API process, and the most it takes", labels=["of"])
+        # this API process's own sessions (its children), or, placed on live workers, every
+        # session of the service and what the live workers alive now carry
+        live = GaugeMetricFamily("facecast_live_sessions", "Live stream sessions open, and "
+                                 "the most that may run at once", labels=["of"])
         live.add_metric(["open"], self.service.live.open_count())
-        live.add_metric(["capacity"], self.service.settings.live_capacity)
+        live.add_metric(["capacity"], self.service.live.capacity())
         yield from (jobs, queue, speed, deliveries, workers, live)
 
 

@@ -3,8 +3,8 @@ script) and the registration of every command module in this package.
 
 One module per command group: ``render`` (demo, render, check-face), ``speech``
 (voices, languages, tts, clone-voice, voice), ``avatar``, ``dub``, ``clean``,
-``expressions`` and ``serve`` (serve, worker); ``support`` holds what they share.
-Before any command but serve and worker, the group hides the native libraries'
+``expressions`` and ``serve`` (serve, worker, live-worker); ``support`` holds what they
+share. Before any command but those three, the group hides the native libraries'
 stderr chatter (``quiet``) unless ``--verbose`` or ``FACECAST_LOG_LEVEL=debug``.
 Thin by design: a command parses options, calls the pipeline with a progress bar and
 prints results; errors come out as one clear line (and exit code 2 for bad input)
@@ -27,14 +27,14 @@ from facecast.cli.expressions import expressions
 from facecast.cli.quiet import native_stderr_silenced, quiet_native_env, verbose_requested
 from facecast.cli.remote import remember, server_options
 from facecast.cli.render import check_face_cmd, demo, render
-from facecast.cli.serve import serve, worker
+from facecast.cli.serve import live_worker, serve, worker
 from facecast.cli.speech import clone_voice, languages, tts, voice, voices
 
 __all__ = ["main"]
 
 
 # The service's processes keep their stderr: uvicorn and the workers log there.
-_KEEP_NATIVE_STDERR = frozenset({"serve", "worker"})
+_KEEP_NATIVE_STDERR = frozenset({"serve", "worker", "live-worker"})
 
 
 @click.group()
@@ -62,5 +62,5 @@ def main(ctx: click.Context, verbose: bool, server: str | None, api_key: str | N
 
 
 for command in (demo, render, check_face_cmd, voices, languages, tts, clone_voice, voice, serve,
-                worker, dub, clean, avatar, expressions):
+                worker, live_worker, dub, clean, avatar, expressions):
     main.add_command(command)

@@ -32,7 +32,7 @@ JOIN_S = 5.0  # how long close() waits for the process before it is killed
 REPLY_S = 5.0  # how long interrupt() waits for the process's answer
 
 
-def _rebuilt(value: tuple[str, str, str, dict[str, Any]]) -> FacecastError:
+def rebuild_error(value: tuple[str, str, str, dict[str, Any]]) -> FacecastError:
     """The child's error as the parent's own exception class (code and details kept)."""
     name, message, code, details = value
     cls = getattr(errors, name, None)
@@ -94,7 +94,7 @@ class LiveSession:
             raise
         if msg[0] == "failed":
             self._kill()
-            raise _rebuilt(msg[1])
+            raise rebuild_error(msg[1])
         self.pid = int(msg[1]["pid"])
         self.info = dict(msg[1])
         self._started_at = self._last_activity = time.monotonic()
@@ -244,7 +244,7 @@ class LiveSession:
             raise errors.ConflictError("the live session closed", code="live_session_closed")
         ok, value = slot
         if not ok:
-            raise _rebuilt(value)
+            raise rebuild_error(value)
         return value
 
     def _read(self) -> None:

@@ -57,6 +57,7 @@ from facecast.service.credentials import (
 from facecast.service.db import Database
 from facecast.service.expressions import ExpressionPreviews
 from facecast.service.live import LiveStreams
+from facecast.service.live_placed import PlacedStreams
 from facecast.service.models import (
     Account,
     ApiKey,
@@ -103,7 +104,8 @@ class Service:
         self.vendor_keys = CredentialResolver(self.db, settings.signing_key)
         self.limiter = RateLimiter(settings)
         self.expression_previews = ExpressionPreviews(self.storage, settings)
-        self.live = LiveStreams(self)  # live avatar sessions: child processes of this one
+        # live avatar sessions: child processes of this one, or placed on live workers
+        self.live: LiveStreams = PlacedStreams(self) if settings.live_placed else LiveStreams(self)
         self._enqueue = enqueue
         # job rows read by status polls, kept briefly: workers write progress at most
         # every 0.5 s, so a poll answered from a 0.25 s old row loses nothing

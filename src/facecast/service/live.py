@@ -10,9 +10,10 @@ stopping), the signed tokens of its WHEP URL, and the fan-out of its events to a
 number of listeners (the API's server-sent-event streams) with a short backlog, so a
 listener that reconnects with ``Last-Event-ID`` misses nothing.
 
-Sessions live in the API process that opened them: with several API processes a
-request could reach one that does not hold the session, so live streams are refused
-there (``live_unavailable``) until sessions are placed on workers (docs/LIVE.md).
+Here sessions live in the API process that opened them (the embedded default, one API
+process). With several API processes, or ``FACECAST_LIVE_PLACEMENT=workers``, they are
+placed on live workers instead (:mod:`facecast.service.live_placed`, a subclass of
+:class:`LiveStreams` with the same calls), and any API process answers for any stream.
 """
 
 from __future__ import annotations
@@ -125,6 +126,11 @@ class Stream:
     viewers: dict[str, float] = field(default_factory=dict)  # WHEP resource -> made (monotonic)
     last_event: float = 0.0  # monotonic time of the last event of speech (not idle while speaking)
     engine_end: str | None = None  # why the session's process said it closed
+    # placed on a live worker (facecast.service.live_placed): its RPC address, and what
+    # its heartbeat last reported; None here when the session is this process's child
+    worker: str | None = None
+    reported_viewers: int = 0
+    reported_media_s: float = 0.0
     pending: set[str] = field(default_factory=set)  # utterances given out and not yet ended
     _ended: deque[str] = field(default_factory=lambda: deque(maxlen=BACKLOG))  # recent ends
     _seq: int = 0
@@ -138,7 +144,12 @@ class Stream:
 
     @property
     def media_seconds(self) -> float:
-        return self.session.media_seconds if self.session is not None else 0.0
+        return self.session.media_seconds if self.session is not None \
+            else self.reported_media_s
+
+    @property
+    def viewer_count(self) -> int:
+        return len(self.viewers) if self.worker is None else self.reported_viewers
 
     def publish(self, type: str, **data: Any) -> None:
         """An event to every listener (any thread; listeners must be thread-safe)."""
@@ -192,6 +203,15 @@ class Stream:
     def unlisten(self, listener: Listener) -> None:
         with self._lock:
             self._listeners.discard(listener)
+
+
+def close_session(stream: Stream) -> None:
+    """End a session's process (it is given session.JOIN_S, then killed)."""
+    assert stream.session is not None
+    try:
+        stream.session.close()
+    except Exception:
+        log.exception("closing live stream %s failed", stream.id)
 
 
 class LiveStreams:
@@ -248,10 +268,10 @@ class LiveStreams:
         (the face checked and the portrait prepared) before it answers."""
         if (photo is None) == (avatar_id is None):
             raise InputError("give either a photo or an avatar_id", code="bad_request")
-        if self.settings.api_workers > 1:
-            raise LimitError("live streams need a single API process (FACECAST_API_WORKERS=1)"
-                             ": a session lives in the process that opened it",
-                             code="live_unavailable")
+        if self.settings.api_workers > 1 and not self.settings.live_placed:
+            raise LimitError("live streams placed in the API process need a single API "
+                             "process: set FACECAST_LIVE_PLACEMENT=workers (or auto) to "
+                             "place them on live workers", code="live_unavailable")
         self.service.check_voice(principal, voice)
         key: str | None = None
         if expression is not None:
@@ -428,8 +448,9 @@ class LiveStreams:
             return "idle"
         return None
 
-    def _end(self, stream: Stream, reason: str) -> None:
-        """End a session once: its ``closed`` event, then its process."""
+    def _end(self, stream: Stream, reason: str, wait: bool = True) -> None:
+        """End a session once: its ``closed`` event, then its process (``wait``: for it
+        to end; else a thread does, and the caller goes on)."""
         with stream._lock:
             if stream.status == "ended":
                 return
@@ -439,10 +460,11 @@ class LiveStreams:
         stream.publish("closed", reason=reason, utterance_id=None,
                        t=round(stream.media_seconds, 3))
         if stream.session is not None:
-            try:
-                stream.session.close()
-            except Exception:
-                log.exception("closing live stream %s failed", stream.id)
+            if wait:
+                close_session(stream)
+            else:
+                threading.Thread(target=close_session, args=(stream,), daemon=True,
+                                 name=f"facecast-live-close-{stream.id}").start()
         log.info("live stream %s ended: %s (%d min, %d credits)", stream.id, reason,
                  stream.minutes_charged, stream.credits_charged)
 
@@ -458,8 +480,11 @@ class LiveStreams:
 
     # ---- reads and commands ----------------------------------------------------------------
 
+    def _find(self, stream_id: str) -> Stream | None:
+        return self._streams.get(stream_id)
+
     def get(self, principal: Principal, stream_id: str) -> Stream:
-        stream = self._streams.get(stream_id)
+        stream = self._find(stream_id)
         if stream is None or stream.account_id != principal.account_id:
             raise NotFoundError(f"no live stream with id {stream_id!r}",
                                 code="stream_not_found")
@@ -471,17 +496,23 @@ class LiveStreams:
         return sorted(mine, key=lambda s: s.created_at, reverse=True)
 
     def _live(self, stream: Stream) -> LiveSession:
-        if stream.status != "live" or stream.session is None:
+        self._ensure_live(stream)
+        assert stream.session is not None
+        return stream.session
+
+    @staticmethod
+    def _ensure_live(stream: Stream) -> None:
+        """``stream_ended`` / ``stream_not_ready`` unless the stream is live."""
+        if stream.status != "live" or (stream.session is None and stream.worker is None):
             raise ConflictError(f"live stream {stream.id} has ended ({stream.ended_reason})"
                                 if stream.status == "ended" else
                                 f"live stream {stream.id} is still starting",
                                 code="stream_ended" if stream.status == "ended"
                                 else "stream_not_ready")
-        return stream.session
 
     def end(self, principal: Principal, stream_id: str) -> Stream:
         stream = self.get(principal, stream_id)
-        self._end(stream, "deleted")
+        self._end(stream, "deleted", wait=False)  # the caller need not wait for the process
         return stream
 
     def speak(self, principal: Principal, stream_id: str, *, text: str | None = None,
@@ -549,7 +580,7 @@ class LiveStreams:
                             code="invalid_token")
         if int(expires_text) < time.time():
             raise AuthError("this WHEP token has expired", code="token_expired")
-        stream = self._streams.get(stream_id)
+        stream = self._find(stream_id)
         if stream is None:
             raise NotFoundError(f"no live stream with id {stream_id!r}",
                                 code="stream_not_found")
@@ -580,3 +611,7 @@ class LiveStreams:
     def open_count(self) -> int:
         with self._lock:
             return sum(s.status != "ended" for s in self._streams.values())
+
+    def capacity(self) -> int:
+        """Sessions that may run at once (this machine's CPU carries)."""
+        return self.settings.live_capacity

@@ -264,3 +264,51 @@ class Worker(Base):
     job_kind: Mapped[str | None] = mapped_column(String(32))
     jobs_done: Mapped[int] = mapped_column(Integer, default=0)
     jobs_failed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LiveWorker(Base):
+    """A live host (``facecast live-worker``, or the one ``facecast serve`` starts) that
+    runs live sessions for any API process: its private RPC address, how many sessions
+    its CPU carries and how many slots are claimed. Written when it starts, touched by
+    its heartbeat; one silent for ``Settings.lease_s`` is lost and its sessions end
+    (``worker_lost``). See :mod:`facecast.service.live_workers`."""
+
+    __tablename__ = "live_workers"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    rpc_url: Mapped[str] = mapped_column(String(255))  # http://private-address:port
+    capacity: Mapped[int] = mapped_column(Integer)
+    sessions: Mapped[int] = mapped_column(Integer, default=0)  # slots claimed (open sessions)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class LiveSessionRow(Base):
+    """One live stream placed on a live worker: what any API process needs to answer for
+    it (its worker, its state, its money). Ended rows stay for the listing a while."""
+
+    __tablename__ = "live_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # str_<hex>
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # no foreign key: a lost worker's row may be pruned while its sessions are listed
+    worker_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    avatar_id: Mapped[int | None] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    voice: Mapped[str | None] = mapped_column(String(200))
+    expression: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="starting", index=True)
+    max_duration_s: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_reason: Mapped[str | None] = mapped_column(String(200))
+    minutes_charged: Mapped[int] = mapped_column(Integer, default=0)
+    credits_charged: Mapped[int] = mapped_column(Integer, default=0)
+    # written by the worker's heartbeat (and the viewers by WHEP calls)
+    viewers: Mapped[int] = mapped_column(Integer, default=0)
+    media_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    last_activity: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

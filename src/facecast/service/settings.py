@@ -10,11 +10,13 @@ vendors state (queue caps, retention, prices, limits) is a setting here.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -101,6 +103,17 @@ class Settings(BaseSettings):
     live_max_duration_s: float = Field(LIVE_MAX_DURATION_S, gt=0)
     live_start_timeout_s: float = Field(60.0, gt=0)  # a session's face check and set-up
     live_token_ttl_s: float = Field(3600.0, gt=0)  # a signed whep_url stays valid this long
+    # where sessions run: "local" (children of the API process that opened them),
+    # "workers" (placed on live workers, any API process answers for any stream), or
+    # "auto": workers when there are several API processes, else local
+    live_placement: Literal["auto", "local", "workers"] = "auto"
+    # with workers placement, `facecast serve` also runs a live worker on this machine
+    live_local_worker: bool = True
+    # a live worker's private RPC server (the API processes call it; keep it off public
+    # networks: it is authenticated with a key derived from FACECAST_SECRET_KEY)
+    live_worker_host: str = "127.0.0.1"
+    live_worker_port: int = Field(0, ge=0, le=65535)  # 0: any free port
+    live_worker_url: str | None = None  # how the API reaches it; default http://host:port
 
     # job execution
     heartbeat_s: float = 5.0  # a running job's worker touches it this often
@@ -150,6 +163,19 @@ class Settings(BaseSettings):
         if self.live_max_sessions is not None:
             return self.live_max_sessions
         return max(1, int((os.cpu_count() or 1) / self.live_cpu_per_session))
+
+    @property
+    def live_placed(self) -> bool:
+        """Whether live sessions are placed on live workers (else the API's children)."""
+        if self.live_placement == "auto":
+            return self.api_workers > 1
+        return self.live_placement == "workers"
+
+    @property
+    def live_rpc_key(self) -> str:
+        """The key API processes and live workers share (from the signing key, which every
+        server of one service must share for its signed URLs anyway)."""
+        return hmac.new(self.signing_key, b"facecast live rpc", hashlib.sha256).hexdigest()
 
     @property
     def service_dir(self) -> Path:

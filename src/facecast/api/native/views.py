@@ -149,7 +149,7 @@ def stream(service: Service, row: Stream) -> s.StreamOut:
         width=row.width, height=row.height, voice=row.voice, expression=row.expression,
         whep_url=f"{base}/whep?token={token}", events_url=f"{base}/events?token={token}",
         created_at=row.created_at, expires_at=row.expires_at, ended_at=row.ended_at,
-        ended_reason=row.ended_reason, viewers=len(row.viewers),
+        ended_reason=row.ended_reason, viewers=row.viewer_count,
         media_seconds=round(row.media_seconds, 2), minutes_charged=row.minutes_charged,
         credits_charged=row.credits_charged,
         price_per_minute=service.settings.live_price_per_minute)

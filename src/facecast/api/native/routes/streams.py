@@ -2,13 +2,12 @@
 events) and the WHEP endpoint (RFC 9725) a WebRTC player watches a session through.
 
 The media never passes through here: the session's own process answers the player's
-SDP offer and sends the frames and sound over UDP; these routes do signalling only."""
+SDP offer and sends the frames and sound over UDP; these routes do signalling only. A
+session placed on a live worker is reached through it: its WHEP answer carries that
+worker's addresses, and its events are relayed from that worker."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -18,19 +17,19 @@ from fastapi.responses import StreamingResponse
 
 from facecast.api.deps import Caller, GivenKey, ServiceDep, guarded_auth, ingesting, parse_id
 from facecast.api.errors import ERROR_RESPONSES, ErrorBody
+from facecast.api.live_events import SSE_HEADERS, SSE_RETRY_MS, follow, sse
 from facecast.api.native import views
 from facecast.api.native import wire as s
 from facecast.api.native.mapper import media
 from facecast.errors import InputError
 from facecast.service.accounts import AuthError
 from facecast.service.core import Service
-from facecast.service.live import Stream, StreamEvent
+from facecast.service.live import Stream
+from facecast.service.live_placed import PlacedStreams
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
 SDP = "application/sdp"
-KEEPALIVE_S = 15.0  # an SSE comment this often keeps proxies from closing a quiet stream
-SSE_RETRY_MS = 2000  # what EventSource waits before it reconnects (with Last-Event-ID)
 Token = Annotated[str | None, Query(max_length=100, description="The signed token of "
                                     "whep_url / events_url, for players that cannot send "
                                     "the API key")]
@@ -99,10 +98,6 @@ async def _stream_for(request: Request, stream_id: str, token: str | None, key: 
                     "whep_url / events_url with its token")
 
 
-def _sse(event: StreamEvent) -> str:
-    return f"id: {event.seq}\nevent: {event.type}\ndata: {json.dumps(event.data)}\n\n"
-
-
 @router.get("/streams/{stream_id}/events", tags=["live"],
             response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}},
@@ -117,42 +112,25 @@ async def stream_events(
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> Response:
     stream = await _stream_for(request, stream_id, token, key)
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[StreamEvent] = asyncio.Queue()
-
-    def listener(event: StreamEvent) -> None:
-        # called from the session's reader thread (or the reaper's): onto this loop
-        with contextlib.suppress(RuntimeError):  # the loop has closed: the server stops
-            loop.call_soon_threadsafe(queue.put_nowait, event)
-
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
-    missed = stream.listen(listener, after)
-    if stream.status == "ended" and not missed:
-        # a reconnect after the end: 204 tells EventSource to stop reconnecting
-        stream.unlisten(listener)
-        return Response(status_code=204)
+    live = request.app.state.service.live
+    if isinstance(live, PlacedStreams):
+        return await _relay(live, stream, after)
+    return follow(stream, after)
+
+
+async def _relay(live: PlacedStreams, stream: Stream, after: int | None) -> Response:
+    """A placed stream's events, relayed from its live worker as they come."""
+    feed = await live.events(stream, after)
+    if feed is None:
+        return Response(status_code=204)  # ended, and nothing missed
 
     async def events() -> AsyncIterator[str]:
-        try:
-            yield f"retry: {SSE_RETRY_MS}\n: live stream {stream.id}\n\n"
-            for event in missed:
-                yield _sse(event)
-                if event.type == "closed":
-                    return
-            while True:
-                try:
-                    event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
-                except asyncio.TimeoutError:
-                    yield ": keepalive\n\n"
-                    continue
-                yield _sse(event)
-                if event.type == "closed":
-                    return
-        finally:
-            stream.unlisten(listener)
+        yield f"retry: {SSE_RETRY_MS}\n: live stream {stream.id}\n\n"
+        async for event in feed:
+            yield ": keepalive\n\n" if event is None else sse(event)
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 @router.post("/streams/{stream_id}/whep", status_code=201, tags=["live"],
@@ -192,5 +170,5 @@ async def whep_leave(
     key: GivenKey, token: Token = None,
 ) -> Response:
     stream = await _stream_for(request, stream_id, token, key)
-    request.app.state.service.live.stop_watching(stream, viewer_id)
+    await run_in_threadpool(request.app.state.service.live.stop_watching, stream, viewer_id)
     return Response(status_code=200)
