@@ -453,6 +453,12 @@ class _Progressive:
         self.spectral = track_from_audio(audio, fps=100.0)  # once, not for every part
 
     def frames(self) -> Iterator[np.ndarray]:
+        from facecast.render.animator import render_in_order
+
+        return render_in_order(self.animator.render, self._jobs())
+
+    def _jobs(self) -> Iterator[tuple[np.ndarray, float, np.ndarray]]:
+        """The animator's arguments for each frame, in order, as the parts come."""
         done = 0
         while True:
             heard = self.ahead.next_part()
@@ -468,8 +474,7 @@ class _Progressive:
                     raise _Redo
                 self.track, self.early, limit = track, done, self.n_frames
             for i in range(done, limit):
-                yield self.animator.render(track.values[i], float(life.blink[i]),
-                                           life.head[i])
+                yield track.values[i], float(life.blink[i]), life.head[i]
             done = limit
             if heard.until_s is None:
                 return
