@@ -467,7 +467,10 @@ class _Progressive:
     def frames(self) -> Iterator[np.ndarray]:
         from facecast.render.animator import render_in_order
 
-        return render_in_order(self.animator.render, self._jobs())
+        # One at a time while the recogniser's child still decodes (it is the longer branch,
+        # and a second animator thread would take its core); two once the words are all in.
+        return render_in_order(self.animator.render, self._jobs(),
+                               narrow=lambda: self.track is None)
 
     def _jobs(self) -> Iterator[tuple[np.ndarray, float, np.ndarray]]:
         """The animator's arguments for each frame, in order, as the parts come."""

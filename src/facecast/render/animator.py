@@ -164,12 +164,14 @@ class PortraitAnimator:
 
 
 def render_in_order(render: Callable[..., np.ndarray], jobs: Iterable[tuple[Any, ...]], *,
-                    threads: int = RENDER_THREADS) -> Iterator[np.ndarray]:
+                    threads: int = RENDER_THREADS,
+                    narrow: Callable[[], bool] | None = None) -> Iterator[np.ndarray]:
     """``render(*job)`` for each job, drawn by ``threads`` threads, yielded in the jobs'
     order. A job is taken only when a thread will soon be free (at most
     :data:`RENDER_AHEAD` in flight), so ``jobs`` may wait for what it needs (the
     recogniser's next part); a finished frame is handed on before the next job is asked
-    for. Closing the iterator drops the frames not yet drawn."""
+    for. While ``narrow()`` is true the frames are drawn one at a time (another process
+    needs the other core). Closing the iterator drops the frames not yet drawn."""
     if threads <= 1:
         for job in jobs:
             yield render(*job)
@@ -179,7 +181,8 @@ def render_in_order(render: Callable[..., np.ndarray], jobs: Iterable[tuple[Any,
     try:
         for job in jobs:
             pending.append(pool.submit(render, *job))
-            while pending and (len(pending) >= RENDER_AHEAD or pending[0].done()):
+            limit = 1 if narrow is not None and narrow() else RENDER_AHEAD
+            while pending and (len(pending) >= limit or pending[0].done()):
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
