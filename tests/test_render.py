@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from facecast.errors import InputError
-from facecast.motion.life import life_track
-from facecast.motion.track import CHANNELS
+from facecast.motion.life import LifeTrack, life_track
+from facecast.motion.track import CHANNELS, MouthTrack
 from facecast.render.animator import PortraitAnimator
 from facecast.render.canvas import canvas_size, fit_photo
 from facecast.render.rig import JAW_DROP, RIG_CHANNELS, FaceRig
@@ -117,3 +117,22 @@ def test_animator_opens_mouth_and_keeps_background_still(animator: PortraitAnima
         return float(np.convolve(line, np.ones(3) / 3, mode="valid").min())
 
     assert darkest(opened) < darkest(closed) - 40
+
+
+def test_frames_drawn_two_at_a_time_are_the_frames_drawn_one_by_one(
+        animator: PortraitAnimator) -> None:
+    # Opening and closing, a blink and a moving head: every part of the per-frame path
+    # (warp, interior, lids, head) is drawn by both threads at once.
+    n = 100
+    t = np.linspace(0.0, 1.0, n, dtype=np.float32)
+    values = np.zeros((n, len(CHANNELS)), np.float32)
+    values[:, CHANNELS.index("jaw")] = np.abs(np.sin(4 * np.pi * t))
+    values[:, CHANNELS.index("teeth")] = t
+    blink = np.where((t > 0.4) & (t < 0.6), 1.0, 0.0).astype(np.float32)
+    head = np.stack([2 * np.sin(6 * t), 0.05 * t, -0.05 * t, 0.01 * t], axis=1)
+    life = LifeTrack(25.0, blink, head.astype(np.float32))
+    track = MouthTrack(25.0, values, "phonemes")
+    one = list(animator.frames(track, life, threads=1))
+    two = list(animator.frames(track, life, threads=2))
+    assert len(two) == n
+    assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True))

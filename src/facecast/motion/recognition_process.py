@@ -38,9 +38,16 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from facecast.media.audio import Audio
-from facecast.motion.recognition import Recognition, new_decoder, recognise
+if TYPE_CHECKING:
+    from facecast.media.audio import Audio
+    from facecast.motion.recognition import Recognition
+
+# Nothing but the standard library at import: the ``facecast render`` command starts the
+# child before it imports NumPy, the media stack and the pipeline (about 0.25 s of CPU),
+# and the child's imports then run beside the parent's. The recogniser is imported where
+# it is used (in the child; in the parent only if the child fails).
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +63,20 @@ _LENGTH = struct.Struct("<Q")
 _END = object()  # the child's stdout closed
 
 
+def recognises(audio: object, text: object, transcript: object) -> bool:
+    """Whether a render of these speech fields recognises its speech: audio given without
+    its words (a text is spoken by piper, whose phones are known; a transcript is aligned)."""
+    return audio is not None and text is None and not transcript
+
+
+def start_recogniser(audio: object, text: object, transcript: object
+                     ) -> RecognitionProcess | None:
+    """A recogniser's child started now for a render of these speech fields, or None when
+    it will not recognise. For a caller that has yet to import the pipeline (the
+    ``facecast render`` command): the child's imports then run beside the parent's."""
+    return RecognitionProcess() if recognises(audio, text, transcript) else None
+
+
 class RecognitionProcess:
     """One recognition in a child process: start it early, :meth:`send` the audio,
     :meth:`result` when the words are needed, and :meth:`close` it in any case (a
@@ -69,6 +90,7 @@ class RecognitionProcess:
         self._heard: Recognition | None = None
         self._ended = False  # the child's answers have all been read
         self._closed = False
+        self._reaped = False  # close() has run (a second close does nothing)
         self.in_child = False  # whether the result came from the child (False: recognised here)
         self.wait_s = 0.0  # how long next_part() and result() waited for the child, in all
         self._proc: subprocess.Popen[bytes] | None = None
@@ -155,6 +177,8 @@ class RecognitionProcess:
             return heard
         self.in_child = heard is not None  # a whole answer, unpickled: the child finished
         if heard is None:
+            from facecast.motion.recognition import recognise
+
             self._warn()
             # the same chunks in the same order: the parts already given stay true
             heard = recognise(self._audio)
@@ -171,6 +195,8 @@ class RecognitionProcess:
         return heard
 
     def _unpickled(self, answer: object) -> Recognition | None:
+        from facecast.motion.recognition import Recognition
+
         try:
             heard = pickle.loads(answer)  # type: ignore[arg-type]  # our own child's answer
         except Exception as exc:  # a truncated or garbled answer: recognise here instead
@@ -195,7 +221,12 @@ class RecognitionProcess:
         return self._proc.pid if self._proc is not None else None
 
     def close(self) -> None:
-        """End the child if it still runs (its answer is no longer wanted) and reap it."""
+        """End the child if it still runs (its answer is no longer wanted) and reap it.
+        Closing again does nothing (the command and the render both close the one the
+        command started)."""
+        if self._reaped:
+            return
+        self._reaped = True
         self._closed = self._heard is None
         proc = self._proc
         if proc is None:
@@ -225,6 +256,9 @@ def serve() -> None:
     pickled partial :class:`Recognition` after each chunk and then the whole one to stdout
     (each after its length)."""
     _end_with_parent(int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid())
+    from facecast.media.audio import Audio
+    from facecast.motion.recognition import new_decoder, recognise
+
     # The models load (0.2-0.3 s) while the parent still checks the face; unused until the
     # audio comes, the decoder is as fresh as recognise() would make it.
     decoder = new_decoder()

@@ -35,7 +35,7 @@ from facecast.media.video import render_preset
 from facecast.motion.expressions import ExpressionPlan, expression_track, get_template
 from facecast.motion.life import LifeTrack, life_track, with_gestures
 from facecast.motion.prompt import PromptPlan, parse_prompt
-from facecast.motion.recognition_process import RecognitionProcess
+from facecast.motion.recognition_process import RecognitionProcess, recognises
 from facecast.motion.track import CHANNEL_INDEX, MouthTrack
 from facecast.pipeline.frames import prefetched
 from facecast.pipeline.specs import check_look, check_speech_choice
@@ -245,12 +245,24 @@ def mouth_track(audio: Audio, phonemes: list[PhonemeTiming], fps: float, *,
     return spectral.resampled(fps)
 
 
-def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = None
-                         ) -> TalkingPhotoResult:
+def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = None, *,
+                         recogniser: RecognitionProcess | None = None) -> TalkingPhotoResult:
     """Render ``spec`` to ``spec.output``; raises InputError / FaceCheckError on bad input.
 
     Nothing is left at ``spec.output`` unless the whole render succeeded.
+    ``recogniser``: a recogniser's child the caller started before importing this module
+    (:func:`~facecast.motion.recognition_process.start_recogniser`); used if the speech is
+    to be recognised, closed in any case.
     """
+    try:
+        return _render_talking_photo(spec, progress, recogniser)
+    finally:
+        if recogniser is not None:
+            recogniser.close()
+
+
+def _render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None,
+                          recogniser: RecognitionProcess | None) -> TalkingPhotoResult:
     report = progress or (lambda _f, _s: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -264,7 +276,7 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
 
     # Audio without its words is recognised in a child process, started now so that its
     # imports overlap the face check and its decoding the portrait's set-up.
-    ahead = RecognitionProcess() if _recognises(spec) else None
+    ahead = (recogniser or RecognitionProcess()) if _recognises(spec) else None
     try:
         try:
             return _render(spec, report, timings, t0, template.key, prompt, plan, ahead)
@@ -282,7 +294,7 @@ def render_talking_photo(spec: TalkingPhotoSpec, progress: Progress | None = Non
 
 def _recognises(spec: TalkingPhotoSpec) -> bool:
     """Whether the mouth track will recognise the speech (audio given without its words)."""
-    return spec.audio is not None and spec.text is None and not spec.transcript
+    return recognises(spec.audio, spec.text, spec.transcript)
 
 
 def _render(spec: TalkingPhotoSpec, report: Progress, timings: dict[str, float], t0: float,
@@ -453,6 +465,15 @@ class _Progressive:
         self.spectral = track_from_audio(audio, fps=100.0)  # once, not for every part
 
     def frames(self) -> Iterator[np.ndarray]:
+        from facecast.render.animator import render_in_order
+
+        # One at a time while the recogniser's child still decodes (it is the longer branch,
+        # and a second animator thread would take its core); two once the words are all in.
+        return render_in_order(self.animator.render, self._jobs(),
+                               narrow=lambda: self.track is None)
+
+    def _jobs(self) -> Iterator[tuple[np.ndarray, float, np.ndarray]]:
+        """The animator's arguments for each frame, in order, as the parts come."""
         done = 0
         while True:
             heard = self.ahead.next_part()
@@ -468,8 +489,7 @@ class _Progressive:
                     raise _Redo
                 self.track, self.early, limit = track, done, self.n_frames
             for i in range(done, limit):
-                yield self.animator.render(track.values[i], float(life.blink[i]),
-                                           life.head[i])
+                yield track.values[i], float(life.blink[i]), life.head[i]
             done = limit
             if heard.until_s is None:
                 return

@@ -75,6 +75,9 @@ class HeadMover:
         tc = np.clip((self._cy - chin) / fade, 0.0, 1.0)
         self._coarse_weight = (1.0 - tc * tc * (3 - 2 * tc)).astype(np.float32)
         self.plate = self._background_plate(image[r.slices], m, margin)
+        # Where no person now stands the plate shows; the body below the neck's fade keeps
+        # its own mask (the same every frame, so made once).
+        self._still = self.mask * (1.0 - self.weight)
 
     @classmethod
     def create(cls, image: np.ndarray, face: Region, iod: float,
@@ -123,11 +126,10 @@ class HeadMover:
         size = (r.width, r.height)
         map_x = self._xx + cv2.resize(shift_x, size, interpolation=cv2.INTER_LINEAR)
         map_y = self._yy + cv2.resize(shift_y, size, interpolation=cv2.INTER_LINEAR)
-        wgt = self.weight
         patch = frame[r.slices]
         moved = cv2.remap(patch, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         alpha = cv2.remap(self.mask, map_x, map_y, cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
         # Where no person now stands, show the background plate; the body keeps weight 0.
-        alpha = np.maximum(alpha, self.mask * (1.0 - wgt))
+        alpha = np.maximum(alpha, self._still)
         patch[:] = cv2.blendLinear(moved, self.plate, alpha, 1.0 - alpha)

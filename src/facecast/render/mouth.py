@@ -202,8 +202,8 @@ class MouthPainter:
         region = patch[y0:y1, x0:x1]
         med = cv2.medianBlur(np.ascontiguousarray(region), 5)
         luma = np.array([0.299, 0.587, 0.114], np.float32)
-        dev = np.abs((region.astype(np.float32) - med.astype(np.float32)) @ luma)
-        speck = (dev > SPECK_LEVEL) & (mask > 0)
+        signed = (region.astype(np.float32) - med.astype(np.float32)) @ luma
+        speck = (np.abs(signed) > SPECK_LEVEL) & (mask > 0)
         # The middle of the lip crease (where the seam runs) is a dark line, not a speck:
         # only light specks (squeezed teeth) are taken from it. Its ends, at the corners,
         # are where the dark notches are.
@@ -212,12 +212,13 @@ class MouthPainter:
         crease = np.zeros_like(mask)
         cv2.polylines(crease, [np.round(line - [x0, y0]).astype(np.int32)], False, 255,
                       thickness=max(3, int(round(0.04 * self.frame.iod))))
-        darker = (region.astype(np.float32) - med.astype(np.float32)) @ luma < 0
-        speck &= ~((crease > 0) & darker)
+        speck &= ~((crease > 0) & (signed < 0))
         region[speck] = med[speck]
         sigma = max(1.0, CORNER_SOFTEN * self.frame.iod)
         soft = cv2.GaussianBlur(region, (0, 0), sigma).astype(np.float32)
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        # a row and a column, broadcast: the same distances as full grids, for less
+        xx = np.arange(x0, x1, dtype=np.float32)[None, :]
+        yy = np.arange(y0, y1, dtype=np.float32)[:, None]
         w = np.zeros(region.shape[:2], np.float32)
         radius = CORNER_RADIUS * self.frame.iod
         for cx, cy in posed[[61, 291], :2] - origin:

@@ -64,6 +64,15 @@ def _frame_axes(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, fl
     return centre, fr.right, fr.down, fr.iod
 
 
+def _opening(pts: np.ndarray, centre: np.ndarray, right: np.ndarray, down: np.ndarray,
+             iod: float) -> tuple[float, float]:
+    """:meth:`MouthBank.opening` of mesh points ``pts`` (float64 pixels) on their
+    :func:`_frame_axes` (a painter that has them already does not find them again)."""
+    up, lo = pts[list(UPPER_INNER)], pts[list(LOWER_INNER)]
+    gap = float(np.mean(((lo - centre) @ down - (up - centre) @ down)[3:-3])) / iod
+    return gap, float(np.linalg.norm(pts[291] - pts[61])) / iod
+
+
 def lip_colour(image: np.ndarray, pts: np.ndarray) -> np.ndarray | None:
     """Median RGB of the lips (between the outer and inner contours), or None."""
     outer = np.concatenate([pts[list(UPPER_OUTER)], pts[list(LOWER_OUTER[::-1])]])
@@ -194,10 +203,7 @@ class MouthBank:
     def opening(posed: np.ndarray) -> tuple[float, float]:
         """Lip gap (middle of the mouth) and mouth width of landmarks, in IOD units."""
         pts = np.asarray(posed, np.float64)[:MESH_POINTS, :2]
-        centre, _, down, iod = _frame_axes(pts)
-        up, lo = pts[list(UPPER_INNER)], pts[list(LOWER_INNER)]
-        gap = float(np.mean(((lo - centre) @ down - (up - centre) @ down)[3:-3])) / iod
-        return gap, float(np.linalg.norm(pts[291] - pts[61])) / iod
+        return _opening(pts, *_frame_axes(pts))
 
     def fits(self, posed: np.ndarray) -> bool:
         """Whether the bank has a sample near the opening of ``posed``."""
@@ -213,10 +219,11 @@ class MouthBank:
         sample's ``mask`` limits it). Returns False (``patch`` untouched) when the bank
         has nothing near enough."""
         pts = np.asarray(posed, np.float64)[:MESH_POINTS, :2]
-        _, right, down, iod = _frame_axes(pts)
+        axes = _frame_axes(pts)
+        _, right, down, iod = axes
         up = pts[list(UPPER_INNER)]
         lo = pts[list(LOWER_INNER)]
-        chosen = self.choose(*self.opening(pts))
+        chosen = self.choose(*_opening(pts, *axes))
         if not chosen:
             return False
         poly = np.concatenate([up, lo[::-1]]) - np.asarray(origin, np.float64)

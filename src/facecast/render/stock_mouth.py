@@ -638,8 +638,9 @@ class StockPainter(MouthPainter):
     def paint(self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray,
               teeth: float, tongue: float = 0.0) -> None:
         bank = self.stock
-        gap = MouthBank.opening(posed)[0]
-        if bank is None or gap < MIN_GAP or not bank.fits(posed):
+        gap, width = MouthBank.opening(posed)
+        # bank.choose, not bank.fits: the same answer without finding the opening again
+        if bank is None or gap < MIN_GAP or not bank.choose(gap, width):
             super().paint(patch, origin, posed, teeth, tongue)
             return
         self._despeckle(patch, origin, posed)

@@ -98,7 +98,6 @@ class MeshWarper:
             np.arange(region.width, dtype=np.float32), np.arange(region.height, dtype=np.float32)
         )
         self._fx, self._fy = fx, fy  # full-resolution identity maps
-        self._ids = np.empty((self.grid_h, self.grid_w), np.int32)
 
     def vertices(self, moved: np.ndarray) -> np.ndarray:
         """Target vertex array for the full landmark array ``moved``."""
@@ -125,17 +124,21 @@ class MeshWarper:
         coef = _affine_coefficients(d_local, s_local)
         scale = np.array([self._sx, self._sy], np.float32)
         d_grid = (d_local + 0.5) * scale - 0.5
-        self._ids.fill(-1)
+        # Per call, not per warper: two frames may be warped at once (render threads).
+        ids = np.full((self.grid_h, self.grid_w), -1, np.int32)
         pts = np.round(d_grid * 16).astype(np.int32)  # 4 fractional bits for fillConvexPoly
-        for t in range(len(pts)):
-            cv2.fillConvexPoly(self._ids, pts[t], t, lineType=cv2.LINE_8, shift=4)
-        sel = self._ids >= 0
+        fill = cv2.fillConvexPoly
+        # Hundreds of triangles a frame, most a few pixels: the call's overhead is the
+        # cost, so positional arguments (LINE_8, 4 fractional bits) over a plain loop.
+        for t, corners in enumerate(pts):
+            fill(ids, corners, t, cv2.LINE_8, 4)
+        sel = ids >= 0
         # Work with displacements (zero at the anchor ring), so upsampling cannot
         # shift the region's still border by a fraction of a pixel.
         dx = np.zeros((self.grid_h, self.grid_w), np.float32)
         dy = np.zeros_like(dx)
         if sel.any():
-            k = self._ids[sel]
+            k = ids[sel]
             rx, ry = self._rx[sel], self._ry[sel]
             # Read no further than SOURCE_REACH pixels beyond each triangle's own source:
             # the rasteriser also fills pixels on a triangle's edge, and where a triangle
@@ -144,10 +147,11 @@ class MeshWarper:
             # lip line).
             lo = s_local.min(axis=1) - SOURCE_REACH
             hi = s_local.max(axis=1) + SOURCE_REACH
-            sx = np.clip(rx * coef[k, 0, 0] + ry * coef[k, 1, 0] + coef[k, 2, 0],
-                         lo[k, 0], hi[k, 0])
-            sy = np.clip(rx * coef[k, 0, 1] + ry * coef[k, 1, 1] + coef[k, 2, 1],
-                         lo[k, 1], hi[k, 1])
+            # Each pixel's triangle's six coefficients and four bounds, gathered once.
+            c = coef.reshape(-1, 6)[k]
+            b = np.concatenate([lo, hi], axis=1)[k]
+            sx = np.clip(rx * c[:, 0] + ry * c[:, 2] + c[:, 4], b[:, 0], b[:, 2])
+            sy = np.clip(rx * c[:, 1] + ry * c[:, 3] + c[:, 5], b[:, 1], b[:, 3])
             dx[sel] = sx - rx
             dy[sel] = sy - ry
         size = (self.region.width, self.region.height)
