@@ -31,6 +31,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from facecast.errors import FacecastError, FaceCheckError, InputError
+from facecast.live import heap
 from facecast.live.clock import AUDIO_FRAME, MediaClock
 from facecast.live.idle import IdleMotion
 from facecast.live.schedule import Schedule
@@ -107,6 +108,7 @@ def prepare(spec: LiveSpec) -> Portrait:
 
 def main(conn: Connection, spec: LiveSpec) -> None:
     """The child's entry point (spawned)."""
+    heap.settle()  # before the models load and the threads start
     pipe = _Pipe(conn)
     try:
         portrait = prepare(spec)
