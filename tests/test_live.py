@@ -331,6 +331,25 @@ def test_schedule_places_pieces_back_to_back_and_cuts_everything() -> None:
     assert not s.busy() and s.cut(40, 40 * 1920, 40) is None
 
 
+def test_an_interrupt_shuts_the_mouth_two_frames_after_the_frame_due() -> None:
+    """As the session's process cuts (CUT_AHEAD_FRAMES after the frame due at the call):
+    the mouth is shut by the frame MOUTH_SHUT_S later (was three frames, 120 ms, which a
+    viewer received 165 ms after the call on a quiet machine)."""
+    from facecast.live.process import CUT_AHEAD_FRAMES, MOUTH_SHUT_S
+    from facecast.live.schedule import Schedule
+
+    fps = 25
+    s = Schedule(fps, lead_frames=2)
+    s.enqueue("a")
+    s.place("a", np.full(1920 * 50, 0.3, np.float32), np.full((50, 7), 0.6, np.float32), [], 8)
+    now = 30
+    assert s.mouth(now).max() > 0.5  # speaking wide open at the call
+    s.cut(now + CUT_AHEAD_FRAMES, (now + CUT_AHEAD_FRAMES) * 1920, now)
+    shut = next(k for k in range(now, now + 10) if not s.mouth(k).any())
+    assert (shut - now) / fps <= MOUTH_SHUT_S + 1e-9
+    assert all(not s.mouth(k).any() for k in range(shut, now + 60))
+
+
 def test_idle_motion_runs_on_across_blocks_without_a_jump() -> None:
     from facecast.live.idle import IdleMotion
 
@@ -372,3 +391,49 @@ def test_audio_is_spoken_while_it_is_still_being_decoded(watched: Watched) -> No
              if e.utterance_id == uid and e.type in ("utterance_started", "utterance_ended")}
     assert times["utterance_ended"] - times["utterance_started"] == pytest.approx(
         watched.streamed_s, abs=0.08)
+
+
+_HEAP_BURST = r"""
+import os, sys, threading
+import numpy as np
+from facecast.live import heap
+
+def rss_mib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+settled = heap.settle()
+a = np.ones(24 << 20, np.uint8)
+del a  # a big block freed: glibc's own rule raises its thresholds to its size
+base = rss_mib()
+kept = []
+
+def burst():  # as a synthesis thread: big buffers made and freed, a small one kept
+    kept.append(np.ones(1000, np.uint8))
+    held = [np.ones(20 << 20, np.uint8) for _ in range(2)]
+    del held
+
+t = threading.Thread(target=burst)
+t.start()
+t.join()
+heap.trim()
+print(settled, rss_mib() - base)
+"""
+
+
+def test_big_buffers_freed_in_a_thread_go_back_to_the_system() -> None:
+    """The session's heap settings (live/heap.py): a synthesis thread's big buffers are
+    returned when freed. With glibc's own thresholds the thread's arena kept the last one
+    (20 MiB here, after a 24 MiB block had raised them; a session grew in such steps)."""
+    import subprocess
+    import sys
+
+    if not os.path.exists("/proc/self/statm"):
+        pytest.skip("reads the resident size from /proc")
+    src = str(Path(facecast.__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", _HEAP_BURST], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": src}, timeout=60, check=True)
+    settled, grown = out.stdout.split()
+    if settled != "True":
+        pytest.skip("not glibc: nothing to settle")
+    assert float(grown) < 4.0

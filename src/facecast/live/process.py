@@ -53,6 +53,11 @@ VIDEO_CODECS = ("video/VP8", "video/H264")
 # An interrupt closes the mouth from the frame after the one due now (that one may be
 # in the encoder already): quiet machine, received 203 ms -> see bench/README.md.
 CUT_AHEAD_FRAMES = 1
+# An interrupt's mouth is shut by the frame due this long after the frame due at the call
+# (schedule.CLOSE_FRAMES after CUT_AHEAD_FRAMES). A viewer sees that frame later by the
+# encoder, the network and its decoder (an aiortc viewer holds each frame until the
+# next one begins: one frame more): within the 200 ms from the call.
+MOUTH_SHUT_S = 0.08
 TICK_S = 0.5  # how often the parent hears the streamed seconds
 # Speech starts this many frames after the frame due now: the next one may be in the
 # encoder already; the renderer redraws the ones it drew ahead (Stage.redo_from).
