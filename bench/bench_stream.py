@@ -62,6 +62,7 @@ FPS_BAR, GAP_BAR_MS, TWO_FPS_BAR = 24.5, 120.0, 24.0
 LAG_BAR_MS, R_BAR = (0.0, 120.0), 0.35
 INTERRUPT_BAR_MS = 200.0
 WARM_UP_S = 120.0  # a long session's memory is judged from here on
+FLOOR_WINDOW_S = 300.0  # its floor: the lowest sample in the first / last this long
 GROWTH_BAR_MIB = 8.0  # "memory flat (no growth beyond a few MB)"
 AUDIBLE = 0.02  # peak level of an audible packet (silence decodes to about 0)
 SYNC_S = 25.0  # seconds of speech scored for lip sync (>= 20 s: shorter gives chance r)
@@ -510,14 +511,17 @@ async def long_session(watch: Watch, minutes: float) -> list[list[Any]]:
 
 
 def memory_floors(rss: list[tuple[float, float]]) -> tuple[float, float, float]:
-    """The session's resident memory between bursts: the lowest sample of the first minute
-    after ``WARM_UP_S`` and of the last minute, and the highest sample after warm-up. A
-    sample taken while a sentence is being synthesised holds its buffers for that second
-    (up to a few hundred MiB for piper's longest sentences, given back at once): a single
-    sample's level tells when it fell, the floors tell whether memory stays."""
+    """The session's resident memory between bursts: the lowest sample of the first
+    ``FLOOR_WINDOW_S`` after ``WARM_UP_S`` and of the last (a third of the time after
+    warm-up each, for a short run), and the highest sample after warm-up. A sample taken
+    while a sentence is being synthesised holds its buffers for that second (up to a few
+    hundred MiB for piper's longest sentences, given back at once), and the speech queued
+    on the schedule (up to 11 MiB for a minute of 48 kHz audio) comes and goes: a single
+    sample tells when it fell, the floors whether memory stays."""
     warm = [(t, m) for t, m in rss if t >= WARM_UP_S] or rss[-1:]
-    first = min(m for t, m in warm if t < warm[0][0] + 60)
-    last = min(m for t, m in warm if t > warm[-1][0] - 60)
+    window = min(FLOOR_WINDOW_S, (warm[-1][0] - warm[0][0]) / 3)
+    first = min(m for t, m in warm if t <= warm[0][0] + window)
+    last = min(m for t, m in warm if t >= warm[-1][0] - window)
     return first, last, max(m for _, m in warm)
 
 
