@@ -307,7 +307,7 @@ def media_origin(rec: Recording, clock_start: float, since: float, fps: int = 25
     return fastest - 1.0 / fps
 
 
-CLOSED_SHARE = 0.25  # a mouth reads closed below this share of the way from idle to open
+CLOSED_SHARE = 0.2  # a mouth reads closed below this share of the way from idle to open
 
 
 async def interrupts(watch: Watch, n: int) -> list[Any]:
