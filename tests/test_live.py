@@ -49,6 +49,7 @@ class Watched:
     stream_started: threading.Event = field(default_factory=threading.Event)
     heard_before_the_rest: bool = False
     streamed_s: float = 0.0
+    gst: dict[str, object] | None = None  # what GStreamer's viewer decoded (when installed)
 
     def on_event(self, event: LiveEvent) -> None:
         self.events.append((time.monotonic(), event))
@@ -68,6 +69,47 @@ def _files(tmp: str) -> set[str]:
         # ".ses": onnxruntime's import writes its session id there (any TTS does; no media)
         out |= {os.path.join(root, name) for name in os.listdir(root) if name != ".ses"}
     return out
+
+
+# A second WebRTC stack: GStreamer's webrtcbin, through the system's Python (PyGObject).
+GST_PYTHON = "/usr/bin/python3"
+GST_VIEWER = Path(__file__).resolve().parents[1] / "bench" / "gst_viewer.py"
+GST_SECONDS = 3.0
+
+
+def _gstreamer_viewer() -> bool:
+    """Whether GStreamer's webrtcbin can be driven here (else its test skips)."""
+    import subprocess
+
+    if not (os.path.exists(GST_PYTHON) and GST_VIEWER.exists()):
+        return False
+    probe = ("import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstWebRTC', "
+             "'1.0'); from gi.repository import Gst; Gst.init(None); "
+             "assert all(Gst.ElementFactory.find(e) for e in "
+             "('webrtcbin', 'nicesrc', 'vp8dec', 'opusdec', 'dtlssrtpdec'))")
+    return subprocess.run([GST_PYTHON, "-c", probe], capture_output=True,
+                          timeout=30).returncode == 0
+
+
+def _gst_watch(session: LiveSession) -> dict[str, object]:
+    """GStreamer's viewer: its offer answered by the session as a WHEP POST would be."""
+    import json
+    import subprocess
+
+    proc = subprocess.Popen([GST_PYTHON, str(GST_VIEWER), str(GST_SECONDS)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        offer = json.loads(proc.stdout.readline())["offer"]
+        proc.stdin.write(json.dumps({"answer": session.answer(offer)}) + "\n")
+        proc.stdin.flush()
+        result: dict[str, object] = json.loads(proc.stdout.readline())
+        proc.wait(TIMEOUT)
+        return result
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 async def _scenario(session: LiveSession, watched: Watched) -> None:
@@ -90,6 +132,8 @@ async def _scenario(session: LiveSession, watched: Watched) -> None:
     assert await second.wait_for(lambda r: len(r.video) >= 10 and len(r.audio) >= 10, TIMEOUT)
     watched.second = second.recording
     await second.close()
+    if _gstreamer_viewer():
+        watched.gst = await loop.run_in_executor(None, _gst_watch, session)
 
     t = time.perf_counter()
     for bad in ("", "   ", "bell\x07"):
@@ -226,6 +270,22 @@ def test_a_second_viewer_gets_the_same_picture(watched: Watched) -> None:
     other = watched.second.video[-1].image
     assert first is not None and other is not None and other.shape == first.shape
     assert np.abs(other.astype(int) - first).mean() < 12  # the same portrait, moving a little
+
+
+def test_a_gstreamer_webrtcbin_viewer_decodes_the_stream(watched: Watched) -> None:
+    """A second WebRTC stack (libnice, GStreamer's DTLS with an RSA certificate): the
+    session answers as the DTLS server, else the handshake found no shared cipher."""
+    if watched.gst is None:
+        pytest.skip("GStreamer's webrtcbin with PyGObject is not installed (Debian: "
+                    "python3-gi gir1.2-gst-plugins-bad-1.0 gstreamer1.0-plugins-bad "
+                    "gstreamer1.0-plugins-good gstreamer1.0-nice)")
+    gst = watched.gst
+    assert gst["error"] is None, gst["error"]
+    assert gst["codec"] == "VP8"
+    assert gst["video_caps"] == f"video/x-raw, width=(int){SIZE}, height=(int){SIZE}"
+    # 25 fps and 50 audio packets a second sent; the loaded test machine decodes less
+    assert int(gst["video_frames"]) >= 0.4 * 25 * GST_SECONDS  # type: ignore[call-overload]
+    assert int(gst["audio_buffers"]) >= 0.4 * 50 * GST_SECONDS  # type: ignore[call-overload]
 
 
 def test_bad_text_is_refused_at_once(watched: Watched) -> None:

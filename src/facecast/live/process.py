@@ -328,6 +328,7 @@ class _Session:
                         t.setCodecPreferences(prefs)
             if "audio" in kinds:
                 pc.addTrack(LiveAudioTrack(self.schedule, self.clock))
+            _answer_as_dtls_server(pc)
             await pc.setLocalDescription(await pc.createAnswer())
         except BaseException:
             self.peers.discard(pc)
@@ -336,3 +337,19 @@ class _Session:
             await pc.close()
             raise
         return pc.localDescription.sdp
+
+
+def _answer_as_dtls_server(pc: RTCPeerConnection) -> None:
+    """Take DTLS's server side (answer ``setup:passive``) where the offer leaves the choice
+    (``actpass``, as WHEP players send). aiortc as the client offers only ECDHE-ECDSA
+    suites, which a player holding an RSA certificate cannot serve: GStreamer 1.22's
+    webrtcbin (and so ``whepsrc``) failed with "no shared cipher". As the server, aiortc
+    presents its ECDSA certificate, which every WebRTC client accepts (browsers, aiortc,
+    GStreamer). aiortc has no public call for it: its transports' role before the answer
+    is what the answer says (``RTCPeerConnection.createAnswer``)."""
+    transports = [t.receiver.transport for t in pc.getTransceivers()]
+    if pc.sctp is not None:
+        transports.append(pc.sctp.transport)
+    for dtls in transports:
+        if getattr(dtls, "_role", None) == "auto":
+            dtls._set_role("server")
