@@ -1,15 +1,17 @@
 """The session process's C heap: settings that keep an hours-long session's memory flat.
 
-A live session synthesises speech in bursts (piper's decoder makes buffers of tens to
-hundreds of MB for a long sentence, freed a second later) while the renderer and the
-encoders allocate frames steadily, each thread in a glibc malloc arena of its own.
+A live session synthesises speech in bursts (piper's decoder makes buffers of tens of
+MiB each for a long sentence, a few hundred MiB at once, freed a second later) while
+the renderer and the encoders allocate frames steadily, each thread in a glibc malloc
+arena of its own.
 glibc's defaults then keep memory it has no use for: its mmap threshold rises to the
 largest block freed (up to 32 MiB), so later big buffers are carved from the arenas
 instead of mapped and unmapped; its trim threshold rises with it (up to 64 MiB); and
 ``malloc_trim`` gives back the free pages inside an arena but never the top of a
-thread's arena. Each synthesis thread that lands on an arena not used for synthesis
-before left its top there, which is how a session that spoke for 30 minutes grew by
-steps of 30-80 MiB (bench/README.md, "Live streaming: memory and interrupt").
+thread's arena. A session that spoke for 30 minutes grew by steps of 30-80 MiB; traced,
+its Python objects stayed flat while 16 arenas held 40-90 MiB each between utterances,
+and a thread's freed big buffer stays resident through ``malloc_trim`` in isolation too
+(bench/README.md, "Live streaming: memory and interrupt").
 
 :func:`settle` fixes both thresholds (which turns glibc's adjustment off): a buffer of
 ``MMAP_THRESHOLD`` or more is its own mapping, returned when freed, and an arena's top
@@ -30,8 +32,8 @@ MMAP_THRESHOLD = 4 << 20
 TRIM_THRESHOLD = 2 * MMAP_THRESHOLD  # the most free memory an arena's top keeps (glibc's
 # own ratio between the two)
 # Arenas for all the process's threads (glibc's default is 8 per core: 16 here, each
-# keeping its own free memory). The threads that allocate much (renderer, synthesis,
-# encoders) mostly hold the GIL or large blocks, so they hardly contend for two.
+# keeping its own free memory). Contention for two is not measured apart; the renderer,
+# synthesis and encoders allocate mostly large blocks or under the GIL.
 ARENA_MAX = 2
 _M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters (malloc.h)
 _M_MMAP_THRESHOLD = -3
