@@ -49,6 +49,7 @@ class Watched:
     stream_started: threading.Event = field(default_factory=threading.Event)
     heard_before_the_rest: bool = False
     streamed_s: float = 0.0
+    gst: dict[str, object] | None = None  # what GStreamer's viewer decoded (when installed)
 
     def on_event(self, event: LiveEvent) -> None:
         self.events.append((time.monotonic(), event))
@@ -68,6 +69,47 @@ def _files(tmp: str) -> set[str]:
         # ".ses": onnxruntime's import writes its session id there (any TTS does; no media)
         out |= {os.path.join(root, name) for name in os.listdir(root) if name != ".ses"}
     return out
+
+
+# A second WebRTC stack: GStreamer's webrtcbin, through the system's Python (PyGObject).
+GST_PYTHON = "/usr/bin/python3"
+GST_VIEWER = Path(__file__).resolve().parents[1] / "bench" / "gst_viewer.py"
+GST_SECONDS = 3.0
+
+
+def _gstreamer_viewer() -> bool:
+    """Whether GStreamer's webrtcbin can be driven here (else its test skips)."""
+    import subprocess
+
+    if not (os.path.exists(GST_PYTHON) and GST_VIEWER.exists()):
+        return False
+    probe = ("import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstWebRTC', "
+             "'1.0'); from gi.repository import Gst; Gst.init(None); "
+             "assert all(Gst.ElementFactory.find(e) for e in "
+             "('webrtcbin', 'nicesrc', 'vp8dec', 'opusdec', 'dtlssrtpdec'))")
+    return subprocess.run([GST_PYTHON, "-c", probe], capture_output=True,
+                          timeout=30).returncode == 0
+
+
+def _gst_watch(session: LiveSession) -> dict[str, object]:
+    """GStreamer's viewer: its offer answered by the session as a WHEP POST would be."""
+    import json
+    import subprocess
+
+    proc = subprocess.Popen([GST_PYTHON, str(GST_VIEWER), str(GST_SECONDS)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        offer = json.loads(proc.stdout.readline())["offer"]
+        proc.stdin.write(json.dumps({"answer": session.answer(offer)}) + "\n")
+        proc.stdin.flush()
+        result: dict[str, object] = json.loads(proc.stdout.readline())
+        proc.wait(TIMEOUT)
+        return result
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 async def _scenario(session: LiveSession, watched: Watched) -> None:
@@ -90,6 +132,8 @@ async def _scenario(session: LiveSession, watched: Watched) -> None:
     assert await second.wait_for(lambda r: len(r.video) >= 10 and len(r.audio) >= 10, TIMEOUT)
     watched.second = second.recording
     await second.close()
+    if _gstreamer_viewer():
+        watched.gst = await loop.run_in_executor(None, _gst_watch, session)
 
     t = time.perf_counter()
     for bad in ("", "   ", "bell\x07"):
@@ -228,6 +272,22 @@ def test_a_second_viewer_gets_the_same_picture(watched: Watched) -> None:
     assert np.abs(other.astype(int) - first).mean() < 12  # the same portrait, moving a little
 
 
+def test_a_gstreamer_webrtcbin_viewer_decodes_the_stream(watched: Watched) -> None:
+    """A second WebRTC stack (libnice, GStreamer's DTLS with an RSA certificate): the
+    session answers as the DTLS server, else the handshake found no shared cipher."""
+    if watched.gst is None:
+        pytest.skip("GStreamer's webrtcbin with PyGObject is not installed (Debian: "
+                    "python3-gi gir1.2-gst-plugins-bad-1.0 gstreamer1.0-plugins-bad "
+                    "gstreamer1.0-plugins-good gstreamer1.0-nice)")
+    gst = watched.gst
+    assert gst["error"] is None, gst["error"]
+    assert gst["codec"] == "VP8"
+    assert gst["video_caps"] == f"video/x-raw, width=(int){SIZE}, height=(int){SIZE}"
+    # 25 fps and 50 audio packets a second sent; the loaded test machine decodes less
+    assert int(gst["video_frames"]) >= 0.4 * 25 * GST_SECONDS  # type: ignore[call-overload]
+    assert int(gst["audio_buffers"]) >= 0.4 * 50 * GST_SECONDS  # type: ignore[call-overload]
+
+
 def test_bad_text_is_refused_at_once(watched: Watched) -> None:
     assert watched.bad_text_s < 0.1
 
@@ -331,6 +391,25 @@ def test_schedule_places_pieces_back_to_back_and_cuts_everything() -> None:
     assert not s.busy() and s.cut(40, 40 * 1920, 40) is None
 
 
+def test_an_interrupt_shuts_the_mouth_two_frames_after_the_frame_due() -> None:
+    """As the session's process cuts (CUT_AHEAD_FRAMES after the frame due at the call):
+    the mouth is shut by the frame MOUTH_SHUT_S later (was three frames, 120 ms, which a
+    viewer received 165 ms after the call on a quiet machine)."""
+    from facecast.live.process import CUT_AHEAD_FRAMES, MOUTH_SHUT_S
+    from facecast.live.schedule import Schedule
+
+    fps = 25
+    s = Schedule(fps, lead_frames=2)
+    s.enqueue("a")
+    s.place("a", np.full(1920 * 50, 0.3, np.float32), np.full((50, 7), 0.6, np.float32), [], 8)
+    now = 30
+    assert s.mouth(now).max() > 0.5  # speaking wide open at the call
+    s.cut(now + CUT_AHEAD_FRAMES, (now + CUT_AHEAD_FRAMES) * 1920, now)
+    shut = next(k for k in range(now, now + 10) if not s.mouth(k).any())
+    assert (shut - now) / fps <= MOUTH_SHUT_S + 1e-9
+    assert all(not s.mouth(k).any() for k in range(shut, now + 60))
+
+
 def test_idle_motion_runs_on_across_blocks_without_a_jump() -> None:
     from facecast.live.idle import IdleMotion
 
@@ -372,3 +451,49 @@ def test_audio_is_spoken_while_it_is_still_being_decoded(watched: Watched) -> No
              if e.utterance_id == uid and e.type in ("utterance_started", "utterance_ended")}
     assert times["utterance_ended"] - times["utterance_started"] == pytest.approx(
         watched.streamed_s, abs=0.08)
+
+
+_HEAP_BURST = r"""
+import os, sys, threading
+import numpy as np
+from facecast.live import heap
+
+def rss_mib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+settled = heap.settle()
+a = np.ones(24 << 20, np.uint8)
+del a  # a big block freed: glibc's own rule raises its thresholds to its size
+base = rss_mib()
+kept = []
+
+def burst():  # as a synthesis thread: big buffers made and freed, a small one kept
+    kept.append(np.ones(1000, np.uint8))
+    held = [np.ones(20 << 20, np.uint8) for _ in range(2)]
+    del held
+
+t = threading.Thread(target=burst)
+t.start()
+t.join()
+heap.trim()
+print(settled, rss_mib() - base)
+"""
+
+
+def test_big_buffers_freed_in_a_thread_go_back_to_the_system() -> None:
+    """The session's heap settings (live/heap.py): a synthesis thread's big buffers are
+    returned when freed. With glibc's own thresholds the thread's arena kept the last one
+    (20 MiB here, after a 24 MiB block had raised them; a session grew in such steps)."""
+    import subprocess
+    import sys
+
+    if not os.path.exists("/proc/self/statm"):
+        pytest.skip("reads the resident size from /proc")
+    src = str(Path(facecast.__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", _HEAP_BURST], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": src}, timeout=60, check=True)
+    settled, grown = out.stdout.split()
+    if settled != "True":
+        pytest.skip("not glibc: nothing to settle")
+    assert float(grown) < 4.0

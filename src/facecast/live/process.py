@@ -31,6 +31,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from facecast.errors import FacecastError, FaceCheckError, InputError
+from facecast.live import heap
 from facecast.live.clock import AUDIO_FRAME, MediaClock
 from facecast.live.idle import IdleMotion
 from facecast.live.schedule import Schedule
@@ -52,6 +53,11 @@ VIDEO_CODECS = ("video/VP8", "video/H264")
 # An interrupt closes the mouth from the frame after the one due now (that one may be
 # in the encoder already): quiet machine, received 203 ms -> see bench/README.md.
 CUT_AHEAD_FRAMES = 1
+# An interrupt's mouth is shut by the frame due this long after the frame due at the call
+# (schedule.CLOSE_FRAMES after CUT_AHEAD_FRAMES). A viewer sees that frame later by the
+# encoder, the network and its decoder (an aiortc viewer holds each frame until the
+# next one begins: one frame more): within the issue's 200 ms from the call.
+MOUTH_SHUT_S = 0.08
 TICK_S = 0.5  # how often the parent hears the streamed seconds
 # Speech starts this many frames after the frame due now: the next one may be in the
 # encoder already; the renderer redraws the ones it drew ahead (Stage.redo_from).
@@ -107,6 +113,7 @@ def prepare(spec: LiveSpec) -> Portrait:
 
 def main(conn: Connection, spec: LiveSpec) -> None:
     """The child's entry point (spawned)."""
+    heap.settle()  # before the models load and the threads start
     pipe = _Pipe(conn)
     try:
         portrait = prepare(spec)
@@ -321,6 +328,7 @@ class _Session:
                         t.setCodecPreferences(prefs)
             if "audio" in kinds:
                 pc.addTrack(LiveAudioTrack(self.schedule, self.clock))
+            _answer_as_dtls_server(pc)
             await pc.setLocalDescription(await pc.createAnswer())
         except BaseException:
             self.peers.discard(pc)
@@ -329,3 +337,19 @@ class _Session:
             await pc.close()
             raise
         return pc.localDescription.sdp
+
+
+def _answer_as_dtls_server(pc: RTCPeerConnection) -> None:
+    """Take DTLS's server side (answer ``setup:passive``) where the offer leaves the choice
+    (``actpass``, as WHEP players send). aiortc as the client offers only ECDHE-ECDSA
+    suites, which a player holding an RSA certificate cannot serve: GStreamer 1.22's
+    webrtcbin (and so ``whepsrc``) failed with "no shared cipher". As the server, aiortc
+    presents its ECDSA certificate, which every WebRTC client accepts (browsers, aiortc,
+    GStreamer). aiortc has no public call for it: its transports' role before the answer
+    is what the answer says (``RTCPeerConnection.createAnswer``)."""
+    transports = [t.receiver.transport for t in pc.getTransceivers()]
+    if pc.sctp is not None:
+        transports.append(pc.sctp.transport)
+    for dtls in transports:
+        if getattr(dtls, "_role", None) == "auto":
+            dtls._set_role("server")

@@ -26,7 +26,10 @@ from facecast.live.clock import AUDIO_RATE
 from facecast.live.spec import LiveEvent
 from facecast.motion.track import CHANNELS
 
-CLOSE_FRAMES = 2  # an interrupted mouth closes over this many frames (80 ms at 25 fps)
+# An interrupted mouth closes over this many frames: one half-open frame, then shut
+# (40 ms at 25 fps; two frames put the shut mouth 40 ms later: received 165 ms p50 ->
+# see bench/README.md, "Live streaming: memory and interrupt").
+CLOSE_FRAMES = 1
 FADE_S = 0.010  # an interrupted sound fades out over this long
 KEEP_S = 1.0  # played audio / mouth kept this long for a viewer a packet or two behind
 

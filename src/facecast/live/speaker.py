@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from facecast.live import heap
 from facecast.live.clock import AUDIO_RATE
 from facecast.live.schedule import Schedule
 from facecast.media.audio import Audio
@@ -111,7 +112,9 @@ class Speaker:
                 self.on_error(job.uid, exc)
             self.schedule.finish(job.uid, self.frame_now())
             if self._jobs.empty():
-                _trim_heap()
+                # the synthesis's buffers are free now: their pages go back (the
+                # thresholds that return the big ones at once: heap.settle)
+                heap.trim()
 
     def _place(self, uid: str, samples: np.ndarray, mouth: np.ndarray,
                words: list[tuple[str, float]]) -> bool:
@@ -211,20 +214,6 @@ class Speaker:
     def _at_our_rate(samples: np.ndarray, sample_rate: int) -> np.ndarray:
         audio = Audio(np.asarray(samples, np.float32), sample_rate)
         return audio.resampled(AUDIO_RATE).samples
-
-
-def _trim_heap() -> None:
-    """Give the heap's free pages back to the system (glibc; elsewhere nothing).
-
-    Each utterance's synthesis allocates and frees large buffers in fresh threads; glibc
-    kept them (a session's RSS grew by 60-150 MiB per minute-long utterance, measured
-    with bench_stream --minutes) until asked."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _shifted(speech: Speech, offset: float) -> Speech:
