@@ -151,6 +151,16 @@ class Stream:
     def viewer_count(self) -> int:
         return len(self.viewers) if self.worker is None else self.reported_viewers
 
+    def mark_ended(self, reason: str) -> bool:
+        """Mark the stream ended, once: False when it already was."""
+        with self._lock:
+            if self.status == "ended":
+                return False
+            self.status = "ended"
+            self.ended_at = utcnow()
+            self.ended_reason = reason
+        return True
+
     def publish(self, type: str, **data: Any) -> None:
         """An event to every listener (any thread; listeners must be thread-safe)."""
         with self._lock:
@@ -212,6 +222,20 @@ def close_session(stream: Stream) -> None:
         stream.session.close()
     except Exception:
         log.exception("closing live stream %s failed", stream.id)
+
+
+def send_closed(stream: Stream, *, wait: bool) -> None:
+    """Tell the stream's followers it ended (``closed``), then end its process: ``wait``
+    for it, or a thread does and the caller goes on."""
+    stream.publish("closed", reason=stream.ended_reason, utterance_id=None,
+                   t=round(stream.media_seconds, 3))
+    if stream.session is None:
+        return
+    if wait:
+        close_session(stream)
+    else:
+        threading.Thread(target=close_session, args=(stream,), daemon=True,
+                         name=f"facecast-live-close-{stream.id}").start()
 
 
 class LiveStreams:
@@ -451,20 +475,9 @@ class LiveStreams:
     def _end(self, stream: Stream, reason: str, wait: bool = True) -> None:
         """End a session once: its ``closed`` event, then its process (``wait``: for it
         to end; else a thread does, and the caller goes on)."""
-        with stream._lock:
-            if stream.status == "ended":
-                return
-            stream.status = "ended"
-            stream.ended_at = utcnow()
-            stream.ended_reason = reason
-        stream.publish("closed", reason=reason, utterance_id=None,
-                       t=round(stream.media_seconds, 3))
-        if stream.session is not None:
-            if wait:
-                close_session(stream)
-            else:
-                threading.Thread(target=close_session, args=(stream,), daemon=True,
-                                 name=f"facecast-live-close-{stream.id}").start()
+        if not stream.mark_ended(reason):
+            return
+        send_closed(stream, wait=wait)
         log.info("live stream %s ended: %s (%d min, %d credits)", stream.id, reason,
                  stream.minutes_charged, stream.credits_charged)
 

@@ -31,7 +31,7 @@ from facecast.errors import ConflictError, LimitError, NotFoundError
 from facecast.rules import LIVE_MAX_QUEUED_UTTERANCES, LIVE_MAX_VIEWERS
 from facecast.service import live_workers
 from facecast.service.db import Database
-from facecast.service.live import ENDED_KEEP_S, Stream, check_sdp, close_session
+from facecast.service.live import ENDED_KEEP_S, Stream, check_sdp, send_closed
 from facecast.service.models import utcnow
 from facecast.service.scratch import scratch
 from facecast.service.settings import Settings
@@ -246,25 +246,14 @@ class LiveHost:
         """End a session here once; ``finish``: this worker decided it, so the row ends
         too (the one UPDATE that ends a row gives its slot back); ``wait``: for its
         process to end (else a thread waits)."""
-        with stream._lock:
-            if stream.status == "ended":
-                return
-            stream.status = "ended"
-            stream.ended_at = utcnow()
-            stream.ended_reason = reason
+        if not stream.mark_ended(reason):
+            return
         if finish:
             try:
                 live_workers.finish(self.db, stream.id, reason)
             except Exception:  # the API's reaper ends it when the database is back
                 log.exception("live stream %s: its row was not ended", stream.id)
-        stream.publish("closed", reason=reason, utterance_id=None,
-                       t=round(stream.media_seconds, 3))
-        if stream.session is not None:
-            if wait:
-                close_session(stream)
-            else:
-                threading.Thread(target=close_session, args=(stream,), daemon=True,
-                                 name=f"facecast-live-close-{stream.id}").start()
+        send_closed(stream, wait=wait)
         with self._lock:
             self._ended_at[stream.id] = time.monotonic()
         log.info("live stream %s ended here: %s", stream.id, reason)
