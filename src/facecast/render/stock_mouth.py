@@ -36,6 +36,7 @@ only its tongue, behind them.
 from __future__ import annotations
 
 import functools
+import threading
 from typing import TYPE_CHECKING
 
 import cv2
@@ -633,7 +634,12 @@ class StockPainter(MouthPainter):
         self.own: OwnBank | None = None
         self._neutral_lip = np.full(3, 128.0)  # the prepared samples' colour is final
         self._teeth_luma = float(_luma(_rgb(teeth_colour(image, landmarks))))
-        self.stock_frames = 0
+        self.stock_frames = 0  # frames painted from a bank (a statistic the tests read)
+        self._count_lock = threading.Lock()  # frames are painted by two threads at once
+
+    def _count(self) -> None:
+        with self._count_lock:
+            self.stock_frames += 1
 
     def paint(self, patch: np.ndarray, origin: tuple[int, int], posed: np.ndarray,
               teeth: float, tongue: float = 0.0) -> None:
@@ -651,13 +657,13 @@ class StockPainter(MouthPainter):
         # The portrait's own opening, shown from the upper lip down to the lower.
         if own is not None and gap <= own.own_gap and own.paint(
                 patch, origin, posed, self._neutral_lip, own.feather):
-            self.stock_frames += 1
+            self._count()
             self._paint_tongue(patch, origin, posed, tongue)
             return
         if not bank.paint(patch, origin, posed, self._neutral_lip, bank.feather):
             super().paint(patch, origin, posed, teeth, tongue)
             return
-        self.stock_frames += 1
+        self._count()
         # The tongue lies in the mouth: it is shaded with the rest (drawn after the shade,
         # an l / th sample stretched over a wide opening was a flat light plate).
         self._paint_tongue(patch, origin, posed, tongue)
