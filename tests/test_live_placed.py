@@ -171,6 +171,36 @@ def test_any_api_process_answers_any_stream(pair: tuple[LiveServer, ServerProces
         events.close()
 
 
+@pytest.mark.parametrize("reason", ["idle", "max_duration"])
+def test_the_reaper_ends_idle_and_expired_streams_on_their_worker(
+        pair: tuple[LiveServer, ServerProcess], avatar: str, reason: str) -> None:
+    """The API's reaper, reading the table, ends a placed stream that sat idle or ran out
+    its time: ``closed`` with that reason reaches the followers through the other API
+    server, the session's process on the worker ends, and its slot is free again."""
+    a, b = pair
+    headers = a.headers()
+    r = create(b.url, headers, avatar_id=avatar, **SMALL)
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    worker = psutil.Process(worker_pid(a))
+    (session,) = sessions(worker)
+    settings = a.service.settings
+    after = (settings.live_idle_timeout_s if reason == "idle"
+             else settings.live_max_duration_s)
+    assert settings.live_idle_timeout_s < settings.live_max_duration_s  # idle comes first
+    events = Events(f"{b.url}{API}/streams/{sid}/events", headers)
+    try:
+        a.service.live.tick(now=time.time() + after + 1)
+        assert events.wait("closed")["reason"] == reason
+        seen = get(b.url, sid, headers)
+        assert seen["status"] == "ended" and seen["ended_reason"] == reason
+        wait_for(lambda: ended(session), 15, "the session's process to end")
+    finally:
+        events.close()
+    wait_for(lambda: a.service.live.capacity() - a.service.live.open_count() == 1, 15,
+             "the worker's slot to be free")
+
+
 def test_a_lost_worker_ends_its_streams(pair: tuple[LiveServer, ServerProcess],
                                         avatar: str) -> None:
     """Last (it kills the live worker): the worker stops heartbeating; its stream ends
