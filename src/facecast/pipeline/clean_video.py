@@ -287,6 +287,7 @@ def _footprint(model: OverlayModel, width: int, height: int,
                 min(height, model.y1 + int(rows[-1]) + 2), "watermark")
 
 
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 BORDER_REACH = 2  # px from a searched area's edge that count as reaching it
 BODY_ALPHA = 0.5  # of a logo's opacity: its pixels this covered or more are its body
 
@@ -365,9 +366,13 @@ def _stray_rim(model: OverlayModel, drop: np.ndarray, lines: np.ndarray) -> np.n
     the next slat's top below the logo).
     """
     square = np.ones((3, 3), np.uint8)
-    # The structure's soft edge right beside it: not solid, so not the logo's line either.
-    partly = (model.alpha > 0) & (model.alpha < SOLID * model.opacity) & ~drop & ~lines
-    edge = partly & (cv2.dilate(drop.view(np.uint8), square) > 0)
+    # The structure's soft edge right beside it: not solid, so not the logo's line either,
+    # or solid but held to the logo by nothing else (the slat's own next row).
+    beside = (model.alpha > 0) & ~drop & ~lines & (cv2.dilate(drop.view(np.uint8), square) > 0)
+    partly = model.alpha < SOLID * model.opacity
+    held = (_body(model) & ~drop & ~beside) | lines
+    anchored = cv2.dilate(held.view(np.uint8), _CROSS) > 0
+    edge = beside & (partly | ~anchored)
     gone = drop | edge
     kept = (_body(model) & ~gone) | lines
     faint = (model.alpha > 0) & ~_body(model) & ~gone
