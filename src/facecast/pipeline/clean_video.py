@@ -356,14 +356,15 @@ def _border_runs(part: np.ndarray) -> np.ndarray:
 
 
 def _stray_rim(model: OverlayModel, drop: np.ndarray, lines: np.ndarray) -> np.ndarray:
-    """Pixels of ``model`` below its body (:func:`_body`) with no kept body pixel beside
-    them: the faint edge of a picture structure left out of the logo, not the logo's own.
+    """What a picture structure cut out of the logo (``drop``) leaves behind: the pixels
+    beside it that are not solid, or solid but held to the logo by no kept body pixel
+    (:func:`_body`) beside them, and faint pixels with no kept body pixel round them.
 
     A logo's anti-aliased rim lies right beside its strokes; the opening that cuts a
-    blind's bright slat out of the logo leaves the slat's own soft edge behind, and on
-    a still shot it fits the overlay as well as a rim (0.2-0.6 of the opacity, "taken
-    off" 12-24 grey levels dark: the dash at Klobuchar's slat end, and a faint bar along
-    the next slat's top below the logo).
+    blind's bright slat out of the logo leaves the slat's own soft edge and next rows
+    behind, and on a still shot they fit the overlay as well as a rim (0.2-0.7 of the
+    opacity, "taken off" 12-40 grey levels dark: round the dash at Klobuchar's slat end,
+    and a faint bar along the next slat's top below the logo).
     """
     square = np.ones((3, 3), np.uint8)
     # The structure's soft edge right beside it: not solid, so not the logo's line either,
