@@ -24,7 +24,7 @@ import numpy as np
 from facecast.cleanup.areas import Area, check_areas, group_regions
 from facecast.cleanup.fill import RegionFiller, StreamCleaner, fill_params
 from facecast.cleanup.io import CleanWriter, SourcePacket, YuvFrame, read_source, sample_frames
-from facecast.cleanup.logo import LUMA, OverlayModel, estimate_overlay
+from facecast.cleanup.logo import LUMA, SOLID, OverlayModel, estimate_overlay
 from facecast.cleanup.textmask import (
     Polarity,
     choose_polarity,
@@ -194,7 +194,8 @@ def clean_video(spec: CleanVideoSpec, progress: Progress | None = None) -> Clean
                 if footprint is None:
                     continue
                 drop = _picture_parts(model, searched)
-                lines = _overlay_lines(model, samples, drop)
+                lines = _overlay_lines(model, samples, drop, searched)
+                drop |= _stray_rim(model, drop, lines)
                 model = _within(model, footprint, drop & ~lines, lines)
                 area = footprint
             else:
@@ -205,7 +206,8 @@ def clean_video(spec: CleanVideoSpec, progress: Progress | None = None) -> Clean
                 # the logo keeps it: its frame's runs are as short as the line is thick and
                 # nothing thick reaches the edge.
                 drop = _picture_parts(model, area)
-                lines = _overlay_lines(model, samples, drop)
+                lines = _overlay_lines(model, samples, drop, area)
+                drop |= _stray_rim(model, drop, lines)
                 model = _within(model, area, drop & ~lines, lines)
             kept.append(area)
             overlays.append(model)
@@ -285,6 +287,7 @@ def _footprint(model: OverlayModel, width: int, height: int,
                 min(height, model.y1 + int(rows[-1]) + 2), "watermark")
 
 
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 BORDER_REACH = 2  # px from a searched area's edge that count as reaching it
 BODY_ALPHA = 0.5  # of a logo's opacity: its pixels this covered or more are its body
 
@@ -328,6 +331,17 @@ def _without_border_runs(touched: np.ndarray, searched: Area, model: OverlayMode
     if x2 - x1 <= 2 * BORDER_REACH or y2 - y1 <= 2 * BORDER_REACH:
         return touched
     part = touched[y1:y2, x1:x2]
+    runs = _border_runs(part)
+    if runs.sum() > 0.5 * part.sum():
+        return touched
+    out = touched.copy()
+    out[y1:y2, x1:x2] &= ~runs
+    return out
+
+
+def _border_runs(part: np.ndarray) -> np.ndarray:
+    """The straight runs of ``part`` that reach its edge: horizontal ones its left or right
+    side, vertical ones its top or bottom (starting within BORDER_REACH of it)."""
     runs = np.zeros_like(part)
     for axis in (0, 1):
         for flip in (False, True):
@@ -338,11 +352,33 @@ def _without_border_runs(touched: np.ndarray, searched: Area, model: OverlayMode
             reach[tuple(edge)] = True  # a run may start a pixel or two in from the edge
             run = np.logical_and.accumulate(reach, axis=axis) & m
             runs |= np.flip(run, axis) if flip else run
-    if runs.sum() > 0.5 * part.sum():
-        return touched
-    out = touched.copy()
-    out[y1:y2, x1:x2] &= ~runs
-    return out
+    return runs
+
+
+def _stray_rim(model: OverlayModel, drop: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """What a picture structure cut out of the logo (``drop``) leaves behind: the pixels
+    beside it that are not solid, or solid but held to the logo by no kept body pixel
+    (:func:`_body`) beside them, and faint pixels with no kept body pixel round them.
+
+    A logo's anti-aliased rim lies right beside its strokes; the opening that cuts a
+    blind's bright slat out of the logo leaves the slat's own soft edge and next rows
+    behind, and on a still shot they fit the overlay as well as a rim (0.2-0.7 of the
+    opacity, "taken off" 12-40 grey levels dark: round the dash at Klobuchar's slat end,
+    and a faint bar along the next slat's top below the logo).
+    """
+    square = np.ones((3, 3), np.uint8)
+    # The structure's soft edge right beside it: not solid, so not the logo's line either,
+    # or solid but held to the logo by nothing else (the slat's own next row).
+    beside = (model.alpha > 0) & ~drop & ~lines & (cv2.dilate(drop.view(np.uint8), square) > 0)
+    partly = model.alpha < SOLID * model.opacity
+    held = (_body(model) & ~drop & ~beside) | lines
+    anchored = cv2.dilate(held.view(np.uint8), _CROSS) > 0
+    edge = beside & (partly | ~anchored)
+    gone = drop | edge
+    kept = (_body(model) & ~gone) | lines
+    faint = (model.alpha > 0) & ~_body(model) & ~gone
+    # A rim pixel lies beside a stroke, diagonally too (a curve's outer pixels).
+    return edge | (faint & ~(cv2.dilate(kept.view(np.uint8), square) > 0))
 
 
 def _without_border_blobs(touched: np.ndarray, searched: Area, model: OverlayModel
@@ -409,8 +445,8 @@ LINE_FIT = 0.3  # of a pixel's step from the picture beside it: what taking the 
 LINE_REACH = 3  # px on either side of a pixel where the picture beside it is read
 
 
-def _overlay_lines(model: OverlayModel, samples: Sequence[np.ndarray], drop: np.ndarray
-                   ) -> np.ndarray:
+def _overlay_lines(model: OverlayModel, samples: Sequence[np.ndarray], drop: np.ndarray,
+                   searched: Area | None = None) -> np.ndarray:
     """The pixels of ``drop`` (the picture's structures left out of ``model``) that are the
     logo's after all: the lines of its frame running across a bright blind slat.
 
@@ -419,7 +455,8 @@ def _overlay_lines(model: OverlayModel, samples: Sequence[np.ndarray], drop: np.
     logo's opacity it joins that picture: ``(I - a L) / (1 - a)`` lies within LINE_FIT of
     the step from it. A slat's own pixels stand out by something else, or not at all.
     Cut away with the slat, the frame's side and corner stayed bright (Klobuchar).
-    Only pieces that touch the logo's kept pixels count.
+    Only pieces that touch the logo's kept pixels count, and none that runs on to the edge
+    of ``searched`` (a slat's bright ridge along its length passes the same test).
     """
     if model.kind != "semi-transparent" or not drop.any() or not samples:
         return np.zeros_like(drop)
@@ -444,10 +481,38 @@ def _overlay_lines(model: OverlayModel, samples: Sequence[np.ndarray], drop: np.
     lines = drop & (best < LINE_FIT) & ((model.alpha > 0) | model.fixed)
     if not lines.any():
         return lines
+    if searched is not None:
+        lines = _without_edge_lines(lines, searched, model, drop)
     kept = _body(model) & ~drop
     _, labels = cv2.connectedComponents(lines.view(np.uint8), connectivity=8)
     touching = np.unique(labels[grow_mask(kept, 1) & lines])
     return np.isin(labels, touching[touching > 0])
+
+
+def _without_edge_lines(lines: np.ndarray, searched: Area, model: OverlayModel,
+                        drop: np.ndarray) -> np.ndarray:
+    """``lines`` less their straight runs reaching the edge of ``searched``, but for the
+    pixels of such a run that carry on a line across it (their two neighbours across the
+    run are the logo's): where the frame's side crosses a slat's ridge.
+
+    A slat's ridge along its length stands out from the picture above and below it by
+    about what a white line would add; found as the logo's frame across the slat, it was
+    given the full opacity and came off as a dark dash 30-60 grey levels deep, running out
+    of the logo to the area's edge (Klobuchar). The logo's own lines end at its frame.
+    """
+    x1, y1 = max(0, searched.x1 - model.x1), max(0, searched.y1 - model.y1)
+    x2, y2 = searched.x2 - model.x1, searched.y2 - model.y1
+    part = lines[y1:y2, x1:x2]
+    if part.shape[0] <= 2 * BORDER_REACH or part.shape[1] <= 2 * BORDER_REACH:
+        return lines
+    runs = _border_runs(part)
+    if not runs.any():
+        return lines
+    out = lines.copy()
+    out[y1:y2, x1:x2] &= ~runs
+    logo = np.pad(out | (_body(model) & ~drop), 1)
+    across = (logo[:-2, 1:-1] & logo[2:, 1:-1]) | (logo[1:-1, :-2] & logo[1:-1, 2:])
+    return out | (lines & across)
 
 
 def _within(model: OverlayModel, area: Area, drop: np.ndarray | None = None,
