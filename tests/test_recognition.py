@@ -147,7 +147,7 @@ def test_chunks_cut_long_audio_in_pauses() -> None:
     rng = np.random.default_rng(1)
     x = (0.1 * rng.standard_normal(rate * 50)).astype(np.float32)
     x[rate * 11: rate * 11 + 4800] = 0.0  # a 0.3 s pause 1 s after the first chunk's 10 s
-    x[rate * 32: rate * 32 + 4800] = 0.0  # and one about 1 s after the next 20 s
+    x[rate * 22: rate * 22 + 4800] = 0.0  # and one about 1 s after the next, as short
     # a single quiet 10 ms (a stop's closure) nearer the 10 s mark is not a pause
     x[rate * 10: rate * 10 + 160] = 0.0
     bounds = chunk_bounds(x, rate)
@@ -155,8 +155,8 @@ def test_chunks_cut_long_audio_in_pauses() -> None:
     assert all(a < b for a, b in bounds)
     assert all(b0[1] == b1[0] for b0, b1 in itertools.pairwise(bounds))
     assert rate * 11 <= bounds[0][1] <= rate * 11 + 4800
-    assert rate * 32 <= bounds[1][1] <= rate * 32 + 4800
-    assert len(bounds) == 3  # the last 17.9 s: under 1.5x the next chunk's 20 s
+    assert rate * 22 <= bounds[1][1] <= rate * 22 + 4800
+    assert len(bounds) == 3  # the last 27.9 s: under 1.5x the next chunk's 20 s
     assert chunk_bounds(x[: rate * 15], rate) == [(0, rate * 15)]  # up to 1.5x 10 s: whole
     # no sliver at the end: the rest after the first cut is at least about half a chunk
     short = chunk_bounds(x[: rate * 16], rate)

@@ -26,8 +26,8 @@ both averaged over the frames of the recognised words:
 
 Audio is decoded in chunks cut in pauses (the quietest :data:`CUT_WINDOW_S` near
 each boundary), so the lattice stays small and memory does not grow with the
-audio: the first of about :data:`FIRST_CHUNK_S` seconds, each next one twice as
-long up to :data:`CHUNK_S`. The short first chunk lets a render start on the
+audio: the first two of about :data:`FIRST_CHUNK_S` seconds, each next one twice
+as long up to :data:`CHUNK_S`. The short first chunk lets a render start on the
 words heard so far (``on_chunk``) while the rest is still decoded
 (:mod:`facecast.motion.recognition_process`); audio up to 1.5x the first chunk
 is one chunk. Cost on 2 cores: about 0.1 s of CPU per second of
@@ -61,10 +61,11 @@ DECODER_CONFIG: dict[str, Any] = {
 }
 CHUNK_S = 20.0
 # The first chunk's length: its words come about 1 s of CPU after the audio, so a render
-# can start on them (the chunks after it double, up to CHUNK_S). Each cut changes what is
-# heard (each chunk is normalised on its own): Obama's 20 s cut at 7 s read r 0.35 against
-# his real lips, 0.39 whole (bench/README.md, "Speed bar, third round"); CHUNK_S here
-# keeps audio under 30 s whole and renders it as before, about 1 s later.
+# can start on them; the second is as short, so the render draws on it too and waits
+# less for the last (512x512, 27 s: 358 frames drawn before the whole, not 172). The
+# chunks after it double, up to CHUNK_S. Each cut changes what is heard (each chunk is
+# normalised on its own): Obama's 20 s cut at 7 s read r 0.35 against his real lips,
+# 0.39 whole (bench/README.md, "Speed bar, third round").
 FIRST_CHUNK_S = 10.0
 # A chunk boundary moves to the quietest stretch of CUT_WINDOW_S (a pause, not a stop
 # consonant's 10 ms closure) within CUT_SEARCH_S of it (at most half the chunk).
@@ -139,8 +140,8 @@ def _is_word(name: str) -> bool:
 
 def chunk_bounds(samples: np.ndarray, rate: int = SAMPLE_RATE, chunk_s: float = CHUNK_S,
                  first_s: float = FIRST_CHUNK_S) -> list[tuple[int, int]]:
-    """``(start, end)`` sample ranges: the first about ``first_s``, each next twice the one
-    before up to ``chunk_s``, cut in the middle of the quietest :data:`CUT_WINDOW_S` near
+    """``(start, end)`` sample ranges: the first two about ``first_s``, each next twice the
+    one before up to ``chunk_s``, cut in the middle of the quietest :data:`CUT_WINDOW_S` near
     each boundary; a rest of up to 1.5x the next length stays with the last chunk."""
     n = len(samples)
     hop = int(FRAME_S * rate)
@@ -159,7 +160,9 @@ def chunk_bounds(samples: np.ndarray, rate: int = SAMPLE_RATE, chunk_s: float = 
         # a last chunk of at least half this length: a sliver would be heard out of context
         hi = min(centre + search, len(windowed), (n - int(0.5 * length * rate)) // hop)
         cuts.append((int(lo + np.argmin(windowed[lo:hi])) + win // 2) * hop)
-        length = min(2 * length, chunk_s)
+        # the second chunk as short as the first: the render draws on it too, and then
+        # waits for less at the end
+        length = min(length if len(cuts) == 2 else 2 * length, chunk_s)
     cuts.append(n)
     return list(itertools.pairwise(cuts))
 
