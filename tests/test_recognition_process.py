@@ -48,12 +48,23 @@ def _same(a: Recognition, b: Recognition) -> None:
     assert (a.posterior, a.acoustic, a.speech_s) == (b.posterior, b.acoustic, b.speech_s)
 
 
+_BEFORE: set[int] = set()  # this process's children when the running test began
+
+
+@pytest.fixture(autouse=True)
+def _children_before() -> None:
+    """Servers that another test file's session fixtures keep (the suite's worker runs
+    several files) were there before the test: they are not its children."""
+    _BEFORE.clear()
+    _BEFORE.update(p.pid for p in psutil.Process().children(recursive=True))
+
+
 def _children() -> list[psutil.Process]:
-    """This process's live children, but multiprocessing's resource tracker: the first
-    process started with 'spawn' here (a live session's, in an earlier test) starts it,
-    and it stays, by design, for as long as this process lives."""
+    """The live children started since the test began, but multiprocessing's resource
+    tracker: the first process started with 'spawn' here (a live session's, in an
+    earlier test) starts it, and it stays, by design, for as long as this process lives."""
     return [p for p in psutil.Process().children(recursive=True)
-            if p.status() != psutil.STATUS_ZOMBIE
+            if p.pid not in _BEFORE and p.status() != psutil.STATUS_ZOMBIE
             and "multiprocessing.resource_tracker" not in " ".join(p.cmdline())]
 
 
