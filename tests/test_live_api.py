@@ -391,3 +391,21 @@ def test_shutdown_ends_every_session(srv: LiveServer, avatar: str) -> None:
     srv.stop()
     assert gone(process) or wait_for(lambda: gone(process), 15, "the process to end")
     assert srv.service.live.open_count() == 0
+
+
+def test_a_stream_takes_viewers_up_to_its_limit() -> None:
+    """The viewer cap both the API's streams and a live worker's host apply (429
+    ``too_many_viewers`` on the wire): the fourth viewer is let in, the fifth refused."""
+    from facecast.errors import LimitError
+    from facecast.rules import LIVE_MAX_VIEWERS
+    from facecast.service.live import Stream
+
+    stream = Stream(id="str_x", account_id=1, avatar_id=None, width=256, height=256,
+                    voice=None, expression=None, max_duration_s=60.0)
+    for n in range(LIVE_MAX_VIEWERS):
+        stream.check_viewer_room()
+        stream.viewers[f"v{n}"] = time.monotonic()
+    with pytest.raises(LimitError) as refused:
+        stream.check_viewer_room()
+    assert refused.value.code == "too_many_viewers"
+    assert f"the limit is {LIVE_MAX_VIEWERS}" in refused.value.message

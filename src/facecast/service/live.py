@@ -151,6 +151,13 @@ class Stream:
     def viewer_count(self) -> int:
         return len(self.viewers) if self.worker is None else self.reported_viewers
 
+    def check_viewer_room(self) -> None:
+        """Refuse one more WHEP viewer past LIVE_MAX_VIEWERS (``too_many_viewers``)."""
+        if len(self.viewers) >= LIVE_MAX_VIEWERS:
+            raise LimitError(f"live stream {self.id} already has {len(self.viewers)} "
+                             f"viewers (the limit is {LIVE_MAX_VIEWERS})",
+                             code="too_many_viewers", limit=LIVE_MAX_VIEWERS)
+
     def mark_ended(self, reason: str) -> bool:
         """Mark the stream ended, once: False when it already was."""
         with self._lock:
@@ -603,10 +610,7 @@ class LiveStreams:
         """A WHEP viewer: the SDP offer answered; ``(viewer id, answer SDP)``."""
         session = self._live(stream)
         check_sdp(offer)
-        if len(stream.viewers) >= LIVE_MAX_VIEWERS:
-            raise LimitError(f"live stream {stream.id} already has {len(stream.viewers)} "
-                             f"viewers (the limit is {LIVE_MAX_VIEWERS})",
-                             code="too_many_viewers", limit=LIVE_MAX_VIEWERS)
+        stream.check_viewer_room()
         viewer = secrets.token_hex(8)
         # bad_offer: one the session's process refuses
         answer = session.answer(offer, viewer=viewer)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from facecast.errors import ConflictError, LimitError, NotFoundError
-from facecast.rules import LIVE_MAX_QUEUED_UTTERANCES, LIVE_MAX_VIEWERS
+from facecast.rules import LIVE_MAX_QUEUED_UTTERANCES
 from facecast.service import live_workers
 from facecast.service.db import Database
 from facecast.service.live import ENDED_KEEP_S, Stream, check_sdp, send_closed
@@ -219,10 +219,7 @@ class LiveHost:
         session = self._session(stream_id)
         stream = self.stream(stream_id)
         check_sdp(offer)
-        if len(stream.viewers) >= LIVE_MAX_VIEWERS:
-            raise LimitError(f"live stream {stream.id} already has {len(stream.viewers)} "
-                             f"viewers (the limit is {LIVE_MAX_VIEWERS})",
-                             code="too_many_viewers", limit=LIVE_MAX_VIEWERS)
+        stream.check_viewer_room()
         viewer = secrets.token_hex(8)
         answer = str(session.answer(offer, viewer=viewer))
         stream.viewers[viewer] = time.monotonic()
