@@ -300,6 +300,25 @@ def test_heic_and_avif_photos_are_read(
     exif[0x0112] = 6  # rotate 90 degrees clockwise to show
     Image.fromarray(astronaut[:, :400]).save(turned, quality=90, exif=exif.tobytes())
     assert load_image(turned).shape == (400, 512, 3)
+    assert image_header(turned.read_bytes()).upright_size == (512, 400)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+def test_the_header_gives_the_size_as_shown(fmt: str) -> None:
+    """A phone's portrait photo is stored on its side with an EXIF orientation: the
+    header's upright size is the decoded picture's (without decoding it)."""
+    import io
+
+    from facecast.media.image import image_header
+
+    for orientation in (1, 3, 6, 8):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        buf = io.BytesIO()
+        Image.new("RGB", (120, 80), (200, 100, 50)).save(buf, fmt, exif=exif.tobytes())
+        height, width = load_image(buf.getvalue()).shape[:2]
+        assert image_header(buf.getvalue()).upright_size == (width, height), (fmt, orientation)
+        assert (width, height) == ((80, 120) if orientation in (6, 8) else (120, 80))
 
 
 @pytest.mark.parametrize("fmt", ["GIF", "PPM", "ICO"])

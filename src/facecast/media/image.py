@@ -47,13 +47,25 @@ IMAGE_FORMATS_TEXT = "JPEG, PNG, WebP, TIFF, BMP, HEIC/HEIF or AVIF"
 _OPENCV_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "TIFF", "BMP"})
 
 
+EXIF_ORIENTATION = 0x0112
+QUARTER_TURNS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+
+
 @dataclass(frozen=True)
 class ImageHeader:
     """What an image's header says, before anything is decoded."""
 
     format: str  # Pillow's name: JPEG, PNG, WEBP, TIFF, BMP, HEIF, AVIF, MPO
-    width: int
+    width: int  # as Pillow reports it
     height: int
+    # EXIF's orientation turns the picture a quarter when shown (a phone held upright),
+    # as load_image turns it
+    quarter_turned: bool = False
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        """``(width, height)`` as shown, and as :func:`load_image` returns it."""
+        return (self.height, self.width) if self.quarter_turned else (self.width, self.height)
 
     @property
     def content_type(self) -> str:
@@ -85,6 +97,8 @@ def image_header(data: bytes, name: str = "image") -> ImageHeader:
             # only these formats' parsers see untrusted bytes (Pillow knows dozens)
             with Image.open(io.BytesIO(data), formats=list(formats)) as im:
                 fmt, (width, height) = str(im.format), im.size
+                # Pillow's TIFF reader already reports a turned TIFF's size upright
+                turned = fmt != "TIFF" and _orientation(im) in QUARTER_TURNS
     except Image.DecompressionBombError as exc:
         # Pillow's own guard (at twice its warning size) fired first; it names the pixels.
         found = re.search(r"\((\d+) pixels\)", str(exc))
@@ -95,7 +109,23 @@ def image_header(data: bytes, name: str = "image") -> ImageHeader:
         ) from exc
     if width * height > MAX_DECODE_PIXELS:
         raise _too_large(name, width, height)
-    return ImageHeader(fmt, width, height)
+    return ImageHeader(fmt, width, height, turned)
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation tag (1 when there is none or it cannot be read), from the
+    EXIF block the header holds: never ``im.getexif()``, which decodes a whole PNG to
+    look for a block after its pixels (a decompression bomb, decoded)."""
+    raw = im.info.get("exif")
+    if not isinstance(raw, bytes | bytearray):
+        return 1
+    try:
+        exif = Image.Exif()
+        exif.load(bytes(raw))
+        value = exif.get(EXIF_ORIENTATION, 1)
+    except (OSError, ValueError, SyntaxError, KeyError, IndexError):
+        return 1  # a broken EXIF block: load_image ignores it too
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _too_large(

@@ -314,10 +314,11 @@ class LiveStreams:
             self._check_caps(principal)  # and the caps (checked again when reserving)
         with self._portrait(principal, avatar_id, photo) as path:
             from facecast.live import LiveSpec, check_spec
-            from facecast.media import load_image
+            from facecast.media.image import image_header
 
-            photo_h, photo_w = load_image(path).shape[:2]
-            width, height = live_size(photo_w, photo_h, size, aspect)
+            # the size as shown, from the header: the session's process decodes it
+            width, height = live_size(*image_header(path.read_bytes()).upright_size,
+                                      size, aspect)
             spec = LiveSpec(photo=path, voice=voice, width=width, height=height,
                             expression=key)
             check_spec(spec)  # bad_size (over 720p's pixels), ... before anything is held
