@@ -258,5 +258,9 @@ def test_a_confident_part_of_an_unconfident_whole_is_rendered_again(
     assert result.track.source == "audio"
     assert "frames_before_whole" not in result.timings  # rendered again, as a whole
     expected = mouth_track(audio, [], 25.0, heard=whole)
-    assert np.array_equal(result.track.values, expected.values[: len(result.track)])
+    # the render fits the track to round(duration x fps) frames, one more than the
+    # resampled track when piper's random timing leaves the audio just past a half frame
+    n = min(len(result.track), len(expected))
+    assert len(result.track) - n <= 1
+    assert np.array_equal(result.track.values[:n], expected.values[:n])
     assert result.frames == len(result.track)
