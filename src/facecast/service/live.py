@@ -51,6 +51,7 @@ from facecast.service.scratch import scratch
 
 if TYPE_CHECKING:
     from facecast.live import LiveEvent, LiveSession, LiveSpec
+    from facecast.media.audio import AudioStream
     from facecast.service.assets import MediaSource
     from facecast.service.core import Service
 
@@ -550,27 +551,36 @@ class LiveStreams:
                              "wait for one to end, or interrupt", code="too_many_utterances",
                              limit=LIVE_MAX_QUEUED_UTTERANCES)
         if text is not None:
-            from facecast.speech.synth import check_ranges
-
-            check_ranges(rate, pitch, volume)
-            utterance = session.speak_text(self.service.check_text(text), rate=rate,
-                                           pitch=pitch, volume=volume)
+            utterance = session.speak_text(self._spoken_text(text, rate, pitch, volume),
+                                           rate=rate, pitch=pitch, volume=volume)
         else:
             assert audio is not None
-            from facecast.live.clock import AUDIO_RATE
-            from facecast.media.audio import AudioStream
-
-            # Decoded from a scratch file that is deleted once it is read (a session keeps
-            # no files), at the session's own rate, and sent piece by piece as it is
-            # decoded: the first words play while the rest is still being read. A file
-            # that fails only part-way is spoken up to the fault, then refused here.
-            with self.service.assets.temporary(principal.account_id, audio,
-                                               {"audio", "video"}, "audio") as path, \
-                    self.service.assets.naming("audio"), \
-                    AudioStream(path, AUDIO_RATE, max_duration=MAX_AUDIO_S) as sound:
+            # A file that fails only part-way is spoken up to the fault, then refused here.
+            with self._speech_audio(principal, audio) as sound:
                 utterance = session.speak_audio_stream(sound, sound.sample_rate)
         stream.add_pending(utterance)
         return utterance
+
+    def _spoken_text(self, text: str, rate: float, pitch: float, volume: float) -> str:
+        """A speak's text, checked (control characters, length) with its voice settings."""
+        from facecast.speech.synth import check_ranges
+
+        check_ranges(rate, pitch, volume)
+        return self.service.check_text(text)
+
+    @contextlib.contextmanager
+    def _speech_audio(self, principal: Principal, audio: MediaSource) -> Iterator[AudioStream]:
+        """A speak's audio, decoded from a scratch file that is deleted once it is read (a
+        session keeps no files), at the session's own rate, piece by piece as it is
+        decoded: the first words play while the rest is still being read."""
+        from facecast.live.clock import AUDIO_RATE
+        from facecast.media.audio import AudioStream
+
+        with self.service.assets.temporary(principal.account_id, audio,
+                                           {"audio", "video"}, "audio") as path, \
+                self.service.assets.naming("audio"), \
+                AudioStream(path, AUDIO_RATE, max_duration=MAX_AUDIO_S) as sound:
+            yield sound
 
     def interrupt(self, principal: Principal, stream_id: str) -> str | None:
         """Cut the utterance being spoken (and drop those queued); the id cut, or None."""

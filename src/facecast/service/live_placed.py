@@ -359,23 +359,14 @@ class PlacedStreams(LiveStreams):
         if (text is None) == (audio is None):
             raise InputError("give either text or audio", code="bad_request")
         if text is not None:
-            from facecast.speech.synth import check_ranges
-
-            check_ranges(rate, pitch, volume)
             said = self._call(stream, "POST", "speak", json={
-                "text": self.service.check_text(text), "rate": rate, "pitch": pitch,
-                "volume": volume})
+                "text": self._spoken_text(text, rate, pitch, volume), "rate": rate,
+                "pitch": pitch, "volume": volume})
             return str(said["id"])
-        from facecast.live.clock import AUDIO_RATE
-        from facecast.media.audio import AudioStream
-
         assert audio is not None
-        # decoded here (a scratch file deleted once read) and sent on as it is decoded:
-        # the worker's session speaks the first half second while the rest is on its way
-        with self.service.assets.temporary(principal.account_id, audio,
-                                           {"audio", "video"}, "audio") as path, \
-                self.service.assets.naming("audio"), \
-                AudioStream(path, AUDIO_RATE, max_duration=MAX_AUDIO_S) as sound:
+        # decoded here and sent on as it is decoded: the worker's session speaks the
+        # first half second while the rest is on its way
+        with self._speech_audio(principal, audio) as sound:
 
             def body() -> Iterator[bytes]:
                 for piece in sound:
