@@ -159,6 +159,14 @@ class Stream:
                              f"viewers (the limit is {LIVE_MAX_VIEWERS})",
                              code="too_many_viewers", limit=LIVE_MAX_VIEWERS)
 
+    def check_queue_room(self) -> None:
+        """Refuse one more utterance past LIVE_MAX_QUEUED_UTTERANCES (``too_many_utterances``)."""
+        if len(self.pending) >= LIVE_MAX_QUEUED_UTTERANCES:
+            raise LimitError(f"live stream {self.id} already has {len(self.pending)} "
+                             f"utterances queued (the limit is {LIVE_MAX_QUEUED_UTTERANCES}); "
+                             "wait for one to end, or interrupt", code="too_many_utterances",
+                             limit=LIVE_MAX_QUEUED_UTTERANCES)
+
     def mark_ended(self, reason: str) -> bool:
         """Mark the stream ended, once: False when it already was."""
         with self._lock:
@@ -545,11 +553,7 @@ class LiveStreams:
         session = self._live(stream)
         if (text is None) == (audio is None):
             raise InputError("give either text or audio", code="bad_request")
-        if len(stream.pending) >= LIVE_MAX_QUEUED_UTTERANCES:
-            raise LimitError(f"live stream {stream.id} already has {len(stream.pending)} "
-                             f"utterances queued (the limit is {LIVE_MAX_QUEUED_UTTERANCES}); "
-                             "wait for one to end, or interrupt", code="too_many_utterances",
-                             limit=LIVE_MAX_QUEUED_UTTERANCES)
+        stream.check_queue_room()
         if text is not None:
             utterance = session.speak_text(self._spoken_text(text, rate, pitch, volume),
                                            rate=rate, pitch=pitch, volume=volume)

@@ -27,8 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from facecast.errors import ConflictError, LimitError, NotFoundError
-from facecast.rules import LIVE_MAX_QUEUED_UTTERANCES
+from facecast.errors import ConflictError, NotFoundError
 from facecast.service import live_workers
 from facecast.service.db import Database
 from facecast.service.live import ENDED_KEEP_S, Stream, check_sdp, send_closed
@@ -181,11 +180,7 @@ class LiveHost:
         return stream.session
 
     def _check_queue(self, stream: Stream) -> None:
-        if len(stream.pending) >= LIVE_MAX_QUEUED_UTTERANCES:
-            raise LimitError(f"live stream {stream.id} already has {len(stream.pending)} "
-                             f"utterances queued (the limit is {LIVE_MAX_QUEUED_UTTERANCES}); "
-                             "wait for one to end, or interrupt", code="too_many_utterances",
-                             limit=LIVE_MAX_QUEUED_UTTERANCES)
+        stream.check_queue_room()
 
     def speak_text(self, stream_id: str, text: str, rate: float, pitch: float,
                    volume: float) -> str:
