@@ -258,8 +258,13 @@ def test_streams_idle_video_and_silence(watched: Watched) -> None:
     assert rec.video[0].image is not None
     assert rec.video[0].image.shape == (SIZE, SIZE, 3)
     idle = [v for v in rec.video if v.arrived < watched.marks["speak"]]
+    # stamped at 25 fps on the media clock (a late sender skips stamps, never slows them)
+    steps = np.diff([v.pts for v in idle])
+    assert np.median(steps) == 90_000 // 25 and (steps % (90_000 // 25) == 0).all()
+    # and kept coming: how many a second a loaded test machine decodes is bench_stream's
+    # measure (25.00 fps on a quiet one), not this test's
     rate = (len(idle) - 1) / (idle[-1].arrived - idle[0].arrived)
-    assert rate > 15.0  # 25 fps sent; the loaded test machine decodes what it can
+    assert rate > 5.0
     # alive, not frozen: blinks and head motion change the picture while idle
     first = idle[2].image
     assert first is not None

@@ -9,7 +9,7 @@ const CONFIG = JSON.parse(document.getElementById('console-config').textContent)
 const ACTIVE = new Set(['queued', 'running']);
 const POLL_MS = 500;  // jobs in progress are read this often (a short render lasts a second or two)
 
-const top = document.getElementById('top');
+const top = document.getElementById('top');  // the account's part of the header (the brand is static)
 const nav = document.getElementById('nav');
 const main = document.getElementById('main');
 const statusLine = document.getElementById('status');
@@ -47,7 +47,7 @@ async function act(button, doing, where, fn) {
 // ---- sign in -----------------------------------------------------------------------------
 
 function signInPage(message) {
-  fill(top, h('h1', {}, h('img', { src: '/console/icon.svg', alt: '' }), 'facecast studio'));
+  top.replaceChildren();
   nav.replaceChildren();
   nav.hidden = true;
   const key = h('input', { type: 'password', autocomplete: 'off', testid: 'api-key-input',
@@ -102,9 +102,8 @@ function credits() {
 
 function shell() {
   const creditsNode = h('span', { id: 'credits' }, credits());
-  fill(top, h('h1', {}, h('img', { src: '/console/icon.svg', alt: '' }), 'facecast studio'),
-    h('div', { class: 'who' }, h('span', {}, account.name), creditsNode,
-      h('button', { type: 'button', testid: 'sign-out', onclick: () => signOut() }, 'Sign out')));
+  fill(top, h('span', {}, account.name), creditsNode,
+    h('button', { type: 'button', testid: 'sign-out', onclick: () => signOut() }, 'Sign out'));
   nav.hidden = false;
   fill(nav, Object.entries(PAGES)
     .filter(([name]) => name !== 'admin' || account.is_admin)
