@@ -24,7 +24,6 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -56,13 +55,6 @@ def _tokens(text: str) -> list[str]:
     return [m.group(0).replace("\u2019", "'") for m in _WORD_RE.finditer(text)]
 
 
-@lru_cache(maxsize=1)
-def _espeak() -> Any:
-    from piper.phonemize_espeak import EspeakPhonemizer
-
-    return EspeakPhonemizer()
-
-
 def ipa_to_arpabet(ipa: str | list[str]) -> list[str]:
     """ARPAbet phones for an espeak IPA string (stress and length marks dropped)."""
     chars = [c for c in (list(ipa) if isinstance(ipa, str) else ipa) if not is_marker(c)]
@@ -82,7 +74,10 @@ def ipa_to_arpabet(ipa: str | list[str]) -> list[str]:
 def _pronounce(word: str) -> list[str]:
     """Guess a pronunciation with espeak-ng (US English); [] when it has none."""
     try:
-        sentences = _espeak().phonemize("en-us", word)
+        from facecast.speech import piper_espeak
+
+        with piper_espeak.LOCK:
+            sentences = piper_espeak.phonemizer().phonemize("en-us", word)
     except Exception as exc:  # espeak is optional help here, never a reason to fail
         log.debug("espeak could not phonemize %r: %s", word, exc)
         return []

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import threading
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 from facecast.characters import check_characters
 from facecast.errors import InputError
 from facecast.media.audio import Audio
+from facecast.speech import piper_espeak
 from facecast.timing import PhonemeTiming, WordTiming
 
 DEFAULT_VOICE = "en_US-joe-medium"
@@ -56,7 +56,6 @@ class Speech:
 # facecast.speech.synth) beat one sentence on two threads (measured 8.5x vs 6.5x
 # real time for a single stream, about twice that for two).
 PIPER_THREADS = int(os.environ.get("FACECAST_TTS_THREADS", "1"))
-_ESPEAK_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=4)
@@ -81,6 +80,7 @@ def _load_voice(model: str, config: str):
                                            providers=["CPUExecutionProvider"])
     import piper
 
+    piper_espeak.patch_piper()
     voice = PiperVoice(
         config=PiperConfig.from_dict(json.loads(Path(config).read_text())), session=session,
         espeak_data_dir=Path(piper.__file__).parent / "espeak-ng-data",
@@ -90,7 +90,7 @@ def _load_voice(model: str, config: str):
     unlocked = voice.phonemize
 
     def phonemize(text: str) -> list[list[str]]:
-        with _ESPEAK_LOCK:
+        with piper_espeak.LOCK:
             return unlocked(text)
 
     voice.phonemize = phonemize  # type: ignore[method-assign]  # this instance only

@@ -1,0 +1,56 @@
+"""piper's espeak-ng phonemiser, shared by every caller in the process: one at a time,
+and a voice set only when it changes.
+
+piper's ``EspeakPhonemizer.phonemize`` sets espeak-ng's voice on every call, and
+``espeak_SetVoiceByName`` keeps about 1.3 KiB of C heap each time it runs, never freed
+(measured: 1360 bytes a call, with ``get_phonemes`` itself at 0). facecast phonemises every
+word of every sentence on its own to time words (:mod:`facecast.speech.piper_tts`) and to
+pronounce unknown words for alignment (:mod:`facecast.motion.align`): a live session
+speaking without pause grew by about 0.2 MiB a minute from this alone (bench/README.md,
+"Live streaming: the slow drift, traced"). :func:`phonemizer` sets the voice through a
+wrapper that skips a call naming the voice already set.
+
+espeak-ng's state is process-global (the voice, the initialisation), so every use goes
+under :data:`LOCK`.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any
+
+LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _voice_setter() -> None:
+    """Wrap piper's ``espeakbridge.set_voice`` once: it calls espeak-ng only for a voice
+    other than the one set last (``initialize`` keeps the voice: checked on piper 1.8)."""
+    from piper import espeakbridge
+
+    set_voice = espeakbridge.set_voice
+    current: list[str | None] = [None]
+
+    def set_voice_once(voice: str) -> None:
+        if voice != current[0]:
+            current[0] = None  # unknown if it raises
+            set_voice(voice)
+            current[0] = voice
+
+    espeakbridge.set_voice = set_voice_once
+
+
+def patch_piper() -> None:
+    """Route piper's espeak-ng voice changes through the wrapper (idempotent; before a
+    ``PiperVoice`` or ``EspeakPhonemizer`` is made)."""
+    _voice_setter()
+
+
+@functools.lru_cache(maxsize=1)
+def phonemizer() -> Any:
+    """piper's ``EspeakPhonemizer`` on its bundled data (call under :data:`LOCK`)."""
+    patch_piper()
+    from piper.phonemize_espeak import EspeakPhonemizer
+
+    return EspeakPhonemizer()
