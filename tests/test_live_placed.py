@@ -8,7 +8,7 @@ time), and ``b``, a real ``facecast serve`` with two API processes, whose live w
 stream opened through one is watched (aiortc over WHEP), spoken to, followed (server-sent
 events) and ended through the other; a full worker refuses (``capacity_reached``); a
 worker killed outright stops heartbeating, and its stream ends (``worker_lost``) and is
-charged no further."""
+charged no further, and serve starts its live worker again."""
 
 from __future__ import annotations
 
@@ -87,8 +87,10 @@ def ended(process: psutil.Process) -> bool:
 
 
 def worker_pid(a: LiveServer) -> int:
+    """The pid of the live worker registered last (a lost one's row stays a while)."""
     with a.service.db.session() as session:
-        return int(session.scalars(select(LiveWorker.pid)).one())
+        return int(session.scalars(select(LiveWorker.pid).order_by(LiveWorker.id.desc())
+                                   .limit(1)).one())
 
 
 def test_any_api_process_answers_any_stream(pair: tuple[LiveServer, ServerProcess],
@@ -204,7 +206,7 @@ def test_the_reaper_ends_idle_and_expired_streams_on_their_worker(
 def test_a_lost_worker_ends_its_streams(pair: tuple[LiveServer, ServerProcess],
                                         avatar: str) -> None:
     """Last (it kills the live worker): the worker stops heartbeating; its stream ends
-    with ``worker_lost``, and no minute is charged after."""
+    with ``worker_lost``, and no minute is charged after; serve starts a new live worker."""
     a, b = pair
     price = a.service.settings.live_price_per_minute
     key = a.account(credits=5 * price)
@@ -236,9 +238,15 @@ def test_a_lost_worker_ends_its_streams(pair: tuple[LiveServer, ServerProcess],
     assert get(a.url, sid, headers)["minutes_charged"] == 2 and a.balance(key) == 3 * price
     r = httpx.get(f"{a.url}{API}/account/ledger", headers=headers)
     assert [e["amount"] for e in r.json()["items"] if e["kind"] == "charge"] == [-price] * 2
-    # no worker alive: placement refuses
-    r = create(a.url, headers, avatar_id=avatar, **SMALL)
-    assert r.status_code == 503 and r.json()["error"]["code"] == "capacity_reached", r.text
+    # serve starts its live worker again, which takes streams as the first did
+    wait_for(lambda: a.service.live.capacity() == 1 and worker_pid(a) != worker.pid, 60,
+             "serve to start its live worker again", 0.1)
+    new = psutil.Process(worker_pid(a))
+    assert new.ppid() == b.proc.pid  # type: ignore[union-attr]
+    r = create(a.url, a.headers(), avatar_id=avatar, **SMALL)
+    assert r.status_code == 201, r.text
+    r = httpx.delete(f"{b.url}{API}/streams/{r.json()['id']}", headers=a.headers())
+    assert r.status_code == 200 and r.json()["ended_reason"] == "deleted", r.text
 
 
 def test_claims_at_once_never_overfill_a_worker(tmp_path: Path) -> None:
@@ -260,6 +268,8 @@ def test_claims_at_once_never_overfill_a_worker(tmp_path: Path) -> None:
             assert session.get(LiveWorker, worker).sessions == 2  # type: ignore[union-attr]
             live_workers.release(session, worker)
         assert live_workers.claim(db, 60.0) is not None
+        assert live_workers.claim(db, 60.0) is None
+        live_workers.unregister(db, worker)  # no worker at all: nothing to claim
         assert live_workers.claim(db, 60.0) is None
     finally:
         db.dispose()
