@@ -56,3 +56,11 @@ def test_a_change_of_voice_still_reaches_espeak() -> None:
         german = phonemizer.phonemize("de", "water")
         assert german != english
         assert phonemizer.phonemize("en-us", "water") == english
+        # a new phonemiser initialises espeak-ng again, which frees the voice it had: the
+        # next phonemise sets it again (reading the freed one crashed beside synthesis)
+        from piper.phonemize_espeak import EspeakPhonemizer
+
+        EspeakPhonemizer()
+        assert piper_espeak._voice is None
+        assert phonemizer.phonemize("en-us", "water") == english
+        assert piper_espeak._voice == "en-us"

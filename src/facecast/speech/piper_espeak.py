@@ -23,22 +23,34 @@ from typing import Any
 LOCK = threading.Lock()
 
 
+_voice: str | None = None  # the voice espeak-ng has now, as far as the wrapper knows
+
+
 @functools.lru_cache(maxsize=1)
 def _voice_setter() -> None:
-    """Wrap piper's ``espeakbridge.set_voice`` once: it calls espeak-ng only for a voice
-    other than the one set last (``initialize`` keeps the voice: checked on piper 1.8)."""
+    """Wrap piper's ``espeakbridge`` once: ``set_voice`` calls espeak-ng only for a voice
+    other than the one it has, and ``initialize`` forgets that voice. espeak_Initialize
+    (each new ``EspeakPhonemizer``: piper keeps one, :func:`phonemizer` another) frees the
+    voice it had: phonemising after it without setting the voice again read freed memory,
+    which looked right alone and crashed (a segfault) with synthesis in another thread."""
     from piper import espeakbridge
 
-    set_voice = espeakbridge.set_voice
-    current: list[str | None] = [None]
+    set_voice, initialize = espeakbridge.set_voice, espeakbridge.initialize
 
     def set_voice_once(voice: str) -> None:
-        if voice != current[0]:
-            current[0] = None  # unknown if it raises
+        global _voice
+        if voice != _voice:
+            _voice = None  # unknown if it raises
             set_voice(voice)
-            current[0] = voice
+            _voice = voice
+
+    def initialize_afresh(data_dir: str) -> None:
+        global _voice
+        _voice = None
+        initialize(data_dir)
 
     espeakbridge.set_voice = set_voice_once
+    espeakbridge.initialize = initialize_afresh
 
 
 def patch_piper() -> None:
