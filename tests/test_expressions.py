@@ -385,11 +385,15 @@ def test_prompt_zooms_the_camera_and_reports_unused_parts(
     assert any("zoom in" in a for a in result.prompt_actions)
     frames = frames_of(result.output)
     assert frames[0].shape == (256, 256, 3), "the canvas keeps its size"
+    # five frames at each end: one frame's box moves with a blink or a turn of the head
+    # (piper times the speech afresh each run, and the motion with it)
     with FaceAnalyzer() as fa:
-        first, last = fa.detect(frames[0])[0], fa.detect(frames[-1])[0]
-    assert last.w / first.w == pytest.approx(1.2, abs=0.06), "later frames show a larger face"
+        firsts = [fa.detect(f)[0] for f in frames[:5]]
+        lasts = [fa.detect(f)[0] for f in frames[-5:]]
+    ratio = np.median([b.w for b in lasts]) / np.median([b.w for b in firsts])
+    assert ratio == pytest.approx(1.2, abs=0.06), "later frames show a larger face"
     # the zoom keeps the face in the picture, nearer the middle
-    assert abs(last.center[0] - 128) < abs(first.center[0] - 128) + 10
+    assert abs(lasts[-1].center[0] - 128) < abs(firsts[0].center[0] - 128) + 10
 
 
 def test_unknown_expression_is_refused_before_any_work(tmp_path: Path,
