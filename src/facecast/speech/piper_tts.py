@@ -142,7 +142,7 @@ def synthesize(text: str, voice: str | None = None, *, length_scale: float = 1.0
         offset += len(samples)
     if not chunks:
         raise InputError("the text produced no speech", code="empty_text")
-    words = _word_timings(piper_voice, text, phonemes)
+    words = _word_timings(model, config, text, phonemes)
     name = DEFAULT_VOICE if model.endswith(f"{DEFAULT_VOICE}.onnx") else Path(model).stem
     return Speech(Audio(np.concatenate(chunks), rate), phonemes, words, name, text)
 
@@ -151,7 +151,20 @@ def _is_sound(phoneme: str) -> bool:
     return phoneme not in _SILENT and any(c.isalpha() for c in phoneme)
 
 
-def _word_timings(piper_voice, text: str, phonemes: list[PhonemeTiming]
+# Words phonemised on their own, per voice: speech repeats its words, and each call into
+# piper's espeak bridge keeps 140-220 bytes of Python objects (upstream; a live session
+# speaking without pause phonemises about 165 words a minute).
+WORD_CACHE = 8192
+
+
+@functools.lru_cache(maxsize=WORD_CACHE)
+def _word_sounds(model: str, config: str, word: str) -> tuple[str, ...]:
+    """The sounding phonemes of ``word`` said alone by the voice of ``model``."""
+    return tuple(ph for sentence in _load_voice(model, config).phonemize(word)
+                 for ph in sentence if _is_sound(ph))
+
+
+def _word_timings(model: str, config: str, text: str, phonemes: list[PhonemeTiming]
                   ) -> list[WordTiming]:
     """Word start/end times: each written word's own phonemes matched to the spoken stream.
 
@@ -166,11 +179,9 @@ def _word_timings(piper_voice, text: str, phonemes: list[PhonemeTiming]
     per_word: list[str] = []
     owner: list[int] = []
     for w_index, word in enumerate(written):
-        for sentence in piper_voice.phonemize(word):
-            for ph in sentence:
-                if _is_sound(ph):
-                    per_word.append(ph)
-                    owner.append(w_index)
+        for ph in _word_sounds(model, config, word):
+            per_word.append(ph)
+            owner.append(w_index)
     matcher = SequenceMatcher(None, [phonemes[i].phoneme for i in spoken], per_word,
                               autojunk=False)
     word_of: dict[int, int] = {}
