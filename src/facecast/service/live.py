@@ -551,8 +551,7 @@ class LiveStreams:
         """Queue an utterance (text in the session's voice, or audio); its id."""
         stream = self.get(principal, stream_id)
         session = self._live(stream)
-        if (text is None) == (audio is None):
-            raise InputError("give either text or audio", code="bad_request")
+        self._one_of(text, audio)
         stream.check_queue_room()
         if text is not None:
             utterance = session.speak_text(self._spoken_text(text, rate, pitch, volume),
@@ -564,6 +563,12 @@ class LiveStreams:
                 utterance = session.speak_audio_stream(sound, sound.sample_rate)
         stream.add_pending(utterance)
         return utterance
+
+    @staticmethod
+    def _one_of(text: str | None, audio: MediaSource | None) -> None:
+        """A speak gives text or audio, never both or neither (``bad_request``)."""
+        if (text is None) == (audio is None):
+            raise InputError("give either text or audio", code="bad_request")
 
     def _spoken_text(self, text: str, rate: float, pitch: float, volume: float) -> str:
         """A speak's text, checked (control characters, length) with its voice settings."""

@@ -179,14 +179,11 @@ class LiveHost:
                                 code="stream_ended")
         return stream.session
 
-    def _check_queue(self, stream: Stream) -> None:
-        stream.check_queue_room()
-
     def speak_text(self, stream_id: str, text: str, rate: float, pitch: float,
                    volume: float) -> str:
         session = self._session(stream_id)
         stream = self.stream(stream_id)
-        self._check_queue(stream)
+        stream.check_queue_room()
         utterance = str(session.speak_text(text, rate=rate, pitch=pitch, volume=volume))
         stream.add_pending(utterance)
         return utterance
@@ -196,7 +193,7 @@ class LiveHost:
         """Audio still arriving (mono float32 pieces), sent on to the session as it comes."""
         session = self._session(stream_id)
         stream = self.stream(stream_id)
-        self._check_queue(stream)
+        stream.check_queue_room()
         utterance = str(session.speak_audio_stream(pieces, sample_rate))
         stream.add_pending(utterance)
         return utterance

@@ -32,7 +32,7 @@ import httpx
 import numpy as np
 from sqlalchemy import delete, func, select, update
 
-from facecast.errors import ConflictError, FacecastError, InputError, LimitError
+from facecast.errors import ConflictError, FacecastError, LimitError
 from facecast.live.session import rebuild_error
 from facecast.rules import DEFAULT_PITCH, DEFAULT_RATE, DEFAULT_VOLUME, MAX_AUDIO_S
 from facecast.service import live_workers
@@ -356,8 +356,7 @@ class PlacedStreams(LiveStreams):
               pitch: float = DEFAULT_PITCH, volume: float = DEFAULT_VOLUME) -> str:
         stream = self.get(principal, stream_id)
         self._ensure_live(stream)
-        if (text is None) == (audio is None):
-            raise InputError("give either text or audio", code="bad_request")
+        self._one_of(text, audio)
         if text is not None:
             said = self._call(stream, "POST", "speak", json={
                 "text": self._spoken_text(text, rate, pitch, volume), "rate": rate,
