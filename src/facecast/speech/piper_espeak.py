@@ -7,8 +7,8 @@ piper's ``EspeakPhonemizer.phonemize`` sets espeak-ng's voice on every call, and
 word of every sentence on its own to time words (:mod:`facecast.speech.piper_tts`) and to
 pronounce unknown words for alignment (:mod:`facecast.motion.align`): a live session
 speaking without pause grew by about 0.2 MiB a minute from this alone (bench/README.md,
-"Live streaming: the slow drift, traced"). :func:`phonemizer` sets the voice through a
-wrapper that skips a call naming the voice already set.
+"Live streaming: the slow drift, traced"). :func:`patch_piper` wraps the voice setting
+so that a call naming the voice already set is skipped.
 
 espeak-ng's state is process-global (the voice, the initialisation), so every use goes
 under :data:`LOCK`.
@@ -21,14 +21,13 @@ import threading
 from typing import Any
 
 LOCK = threading.Lock()
-
-
 _voice: str | None = None  # the voice espeak-ng has now, as far as the wrapper knows
 
 
 @functools.lru_cache(maxsize=1)
-def _voice_setter() -> None:
-    """Wrap piper's ``espeakbridge`` once: ``set_voice`` calls espeak-ng only for a voice
+def patch_piper() -> None:
+    """Wrap piper's ``espeakbridge`` (once; call before a ``PiperVoice`` or
+    ``EspeakPhonemizer`` is made): ``set_voice`` calls espeak-ng only for a voice
     other than the one it has, and ``initialize`` forgets that voice. espeak_Initialize
     (each new ``EspeakPhonemizer``: piper keeps one, :func:`phonemizer` another) frees the
     voice it had: phonemising after it without setting the voice again read freed memory,
@@ -51,12 +50,6 @@ def _voice_setter() -> None:
 
     espeakbridge.set_voice = set_voice_once
     espeakbridge.initialize = initialize_afresh
-
-
-def patch_piper() -> None:
-    """Route piper's espeak-ng voice changes through the wrapper (idempotent; before a
-    ``PiperVoice`` or ``EspeakPhonemizer`` is made)."""
-    _voice_setter()
 
 
 @functools.lru_cache(maxsize=1)
